@@ -1,0 +1,1 @@
+"""The SQLite index of the sessions root and the watcher that keeps it current."""

@@ -1,0 +1,134 @@
+"""Opening the index: WAL, a busy timeout, migrations, and rebuilding a broken index.
+
+The index is disposable: a file that is not a database, is corrupt, is of an unknown schema
+version or belongs to another root is replaced by an empty index, which the next refresh fills
+from the session files.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import sqlite3
+from collections.abc import Callable
+
+from indexer.migrations import UnknownSchemaVersion, migrate
+from mofa.errors import IndexUnavailable
+
+BUSY_TIMEOUT_S = 60.0
+MEMORY = ":memory:"
+_CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def is_corruption(error: BaseException) -> bool:
+    if isinstance(error, UnknownSchemaVersion):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and (code & 0xFF) in _CORRUPTION_CODES:
+        return True
+    text = str(error)
+    return "malformed" in text or "not a database" in text or "no such table" in text
+
+
+def _connect(path: str, root: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        if path != MEMORY:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn)
+        owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
+        if owner is None or owner[0] != root:
+            _adopt(conn, root)
+        conn.execute("SELECT count(*) FROM dirs").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _adopt(conn: sqlite3.Connection, root: str) -> None:
+    """Make the index the (empty) index of `root`: rows of another root must never show."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
+        if owner is None or owner[0] != root:
+            for table in ("sessions", "bad_files", "dirs"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)", (root,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def remove_index_files(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(path + suffix)
+        except FileNotFoundError:
+            pass
+
+
+def open_index(path: str, root: str, notice: Callable[[str], None] | None = None) -> sqlite3.Connection:
+    """A ready connection to the index of `root` at `path`, rebuilt when it is broken.
+
+    Raises IndexUnavailable when no index can be kept at `path` at all.
+    """
+    if path == MEMORY:
+        return _connect(path, root)
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        raise IndexUnavailable(f"cannot create the index directory {directory}: "
+                               f"{error.strerror or error}") from None
+    try:
+        return _connect(path, root)
+    except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
+        if not is_corruption(error):
+            raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+        reason = str(error)
+    except OSError as error:
+        raise IndexUnavailable(f"cannot open the index {path}: {error.strerror or error}") from None
+    return _replace_broken(path, root, reason, notice)
+
+
+def _replace_broken(path, root, reason, notice) -> sqlite3.Connection:
+    # One process at a time replaces the file, and only if it is still broken when its turn
+    # comes: another process may have rebuilt it meanwhile.
+    try:
+        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise IndexUnavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _connect(path, root)
+        except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
+            if not is_corruption(error):
+                raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+        if notice:
+            notice(f"the index {path} was unusable ({reason}); rebuilding it from the session files")
+        remove_index_files(path)
+        try:
+            return _connect(path, root)
+        except (sqlite3.Error, OSError) as error:
+            raise IndexUnavailable(f"cannot create the index {path}: {error}") from None
+    finally:
+        os.close(lock)
+
+
+def index_size(path: str) -> int:
+    total = 0
+    for suffix in ("", "-wal"):
+        try:
+            total += os.stat(path + suffix).st_size
+        except OSError as error:
+            if error.errno != errno.ENOENT:
+                raise
+    return total

@@ -1,0 +1,125 @@
+"""The index of one sessions root: a SQLite file with one row per session (table `sessions`)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+
+from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
+from indexer.refresh import Progress, RefreshResult, Refresher
+from mofa.errors import IndexUnavailable
+
+LIST_COLUMNS = "session_id, created_at, message_count, status"
+
+
+class SessionIndex:
+    """Queries and refreshes of the index at `path` for the sessions under `root`."""
+
+    def __init__(self, root: str, path: str, notice: Callable[[str], None] | None = None):
+        self.root = root
+        self.path = path
+        self.notice = notice
+        self.conn = open_index(path, root, notice)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path == MEMORY
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _repaired(self, operation):
+        """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as error:
+            if not is_corruption(error) or self.in_memory:
+                raise
+            reason = str(error)
+        self.conn.close()
+        if self.notice:
+            self.notice(f"the index {self.path} was unusable ({reason}); "
+                        "rebuilding it from the session files")
+        remove_index_files(self.path)
+        self.conn = open_index(self.path, self.root, self.notice)
+        return operation()
+
+    def refresh(self, agent: str | None = None, progress: Progress | None = None) -> RefreshResult:
+        return self._repaired(lambda: Refresher(self.conn, self.root, progress).refresh(agent))
+
+    def refresh_dirs(self, directories, progress: Progress | None = None, force=False) -> RefreshResult:
+        return self._repaired(
+            lambda: Refresher(self.conn, self.root, progress).refresh_dirs(directories, force=force))
+
+    def rebuild(self, progress: Progress | None = None) -> RefreshResult:
+        def wipe_and_fill():
+            self.conn.execute("BEGIN IMMEDIATE")
+            for table in ("sessions", "bad_files", "dirs"):
+                self.conn.execute(f"DELETE FROM {table}")
+            self.conn.execute("COMMIT")
+            return Refresher(self.conn, self.root, progress).refresh(None)
+
+        return self._repaired(wipe_and_fill)
+
+    # -- reading ---------------------------------------------------------------------------
+    def list_rows(self, agent: str | None = None, limit: int | None = None) -> Iterator[tuple]:
+        """(session_id, created_at, message_count, status): the `limit` newest, oldest first."""
+        where, params = ("WHERE agent = ?", [agent]) if agent is not None else ("", [])
+        if limit is None:
+            sql = f"SELECT {LIST_COLUMNS} FROM sessions {where} ORDER BY created_at, session_id"
+        else:
+            sql = (f"SELECT * FROM (SELECT {LIST_COLUMNS} FROM sessions {where}"
+                   " ORDER BY created_at DESC, session_id DESC LIMIT ?)"
+                   " ORDER BY created_at, session_id")
+            params.append(limit)
+        return self._repaired(lambda: self.conn.execute(sql, params))
+
+    def bad_files(self, agent: str | None = None) -> list[str]:
+        if agent is None:
+            rows = self.conn.execute("SELECT error FROM bad_files ORDER BY path")
+        else:
+            rows = self.conn.execute("SELECT error FROM bad_files WHERE dir = ? ORDER BY path", (agent,))
+        return [error for (error,) in rows]
+
+    def jsonl_matches(self, full_id: str | None, name: str | None) -> list[tuple]:
+        """(session_id, agent, name, file) of MoFA sessions with this id or session part."""
+        return self.conn.execute(
+            "SELECT session_id, agent, name, file FROM sessions WHERE layout = 'jsonl'"
+            " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name)).fetchall()
+
+    def forget(self, path: str) -> None:
+        """Drop the row of a session file that was just deleted."""
+        def drop():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for (directory,) in self.conn.execute(
+                        "SELECT dir FROM sessions WHERE path = ?", (path,)).fetchall():
+                    self.conn.execute("UPDATE dirs SET digest = NULL WHERE dir = ?", (directory,))
+                self.conn.execute("DELETE FROM sessions WHERE path = ?", (path,))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+        self._repaired(drop)
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def count(self, table: str = "sessions") -> int:
+        return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def open_session_index(root: str, path: str, notice: Callable[[str], None]) -> SessionIndex:
+    """The index at `path`, or an index in memory (with a notice) when no file can be kept."""
+    try:
+        return SessionIndex(root, path, notice)
+    except IndexUnavailable as error:
+        notice(f"{error}; answering from the session files without a saved index")
+        return SessionIndex(root, MEMORY, notice)
+
+
+def index_exists(path: str) -> bool:
+    return os.path.exists(path)

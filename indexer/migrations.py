@@ -1,0 +1,82 @@
+"""The index schema as a list of forward migrations, applied in order, never edited once shipped.
+
+`PRAGMA user_version` holds how many have been applied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def m001_sessions(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE sessions (
+            session_id    TEXT PRIMARY KEY,
+            agent         TEXT NOT NULL,
+            name          TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT,
+            message_count INTEGER NOT NULL,
+            status        TEXT NOT NULL,
+            user_id       TEXT,
+            path          TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX sessions_by_created ON sessions (created_at, session_id)")
+    conn.execute("CREATE INDEX sessions_by_agent ON sessions (agent, created_at, session_id)")
+
+
+def m002_bookkeeping(conn: sqlite3.Connection) -> None:
+    """What a refresh needs to tell a changed file from an unchanged one."""
+    for column in ("layout TEXT NOT NULL DEFAULT 'json'", "dir TEXT NOT NULL DEFAULT ''",
+                   "file TEXT NOT NULL DEFAULT ''", "size INTEGER", "mtime_ns INTEGER",
+                   "inode INTEGER", "ctime_ns INTEGER"):
+        conn.execute(f"ALTER TABLE sessions ADD COLUMN {column}")
+    conn.execute("CREATE INDEX sessions_by_file ON sessions (dir, file)")
+    conn.execute("CREATE INDEX sessions_by_name ON sessions (name)")
+    conn.execute(
+        """
+        CREATE TABLE bad_files (
+            dir TEXT NOT NULL, file TEXT NOT NULL, path TEXT NOT NULL, error TEXT NOT NULL,
+            duplicate_of TEXT,
+            size INTEGER, mtime_ns INTEGER, inode INTEGER, ctime_ns INTEGER,
+            PRIMARY KEY (dir, file)
+        )
+        """
+    )
+    conn.execute("CREATE TABLE dirs (dir TEXT PRIMARY KEY, digest INTEGER)")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
+MIGRATIONS = [m001_sessions, m002_bookkeeping]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+class UnknownSchemaVersion(Exception):
+    """The index was written by a newer (or foreign) program."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the missing migrations, each in one transaction with its version bump."""
+    version = schema_version(conn)
+    if version > LATEST_VERSION or version < 0:
+        raise UnknownSchemaVersion(f"unknown index schema version {version}")
+    while version < LATEST_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = schema_version(conn)
+            if current == version:  # another process may have migrated meanwhile
+                MIGRATIONS[version](conn)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = schema_version(conn)
+    return version

@@ -1,0 +1,39 @@
+"""What `mofa session index status` reports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from indexer.database import index_size
+from indexer.lock import running_pid
+from indexer.migrations import schema_version
+from mofa import tree
+
+
+def count_session_files(root: str) -> int:
+    import os
+
+    listing = tree.scan_root(root)
+    total = len(listing.jsonl)
+    for agent in listing.agents:
+        try:
+            total += len(tree.scan_agent_dir(os.path.join(root, agent)) or [])
+        except Exception:
+            continue
+    return total
+
+
+def index_status(index, root: str, index_path: str) -> dict:
+    last = index.meta("last_refresh")
+    return {
+        "index": index_path if not index.in_memory else None,
+        "sessions_root": root,
+        "schema_version": schema_version(index.conn),
+        "sessions_indexed": index.count(),
+        "unreadable_files": index.count("bad_files"),
+        "files_on_disk": count_session_files(root),
+        "last_refresh": (datetime.fromtimestamp(float(last), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                         if last else None),
+        "index_size_bytes": index_size(index_path) if not index.in_memory else 0,
+        "watcher_pid": running_pid(index_path),
+    }

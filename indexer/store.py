@@ -1,0 +1,63 @@
+"""The session store backed by the index: listing and MoFA id look-ups answered by SQLite."""
+
+from __future__ import annotations
+
+from mofa.store import FileSessionStore, SessionRef
+from mofa.session import SessionSummary
+from indexer.index import SessionIndex
+
+
+class IndexedSessionStore(FileSessionStore):
+    """FileSessionStore whose listings come from the index, refreshed first."""
+
+    def __init__(self, root: str, index: SessionIndex, progress=None, warn=None):
+        super().__init__(root)
+        self.index = index
+        self.progress = progress
+        self.warn = warn
+        self._jsonl_fresh = False
+
+    def _report(self, warnings) -> None:
+        if self.warn:
+            for warning in warnings:
+                self.warn(warning)
+
+    def refresh(self, agent: str | None = None) -> None:
+        result = self.index.refresh(agent, self.progress)
+        self._jsonl_fresh = True
+        self._report(result.warnings)
+        self._report(self.index.bad_files(agent))
+
+    def list_rows(self, agent: str | None = None, limit: int | None = None):
+        """(session_id, created_at, message_count, status) tuples, oldest first."""
+        self.refresh(agent)
+        return self.index.list_rows(agent, limit)
+
+    def list_summaries(self, agent=None, limit=None):
+        self.refresh(agent)
+        return [
+            SessionSummary(*row)
+            for row in self.index.conn.execute(
+                "SELECT session_id, agent, name, created_at, updated_at, message_count, status,"
+                " user_id, layout FROM sessions WHERE session_id IN"
+                f" (SELECT session_id FROM ({_subquery(agent, limit)}))"
+                " ORDER BY created_at, session_id",
+                [p for p in (agent, limit) if p is not None])
+        ]
+
+    def jsonl_refs(self, full_id=None, name=None) -> list[SessionRef]:
+        if not self._jsonl_fresh:
+            result = self.index.refresh_dirs([""], self.progress)
+            self._report(result.warnings)
+            self._jsonl_fresh = True
+        return [self.jsonl_ref(*row) for row in self.index.jsonl_matches(full_id, name)]
+
+    def delete(self, ref: SessionRef) -> None:
+        super().delete(ref)
+        self.index.forget(ref.path)
+
+
+def _subquery(agent, limit) -> str:
+    where = "WHERE agent = ?" if agent is not None else ""
+    tail = " LIMIT ?" if limit is not None else ""
+    return f"SELECT session_id FROM sessions {where} ORDER BY created_at DESC, session_id DESC{tail}"

@@ -1,0 +1,3 @@
+from mofa.cli import main
+
+main()

@@ -1,0 +1,193 @@
+"""`mofa session list | show | export | delete`."""
+
+from __future__ import annotations
+
+import click
+
+from mofa import __version__
+from mofa.cli import console
+from mofa.cli.app import App, pass_app
+from mofa.cli.errors import CliError, ExitStatus, mapped_errors
+from mofa.cli.options import output_format_option, show_format_option
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--sessions-dir", type=click.Path(file_okay=False), envvar="MOFA_SESSIONS_DIR",
+              help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
+                   " ~/.local/share/mofa/sessions].")
+@click.option("--index", "index_path", type=click.Path(dir_okay=False), envvar="MOFA_INDEX_PATH",
+              help="Index file [default: $MOFA_INDEX_PATH, else one per root under"
+                   " $XDG_CACHE_HOME/mofa/index].")
+@click.option("-v", "--verbose", is_flag=True, help="Say more on stderr.")
+@click.version_option(__version__, prog_name="mofa")
+@click.pass_context
+def cli(ctx: click.Context, sessions_dir, index_path, verbose):
+    """Manage the conversation sessions that AI agents leave on disk.
+
+    \b
+    Examples:
+      mofa session list --limit 10
+      mofa --sessions-dir ./examples/sessions session show agent-001:session-123
+    """
+    ctx.obj = App(sessions_dir, index_path, verbose)
+
+
+@cli.group()
+def session():
+    """List, show, export, delete and query sessions.
+
+    \b
+    Examples:
+      mofa session list --agent agent-001
+      mofa session show session-123 --format json | jq '.messages[]'
+    """
+
+
+@session.command("list")
+@click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent (exact match).")
+@click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
+              help="Only the N most recently created sessions.")
+@output_format_option("table", "json")
+@pass_app
+def list_sessions(app: App, agent, limit, fmt):
+    """List sessions: the N most recently created, printed oldest first.
+
+    \b
+    Examples:
+      mofa session list
+      mofa session list --agent agent-001 --limit 10
+      mofa session list --output-format json | jq -r '.[].session_id'
+    """
+    from mofa.cli import listing
+
+    if fmt == "table":
+        console.status("→ Listing sessions")
+        if agent is not None:
+            console.status(f"  Filtering by agent: {agent}")
+        if limit is not None:
+            console.status(f"  Limit: {limit}")
+        console.status("")
+    with mapped_errors():
+        rows = app.store().list_rows(agent, limit)
+        if fmt == "json":
+            listing.write_json(rows)
+        else:
+            listing.write_table(rows)
+
+
+@session.command()
+@click.argument("session_id")
+@show_format_option
+@pass_app
+def show(app: App, session_id, fmt):
+    """Show a session: its fields, metadata and conversation.
+
+    SESSION_ID is `<agent>:<session>`, or just `<session>` when one agent has it.
+
+    \b
+    Examples:
+      mofa session show agent-001:session-123
+      mofa session show session-123 --format json | jq '.messages[] | select(.role == "user")'
+      mofa session show session-123 -o yaml
+    """
+    from mofa.cli import showing
+
+    with mapped_errors():
+        loaded = app.store().get(session_id)
+    for warning in loaded.warnings:
+        console.warning(warning)
+    showing.write(loaded, fmt)
+
+
+@session.command()
+@click.argument("session_id")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write ('-' for standard output); parent directories are created.")
+@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml")),
+              help="Export format [default: from the output's suffix .json, .yaml or .yml].")
+@pass_app
+def export(app: App, session_id, output, fmt):
+    """Export a session, every stored field as stored, to a JSON or YAML file.
+
+    The file is replaced atomically: a failed export leaves no partial file.
+
+    \b
+    Examples:
+      mofa session export agent-001:session-123 -o session.json
+      mofa session export session-123 -o ./exports/session.yaml --format yaml
+    """
+    from mofa.cli import exporting
+
+    fmt = fmt or exporting.format_from_suffix(output)
+    with mapped_errors():
+        loaded = app.store().get(session_id)
+    console.status(f"→ Exporting session: {loaded.session_id}")
+    console.status(f"  Format: {fmt}")
+    console.status(f"  Output: {output}")
+    for warning in loaded.warnings:
+        console.warning(warning)
+    with mapped_errors():
+        exporting.write(loaded, fmt, output)
+    console.success(f"  ✓ Exported {loaded.message_count} messages")
+    console.success("✓ Session exported successfully")
+
+
+@session.command()
+@click.argument("session_id")
+@click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
+@pass_app
+def delete(app: App, session_id, force):
+    """Delete a session and its conversation history.
+
+    Anything but `y` or `yes` at the prompt, or the end of input, cancels (exit status 0).
+    Exit statuses: 0 deleted or cancelled, 1 not found, 2 permission denied, 3 failed.
+
+    \b
+    Examples:
+      mofa session delete agent-001:session-123
+      mofa session delete session-123 --force
+    """
+    from mofa.errors import CorruptSession
+
+    with mapped_errors():
+        store = app.store()
+        ref = store.resolve(session_id)
+    console.status(f"→ Deleting session: {ref.session_id}")
+    if not force:
+        try:
+            count = store.load(ref).message_count
+            console.status(f"\nSession contains {count} messages.")
+        except CorruptSession as error:
+            console.status(f"\nThe session file cannot be read ({error.reason}).")
+        except Exception:  # unreadable for another reason: the prompt still decides
+            console.status("")
+        console.status("This action cannot be undone.\n")
+        if not _confirmed("Delete session? [y/N]: "):
+            console.status("Cancelled: nothing was deleted.")
+            return
+        console.status("")
+    console.status("  Removing session data...")
+    with mapped_errors():
+        store.delete(ref)
+    console.success("✓ Session deleted successfully")
+
+
+def _confirmed(prompt: str) -> bool:
+    """True only for `y` or `yes`; end of input, or anything else, is a no."""
+    import sys
+
+    click.echo(prompt, nl=False, err=True)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        answer = ""
+    if not answer.endswith("\n"):
+        click.echo(err=True)
+    return answer.strip().lower() in ("y", "yes")
+
+
+from mofa.cli import index_commands  # noqa: E402  (registers `query` and `index`)
+
+index_commands.register(session)
+
+__all__ = ["cli", "CliError", "ExitStatus"]

@@ -1,0 +1,76 @@
+"""Writing to the terminal: results to stdout; progress, warnings and errors to stderr.
+
+Colour only when the stream is a terminal (click strips it otherwise) and never with NO_COLOR.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+def _color() -> bool | None:
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def result(text: str) -> None:
+    click.echo(text, color=_color())
+
+
+def status(text: str) -> None:
+    """A progress line of the reference page (`→ ...`, `  Format: json`)."""
+    if text.startswith("→"):
+        text = click.style("→", fg="cyan") + text[1:]
+    click.echo(text, err=True, color=_color())
+
+
+def success(text: str) -> None:
+    stripped = text.lstrip(" ")
+    indent = text[: len(text) - len(stripped)]
+    click.echo(indent + click.style("✓", fg="green") + stripped[1:], err=True, color=_color())
+
+
+def warning(text: str) -> None:
+    from mofa.render import printable
+
+    click.echo(click.style("warning:", fg="yellow") + " " + printable(text), err=True, color=_color())
+
+
+def notice(text: str) -> None:
+    from mofa.render import printable
+
+    click.echo("mofa: " + printable(text), err=True, color=_color())
+
+
+def error_line(text: str) -> None:
+    from mofa.render import printable
+
+    click.echo(click.style("Error:", fg="red") + " " + printable(text), err=True, color=_color())
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def progress_reporter(label: str):
+    """A progress callback drawing a bar on stderr when it is a terminal, else None."""
+    if not stderr_is_terminal():
+        return None
+    state = {}
+
+    def report(done: int, total: int) -> None:
+        if total < 500:
+            return
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr,
+                                                   color=_color())
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+            state.clear()
+
+    return report

@@ -1,0 +1,154 @@
+"""`mofa session query` and `mofa session index path | status | rebuild | verify`."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from mofa.cli import console
+from mofa.cli.app import App, pass_app
+from mofa.cli.errors import CliError, ExitStatus, mapped_errors
+from mofa.cli.options import output_format_option
+
+
+@click.command()
+@click.argument("sql")
+@output_format_option("table", "json", "csv")
+@pass_app
+def query(app: App, sql, fmt):
+    """Run read-only SQL against the index (table `sessions`), refreshed first.
+
+    No statement can change the index or any other file.
+
+    \b
+    Examples:
+      mofa session query "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent"
+      mofa session query "SELECT session_id FROM sessions WHERE status = 'empty'" -f json
+      mofa session query "SELECT * FROM sessions" --output-format csv > sessions.csv
+    """
+    from indexer.query import run_query
+    from mofa.cli import query_output
+
+    with mapped_errors():
+        store = app.store()
+        store.refresh()
+        if store.index.in_memory:
+            raise CliError("no index file is available to query", ExitStatus.FAILED)
+        columns, cursor = run_query(app.index_path, sql)
+        try:
+            query_output.write(columns, cursor, fmt)
+        finally:
+            cursor.connection.close()
+
+
+@click.group("index")
+def index_group():
+    """Inspect and maintain the SQLite index of the sessions root.
+
+    \b
+    Examples:
+      sqlite3 "$(mofa session index path)" "SELECT count(*) FROM sessions"
+      mofa session index status
+      mofa session index verify --repair
+    """
+
+
+@index_group.command("path")
+@pass_app
+def index_path(app: App):
+    """Print the index file of the sessions root.
+
+    \b
+    Example:
+      sqlite3 "$(mofa session index path)"
+    """
+    console.result(app.index_path)
+
+
+@index_group.command()
+@output_format_option("table", "json")
+@pass_app
+def status(app: App, fmt):
+    """Show what the index holds, how fresh it is and whether mofa-indexd watches the root.
+
+    \b
+    Examples:
+      mofa session index status
+      mofa session index status -f json | jq .watcher_pid
+    """
+    from indexer.status import index_status
+
+    with mapped_errors():
+        store = app.store()
+        report = index_status(store.index, app.root, app.index_path)
+    if fmt == "json":
+        import json
+
+        console.result(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        console.result(f"{key.replace('_', ' ') + ':':<20} {'-' if value is None else value}")
+
+
+@index_group.command()
+@pass_app
+def rebuild(app: App):
+    """Rebuild the index from the session files, from scratch.
+
+    \b
+    Example:
+      mofa session index rebuild
+    """
+    started = time.monotonic()
+    console.status(f"→ Rebuilding the index: {app.index_path}")
+    with mapped_errors():
+        store = app.store("Rebuilding the index")
+        result = store.index.rebuild(store.progress)
+        for warning in result.warnings:
+            console.warning(warning)
+        sessions, bad = store.index.count(), store.index.count("bad_files")
+    for error in store.index.bad_files():
+        console.warning(error)
+    console.success(f"✓ Indexed {sessions} sessions ({bad} unreadable files)"
+                    f" in {time.monotonic() - started:.1f} s")
+
+
+@index_group.command()
+@click.option("--repair", is_flag=True, help="Rebuild the index when it disagrees with the files.")
+@pass_app
+def verify(app: App, repair):
+    """Compare the index with the session files: missing, extra and stale rows.
+
+    Exit status 0 only when they agree (or, with --repair, once repaired).
+
+    \b
+    Examples:
+      mofa session index verify
+      mofa session index verify --repair
+    """
+    from indexer.verify import verify as compare
+
+    with mapped_errors():
+        store = app.store("Verifying the index")
+        examined, problems = compare(store.index.conn, app.root, store.progress)
+    for problem in problems:
+        console.result(f"{problem.kind}: {problem.path}: {problem.detail}")
+    if not problems:
+        console.success(f"✓ The index agrees with the {examined} session files")
+        return
+    counts = {kind: sum(p.kind == kind for p in problems) for kind in ("missing", "extra", "stale")}
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    if not repair:
+        raise CliError(f"the index disagrees with the files: {summary}", ExitStatus.NOT_FOUND)
+    with mapped_errors():
+        store.index.rebuild(store.progress)
+        _, left = compare(store.index.conn, app.root, store.progress)
+    if left:
+        raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
+    console.success(f"✓ Repaired: {summary}; the index now agrees with the files")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(query)
+    group.add_command(index_group)

@@ -1,0 +1,51 @@
+"""The library's failures: small named exceptions that the CLI maps to exit statuses."""
+
+from __future__ import annotations
+
+
+class MofaError(Exception):
+    """Base of every failure the library reports to its callers."""
+
+
+class InvalidSessionId(MofaError):
+    """The id is malformed or could name a path outside the sessions root."""
+
+
+class SessionNotFound(MofaError):
+    """No session has this id."""
+
+
+class AmbiguousSessionId(MofaError):
+    """A short id names sessions of several agents."""
+
+    def __init__(self, short_id: str, candidates: list[str]):
+        self.short_id = short_id
+        self.candidates = candidates
+        super().__init__(
+            f"session id {short_id!r} is ambiguous; use one of: {', '.join(candidates)}"
+        )
+
+
+class CorruptSession(MofaError):
+    """A session file exists but cannot be read as a session."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class SessionPermissionError(MofaError):
+    """The operating system refused access to a session file or directory."""
+
+
+class StoreError(MofaError):
+    """An I/O operation on the sessions root failed."""
+
+
+class IndexUnavailable(MofaError):
+    """The SQLite index cannot be opened or created at its location."""
+
+
+class QueryError(MofaError):
+    """A user's SQL was refused or failed."""

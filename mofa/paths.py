@@ -1,0 +1,21 @@
+"""Where the sessions root is: the first of --sessions-dir, MOFA_SESSIONS_DIR, XDG_DATA_HOME,
+~/.local/share."""
+
+from __future__ import annotations
+
+import os
+
+
+def default_sessions_root(environ=os.environ) -> str:
+    configured = environ.get("MOFA_SESSIONS_DIR")
+    if configured:
+        return configured
+    data_home = environ.get("XDG_DATA_HOME")
+    if data_home and os.path.isabs(data_home):
+        return os.path.join(data_home, "mofa", "sessions")
+    return os.path.join(os.path.expanduser("~"), ".local", "share", "mofa", "sessions")
+
+
+def resolve_sessions_root(option: str | None, environ=os.environ) -> str:
+    """The absolute sessions root; the directory need not exist."""
+    return os.path.abspath(os.path.expanduser(option or default_sessions_root(environ)))

@@ -1,0 +1,83 @@
+"""Text for a terminal: box-drawn tables, and session text made safe to print.
+
+A session holds what a model wrote; printed raw, its control characters and escape sequences
+could drive the user's terminal. Everything a table shows goes through `printable`.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+_ALLOWED_FORMAT = "\u200d"  # the zero-width joiner of emoji sequences
+
+
+def printable(value: object) -> str:
+    """`value` as one line of text with no control characters: non-strings as compact JSON."""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if value.isprintable():
+        return value
+    out = []
+    for char in value:
+        if char == " " or char == _ALLOWED_FORMAT or unicodedata.category(char) not in _UNSAFE_CATEGORIES:
+            out.append(char)
+        elif char in _NAMED:
+            out.append(_NAMED[char])
+        elif ord(char) <= 0xFF:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(f"\\u{ord(char):04x}")
+    return "".join(out)
+
+
+def width(text: str) -> int:
+    """Columns `text` takes in a terminal (wide East Asian characters take two)."""
+    if text.isascii():
+        return len(text)
+    total = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        total += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+    return total
+
+
+def truncate(text: str, columns: int, ellipsis: str = "...") -> str:
+    """`text` cut to at most `columns` columns, ending in `ellipsis` when cut."""
+    if width(text) <= columns:
+        return text
+    room = max(columns - len(ellipsis), 0)
+    used = 0
+    for position, char in enumerate(text):
+        used += width(char)
+        if used > room:
+            return text[:position] + ellipsis
+    return text
+
+
+def _pad(text: str, columns: int) -> str:
+    return text + " " * (columns - width(text))
+
+
+def box_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A box-drawn table, as the reference page shows, cells already printable."""
+    widths = [width(h) for h in headers]
+    for row in rows:
+        for column, cell in enumerate(row):
+            cell_width = width(cell)
+            if cell_width > widths[column]:
+                widths[column] = cell_width
+
+    def rule(left: str, middle: str, right: str) -> str:
+        return left + middle.join("─" * (w + 2) for w in widths) + right
+
+    def line(cells) -> str:
+        return "│ " + " │ ".join(_pad(c, w) for c, w in zip(cells, widths)) + " │"
+
+    out = [rule("┌", "┬", "┐"), line(headers), rule("├", "┼", "┤")]
+    out.extend(line(row) for row in rows)
+    out.append(rule("└", "┴", "┘"))
+    return "\n".join(out)

@@ -1,0 +1,101 @@
+"""The session model: what a session file holds, and the fields derived from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mofa.timestamps import index_text, parse_timestamp
+
+JSON_LAYOUT = "json"
+JSONL_LAYOUT = "jsonl"
+
+
+@dataclass
+class Session:
+    """One session as stored, with DESIGN.md's derived fields.
+
+    `document` is every top-level field of the stored session exactly as read (for the JSONL
+    layout, the header line); `messages` are the stored messages, each as read.
+    """
+
+    session_id: str
+    agent: str
+    name: str
+    layout: str
+    path: str
+    document: dict
+    messages: list
+    file_mtime_ns: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def metadata(self) -> dict:
+        value = self.document.get("metadata")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def message_count(self) -> int:
+        return len(self.messages)
+
+    @property
+    def status(self) -> str:
+        value = self.document.get("status")
+        if isinstance(value, str) and value:
+            return value
+        return "active" if self.messages else "empty"
+
+    @property
+    def created_at(self) -> datetime:
+        """The stored `created_at`, else the first message's timestamp, else the file mtime."""
+        moment = parse_timestamp(self.document.get("created_at"))
+        if moment is None and self.messages and isinstance(self.messages[0], dict):
+            moment = parse_timestamp(self.messages[0].get("timestamp"))
+        if moment is None:
+            from mofa.timestamps import from_epoch_ns
+
+            moment = from_epoch_ns(self.file_mtime_ns)
+        return moment
+
+    @property
+    def updated_at(self) -> datetime | None:
+        moment = parse_timestamp(self.document.get("updated_at"))
+        if moment is None and self.messages and isinstance(self.messages[-1], dict):
+            moment = parse_timestamp(self.messages[-1].get("timestamp"))
+        return moment
+
+    @property
+    def user_id(self) -> str | None:
+        value = self.metadata.get("user_id")
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return str(value)
+        return None
+
+    def summary(self) -> SessionSummary:
+        updated = self.updated_at
+        return SessionSummary(
+            session_id=self.session_id,
+            agent=self.agent,
+            name=self.name,
+            created_at=index_text(self.created_at),
+            updated_at=index_text(updated) if updated else None,
+            message_count=self.message_count,
+            status=self.status,
+            user_id=self.user_id,
+            layout=self.layout,
+        )
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What `list` shows of a session: one row of the index."""
+
+    session_id: str
+    agent: str
+    name: str
+    created_at: str
+    updated_at: str | None
+    message_count: int
+    status: str
+    user_id: str | None
+    layout: str

@@ -1,0 +1,56 @@
+"""Parsing of RFC 3339 timestamps and the three ways the tool shows a time (all UTC)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+INDEX_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """Return an aware UTC datetime for an RFC 3339 string, or None when it is not one.
+
+    A timestamp without an offset is taken as UTC. Non-strings are not timestamps.
+    """
+    if not isinstance(value, str) or len(value) < 10 or len(value) > 64:
+        return None
+    text = value.strip()
+    # fromisoformat also takes week dates and bare dates: require a calendar date and a time.
+    if len(text) < 16 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt ":
+        return None
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+
+
+def from_epoch_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+def index_text(moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ`: the index's form, whose text order is time order."""
+    return moment.strftime(INDEX_FORMAT)
+
+
+def listing_text(index_value: str) -> str:
+    """`YYYY-MM-DD HH:MM:SS` from the index's form, as `list` shows it."""
+    return index_value[:10] + " " + index_value[11:19]
+
+
+def clock_text(moment: datetime) -> str:
+    return moment.strftime("%H:%M:%S")
+
+
+def normalize(value: object) -> object:
+    """The index form of a timestamp value, or the value unchanged when it is not one."""
+    moment = parse_timestamp(value)
+    return index_text(moment) if moment else value
