@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 import click
@@ -27,7 +28,7 @@ def write(session: Session, fmt: str, output: str) -> None:
     document = export_document(session)
     text = to_json(document) if fmt == "json" else to_yaml(document)
     if output == "-":
-        click.get_text_stream("stdout").write(text)
+        sys.stdout.write(text)
         return
     write_atomically(output, text.encode("utf-8"))
 

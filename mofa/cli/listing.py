@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -13,7 +14,7 @@ HEADERS = ["session_id", "created_at", "message_count", "status"]
 
 
 def write_json(rows) -> None:
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     out.write("[")
     first = True
     for session_id, created_at, message_count, status in rows:

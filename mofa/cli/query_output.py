@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from mofa.render import box_table, printable
@@ -16,7 +18,7 @@ def _cell(value) -> str:
 
 
 def write(columns: list[str], cursor, fmt: str) -> None:
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "csv":
         import csv
 

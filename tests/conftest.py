@@ -1,0 +1,32 @@
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """Every test gets its own sessions root, index and home: no test touches a real one."""
+    for name in ("MOFA_INDEX_PATH", "NO_COLOR", "MOFA_DEBUG", "COLUMNS", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "sessions"
+    root.mkdir()
+    monkeypatch.setenv("MOFA_SESSIONS_DIR", str(root))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return root
+
+
+@pytest.fixture
+def root(isolated_env):
+    return isolated_env
+
+
+@pytest.fixture
+def index_path(root):
+    from indexer.location import default_index_path
+
+    return default_index_path(str(root))
+
+
+def pytest_configure(config):
+    os.environ.setdefault("PYTHONHASHSEED", "0")

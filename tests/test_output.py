@@ -1,0 +1,63 @@
+"""Streams, colour and help: what every command owes a terminal and a script."""
+
+import json
+
+import click
+import pytest
+
+from mofa.cli.commands import cli
+from tests.helpers import run, write_session
+
+
+@pytest.fixture
+def one(root):
+    write_session(root, "a", "s")
+
+
+def test_results_on_stdout_progress_on_stderr(one, tmp_path):
+    listing = run("session", "list")
+    assert "→ Listing sessions" in listing.stderr and "→" not in listing.stdout
+    shown = run("session", "show", "a:s", "-f", "json")
+    json.loads(shown.stdout)
+    exported = run("session", "export", "a:s", "-o", str(tmp_path / "x.json"))
+    assert exported.stdout == ""
+    assert "✓ Session exported successfully" in exported.stderr
+
+
+def test_colour_on_a_terminal_only_and_never_with_no_color(one):
+    coloured = run("session", "list", color=True)
+    assert "\x1b[36m→\x1b[0m Listing sessions" in coloured.stderr
+    plain = run("session", "list", color=False)
+    assert "\x1b" not in plain.stderr + plain.stdout
+    no_color = run("session", "list", color=True, env={"NO_COLOR": "1"})
+    assert "\x1b" not in no_color.stderr + no_color.stdout
+    error = run("session", "show", "a:nope", color=True)
+    assert error.stderr == "\x1b[31mError:\x1b[0m session not found: a:nope\n"
+
+
+def _commands(command, path=()):
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, path + (name,))
+
+
+@pytest.mark.parametrize("path, command", list(_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+def test_every_command_has_help_with_an_example(path, command):
+    assert command.help and command.help.strip(), f"{path} has no help"
+    assert "Example" in command.help, f"{path} has no example"
+    result = run(*path, "--help")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: ")
+
+
+def test_version():
+    from mofa import __version__
+
+    assert run("--version").stdout == f"mofa, version {__version__}\n"
+
+
+def test_unknown_command_is_a_usage_error():
+    result = run("session", "frobnicate")
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'" in result.stderr
