@@ -52,6 +52,9 @@ class SessionIndex:
         return self._repaired(
             lambda: Refresher(self.conn, self.root, progress).refresh_dirs(directories, force=force))
 
+    def refresh_files(self, directory: str, names) -> int:
+        return self._repaired(lambda: Refresher(self.conn, self.root).refresh_files(directory, names))
+
     def rebuild(self, progress: Progress | None = None) -> RefreshResult:
         def wipe_and_fill():
             self.conn.execute("BEGIN IMMEDIATE")

@@ -264,6 +264,59 @@ class Refresher:
                      (str(time.time()),))
         return len(replaced) + len(sessions) + len(bad)
 
+    def refresh_files(self, directory: str, names) -> int:
+        """Refresh named files of one directory (what a watcher heard of), in one transaction.
+
+        The directory's digest is cleared: it no longer describes the directory as scanned.
+        """
+        conn = self.conn
+        dir_path = self._dir_path(directory)
+        suffix = ".json" if directory else ".jsonl"
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            scan_start = time.time_ns()
+            gone, sessions, bad = [], [], []
+            for name in names:
+                if name.startswith(".") or not name.endswith(suffix):
+                    continue
+                st = tree.regular_file_stat(os.path.join(dir_path, name))
+                row = conn.execute(
+                    "SELECT size, mtime_ns, inode, ctime_ns FROM sessions WHERE dir = ? AND file = ?"
+                    " UNION ALL SELECT size, mtime_ns, inode, ctime_ns FROM bad_files"
+                    " WHERE dir = ? AND file = ?", (directory, name, directory, name)).fetchone()
+                if st is None:
+                    if row is not None:
+                        gone.append(name)
+                    continue
+                stat = tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                key = stat_key(stat)
+                if row is not None and tuple(row) == key:
+                    continue
+                result = parse_one(self.root, directory, stat)
+                if row is not None:
+                    gone.append(name)
+                if stat.ctime_ns >= scan_start - RACY_NS:
+                    key = key[:3] + (-1,)
+                if result.row is not None:
+                    sessions.append(result.row + key)
+                elif result.error is not None:
+                    bad.append((directory, name, os.path.join(dir_path, name), result.error, None) + key)
+            self._delete_files(directory, gone)
+            for row in sessions:
+                self._insert_session(row, bad)
+            conn.executemany(
+                "INSERT OR REPLACE INTO bad_files (dir, file, path, error, duplicate_of, size,"
+                " mtime_ns, inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", bad)
+            conn.execute("INSERT OR REPLACE INTO dirs (dir, digest) VALUES (?, NULL)", (directory,))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_refresh', ?)",
+                         (str(time.time()),))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return len(gone) + len(sessions) + len(bad)
+
     def _insert_session(self, row: tuple, bad: list) -> None:
         cursor = self.conn.execute(
             "INSERT INTO sessions (session_id, agent, name, created_at, updated_at, message_count,"

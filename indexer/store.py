@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from mofa.store import FileSessionStore, SessionRef
 from mofa.session import SessionSummary
+from indexer.handshake import confirm
 from indexer.index import SessionIndex
+from indexer.lock import running_pid
 
 
 class IndexedSessionStore(FileSessionStore):
     """FileSessionStore whose listings come from the index, refreshed first."""
 
-    def __init__(self, root: str, index: SessionIndex, progress=None, warn=None):
+    def __init__(self, root: str, index: SessionIndex, progress=None, warn=None, debug=None):
         super().__init__(root)
+        self.debug = debug
         self.index = index
         self.progress = progress
         self.warn = warn
@@ -23,10 +26,22 @@ class IndexedSessionStore(FileSessionStore):
                 self.warn(warning)
 
     def refresh(self, agent: str | None = None) -> None:
-        result = self.index.refresh(agent, self.progress)
+        """Bring the index up to date for `agent` (or all): through a running mofa-indexd's
+        handshake when it answers, else by stat-ing the files."""
+        if not self._confirmed_by_watcher():
+            result = self.index.refresh(agent, self.progress)
+            self._report(result.warnings)
         self._jsonl_fresh = True
-        self._report(result.warnings)
         self._report(self.index.bad_files(agent))
+
+    def _confirmed_by_watcher(self) -> bool:
+        if self.index.in_memory or running_pid(self.index.path) is None:
+            return False
+        waited = confirm(self.root)
+        if self.debug:
+            self.debug("mofa-indexd confirmed the index in %.1f ms" % (waited * 1000) if waited is not None
+                       else "mofa-indexd did not answer in time; refreshing from the files")
+        return waited is not None
 
     def list_rows(self, agent: str | None = None, limit: int | None = None):
         """(session_id, created_at, message_count, status) tuples, oldest first."""
@@ -47,8 +62,8 @@ class IndexedSessionStore(FileSessionStore):
 
     def jsonl_refs(self, full_id=None, name=None) -> list[SessionRef]:
         if not self._jsonl_fresh:
-            result = self.index.refresh_dirs([""], self.progress)
-            self._report(result.warnings)
+            if not self._confirmed_by_watcher():
+                self._report(self.index.refresh_dirs([""], self.progress).warnings)
             self._jsonl_fresh = True
         return [self.jsonl_ref(*row) for row in self.index.jsonl_matches(full_id, name)]
 

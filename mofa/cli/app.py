@@ -33,7 +33,8 @@ class App:
             with mapped_errors():
                 index = open_session_index(self.root, self.index_path, console.notice)
             self._store = IndexedSessionStore(
-                self.root, index, console.progress_reporter(progress_label), console.warning)
+                self.root, index, console.progress_reporter(progress_label), console.warning,
+                self.debug if self.verbose else None)
         return self._store
 
 

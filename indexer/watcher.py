@@ -1,0 +1,65 @@
+"""Turning watchdog's events under the sessions root into pending changes."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler, FileSystemMovedEvent
+
+from indexer.changes import PendingChanges
+from indexer.handshake import is_cookie
+
+
+class SessionEventHandler(FileSystemEventHandler):
+    """Maps each event to the session file, agent directory or cookie it concerns."""
+
+    def __init__(self, root: str, pending: PendingChanges):
+        self.root = os.path.abspath(root)
+        self.pending = pending
+
+    def _note(self, path: str | bytes, is_directory: bool, created: bool = False) -> None:
+        path = os.fsdecode(path)
+        relative = os.path.relpath(path, self.root)
+        if relative == ".":
+            if not os.path.isdir(self.root):
+                self.pending.add_everything()
+            return
+        if relative.startswith(".."):
+            return
+        parts = relative.split(os.sep)
+        if len(parts) == 1:
+            name = parts[0]
+            if is_cookie(name):
+                if created:
+                    self.pending.add_cookie(path)
+            elif name.startswith("."):
+                return
+            elif is_directory:
+                self.pending.add_dir(name)  # an agent directory came, went or moved
+            elif name.endswith(".jsonl"):
+                self.pending.add_file("", name)
+        elif len(parts) == 2 and not is_directory:
+            agent, name = parts
+            if not agent.startswith(".") and not name.startswith(".") and name.endswith(".json"):
+                self.pending.add_file(agent, name)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        self._note(event.src_path, event.is_directory, created=event.event_type == "created")
+        if isinstance(event, FileSystemMovedEvent) and event.dest_path:
+            self._note(event.dest_path, event.is_directory)
+
+
+class OverflowListener(logging.Handler):
+    """Watchdog re-adds its watches when the kernel's inotify queue overflows, but only logs
+    that events were lost; this hears that log record and asks for a full reconcile."""
+
+    def __init__(self, pending: PendingChanges):
+        super().__init__(level=logging.WARNING)
+        self.pending = pending
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.pending.add_everything()
