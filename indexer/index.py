@@ -66,6 +66,21 @@ class SessionIndex:
         return self._repaired(wipe_and_fill)
 
     # -- reading ---------------------------------------------------------------------------
+    def _rows(self, sql: str, params=()) -> Iterator[tuple]:
+        """Rows of `sql`; corruption found before the first row is repaired, later it raises."""
+        def first():
+            cursor = self.conn.execute(sql, params)
+            return cursor, cursor.fetchone()
+
+        cursor, row = self._repaired(first)
+        if row is None:
+            return
+        yield row
+        yield from cursor
+
+    def _all(self, sql: str, params=()) -> list[tuple]:
+        return self._repaired(lambda: self.conn.execute(sql, params).fetchall())
+
     def list_rows(self, agent: str | None = None, limit: int | None = None) -> Iterator[tuple]:
         """(session_id, created_at, message_count, status): the `limit` newest, oldest first."""
         where, params = ("WHERE agent = ?", [agent]) if agent is not None else ("", [])
@@ -76,20 +91,20 @@ class SessionIndex:
                    " ORDER BY created_at DESC, session_id DESC LIMIT ?)"
                    " ORDER BY created_at, session_id")
             params.append(limit)
-        return self._repaired(lambda: self.conn.execute(sql, params))
+        return self._rows(sql, params)
 
     def bad_files(self, agent: str | None = None) -> list[str]:
         if agent is None:
-            rows = self.conn.execute("SELECT error FROM bad_files ORDER BY path")
+            rows = self._all("SELECT error FROM bad_files ORDER BY path")
         else:
-            rows = self.conn.execute("SELECT error FROM bad_files WHERE dir = ? ORDER BY path", (agent,))
+            rows = self._all("SELECT error FROM bad_files WHERE dir = ? ORDER BY path", (agent,))
         return [error for (error,) in rows]
 
     def jsonl_matches(self, full_id: str | None, name: str | None) -> list[tuple]:
         """(session_id, agent, name, file) of MoFA sessions with this id or session part."""
-        return self.conn.execute(
+        return self._all(
             "SELECT session_id, agent, name, file FROM sessions WHERE layout = 'jsonl'"
-            " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name)).fetchall()
+            " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name))
 
     def forget(self, path: str) -> None:
         """Drop the row of a session file that was just deleted."""
@@ -108,11 +123,11 @@ class SessionIndex:
         self._repaired(drop)
 
     def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
 
     def count(self, table: str = "sessions") -> int:
-        return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return self._all(f"SELECT count(*) FROM {table}")[0][0]
 
 
 def open_session_index(root: str, path: str, notice: Callable[[str], None]) -> SessionIndex:
