@@ -78,6 +78,15 @@ def to_yaml(document: object) -> str:
     yaml.sort_base_mapping_type_on_output = False
     yaml.representer.add_representer(
         Timestamp, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:timestamp", str(value)))
+    yaml.representer.add_representer(str, _represent_str)
     stream = io.StringIO()
     yaml.dump(document, stream)
     return stream.getvalue()
+
+
+def _represent_str(dumper, value: str):
+    # ruamel may leave a line-break character such as NEL (U+0085) in a plain scalar, where
+    # YAML reads it back as a space; double quotes escape every such character exactly.
+    if not value.isprintable() and any(char != " " and not char.isprintable() for char in value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_str(value)

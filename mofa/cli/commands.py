@@ -12,7 +12,7 @@ from mofa.cli.options import output_format_option, show_format_option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--sessions-dir", type=click.Path(file_okay=False), envvar="MOFA_SESSIONS_DIR",
+@click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
               help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
                    " ~/.local/share/mofa/sessions].")
 @click.option("--index", "index_path", type=click.Path(dir_okay=False), envvar="MOFA_INDEX_PATH",
