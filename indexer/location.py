@@ -4,8 +4,7 @@ user's cache directory, outside the watched tree."""
 from __future__ import annotations
 
 import os
-import re
-from hashlib import sha256
+import zlib
 
 
 def cache_home(environ=os.environ) -> str:
@@ -19,7 +18,10 @@ def default_index_path(root: str, environ=os.environ) -> str:
     configured = environ.get("MOFA_INDEX_PATH")
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
-    real = os.path.realpath(root)
-    digest = sha256(os.fsencode(real)).hexdigest()[:16]
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.path.basename(real.rstrip("/")) or "root")[:40]
+    real = os.fsencode(os.path.realpath(root))
+    # 64 bits of checksum name the file; the index also records its root and re-adopts a file
+    # that another root has, so even a collision costs a rebuild, never a wrong answer.
+    digest = f"{zlib.crc32(real):08x}{zlib.adler32(real[::-1]):08x}"
+    name = os.path.basename(os.fsdecode(real).rstrip("/")) or "root"
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in "_.-") else "-" for c in name)[:40]
     return os.path.join(cache_home(environ), "mofa", "index", f"{slug}-{digest}.sqlite3")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mofa.errors import InvalidSessionId
 
@@ -34,8 +34,7 @@ def is_safe_name(part: str) -> bool:
     return _bad_part(part) is None
 
 
-@dataclass(frozen=True)
-class SessionId:
+class SessionId(NamedTuple):
     """A parsed id: `agent` is None for a short id."""
 
     agent: str | None

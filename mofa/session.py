@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from mofa.timestamps import index_text, parse_timestamp
 
@@ -11,7 +11,6 @@ JSON_LAYOUT = "json"
 JSONL_LAYOUT = "jsonl"
 
 
-@dataclass
 class Session:
     """One session as stored, with DESIGN.md's derived fields.
 
@@ -19,15 +18,20 @@ class Session:
     layout, the header line); `messages` are the stored messages, each as read.
     """
 
-    session_id: str
-    agent: str
-    name: str
-    layout: str
-    path: str
-    document: dict
-    messages: list
-    file_mtime_ns: int
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("session_id", "agent", "name", "layout", "path", "document", "messages",
+                 "file_mtime_ns", "warnings")
+
+    def __init__(self, session_id: str, agent: str, name: str, layout: str, path: str,
+                 document: dict, messages: list, file_mtime_ns: int, warnings: list[str] | None = None):
+        self.session_id = session_id
+        self.agent = agent
+        self.name = name
+        self.layout = layout
+        self.path = path
+        self.document = document
+        self.messages = messages
+        self.file_mtime_ns = file_mtime_ns
+        self.warnings = warnings if warnings is not None else []
 
     @property
     def metadata(self) -> dict:
@@ -86,8 +90,7 @@ class Session:
         )
 
 
-@dataclass(frozen=True)
-class SessionSummary:
+class SessionSummary(NamedTuple):
     """What `list` shows of a session: one row of the index."""
 
     session_id: str

@@ -11,7 +11,7 @@ import errno
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mofa import tree
 from mofa.errors import (
@@ -26,8 +26,7 @@ from mofa.layouts import JSON_SUFFIX, JSONL_SUFFIX, parse_agent_json, parse_json
 from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session, SessionSummary
 
 
-@dataclass(frozen=True)
-class SessionRef:
+class SessionRef(NamedTuple):
     """Where one session lives: enough to read or delete it without looking it up again."""
 
     session_id: str

@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from mofa.render import box_table, printable
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "message_count", "status"]
@@ -32,6 +31,8 @@ def write_json(rows) -> None:
 
 
 def write_table(rows) -> None:
+    from mofa.render import box_table, printable
+
     cells = [[printable(session_id), listing_text(created_at), str(count), printable(status)]
              for session_id, created_at, count, status in rows]
     if not cells:

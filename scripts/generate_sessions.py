@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Generate a realistic sessions tree for benchmarks: deterministic for a given seed.
+
+Agent sizes follow a Zipf law (a few agents own most sessions, as on a real machine); each
+session has 1 to 40 messages of realistic sizes, some of them tool results given as objects.
+
+    python scripts/generate_sessions.py --root bench-data/sessions -n 100000 -a 200
+    python scripts/generate_sessions.py --root /tmp/s -n 5000 --jsonl-fraction 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from datetime import datetime, timedelta, timezone
+
+WORDS = ("the order account refund invoice delivery tracking customer agent request please thanks "
+         "error retry timeout database query result summary report weather travel booking flight "
+         "hotel payment card address update status pending shipped returned cancelled python code "
+         "function test build deploy server latency memory cpu disk network file session tool").split()
+ROLES = ("user", "assistant")
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def agent_sizes(sessions: int, agents: int, skew: float = 1.1) -> list[int]:
+    weights = [1 / (rank + 1) ** skew for rank in range(agents)]
+    total = sum(weights)
+    sizes = [max(1, int(sessions * weight / total)) for weight in weights]
+    sizes[0] += sessions - sum(sizes)  # the largest agent absorbs rounding
+    return sizes
+
+
+def sentence(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))).capitalize() + "."
+
+
+def conversation(rng: random.Random, created: datetime) -> list[dict]:
+    messages = []
+    moment = created
+    for position in range(rng.randint(1, 40)):
+        moment += timedelta(seconds=rng.randint(1, 90), microseconds=rng.randint(0, 999_999))
+        role = ROLES[position % 2]
+        if role == "assistant" and rng.random() < 0.15:
+            role, content = "tool", {"name": rng.choice(WORDS), "result": [sentence(rng, 3, 12)
+                                                                             for _ in range(rng.randint(1, 4))]}
+        elif role == "user":
+            content = sentence(rng, 3, 40)
+        else:
+            content = " ".join(sentence(rng, 8, 30) for _ in range(rng.randint(1, 6)))
+        messages.append({"role": role, "content": content,
+                         "timestamp": moment.isoformat(timespec="milliseconds")})
+    return messages
+
+
+def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: float) -> dict:
+    rng = random.Random(seed)
+    sizes = agent_sizes(sessions, agents)
+    names = [f"agent-{rank:03d}" for rank in range(agents)]
+    os.makedirs(root, exist_ok=True)
+    written = 0
+    for name, size in zip(names, sizes):
+        directory = os.path.join(root, name)
+        os.makedirs(directory, exist_ok=True)
+        for number in range(size):
+            created = START + timedelta(seconds=rng.randint(0, 365 * 86400))
+            messages = conversation(rng, created)
+            key = f"session-{number:06d}"
+            metadata = {"agent_id": name, "user_id": f"user-{rng.randint(1, 5000)}",
+                        "tags": rng.sample(WORDS, 2)}
+            if rng.random() < jsonl_fraction:
+                header = {"key": f"{name}:{key}", "created_at": created.isoformat(),
+                          "updated_at": messages[-1]["timestamp"], "metadata": metadata}
+                lines = [json.dumps(header)] + [json.dumps(m) for m in messages]
+                path = os.path.join(root, f"{name}:{key}.jsonl")
+                data = "\n".join(lines) + "\n"
+            else:
+                document = {"session_id": f"{name}:{key}",
+                            "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "updated_at": messages[-1]["timestamp"], "metadata": metadata,
+                            "messages": messages}
+                if rng.random() < 0.05:
+                    document["status"] = "closed"
+                path = os.path.join(directory, f"{key}.json")
+                data = json.dumps(document)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(data)
+            written += 1
+    return {"root": root, "sessions": written, "agents": agents, "largest": names[0],
+            "largest_size": sizes[0], "smallest": names[-1], "smallest_size": sizes[-1], "seed": seed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="sessions root to fill")
+    parser.add_argument("-n", "--sessions", type=int, default=100_000)
+    parser.add_argument("-a", "--agents", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--jsonl-fraction", type=float, default=0.0,
+                        help="share of sessions written in MoFA's JSONL layout (default 0)")
+    args = parser.parse_args()
+    summary = generate(args.root, args.sessions, args.agents, args.seed, args.jsonl_fraction)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
