@@ -103,7 +103,7 @@ class SessionIndex:
     def jsonl_matches(self, full_id: str | None, name: str | None) -> list[tuple]:
         """(session_id, agent, name, file) of MoFA sessions with this id or session part."""
         return self._all(
-            "SELECT session_id, agent, name, file FROM sessions WHERE layout = 'jsonl'"
+            "SELECT session_id, agent, name, file FROM sessions WHERE dir = '' AND layout = 'jsonl'"
             " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name))
 
     def forget(self, path: str) -> None:
@@ -113,7 +113,8 @@ class SessionIndex:
             try:
                 for (directory,) in self.conn.execute(
                         "SELECT dir FROM sessions WHERE path = ?", (path,)).fetchall():
-                    self.conn.execute("UPDATE dirs SET digest = NULL WHERE dir = ?", (directory,))
+                    self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
+                                      " WHERE dir = ?", (directory,))
                 self.conn.execute("DELETE FROM sessions WHERE path = ?", (path,))
                 self.conn.execute("COMMIT")
             except BaseException:

@@ -26,7 +26,8 @@ from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError,
 from mofa.store import load_path
 
 RACY_NS = 100_000_000
-PARALLEL_THRESHOLD = 2_000
+PARALLEL_THRESHOLD = 1_000
+BIG_WRITE = 2_000
 Progress = Callable[[int, int], None]
 
 
@@ -36,6 +37,19 @@ class Parsed(NamedTuple):
     stat: tuple
     row: tuple | None
     error: str | None
+
+
+class Plan(NamedTuple):
+    """One directory as scanned without the lock, and what differs from its rows."""
+
+    directory: str
+    generation: int | None
+    scan_start: int
+    dir_stat: os.stat_result | None
+    files: list | None
+    digest: int | None
+    todo: list
+    gone: list
 
 
 class RefreshResult(NamedTuple):
@@ -64,46 +78,78 @@ def dir_digest(dir_stat: os.stat_result | None, files: list[tree.FileStat]) -> i
 def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
     key = stat_key(stat)
     try:
-        session = load_path(root, directory, stat)
+        session = load_path(root, directory, stat, fast=True)
     except SessionNotFound:
         return Parsed(key, None, None)
     except (CorruptSession, SessionPermissionError, StoreError) as error:
         return Parsed(key, None, str(error))
     summary = session.summary()
-    row = (summary.session_id, summary.agent, summary.name, summary.created_at,
-           summary.updated_at, summary.message_count, summary.status, summary.user_id,
+    row = (_text(summary.session_id), _text(summary.agent), _text(summary.name), summary.created_at,
+           summary.updated_at, summary.message_count, _text(summary.status), _text(summary.user_id),
            session.path, summary.layout, directory, stat.name)
     return Parsed(key, row, None)
+
+
+def _text(value):
+    """SQLite holds UTF-8: a lone surrogate (valid in JSON's \\u escapes) is kept as an escape."""
+    if type(value) is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _parse_job(job):
     return job[1], job[2].name, parse_one(*job)
 
 
-def parse_all(jobs: list, progress: Progress | None = None):
-    """Yield (directory, file name, Parsed) for (root, directory, FileStat) jobs, in any order.
+class FileParser:
+    """Parses session files: in a pool of forked processes when there are many.
 
-    Many files are parsed by a pool of forked processes: parsing is the cost of a cold build.
+    Parsing is what a cold build costs; the pool is made once and kept for the whole refresh.
     """
-    total = len(jobs)
-    workers = min(os.cpu_count() or 1, 4)
-    if total < PARALLEL_THRESHOLD or workers < 2:
-        results = map(_parse_job, jobs)
-        pool = None
-    else:
-        import multiprocessing
 
-        pool = multiprocessing.get_context("fork").Pool(workers)
-        results = pool.imap_unordered(_parse_job, jobs, chunksize=256)
-    try:
-        for done, result in enumerate(results, 1):
+    def __init__(self, root: str, progress: Progress | None = None):
+        self.root = root
+        self.progress = progress
+        self.total = 0
+        self.done = 0
+        self._pool = None
+
+    def parse(self, jobs: list):
+        """Yield (directory, file name, Parsed) for (root, directory, FileStat) jobs, in order."""
+        workers = os.cpu_count() or 1
+        big = len(jobs) >= PARALLEL_THRESHOLD or (self.total >= PARALLEL_THRESHOLD and len(jobs) >= 16)
+        if big and workers > 1:
+            if self._pool is None:
+                import multiprocessing
+
+                self._pool = multiprocessing.get_context("fork").Pool(workers)
+            results = self._pool.imap(_parse_job, jobs, chunksize=64)
+        else:
+            results = map(_parse_job, jobs)
+        for result in results:
             yield result
-            if progress and (done % 256 == 0 or done == total):
-                progress(done, total)
+            self.done += 1
+            if self.progress and (self.done % 256 == 0 or self.done == self.total):
+                self.progress(self.done, max(self.total, self.done))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+
+def parse_all(jobs: list, progress: Progress | None = None):
+    """Yield (directory, file name, Parsed) for every job (used by verify)."""
+    parser = FileParser("", progress)
+    parser.total = len(jobs)
+    try:
+        yield from parser.parse(jobs)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        parser.close()
 
 
 class Refresher:
@@ -128,6 +174,8 @@ class Refresher:
                 files = tree.scan_agent_dir(path)
             else:
                 files = tree.scan_root(path).jsonl
+            if files is not None:
+                files = self._utf8_names(path, files)
         except FileNotFoundError:
             return None, None
         except (SessionPermissionError, StoreError, OSError) as error:
@@ -137,8 +185,23 @@ class Refresher:
             return None, None
         return dir_stat, files
 
-    def _stored_digests(self) -> dict[str, int | None]:
-        return dict(self.conn.execute("SELECT dir, digest FROM dirs"))
+    def _utf8_names(self, path: str, files: list) -> list:
+        """Leave out (with a warning) files whose names are not UTF-8: no id can name them."""
+        kept = [stat for stat in files if stat.name.isascii() or _encodable(stat.name)]
+        if len(kept) < len(files):
+            for stat in files:
+                if not (stat.name.isascii() or _encodable(stat.name)):
+                    self.warnings.append(f"{os.path.join(path, stat.name)}: the file name is not valid"
+                                         " UTF-8; left out")
+        return kept
+
+    def _stored_state(self) -> dict[str, tuple]:
+        """dir -> (digest, generation)."""
+        return {row[0]: row[1:] for row in self.conn.execute("SELECT dir, digest, generation FROM dirs")}
+
+    def _generation(self, directory: str) -> int | None:
+        row = self.conn.execute("SELECT generation FROM dirs WHERE dir = ?", (directory,)).fetchone()
+        return row[0] if row else None
 
     def _stored_stats(self, directory: str) -> dict[str, tuple]:
         stats = {}
@@ -154,33 +217,63 @@ class Refresher:
     def refresh(self, agent: str | None = None) -> RefreshResult:
         """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files."""
         listing = tree.scan_root(self.root)
-        directories = [agent] if agent is not None else list(listing.agents)
+        agents = listing.agents
+        if not all(name.isascii() or _encodable(name) for name in agents):
+            agents = [name for name in agents if name.isascii() or _encodable(name)]
+            self.warnings.extend(f"{os.path.join(self.root, name)}: the directory name is not valid"
+                                 " UTF-8; left out" for name in set(listing.agents) - set(agents))
+        directories = [agent] if agent is not None else list(agents)
         directories.append("")
-        stored = self._stored_digests()
+        state = self._stored_state()
         if agent is None:
             on_disk = set(directories)
-            directories.extend(sorted(d for d in stored if d not in on_disk))
-        return self.refresh_dirs(directories, stored)
+            directories.extend(sorted(d for d in state if d not in on_disk))
+        return self.refresh_dirs(directories, state)
 
-    def refresh_dirs(self, directories, stored=None, force: bool = False) -> RefreshResult:
-        stored = self._stored_digests() if stored is None else stored
-        stale = []
+    def refresh_dirs(self, directories, state=None, force: bool = False) -> RefreshResult:
+        """Scan each directory (no lock), parse what changed (a pool of processes parses ahead
+        while this one writes), and write each directory in its own short transaction."""
+        state = self._stored_state() if state is None else state
+        plans = []
         for directory in directories:
             if directory and not _plain_name(directory):
                 continue
-            dir_stat, files = self._scan(directory)
-            if files is None:
-                if directory in stored or self._has_rows(directory):
-                    stale.append((directory, {}))
-                continue
-            if not force and stored.get(directory) == dir_digest(dir_stat, files):
-                continue
-            stale.append((directory, {f.name: f for f in files}))
-        parsed = self._parse_ahead(stale)
+            digest, generation = state.get(directory, (None, None))
+            plan = self._plan(directory, generation)
+            if plan.files is None:
+                if generation is not None or self._has_rows(directory):
+                    plans.append(plan)
+            elif force or digest is None or digest != plan.digest:
+                plans.append(self._diff(plan))
+        parser = FileParser(self.root, self.progress)
+        parser.total = sum(len(plan.todo) for plan in plans)
+        results = parser.parse([(self.root, plan.directory, stat) for plan in plans for stat in plan.todo])
         changed = 0
-        for directory, _ in stale:
-            changed += self._apply(directory, parsed.get(directory, {}), force)
+        try:
+            for plan in plans:
+                parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
+                changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
+        finally:
+            parser.close()
         return RefreshResult(changed, self.warnings)
+
+    def _plan(self, directory: str, generation: int | None) -> "Plan":
+        scan_start = time.time_ns()
+        dir_stat, files = self._scan(directory)
+        digest = dir_digest(dir_stat, files) if files is not None else None
+        return Plan(directory, generation, scan_start, dir_stat, files, digest, [], [])
+
+    def _diff(self, plan: "Plan") -> "Plan":
+        """The files whose stat differs from their row (todo) and the rows to drop (gone)."""
+        rows = self._stored_stats(plan.directory)
+        for stat in plan.files:
+            known = rows.pop(stat.name, None)
+            if known != stat_key(stat):
+                plan.todo.append(stat)
+                if known is not None:
+                    plan.gone.append(stat.name)
+        plan.gone.extend(rows)  # rows left over have no file any more
+        return plan
 
     def _has_rows(self, directory: str) -> bool:
         return any(
@@ -188,81 +281,75 @@ class Refresher:
             for table in ("sessions", "bad_files")
         )
 
-    def _parse_ahead(self, stale) -> dict[str, dict[str, Parsed]]:
-        """Parse the changed files before taking the write lock (in parallel when many)."""
-        jobs = []
-        for directory, files in stale:
-            rows = self._stored_stats(directory)
-            jobs.extend(
-                (self.root, directory, stat)
-                for name, stat in files.items()
-                if rows.get(name) != stat_key(stat)
-            )
-        results: dict[str, dict[str, Parsed]] = {}
-        if not jobs:
-            return results
-        for directory, name, parsed in parse_all(jobs, self.progress):
-            results.setdefault(directory, {})[name] = parsed
-        return results
-
-    def _apply(self, directory: str, parsed: dict[str, Parsed], force: bool) -> int:
+    def _apply(self, plan: "Plan", parsed: dict, big: bool, force: bool) -> int:
         conn = self.conn
+        if big:
+            # A bulk write: more page cache, and no fsync. The index is disposable: a crash
+            # of the program loses nothing; a crash of the machine costs at worst a rebuild.
+            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            changed = self._apply_locked(directory, parsed, force)
+            changed = self._apply_locked(plan, parsed, force)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if big:
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA cache_size = -2000")
         return changed
 
-    def _apply_locked(self, directory: str, parsed: dict[str, Parsed], force: bool) -> int:
+    def _apply_locked(self, plan: "Plan", parsed: dict, force: bool) -> int:
+        """Write one directory. The plan was made without the lock: if another process wrote
+        this directory since (its generation moved), scan again, so that what is written is
+        never older than what is already there."""
         conn = self.conn
-        scan_start = time.time_ns()
-        dir_stat, files = self._scan(directory)
-        if files is None:
+        directory = plan.directory
+        generation = self._generation(directory)
+        if generation != plan.generation:
+            plan = self._plan(directory, generation)
+            if plan.files is not None:
+                stored = conn.execute("SELECT digest FROM dirs WHERE dir = ?", (directory,)).fetchone()
+                if not force and stored is not None and stored[0] == plan.digest:
+                    return 0
+                plan = self._diff(plan)
+        if plan.files is None:
             removed = self._delete_dir(directory)
             conn.execute("DELETE FROM dirs WHERE dir = ?", (directory,))
             return removed
-        digest = dir_digest(dir_stat, files)
-        stored = conn.execute("SELECT digest FROM dirs WHERE dir = ?", (directory,)).fetchone()
-        if not force and stored is not None and stored[0] == digest:
-            return 0
-        rows = self._stored_stats(directory)
-        racy_after = scan_start - RACY_NS
-        racy = dir_stat.st_ctime_ns >= racy_after
-        replaced, sessions, bad = [], [], []
-        for stat in files:
+        racy_after = plan.scan_start - RACY_NS
+        racy = plan.dir_stat.st_ctime_ns >= racy_after
+        sessions, bad = [], []
+        dir_path = self._dir_path(directory)
+        for stat in plan.todo:
             key = stat_key(stat)
-            rows_key = rows.pop(stat.name, None)
-            if rows_key == key:
-                continue
             result = parsed.get(stat.name)
             if result is None or result.stat != key:
                 result = parse_one(self.root, directory, stat)
-            if rows_key is not None:
-                replaced.append(stat.name)
             if stat.ctime_ns >= racy_after:
                 racy = True
                 key = key[:3] + (-1,)  # never matches: the next refresh reads it again
             if result.row is not None:
                 sessions.append(result.row + key)
             elif result.error is not None:
-                bad.append((directory, stat.name, os.path.join(self._dir_path(directory), stat.name),
-                            result.error, None) + key)
-        replaced.extend(rows)  # what is left of the rows has no file any more
-        self._delete_files(directory, replaced)
-        for row in sessions:
-            self._insert_session(row, bad)
+                bad.append((directory, stat.name, os.path.join(dir_path, stat.name), result.error, None) + key)
+        self._delete_files(directory, plan.gone)
+        self._insert_sessions(sessions, bad)
         conn.executemany(
             "INSERT OR REPLACE INTO bad_files (dir, file, path, error, duplicate_of, size, mtime_ns,"
             " inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", bad)
-        conn.execute("INSERT OR REPLACE INTO dirs (dir, digest) VALUES (?, ?)",
-                     (directory, None if racy else digest))
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_refresh', ?)",
-                     (str(time.time()),))
-        return len(replaced) + len(sessions) + len(bad)
+        self._wrote_dir(directory, None if racy else plan.digest)
+        return len(plan.gone) + len(sessions) + len(bad)
+
+    def _wrote_dir(self, directory: str, digest: int | None) -> None:
+        self.conn.execute(
+            "INSERT INTO dirs (dir, digest, generation) VALUES (?, ?, 1) ON CONFLICT (dir)"
+            " DO UPDATE SET digest = excluded.digest, generation = generation + 1", (directory, digest))
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_refresh', ?)",
+                          (str(time.time()),))
 
     def refresh_files(self, directory: str, names) -> int:
         """Refresh named files of one directory (what a watcher heard of), in one transaction.
@@ -302,14 +389,11 @@ class Refresher:
                 elif result.error is not None:
                     bad.append((directory, name, os.path.join(dir_path, name), result.error, None) + key)
             self._delete_files(directory, gone)
-            for row in sessions:
-                self._insert_session(row, bad)
+            self._insert_sessions(sessions, bad)
             conn.executemany(
                 "INSERT OR REPLACE INTO bad_files (dir, file, path, error, duplicate_of, size,"
                 " mtime_ns, inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", bad)
-            conn.execute("INSERT OR REPLACE INTO dirs (dir, digest) VALUES (?, NULL)", (directory,))
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_refresh', ?)",
-                         (str(time.time()),))
+            self._wrote_dir(directory, None)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -317,18 +401,25 @@ class Refresher:
             raise
         return len(gone) + len(sessions) + len(bad)
 
-    def _insert_session(self, row: tuple, bad: list) -> None:
-        cursor = self.conn.execute(
-            "INSERT INTO sessions (session_id, agent, name, created_at, updated_at, message_count,"
-            " status, user_id, path, layout, dir, file, size, mtime_ns, inode, ctime_ns)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (session_id) DO NOTHING", row)
-        if cursor.rowcount == 0:
-            other = self.conn.execute("SELECT path FROM sessions WHERE session_id = ?",
-                                      (row[0],)).fetchone()
-            bad.append((row[10], row[11], row[8],
-                        f"{row[8]}: session id {row[0]!r} is also used by {other[0]}; left out",
-                        row[0]) + row[12:])
+    def _insert_sessions(self, rows: list[tuple], bad: list) -> None:
+        """Insert session rows; a row whose id another file already has is left out as bad."""
+        if not rows:
+            return
+        conn = self.conn
+        rows.sort()  # in primary-key order: a B-tree grows fastest at its end
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT OR IGNORE INTO sessions (session_id, agent, name, created_at, updated_at,"
+            " message_count, status, user_id, path, layout, dir, file, size, mtime_ns, inode, ctime_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if conn.total_changes - before == len(rows):
+            return
+        for row in rows:
+            other = conn.execute("SELECT path FROM sessions WHERE session_id = ?", (row[0],)).fetchone()
+            if other is not None and other[0] != row[8]:
+                bad.append((row[10], row[11], row[8],
+                            f"{row[8]}: session id {row[0]!r} is also used by {other[0]}; left out",
+                            row[0]) + row[12:])
 
     def _delete_files(self, directory: str, names: list[str]) -> None:
         if not names:
@@ -359,8 +450,17 @@ class Refresher:
         for session_id in ids:
             for (directory,) in conn.execute(
                     "SELECT DISTINCT dir FROM bad_files WHERE duplicate_of = ?", (session_id,)).fetchall():
-                conn.execute("UPDATE dirs SET digest = NULL WHERE dir = ?", (directory,))
+                conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
+                             (directory,))
             conn.execute("DELETE FROM bad_files WHERE duplicate_of = ?", (session_id,))
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _plain_name(directory: str) -> bool:

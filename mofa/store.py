@@ -74,22 +74,23 @@ def read_bytes(path: str) -> bytes:
         raise StoreError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def parse_file(ref: SessionRef, data: bytes, mtime_ns: int) -> Session:
+def parse_file(ref: SessionRef, data: bytes, mtime_ns: int, fast: bool = False) -> Session:
     if ref.layout == JSON_LAYOUT:
-        return parse_agent_json(ref.path, ref.agent, ref.name, data, mtime_ns)
+        return parse_agent_json(ref.path, ref.agent, ref.name, data, mtime_ns, fast)
     stem = os.path.basename(ref.path)[: -len(JSONL_SUFFIX)]
     return parse_jsonl(ref.path, stem, data, mtime_ns)
 
 
-def load_path(root: str, directory: str, stat: tree.FileStat) -> Session:
-    """Parse one session file found by a scan (`directory` is '' for the root's JSONL files)."""
+def load_path(root: str, directory: str, stat: tree.FileStat, fast: bool = False) -> Session:
+    """Parse one session file found by a scan (`directory` is '' for the root's JSONL files);
+    `fast` when only its summary is wanted."""
     if directory:
         path = os.path.join(root, directory, stat.name)
         ref = SessionRef("", directory, stat.name[: -len(JSON_SUFFIX)], JSON_LAYOUT, path)
     else:
         path = os.path.join(root, stat.name)
         ref = SessionRef("", "", "", JSONL_LAYOUT, path)
-    return parse_file(ref, read_bytes(path), stat.mtime_ns)
+    return parse_file(ref, read_bytes(path), stat.mtime_ns, fast)
 
 
 class FileSessionStore(SessionStore):

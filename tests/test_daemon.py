@@ -138,8 +138,13 @@ def test_queue_overflow_falls_back_to_a_full_reconcile(root, index_path):
             handle.write(original)
     try:
         (root / "burst").mkdir()
-        for number in range(2000):
-            (root / "burst" / f"s{number:04d}.json").write_text('{"messages": []}')
+        assert wait_until(lambda: index_rows(index_path) == {} and os.path.exists(index_path))
+        running.process.send_signal(signal.SIGSTOP)  # nobody reads: the 16-event queue overflows
+        try:
+            for number in range(2000):
+                (root / "burst" / f"s{number:04d}.json").write_text('{"messages": []}')
+        finally:
+            running.process.send_signal(signal.SIGCONT)
         running.wait_for_log("reconciling the whole root", timeout=60)
         assert wait_until(lambda: len(index_rows(index_path)) == 2000, timeout=120)
     finally:

@@ -200,3 +200,32 @@ def test_every_older_schema_migrates(tmp_path, sessions, version):
     result = run("session", "list", "-f", "json", env={"MOFA_INDEX_PATH": str(path)})
     assert listed_ids(result) == ["a:s1", "b:s2", "c:s3"]
     assert run("session", "index", "verify", env={"MOFA_INDEX_PATH": str(path)}).exit_code == 0
+
+
+@pytest.mark.parametrize("text, user_id", [
+    ('{"metadata": {"user_id": 123456789012345678901234567890}, "messages": []}', "123456789012345678901234567890"),
+    ('{"metadata": {"user_id": 42}, "messages": [], "score": NaN}', "42"),
+    ('{"metadata": {"user_id": "\\ud800"}, "messages": []}', "\\ud800"),
+])
+def test_the_fast_parser_never_changes_what_is_indexed(root, index_path, text, user_id):
+    """The index parses with orjson where it can; where orjson would read a file differently
+    from json (big integers, NaN, lone surrogates), json decides."""
+    (root / "a").mkdir()
+    (root / "a" / "s.json").write_text(text)
+    run("session", "list")
+    conn = sqlite3.connect(index_path)
+    assert conn.execute("SELECT user_id FROM sessions").fetchone()[0] == user_id
+    assert run("session", "index", "verify").exit_code == 0
+
+
+def test_names_that_are_not_utf8_are_left_out_with_a_warning(root):
+    write_session(root, "a", "good")
+    os.mkdir(os.path.join(os.fsencode(root), b"bad-\xff"))
+    with open(os.path.join(os.fsencode(root), b"a", b"s-\xfe.json"), "w") as handle:
+        handle.write('{"messages": []}')
+    result = run("session", "list", "-f", "json")
+    assert result.exit_code == 0
+    assert listed_ids(result) == ["a:good"]
+    assert "the file name is not valid UTF-8; left out" in result.stderr
+    assert "the directory name is not valid UTF-8; left out" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from indexer.migrations import LATEST_VERSION
 from tests.helpers import message, run, write_session
 
 
@@ -92,7 +93,7 @@ def test_read_only_pragmas_are_allowed(sessions):
     result = run("session", "query", "PRAGMA table_info(sessions)", "-f", "json")
     assert "session_id" in [row["name"] for row in json.loads(result.stdout)]
     assert json.loads(run("session", "query", "PRAGMA user_version", "-f", "json").stdout) == [
-        {"user_version": 2}]
+        {"user_version": LATEST_VERSION}]
 
 
 def test_bad_sql_is_one_line_with_sqlite_message(sessions):
