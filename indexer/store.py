@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-from mofa.store import FileSessionStore, SessionRef
-from mofa.session import SessionSummary
+from typing import TYPE_CHECKING
+
 from indexer.handshake import confirm
-from indexer.index import SessionIndex
 from indexer.lock import running_pid
+from mofa.session import SessionSummary
+from mofa.store import FileSessionStore, SessionRef
+
+if TYPE_CHECKING:
+    from indexer.index import SessionIndex
 
 
 class IndexedSessionStore(FileSessionStore):
     """FileSessionStore whose listings come from the index, refreshed first."""
 
-    def __init__(self, root: str, index: SessionIndex, progress=None, warn=None, debug=None):
+    def __init__(self, root: str, open_index, progress=None, warn=None, debug=None):
         super().__init__(root)
         self.debug = debug
-        self.index = index
+        self._open_index = open_index
+        self._index: "SessionIndex | None" = None
         self.progress = progress
         self.warn = warn
         self._jsonl_fresh = False
+
+    @property
+    def index(self) -> "SessionIndex":
+        """Opened on first use: `show` of a per-agent session needs no index at all."""
+        if self._index is None:
+            self._index = self._open_index()
+        return self._index
 
     def _report(self, warnings) -> None:
         if self.warn:

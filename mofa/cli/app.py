@@ -25,15 +25,18 @@ class App:
             console.notice(text)
 
     def store(self, progress_label: str = "Indexing sessions"):
-        """The index-backed session store, its index opened (or repaired) on first use."""
+        """The index-backed session store; its index is opened (or repaired) on first use."""
         if self._store is None:
-            from indexer.index import open_session_index
             from indexer.store import IndexedSessionStore
 
-            with mapped_errors():
-                index = open_session_index(self.root, self.index_path, console.notice)
+            def open_index():
+                from indexer.index import open_session_index
+
+                with mapped_errors():
+                    return open_session_index(self.root, self.index_path, console.notice)
+
             self._store = IndexedSessionStore(
-                self.root, index, console.progress_reporter(progress_label), console.warning,
+                self.root, open_index, console.progress_reporter(progress_label), console.warning,
                 self.debug if self.verbose else None)
         return self._store
 

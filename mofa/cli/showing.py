@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
-import shutil
+import os
+import sys
 
 import click
 
-from mofa.documents import show_document, to_json, to_yaml
-from mofa.render import box_table, printable, truncate, width
 from mofa.session import Session
-from mofa.timestamps import clock_text, listing_text, index_text, parse_timestamp
+from mofa.timestamps import clock_text, index_text, listing_text, parse_timestamp
 
 
 def write(session: Session, fmt: str) -> None:
-    if fmt == "json":
-        click.echo(to_json(show_document(session)), nl=False)
-    elif fmt == "yaml":
-        click.echo(to_yaml(show_document(session)), nl=False)
-    else:
-        click.echo(table_text(session, shutil.get_terminal_size((80, 24)).columns))
+    if fmt == "table":
+        click.echo(table_text(session, terminal_columns()))
+        return
+    from mofa.documents import show_document, to_json, to_yaml
+
+    dump = to_json if fmt == "json" else to_yaml
+    click.echo(dump(show_document(session)), nl=False)
+
+
+def terminal_columns() -> int:
+    """COLUMNS, else the terminal's width, else 80 (as shutil's, without importing shutil)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 def table_text(session: Session, columns: int) -> str:
+    from mofa.render import box_table, printable, truncate, width
+
     lines = [
         f"Session: {printable(session.session_id)}",
         f"Created: {listing_text(index_text(session.created_at))}",
