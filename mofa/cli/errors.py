@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
+import sys
 from enum import IntEnum
 
 import click
@@ -63,5 +63,8 @@ def mapped_errors():
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         raise CliError(f"{where}{error.strerror or error}", ExitStatus.FAILED) from None
-    except sqlite3.Error as error:
-        raise CliError(f"index error: {error}", ExitStatus.FAILED) from None
+    except Exception as error:
+        sqlite3 = sys.modules.get("sqlite3")  # not imported by commands that need no index
+        if sqlite3 is not None and isinstance(error, sqlite3.Error):
+            raise CliError(f"index error: {error}", ExitStatus.FAILED) from None
+        raise
