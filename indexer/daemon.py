@@ -45,7 +45,8 @@ class IndexDaemon:
         logging.getLogger("watchdog").addHandler(overflow)
         observer = Observer()
         # Watch before reconciling: a change made meanwhile is both seen and reconciled.
-        observer.schedule(SessionEventHandler(self.root, self.pending), self.root, recursive=True)
+        watched = os.path.realpath(self.root)  # watchdog does not follow a symlinked root
+        observer.schedule(SessionEventHandler(self.root, self.pending), watched, recursive=True)
         observer.start()
         try:
             self._reconcile(index)

@@ -125,7 +125,13 @@ class FileParser:
             if self._pool is None:
                 import multiprocessing
 
-                self._pool = multiprocessing.get_context("fork").Pool(workers)
+                import threading
+
+                # Forking copies only the calling thread: in a process that runs others (the
+                # watcher's), a child could inherit a lock one of them held and hang. There the
+                # workers come from a single-threaded fork server instead.
+                method = "fork" if threading.active_count() == 1 else "forkserver"
+                self._pool = multiprocessing.get_context(method).Pool(workers)
             results = self._pool.imap(_parse_job, jobs, chunksize=64)
         else:
             results = map(_parse_job, jobs)

@@ -16,11 +16,19 @@ class SessionEventHandler(FileSystemEventHandler):
 
     def __init__(self, root: str, pending: PendingChanges):
         self.root = os.path.abspath(root)
+        # A root given through a symlink is reported under its real path.
+        self.real_root = os.path.realpath(root)
         self.pending = pending
+
+    def _relative(self, path: str) -> str:
+        relative = os.path.relpath(path, self.root)
+        if relative.startswith("..") and self.real_root != self.root:
+            relative = os.path.relpath(path, self.real_root)
+        return relative
 
     def _note(self, path: str | bytes, is_directory: bool, created: bool = False) -> None:
         path = os.fsdecode(path)
-        relative = os.path.relpath(path, self.root)
+        relative = self._relative(path)
         if relative == ".":
             if not os.path.isdir(self.root):
                 self.pending.add_everything()

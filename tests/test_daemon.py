@@ -109,6 +109,7 @@ def test_signals_stop_it_cleanly(root, index_path, sig):
 def test_status_shows_the_watcher(daemon):
     report = json.loads(run("session", "index", "status", "-f", "json").stdout)
     assert report["watcher_pid"] == daemon.process.pid
+    assert report["watcher_caught_up_ms"] >= 0
 
 
 def test_write_then_list_never_misses(daemon, root):
@@ -164,3 +165,32 @@ def test_in_process_daemon_leaks_no_threads(root, index_path):
         worker.join(timeout=10)
     assert not worker.is_alive()
     assert wait_until(lambda: set(threading.enumerate()) <= before, timeout=10)
+
+
+def test_a_big_reconcile_at_start_uses_a_safe_pool_and_stops_cleanly(root, index_path):
+    """2,500 files at start: the reconcile parses them in a pool while watchdog's threads run
+    (forking from a threaded process could hang a worker; the pool comes from a fork server)."""
+    for agent in range(5):
+        directory = root / f"agent-{agent}"
+        directory.mkdir()
+        for number in range(500):
+            (directory / f"s{number:03d}.json").write_text('{"messages": []}')
+    running = RunningDaemon(root, index_path)
+    running.wait_for_log("watching", timeout=120)
+    assert len(index_rows(index_path)) == 2500
+    assert running.stop() == 0, running.drain()
+
+
+def test_a_root_given_through_a_symlink(root, tmp_path, index_path):
+    link = tmp_path / "link"
+    link.symlink_to(root)
+    running = RunningDaemon(link, index_path)
+    running.wait_for_log("watching")
+    try:
+        write_session(root, "a", "s")
+        assert wait_until(lambda: has(index_path, "a:s"))
+        result = run("-v", "--sessions-dir", str(link), "--index", index_path, "session", "list", "-f", "json")
+        assert listed_ids(result) == ["a:s"]
+        assert "mofa-indexd confirmed the index" in result.stderr
+    finally:
+        assert running.stop() == 0
