@@ -32,6 +32,7 @@ def is_corruption(error: BaseException) -> bool:
 
 
 def _connect(path: str, root: str) -> sqlite3.Connection:
+    root = os.path.realpath(root)  # one root, however it is named (a symlink, a relative path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                            check_same_thread=False)
     try:
@@ -44,7 +45,6 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         if owner is None or owner[0] != root:
             _adopt(conn, root)
-        conn.execute("SELECT count(*) FROM dirs").fetchone()
     except BaseException:
         conn.close()
         raise

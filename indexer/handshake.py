@@ -35,7 +35,7 @@ def confirm(root: str, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
         if time.monotonic() >= deadline:
             break
         time.sleep(pause)
-        pause = min(pause * 2, 0.005)
+        pause = min(pause * 2, 0.001)  # the watcher answers in a few ms: don't oversleep
     try:
         os.unlink(path)
     except OSError:

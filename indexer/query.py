@@ -9,7 +9,6 @@ changes, transactions, writing pragmas). `execute` refuses several statements in
 from __future__ import annotations
 
 import sqlite3
-from urllib.parse import quote
 
 from mofa.errors import QueryError
 
@@ -34,7 +33,8 @@ def _authorize(action, first, second, database, trigger):
 
 
 def connect_readonly(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None,
+    uri_path = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    conn = sqlite3.connect(f"file:{uri_path}?mode=ro", uri=True, isolation_level=None,
                            timeout=60.0, check_same_thread=False)
     conn.execute("PRAGMA query_only = ON")
     conn.set_authorizer(_authorize)

@@ -370,7 +370,7 @@ class Refresher:
             scan_start = time.time_ns()
             gone, sessions, bad = [], [], []
             for name in names:
-                if name.startswith(".") or not name.endswith(suffix):
+                if name.startswith(".") or not name.endswith(suffix) or not _encodable(name):
                     continue
                 st = tree.regular_file_stat(os.path.join(dir_path, name))
                 row = conn.execute(

@@ -138,6 +138,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root, tree = tree_for(args)
+    root = os.path.realpath(root)  # find does not descend into a symlinked starting point
     index = os.path.join(args.data, "index.sqlite3")
     env = dict(os.environ, MOFA_SESSIONS_DIR=root, MOFA_INDEX_PATH=index, NO_COLOR="1")
     largest, smallest = tree["largest"], tree["smallest"]

@@ -229,3 +229,18 @@ def test_names_that_are_not_utf8_are_left_out_with_a_warning(root):
     assert "the file name is not valid UTF-8; left out" in result.stderr
     assert "the directory name is not valid UTF-8; left out" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_root_named_through_a_symlink_shares_its_index(root, tmp_path):
+    write_session(root, "a", "s")
+    link = tmp_path / "link"
+    link.symlink_to(root)
+    run("session", "list")
+    path = run("session", "index", "path").stdout.strip()
+    assert run("--sessions-dir", str(link), "session", "index", "path").stdout.strip() == path
+    conn = sqlite3.connect(path)
+    rowid = conn.execute("SELECT rowid FROM sessions").fetchone()
+    for _ in range(2):  # alternating the two names never wipes the index
+        assert listed_ids(run("--sessions-dir", str(link), "session", "list", "-f", "json")) == ["a:s"]
+        assert listed_ids(run("session", "list", "-f", "json")) == ["a:s"]
+    assert conn.execute("SELECT rowid FROM sessions").fetchone() == rowid
