@@ -100,14 +100,20 @@ def _text(value):
     return value
 
 
-def _parse_job(job):
-    return job[1], job[2].name, parse_one(*job)
+def _parse_batch(batch):
+    """Worker side: parse a batch of (root, directory, FileStat) jobs of one directory."""
+    root, directory, stats = batch
+    return [(stat[0], parse_one(root, directory, tree.FileStat(*stat))) for stat in stats]
+
+
+BATCH = 128
 
 
 class FileParser:
-    """Parses session files: in a pool of forked processes when there are many.
+    """Parses session files: in a pool of processes when there are many.
 
-    Parsing is what a cold build costs; the pool is made once and kept for the whole refresh.
+    Parsing is what a cold build costs; the pool is made once and kept for the whole refresh,
+    and it is fed batches of files, so that few and small messages cross the pipes.
     """
 
     def __init__(self, root: str, progress: Progress | None = None):
@@ -124,7 +130,6 @@ class FileParser:
         if big and workers > 1:
             if self._pool is None:
                 import multiprocessing
-
                 import threading
 
                 # Forking copies only the calling thread: in a process that runs others (the
@@ -132,9 +137,14 @@ class FileParser:
                 # workers come from a single-threaded fork server instead.
                 method = "fork" if threading.active_count() == 1 else "forkserver"
                 self._pool = multiprocessing.get_context(method).Pool(workers)
-            results = self._pool.imap(_parse_job, jobs, chunksize=64)
+            batches = _batches(jobs)
+            results = (
+                (directory, name, parsed)
+                for (_, directory, _), done in zip(batches, self._pool.imap(_parse_batch, batches))
+                for name, parsed in done
+            )
         else:
-            results = map(_parse_job, jobs)
+            results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
         for result in results:
             yield result
             self.done += 1
@@ -459,6 +469,16 @@ class Refresher:
                 conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
                              (directory,))
             conn.execute("DELETE FROM bad_files WHERE duplicate_of = ?", (session_id,))
+
+
+def _batches(jobs: list) -> list:
+    """(root, directory, [plain stat tuples]) batches of at most BATCH files of one directory."""
+    batches = []
+    for root, directory, stat in jobs:
+        if not batches or batches[-1][1] != directory or len(batches[-1][2]) >= BATCH:
+            batches.append((root, directory, []))
+        batches[-1][2].append(tuple(stat))
+    return batches
 
 
 def _encodable(name: str) -> bool:
