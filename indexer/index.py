@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
-from indexer.refresh import Progress, RefreshResult, Refresher
 from mofa.errors import IndexUnavailable
+
+if TYPE_CHECKING:
+    from indexer.refresh import Progress, RefreshResult
 
 LIST_COLUMNS = "session_id, created_at, message_count, status"
 
@@ -45,23 +48,27 @@ class SessionIndex:
         self.conn = open_index(self.path, self.root, self.notice)
         return operation()
 
-    def refresh(self, agent: str | None = None, progress: Progress | None = None) -> RefreshResult:
-        return self._repaired(lambda: Refresher(self.conn, self.root, progress).refresh(agent))
+    def _refresher(self, progress: "Progress | None" = None):
+        from indexer.refresh import Refresher  # only commands that stat the files need it
 
-    def refresh_dirs(self, directories, progress: Progress | None = None, force=False) -> RefreshResult:
-        return self._repaired(
-            lambda: Refresher(self.conn, self.root, progress).refresh_dirs(directories, force=force))
+        return Refresher(self.conn, self.root, progress)
+
+    def refresh(self, agent: str | None = None, progress: "Progress | None" = None) -> "RefreshResult":
+        return self._repaired(lambda: self._refresher(progress).refresh(agent))
+
+    def refresh_dirs(self, directories, progress: "Progress | None" = None, force=False) -> "RefreshResult":
+        return self._repaired(lambda: self._refresher(progress).refresh_dirs(directories, force=force))
 
     def refresh_files(self, directory: str, names) -> int:
-        return self._repaired(lambda: Refresher(self.conn, self.root).refresh_files(directory, names))
+        return self._repaired(lambda: self._refresher().refresh_files(directory, names))
 
-    def rebuild(self, progress: Progress | None = None) -> RefreshResult:
+    def rebuild(self, progress: "Progress | None" = None) -> "RefreshResult":
         def wipe_and_fill():
             self.conn.execute("BEGIN IMMEDIATE")
             for table in ("sessions", "bad_files", "dirs"):
                 self.conn.execute(f"DELETE FROM {table}")
             self.conn.execute("COMMIT")
-            return Refresher(self.conn, self.root, progress).refresh(None)
+            return self._refresher(progress).refresh(None)
 
         return self._repaired(wipe_and_fill)
 

@@ -4,7 +4,6 @@ user's cache directory, outside the watched tree."""
 from __future__ import annotations
 
 import os
-import zlib
 
 
 def cache_home(environ=os.environ) -> str:
@@ -18,6 +17,8 @@ def default_index_path(root: str, environ=os.environ) -> str:
     configured = environ.get("MOFA_INDEX_PATH")
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
+    import zlib
+
     real = os.fsencode(os.path.realpath(root))
     # 64 bits of checksum name the file; the index also records its root and re-adopts a file
     # that another root has, so even a collision costs a rebuild, never a wrong answer.

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from indexer.handshake import confirm
-from indexer.lock import running_pid
 from mofa.session import SessionSummary
 from mofa.store import FileSessionStore, SessionRef
 
@@ -47,6 +45,9 @@ class IndexedSessionStore(FileSessionStore):
         self._report(self.index.bad_files(agent))
 
     def _confirmed_by_watcher(self) -> bool:
+        from indexer.handshake import confirm
+        from indexer.lock import running_pid
+
         if self.index.in_memory or running_pid(self.index.path) is None:
             return False
         waited = confirm(self.root)

@@ -10,9 +10,6 @@ import json
 from mofa.errors import CorruptSession
 from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session
 
-JSON_SUFFIX = ".json"
-JSONL_SUFFIX = ".jsonl"
-
 
 def _fast_loads():
     """orjson's loads, or None. It parses twice as fast as json, but reads integers beyond

@@ -7,8 +7,10 @@ from typing import NamedTuple
 
 from mofa.timestamps import index_text, parse_timestamp
 
-JSON_LAYOUT = "json"
-JSONL_LAYOUT = "jsonl"
+JSON_LAYOUT = "json"  # <root>/<agent>/<session>.json
+JSONL_LAYOUT = "jsonl"  # MoFA's <root>/<key>.jsonl
+JSON_SUFFIX = ".json"
+JSONL_SUFFIX = ".jsonl"
 
 
 class Session:

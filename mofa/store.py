@@ -22,8 +22,7 @@ from mofa.errors import (
     StoreError,
 )
 from mofa.ids import SessionId, parse_session_id
-from mofa.layouts import JSON_SUFFIX, JSONL_SUFFIX, parse_agent_json, parse_jsonl
-from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session, SessionSummary
+from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX, Session, SessionSummary
 
 
 class SessionRef(NamedTuple):
@@ -75,6 +74,8 @@ def read_bytes(path: str) -> bytes:
 
 
 def parse_file(ref: SessionRef, data: bytes, mtime_ns: int, fast: bool = False) -> Session:
+    from mofa.layouts import parse_agent_json, parse_jsonl
+
     if ref.layout == JSON_LAYOUT:
         return parse_agent_json(ref.path, ref.agent, ref.name, data, mtime_ns, fast)
     stem = os.path.basename(ref.path)[: -len(JSONL_SUFFIX)]

@@ -11,7 +11,7 @@ from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
 from mofa.errors import SessionPermissionError, StoreError
-from mofa.layouts import JSON_SUFFIX, JSONL_SUFFIX
+from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
 
 
 class FileStat(NamedTuple):

@@ -38,8 +38,9 @@ def test_colour_on_a_terminal_only_and_never_with_no_color(one):
 def _commands(command, path=()):
     yield path, command
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            yield from _commands(sub, path + (name,))
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            yield from _commands(command.get_command(context, name), path + (name,))
 
 
 @pytest.mark.parametrize("path, command", list(_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")

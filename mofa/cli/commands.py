@@ -7,7 +7,8 @@ import click
 from mofa import __version__
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import CliError, ExitStatus, mapped_errors
+from mofa.cli.errors import mapped_errors
+from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import output_format_option, show_format_option
 
 
@@ -32,7 +33,8 @@ def cli(ctx: click.Context, sessions_dir, index_path, verbose):
     ctx.obj = App(sessions_dir, index_path, verbose)
 
 
-@cli.group()
+@cli.group(cls=LazyGroup, lazy_subcommands={"query": "mofa.cli.index_commands:query",
+                                             "index": "mofa.cli.index_commands:index_group"})
 def session():
     """List, show, export, delete and query sessions.
 
@@ -185,9 +187,3 @@ def _confirmed(prompt: str) -> bool:
         click.echo(err=True)
     return answer.strip().lower() in ("y", "yes")
 
-
-from mofa.cli import index_commands  # noqa: E402  (registers `query` and `index`)
-
-index_commands.register(session)
-
-__all__ = ["cli", "CliError", "ExitStatus"]

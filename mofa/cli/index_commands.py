@@ -148,7 +148,3 @@ def verify(app: App, repair):
         raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
     console.success(f"✓ Repaired: {summary}; the index now agrees with the files")
 
-
-def register(group: click.Group) -> None:
-    group.add_command(query)
-    group.add_command(index_group)

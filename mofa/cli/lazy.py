@@ -1,0 +1,25 @@
+"""A click group whose subcommands are imported only when they run (each call pays for the
+modules it imports, so `list` does not pay for `query`)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+import click
+
+
+class LazyGroup(click.Group):
+    """`lazy_subcommands` maps a command name to `"module:attribute"`."""
+
+    def __init__(self, *args, lazy_subcommands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = lazy_subcommands or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_subcommands])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy_subcommands:
+            module, attribute = self.lazy_subcommands[name].split(":")
+            return getattr(import_module(module), attribute)
+        return super().get_command(ctx, name)
