@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from indexer.refresh import Progress, RefreshResult
 
 LIST_COLUMNS = "session_id, created_at, message_count, status"
+SUMMARY_COLUMNS = "session_id, agent, name, created_at, updated_at, message_count, status, user_id, layout"
 
 
 class SessionIndex:
@@ -88,13 +89,14 @@ class SessionIndex:
     def _all(self, sql: str, params=()) -> list[tuple]:
         return self._repaired(lambda: self.conn.execute(sql, params).fetchall())
 
-    def list_rows(self, agent: str | None = None, limit: int | None = None) -> Iterator[tuple]:
-        """(session_id, created_at, message_count, status): the `limit` newest, oldest first."""
+    def list_rows(self, agent: str | None = None, limit: int | None = None,
+                  columns: str = LIST_COLUMNS) -> Iterator[tuple]:
+        """`columns` of the `limit` most recently created sessions (of `agent`), oldest first."""
         where, params = ("WHERE agent = ?", [agent]) if agent is not None else ("", [])
         if limit is None:
-            sql = f"SELECT {LIST_COLUMNS} FROM sessions {where} ORDER BY created_at, session_id"
+            sql = f"SELECT {columns} FROM sessions {where} ORDER BY created_at, session_id"
         else:
-            sql = (f"SELECT * FROM (SELECT {LIST_COLUMNS} FROM sessions {where}"
+            sql = (f"SELECT * FROM (SELECT {columns} FROM sessions {where}"
                    " ORDER BY created_at DESC, session_id DESC LIMIT ?)"
                    " ORDER BY created_at, session_id")
             params.append(limit)

@@ -62,16 +62,10 @@ class IndexedSessionStore(FileSessionStore):
         return self.index.list_rows(agent, limit)
 
     def list_summaries(self, agent=None, limit=None):
+        from indexer.index import SUMMARY_COLUMNS
+
         self.refresh(agent)
-        return [
-            SessionSummary(*row)
-            for row in self.index.conn.execute(
-                "SELECT session_id, agent, name, created_at, updated_at, message_count, status,"
-                " user_id, layout FROM sessions WHERE session_id IN"
-                f" (SELECT session_id FROM ({_subquery(agent, limit)}))"
-                " ORDER BY created_at, session_id",
-                [p for p in (agent, limit) if p is not None])
-        ]
+        return [SessionSummary(*row) for row in self.index.list_rows(agent, limit, SUMMARY_COLUMNS)]
 
     def jsonl_refs(self, full_id=None, name=None) -> list[SessionRef]:
         if not self._jsonl_fresh:
@@ -84,8 +78,3 @@ class IndexedSessionStore(FileSessionStore):
         super().delete(ref)
         self.index.forget(ref.path)
 
-
-def _subquery(agent, limit) -> str:
-    where = "WHERE agent = ?" if agent is not None else ""
-    tail = " LIMIT ?" if limit is not None else ""
-    return f"SELECT session_id FROM sessions {where} ORDER BY created_at DESC, session_id DESC{tail}"
