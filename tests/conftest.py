@@ -1,5 +1,3 @@
-import os
-
 import pytest
 
 
@@ -27,6 +25,3 @@ def index_path(root):
 
     return default_index_path(str(root))
 
-
-def pytest_configure(config):
-    os.environ.setdefault("PYTHONHASHSEED", "0")
