@@ -119,7 +119,7 @@ def parse_jsonl(path: str, stem: str, data: bytes, mtime_ns: int) -> Session:
         if first:
             first = False
             if not isinstance(value, dict):
-                raise CorruptSession(path, "line 1 is not a JSON object (the session header)")
+                raise CorruptSession(path, f"line {number} is not a JSON object (the session header)")
             if "role" not in value or "key" in value:
                 header = value
                 continue

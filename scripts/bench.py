@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), "bench-data"))
     args = parser.parse_args()
+    if subprocess.run([PY, "-c", "import click, tabulate"], capture_output=True).returncode != 0:
+        sys.exit("bench.py: the click+tabulate floor needs tabulate: pip install '.[bench]'")
 
     root, tree = tree_for(args)
     root = os.path.realpath(root)  # find does not descend into a symlinked starting point
