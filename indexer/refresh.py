@@ -146,10 +146,11 @@ class FileParser:
         else:
             results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
         for result in results:
-            yield result
+            # Counted before it is handed on: a consumer may stop pulling after the last one.
             self.done += 1
             if self.progress and (self.done % 256 == 0 or self.done == self.total):
                 self.progress(self.done, max(self.total, self.done))
+            yield result
 
     def close(self) -> None:
         if self._pool is not None:

@@ -66,6 +66,7 @@ def test_read_only_root_lists_but_delete_is_status_2(place):
     root = Path(place) / "sessions"
     path = write_session(root, "agent", "s")
     os.chmod(root / "agent", 0o555)
+    os.chmod(root, 0o555)
     listing = as_user(place, "--sessions-dir", str(root), "session", "list", "-f", "json")
     assert [r["session_id"] for r in json.loads(listing.stdout)] == ["agent:s"]
     deleted = as_user(place, "--sessions-dir", str(root), "session", "delete", "agent:s", "--force")
