@@ -87,7 +87,7 @@ class IndexDaemon:
                         continue
                     index.refresh_files(directory, sorted(names))
             self._log_bad(index, batch)
-        except (MofaError, OSError, Exception) as error:  # keep running; reconcile next time
+        except Exception as error:  # whatever it is, keep running and reconcile next time
             log.error("could not apply changes (%s); reconciling the whole root next", error)
             self.pending.add_everything()
         finally:

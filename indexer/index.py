@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -148,6 +147,3 @@ def open_session_index(root: str, path: str, notice: Callable[[str], None]) -> S
         notice(f"{error}; answering from the session files without a saved index")
         return SessionIndex(root, MEMORY, notice)
 
-
-def index_exists(path: str) -> bool:
-    return os.path.exists(path)

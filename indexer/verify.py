@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from indexer.refresh import parse_all, stat_key
+from indexer.refresh import parse_all
 from mofa import tree
 
 _COMPARED = ("session_id", "agent", "name", "created_at", "updated_at", "message_count",
@@ -56,6 +56,3 @@ def verify(conn, root: str, progress=None) -> tuple[int, list[Problem]]:
     problems.sort(key=lambda problem: (problem.path, problem.kind))
     return len(jobs), problems
 
-
-def stat_of(stat: tree.FileStat) -> tuple:
-    return stat_key(stat)

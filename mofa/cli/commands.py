@@ -149,7 +149,7 @@ def delete(app: App, session_id, force):
       mofa session delete agent-001:session-123
       mofa session delete session-123 --force
     """
-    from mofa.errors import CorruptSession
+    from mofa.errors import CorruptSession, MofaError
 
     with mapped_errors():
         store = app.store()
@@ -161,8 +161,8 @@ def delete(app: App, session_id, force):
             console.status(f"\nSession contains {count} messages.")
         except CorruptSession as error:
             console.status(f"\nThe session file cannot be read ({error.reason}).")
-        except Exception:  # unreadable for another reason: the prompt still decides
-            console.status("")
+        except MofaError as error:  # unreadable for another reason: the prompt still decides
+            console.status(f"\nThe session file cannot be read ({error}).")
         console.status("This action cannot be undone.\n")
         if not _confirmed("Delete session? [y/N]: "):
             console.status("Cancelled: nothing was deleted.")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
-
 from mofa.render import box_table, printable
 
 
