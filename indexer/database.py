@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 
 from indexer.migrations import UnknownSchemaVersion, migrate
+from indexer.transactions import write_transaction
 from mofa.errors import IndexUnavailable
 
 BUSY_TIMEOUT_S = 60.0
@@ -53,17 +54,12 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
     """Make the index the (empty) index of `root`: rows of another root must never show."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         if owner is None or owner[0] != root:
             for table in ("sessions", "bad_files", "dirs"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)", (root,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def remove_index_files(path: str) -> None:

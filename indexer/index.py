@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
+from indexer.transactions import write_transaction
 from mofa.errors import IndexUnavailable
 
 if TYPE_CHECKING:
@@ -64,10 +65,9 @@ class SessionIndex:
 
     def rebuild(self, progress: "Progress | None" = None) -> "RefreshResult":
         def wipe_and_fill():
-            self.conn.execute("BEGIN IMMEDIATE")
-            for table in ("sessions", "bad_files", "dirs"):
-                self.conn.execute(f"DELETE FROM {table}")
-            self.conn.execute("COMMIT")
+            with write_transaction(self.conn):
+                for table in ("sessions", "bad_files", "dirs"):
+                    self.conn.execute(f"DELETE FROM {table}")
             return self._refresher(progress).refresh(None)
 
         return self._repaired(wipe_and_fill)
@@ -117,17 +117,12 @@ class SessionIndex:
     def forget(self, path: str) -> None:
         """Drop the row of a session file that was just deleted."""
         def drop():
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(self.conn):
                 for (directory,) in self.conn.execute(
                         "SELECT dir FROM sessions WHERE path = ?", (path,)).fetchall():
                     self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
                                       " WHERE dir = ?", (directory,))
                 self.conn.execute("DELETE FROM sessions WHERE path = ?", (path,))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
 
         self._repaired(drop)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from indexer.transactions import write_transaction
+
 
 def m001_sessions(conn: sqlite3.Connection) -> None:
     conn.execute(
@@ -80,15 +82,9 @@ def migrate(conn: sqlite3.Connection) -> int:
     if version > LATEST_VERSION or version < 0:
         raise UnknownSchemaVersion(f"unknown index schema version {version}")
     while version < LATEST_VERSION:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            current = schema_version(conn)
-            if current == version:  # another process may have migrated meanwhile
+        with write_transaction(conn):
+            if schema_version(conn) == version:  # another process may have migrated meanwhile
                 MIGRATIONS[version](conn)
                 conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         version = schema_version(conn)
     return version

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from indexer.transactions import write_transaction
 from mofa import tree
 from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 from mofa.store import load_path
@@ -305,14 +306,9 @@ class Refresher:
             # of the program loses nothing; a crash of the machine costs at worst a rebuild.
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            changed = self._apply_locked(plan, parsed, force)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            with write_transaction(conn):
+                changed = self._apply_locked(plan, parsed, force)
         finally:
             if big:
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -353,12 +349,7 @@ class Refresher:
                 sessions.append(result.row + key)
             elif result.error is not None:
                 bad.append((directory, stat.name, os.path.join(dir_path, stat.name), result.error, None) + key)
-        self._delete_files(directory, plan.gone)
-        self._insert_sessions(sessions, bad)
-        conn.executemany(
-            "INSERT OR REPLACE INTO bad_files (dir, file, path, error, duplicate_of, size, mtime_ns,"
-            " inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", bad)
-        self._wrote_dir(directory, None if racy else plan.digest)
+        self._write_rows(directory, plan.gone, sessions, bad, None if racy else plan.digest)
         return len(plan.gone) + len(sessions) + len(bad)
 
     def _wrote_dir(self, directory: str, digest: int | None) -> None:
@@ -376,8 +367,7 @@ class Refresher:
         conn = self.conn
         dir_path = self._dir_path(directory)
         suffix = ".json" if directory else ".jsonl"
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             scan_start = time.time_ns()
             gone, sessions, bad = [], [], []
             for name in names:
@@ -405,18 +395,18 @@ class Refresher:
                     sessions.append(result.row + key)
                 elif result.error is not None:
                     bad.append((directory, name, os.path.join(dir_path, name), result.error, None) + key)
-            self._delete_files(directory, gone)
-            self._insert_sessions(sessions, bad)
-            conn.executemany(
-                "INSERT OR REPLACE INTO bad_files (dir, file, path, error, duplicate_of, size,"
-                " mtime_ns, inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", bad)
-            self._wrote_dir(directory, None)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self._write_rows(directory, gone, sessions, bad, None)
         return len(gone) + len(sessions) + len(bad)
+
+    def _write_rows(self, directory: str, gone: list, sessions: list, bad: list, digest) -> None:
+        """Replace a directory's rows for the files in `gone`, `sessions` and `bad`, and record
+        the write (the directory's new digest, None when it cannot be trusted)."""
+        self._delete_files(directory, gone)
+        self._insert_sessions(sessions, bad)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO bad_files (dir, file, path, error, duplicate_of, size, mtime_ns,"
+            " inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", bad)
+        self._wrote_dir(directory, digest)
 
     def _insert_sessions(self, rows: list[tuple], bad: list) -> None:
         """Insert session rows; a row whose id another file already has is left out as bad."""
