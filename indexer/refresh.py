@@ -24,6 +24,7 @@ from typing import NamedTuple
 from indexer.transactions import write_transaction
 from mofa import tree
 from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
 from mofa.store import load_path
 
 RACY_NS = 100_000_000
@@ -193,7 +194,7 @@ class Refresher:
             else:
                 files = tree.scan_root(path).jsonl
             if files is not None:
-                files = self._utf8_names(path, files)
+                files = self._utf8_only(path, files, _file_name, "file")
         except FileNotFoundError:
             return None, None
         except (SessionPermissionError, StoreError, OSError) as error:
@@ -203,14 +204,12 @@ class Refresher:
             return None, None
         return dir_stat, files
 
-    def _utf8_names(self, path: str, files: list) -> list:
-        """Leave out (with a warning) files whose names are not UTF-8: no id can name them."""
-        kept = [stat for stat in files if stat.name.isascii() or _encodable(stat.name)]
-        if len(kept) < len(files):
-            for stat in files:
-                if not (stat.name.isascii() or _encodable(stat.name)):
-                    self.warnings.append(f"{os.path.join(path, stat.name)}: the file name is not valid"
-                                         " UTF-8; left out")
+    def _utf8_only(self, parent: str, items: list, name_of, what: str) -> list:
+        """Leave out (with a warning) entries whose names are not UTF-8: no id can name them."""
+        kept = [item for item in items if _utf8(name_of(item))]
+        if len(kept) < len(items):
+            self.warnings.extend(f"{os.path.join(parent, name_of(item))}: the {what} name is not valid"
+                                 " UTF-8; left out" for item in items if not _utf8(name_of(item)))
         return kept
 
     def _stored_state(self) -> dict[str, tuple]:
@@ -235,12 +234,8 @@ class Refresher:
     def refresh(self, agent: str | None = None) -> RefreshResult:
         """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files."""
         listing = tree.scan_root(self.root)
-        agents = listing.agents
-        if not all(name.isascii() or _encodable(name) for name in agents):
-            agents = [name for name in agents if name.isascii() or _encodable(name)]
-            self.warnings.extend(f"{os.path.join(self.root, name)}: the directory name is not valid"
-                                 " UTF-8; left out" for name in set(listing.agents) - set(agents))
-        directories = [agent] if agent is not None else list(agents)
+        agents = self._utf8_only(self.root, listing.agents, str, "directory")
+        directories = [agent] if agent is not None else agents
         directories.append("")
         state = self._stored_state()
         if agent is None:
@@ -336,19 +331,11 @@ class Refresher:
         racy_after = plan.scan_start - RACY_NS
         racy = plan.dir_stat.st_ctime_ns >= racy_after
         sessions, bad = [], []
-        dir_path = self._dir_path(directory)
         for stat in plan.todo:
-            key = stat_key(stat)
             result = parsed.get(stat.name)
-            if result is None or result.stat != key:
+            if result is None or result.stat != stat_key(stat):
                 result = parse_one(self.root, directory, stat)
-            if stat.ctime_ns >= racy_after:
-                racy = True
-                key = key[:3] + (-1,)  # never matches: the next refresh reads it again
-            if result.row is not None:
-                sessions.append(result.row + key)
-            elif result.error is not None:
-                bad.append((directory, stat.name, os.path.join(dir_path, stat.name), result.error, None) + key)
+            racy |= self._add_row(directory, stat, result, racy_after, sessions, bad)
         self._write_rows(directory, plan.gone, sessions, bad, None if racy else plan.digest)
         return len(plan.gone) + len(sessions) + len(bad)
 
@@ -366,12 +353,12 @@ class Refresher:
         """
         conn = self.conn
         dir_path = self._dir_path(directory)
-        suffix = ".json" if directory else ".jsonl"
+        suffix = JSON_SUFFIX if directory else JSONL_SUFFIX
         with write_transaction(conn):
             scan_start = time.time_ns()
             gone, sessions, bad = [], [], []
             for name in names:
-                if name.startswith(".") or not name.endswith(suffix) or not _encodable(name):
+                if name.startswith(".") or not name.endswith(suffix) or not _utf8(name):
                     continue
                 st = tree.regular_file_stat(os.path.join(dir_path, name))
                 row = conn.execute(
@@ -383,20 +370,29 @@ class Refresher:
                         gone.append(name)
                     continue
                 stat = tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-                key = stat_key(stat)
-                if row is not None and tuple(row) == key:
+                if row is not None and tuple(row) == stat_key(stat):
                     continue
-                result = parse_one(self.root, directory, stat)
                 if row is not None:
                     gone.append(name)
-                if stat.ctime_ns >= scan_start - RACY_NS:
-                    key = key[:3] + (-1,)
-                if result.row is not None:
-                    sessions.append(result.row + key)
-                elif result.error is not None:
-                    bad.append((directory, name, os.path.join(dir_path, name), result.error, None) + key)
+                result = parse_one(self.root, directory, stat)
+                self._add_row(directory, stat, result, scan_start - RACY_NS, sessions, bad)
             self._write_rows(directory, gone, sessions, bad, None)
         return len(gone) + len(sessions) + len(bad)
+
+    def _add_row(self, directory: str, stat: tree.FileStat, result: Parsed, racy_after: int,
+                 sessions: list, bad: list) -> bool:
+        """Add the row of a parsed file to `sessions` or `bad`; True when its stat is too recent
+        to be trusted (its row is then stored so that the next refresh reads it again)."""
+        key = stat_key(stat)
+        racy = stat.ctime_ns >= racy_after
+        if racy:
+            key = key[:3] + (-1,)  # a ctime that never matches
+        if result.row is not None:
+            sessions.append(result.row + key)
+        elif result.error is not None:
+            path = os.path.join(self._dir_path(directory), stat.name)
+            bad.append((directory, stat.name, path, result.error, None) + key)
+        return racy
 
     def _write_rows(self, directory: str, gone: list, sessions: list, bad: list, digest) -> None:
         """Replace a directory's rows for the files in `gone`, `sessions` and `bad`, and record
@@ -462,6 +458,10 @@ class Refresher:
             conn.execute("DELETE FROM bad_files WHERE duplicate_of = ?", (session_id,))
 
 
+def _file_name(stat: tree.FileStat) -> str:
+    return stat.name
+
+
 def _batches(jobs: list) -> list:
     """(root, directory, [plain stat tuples]) batches of at most BATCH files of one directory."""
     batches = []
@@ -472,7 +472,10 @@ def _batches(jobs: list) -> list:
     return batches
 
 
-def _encodable(name: str) -> bool:
+def _utf8(name: str) -> bool:
+    """True when a name from the file system is valid UTF-8 (else it holds surrogate escapes)."""
+    if name.isascii():
+        return True
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
