@@ -12,7 +12,7 @@ import time
 
 from indexer.changes import Batch, PendingChanges
 from indexer.index import SessionIndex
-from indexer.location import default_index_path
+from indexer.location import resolve_index_path
 from indexer.lock import AlreadyRunning, DaemonLock
 from mofa import __version__
 from mofa.errors import MofaError
@@ -125,8 +125,7 @@ def main(argv=None) -> None:
                         format="mofa-indexd: %(message)s")
     logging.getLogger("watchdog").setLevel(logging.WARNING)
     root = resolve_sessions_root(args.sessions_dir)
-    index_path = os.path.abspath(args.index or os.environ.get("MOFA_INDEX_PATH")
-                                 or default_index_path(root))
+    index_path = resolve_index_path(root, args.index)
     daemon = IndexDaemon(root, index_path)
     lock = DaemonLock(index_path)
     try:

@@ -13,8 +13,10 @@ def cache_home(environ=os.environ) -> str:
     return os.path.join(os.path.expanduser("~"), ".cache")
 
 
-def default_index_path(root: str, environ=os.environ) -> str:
-    configured = environ.get("MOFA_INDEX_PATH")
+def resolve_index_path(root: str, option: str | None = None, environ=os.environ) -> str:
+    """The index file of `root`: `option` (--index), else MOFA_INDEX_PATH, else one file per
+    root in the cache directory. Absolute, like the sessions root."""
+    configured = option or environ.get("MOFA_INDEX_PATH")
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
     import zlib

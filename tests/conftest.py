@@ -21,7 +21,7 @@ def root(isolated_env):
 
 @pytest.fixture
 def index_path(root):
-    from indexer.location import default_index_path
+    from indexer.location import resolve_index_path
 
-    return default_index_path(str(root))
+    return resolve_index_path(str(root))
 

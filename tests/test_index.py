@@ -244,3 +244,9 @@ def test_a_root_named_through_a_symlink_shares_its_index(root, tmp_path):
         assert listed_ids(run("--sessions-dir", str(link), "session", "list", "-f", "json")) == ["a:s"]
         assert listed_ids(run("session", "list", "-f", "json")) == ["a:s"]
     assert conn.execute("SELECT rowid FROM sessions").fetchone() == rowid
+
+
+def test_a_relative_index_path_is_made_absolute(root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("--index", "rel.db", "session", "index", "path").stdout == f"{tmp_path / 'rel.db'}\n"
+    assert run("session", "index", "path", env={"MOFA_INDEX_PATH": "rel.db"}).stdout == f"{tmp_path / 'rel.db'}\n"

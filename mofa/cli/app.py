@@ -13,10 +13,10 @@ class App:
     """Resolved once per invocation; opens the index only when a command needs it."""
 
     def __init__(self, sessions_dir: str | None, index_path: str | None, verbose: bool):
-        from indexer.location import default_index_path
+        from indexer.location import resolve_index_path
 
         self.root = resolve_sessions_root(sessions_dir)
-        self.index_path = index_path or default_index_path(self.root)
+        self.index_path = resolve_index_path(self.root, index_path)
         self.verbose = verbose
         self._store = None
 
