@@ -86,6 +86,8 @@ class IndexDaemon:
                     if directory in batch.dirs:
                         continue
                     index.refresh_files(directory, sorted(names))
+                log.debug("applied a batch: %d files, %d directories rescanned, %d handshakes",
+                          sum(map(len, batch.files.values())), len(batch.dirs), len(batch.cookies))
             self._log_bad(index, batch)
         except Exception as error:  # whatever it is, keep running and reconcile next time
             log.error("could not apply changes (%s); reconciling the whole root next", error)
