@@ -179,6 +179,7 @@ class Refresher:
         self.root = root
         self.progress = progress
         self.warnings: list[str] = []
+        self._root_plan: Plan | None = None
 
     # -- scanning ------------------------------------------------------------------------
     def _dir_path(self, directory: str) -> str:
@@ -190,11 +191,9 @@ class Refresher:
         try:
             dir_stat = os.stat(path)
             if directory:
-                files = tree.scan_agent_dir(path)
+                files = tree.scan_agent_dir(path, self.warnings)
             else:
-                files = tree.scan_root(path).jsonl
-            if files is not None:
-                files = self._utf8_only(path, files, _file_name, "file")
+                files = tree.scan_root(path, self.warnings).jsonl
         except FileNotFoundError:
             return None, None
         except (SessionPermissionError, StoreError, OSError) as error:
@@ -203,14 +202,6 @@ class Refresher:
         if files is None:
             return None, None
         return dir_stat, files
-
-    def _utf8_only(self, parent: str, items: list, name_of, what: str) -> list:
-        """Leave out (with a warning) entries whose names are not UTF-8: no id can name them."""
-        kept = [item for item in items if _utf8(name_of(item))]
-        if len(kept) < len(items):
-            self.warnings.extend(f"{os.path.join(parent, name_of(item))}: the {what} name is not valid"
-                                 " UTF-8; left out" for item in items if not _utf8(name_of(item)))
-        return kept
 
     def _stored_state(self) -> dict[str, tuple]:
         """dir -> (digest, generation)."""
@@ -233,9 +224,18 @@ class Refresher:
     # -- the refresh ---------------------------------------------------------------------
     def refresh(self, agent: str | None = None) -> RefreshResult:
         """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files."""
-        listing = tree.scan_root(self.root)
-        agents = self._utf8_only(self.root, listing.agents, str, "directory")
-        directories = [agent] if agent is not None else agents
+        # One scan of the root serves both the agent list and the JSONL files' plan (a MoFA
+        # root may hold many thousands of .jsonl files): time and root stat taken before it.
+        scan_start = time.time_ns()
+        try:
+            root_stat = os.stat(self.root)
+        except FileNotFoundError:
+            root_stat = None
+        listing = tree.scan_root(self.root, self.warnings)
+        if root_stat is not None:
+            self._root_plan = Plan("", None, scan_start, root_stat, listing.jsonl,
+                                   dir_digest(root_stat, listing.jsonl), [], [])
+        directories = [agent] if agent is not None else listing.agents
         directories.append("")
         state = self._stored_state()
         if agent is None:
@@ -271,6 +271,9 @@ class Refresher:
         return RefreshResult(changed, self.warnings)
 
     def _plan(self, directory: str, generation: int | None) -> "Plan":
+        if directory == "" and self._root_plan is not None:  # refresh() scanned the root already
+            plan, self._root_plan = self._root_plan, None
+            return plan._replace(generation=generation)
         scan_start = time.time_ns()
         dir_stat, files = self._scan(directory)
         digest = dir_digest(dir_stat, files) if files is not None else None
@@ -358,7 +361,7 @@ class Refresher:
             scan_start = time.time_ns()
             gone, sessions, bad = [], [], []
             for name in names:
-                if name.startswith(".") or not name.endswith(suffix) or not _utf8(name):
+                if name.startswith(".") or not name.endswith(suffix) or not tree.utf8_name(name):
                     continue
                 st = tree.regular_file_stat(os.path.join(dir_path, name))
                 row = conn.execute(
@@ -458,10 +461,6 @@ class Refresher:
             conn.execute("DELETE FROM bad_files WHERE duplicate_of = ?", (session_id,))
 
 
-def _file_name(stat: tree.FileStat) -> str:
-    return stat.name
-
-
 def _batches(jobs: list) -> list:
     """(root, directory, [plain stat tuples]) batches of at most BATCH files of one directory."""
     batches = []
@@ -470,17 +469,6 @@ def _batches(jobs: list) -> list:
             batches.append((root, directory, []))
         batches[-1][2].append(tuple(stat))
     return batches
-
-
-def _utf8(name: str) -> bool:
-    """True when a name from the file system is valid UTF-8 (else it holds surrogate escapes)."""
-    if name.isascii():
-        return True
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _plain_name(directory: str) -> bool:

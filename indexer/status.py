@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 from indexer.database import index_size
 from indexer.lock import running_pid
 from indexer.migrations import schema_version
 from mofa import tree
-from mofa.errors import SessionPermissionError, StoreError
 
 
 def count_session_files(root: str) -> int:
     """Session files on disk (an agent directory that cannot be read counts none)."""
-    listing = tree.scan_root(root)
-    total = len(listing.jsonl)
-    for agent in listing.agents:
-        try:
-            total += len(tree.scan_agent_dir(os.path.join(root, agent)) or [])
-        except (SessionPermissionError, StoreError):
-            continue
-    return total
+    return sum(len(files) for _, files in tree.session_files(root, skipped=[]))
 
 
 def index_status(index, root: str, index_path: str) -> dict:

@@ -20,9 +20,9 @@ class Problem(NamedTuple):
 
 def verify(conn, root: str, progress=None) -> tuple[int, list[Problem]]:
     """(session files examined, problems); every file is read and compared with its row."""
-    listing = tree.scan_root(root)
-    places = [(agent, tree.scan_agent_dir(os.path.join(root, agent)) or []) for agent in listing.agents]
-    places.append(("", listing.jsonl))
+    # What the refresh leaves out (unreadable directories, names that are not UTF-8) is not
+    # in the index either: not a problem to report.
+    places = tree.session_files(root, skipped=[])
     jobs = [(root, directory, stat) for directory, files in places for stat in files]
     rows = {}
     for row in conn.execute(f"SELECT dir, file, {', '.join(_COMPARED)}, path FROM sessions"):

@@ -173,14 +173,10 @@ class FileSessionStore(SessionStore):
     # -- listing -------------------------------------------------------------------------
     def iter_sessions(self, agent: str | None = None, warn=None) -> Iterator[Session]:
         """Every readable session (of `agent`); `warn` hears of each file that is not."""
-        listing = tree.scan_root(self.root)
-        agents = [agent] if agent is not None else listing.agents
-        places: list[tuple[str, list[tree.FileStat]]] = []
-        for name in agents:
-            files = tree.scan_agent_dir(os.path.join(self.root, name))
-            if files:
-                places.append((name, files))
-        places.append(("", listing.jsonl))
+        skipped: list[str] = []
+        places = tree.session_files(self.root, None if agent is None else [agent], skipped)
+        for message in skipped if warn else ():
+            warn(message)
         for directory, files in places:
             for stat in files:
                 try:

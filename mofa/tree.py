@@ -35,8 +35,28 @@ def _os_failure(error: OSError, what: str) -> Exception:
     return StoreError(f"cannot read {what}: {error.strerror or error}")
 
 
-def scan_root(root: str) -> RootListing:
-    """Agent directories and MoFA `.jsonl` files directly under the root (a missing root is empty)."""
+def utf8_name(name: str) -> bool:
+    """True when a name from the file system is valid UTF-8 (else it holds surrogate escapes,
+    and no id, and no index row, can name it)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_utf8(parent: str, name: str, what: str, skipped: list | None) -> None:
+    if skipped is not None:
+        skipped.append(f"{os.path.join(parent, name)}: the {what} name is not valid UTF-8; left out")
+
+
+def scan_root(root: str, skipped: list | None = None) -> RootListing:
+    """Agent directories and MoFA `.jsonl` files directly under the root (a missing root is empty).
+
+    Names that are not UTF-8 are left out, each with a line in `skipped`.
+    """
     agents: list[str] = []
     jsonl: list[FileStat] = []
     try:
@@ -52,10 +72,15 @@ def scan_root(root: str) -> RootListing:
                 continue
             if name.endswith(JSONL_SUFFIX):
                 stat = _regular_stat(entry)
-                if stat:
+                if stat and utf8_name(name):
                     jsonl.append(stat)
+                elif stat:
+                    _not_utf8(root, name, "file", skipped)
             elif entry.is_dir(follow_symlinks=False):
-                agents.append(name)
+                if utf8_name(name):
+                    agents.append(name)
+                else:
+                    _not_utf8(root, name, "directory", skipped)
     return RootListing(agents, jsonl)
 
 
@@ -69,10 +94,11 @@ def _regular_stat(entry: os.DirEntry) -> FileStat | None:
     return FileStat(entry.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
-def scan_agent_dir(directory: str) -> list[FileStat] | None:
+def scan_agent_dir(directory: str, skipped: list | None = None) -> list[FileStat] | None:
     """The `.json` session files of one agent directory; None when the directory is gone.
 
-    Raises SessionPermissionError or StoreError when it exists but cannot be read.
+    Raises SessionPermissionError or StoreError when it exists but cannot be read. Names that
+    are not UTF-8 are left out, each with a line in `skipped`.
     """
     found: list[FileStat] = []
     append = found.append
@@ -90,9 +116,34 @@ def scan_agent_dir(directory: str) -> list[FileStat] | None:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                if S_ISREG(st.st_mode):
+                if not S_ISREG(st.st_mode):
+                    continue
+                if name.isascii() or utf8_name(name):
                     append(FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+                else:
+                    _not_utf8(directory, name, "file", skipped)
     return found
+
+
+def session_files(root: str, agents: list[str] | None = None,
+                  skipped: list | None = None) -> list[tuple[str, list[FileStat]]]:
+    """(directory, session files) for each agent directory (all, or `agents`), then ('', the
+    root's JSONL files). An agent directory that cannot be read is left out with a line in
+    `skipped`; without `skipped`, its error is raised."""
+    listing = scan_root(root, skipped)
+    places = []
+    for agent in listing.agents if agents is None else agents:
+        try:
+            files = scan_agent_dir(os.path.join(root, agent), skipped)
+        except (SessionPermissionError, StoreError) as error:
+            if skipped is None:
+                raise
+            skipped.append(f"{error}; its sessions are left out")
+            continue
+        if files:
+            places.append((agent, files))
+    places.append(("", listing.jsonl))
+    return places
 
 
 def is_agent_dir(path: str) -> bool:
