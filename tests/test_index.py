@@ -229,6 +229,8 @@ def test_names_that_are_not_utf8_are_left_out_with_a_warning(root):
     assert "the file name is not valid UTF-8; left out" in result.stderr
     assert "the directory name is not valid UTF-8; left out" in result.stderr
     assert "Traceback" not in result.stderr
+    assert run("session", "index", "verify").exit_code == 0  # left out by both, not "missing"
+    assert json.loads(run("session", "index", "status", "-f", "json").stdout)["files_on_disk"] == 1
 
 
 def test_a_root_named_through_a_symlink_shares_its_index(root, tmp_path):
