@@ -4,17 +4,51 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
 from indexer.transactions import write_transaction
 from mofa.errors import IndexUnavailable
+from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
     from indexer.refresh import Progress, RefreshResult
 
-LIST_COLUMNS = "session_id, created_at, message_count, status"
-SUMMARY_COLUMNS = "session_id, agent, name, created_at, updated_at, message_count, status, user_id, layout"
+ROW_COLUMNS = ", ".join(SessionRow._fields)
+
+
+class JsonlMatch(NamedTuple):
+    """A MoFA session found by id or session part: where its file is."""
+
+    session_id: str
+    agent: str
+    name: str
+    file: str
+
+
+def filter_clause(wanted: SessionFilter) -> tuple[str, list]:
+    """`WHERE ...` and its parameters for every filter of `wanted` but the limit."""
+    terms, params = [], []
+    if wanted.agent is not None:
+        terms.append("agent = ?")
+        params.append(wanted.agent)
+    if wanted.since is not None:
+        terms.append("created_at >= ?")
+        params.append(wanted.since)
+    if wanted.until is not None:
+        terms.append("created_at < ?")
+        params.append(wanted.until)
+    if wanted.statuses:
+        terms.append(f"status IN ({', '.join('?' * len(wanted.statuses))})")
+        params.extend(wanted.statuses)
+    if wanted.user is not None:
+        terms.append("user_id = ?")
+        params.append(wanted.user)
+    if wanted.tags:
+        from mofa.errors import Unsupported
+
+        raise Unsupported("the index does not know tags yet")
+    return ("WHERE " + " AND ".join(terms) if terms else ""), params
 
 
 class SessionIndex:
@@ -32,6 +66,10 @@ class SessionIndex:
 
     def close(self) -> None:
         self.conn.close()
+        self._closed = self.conn
+
+    def closed(self, conn: sqlite3.Connection) -> bool:
+        return getattr(self, "_closed", None) is conn
 
     def _repaired(self, operation):
         """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again."""
@@ -83,23 +121,31 @@ class SessionIndex:
         if row is None:
             return
         yield row
-        yield from cursor
+        conn = self.conn
+        try:
+            yield from cursor
+        except sqlite3.ProgrammingError:
+            if not self.closed(conn):
+                raise  # else: the command ended (a closed pipe) and closed the index under us
+
+    def select(self, sql: str, params=()) -> Iterator[tuple]:
+        """Rows of one of the index's own queries (for the indexer's modules)."""
+        return self._rows(sql, params)
 
     def _all(self, sql: str, params=()) -> list[tuple]:
         return self._repaired(lambda: self.conn.execute(sql, params).fetchall())
 
-    def list_rows(self, agent: str | None = None, limit: int | None = None,
-                  columns: str = LIST_COLUMNS) -> Iterator[tuple]:
-        """`columns` of the `limit` most recently created sessions (of `agent`), oldest first."""
-        where, params = ("WHERE agent = ?", [agent]) if agent is not None else ("", [])
-        if limit is None:
-            sql = f"SELECT {columns} FROM sessions {where} ORDER BY created_at, session_id"
+    def list_rows(self, wanted: SessionFilter) -> Iterator[SessionRow]:
+        """The sessions `wanted` names, oldest first; with a limit, the newest `limit` of them."""
+        where, params = filter_clause(wanted)
+        if wanted.limit is None:
+            sql = f"SELECT {ROW_COLUMNS} FROM sessions {where} ORDER BY created_at, session_id"
         else:
-            sql = (f"SELECT * FROM (SELECT {columns} FROM sessions {where}"
+            sql = (f"SELECT * FROM (SELECT {ROW_COLUMNS} FROM sessions {where}"
                    " ORDER BY created_at DESC, session_id DESC LIMIT ?)"
                    " ORDER BY created_at, session_id")
-            params.append(limit)
-        return self._rows(sql, params)
+            params.append(wanted.limit)
+        return map(SessionRow._make, self._rows(sql, params))
 
     def bad_files(self, agent: str | None = None) -> list[str]:
         if agent is None:
@@ -108,21 +154,27 @@ class SessionIndex:
             rows = self._all("SELECT error FROM bad_files WHERE dir = ? ORDER BY path", (agent,))
         return [error for (error,) in rows]
 
-    def jsonl_matches(self, full_id: str | None, name: str | None) -> list[tuple]:
-        """(session_id, agent, name, file) of MoFA sessions with this id or session part."""
-        return self._all(
-            "SELECT session_id, agent, name, file FROM sessions WHERE dir = '' AND layout = 'jsonl'"
-            " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name))
+    def jsonl_matches(self, full_id: str | None, name: str | None) -> list[JsonlMatch]:
+        """MoFA sessions with this id or session part."""
+        return [JsonlMatch._make(row) for row in self._all(
+            f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions WHERE dir = '' AND layout = 'jsonl'"
+            " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name))]
 
-    def forget(self, path: str) -> None:
-        """Drop the row of a session file that was just deleted."""
+    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        """Indexed session ids that start with `prefix` (shell completion: no refresh)."""
+        upper = prefix + "\U0010ffff"
+        return [session_id for (session_id,) in self._all(
+            "SELECT session_id FROM sessions WHERE session_id >= ? AND session_id < ?"
+            " ORDER BY session_id LIMIT ?", (prefix, upper, limit))]
+
+    def forget(self, directory: str, file: str) -> None:
+        """Drop the row of a session file that was just deleted, and let a file that was left
+        out as its duplicate be read again."""
         def drop():
             with write_transaction(self.conn):
-                for (directory,) in self.conn.execute(
-                        "SELECT dir FROM sessions WHERE path = ?", (path,)).fetchall():
-                    self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
-                                      " WHERE dir = ?", (directory,))
-                self.conn.execute("DELETE FROM sessions WHERE path = ?", (path,))
+                self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
+                                  " WHERE dir = ?", (directory,))
+                self._refresher().forget_files(directory, [file])
 
         self._repaired(drop)
 

@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from indexer.rows import BadRow, IndexRow, StatKey, as_duplicate, claim_rank, columns, insert_sql
 from indexer.transactions import write_transaction
 from mofa import tree
 from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
-from mofa.store import load_path
+from mofa.stores.files import load_path
 
 RACY_NS = 100_000_000
 PARALLEL_THRESHOLD = 1_000
@@ -36,8 +37,8 @@ Progress = Callable[[int, int], None]
 class Parsed(NamedTuple):
     """A file read at `stat`: `row` for a session, else `error` (None for both when it vanished)."""
 
-    stat: tuple
-    row: tuple | None
+    stat: StatKey
+    row: IndexRow | None
     error: str | None
 
 
@@ -59,8 +60,8 @@ class RefreshResult(NamedTuple):
     warnings: list[str]
 
 
-def stat_key(stat: tree.FileStat) -> tuple:
-    return (stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns)
+def stat_key(stat: tree.FileStat) -> StatKey:
+    return StatKey(stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns)
 
 
 def dir_digest(dir_stat: os.stat_result | None, files: list[tree.FileStat]) -> int:
@@ -86,9 +87,9 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
     except (CorruptSession, SessionPermissionError, StoreError) as error:
         return Parsed(key, None, str(error))
     summary = session.summary()
-    row = (_text(summary.session_id), _text(summary.agent), _text(summary.name), summary.created_at,
-           summary.updated_at, summary.message_count, _text(summary.status), _text(summary.user_id),
-           session.path, summary.layout, directory, stat.name)
+    row = IndexRow(_text(summary.session_id), _text(summary.agent), _text(summary.name),
+                   summary.created_at, summary.updated_at, summary.message_count, _text(summary.status),
+                   _text(summary.user_id), session.path, summary.layout, directory, stat.name, *key)
     return Parsed(key, row, None)
 
 
@@ -205,11 +206,13 @@ class Refresher:
 
     def _stored_state(self) -> dict[str, tuple]:
         """dir -> (digest, generation)."""
-        return {row[0]: row[1:] for row in self.conn.execute("SELECT dir, digest, generation FROM dirs")}
+        return {directory: (digest, generation) for directory, digest, generation
+                in self.conn.execute("SELECT dir, digest, generation FROM dirs")}
 
     def _generation(self, directory: str) -> int | None:
-        row = self.conn.execute("SELECT generation FROM dirs WHERE dir = ?", (directory,)).fetchone()
-        return row[0] if row else None
+        for (generation,) in self.conn.execute("SELECT generation FROM dirs WHERE dir = ?", (directory,)):
+            return generation
+        return None
 
     def _stored_stats(self, directory: str) -> dict[str, tuple]:
         stats = {}
@@ -389,50 +392,58 @@ class Refresher:
         key = stat_key(stat)
         racy = stat.ctime_ns >= racy_after
         if racy:
-            key = key[:3] + (-1,)  # a ctime that never matches
+            key = key._replace(ctime_ns=-1)  # a ctime that never matches
         if result.row is not None:
-            sessions.append(result.row + key)
+            sessions.append(result.row._replace(**key._asdict()))
         elif result.error is not None:
             path = os.path.join(self._dir_path(directory), stat.name)
-            bad.append((directory, stat.name, path, result.error, None) + key)
+            bad.append(BadRow(directory, stat.name, path, result.error, None, *key))
         return racy
 
-    def _write_rows(self, directory: str, gone: list, sessions: list, bad: list, digest) -> None:
+    def _write_rows(self, directory: str, gone: list, sessions: list[IndexRow], bad: list[BadRow],
+                    digest) -> None:
         """Replace a directory's rows for the files in `gone`, `sessions` and `bad`, and record
         the write (the directory's new digest, None when it cannot be trusted)."""
         self._delete_files(directory, gone)
         self._insert_sessions(sessions, bad)
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO bad_files (dir, file, path, error, duplicate_of, size, mtime_ns,"
-            " inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", bad)
+        self.conn.executemany(insert_sql("bad_files", BadRow, "INSERT OR REPLACE"), bad)
         self._wrote_dir(directory, digest)
 
-    def _insert_sessions(self, rows: list[tuple], bad: list) -> None:
-        """Insert session rows; a row whose id another file already has is left out as bad."""
+    def _insert_sessions(self, rows: list[IndexRow], bad: list[BadRow]) -> None:
+        """Insert session rows. Where two files claim one id, `claim_rank` picks the one that
+        stays listed, whichever was read first; the other is left out as a duplicate."""
         if not rows:
             return
         conn = self.conn
         rows.sort()  # in primary-key order: a B-tree grows fastest at its end
         before = conn.total_changes
-        conn.executemany(
-            "INSERT OR IGNORE INTO sessions (session_id, agent, name, created_at, updated_at,"
-            " message_count, status, user_id, path, layout, dir, file, size, mtime_ns, inode, ctime_ns)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(insert_sql("sessions", IndexRow, "INSERT OR IGNORE"), rows)
         if conn.total_changes - before == len(rows):
             return
         for row in rows:
-            other = conn.execute("SELECT path FROM sessions WHERE session_id = ?", (row[0],)).fetchone()
-            if other is not None and other[0] != row[8]:
-                bad.append((row[10], row[11], row[8],
-                            f"{row[8]}: session id {row[0]!r} is also used by {other[0]}; left out",
-                            row[0]) + row[12:])
+            found = conn.execute(f"SELECT {columns(IndexRow)} FROM sessions WHERE session_id = ?",
+                                 (row.session_id,)).fetchone()
+            other = IndexRow._make(found) if found is not None else None
+            if other is None or (other.dir, other.file) == (row.dir, row.file):
+                continue
+            if claim_rank(row) < claim_rank(other):
+                conn.execute("DELETE FROM sessions WHERE session_id = ?", (row.session_id,))
+                conn.execute(insert_sql("sessions", IndexRow), row)
+                conn.execute(insert_sql("bad_files", BadRow, "INSERT OR REPLACE"),
+                             as_duplicate(other, row.path))
+            else:
+                bad.append(as_duplicate(row, other.path))
+
+    def forget_files(self, directory: str, names: list[str]) -> None:
+        """Drop the rows of files that were just deleted (inside a write transaction)."""
+        self._delete_files(directory, names)
 
     def _delete_files(self, directory: str, names: list[str]) -> None:
         if not names:
             return
         conn = self.conn
         pairs = [(directory, name) for name in names]
-        ids = [row[0] for name in names for row in conn.execute(
+        ids = [session_id for name in names for (session_id,) in conn.execute(
             "SELECT session_id FROM sessions WHERE dir = ? AND file = ?", (directory, name))]
         conn.executemany("DELETE FROM sessions WHERE dir = ? AND file = ?", pairs)
         conn.executemany("DELETE FROM bad_files WHERE dir = ? AND file = ?", pairs)
@@ -440,25 +451,41 @@ class Refresher:
 
     def _delete_dir(self, directory: str) -> int:
         conn = self.conn
-        ids = [row[0] for row in conn.execute("SELECT session_id FROM sessions WHERE dir = ?",
-                                              (directory,))]
+        ids = [session_id for (session_id,) in conn.execute(
+            "SELECT session_id FROM sessions WHERE dir = ?", (directory,))]
         removed = conn.execute("DELETE FROM sessions WHERE dir = ?", (directory,)).rowcount
         removed += conn.execute("DELETE FROM bad_files WHERE dir = ?", (directory,)).rowcount
         self._release_duplicates(ids)
         return removed
 
     def _release_duplicates(self, ids: list[str]) -> None:
-        """A file left out as a duplicate of a removed session gets its chance again."""
+        """Files left out as duplicates of removed sessions are read again at once, so that
+        the best remaining claim is listed in the same transaction (a watcher's answer must
+        not wait for the next full scan)."""
         conn = self.conn
         if not ids or conn.execute(
                 "SELECT 1 FROM bad_files WHERE duplicate_of IS NOT NULL LIMIT 1").fetchone() is None:
             return
+        released: dict[str, list[str]] = {}
         for session_id in ids:
-            for (directory,) in conn.execute(
-                    "SELECT DISTINCT dir FROM bad_files WHERE duplicate_of = ?", (session_id,)).fetchall():
-                conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
-                             (directory,))
+            for directory, name in conn.execute(
+                    "SELECT dir, file FROM bad_files WHERE duplicate_of = ?", (session_id,)).fetchall():
+                released.setdefault(directory, []).append(name)
             conn.execute("DELETE FROM bad_files WHERE duplicate_of = ?", (session_id,))
+        scan_start = time.time_ns()
+        for directory, names in released.items():
+            conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
+                         (directory,))
+            sessions, bad = [], []
+            for name in names:
+                st = tree.regular_file_stat(os.path.join(self._dir_path(directory), name))
+                if st is None:
+                    continue
+                stat = tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                self._add_row(directory, stat, parse_one(self.root, directory, stat),
+                              scan_start - RACY_NS, sessions, bad)
+            self._insert_sessions(sessions, bad)
+            conn.executemany(insert_sql("bad_files", BadRow, "INSERT OR REPLACE"), bad)
 
 
 def _batches(jobs: list) -> list:

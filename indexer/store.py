@@ -1,45 +1,72 @@
-"""The session store backed by the index: listing and MoFA id look-ups answered by SQLite."""
+"""The files store kept in step with a SQLite index: listings and id look-ups answered by the
+index, refreshed first (through mofa-indexd's handshake, or by stat-ing the files)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mofa.session import SessionSummary
-from mofa.store import FileSessionStore, SessionRef
+from mofa.session import JSONL_LAYOUT
+from mofa.stores.base import (
+    Progress,
+    QueryResult,
+    SessionFilter,
+    SessionRef,
+    SessionRow,
+    UpkeepResult,
+    VerifyReport,
+    Warn,
+)
+from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
     from indexer.index import SessionIndex
 
 
 class IndexedSessionStore(FileSessionStore):
-    """FileSessionStore whose listings come from the index, refreshed first."""
+    """FileSessionStore whose listings and MoFA look-ups come from the index at `index_path`."""
 
-    def __init__(self, root: str, open_index, progress=None, warn=None, debug=None):
-        super().__init__(root)
+    kind = "files"
+
+    def __init__(self, root: str, index_path: str | None = None, warn: Warn | None = None,
+                 notice: Warn | None = None, progress=None, debug: Warn | None = None):
+        from indexer.location import resolve_index_path
+
+        super().__init__(root, warn)
+        self.index_path = resolve_index_path(root, index_path)
+        self.notice = notice
         self.debug = debug
-        self._open_index = open_index
-        self._index: "SessionIndex | None" = None
-        self.progress = progress
-        self.warn = warn
+        self._progress = progress
+        self._index: SessionIndex | None = None
         self._jsonl_fresh = False
 
     @property
-    def index(self) -> "SessionIndex":
+    def index(self) -> SessionIndex:
         """Opened on first use: `show` of a per-agent session needs no index at all."""
         if self._index is None:
-            self._index = self._open_index()
+            from indexer.index import open_session_index
+
+            self._index = open_session_index(self.root, self.index_path, self.notice or (lambda text: None))
         return self._index
+
+    def progress(self, label: str) -> Progress | None:
+        return self._progress(label) if self._progress else None
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
     def _report(self, warnings) -> None:
         if self.warn:
             for warning in warnings:
                 self.warn(warning)
 
+    # -- freshness -------------------------------------------------------------------------
     def refresh(self, agent: str | None = None) -> None:
         """Bring the index up to date for `agent` (or all): through a running mofa-indexd's
         handshake when it answers, else by stat-ing the files."""
         if not self._confirmed_by_watcher():
-            result = self.index.refresh(agent, self.progress)
+            result = self.index.refresh(agent, self.progress("Indexing sessions"))
             self._report(result.warnings)
         self._jsonl_fresh = True
         self._report(self.index.bad_files(agent))
@@ -56,25 +83,62 @@ class IndexedSessionStore(FileSessionStore):
                        else "mofa-indexd did not answer in time; refreshing from the files")
         return waited is not None
 
-    def list_rows(self, agent: str | None = None, limit: int | None = None):
-        """(session_id, created_at, message_count, status) tuples, oldest first."""
-        self.refresh(agent)
-        return self.index.list_rows(agent, limit)
+    # -- reading ---------------------------------------------------------------------------
+    def list(self, wanted: SessionFilter = SessionFilter()):
+        """Rows of the index, oldest first; streamed."""
+        self.refresh(wanted.agent)
+        return self.index.list_rows(wanted)
 
-    def list_summaries(self, agent=None, limit=None):
-        from indexer.index import SUMMARY_COLUMNS
+    def resolve(self, text: str) -> SessionRef:
+        self._jsonl_fresh = False  # each look-up answers from the files as they are now
+        return super().resolve(text)
 
-        self.refresh(agent)
-        return [SessionSummary(*row) for row in self.index.list_rows(agent, limit, SUMMARY_COLUMNS)]
+    def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+        self._refresh_jsonl()
+        return [SessionRef(match.session_id, match.agent, match.name,
+                           FileHandle(JSONL_LAYOUT, "", match.file))
+                for match in self.index.jsonl_matches(full_id, name)]
 
-    def jsonl_refs(self, full_id=None, name=None) -> list[SessionRef]:
+    def _refresh_jsonl(self) -> None:
         if not self._jsonl_fresh:
             if not self._confirmed_by_watcher():
-                self._report(self.index.refresh_dirs([""], self.progress).warnings)
+                self._report(self.index.refresh_dirs([""], self.progress("Indexing sessions")).warnings)
             self._jsonl_fresh = True
-        return [self.jsonl_ref(*row) for row in self.index.jsonl_matches(full_id, name)]
 
+    def index_location(self) -> str | None:
+        return self.index_path
+
+    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+        return self.index.ids_starting_with(prefix, limit)
+
+    # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
         super().delete(ref)
-        self.index.forget(ref.path)
+        handle = ref.handle
+        self.index.forget(handle.directory, handle.file)
 
+    # -- upkeep ----------------------------------------------------------------------------
+    def status(self) -> dict[str, object]:
+        from indexer.status import index_status
+
+        return {"store": self.kind, **index_status(self.index, self.root, self.index_path)}
+
+    def rebuild(self, progress: Progress | None = None) -> UpkeepResult:
+        result = self.index.rebuild(progress)
+        return UpkeepResult(self.index.count(), self.index.count("bad_files"),
+                            result.warnings + self.index.bad_files())
+
+    def verify(self, progress: Progress | None = None) -> VerifyReport:
+        from indexer.verify import verify
+
+        return verify(self.index, self.root, progress)
+
+    def query(self, sql: str, timeout: float) -> QueryResult:
+        from indexer.query import run_query
+        from mofa.errors import IndexUnavailable
+
+        self.refresh()
+        if self.index.in_memory:
+            raise IndexUnavailable("no index file is available to query")
+        columns, cursor = run_query(self.index_path, sql)
+        return QueryResult(columns, iter(cursor), cursor.connection.close)

@@ -49,3 +49,19 @@ class IndexUnavailable(MofaError):
 
 class QueryError(MofaError):
     """A user's SQL was refused or failed."""
+
+
+class SessionExists(MofaError):
+    """A session with this id is already stored (import without --replace)."""
+
+
+class ReadOnlySession(MofaError):
+    """The store holds this session but may not change it (e.g. mirrored from another host)."""
+
+
+class Unsupported(MofaError):
+    """The store cannot do what was asked (it has no index to rebuild, no SQL, ...)."""
+
+
+class InvalidStoreLocation(MofaError):
+    """A store URL or sessions root that names no usable store."""

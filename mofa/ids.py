@@ -54,3 +54,10 @@ def parse_session_id(text: str) -> SessionId:
     check_part(agent, "agent", text)
     check_part(name, "session", text)
     return SessionId(agent, name)
+
+
+def mofa_file_stem(key: str) -> str:
+    """MoFA's own rule from a session key to its file name (without `.jsonl`): every character
+    that is not a Unicode letter or digit, `-`, `:` or `_` becomes `_`. The result is one plain
+    path component (no separator, no leading dot: `.` becomes `_`), except for the empty key."""
+    return "".join(char if char.isalnum() or char in "-:_" else "_" for char in key)

@@ -160,3 +160,11 @@ def regular_file_stat(path: str) -> os.stat_result | None:
     except OSError:
         return None
     return st if S_ISREG(st.st_mode) else None
+
+
+def is_agent_name(root: str, name: str) -> bool:
+    """True when `name` may be read as an agent directory of `root`: one plain, visible,
+    UTF-8 component that is a real directory there (not a symlink to one)."""
+    from mofa.ids import is_safe_name
+
+    return is_safe_name(name) and utf8_name(name) and is_agent_dir(os.path.join(root, name))

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mofa.errors import MofaError
-from mofa.store import FileSessionStore
+from mofa.stores.files import FileSessionStore
 from tests.helpers import run, write_session
 
 HOSTILE = [
@@ -78,6 +78,7 @@ def test_no_id_resolves_outside_the_root(planted, text):
     except MofaError:
         return
     real_root = os.path.realpath(root)
-    assert os.path.commonpath([os.path.realpath(ref.path), real_root]) == real_root
-    assert os.path.dirname(os.path.dirname(os.path.realpath(ref.path))) == real_root
+    path = store.path_of(ref.handle)
+    assert os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+    assert os.path.dirname(os.path.dirname(os.path.realpath(path))) == real_root
     assert ref.session_id == "agent:real"

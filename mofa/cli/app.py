@@ -1,4 +1,4 @@
-"""The state shared by every command: where the sessions and the index are, and the store."""
+"""The state shared by every command: which store, opened once per invocation."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ import click
 
 from mofa.cli import console
 from mofa.cli.errors import mapped_errors
-from mofa.paths import resolve_sessions_root
 
 
 class App:
-    """Resolved once per invocation; opens the index only when a command needs it."""
+    """Resolved once per invocation; the store is opened when a command first needs it."""
 
-    def __init__(self, sessions_dir: str | None, index_path: str | None, verbose: bool):
-        from indexer.location import resolve_index_path
+    def __init__(self, store_url: str | None, sessions_dir: str | None, index_path: str | None,
+                 verbose: bool):
+        from mofa.paths import resolve_sessions_root
 
-        self.root = resolve_sessions_root(sessions_dir)
-        self.index_path = resolve_index_path(self.root, index_path)
+        self.store_url = store_url
+        self.root = None if store_url else resolve_sessions_root(sessions_dir)
+        self.index_path = index_path
         self.verbose = verbose
         self._store = None
 
@@ -24,21 +25,22 @@ class App:
         if self.verbose:
             console.notice(text)
 
-    def store(self, progress_label: str = "Indexing sessions"):
-        """The index-backed session store; its index is opened (or repaired) on first use."""
+    def store(self):
+        """The store of this invocation (`mofa.stores.base.SessionStore`)."""
         if self._store is None:
-            from indexer.store import IndexedSessionStore
+            from mofa.stores import open_store
 
-            def open_index():
-                from indexer.index import open_session_index
-
-                with mapped_errors():
-                    return open_session_index(self.root, self.index_path, console.notice)
-
-            self._store = IndexedSessionStore(
-                self.root, open_index, console.progress_reporter(progress_label), console.warning,
-                self.debug if self.verbose else None)
+            with mapped_errors():
+                self._store = open_store(
+                    self.store_url, self.root, self.index_path, warn=console.warning,
+                    notice=console.notice, progress=console.progress_reporter,
+                    debug=self.debug if self.verbose else None)
         return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 pass_app = click.make_pass_decorator(App)

@@ -19,10 +19,12 @@ from mofa.cli.options import output_format_option, show_format_option
 @click.option("--index", "index_path", type=click.Path(dir_okay=False), envvar="MOFA_INDEX_PATH",
               help="Index file [default: $MOFA_INDEX_PATH, else one per root under"
                    " $XDG_CACHE_HOME/mofa/index].")
+@click.option("--store", "store_url", metavar="URL", envvar="MOFA_STORE",
+              help="A database store instead of the files: postgresql://... [default: $MOFA_STORE].")
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr.")
 @click.version_option(__version__, prog_name="mofa")
 @click.pass_context
-def cli(ctx: click.Context, sessions_dir, index_path, verbose):
+def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
     """Manage the conversation sessions that AI agents leave on disk.
 
     \b
@@ -30,7 +32,14 @@ def cli(ctx: click.Context, sessions_dir, index_path, verbose):
       mofa session list --limit 10
       mofa --sessions-dir ./examples/sessions session show agent-001:session-123
     """
-    ctx.obj = App(sessions_dir, index_path, verbose)
+    from click.core import ParameterSource
+
+    if store_url and sessions_dir and ctx.get_parameter_source("sessions_dir") == ParameterSource.COMMANDLINE:
+        if ctx.get_parameter_source("store_url") == ParameterSource.COMMANDLINE:
+            raise click.UsageError("give either --store or --sessions-dir, not both")
+        store_url = None  # an explicit root beats MOFA_STORE from the environment
+    app = ctx.obj = App(store_url, sessions_dir, index_path, verbose)
+    ctx.call_on_close(app.close)
 
 
 @cli.group(cls=LazyGroup, lazy_subcommands={"query": "mofa.cli.index_commands:query",
@@ -69,8 +78,10 @@ def list_sessions(app: App, agent, limit, fmt):
         if limit is not None:
             console.status(f"  Limit: {limit}")
         console.status("")
+    from mofa.stores.base import SessionFilter
+
     with mapped_errors():
-        rows = app.store().list_rows(agent, limit)
+        rows = app.store().list(SessionFilter(agent=agent, limit=limit))
         if fmt == "json":
             listing.write_json(rows)
         else:

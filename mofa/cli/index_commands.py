@@ -27,19 +27,14 @@ def query(app: App, sql, fmt):
       mofa session query "SELECT session_id FROM sessions WHERE status = 'empty'" -f json
       mofa session query "SELECT * FROM sessions" --output-format csv > sessions.csv
     """
-    from indexer.query import run_query
     from mofa.cli import query_output
 
     with mapped_errors():
-        store = app.store()
-        store.refresh()
-        if store.index.in_memory:
-            raise CliError("no index file is available to query", ExitStatus.FAILED)
-        columns, cursor = run_query(app.index_path, sql)
+        result = app.store().query(sql, timeout=30.0)
         try:
-            query_output.write(columns, cursor, fmt)
+            query_output.write(result.columns, result.rows, fmt)
         finally:
-            cursor.connection.close()
+            result.close()
 
 
 @click.group("index")
@@ -63,7 +58,11 @@ def index_path(app: App):
     Example:
       sqlite3 "$(mofa session index path)"
     """
-    console.result(app.index_path)
+    with mapped_errors():
+        location = app.store().index_location()
+    if location is None:
+        raise CliError("this store keeps no index file", ExitStatus.PERMISSION_DENIED)
+    console.result(location)
 
 
 @index_group.command()
@@ -77,11 +76,8 @@ def status(app: App, fmt):
       mofa session index status
       mofa session index status -f json | jq .watcher_pid
     """
-    from indexer.status import index_status
-
     with mapped_errors():
-        store = app.store()
-        report = index_status(store.index, app.root, app.index_path)
+        report = app.store().status()
     if fmt == "json":
         import json
 
@@ -101,16 +97,13 @@ def rebuild(app: App):
       mofa session index rebuild
     """
     started = time.monotonic()
-    console.status(f"→ Rebuilding the index: {app.index_path}")
     with mapped_errors():
-        store = app.store("Rebuilding the index")
-        result = store.index.rebuild(store.progress)
-        for warning in result.warnings:
-            console.warning(warning)
-        sessions, bad = store.index.count(), store.index.count("bad_files")
-    for error in store.index.bad_files():
-        console.warning(error)
-    console.success(f"✓ Indexed {sessions} sessions ({bad} unreadable files)"
+        store = app.store()
+        console.status(f"→ Rebuilding the index: {store.index_location()}")
+        result = store.rebuild(console.progress_reporter("Rebuilding the index"))
+    for warning in result.warnings:
+        console.warning(warning)
+    console.success(f"✓ Indexed {result.sessions} sessions ({result.unreadable} unreadable files)"
                     f" in {time.monotonic() - started:.1f} s")
 
 
@@ -127,24 +120,25 @@ def verify(app: App, repair):
       mofa session index verify
       mofa session index verify --repair
     """
-    from indexer.verify import verify as compare
+    from mofa.render import printable
 
+    progress = console.progress_reporter("Verifying the index")
     with mapped_errors():
-        store = app.store("Verifying the index")
-        examined, problems = compare(store.index.conn, app.root, store.progress)
-    for problem in problems:
-        console.result(f"{problem.kind}: {problem.path}: {problem.detail}")
-    if not problems:
-        console.success(f"✓ The index agrees with the {examined} session files")
+        store = app.store()
+        report = store.verify(progress)
+    for problem in report.problems:
+        console.result(printable(f"{problem.kind}: {problem.where}: {problem.detail}"))
+    failures = [problem for problem in report.problems if problem.kind != "duplicate"]
+    if not failures:
+        console.success(f"✓ The index agrees with the {report.examined} session files")
         return
-    counts = {kind: sum(p.kind == kind for p in problems) for kind in ("missing", "extra", "stale")}
+    counts = {kind: sum(p.kind == kind for p in failures) for kind in ("missing", "extra", "stale")}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
     if not repair:
         raise CliError(f"the index disagrees with the files: {summary}", ExitStatus.NOT_FOUND)
     with mapped_errors():
-        store.index.rebuild(store.progress)
-        _, left = compare(store.index.conn, app.root, store.progress)
+        store.rebuild(progress)
+        left = [problem for problem in store.verify(progress).problems if problem.kind != "duplicate"]
     if left:
         raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
     console.success(f"✓ Repaired: {summary}; the index now agrees with the files")
-

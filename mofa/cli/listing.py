@@ -16,9 +16,9 @@ def write_json(rows) -> None:
     out = sys.stdout
     out.write("[")
     first = True
-    for session_id, created_at, message_count, status in rows:
-        item = {"session_id": session_id, "created_at": listing_text(created_at),
-                "message_count": message_count, "status": status}
+    for row in rows:
+        item = {"session_id": row.session_id, "created_at": listing_text(row.created_at),
+                "message_count": row.message_count, "status": row.status}
         try:
             text = json.dumps(item, indent=2, ensure_ascii=False)
             text.encode("utf-8")
@@ -33,8 +33,8 @@ def write_json(rows) -> None:
 def write_table(rows) -> None:
     from mofa.render import box_table, printable
 
-    cells = [[printable(session_id), listing_text(created_at), str(count), printable(status)]
-             for session_id, created_at, count, status in rows]
+    cells = [[printable(row.session_id), listing_text(row.created_at), str(row.message_count),
+              printable(row.status)] for row in rows]
     if not cells:
         click.echo("No sessions found.")
         return

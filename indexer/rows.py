@@ -1,0 +1,81 @@
+"""The index's rows with named fields; every SQL column list is derived from them."""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from mofa.ids import mofa_file_stem
+from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
+
+
+class StatKey(NamedTuple):
+    """The stat fields that reveal a change of a file."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+
+
+class IndexRow(NamedTuple):
+    """One row of `sessions`: the documented columns, then where the file is and its stat."""
+
+    session_id: str
+    agent: str
+    name: str
+    created_at: str
+    updated_at: str | None
+    message_count: int
+    status: str
+    user_id: str | None
+    path: str
+    layout: str
+    dir: str
+    file: str
+    size: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+
+
+class BadRow(NamedTuple):
+    """One row of `bad_files`: a file that is not (or not now) a listed session."""
+
+    dir: str
+    file: str
+    path: str
+    error: str
+    duplicate_of: str | None
+    size: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+
+
+def columns(row_type) -> str:
+    return ", ".join(row_type._fields)
+
+
+def insert_sql(table: str, row_type, verb: str = "INSERT") -> str:
+    return (f"{verb} INTO {table} ({columns(row_type)})"
+            f" VALUES ({', '.join('?' * len(row_type._fields))})")
+
+
+def claim_rank(row: IndexRow) -> tuple:
+    """DESIGN "Session ids": which of several files that claim one id wins. The per-agent file
+    over a JSONL header; among JSONL files the one whose name is the key's own file name; then
+    the first path in byte order."""
+    if row.layout == JSON_LAYOUT:
+        kind = 0
+    elif row.file == mofa_file_stem(row.session_id) + JSONL_SUFFIX:
+        kind = 1
+    else:
+        kind = 2
+    return (kind, os.fsencode(row.path))
+
+
+def as_duplicate(row: IndexRow, winner_path: str) -> BadRow:
+    return BadRow(row.dir, row.file, row.path,
+                  f"{row.path}: session id {row.session_id!r} is also used by {winner_path}; left out",
+                  row.session_id, row.size, row.mtime_ns, row.inode, row.ctime_ns)

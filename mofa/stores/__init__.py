@@ -1,0 +1,65 @@
+"""Stores of sessions behind one interface (`mofa.stores.base.SessionStore`).
+
+`open_store` is the one place that turns a store URL or a sessions root into a store. A URL's
+scheme picks the store; the store's module is imported only when it is used, so a command
+never pays for a driver it does not need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mofa.stores.base import Progress, Warn
+
+# scheme -> "module:function(url, **options)"; the files store is the default.
+SCHEMES = {
+    "postgresql": "mofa.stores.postgres:open_postgres_store",
+    "postgres": "mofa.stores.postgres:open_postgres_store",
+}
+
+
+def store_scheme(url: str) -> str:
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep else ""
+
+
+def open_store(url: str | None = None, root: str | None = None, index_path: str | None = None, *,
+               indexed: bool = True, warn: Warn | None = None, notice: Warn | None = None,
+               progress: Callable[[str], Progress | None] | None = None,
+               debug: Warn | None = None):
+    """The store named by `url` (`postgresql://...`), else the files under `root` (an absolute
+    path), kept in step with their SQLite index at `index_path` unless `indexed` is false.
+
+    `warn` hears what a command mentions but does not stop for, `notice` what the store did by
+    itself (an index rebuilt), `progress(label)` gives a progress callback for long work.
+    Raises InvalidStoreLocation for a URL no store takes.
+    """
+    if url:
+        from importlib import import_module
+
+        from mofa.errors import InvalidStoreLocation
+
+        scheme = store_scheme(url)
+        if scheme == "file":
+            root = url[len("file://"):]
+        elif scheme in SCHEMES:
+            module, function = SCHEMES[scheme].split(":")
+            return getattr(import_module(module), function)(url, warn=warn, notice=notice,
+                                                            progress=progress)
+        else:
+            from mofa.stores.urls import masked
+
+            raise InvalidStoreLocation(f"unknown store {masked(url)!r}: expected postgresql://... "
+                                       "or file:///path")
+    if root is None:
+        from mofa.paths import resolve_sessions_root
+
+        root = resolve_sessions_root(None)
+    if not indexed:
+        from mofa.stores.files import FileSessionStore
+
+        return FileSessionStore(root, warn)
+    from indexer.store import IndexedSessionStore
+
+    return IndexedSessionStore(root, index_path, warn=warn, notice=notice, progress=progress,
+                               debug=debug)

@@ -1,0 +1,187 @@
+"""The one interface every command goes through, and the types it speaks in.
+
+A store keeps sessions somewhere (files, files with a SQLite index, a database) and answers
+in these types only: no caller ever sees a path, a connection or a row position. A new store
+subclasses `SessionStore`, implements every abstract method, registers its URL scheme in
+`mofa.stores.open_store`, and must pass the contract suite in `tests/contract/` unchanged.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from mofa.session import Session
+
+Warn = Callable[[str], None]
+Progress = Callable[[int, int], None]
+
+
+class SessionFilter(NamedTuple):
+    """Which sessions a listing (or a search, or a prune) is about; every field narrows.
+
+    Times are in the index's text form (`mofa.timestamps.index_text`): `since` is inclusive,
+    `until` exclusive. `limit` applies last: the `limit` most recently created that pass.
+    """
+
+    agent: str | None = None
+    limit: int | None = None
+    since: str | None = None
+    until: str | None = None
+    statuses: tuple[str, ...] = ()
+    user: str | None = None
+    tags: tuple[str, ...] = ()
+    origin: str | None = None
+
+
+class SessionRow(NamedTuple):
+    """One session as a listing knows it (the documented columns of the `sessions` relation)."""
+
+    session_id: str
+    agent: str
+    name: str
+    created_at: str | None
+    updated_at: str | None
+    message_count: int
+    status: str
+    user_id: str | None
+
+
+class SessionRef(NamedTuple):
+    """A session found by `resolve`. `handle` is the store's own, opaque to every caller:
+    enough for that store to find the session again, never a path a caller may trust."""
+
+    session_id: str
+    agent: str
+    name: str
+    handle: Any = None
+
+
+class SearchHit(NamedTuple):
+    """One session that matches a search, best first."""
+
+    session_id: str
+    created_at: str | None
+    matches: int
+    snippet: str
+
+
+class UpkeepResult(NamedTuple):
+    """What a rebuild or repair did."""
+
+    sessions: int
+    unreadable: int
+    warnings: list[str]
+
+
+class Problem(NamedTuple):
+    """A disagreement between a store's index and its source of truth."""
+
+    kind: str  # missing | extra | stale | duplicate
+    where: str
+    detail: str
+
+
+class VerifyReport(NamedTuple):
+    examined: int
+    problems: list[Problem]
+
+
+class QueryResult(NamedTuple):
+    """A read-only query's column names and rows; `close` ends it early."""
+
+    columns: list[str]
+    rows: Iterator[tuple]
+    close: Callable[[], None]
+
+
+class SessionStore(ABC):
+    """What the commands need from wherever sessions are kept.
+
+    Failures are the named exceptions of `mofa.errors`; `warn` (given to the store when it is
+    opened) hears of what a command should mention but not stop for, such as an unreadable file.
+    """
+
+    kind: str = "abstract"
+
+    # -- reading ---------------------------------------------------------------------------
+    @abstractmethod
+    def list(self, wanted: SessionFilter = SessionFilter()) -> Iterable[SessionRow]:
+        """The sessions `wanted` names, oldest first (by created_at at full precision, ties by
+        session_id); with a limit, the `limit` most recently created of them."""
+
+    @abstractmethod
+    def resolve(self, text: str) -> SessionRef:
+        """The session a full or short id names. Raises InvalidSessionId, SessionNotFound,
+        AmbiguousSessionId."""
+
+    @abstractmethod
+    def load(self, ref: SessionRef) -> Session:
+        """The whole session. Raises CorruptSession when it cannot be read as one,
+        SessionNotFound when it went away since `resolve`."""
+
+    def get(self, text: str) -> Session:
+        return self.load(self.resolve(text))
+
+    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
+               role: str | None = None) -> Iterable[SearchHit]:
+        """Sessions whose messages match `query`, best first."""
+        from mofa.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind} store cannot search")
+
+    # -- writing ---------------------------------------------------------------------------
+    @abstractmethod
+    def delete(self, ref: SessionRef) -> None:
+        """Remove the session for good. Raises SessionNotFound, SessionPermissionError,
+        StoreError, or ReadOnlySession for a session this store may not delete."""
+
+    @abstractmethod
+    def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
+        """Store a session given as `export` writes it (every stored field, and `messages`).
+        Raises SessionExists when the id is taken, unless `replace`."""
+
+    @abstractmethod
+    def append(self, ref: SessionRef, message: dict) -> None:
+        """Add one message at the end of a session."""
+
+    # -- upkeep ----------------------------------------------------------------------------
+    @abstractmethod
+    def status(self) -> dict[str, object]:
+        """What the store holds and how fresh it is: `store` (its kind) first, then fields of
+        its own. Never a password."""
+
+    def rebuild(self, progress: Progress | None = None) -> UpkeepResult:
+        """Rebuild whatever the store derives from its source of truth."""
+        from mofa.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind} store has nothing to rebuild")
+
+    def verify(self, progress: Progress | None = None) -> VerifyReport:
+        """Compare what the store derives with its source of truth."""
+        return VerifyReport(0, [])
+
+    def query(self, sql: str, timeout: float) -> QueryResult:
+        """Read-only SQL against the relation `sessions`; raises QueryError."""
+        from mofa.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind} store cannot run SQL")
+
+    def index_location(self) -> str | None:
+        """The file of the store's index, when it keeps one that users may read."""
+        return None
+
+    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+        """Session ids starting with `prefix`, for shell completion (cheap, may be stale)."""
+        return [row.session_id for row in self.list() if row.session_id.startswith(prefix)][:limit]
+
+    def close(self) -> None:
+        """Release connections and files; the store is unusable afterwards."""
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

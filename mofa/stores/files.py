@@ -1,0 +1,395 @@
+"""The files store: sessions read straight from the files under a root, with no index.
+
+An id is looked up, never turned into a path except by a rule that cannot leave the root: a
+per-agent id's two validated parts, or a MoFA file name (one plain component) found in the
+root. Every file is opened relative to its directory's descriptor without following links,
+so a symlink swapped in after the lookup is never followed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from stat import S_ISDIR, S_ISREG
+from typing import NamedTuple
+
+from mofa import tree
+from mofa.errors import (
+    AmbiguousSessionId,
+    CorruptSession,
+    InvalidSessionId,
+    SessionExists,
+    SessionNotFound,
+    SessionPermissionError,
+    StoreError,
+)
+from mofa.ids import is_safe_name, mofa_file_stem, parse_session_id
+from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX, Session
+from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+
+
+class FileHandle(NamedTuple):
+    """Where a files store found a session: one directory under the root ('' for the root's
+    JSONL files) and one file name in it, each a single validated component; and the
+    directory's identity when it was found, so that a directory swapped in later is refused."""
+
+    layout: str
+    directory: str
+    file: str
+    dir_identity: tuple[int, int] | None = None
+
+
+def _os_error(error: OSError, what: str) -> Exception:
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return SessionPermissionError(f"permission denied: {what}")
+    return StoreError(f"cannot access {what}: {error.strerror or error}")
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise SessionNotFound(f"session file vanished: {path}") from None
+    except PermissionError:
+        raise SessionPermissionError(f"permission denied: {path}") from None
+    except IsADirectoryError:
+        raise CorruptSession(path, "is a directory") from None
+    except OSError as error:
+        raise StoreError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def parse_file(layout: str, path: str, agent: str, name: str, data: bytes, mtime_ns: int,
+               fast: bool = False) -> Session:
+    from mofa.layouts import parse_agent_json, parse_jsonl
+
+    if layout == JSON_LAYOUT:
+        return parse_agent_json(path, agent, name, data, mtime_ns, fast)
+    stem = os.path.basename(path)[: -len(JSONL_SUFFIX)]
+    return parse_jsonl(path, stem, data, mtime_ns)
+
+
+def load_path(root: str, directory: str, stat: tree.FileStat, fast: bool = False) -> Session:
+    """Parse one session file found by a scan (`directory` is '' for the root's JSONL files);
+    `fast` when only its summary is wanted."""
+    if directory:
+        path = os.path.join(root, directory, stat.name)
+        return parse_file(JSON_LAYOUT, path, directory, stat.name[: -len(JSON_SUFFIX)],
+                          read_bytes(path), stat.mtime_ns, fast)
+    path = os.path.join(root, stat.name)
+    return parse_file(JSONL_LAYOUT, path, "", "", read_bytes(path), stat.mtime_ns, fast)
+
+
+def row_of(session: Session) -> SessionRow:
+    summary = session.summary()
+    return SessionRow(*(getattr(summary, field) for field in SessionRow._fields))
+
+
+def passes(row: SessionRow, wanted: SessionFilter, tags: list | None = None) -> bool:
+    """Whether a row passes every filter of `wanted` but the limit (`tags`: the session's)."""
+    if wanted.agent is not None and row.agent != wanted.agent:
+        return False
+    if wanted.since is not None and (row.created_at is None or row.created_at < wanted.since):
+        return False
+    if wanted.until is not None and (row.created_at is None or row.created_at >= wanted.until):
+        return False
+    if wanted.statuses and row.status not in wanted.statuses:
+        return False
+    if wanted.user is not None and row.user_id != wanted.user:
+        return False
+    if wanted.tags and not set(wanted.tags) <= set(tags or ()):
+        return False
+    return True
+
+
+def newest(rows: list[SessionRow], limit: int | None) -> list[SessionRow]:
+    """Oldest first by created_at (unknown first), ties by id; the `limit` newest."""
+    rows.sort(key=lambda row: (row.created_at or "", row.session_id))
+    return rows if limit is None else rows[max(len(rows) - limit, 0):]
+
+
+class FileSessionStore(SessionStore):
+    """Sessions read straight from the files under `root`, with no index."""
+
+    kind = "files"
+
+    def __init__(self, root: str, warn: Warn | None = None):
+        self.root = root
+        self.warn = warn
+
+    # -- listing ---------------------------------------------------------------------------
+    def iter_sessions(self, agent: str | None = None) -> Iterator[Session]:
+        """Every readable session (of `agent`); `warn` hears of each file that is not."""
+        skipped: list[str] = []
+        agents = None if agent is None else [agent] if tree.is_agent_name(self.root, agent) else []
+        places = tree.session_files(self.root, agents, skipped)
+        for text in skipped if self.warn else ():
+            self.warn(text)
+        winners: dict[str, Session] = {}
+        for directory, files in places:
+            for stat in files:
+                try:
+                    session = load_path(self.root, directory, stat)
+                except (CorruptSession, SessionPermissionError, StoreError) as error:
+                    if self.warn:
+                        self.warn(str(error))
+                    continue
+                except SessionNotFound:
+                    continue
+                if agent is not None and session.agent != agent:
+                    continue
+                other = winners.get(session.session_id)
+                if other is None:
+                    winners[session.session_id] = session
+                    continue
+                kept, dropped = sorted((other, session), key=claim_rank)
+                winners[session.session_id] = kept
+                if self.warn:
+                    self.warn(duplicate_warning(dropped.path, kept.path, session.session_id))
+        yield from winners.values()
+
+    def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
+        rows = [row for session in self.iter_sessions(wanted.agent)
+                if passes(row := row_of(session), wanted, _tags(session))]
+        return newest(rows, wanted.limit)
+
+    # -- resolving ids ---------------------------------------------------------------------
+    def resolve(self, text: str) -> SessionRef:
+        if ":" not in text:
+            return self._resolve_short(text)
+        ref = self._agent_json_ref(text)
+        if ref is None:
+            ref = self._jsonl_ref(text)
+        if ref is None:
+            if _per_agent_parts(text) is None:
+                parse_session_id(text)  # raises InvalidSessionId with the reason
+            raise SessionNotFound(f"session not found: {text}")
+        return ref
+
+    def _resolve_short(self, text: str) -> SessionRef:
+        if not text:
+            raise InvalidSessionId("invalid session id '': it is empty")
+        matches: dict[str, SessionRef] = {}
+        if is_safe_name(text):
+            for agent in tree.scan_root(self.root).agents:
+                ref = self._agent_json_ref(f"{agent}:{text}")
+                if ref is not None:
+                    matches[ref.session_id] = ref
+        for ref in self.jsonl_refs(name=text):
+            matches.setdefault(ref.session_id, ref)
+        if not matches:
+            exact = self._jsonl_ref(text)  # a MoFA key without ':' is an id of its own
+            if exact is not None:
+                return exact
+            if not is_safe_name(text):
+                parse_session_id(text)  # raises InvalidSessionId with the reason
+            raise SessionNotFound(f"session not found: {text}")
+        if len(matches) > 1:
+            raise AmbiguousSessionId(text, sorted(matches))
+        return next(iter(matches.values()))
+
+    def _agent_json_ref(self, text: str) -> SessionRef | None:
+        parts = _per_agent_parts(text)
+        if parts is None:
+            return None
+        agent, name = parts
+        directory = os.path.join(self.root, agent)
+        try:
+            dir_stat = os.lstat(directory)
+        except OSError:
+            return None
+        if not S_ISDIR(dir_stat.st_mode) or tree.regular_file_stat(
+                os.path.join(directory, name + JSON_SUFFIX)) is None:
+            return None
+        handle = FileHandle(JSON_LAYOUT, agent, name + JSON_SUFFIX, (dir_stat.st_dev, dir_stat.st_ino))
+        return SessionRef(text, agent, name, handle)
+
+    def _jsonl_ref(self, session_id: str) -> SessionRef | None:
+        """The MoFA file that holds `session_id`: by the key's own file name first, else the
+        first file in byte order whose header has that key, else a file that cannot be read
+        and whose name gives that id."""
+        matches = self.jsonl_refs(full_id=session_id)
+        return matches[0] if matches else None
+
+    def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+        """MoFA sessions with this id, or whose session part is `name`, winners only, best
+        claim first. Without an index the only way to know a file's key is to read it."""
+        found: dict[str, list[tuple[tuple, SessionRef]]] = {}
+        for stat in sorted(tree.scan_root(self.root).jsonl, key=lambda stat: os.fsencode(stat.name)):
+            stem = stat.name[: -len(JSONL_SUFFIX)]
+            try:
+                session = load_path(self.root, "", stat)
+            except (CorruptSession, SessionPermissionError, StoreError):
+                session = None
+            except SessionNotFound:
+                continue
+            if session is None:
+                from mofa.layouts import jsonl_identity
+
+                agent, part = jsonl_identity(stem, {})
+                session_id = stem
+            else:
+                session_id, agent, part = session.session_id, session.agent, session.name
+            if session_id != full_id and (name is None or part != name):
+                continue
+            ref = SessionRef(session_id, agent, part, FileHandle(JSONL_LAYOUT, "", stat.name))
+            rank = (0 if session is not None and mofa_file_stem(session_id) == stem else 1,
+                    1 if session is None else 0)
+            found.setdefault(session_id, []).append((rank, ref))
+        winners = []
+        for session_id, claims in found.items():
+            if self._agent_json_ref(session_id) is not None:
+                continue  # a per-agent file holds this id: it wins
+            winners.append(min(claims, key=lambda claim: claim[0])[1])
+        return sorted(winners, key=lambda ref: ref.session_id)
+
+    # -- reading ---------------------------------------------------------------------------
+    def path_of(self, handle: FileHandle) -> str:
+        if handle.directory:
+            return os.path.join(self.root, handle.directory, handle.file)
+        return os.path.join(self.root, handle.file)
+
+    def load(self, ref: SessionRef) -> Session:
+        handle = _file_handle(ref)
+        path = self.path_of(handle)
+        st = tree.regular_file_stat(path)
+        if st is None:
+            raise SessionNotFound(f"session not found: {ref.session_id}")
+        return parse_file(handle.layout, path, ref.agent, ref.name, read_bytes(path), st.st_mtime_ns)
+
+    # -- writing ---------------------------------------------------------------------------
+    def delete(self, ref: SessionRef) -> None:
+        handle = _file_handle(ref)
+        with _directory(self.root, handle, ref.session_id) as dir_fd:
+            try:
+                st = os.stat(handle.file, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise SessionNotFound(f"session not found: {ref.session_id}") from None
+            except OSError as error:
+                raise _os_error(error, self.path_of(handle)) from None
+            if not S_ISREG(st.st_mode):
+                raise SessionNotFound(f"session not found: {ref.session_id} (not a regular file)")
+            try:
+                os.unlink(handle.file, dir_fd=dir_fd)
+            except FileNotFoundError:
+                raise SessionNotFound(f"session not found: {ref.session_id}") from None
+            except OSError as error:
+                raise _os_error(error, f"cannot delete {self.path_of(handle)}") from None
+        if handle.directory:
+            self._remove_if_empty(handle.directory)
+
+    def _remove_if_empty(self, directory: str) -> None:
+        """An agent directory left empty goes too (never the root)."""
+        try:
+            root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.rmdir(directory, dir_fd=root_fd)
+        except OSError:
+            pass  # not empty, or not ours to remove: either way it stays
+        finally:
+            os.close(root_fd)
+
+    def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
+        from mofa.stores.writing import save_document
+
+        try:
+            existing = self.resolve(session_id)
+        except (SessionNotFound, InvalidSessionId, AmbiguousSessionId):
+            existing = None
+        if existing is not None and existing.session_id == session_id and not replace:
+            raise SessionExists(f"session {session_id!r} already exists (use --replace)")
+        save_document(self.root, session_id, document)
+        return self.resolve(session_id)
+
+    def append(self, ref: SessionRef, message: dict) -> None:
+        from mofa.stores.writing import append_message
+
+        handle = _file_handle(ref)
+        append_message(self.path_of(handle), handle.layout, message)
+
+    # -- upkeep ----------------------------------------------------------------------------
+    def status(self) -> dict[str, object]:
+        return {"store": self.kind, "sessions_root": self.root,
+                "files_on_disk": sum(len(files) for _, files in tree.session_files(self.root, skipped=[]))}
+
+
+def claim_rank(session: Session) -> tuple:
+    """DESIGN "Session ids": the per-agent file wins over a JSONL header; among JSONL files the
+    one whose name is the key's own file name, else the first path in byte order."""
+    if session.layout == JSON_LAYOUT:
+        return (0, b"")
+    stem = os.path.basename(session.path)[: -len(JSONL_SUFFIX)]
+    return (1 if mofa_file_stem(session.session_id) == stem else 2, os.fsencode(session.path))
+
+
+def duplicate_warning(dropped: str, kept: str, session_id: str) -> str:
+    return f"{dropped}: session id {session_id!r} is also used by {kept}; left out"
+
+
+def _tags(session: Session) -> list:
+    tags = session.metadata.get("tags")
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+
+
+def _per_agent_parts(text: str) -> tuple[str, str] | None:
+    """(agent, session) when `text` can name a per-agent file, else None."""
+    agent, sep, name = text.partition(":")
+    if not sep or not is_safe_name(agent) or not is_safe_name(name):
+        return None
+    return agent, name
+
+
+def _file_handle(ref: SessionRef) -> FileHandle:
+    handle = ref.handle
+    if not isinstance(handle, FileHandle) or not is_safe_name(handle.file) or (
+            handle.directory and not is_safe_name(handle.directory)):
+        raise SessionNotFound(f"session not found: {ref.session_id}")
+    return handle
+
+
+class _directory:
+    """The session's directory opened without following a link, checked to be the one that
+    was looked up; a context manager yielding its descriptor."""
+
+    def __init__(self, root: str, handle: FileHandle, session_id: str):
+        self.root = root
+        self.handle = handle
+        self.session_id = session_id
+        self.fds: list[int] = []
+
+    def __enter__(self) -> int:
+        flags = os.O_RDONLY | os.O_DIRECTORY
+        try:
+            root_fd = os.open(self.root, flags)
+        except FileNotFoundError:
+            raise SessionNotFound(f"session not found: {self.session_id}") from None
+        except OSError as error:
+            raise _os_error(error, self.root) from None
+        self.fds.append(root_fd)
+        if not self.handle.directory:
+            return root_fd
+        try:
+            dir_fd = os.open(self.handle.directory, flags | os.O_NOFOLLOW, dir_fd=root_fd)
+        except FileNotFoundError:
+            self.__exit__()
+            raise SessionNotFound(f"session not found: {self.session_id}") from None
+        except OSError as error:
+            self.__exit__()
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise StoreError(f"{os.path.join(self.root, self.handle.directory)} is no longer"
+                                 " the agent directory that was looked up; nothing deleted") from None
+            raise _os_error(error, os.path.join(self.root, self.handle.directory)) from None
+        self.fds.append(dir_fd)
+        st = os.fstat(dir_fd)
+        if self.handle.dir_identity is not None and (st.st_dev, st.st_ino) != self.handle.dir_identity:
+            self.__exit__()
+            raise StoreError(f"{os.path.join(self.root, self.handle.directory)} was replaced since"
+                             " it was looked up; nothing deleted")
+        return dir_fd
+
+    def __exit__(self, *exc_info) -> None:
+        while self.fds:
+            os.close(self.fds.pop())

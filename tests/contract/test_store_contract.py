@@ -1,0 +1,182 @@
+"""What every SessionStore must do, expressed against the interface alone.
+
+Sessions are put in through `save` (as `import` does) so that the same tests run on any store.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mofa.errors import (
+    AmbiguousSessionId,
+    InvalidSessionId,
+    SessionExists,
+    SessionNotFound,
+)
+from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore
+
+
+def document(created_at: str, messages: int = 1, **fields) -> dict:
+    return {
+        "created_at": created_at,
+        "metadata": fields.pop("metadata", {"user_id": "user-456"}),
+        "messages": [{"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n}",
+                      "timestamp": created_at} for n in range(messages)],
+        **fields,
+    }
+
+
+def mofa_document(key: str, created_at: str, messages: int = 1, metadata=None) -> dict:
+    return {
+        "key": key, "created_at": created_at, "updated_at": created_at, "metadata": metadata or {},
+        "messages": [{"role": "user", "content": f"line {n}", "timestamp": created_at}
+                     for n in range(messages)],
+    }
+
+
+@pytest.fixture
+def filled(store: SessionStore) -> SessionStore:
+    store.save("agent-001:session-123", document("2024-02-28T10:30:00Z", 12))
+    store.save("agent-001:session-124", document("2024-02-28T11:45:00Z", 8, status="closed"))
+    store.save("agent-002:session-125", document("2024-02-28T12:15:00Z", 5,
+                                                 metadata={"user_id": "user-789"}))
+    store.save("agent-002:session-126", document("2024-02-28T13:00:00Z", 0))
+    store.save("telegram:chat-42", mofa_document("telegram:chat-42", "2024-02-28T12:00:00.5+00:00", 3))
+    store.save("user/42", mofa_document("user/42", "2024-02-28T09:00:00+00:00", 2))
+    return store
+
+
+def ids(rows) -> list[str]:
+    return [row.session_id for row in rows]
+
+
+def test_list_is_oldest_first_with_named_fields(filled):
+    rows = list(filled.list())
+    assert all(isinstance(row, SessionRow) for row in rows)
+    assert ids(rows) == ["user/42", "agent-001:session-123", "agent-001:session-124",
+                         "telegram:chat-42", "agent-002:session-125", "agent-002:session-126"]
+    first = rows[1]
+    assert (first.agent, first.name, first.message_count, first.status, first.user_id) == (
+        "agent-001", "session-123", 12, "active", "user-456")
+    assert first.created_at.startswith("2024-02-28T10:30:00")
+
+
+def test_limit_takes_the_newest_and_prints_them_oldest_first(filled):
+    assert ids(filled.list(SessionFilter(limit=2))) == ["agent-002:session-125", "agent-002:session-126"]
+    assert ids(filled.list(SessionFilter(limit=0))) == []
+    assert len(list(filled.list(SessionFilter(limit=100)))) == 6
+
+
+@pytest.mark.parametrize("wanted, expected", [
+    (SessionFilter(agent="agent-001"), ["agent-001:session-123", "agent-001:session-124"]),
+    (SessionFilter(agent="telegram"), ["telegram:chat-42"]),
+    (SessionFilter(agent="nobody"), []),
+    (SessionFilter(agent="agent-002", limit=1), ["agent-002:session-126"]),
+    (SessionFilter(statuses=("closed",)), ["agent-001:session-124"]),
+    (SessionFilter(statuses=("empty", "closed")), ["agent-001:session-124", "agent-002:session-126"]),
+    (SessionFilter(user="user-789"), ["agent-002:session-125"]),
+    (SessionFilter(since="2024-02-28T12:15:00Z"), ["agent-002:session-125", "agent-002:session-126"]),
+    (SessionFilter(until="2024-02-28T10:30:00Z"), ["user/42"]),
+    (SessionFilter(since="2024-02-28T11:00:00Z", until="2024-02-28T12:30:00Z", limit=2),
+     ["telegram:chat-42", "agent-002:session-125"]),
+])
+def test_filters_combine_and_the_limit_applies_last(filled, wanted, expected):
+    assert ids(filled.list(wanted)) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("agent-001:session-123", "agent-001:session-123"),
+    ("session-123", "agent-001:session-123"),
+    ("telegram:chat-42", "telegram:chat-42"),
+    ("chat-42", "telegram:chat-42"),
+    ("user/42", "user/42"),
+])
+def test_every_listed_id_resolves_verbatim_and_short_ids_too(filled, text, expected):
+    ref = filled.resolve(text)
+    assert isinstance(ref, SessionRef)
+    assert ref.session_id == expected
+    assert filled.load(ref).session_id == expected
+    assert filled.get(text).session_id == expected
+
+
+def test_every_listed_id_round_trips(filled):
+    for row in filled.list():
+        session = filled.get(row.session_id)
+        assert (session.session_id, session.message_count, session.status) == (
+            row.session_id, row.message_count, row.status)
+
+
+@pytest.mark.parametrize("text", ["agent-001:nope", "nope", "nobody:session-123"])
+def test_unknown_ids_are_not_found(filled, text):
+    with pytest.raises(SessionNotFound):
+        filled.resolve(text)
+
+
+@pytest.mark.parametrize("text", ["", "../etc:passwd", "agent-001:../x", "a/b:c", ".hidden:x"])
+def test_ids_that_name_nothing_are_invalid_or_not_found(filled, text):
+    with pytest.raises((InvalidSessionId, SessionNotFound)):
+        filled.resolve(text)
+
+
+def test_a_short_id_of_several_agents_is_ambiguous(filled):
+    filled.save("agent-003:session-123", document("2024-03-01T00:00:00Z"))
+    with pytest.raises(AmbiguousSessionId) as raised:
+        filled.resolve("session-123")
+    assert raised.value.candidates == ["agent-001:session-123", "agent-003:session-123"]
+
+
+def test_load_gives_every_stored_field(filled):
+    session = filled.get("agent-001:session-124")
+    assert session.document["status"] == "closed"
+    assert session.metadata == {"user_id": "user-456"}
+    assert [message["content"] for message in session.messages] == [f"message {n}" for n in range(8)]
+
+
+def test_delete_removes_the_session_and_only_it(filled):
+    filled.delete(filled.resolve("agent-001:session-123"))
+    with pytest.raises(SessionNotFound):
+        filled.resolve("agent-001:session-123")
+    assert "agent-001:session-123" not in ids(filled.list())
+    assert len(list(filled.list())) == 5
+    filled.delete(filled.resolve("user/42"))
+    assert ids(filled.list(SessionFilter(agent="user/42"))) == []
+
+
+def test_a_deleted_session_cannot_be_deleted_twice(filled):
+    ref = filled.resolve("chat-42")
+    filled.delete(ref)
+    with pytest.raises(SessionNotFound):
+        filled.delete(ref)
+
+
+def test_save_refuses_an_existing_id_unless_replacing(filled):
+    with pytest.raises(SessionExists):
+        filled.save("agent-001:session-123", document("2025-01-01T00:00:00Z"))
+    filled.save("agent-001:session-123", document("2025-01-01T00:00:00Z", 2), replace=True)
+    session = filled.get("agent-001:session-123")
+    assert session.message_count == 2
+    assert ids(filled.list(SessionFilter(limit=1))) == ["agent-001:session-123"]
+
+
+def test_append_adds_one_message_at_the_end(filled):
+    ref = filled.resolve("telegram:chat-42")
+    filled.append(ref, {"role": "assistant", "content": "appended", "timestamp": "2024-02-28T12:01:00Z"})
+    session = filled.get("telegram:chat-42")
+    assert session.message_count == 4
+    assert session.messages[-1]["content"] == "appended"
+    ref = filled.resolve("agent-002:session-126")
+    filled.append(ref, {"role": "user", "content": "first", "timestamp": "2024-02-28T13:00:01Z"})
+    row = next(row for row in filled.list() if row.session_id == "agent-002:session-126")
+    assert (row.message_count, row.status) == (1, "active")
+
+
+def test_status_names_the_store_first(filled):
+    report = filled.status()
+    assert next(iter(report)) == "store"
+    assert isinstance(report["store"], str) and report["store"]
+
+
+def test_an_empty_store_lists_nothing(store):
+    assert list(store.list()) == []
+    with pytest.raises(SessionNotFound):
+        store.resolve("agent:session")
