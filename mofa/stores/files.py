@@ -190,10 +190,15 @@ class FileSessionStore(SessionStore):
         return next(iter(matches.values()))
 
     def _agent_json_ref(self, text: str) -> SessionRef | None:
-        parts = _per_agent_parts(text)
-        if parts is None:
-            return None
-        agent, name = parts
+        """The per-agent file of this id. An agent directory may hold ':' itself, so every
+        split is tried, first ':' first (the order `claim_rank` gives equal claims)."""
+        for agent, name in _per_agent_splits(text):
+            ref = self._agent_json_at(text, agent, name)
+            if ref is not None:
+                return ref
+        return None
+
+    def _agent_json_at(self, text: str, agent: str, name: str) -> SessionRef | None:
         directory = os.path.join(self.root, agent)
         try:
             dir_stat = os.lstat(directory)
@@ -320,7 +325,7 @@ def claim_rank(session: Session) -> tuple:
     """DESIGN "Session ids": the per-agent file wins over a JSONL header; among JSONL files the
     one whose name is the key's own file name, else the first path in byte order."""
     if session.layout == JSON_LAYOUT:
-        return (0, b"")
+        return (0, os.fsencode(session.path))
     stem = os.path.basename(session.path)[: -len(JSONL_SUFFIX)]
     return (1 if mofa_file_stem(session.session_id) == stem else 2, os.fsencode(session.path))
 
@@ -335,11 +340,18 @@ def _tags(session: Session) -> list:
 
 
 def _per_agent_parts(text: str) -> tuple[str, str] | None:
-    """(agent, session) when `text` can name a per-agent file, else None."""
-    agent, sep, name = text.partition(":")
-    if not sep or not is_safe_name(agent) or not is_safe_name(name):
-        return None
-    return agent, name
+    """The first (agent, session) split of `text` that can name a per-agent file, else None."""
+    return next(_per_agent_splits(text), None)
+
+
+def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
+    """Every (agent, session) split of `text` at a ':' whose two parts are safe names."""
+    position = text.find(":")
+    while position != -1:
+        agent, name = text[:position], text[position + 1:]
+        if is_safe_name(agent) and is_safe_name(name):
+            yield agent, name
+        position = text.find(":", position + 1)
 
 
 def _file_handle(ref: SessionRef) -> FileHandle:
