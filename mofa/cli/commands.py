@@ -43,6 +43,7 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
 
 
 @cli.group(cls=LazyGroup, lazy_subcommands={"query": "mofa.cli.index_commands:query",
+                                             "import": "mofa.cli.importing:import_sessions",
                                              "index": "mofa.cli.index_commands:index_group"})
 def session():
     """List, show, export, delete and query sessions.
