@@ -47,6 +47,15 @@ def utf8_name(name: str) -> bool:
     return True
 
 
+def is_agent_name(name: str) -> bool:
+    """True when `name` can be an agent directory: one visible path component, valid UTF-8.
+
+    The one rule for every caller, whatever a command names (`list --agent`): hidden names,
+    `.` and `..`, and names with a `/` are never read.
+    """
+    return bool(name) and name[0] != "." and "/" not in name and "\0" not in name and utf8_name(name)
+
+
 def _not_utf8(parent: str, name: str, what: str, skipped: list | None) -> None:
     if skipped is not None:
         skipped.append(f"{os.path.join(parent, name)}: the {what} name is not valid UTF-8; left out")
@@ -100,12 +109,26 @@ def scan_agent_dir(directory: str, skipped: list | None = None) -> list[FileStat
     Raises SessionPermissionError or StoreError when it exists but cannot be read. Names that
     are not UTF-8 are left out, each with a line in `skipped`.
     """
+    try:
+        # Never through a symlink, even one swapped in after the caller looked: O_NOFOLLOW.
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # a symlink: not an agent directory
+            return None
+        raise _os_failure(error, directory) from None
+    try:
+        return _scan_agent_fd(fd, directory, skipped)
+    finally:
+        os.close(fd)
+
+
+def _scan_agent_fd(fd: int, directory: str, skipped: list | None) -> list[FileStat]:
     found: list[FileStat] = []
     append = found.append
     try:
-        iterator = os.scandir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+        iterator = os.scandir(fd)
     except OSError as error:
         raise _os_failure(error, directory) from None
     with iterator:
@@ -132,7 +155,7 @@ def session_files(root: str, agents: list[str] | None = None,
     `skipped`; without `skipped`, its error is raised."""
     listing = scan_root(root, skipped)
     places = []
-    for agent in listing.agents if agents is None else agents:
+    for agent in listing.agents if agents is None else filter(is_agent_name, agents):
         try:
             files = scan_agent_dir(os.path.join(root, agent), skipped)
         except (SessionPermissionError, StoreError) as error:
@@ -147,6 +170,7 @@ def session_files(root: str, agents: list[str] | None = None,
 
 
 def is_agent_dir(path: str) -> bool:
+    """True for a real directory (a symlink to one is not)."""
     try:
         return S_ISDIR(os.lstat(path).st_mode)
     except OSError:
