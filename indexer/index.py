@@ -114,15 +114,31 @@ class SessionIndex:
             "SELECT session_id, agent, name, file FROM sessions WHERE dir = '' AND layout = 'jsonl'"
             " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name))
 
+    def unreadable_jsonl_matches(self, full_id: str | None, name: str | None) -> list[tuple]:
+        """(id, agent, name, file) of MoFA files that cannot be read as sessions, by the id their
+        file name gives (its stem) or that id's session part, unless a readable session has
+        that id: so that `show` can say why and `delete` can remove them."""
+        rows = self._all(
+            "SELECT session_id, file FROM bad_files WHERE dir = '' AND duplicate_of IS NULL"
+            " AND (session_id = ? OR substr(session_id, instr(session_id, ':') + 1) = ?)"
+            " AND session_id NOT IN (SELECT session_id FROM sessions) ORDER BY session_id",
+            (full_id, name))
+        found = []
+        for session_id, file_name in rows:
+            head, sep, tail = session_id.partition(":")
+            found.append((session_id, head, tail if sep else session_id, file_name))
+        return found
+
     def forget(self, path: str) -> None:
-        """Drop the row of a session file that was just deleted."""
+        """Drop the row of a session file (readable or not) that was just deleted."""
         def drop():
             with write_transaction(self.conn):
-                for (directory,) in self.conn.execute(
-                        "SELECT dir FROM sessions WHERE path = ?", (path,)).fetchall():
-                    self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
-                                      " WHERE dir = ?", (directory,))
-                self.conn.execute("DELETE FROM sessions WHERE path = ?", (path,))
+                for table in ("sessions", "bad_files"):
+                    for (directory,) in self.conn.execute(
+                            f"SELECT dir FROM {table} WHERE path = ?", (path,)).fetchall():
+                        self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
+                                          " WHERE dir = ?", (directory,))
+                    self.conn.execute(f"DELETE FROM {table} WHERE path = ?", (path,))
 
         self._repaired(drop)
 

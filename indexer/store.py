@@ -72,7 +72,8 @@ class IndexedSessionStore(FileSessionStore):
             if not self._confirmed_by_watcher():
                 self._report(self.index.refresh_dirs([""], self.progress).warnings)
             self._jsonl_fresh = True
-        return [self.jsonl_ref(*row) for row in self.index.jsonl_matches(full_id, name)]
+        rows = self.index.jsonl_matches(full_id, name) + self.index.unreadable_jsonl_matches(full_id, name)
+        return [self.jsonl_ref(*row) for row in rows]
 
     def delete(self, ref: SessionRef) -> None:
         super().delete(ref)

@@ -62,7 +62,11 @@ class SessionStore(ABC):
 def read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            limit = tree.max_session_bytes()
+            tree.check_size(path, os.fstat(handle.fileno()).st_size, limit)
+            data = handle.read(limit + 1)  # never more, even if it grew since
+            tree.check_size(path, len(data), limit)
+            return data
     except FileNotFoundError:
         raise SessionNotFound(f"session file vanished: {path}") from None
     except PermissionError:
@@ -138,15 +142,23 @@ class FileSessionStore(SessionStore):
 
         Without an index the only way to know a JSONL file's id is to read its header.
         """
-        found = []
+        found, unreadable = [], []
         for stat in tree.scan_root(self.root).jsonl:
             try:
                 session = load_path(self.root, "", stat)
-            except (CorruptSession, SessionNotFound, SessionPermissionError, StoreError):
+            except (CorruptSession, SessionPermissionError, StoreError):
+                # Still addressable by the id its name gives (`show` says why, `delete` removes it).
+                stem = stat.name[: -len(JSONL_SUFFIX)]
+                head, sep, tail = stem.partition(":")
+                if stem == full_id or (name is not None and (tail if sep else stem) == name):
+                    unreadable.append(self.jsonl_ref(stem, head, tail if sep else stem, stat.name))
+                continue
+            except SessionNotFound:
                 continue
             if session.session_id == full_id or (name is not None and session.name == name):
                 found.append(self.jsonl_ref(session.session_id, session.agent, session.name, stat.name))
-        return found
+        ids = {ref.session_id for ref in found}
+        return found + [ref for ref in unreadable if ref.session_id not in ids]
 
     def jsonl_ref(self, session_id: str, agent: str, name: str, file_name: str) -> SessionRef:
         return SessionRef(session_id, agent, name, JSONL_LAYOUT, os.path.join(self.root, file_name))

@@ -10,7 +10,7 @@ import os
 from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
-from mofa.errors import SessionPermissionError, StoreError
+from mofa.errors import CorruptSession, SessionPermissionError, StoreError
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
 
 
@@ -184,3 +184,28 @@ def regular_file_stat(path: str) -> os.stat_result | None:
     except OSError:
         return None
     return st if S_ISREG(st.st_mode) else None
+
+
+DEFAULT_MAX_SESSION_BYTES = 256 * 1024 * 1024
+_max_bytes_cache: tuple = (None, DEFAULT_MAX_SESSION_BYTES)
+
+
+def max_session_bytes() -> int:
+    """`MOFA_MAX_SESSION_BYTES` (a positive integer), else 256 MiB: larger files are not read."""
+    global _max_bytes_cache
+    raw = os.environ.get("MOFA_MAX_SESSION_BYTES")
+    if raw != _max_bytes_cache[0]:
+        try:
+            value = int(raw) if raw else DEFAULT_MAX_SESSION_BYTES
+        except ValueError:
+            value = DEFAULT_MAX_SESSION_BYTES
+        _max_bytes_cache = (raw, value if value > 0 else DEFAULT_MAX_SESSION_BYTES)
+    return _max_bytes_cache[1]
+
+
+def check_size(path: str, size: int, limit: int) -> None:
+    """Raise CorruptSession for a session file too large to read (a 2 GB file would cost
+    seconds and gigabytes of memory for every command that meets it)."""
+    if size > limit:
+        raise CorruptSession(path, f"too large: {size} bytes, more than MOFA_MAX_SESSION_BYTES"
+                                   f" ({limit}); not read")
