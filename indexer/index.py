@@ -83,7 +83,10 @@ class SessionIndex:
         if row is None:
             return
         yield row
-        yield from cursor
+        # Not `yield from`: closing this generator (a reader that stopped early, at exit after
+        # the connection closed) would call cursor.close() and fail on the closed database.
+        for row in cursor:
+            yield row
 
     def _all(self, sql: str, params=()) -> list[tuple]:
         return self._repaired(lambda: self.conn.execute(sql, params).fetchall())
