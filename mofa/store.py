@@ -63,9 +63,14 @@ def read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             limit = tree.max_session_bytes()
-            tree.check_size(path, os.fstat(handle.fileno()).st_size, limit)
-            data = handle.read(limit + 1)  # never more, even if it grew since
-            tree.check_size(path, len(data), limit)
+            size = os.fstat(handle.fileno()).st_size
+            tree.check_size(path, size, limit)
+            # read(n) allocates n bytes up front: ask for the size, and only if the file grew
+            # since, for the rest up to the limit.
+            data = handle.read(size + 1)
+            if len(data) > size:
+                data += handle.read(limit + 1 - len(data))
+                tree.check_size(path, len(data), limit)
             return data
     except FileNotFoundError:
         raise SessionNotFound(f"session file vanished: {path}") from None
