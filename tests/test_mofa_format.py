@@ -446,3 +446,46 @@ def test_the_limit_comes_from_the_environment(root):
     assert run("session", "show", "m:big", env=env).exit_code == 3
     assert run("session", "show", "m:big", env={"MOFA_MAX_SESSION_BYTES": "1000"}).exit_code == 0
     assert run("session", "show", "a:big", env={"MOFA_MAX_SESSION_BYTES": "junk"}).exit_code == 0
+
+
+@pytest.mark.parametrize("text, index, shown", [
+    ("2026-11-24T02:29:43.782491411+00:00", "2026-11-24T02:29:43.782491411Z", "2026-11-24T02:29:43.782491411Z"),
+    ("2026-11-24T02:29:43.389498634Z", "2026-11-24T02:29:43.389498634Z", "2026-11-24T02:29:43.389498634Z"),
+    ("2024-02-28T10:30:00+00:00", "2024-02-28T10:30:00.000000000Z", "2024-02-28T10:30:00Z"),
+    ("2024-02-28T10:30:02.123Z", "2024-02-28T10:30:02.123000000Z", "2024-02-28T10:30:02.123Z"),
+    ("2024-02-28T10:30:02.500z", "2024-02-28T10:30:02.500000000Z", "2024-02-28T10:30:02.500Z"),
+    ("2024-02-29T01:30:02.25+02:00", "2024-02-28T23:30:02.250000000Z", "2024-02-28T23:30:02.25Z"),
+    ("2024-02-28t10:30:02.1", "2024-02-28T10:30:02.100000000Z", "2024-02-28T10:30:02.1Z"),
+    ("2024-02-28T10:30:02.1234567891234Z", "2024-02-28T10:30:02.123456789Z", "2024-02-28T10:30:02.1234567891234Z"),
+    ("2024-02-28T10:30+05:30", "2024-02-28T05:00:00.000000000Z", "2024-02-28T05:00:00Z"),
+])
+def test_full_precision_forms(text, index, shown):
+    from mofa.timestamps import precise_index_text, shown_text
+
+    assert precise_index_text(text) == index
+    assert shown_text(text) == shown
+
+
+def test_file_times_in_the_index_form():
+    from mofa.timestamps import epoch_ns_index_text, precise_index_text
+
+    assert epoch_ns_index_text(SECOND + 7) == "2026-11-24T02:29:43.000000007Z"
+    assert epoch_ns_index_text(-1) == "1969-12-31T23:59:59.999999999Z"
+    assert epoch_ns_index_text(10**30) is None
+    assert precise_index_text("yesterday") is None and precise_index_text(None) is None
+
+
+def test_a_file_growing_while_read_is_read_whole_up_to_the_limit(tmp_path, monkeypatch):
+    from mofa.errors import CorruptSession
+    from mofa.store import read_bytes
+
+    real_fstat = os.fstat
+    # The file grew between fstat and read: fstat said 10 bytes.
+    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:10])))
+    monkeypatch.setenv("MOFA_MAX_SESSION_BYTES", "500")
+    path = tmp_path / "s.json"
+    path.write_bytes(b"x" * 300)
+    assert read_bytes(str(path)) == b"x" * 300
+    path.write_bytes(b"x" * 501)
+    with pytest.raises(CorruptSession, match="too large: 501 bytes"):
+        read_bytes(str(path))
