@@ -81,13 +81,14 @@ def ns(text: str) -> int:
 
 def write_jsonl(root: Path, key: str | None, messages=None, metadata=None, file_stem=None,
                 created_at="2024-02-28T10:30:00.123+00:00", extra_lines=(), updated_at=None,
-                header_extra=None) -> Path:
+                header_extra=None, sort_header=False) -> Path:
     """A MoFA session file exactly as MoFA writes it: a compact header line `{"key",
     "created_at", "updated_at", "metadata"}`, one compact `{"role", "content", "timestamp"}`
     line per message, lines joined by `\n` with no trailing newline, in `<root>/<file>.jsonl`
     where the file name is MoFA's sanitized key (unless `file_stem` says otherwise).
 
-    `metadata` may be any JSON value (default `{}`); `extra_lines` are written as given."""
+    `metadata` may be any JSON value (default `{}`); `extra_lines` are written as given;
+    `sort_header` writes the header's keys sorted, as some serde_json builds do."""
     header = {}
     if key is not None:
         header["key"] = key
@@ -96,6 +97,8 @@ def write_jsonl(root: Path, key: str | None, messages=None, metadata=None, file_
     header["updated_at"] = updated_at or created_at
     header["metadata"] = {} if metadata is None else metadata
     header.update(header_extra or {})
+    if sort_header:
+        header = dict(sorted(header.items()))
     lines = [_compact(header)]
     for item in messages if messages is not None else [message("user", "Hi", "2024-02-28T10:30:05.500000000Z")]:
         lines.append(_compact(item))

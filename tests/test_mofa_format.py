@@ -71,7 +71,7 @@ def mofa_root(root):
         "agent_id": "support", "user_id": 42, "tags": ["vip", "fr"], "score": 0.25,
         "verified": True, "note": None, "nested": {"a": [1, {"b": None}]}})
     write_mofa(root, "chat.v2:thread 7", SECOND - 2 * 10**9)
-    write_mofa(root, "café:naïve", SECOND - 3 * 10**9)
+    write_mofa(root, "café:naïve", SECOND - 3 * 10**9, sort_header=True)
     write_mofa(root, "nullmeta:1", SECOND - 4 * 10**9, metadata=None,
                header_extra={"metadata": None})
     write_mofa(root, "rejects:1", SECOND - 5 * 10**9,
@@ -315,11 +315,11 @@ def test_a_global_format_the_command_lacks_is_a_usage_error(mofa_root):
 
 # -- issue 11 item 8: examples and fixtures look exactly like MoFA's files ---------------------
 
-def _check_mofa_file(path: Path) -> None:
+def _check_mofa_file(path: Path, header_keys=("key", "created_at", "updated_at", "metadata")) -> None:
     raw = path.read_bytes()
     assert not raw.endswith(b"\n")
     header, *messages = [json.loads(line) for line in raw.decode("utf-8").split("\n")]
-    assert list(header) == ["key", "created_at", "updated_at", "metadata"]
+    assert list(header) == list(header_keys)
     assert path.name == mofa_file_stem(header["key"]) + ".jsonl"
     for key in ("created_at", "updated_at"):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(\d{3}|\d{6}|\d{9}))?\+00:00", header[key])
@@ -336,8 +336,9 @@ def test_the_shipped_example_is_as_mofa_writes_it():
 
 
 def test_the_fixtures_are_as_mofa_writes_them(mofa_root):
-    for key in ("tg:a", "tg:b", "user/42", "chat.v2:thread 7", "café:naïve"):
+    for key in ("tg:a", "tg:b", "user/42", "chat.v2:thread 7"):
         _check_mofa_file(mofa_root / f"{mofa_file_stem(key)}.jsonl")
+    _check_mofa_file(mofa_root / "café:naïve.jsonl", header_keys=["created_at", "key", "metadata", "updated_at"])
     assert {mofa_header_time(SECOND + n) for n in (0, 5_000_000, 123_456_000, 1)} == {
         "2026-11-24T02:29:43+00:00", "2026-11-24T02:29:43.005+00:00",
         "2026-11-24T02:29:43.123456+00:00", "2026-11-24T02:29:43.000000001+00:00"}
