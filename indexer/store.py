@@ -97,7 +97,8 @@ class IndexedSessionStore(FileSessionStore):
         self._refresh_jsonl()
         return [SessionRef(match.session_id, match.agent, match.name,
                            FileHandle(JSONL_LAYOUT, "", match.file))
-                for match in self.index.jsonl_matches(full_id, name)]
+                for match in self.index.jsonl_matches(full_id, name)
+                + self.index.unreadable_jsonl_matches(full_id, name)]
 
     def _refresh_jsonl(self) -> None:
         if not self._jsonl_fresh:

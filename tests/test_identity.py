@@ -126,3 +126,25 @@ def test_a_tampered_index_row_cannot_make_delete_remove_a_file_outside(root, tmp
     conn.close()
     run("session", "delete", "k:1", "--force")
     assert victim.read_text() == "precious"
+def test_list_never_reads_an_agent_named_through_a_symlink_or_hidden(root, tmp_path):
+    outside = tmp_path / "outside-agent"
+    write_session(tmp_path, "outside-agent", "secret")
+    os.symlink(outside, root / "linked")
+    write_session(root, ".hidden", "secret")
+    for agent in ("linked", ".hidden"):
+        assert listed_ids(run("session", "list", "-a", agent, "-f", "json")) == []
+    assert listed_ids(run("session", "list", "-f", "json")) == []
+    query = run("session", "query", "SELECT count(*) AS n FROM sessions", "-f", "json")
+    assert json.loads(query.stdout) == [{"n": 0}]
+
+
+@pytest.mark.parametrize("agent, name", [("agent", "tab\tname"), ("agent", "back\\slash"),
+                                         ("bell\x07", "s"), ("back\\slash", "s")])
+def test_per_agent_names_no_id_can_name_are_left_out_with_a_warning(root, agent, name):
+    write_session(root, agent, name)
+    write_session(root, "good", "s")
+    listing = run("session", "list", "-f", "json")
+    assert listed_ids(listing) == ["good:s"]
+    assert "which no session id can name; left out" in listing.stderr
+    for session_id in listed_ids(listing):
+        assert run("session", "show", session_id, "-f", "json").exit_code == 0

@@ -9,7 +9,7 @@ from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import mapped_errors
 from mofa.cli.lazy import LazyGroup
-from mofa.cli.options import output_format_option, show_format_option
+from mofa.cli.options import global_output_format_option, output_format_option, show_format_option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +22,7 @@ from mofa.cli.options import output_format_option, show_format_option
 @click.option("--store", "store_url", metavar="URL", envvar="MOFA_STORE",
               help="A database store instead of the files: postgresql://... [default: $MOFA_STORE].")
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr.")
+@global_output_format_option
 @click.version_option(__version__, prog_name="mofa")
 @click.pass_context
 def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
@@ -59,7 +60,7 @@ def session():
 @click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent (exact match).")
 @click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
               help="Only the N most recently created sessions.")
-@output_format_option("table", "json")
+@output_format_option("table", "json", mofa_spellings=True)
 @pass_app
 def list_sessions(app: App, agent, limit, fmt):
     """List sessions: the N most recently created, printed oldest first.

@@ -22,7 +22,7 @@ Progress = Callable[[int, int], None]
 class SessionFilter(NamedTuple):
     """Which sessions a listing (or a search, or a prune) is about; every field narrows.
 
-    Times are in the index's text form (`mofa.timestamps.index_text`): `since` is inclusive,
+    Times are in the index's text form (`mofa.timestamps.precise_index_text`): `since` is inclusive,
     `until` exclusive. `limit` applies last: the `limit` most recently created that pass.
     """
 

@@ -49,7 +49,16 @@ def _os_error(error: OSError, what: str) -> Exception:
 def read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            limit = tree.max_session_bytes()
+            size = os.fstat(handle.fileno()).st_size
+            tree.check_size(path, size, limit)
+            # read(n) allocates n bytes up front: ask for the size, and only if the file grew
+            # since, for the rest up to the limit.
+            data = handle.read(size + 1)
+            if len(data) > size:
+                data += handle.read(limit + 1 - len(data))
+                tree.check_size(path, len(data), limit)
+            return data
     except FileNotFoundError:
         raise SessionNotFound(f"session file vanished: {path}") from None
     except PermissionError:
@@ -122,7 +131,7 @@ class FileSessionStore(SessionStore):
     def iter_sessions(self, agent: str | None = None) -> Iterator[Session]:
         """Every readable session (of `agent`); `warn` hears of each file that is not."""
         skipped: list[str] = []
-        agents = None if agent is None else [agent] if tree.is_agent_name(self.root, agent) else []
+        agents = None if agent is None else [agent] if tree.is_agent_name(agent) else []
         places = tree.session_files(self.root, agents, skipped)
         for text in skipped if self.warn else ():
             self.warn(text)

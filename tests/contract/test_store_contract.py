@@ -14,6 +14,7 @@ from mofa.errors import (
     SessionNotFound,
 )
 from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore
+from mofa.timestamps import precise_index_text as at
 
 
 def document(created_at: str, messages: int = 1, **fields) -> dict:
@@ -75,9 +76,9 @@ def test_limit_takes_the_newest_and_prints_them_oldest_first(filled):
     (SessionFilter(statuses=("closed",)), ["agent-001:session-124"]),
     (SessionFilter(statuses=("empty", "closed")), ["agent-001:session-124", "agent-002:session-126"]),
     (SessionFilter(user="user-789"), ["agent-002:session-125"]),
-    (SessionFilter(since="2024-02-28T12:15:00Z"), ["agent-002:session-125", "agent-002:session-126"]),
-    (SessionFilter(until="2024-02-28T10:30:00Z"), ["user/42"]),
-    (SessionFilter(since="2024-02-28T11:00:00Z", until="2024-02-28T12:30:00Z", limit=2),
+    (SessionFilter(since=at("2024-02-28T12:15:00Z")), ["agent-002:session-125", "agent-002:session-126"]),
+    (SessionFilter(until=at("2024-02-28T10:30:00Z")), ["user/42"]),
+    (SessionFilter(since=at("2024-02-28T11:00:00Z"), until=at("2024-02-28T12:30:00Z"), limit=2),
      ["telegram:chat-42", "agent-002:session-125"]),
 ])
 def test_filters_combine_and_the_limit_applies_last(filled, wanted, expected):
