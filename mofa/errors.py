@@ -49,3 +49,11 @@ class IndexUnavailable(MofaError):
 
 class QueryError(MofaError):
     """A user's SQL was refused or failed."""
+
+
+class InvalidTimeSpec(MofaError):
+    """A time (`--since`, `--until`, `--before`) or duration (`--older-than`) cannot be read."""
+
+
+class InvalidSearchQuery(MofaError):
+    """A full-text search query cannot be turned into a search."""
