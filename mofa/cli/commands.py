@@ -105,8 +105,8 @@ def show(app: App, session_id, fmt):
 @click.argument("session_id")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write ('-' for standard output); parent directories are created.")
-@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml")),
-              help="Export format [default: from the output's suffix .json, .yaml or .yml].")
+@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
+              help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].")
 @pass_app
 def export(app: App, session_id, output, fmt):
     """Export a session, every stored field as stored, to a JSON or YAML file.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "json", "yaml", "markdown")
 
 
 def show_format_option(function):
