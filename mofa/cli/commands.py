@@ -12,7 +12,8 @@ from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import output_format_option, show_format_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, cls=LazyGroup,
+             lazy_subcommands={"completion": "mofa.cli.completion:completion"})
 @click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
               help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
                    " ~/.local/share/mofa/sessions].")
