@@ -108,9 +108,15 @@ def _fenced(text: str, info: str) -> str:
     return f"{fence}{info}\n{text}\n{fence}"
 
 
+INDENT_DEPTH = 64
+
+
 def _json_text(value: object) -> str:
-    """Indented JSON; a value too deep for the indenting encoder is written compact."""
+    """Indented JSON; a value nested deeper than INDENT_DEPTH is written compact (indenting
+    is then unreadable anyway, and Python's indenting encoder takes quadratic time in depth)."""
     try:
+        if _deeper_than(value, INDENT_DEPTH):
+            raise RecursionError
         text = json.dumps(value, indent=2, ensure_ascii=False)
     except (RecursionError, ValueError, TypeError):
         try:
@@ -118,6 +124,17 @@ def _json_text(value: object) -> str:
         except (RecursionError, ValueError, TypeError):
             text = '"(content nested too deeply to show)"'
     return _escape_json_controls(text)
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _escape_controls(text: str) -> str:

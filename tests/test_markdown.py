@@ -253,7 +253,13 @@ def test_content_nested_as_deep_as_a_file_can_hold():
             break
         depth *= 2
     value = json.loads("[" * depth + "]" * depth)
-    assert "```json\n" in session_markdown(make_session([message("tool", value)]))
+    text = session_markdown(make_session([message("tool", value)]))
+    assert "```json\n" + "[" * depth + "]" * depth + "\n```" in text  # too deep to indent: compact
+
+
+def test_content_nested_a_little_is_indented():
+    text = session_markdown(make_session([message("tool", [[["x"]]])]))
+    assert '```json\n[\n  [\n    [\n      "x"\n    ]\n  ]\n]\n```' in text
 
 
 JSON = st.recursive(
