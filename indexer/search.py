@@ -1,11 +1,12 @@
 """Full-text search over message text, in SQLite FTS5 tables of the index.
 
 The search data is built the first time someone searches (`ensure_search`), so a root where
-nobody searches pays nothing: no tables, no work in a refresh. Once it exists (the `meta` key
-'search' holds its version), `update_search` keeps it current for sessions a refresh re-read,
-and `ensure_search` before each search catches up with whatever changed meanwhile: it compares
-each indexed session's file stat with its row in `sessions`, so the search data can never stay
-older than the listing.
+nobody searches pays nothing: no tables, no triggers, no work in a refresh. Once it exists (the
+`meta` key 'search' holds its version), triggers on `sessions` queue every session whose row a
+refresh changes, and `ensure_search` before each search re-reads the queued sessions whose file
+stat differs from what it indexed: the search data is never older than the listing, whoever
+refreshed. `update_search` is a hook by which a refresh can index the sessions it just parsed
+itself, saving the search that re-read.
 
 One FTS row per message: its text (a string content, or every string inside structured content)
 and its role. The row id holds the session (`search_sessions.id`) in its high bits and the
@@ -167,24 +168,41 @@ def search_exists(conn: sqlite3.Connection) -> bool:
     return row is not None and row[0] == SEARCH_VERSION
 
 
-def _create_tables(conn: sqlite3.Connection, tokenizer: str) -> None:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'search'").fetchone()
-    if row is not None and row[0] != SEARCH_VERSION:  # another layout of the data: start over
-        drop_search(conn)
+# Every change to a row of `sessions` queues its id: a search then re-reads exactly what the
+# refreshes (its own, another command's, the watcher's) changed since the last one. Created
+# with the search data, so that an index nobody searches pays nothing in its refreshes.
+_QUEUE = "INSERT OR IGNORE INTO search_pending (session_id) VALUES"
+_TRIGGERS = {
+    "search_queue_insert": f"AFTER INSERT ON sessions BEGIN {_QUEUE} (new.session_id); END",
+    "search_queue_update": f"AFTER UPDATE ON sessions BEGIN {_QUEUE} (old.session_id); {_QUEUE} (new.session_id); END",
+    "search_queue_delete": f"AFTER DELETE ON sessions BEGIN {_QUEUE} (old.session_id); END",
+}
+
+
+def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:
+    """The search tables, empty, with every session queued for reading (in the caller's
+    transaction); data of another version is dropped first."""
+    drop_search(conn)
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS search_sessions (id INTEGER PRIMARY KEY,"
+        "CREATE TABLE search_sessions (id INTEGER PRIMARY KEY,"
         " session_id TEXT NOT NULL UNIQUE, path TEXT, size INTEGER, mtime_ns INTEGER,"
         " inode INTEGER, ctime_ns INTEGER)")
     conn.execute(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS search_messages USING fts5("
+        "CREATE VIRTUAL TABLE search_messages USING fts5("
         f"content, role UNINDEXED, tokenize = '{tokenizer}')")
+    conn.execute("CREATE TABLE search_pending (session_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    for name, body in _TRIGGERS.items():
+        conn.execute(f"CREATE TRIGGER {name} {body}")
+    conn.execute(f"{_QUEUE.replace('VALUES', '')} SELECT session_id FROM sessions")
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search', ?)", (SEARCH_VERSION,))
 
 
 def drop_search(conn: sqlite3.Connection) -> None:
     """Remove the search data (in the caller's transaction): the root pays nothing again."""
-    conn.execute("DROP TABLE IF EXISTS search_messages")
-    conn.execute("DROP TABLE IF EXISTS search_sessions")
+    for name in _TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    for table in ("search_messages", "search_sessions", "search_pending"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute("DELETE FROM meta WHERE key = 'search'")
 
 
@@ -196,15 +214,14 @@ def _in_transaction(conn: sqlite3.Connection, work):
         return work()
 
 
-def _forget(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
-    for session_id in session_ids:
-        row = conn.execute("SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)).fetchone()
-        if row is None:
-            continue
-        low = row[0] << POSITION_BITS
-        conn.execute("DELETE FROM search_messages WHERE rowid >= ? AND rowid < ?",
-                     (low, low + (1 << POSITION_BITS)))
-        conn.execute("DELETE FROM search_sessions WHERE id = ?", (row[0],))
+def _forget(conn: sqlite3.Connection, session_id: str) -> None:
+    row = conn.execute("SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)).fetchone()
+    if row is None:
+        return
+    low = row[0] << POSITION_BITS
+    conn.execute("DELETE FROM search_messages WHERE rowid >= ? AND rowid < ?",
+                 (low, low + (1 << POSITION_BITS)))
+    conn.execute("DELETE FROM search_sessions WHERE id = ?", (row[0],))
 
 
 def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
@@ -215,93 +232,108 @@ def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
                      message_rows(session, key))
 
 
+def _row_stamp(conn: sqlite3.Connection, session_id: str) -> tuple | None:
+    row = conn.execute(f"SELECT {', '.join(_STAMP)} FROM sessions WHERE session_id = ?",
+                       (session_id,)).fetchone()
+    return tuple(row) if row is not None else None
+
+
 # -- keeping it current ------------------------------------------------------------------------
 
-class _Stale(NamedTuple):
+class _Pending(NamedTuple):
+    """A queued session: its row as planned (None: gone) and whether its file must be read."""
+
     session_id: str
-    directory: str
-    file: str
-    path: str
-    size: int
-    mtime_ns: int
-    inode: int
-    ctime_ns: int
-
-    @property
-    def stamp(self) -> tuple:
-        return (self.path, self.size, self.mtime_ns, self.inode, self.ctime_ns)
+    directory: str | None
+    file: str | None
+    stamp: tuple | None
+    read: bool
 
 
-def _stale(conn: sqlite3.Connection) -> tuple[list[str], list[_Stale]]:
-    """(ids whose session is gone, sessions whose search data is missing or older than the
-    row): what the search data lacks to agree with `sessions`."""
-    gone = [row[0] for row in conn.execute(
-        "SELECT x.session_id FROM search_sessions x"
-        " WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = x.session_id)")]
-    differs = " OR ".join(f"x.{column} IS NOT s.{column}" for column in _STAMP)
-    stale = [_Stale(*row) for row in conn.execute(
-        "SELECT s.session_id, s.dir, s.file, s.path, s.size, s.mtime_ns, s.inode, s.ctime_ns"
-        " FROM sessions s LEFT JOIN search_sessions x ON x.session_id = s.session_id"
-        f" WHERE x.id IS NULL OR {differs} ORDER BY s.session_id")]
-    return gone, stale
+def _pending(conn: sqlite3.Connection) -> list[_Pending]:
+    stamp = ", ".join(f"s.{column}" for column in _STAMP)
+    indexed = ", ".join(f"x.{column}" for column in _STAMP)
+    items = []
+    for row in conn.execute(
+            f"SELECT p.session_id, s.dir, s.file, s.session_id IS NOT NULL, {stamp}, {indexed}"
+            " FROM search_pending p LEFT JOIN sessions s ON s.session_id = p.session_id"
+            " LEFT JOIN search_sessions x ON x.session_id = p.session_id ORDER BY p.session_id"):
+        session_id, directory, file, present = row[:4]
+        planned, held = tuple(row[4:9]), tuple(row[9:])
+        # Queued but as indexed already (a rebuild of the index rewrote the same rows): no read.
+        items.append(_Pending(session_id, directory, file, planned if present else None,
+                              bool(present) and planned != held))
+    return items
 
 
-def _read(root: str, item: _Stale) -> Session | None:
+def _read(root: str, item: _Pending) -> Session | None:
     """The session a row names, read from its file; None when it is no longer that session."""
     from mofa import tree
     from mofa.errors import MofaError
     from mofa.store import load_path
 
-    stat = tree.FileStat(item.file, item.size, item.mtime_ns, item.inode, item.ctime_ns)
+    stat = tree.FileStat(item.file, *item.stamp[1:])
     try:
         session = load_path(root, item.directory, stat, fast=True)
-    except MofaError:  # changed or gone since the refresh: the next one says what it is now
+    except MofaError:  # changed or gone since the refresh: its next refresh queues it again
         return None
     return session if session.session_id == item.session_id else None
 
 
 def ensure_search(conn: sqlite3.Connection, root: str, progress: Progress | None = None,
                   tokenizer: str = TOKENIZER) -> int:
-    """Create the search data if need be and bring it in line with the `sessions` rows,
-    reading the files of the sessions it lacks or holds an older version of. Returns how
-    many sessions it (re)read. Call it after a refresh, before `search`."""
-    with write_transaction(conn):
-        _create_tables(conn, tokenizer)
-    gone, stale = _stale(conn)
-    if gone:
+    """Create the search data if need be and bring it in line with the `sessions` rows: read
+    the files of the sessions changed since the last search. Returns how many it read.
+    Call it after a refresh, before `search`; when nothing changed it writes nothing."""
+    if not search_exists(conn):
         with write_transaction(conn):
-            _forget(conn, gone)
-    total = len(stale)
-    for start in range(0, total, BATCH):
-        batch = stale[start:start + BATCH]
-        read = [(item, _read(root, item)) for item in batch]
+            if not search_exists(conn):  # another process may have created it meanwhile
+                _create_search(conn, tokenizer)
+    if conn.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone() is None:
+        return 0
+    items = _pending(conn)
+    total = sum(item.read for item in items)
+    done = 0
+    for start in range(0, len(items), BATCH):
+        batch = items[start:start + BATCH]
+        sessions = [_read(root, item) if item.read else None for item in batch]
         with write_transaction(conn):
-            _forget(conn, [item.session_id for item in batch])
-            for item, session in read:
+            for item, session in zip(batch, sessions):
+                if _row_stamp(conn, item.session_id) != item.stamp:
+                    continue  # changed again since planned: it stays queued for the next search
+                if item.read or item.stamp is None:
+                    _forget(conn, item.session_id)
                 if session is not None:
                     _add(conn, session, item.stamp)
-        if progress:
-            progress(min(start + BATCH, total), total)
+                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (item.session_id,))
+        done += sum(item.read for item in batch)
+        if progress and total:
+            progress(done, total)
     return total
 
 
 def update_search(conn: sqlite3.Connection, removed_ids: Iterable[str], sessions: Iterable[Session]) -> int:
     """The refresh's hook: drop the search data of `removed_ids`, and (re)index `sessions`,
-    just parsed. Call it after writing their `sessions` rows, in the same transaction; it does
-    nothing (one look-up) while nobody has searched. Returns how many sessions it indexed."""
+    just parsed, so that the next search has nothing of theirs to read. Call it after writing
+    their `sessions` rows, in the same transaction; it does nothing (one look-up) while nobody
+    has searched. Returns how many sessions it indexed."""
     if not search_exists(conn):
         return 0
     sessions = list(sessions)
 
     def work() -> int:
-        _forget(conn, [*removed_ids, *(session.session_id for session in sessions)])
+        for session_id in removed_ids:
+            if _row_stamp(conn, session_id) is None:
+                _forget(conn, session_id)
+                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (session_id,))
         added = 0
         for session in sessions:
-            row = conn.execute(f"SELECT {', '.join(_STAMP)} FROM sessions WHERE session_id = ?",
-                               (session.session_id,)).fetchone()
+            stamp = _row_stamp(conn, session.session_id)
             # Only the file that `list` shows for the id: a duplicate's text is not its text.
-            if row is not None and row[0] == session.path:
-                _add(conn, session, tuple(row))
+            if stamp is not None and stamp[0] == session.path:
+                _forget(conn, session.session_id)
+                _add(conn, session, stamp)
+                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (session.session_id,))
                 added += 1
         return added
 

@@ -373,11 +373,68 @@ def test_unreadable_sessions_are_left_for_later(root, index, settled):
     assert ids(find(index, "again")) == ["a:s"]
 
 
-def test_search_data_survives_a_rebuild_of_the_index(root, index):
+def test_search_data_survives_a_rebuild_of_the_index(root, index, settled):
     write_session(root, "a", "s", [message("user", "alpha")])
     find(index, "alpha")
     index.rebuild()
+    assert pending(index.conn) == ["a:s"]  # its row was rewritten...
+    assert ensure_search(index.conn, index.root) == 0  # ...as it was: no file read again
+    assert pending(index.conn) == []
     assert ids(search(index.conn, "alpha")) == ["a:s"]
+
+
+def pending(conn):
+    return [row[0] for row in conn.execute("SELECT session_id FROM search_pending ORDER BY 1")]
+
+
+def triggers(conn):
+    return sorted(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+
+
+def test_every_refresh_queues_what_it_changed_once_search_exists(root, index, settled):
+    write_session(root, "a", "s1", [message("user", "alpha")])
+    write_session(root, "a", "s2", [message("user", "alpha")])
+    index.refresh()
+    assert triggers(index.conn) == []  # nobody searched: refreshes pay nothing
+    find(index, "alpha")
+    assert triggers(index.conn) == ["search_queue_delete", "search_queue_insert", "search_queue_update"]
+    assert pending(index.conn) == []
+    write_session(root, "a", "s1", [message("user", "beta")])
+    os.utime(root / "a" / "s1.json", ns=(5, 5))
+    write_jsonl(root, "k:new", [message("user", "beta")])
+    (root / "a" / "s2.json").unlink()
+    index.refresh()
+    assert pending(index.conn) == ["a:s1", "a:s2", "k:new"]
+    assert ensure_search(index.conn, index.root) == 2
+    assert pending(index.conn) == []
+    assert sorted(ids(search(index.conn, "beta"))) == ["a:s1", "k:new"]
+    assert search(index.conn, "alpha") == []
+
+
+def test_a_search_with_nothing_queued_takes_no_write_lock(root, index, tmp_path):
+    write_session(root, "a", "s", [message("user", "alpha")])
+    find(index, "alpha")
+    writer = sqlite3.connect(str(tmp_path / "index.db"), isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process writing, for as long as it likes
+        index.conn.execute("PRAGMA busy_timeout = 0")
+        assert ensure_search(index.conn, index.root) == 0
+        assert ids(search(index.conn, "alpha")) == ["a:s"]
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+
+
+def test_dropping_the_search_data_makes_refreshes_free_again(root, index):
+    from indexer.search import drop_search
+    from indexer.transactions import write_transaction
+
+    write_session(root, "a", "s", [message("user", "alpha")])
+    find(index, "alpha")
+    with write_transaction(index.conn):
+        drop_search(index.conn)
+    assert search_tables(index.conn) == [] and triggers(index.conn) == []
+    assert index.meta("search") is None
 
 
 def test_the_sqlite_shell_can_read_the_search_data(root, index, corpus):
