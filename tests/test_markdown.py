@@ -281,3 +281,12 @@ def test_any_json_content_is_shown_safely(content, role, stamp):
     if not isinstance(content, str):
         block = re.search(r"\n(`{3,})json\n(.*)\n\1\n", text, re.S)
         assert json.loads(block.group(2)) == content
+
+
+def test_the_readme_shows_what_show_markdown_prints():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    command = "$ mofa session show session-124 --format markdown\n"
+    documented = readme.split(command, 1)[1].split("\n````\n", 1)[0] + "\n"
+    result = run("--sessions-dir", str(EXAMPLES), "session", "show", "session-124", "--format", "markdown")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == documented
