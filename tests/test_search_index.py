@@ -444,3 +444,78 @@ def test_the_sqlite_shell_can_read_the_search_data(root, index, corpus):
         " WHERE search_messages MATCH '\"hotel\"'").fetchall()
     assert rows == [("travel:t1", "user")]
     assert json.loads(json.dumps([tuple(row) for row in rows])) == [["travel:t1", "user"]]
+
+
+# -- the search agrees with a plain reading of the text ------------------------------------------
+
+VOCABULARY = ["alpha", "Alpha", "ALPHA", "alphabet", "beta", "bêta", "gamma", "delta", "Délta", "al"]
+SEPARATORS = [" ", ", ", "-", "\n", "; ", "'"]
+
+
+def folded_tokens(text):
+    import re
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return re.findall(r"[^\W_]+", plain.casefold())
+
+
+def satisfies(tokens, terms):
+    for term in terms:
+        words = folded_tokens(term.text)
+        if term.prefix:
+            words[-1:] = []
+            last = folded_tokens(term.text)[-1]
+        spans = range(len(tokens) - len(words) - (1 if term.prefix else 0) + 1)
+        if not any(tokens[i:i + len(words)] == words and (not term.prefix or tokens[i + len(words)].startswith(last))
+                   for i in spans):
+            return False
+    return True
+
+
+session_texts = st.lists(st.lists(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=6)
+                                  .flatmap(lambda words: st.tuples(st.just(words), st.lists(
+                                      st.sampled_from(SEPARATORS), min_size=len(words), max_size=len(words))))
+                                  .map(lambda pair: "".join(w + s for w, s in zip(*pair)).strip()),
+                                  min_size=1, max_size=4), min_size=1, max_size=6)
+queries = st.lists(st.tuples(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=2), st.booleans()),
+                   min_size=1, max_size=2).map(
+    lambda terms: " ".join((f'"{" ".join(words)}"' if len(words) > 1 else words[0])
+                           + ("*" if prefix else "") for words, prefix in terms))
+
+
+@settings(max_examples=150, deadline=None)
+@given(sessions=session_texts, query=queries)
+def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
+    """Which sessions match, and how many of their messages, as reading each message's words
+    (case and diacritics folded) says: all words, phrases as consecutive words, prefixes."""
+    from indexer.database import open_index
+    from indexer.search import parse_query
+    from mofa.session import JSON_LAYOUT, Session
+
+    path = str(tmp_path_factory.mktemp("search") / "index.db")
+    conn = open_index(path, "/nonexistent-root")
+    try:
+        built = []
+        for number, texts in enumerate(sessions):
+            session = Session(f"a:s{number}", "a", f"s{number}", JSON_LAYOUT, f"/r/a/s{number}.json",
+                              {"created_at": "2024-01-01T00:00:00Z"}, [message("user", t) for t in texts], 0)
+            conn.execute(
+                "INSERT INTO sessions (session_id, agent, name, created_at, message_count, status, path,"
+                " dir, file, size, mtime_ns, inode, ctime_ns) VALUES (?, 'a', ?, ?, ?, 'active', ?, 'a', ?,"
+                " 1, 1, ?, 1)", (session.session_id, session.name, "2024-01-01T00:00:00Z", len(texts),
+                                 session.path, session.name + ".json", number))
+            built.append(session)
+        ensure_search(conn, "/nonexistent-root")  # creates it; the files cannot be read
+        assert update_search(conn, [], built) == len(built)
+        terms = parse_query(query)
+        expected = {}
+        for session, texts in zip(built, sessions):
+            count = sum(satisfies(folded_tokens(text), terms) for text in texts)
+            if count:
+                expected[session.session_id] = count
+        hits = search(conn, query, SearchFilter(limit=None))
+        assert {hit.session_id: hit.matches for hit in hits} == expected
+        assert all(MARK_START in hit.snippet for hit in hits)
+    finally:
+        conn.close()
