@@ -47,7 +47,8 @@ class SearchFilter(NamedTuple):
 
 
 class SearchHit(NamedTuple):
-    """One matching session: `snippet` marks each match with MARK_START ... MARK_END."""
+    """One matching session: `snippet` marks each match with MARK_START ... MARK_END. It is
+    the session's text as stored: escape it (mofa.render.printable) before a terminal shows it."""
 
     session_id: str
     agent: str
