@@ -65,3 +65,10 @@ class Unsupported(MofaError):
 
 class InvalidStoreLocation(MofaError):
     """A store URL or sessions root that names no usable store."""
+
+class InvalidTimeSpec(MofaError):
+    """A time (`--since`, `--until`, `--before`) or duration (`--older-than`) cannot be read."""
+
+
+class InvalidSearchQuery(MofaError):
+    """A full-text search query cannot be turned into a search."""

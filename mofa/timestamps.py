@@ -96,6 +96,12 @@ def precise_index_text(value: object) -> str | None:
     return f"{_utc_seconds(text, moment)}.{(digits + _NO_FRACTION)[:9]}Z"
 
 
+def moment_index_text(moment: datetime) -> str:
+    """The index's form of a datetime (which holds microseconds)."""
+    moment = moment.astimezone(timezone.utc)
+    return f"{_seconds_of(moment)}.{moment.microsecond:06d}000Z"
+
+
 def epoch_ns_index_text(ns: int) -> str | None:
     """The index's form of a file time in nanoseconds, or None when no date can hold it."""
     seconds, fraction = divmod(ns, 1_000_000_000)

@@ -46,7 +46,7 @@ def _plain_blocks(lines: list[str]) -> list[list[str]]:
     for line in lines:
         if current is None and line.startswith("```"):
             fence, current = line, []
-        elif current is not None and line == "```":
+        elif current is not None and line == "`" * (len(fence) - len(fence.lstrip("`"))):
             if fence == "```":
                 blocks.append(current)
             current = None

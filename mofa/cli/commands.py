@@ -12,7 +12,8 @@ from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import global_output_format_option, output_format_option, show_format_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, cls=LazyGroup,
+             lazy_subcommands={"completion": "mofa.cli.completion:completion"})
 @click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
               help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
                    " ~/.local/share/mofa/sessions].")
@@ -118,8 +119,8 @@ def show(app: App, session_id, fmt):
 @click.argument("session_id")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write ('-' for standard output); parent directories are created.")
-@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml")),
-              help="Export format [default: from the output's suffix .json, .yaml or .yml].")
+@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
+              help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].")
 @pass_app
 def export(app: App, session_id, output, fmt):
     """Export a session, every stored field as stored, to a JSON or YAML file.

@@ -28,6 +28,8 @@ _STATUS_OF = [
     (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),
     (errors.QueryError, ExitStatus.NOT_FOUND),
     (errors.SessionPermissionError, ExitStatus.PERMISSION_DENIED),
+    (errors.InvalidTimeSpec, ExitStatus.PERMISSION_DENIED),  # bad input: a usage error
+    (errors.InvalidSearchQuery, ExitStatus.PERMISSION_DENIED),
     (errors.CorruptSession, ExitStatus.FAILED),
     (errors.StoreError, ExitStatus.FAILED),
     (errors.IndexUnavailable, ExitStatus.FAILED),

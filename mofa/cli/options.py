@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "json", "yaml", "markdown")
 _GLOBAL_FORMAT = "mofa.output_format"  # ctx.meta key: `mofa --output-format FMT session ...`
 
 
