@@ -44,10 +44,9 @@ def filter_clause(wanted: SessionFilter) -> tuple[str, list]:
     if wanted.user is not None:
         terms.append("user_id = ?")
         params.append(wanted.user)
-    if wanted.tags:
-        from mofa.errors import Unsupported
-
-        raise Unsupported("the index does not know tags yet")
+    for tag in wanted.tags:
+        terms.append("EXISTS (SELECT 1 FROM json_each(sessions.tags) WHERE value = ?)")
+        params.append(tag)
     return ("WHERE " + " AND ".join(terms) if terms else ""), params
 
 

@@ -88,10 +88,18 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
     except (CorruptSession, SessionPermissionError, StoreError) as error:
         return Parsed(key, None, str(error))
     summary = session.summary()
+    tags = session.tags
     row = IndexRow(_text(summary.session_id), _text(summary.agent), _text(summary.name),
                    summary.created_at, summary.updated_at, summary.message_count, _text(summary.status),
-                   _text(summary.user_id), session.path, summary.layout, directory, stat.name, *key)
+                   _text(summary.user_id), _tags_text(tags) if tags else None, session.path,
+                   summary.layout, directory, stat.name, *key)
     return Parsed(key, row, None)
+
+
+def _tags_text(tags: list[str]) -> str:
+    import json
+
+    return _text(json.dumps(tags, ensure_ascii=False))
 
 
 def _text(value):

@@ -29,6 +29,7 @@ class IndexRow(NamedTuple):
     message_count: int
     status: str
     user_id: str | None
+    tags: str | None  # metadata.tags as a JSON array of strings, NULL when it has none
     path: str
     layout: str
     dir: str

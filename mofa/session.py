@@ -71,6 +71,12 @@ class Session:
         return moment
 
     @property
+    def tags(self) -> list[str]:
+        """The strings of `metadata.tags` (a list), in order."""
+        value = self.metadata.get("tags")
+        return [tag for tag in value if isinstance(tag, str)] if isinstance(value, list) else []
+
+    @property
     def user_id(self) -> str | None:
         value = self.metadata.get("user_id")
         if isinstance(value, (str, int)) and not isinstance(value, bool):

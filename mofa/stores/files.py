@@ -160,7 +160,7 @@ class FileSessionStore(SessionStore):
 
     def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
         rows = [row for session in self.iter_sessions(wanted.agent)
-                if passes(row := row_of(session), wanted, _tags(session))]
+                if passes(row := row_of(session), wanted, session.tags)]
         return newest(rows, wanted.limit)
 
     # -- resolving ids ---------------------------------------------------------------------
@@ -341,11 +341,6 @@ def claim_rank(session: Session) -> tuple:
 
 def duplicate_warning(dropped: str, kept: str, session_id: str) -> str:
     return f"{dropped}: session id {session_id!r} is also used by {kept}; left out"
-
-
-def _tags(session: Session) -> list:
-    tags = session.metadata.get("tags")
-    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
 
 
 def _per_agent_parts(text: str) -> tuple[str, str] | None:

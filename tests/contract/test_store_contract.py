@@ -41,7 +41,8 @@ def filled(store: SessionStore) -> SessionStore:
     store.save("agent-001:session-124", document("2024-02-28T11:45:00Z", 8, status="closed"))
     store.save("agent-002:session-125", document("2024-02-28T12:15:00Z", 5,
                                                  metadata={"user_id": "user-789"}))
-    store.save("agent-002:session-126", document("2024-02-28T13:00:00Z", 0))
+    store.save("agent-002:session-126", document("2024-02-28T13:00:00Z", 0,
+                                                 metadata={"tags": ["billing", "vip", 7]}))
     store.save("telegram:chat-42", mofa_document("telegram:chat-42", "2024-02-28T12:00:00.5+00:00", 3))
     store.save("user/42", mofa_document("user/42", "2024-02-28T09:00:00+00:00", 2))
     return store
@@ -76,6 +77,10 @@ def test_limit_takes_the_newest_and_prints_them_oldest_first(filled):
     (SessionFilter(statuses=("closed",)), ["agent-001:session-124"]),
     (SessionFilter(statuses=("empty", "closed")), ["agent-001:session-124", "agent-002:session-126"]),
     (SessionFilter(user="user-789"), ["agent-002:session-125"]),
+    (SessionFilter(tags=("billing",)), ["agent-002:session-126"]),
+    (SessionFilter(tags=("billing", "vip")), ["agent-002:session-126"]),
+    (SessionFilter(tags=("billing", "nope")), []),
+    (SessionFilter(tags=("7",)), []),
     (SessionFilter(since=at("2024-02-28T12:15:00Z")), ["agent-002:session-125", "agent-002:session-126"]),
     (SessionFilter(until=at("2024-02-28T10:30:00Z")), ["user/42"]),
     (SessionFilter(since=at("2024-02-28T11:00:00Z"), until=at("2024-02-28T12:30:00Z"), limit=2),
