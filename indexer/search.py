@@ -21,13 +21,20 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from indexer.transactions import write_transaction
-from mofa.errors import InvalidSearchQuery
+from mofa.searching import (  # noqa: F401 (the query language is shared by every store)
+    MARK_END,
+    MARK_START,
+    Term,
+    message_text,
+    parse_query,
+    plain_snippet,
+    snippet_parts,
+)
 from mofa.session import Session
 
 SEARCH_VERSION = "1"
 TOKENIZER = "unicode61 remove_diacritics 2"
 POSITION_BITS = 24  # messages after the 16,777,216th of one session are not searched
-MARK_START, MARK_END = "\x02", "\x03"  # around each match in a snippet; never in stored text
 SNIPPET_TOKENS = 16
 BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
 Progress = Callable[[int, int], None]
@@ -58,78 +65,11 @@ class SearchHit(NamedTuple):
     score: float
 
 
-# -- the query language ------------------------------------------------------------------------
-
-class Term(NamedTuple):
-    text: str
-    prefix: bool
-
-
-def parse_query(text: str) -> list[Term]:
-    """Words (all must match), `"a phrase"`, `prefix*`; raises InvalidSearchQuery.
-
-    A word or phrase with no letter or digit cannot match anything and is left out.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidSearchQuery("empty search query: give words to search for")
-    terms = []
-    position, end = 0, len(text)
-    while position < end:
-        char = text[position]
-        if char.isspace():
-            position += 1
-            continue
-        if char == '"':
-            close = text.find('"', position + 1)
-            if close < 0:
-                raise InvalidSearchQuery(
-                    f"unbalanced quote in search query {text!r}: close the phrase with \"")
-            body, position = text[position + 1:close], close + 1
-        else:
-            stop = position
-            while stop < end and not text[stop].isspace() and text[stop] != '"':
-                stop += 1
-            body, position = text[position:stop], stop
-        prefix = False
-        if body.endswith("*") or (position < end and text[position] == "*"):
-            prefix = True
-            body = body.rstrip("*")
-            while position < end and text[position] == "*":
-                position += 1
-        body = "".join(char if char.isprintable() else " " for char in body).strip()
-        if any(char.isalnum() for char in body):
-            terms.append(Term(body, prefix))
-    if not terms:
-        raise InvalidSearchQuery(
-            f"search query {text!r} has nothing to search for: give a word with letters or digits")
-    return terms
-
-
 def match_expression(text: str) -> str:
     """The user's query as an FTS5 MATCH expression in which every term is a quoted string:
     no text the user types is ever read as FTS5 syntax (AND, NEAR, column filters, ...)."""
     return " ".join('"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "")
                     for term in parse_query(text))
-
-
-# -- what is searched --------------------------------------------------------------------------
-
-def message_text(content: object) -> str:
-    """A message's searchable text: the string, or every string inside structured content
-    (values, not keys), one per line, in document order."""
-    if isinstance(content, str):
-        return content
-    strings = []
-    stack = [content]
-    while stack:  # no recursion: content may nest as deep as its file allows
-        value = stack.pop()
-        if isinstance(value, str):
-            strings.append(value)
-        elif isinstance(value, dict):
-            stack.extend(reversed(list(value.values())))
-        elif isinstance(value, list):
-            stack.extend(reversed(value))
-    return "\n".join(strings)
 
 
 def _storable(text: str) -> str:
@@ -383,29 +323,6 @@ def search(conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFil
             (MARK_START, MARK_END, expression, first)).fetchone()
         hits.append(SearchHit(session_id, agent, created_at, matches, snippet[0] if snippet else "", score))
     return hits
-
-
-def snippet_parts(snippet: str) -> Iterator[tuple[str, bool]]:
-    """(text, is_a_match) pieces of a snippet, for a terminal to highlight the matches."""
-    rest = snippet
-    while rest:
-        start = rest.find(MARK_START)
-        if start < 0:
-            yield rest, False
-            return
-        if start:
-            yield rest[:start], False
-        end = rest.find(MARK_END, start)
-        if end < 0:
-            yield rest[start + 1:], True
-            return
-        yield rest[start + 1:end], True
-        rest = rest[end + 1:]
-
-
-def plain_snippet(snippet: str) -> str:
-    """The snippet without its marks (JSON output, or no terminal)."""
-    return snippet.replace(MARK_START, "").replace(MARK_END, "")
 
 
 def search_size(conn: sqlite3.Connection) -> int:

@@ -60,9 +60,12 @@ class SessionRef(NamedTuple):
 
 
 class SearchHit(NamedTuple):
-    """One session that matches a search, best first."""
+    """One session that matches a search. `snippet` is the text around its first match, each
+    match between `mofa.searching.MARK_START` and `MARK_END`, as stored: escape it before a
+    terminal shows it."""
 
     session_id: str
+    agent: str
     created_at: str | None
     matches: int
     snippet: str
@@ -125,12 +128,12 @@ class SessionStore(ABC):
     def get(self, text: str) -> Session:
         return self.load(self.resolve(text))
 
+    @abstractmethod
     def search(self, query: str, wanted: SessionFilter = SessionFilter(),
-               role: str | None = None) -> Iterable[SearchHit]:
-        """Sessions whose messages match `query`, best first."""
-        from mofa.errors import Unsupported
-
-        raise Unsupported(f"the {self.kind} store cannot search")
+               role: str | None = None) -> list[SearchHit]:
+        """Sessions with messages (of `role`) that hold every term of `query` (the language of
+        `mofa.searching`), best first, narrowed by `wanted`'s agent, since, until and limit. Raises
+        InvalidSearchQuery for a query it cannot take."""
 
     # -- writing ---------------------------------------------------------------------------
     @abstractmethod

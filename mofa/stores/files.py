@@ -26,7 +26,7 @@ from mofa.errors import (
 )
 from mofa.ids import is_safe_name, mofa_file_stem, parse_session_id
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX, Session
-from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.stores.base import SearchHit, SessionFilter, SessionRef, SessionRow, SessionStore, Warn
 
 
 class FileHandle(NamedTuple):
@@ -162,6 +162,17 @@ class FileSessionStore(SessionStore):
         rows = [row for session in self.iter_sessions(wanted.agent)
                 if passes(row := row_of(session), wanted, session.tags)]
         return newest(rows, wanted.limit)
+
+    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
+               role: str | None = None) -> list[SearchHit]:
+        from mofa.searching import search_sessions
+
+        sessions = (session for session in self.iter_sessions(wanted.agent)
+                    if passes(row_of(session), SessionFilter(wanted.agent, None, wanted.since, wanted.until)))
+        hits = [SearchHit(session.session_id, session.agent, row_of(session).created_at, matches, snippet)
+                for session, matches, snippet in search_sessions(sessions, query, role)]
+        hits.sort(key=lambda hit: (-hit.matches, _descending(hit.created_at or ""), hit.session_id))
+        return hits if wanted.limit is None else hits[:wanted.limit]
 
     # -- resolving ids ---------------------------------------------------------------------
     def resolve(self, text: str) -> SessionRef:
@@ -328,6 +339,11 @@ class FileSessionStore(SessionStore):
     def status(self) -> dict[str, object]:
         return {"store": self.kind, "sessions_root": self.root,
                 "files_on_disk": sum(len(files) for _, files in tree.session_files(self.root, skipped=[]))}
+
+
+def _descending(text: str) -> tuple:
+    """A sort key that orders texts from the greatest (here: the newest time) down."""
+    return tuple(-ord(char) for char in text)
 
 
 def claim_rank(session: Session) -> tuple:

@@ -186,3 +186,71 @@ def test_an_empty_store_lists_nothing(store):
     assert list(store.list()) == []
     with pytest.raises(SessionNotFound):
         store.resolve("agent:session")
+
+
+# -- search ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def talked(store: SessionStore) -> SessionStore:
+    def conversation(*lines):
+        return [{"role": role, "content": content, "timestamp": "2024-03-01T10:00:00Z"}
+                for role, content in lines]
+
+    store.save("shop:s1", {"created_at": "2024-03-01T10:00:00Z", "messages": conversation(
+        ("user", "Where is my order? I want a refund."),
+        ("assistant", "Your order status is: shipped. The refund is pending."),
+        ("tool", {"order": {"status": "shipped", "note": "Café crème"}}))})
+    store.save("shop:s2", {"created_at": "2024-03-05T10:00:00Z", "messages": conversation(
+        ("user", "I want a refund"), ("assistant", "Deliveries are late this week."))})
+    store.save("tg:42", mofa_document("tg:42", "2024-03-07T10:00:00+00:00", 0) | {"messages": [
+        {"role": "user", "content": "status of my ORDER-STATUS?", "timestamp": "2024-03-07T10:00:05Z"}]})
+    return store
+
+
+def hit_ids(hits) -> list[str]:
+    return sorted(hit.session_id for hit in hits)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("refund", ["shop:s1", "shop:s2"]),
+    ("REFUND order", ["shop:s1"]),
+    ('"order status"', ["shop:s1", "tg:42"]),
+    ("deliv*", ["shop:s2"]),
+    ("cafe", ["shop:s1"]),
+    ("zebra", []),
+])
+def test_search_words_phrases_prefixes_folded(talked, query, expected):
+    assert hit_ids(talked.search(query)) == expected
+
+
+def test_search_counts_matching_messages_and_marks_the_snippet(talked):
+    from mofa.searching import MARK_END, MARK_START
+
+    (hit,) = [hit for hit in talked.search("refund") if hit.session_id == "shop:s1"]
+    assert (hit.agent, hit.matches) == ("shop", 2)
+    assert f"{MARK_START}refund{MARK_END}" in hit.snippet
+    assert hit.created_at.startswith("2024-03-01T10:00:00")
+
+
+def test_search_filters(talked):
+    assert hit_ids(talked.search("refund", role="assistant")) == ["shop:s1"]
+    assert hit_ids(talked.search("shipped", role="tool")) == ["shop:s1"]
+    assert hit_ids(talked.search("status", SessionFilter(agent="tg"))) == ["tg:42"]
+    assert hit_ids(talked.search("refund", SessionFilter(since=at("2024-03-02T00:00:00Z")))) == ["shop:s2"]
+    assert hit_ids(talked.search("refund", SessionFilter(until=at("2024-03-02T00:00:00Z")))) == ["shop:s1"]
+    assert len(talked.search("refund", SessionFilter(limit=1))) == 1
+
+
+def test_search_is_as_fresh_as_list(talked):
+    talked.append(talked.resolve("shop:s2"), {"role": "user", "content": "zebra", "timestamp": "2024-03-05T10:01:00Z"})
+    assert hit_ids(talked.search("zebra")) == ["shop:s2"]
+    talked.delete(talked.resolve("shop:s2"))
+    assert hit_ids(talked.search("refund")) == ["shop:s1"]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "!!!", '"unbalanced'])
+def test_a_query_it_cannot_take_is_refused(talked, query):
+    from mofa.errors import InvalidSearchQuery
+
+    with pytest.raises(InvalidSearchQuery):
+        talked.search(query)
