@@ -30,6 +30,12 @@ class IndexedSessionStore(FileSessionStore):
             self._index = self._open_index()
         return self._index
 
+    def close(self) -> None:
+        """Close the index connection, if it was opened."""
+        index, self._index = self._index, None
+        if index is not None:
+            index.close()
+
     def _report(self, warnings) -> None:
         if self.warn:
             for warning in warnings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from mofa.timestamps import index_text, parse_timestamp
+from mofa.timestamps import UNKNOWN, index_text, parse_timestamp
 
 JSON_LAYOUT = "json"  # <root>/<agent>/<session>.json
 JSONL_LAYOUT = "jsonl"  # MoFA's <root>/<key>.jsonl
@@ -52,8 +52,9 @@ class Session:
         return "active" if self.messages else "empty"
 
     @property
-    def created_at(self) -> datetime:
-        """The stored `created_at`, else the first message's timestamp, else the file mtime."""
+    def created_at(self) -> datetime | None:
+        """The stored `created_at`, else the first message's timestamp, else the file mtime;
+        None (unknown) when even the mtime is not a time of the years 1-9999."""
         moment = parse_timestamp(self.document.get("created_at"))
         if moment is None and self.messages and isinstance(self.messages[0], dict):
             moment = parse_timestamp(self.messages[0].get("timestamp"))
@@ -80,7 +81,8 @@ class Session:
     def summary(self) -> SessionSummary:
         created = self.document.get("created_at")
         if not _canonical(created):
-            created = index_text(self.created_at)
+            moment = self.created_at
+            created = index_text(moment) if moment else UNKNOWN
         updated = self.document.get("updated_at")
         if not _canonical(updated):
             moment = self.updated_at

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from mofa.cli import console
-from mofa.cli.errors import mapped_errors
-from mofa.paths import resolve_sessions_root
+from mofa.paths import resolve_sessions_root, sessions_root_exists
 
 
 class App:
@@ -16,6 +15,7 @@ class App:
         from indexer.location import resolve_index_path
 
         self.root = resolve_sessions_root(sessions_dir)
+        self.root_is_explicit = sessions_dir is not None  # the option, or MOFA_SESSIONS_DIR
         self.index_path = resolve_index_path(self.root, index_path)
         self.verbose = verbose
         self._store = None
@@ -29,16 +29,31 @@ class App:
         if self._store is None:
             from indexer.store import IndexedSessionStore
 
-            def open_index():
-                from indexer.index import open_session_index
+            if sessions_root_exists(self.root, self.root_is_explicit):
+                def open_index():
+                    from indexer.index import open_session_index
 
-                with mapped_errors():
                     return open_session_index(self.root, self.index_path, console.notice)
+            else:
+                # No sessions yet, and no index is made for a root that does not exist.
+                console.notice(f"no sessions yet: {self.root} does not exist")
+
+                def open_index():
+                    from indexer.database import MEMORY
+                    from indexer.index import SessionIndex
+
+                    return SessionIndex(self.root, MEMORY, console.notice)
 
             self._store = IndexedSessionStore(
                 self.root, open_index, console.progress_reporter(progress_label), console.warning,
                 self.debug if self.verbose else None)
         return self._store
+
+    def close(self) -> None:
+        """Close the index, if a command opened it (click calls this when the command ends)."""
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
 
 pass_app = click.make_pass_decorator(App)

@@ -7,12 +7,12 @@ import click
 from mofa import __version__
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import mapped_errors
+from mofa.cli.errors import MofaGroup
 from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import output_format_option, show_format_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=MofaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
               help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
                    " ~/.local/share/mofa/sessions].")
@@ -31,6 +31,7 @@ def cli(ctx: click.Context, sessions_dir, index_path, verbose):
       mofa --sessions-dir ./examples/sessions session show agent-001:session-123
     """
     ctx.obj = App(sessions_dir, index_path, verbose)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.group(cls=LazyGroup, lazy_subcommands={"query": "mofa.cli.index_commands:query",
@@ -62,6 +63,8 @@ def list_sessions(app: App, agent, limit, fmt):
     """
     from mofa.cli import listing
 
+    if limit is not None:
+        limit = min(limit, 2**63 - 1)  # more than SQLite can count means all of them
     if fmt == "table":
         console.status("→ Listing sessions")
         if agent is not None:
@@ -69,12 +72,11 @@ def list_sessions(app: App, agent, limit, fmt):
         if limit is not None:
             console.status(f"  Limit: {limit}")
         console.status("")
-    with mapped_errors():
-        rows = app.store().list_rows(agent, limit)
-        if fmt == "json":
-            listing.write_json(rows)
-        else:
-            listing.write_table(rows)
+    rows = app.store().list_rows(agent, limit)
+    if fmt == "json":
+        listing.write_json(rows)
+    else:
+        listing.write_table(rows)
 
 
 @session.command()
@@ -94,8 +96,7 @@ def show(app: App, session_id, fmt):
     """
     from mofa.cli import showing
 
-    with mapped_errors():
-        loaded = app.store().get(session_id)
+    loaded = app.store().get(session_id)
     for warning in loaded.warnings:
         console.warning(warning)
     showing.write(loaded, fmt)
@@ -111,7 +112,9 @@ def show(app: App, session_id, fmt):
 def export(app: App, session_id, output, fmt):
     """Export a session, every stored field as stored, to a JSON or YAML file.
 
-    The file is replaced atomically: a failed export leaves no partial file.
+    An existing file is replaced atomically, keeping its permissions: a failed export leaves
+    no partial file. A device or FIFO is written into. A path inside the sessions root is
+    refused (exit status 2).
 
     \b
     Examples:
@@ -121,15 +124,14 @@ def export(app: App, session_id, output, fmt):
     from mofa.cli import exporting
 
     fmt = fmt or exporting.format_from_suffix(output)
-    with mapped_errors():
-        loaded = app.store().get(session_id)
+    exporting.check_outside_root(output, app.root)
+    loaded = app.store().get(session_id)
     console.status(f"→ Exporting session: {loaded.session_id}")
     console.status(f"  Format: {fmt}")
     console.status(f"  Output: {output}")
     for warning in loaded.warnings:
         console.warning(warning)
-    with mapped_errors():
-        exporting.write(loaded, fmt, output)
+    exporting.write(loaded, fmt, output)
     console.success(f"  ✓ Exported {loaded.message_count} messages")
     console.success("✓ Session exported successfully")
 
@@ -151,9 +153,8 @@ def delete(app: App, session_id, force):
     """
     from mofa.errors import CorruptSession, MofaError
 
-    with mapped_errors():
-        store = app.store()
-        ref = store.resolve(session_id)
+    store = app.store()
+    ref = store.resolve(session_id)
     console.status(f"→ Deleting session: {ref.session_id}")
     if not force:
         try:
@@ -169,8 +170,7 @@ def delete(app: App, session_id, force):
             return
         console.status("")
     console.status("  Removing session data...")
-    with mapped_errors():
-        store.delete(ref)
+    store.delete(ref)
     console.success("✓ Session deleted successfully")
 
 
@@ -180,8 +180,8 @@ def _confirmed(prompt: str) -> bool:
 
     click.echo(prompt, nl=False, err=True)
     try:
-        answer = sys.stdin.readline()
-    except (OSError, ValueError):
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, ValueError):  # stdin closed or unreadable: the end of input
         answer = ""
     if not answer.endswith("\n"):
         click.echo(err=True)

@@ -8,18 +8,22 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import CliError, ExitStatus, mapped_errors
+from mofa.cli.errors import CliError, ExitStatus
 from mofa.cli.options import output_format_option
 
 
 @click.command()
 @click.argument("sql")
 @output_format_option("table", "json", "csv")
+@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              metavar="SECONDS", help="Stop the query after this long (0: no limit).")
 @pass_app
-def query(app: App, sql, fmt):
+def query(app: App, sql, fmt, timeout):
     """Run read-only SQL against the index (table `sessions`), refreshed first.
 
-    No statement can change the index or any other file.
+    No statement can change the index or any other file. A query stops after --timeout
+    seconds (exit status 3) or at Ctrl-C (130). The table shows at most 10,000 rows; json and
+    csv stream every row.
 
     \b
     Examples:
@@ -30,16 +34,15 @@ def query(app: App, sql, fmt):
     from indexer.query import run_query
     from mofa.cli import query_output
 
-    with mapped_errors():
-        store = app.store()
-        store.refresh()
-        if store.index.in_memory:
-            raise CliError("no index file is available to query", ExitStatus.FAILED)
-        columns, cursor = run_query(app.index_path, sql)
-        try:
-            query_output.write(columns, cursor, fmt)
-        finally:
-            cursor.connection.close()
+    store = app.store()
+    store.refresh()
+    index = store.index
+    # An index kept in memory (no writable cache, no root yet) is queried as it is.
+    rows = run_query(app.index_path, sql, timeout, index.conn if index.in_memory else None)
+    try:
+        query_output.write(rows.columns, rows, fmt, console.warning)
+    finally:
+        rows.close()
 
 
 @click.group("index")
@@ -79,9 +82,8 @@ def status(app: App, fmt):
     """
     from indexer.status import index_status
 
-    with mapped_errors():
-        store = app.store()
-        report = index_status(store.index, app.root, app.index_path)
+    store = app.store()
+    report = index_status(store.index, app.root, app.index_path)
     if fmt == "json":
         import json
 
@@ -102,12 +104,11 @@ def rebuild(app: App):
     """
     started = time.monotonic()
     console.status(f"→ Rebuilding the index: {app.index_path}")
-    with mapped_errors():
-        store = app.store("Rebuilding the index")
-        result = store.index.rebuild(store.progress)
-        for warning in result.warnings:
-            console.warning(warning)
-        sessions, bad = store.index.count(), store.index.count("bad_files")
+    store = app.store("Rebuilding the index")
+    result = store.index.rebuild(store.progress)
+    for warning in result.warnings:
+        console.warning(warning)
+    sessions, bad = store.index.count(), store.index.count("bad_files")
     for error in store.index.bad_files():
         console.warning(error)
     console.success(f"✓ Indexed {sessions} sessions ({bad} unreadable files)"
@@ -129,11 +130,12 @@ def verify(app: App, repair):
     """
     from indexer.verify import verify as compare
 
-    with mapped_errors():
-        store = app.store("Verifying the index")
-        examined, problems = compare(store.index.conn, app.root, store.progress)
-    for problem in problems:
-        console.result(f"{problem.kind}: {problem.path}: {problem.detail}")
+    from mofa.render import printable
+
+    store = app.store("Verifying the index")
+    examined, problems = compare(store.index.conn, app.root, store.progress)
+    for problem in problems:  # names and details escaped: a file name can hold escapes
+        console.result(f"{problem.kind}: {printable(problem.path)}: {printable(problem.detail)}")
     if not problems:
         console.success(f"✓ The index agrees with the {examined} session files")
         return
@@ -141,9 +143,8 @@ def verify(app: App, repair):
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
     if not repair:
         raise CliError(f"the index disagrees with the files: {summary}", ExitStatus.NOT_FOUND)
-    with mapped_errors():
-        store.index.rebuild(store.progress)
-        _, left = compare(store.index.conn, app.root, store.progress)
+    store.index.rebuild(store.progress)
+    _, left = compare(store.index.conn, app.root, store.progress)
     if left:
         raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
     console.success(f"✓ Repaired: {summary}; the index now agrees with the files")
