@@ -119,6 +119,7 @@ def test_agent_filter_refreshes_only_that_agent(root, index_path):
     assert listed_ids(run("session", "list", "-a", "a", "-f", "json")) == ["a:s1"]
     conn = sqlite3.connect(index_path)
     assert conn.execute("SELECT count(*) FROM sessions WHERE agent = 'b'").fetchone()[0] == 1
+    conn.close()
     assert listed_ids(run("session", "list", "-a", "b", "-f", "json")) == ["b:s1", "b:s2"]
 
 

@@ -18,7 +18,8 @@ def stores(root, tmp_path):
     warnings = []
     indexed = IndexedSessionStore(str(root), lambda: SessionIndex(str(root), str(tmp_path / "i.db")),
                                   warn=warnings.append)
-    return FileSessionStore(str(root)), indexed, warnings
+    yield FileSessionStore(str(root)), indexed, warnings
+    indexed.close()
 
 
 @pytest.mark.parametrize("agent", [None, "agent-0", "agent-1", "nobody"])
