@@ -58,7 +58,7 @@ def _finish(code) -> int:
         sys.stdout.flush()
     except OSError as error:
         silence_stdout()
-        if is_closed_pipe(error):
+        if is_closed_pipe(error) or code:  # a failed command has said why already
             return code
         from mofa.cli.console import error_line
 

@@ -79,9 +79,9 @@ def silence_stdout() -> None:
     the interpreter's last flush cannot fail."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.__stdout__.fileno())
+        os.dup2(devnull, 1)
         os.close(devnull)
-    except (AttributeError, ValueError, OSError):
+    except OSError:
         pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -34,6 +35,7 @@ def query(app: App, sql, fmt, timeout):
     from indexer.query import run_query
     from mofa.cli import query_output
 
+    sql = _utf8_argument(sql)
     store = app.store()
     store.refresh()
     index = store.index
@@ -43,6 +45,17 @@ def query(app: App, sql, fmt, timeout):
         query_output.write(rows.columns, rows, fmt, console.warning)
     finally:
         rows.close()
+
+
+def _utf8_argument(text: str) -> str:
+    """An argument as UTF-8 text. Where the locale is not UTF-8 (C, without Python's UTF-8
+    mode), Python hands over its non-ASCII bytes as surrogate escapes, which SQLite refuses."""
+    if text.isascii() or text.isprintable():
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except (UnicodeError, ValueError):
+        return text
 
 
 @click.group("index")
