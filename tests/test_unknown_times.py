@@ -107,7 +107,7 @@ def test_mofa_indexd_indexes_them(odd_root, tmp_path):
             count = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
         conn.close()
     finally:
-        code = daemon.stop(signal.SIGTERM)
+        code = daemon.stop(signal.SIGTERM, timeout=30)
     log = daemon.drain()
     assert count == 3, log
     assert code == 0, log
