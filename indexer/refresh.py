@@ -62,7 +62,11 @@ class RefreshResult(NamedTuple):
 
 
 def stat_key(stat: tree.FileStat) -> StatKey:
-    return StatKey(stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns)
+    # An mtime set far beyond year 2262 does not fit SQLite's 64-bit integer: clamp it.
+    return StatKey(stat.size, max(min(stat.mtime_ns, _INT64_MAX), -_INT64_MAX), stat.ino, stat.ctime_ns)
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def dir_digest(dir_stat: os.stat_result | None, files: list[tree.FileStat]) -> int:

@@ -33,8 +33,10 @@ class IndexedSessionStore(FileSessionStore):
                  notice: Warn | None = None, progress=None, debug: Warn | None = None):
         from indexer.location import resolve_index_path
 
+        from indexer.database import MEMORY
+
         super().__init__(root, warn)
-        self.index_path = resolve_index_path(root, index_path)
+        self.index_path = index_path if index_path == MEMORY else resolve_index_path(root, index_path)
         self.notice = notice
         self.debug = debug
         self._progress = progress
@@ -54,9 +56,10 @@ class IndexedSessionStore(FileSessionStore):
         return self._progress(label) if self._progress else None
 
     def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+        """Close the index connection, if it was opened."""
+        index, self._index = self._index, None
+        if index is not None:
+            index.close()
 
     def _report(self, warnings) -> None:
         if self.warn:
@@ -149,11 +152,11 @@ class IndexedSessionStore(FileSessionStore):
 
         return verify(self.index, self.root, progress)
 
-    def query(self, sql: str, timeout: float) -> QueryResult:
+    def query(self, sql: str, timeout: float | None) -> QueryResult:
         from indexer.query import run_query
 
         self.refresh()
-        if self.index.in_memory:
-            raise IndexUnavailable("no index file is available to query")
-        columns, cursor = run_query(self.index_path, sql)
-        return QueryResult(columns, iter(cursor), cursor.connection.close)
+        index = self.index
+        # An index kept in memory (no writable cache, no root yet) is queried as it is.
+        rows = run_query(self.index_path, sql, timeout, index.conn if index.in_memory else None)
+        return QueryResult(rows.columns, iter(rows), rows.close)

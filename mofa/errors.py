@@ -21,9 +21,9 @@ class AmbiguousSessionId(MofaError):
     def __init__(self, short_id: str, candidates: list[str]):
         self.short_id = short_id
         self.candidates = candidates
-        super().__init__(
-            f"session id {short_id!r} is ambiguous; use one of: {', '.join(candidates)}"
-        )
+        shown = ", ".join(candidates[:10])
+        more = f" and {len(candidates) - 10} more" if len(candidates) > 10 else ""
+        super().__init__(f"session id {short_id!r} is ambiguous; use one of: {shown}{more}")
 
 
 class CorruptSession(MofaError):
@@ -72,3 +72,15 @@ class InvalidTimeSpec(MofaError):
 
 class InvalidSearchQuery(MofaError):
     """A full-text search query cannot be turned into a search."""
+
+
+class QueryTimeout(QueryError):
+    """A user's SQL ran longer than its timeout and was stopped."""
+
+
+class RefusedPath(MofaError):
+    """An output path the tool will not write (inside the sessions root)."""
+
+
+class SessionsRootMissing(MofaError):
+    """A sessions root named explicitly (option or variable) does not exist."""

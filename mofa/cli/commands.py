@@ -7,12 +7,12 @@ import click
 from mofa import __version__
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import mapped_errors
+from mofa.cli.errors import MofaGroup
 from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import global_output_format_option, output_format_option, show_format_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, cls=LazyGroup,
+@click.group(cls=MofaGroup, context_settings={"help_option_names": ["-h", "--help"]},
              lazy_subcommands={"completion": "mofa.cli.completion:completion"})
 @click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
               help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
@@ -74,6 +74,8 @@ def list_sessions(app: App, agent, limit, fmt):
     """
     from mofa.cli import listing
 
+    if limit is not None:
+        limit = min(limit, 2**63 - 1)  # more than SQLite can count means all of them
     if fmt == "table":
         console.status("→ Listing sessions")
         if agent is not None:
@@ -83,12 +85,11 @@ def list_sessions(app: App, agent, limit, fmt):
         console.status("")
     from mofa.stores.base import SessionFilter
 
-    with mapped_errors():
-        rows = app.store().list(SessionFilter(agent=agent, limit=limit))
-        if fmt == "json":
-            listing.write_json(rows)
-        else:
-            listing.write_table(rows)
+    rows = app.store().list(SessionFilter(agent=agent, limit=limit))
+    if fmt == "json":
+        listing.write_json(rows)
+    else:
+        listing.write_table(rows)
 
 
 @session.command()
@@ -108,8 +109,7 @@ def show(app: App, session_id, fmt):
     """
     from mofa.cli import showing
 
-    with mapped_errors():
-        loaded = app.store().get(session_id)
+    loaded = app.store().get(session_id)
     for warning in loaded.warnings:
         console.warning(warning)
     showing.write(loaded, fmt)
@@ -125,7 +125,9 @@ def show(app: App, session_id, fmt):
 def export(app: App, session_id, output, fmt):
     """Export a session, every stored field as stored, to a JSON or YAML file.
 
-    The file is replaced atomically: a failed export leaves no partial file.
+    An existing file is replaced atomically, keeping its permissions: a failed export leaves
+    no partial file. A device or FIFO is written into. A path inside the sessions root is
+    refused (exit status 2).
 
     \b
     Examples:
@@ -135,15 +137,14 @@ def export(app: App, session_id, output, fmt):
     from mofa.cli import exporting
 
     fmt = fmt or exporting.format_from_suffix(output)
-    with mapped_errors():
-        loaded = app.store().get(session_id)
+    exporting.check_outside_root(output, app.root)
+    loaded = app.store().get(session_id)
     console.status(f"→ Exporting session: {loaded.session_id}")
     console.status(f"  Format: {fmt}")
     console.status(f"  Output: {output}")
     for warning in loaded.warnings:
         console.warning(warning)
-    with mapped_errors():
-        exporting.write(loaded, fmt, output)
+    exporting.write(loaded, fmt, output)
     console.success(f"  ✓ Exported {loaded.message_count} messages")
     console.success("✓ Session exported successfully")
 
@@ -165,9 +166,8 @@ def delete(app: App, session_id, force):
     """
     from mofa.errors import CorruptSession, MofaError
 
-    with mapped_errors():
-        store = app.store()
-        ref = store.resolve(session_id)
+    store = app.store()
+    ref = store.resolve(session_id)
     console.status(f"→ Deleting session: {ref.session_id}")
     if not force:
         try:
@@ -183,8 +183,7 @@ def delete(app: App, session_id, force):
             return
         console.status("")
     console.status("  Removing session data...")
-    with mapped_errors():
-        store.delete(ref)
+    store.delete(ref)
     console.success("✓ Session deleted successfully")
 
 
@@ -194,8 +193,8 @@ def _confirmed(prompt: str) -> bool:
 
     click.echo(prompt, nl=False, err=True)
     try:
-        answer = sys.stdin.readline()
-    except (OSError, ValueError):
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, ValueError):  # stdin closed or unreadable: the end of input
         answer = ""
     if not answer.endswith("\n"):
         click.echo(err=True)

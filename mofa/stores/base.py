@@ -166,8 +166,9 @@ class SessionStore(ABC):
         """Compare what the store derives with its source of truth."""
         return VerifyReport(0, [])
 
-    def query(self, sql: str, timeout: float) -> QueryResult:
-        """Read-only SQL against the relation `sessions`; raises QueryError."""
+    def query(self, sql: str, timeout: float | None) -> QueryResult:
+        """Read-only SQL against the relation `sessions`, stopped after `timeout` seconds
+        (None: never); raises QueryError, QueryTimeout."""
         from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store cannot run SQL")
