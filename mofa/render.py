@@ -35,7 +35,12 @@ def printable(value: object) -> str:
 
 
 def width(text: str) -> int:
-    """Columns `text` takes in a terminal (wide East Asian characters take two)."""
+    """Columns `text` takes in a terminal (wide East Asian characters take two; the colour
+    codes of our own highlighting take none: `printable` escapes any that came from a file)."""
+    if "\x1b" in text:
+        import re
+
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     if text.isascii():
         return len(text)
     total = 0

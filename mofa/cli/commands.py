@@ -8,6 +8,7 @@ from mofa import __version__
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import MofaGroup
+from mofa.cli.filters import session_filter, session_options
 from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import global_output_format_option, output_format_option, show_format_option
 
@@ -46,6 +47,8 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
 
 @cli.group(cls=LazyGroup, lazy_subcommands={"query": "mofa.cli.index_commands:query",
                                              "import": "mofa.cli.importing:import_sessions",
+                                             "search": "mofa.cli.searching:search",
+                                             "prune": "mofa.cli.pruning:prune",
                                              "index": "mofa.cli.index_commands:index_group"})
 def session():
     """List, show, export, delete and query sessions.
@@ -60,32 +63,39 @@ def session():
 @session.command("list")
 @click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent (exact match).")
 @click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
-              help="Only the N most recently created sessions.")
+              help="Only the N most recently created sessions (of those the filters keep).")
+@session_options
 @output_format_option("table", "json", mofa_spellings=True)
 @pass_app
-def list_sessions(app: App, agent, limit, fmt):
+def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fmt):
     """List sessions: the N most recently created, printed oldest first.
+
+    Every filter narrows; --limit applies last.
 
     \b
     Examples:
       mofa session list
       mofa session list --agent agent-001 --limit 10
+      mofa session list --since 7d --status active --tag billing
       mofa session list --output-format json | jq -r '.[].session_id'
     """
     from mofa.cli import listing
 
     if limit is not None:
         limit = min(limit, 2**63 - 1)  # more than SQLite can count means all of them
+    wanted = session_filter(agent, limit, since, until, statuses, user, tags)
     if fmt == "table":
         console.status("→ Listing sessions")
         if agent is not None:
             console.status(f"  Filtering by agent: {agent}")
+        for label, value in (("Since", since), ("Until", until), ("Status", ", ".join(statuses)),
+                             ("User", user), ("Tags", ", ".join(tags))):
+            if value:
+                console.status(f"  {label}: {value}")
         if limit is not None:
             console.status(f"  Limit: {limit}")
         console.status("")
-    from mofa.stores.base import SessionFilter
-
-    rows = app.store().list(SessionFilter(agent=agent, limit=limit))
+    rows = app.store().list(wanted)
     if fmt == "json":
         listing.write_json(rows)
     else:

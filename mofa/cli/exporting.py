@@ -40,10 +40,11 @@ def write(session: Session, fmt: str, output: str) -> None:
     write_file(output, text.encode("utf-8"))
 
 
-def check_outside_root(output: str, root: str) -> None:
+def check_outside_root(output: str, root: str | None) -> None:
     """Refuse (RefusedPath) an output inside the sessions root, however it is named: through
-    symlinks, `..`, or another mount of the same directory; the file need not exist yet."""
-    if output == "-":
+    symlinks, `..`, or another mount of the same directory; the file need not exist yet. A
+    store with no root (a database) has nothing to protect here."""
+    if output == "-" or root is None:
         return
     real = os.path.realpath(output)
     real_root = os.path.realpath(root)
