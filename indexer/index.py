@@ -182,13 +182,38 @@ class SessionIndex:
     def forget(self, directory: str, file: str) -> None:
         """Drop the row of a session file (readable or not) that was just deleted, and let a
         file that was left out as its duplicate be read again."""
+        self.forget_many([(directory, file)])
+
+    def forget_many(self, files: list[tuple[str, str]]) -> None:
+        """`forget` for many (directory, file) pairs, in one transaction."""
+        by_dir: dict[str, list[str]] = {}
+        for directory, file in files:
+            by_dir.setdefault(directory, []).append(file)
+
         def drop():
             with write_transaction(self.conn):
-                self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
-                                  " WHERE dir = ?", (directory,))
-                self._refresher().forget_files(directory, [file])
+                refresher = self._refresher()
+                for directory, names in by_dir.items():
+                    self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
+                                      " WHERE dir = ?", (directory,))
+                    refresher.forget_files(directory, names)
 
         self._repaired(drop)
+
+    def ids_by_name(self, names: list[str]) -> dict[str, list[str]]:
+        """name -> the ids of the listed sessions, and of unreadable MoFA files, with that
+        session part."""
+        found: dict[str, list[str]] = {}
+        wanted = set(names)
+        if not wanted:
+            return found
+        for session_id, name in self._all("SELECT session_id, name FROM sessions"):
+            if name in wanted:
+                found.setdefault(name, []).append(session_id)
+        for name in wanted:
+            for match in self.unreadable_jsonl_matches(None, name):
+                found.setdefault(name, []).append(match.session_id)
+        return found
 
     def meta(self, key: str) -> str | None:
         rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))

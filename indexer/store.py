@@ -130,11 +130,54 @@ class IndexedSessionStore(FileSessionStore):
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         return self.index.ids_starting_with(prefix, limit)
 
+    def resolve_many(self, texts: list[str]) -> list:
+        """One refresh for all of them, then the index answers: thousands of ids cost one
+        scan, not one each."""
+        from mofa.errors import MofaError
+
+        self.refresh()
+        by_name = self.index.ids_by_name([text for text in texts if ":" not in text])
+        outcomes: list = []
+        for text in texts:
+            try:
+                if ":" in text:
+                    outcomes.append(FileSessionStore.resolve(self, text))
+                else:
+                    outcomes.append(self._resolve_short_from(text, by_name.get(text, [])))
+            except MofaError as error:
+                outcomes.append(error)
+        return outcomes
+
+    def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
+        from mofa.errors import AmbiguousSessionId
+
+        if len(session_ids) > 1:
+            raise AmbiguousSessionId(text, sorted(session_ids))
+        return FileSessionStore.resolve(self, session_ids[0] if session_ids else text)
+
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
         super().delete(ref)
         handle = ref.handle
         self.index.forget(handle.directory, handle.file)
+
+    def delete_many(self, refs: list[SessionRef]) -> list:
+        """Every file first, then their rows in one transaction."""
+        from mofa.errors import MofaError
+
+        outcomes: list = []
+        gone = []
+        for ref in refs:
+            try:
+                FileSessionStore.delete(self, ref)
+            except MofaError as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(None)
+                gone.append((ref.handle.directory, ref.handle.file))
+        if gone:
+            self.index.forget_many(gone)
+        return outcomes
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:

@@ -160,53 +160,28 @@ def export(app: App, session_id, output, fmt):
 
 
 @session.command()
-@click.argument("session_id")
+@click.argument("session_ids", metavar="SESSION_ID...", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
 @pass_app
-def delete(app: App, session_id, force):
-    """Delete a session and its conversation history.
+def delete(app: App, session_ids, force):
+    """Delete sessions and their conversation history.
 
-    Anything but `y` or `yes` at the prompt, or the end of input, cancels (exit status 0).
-    Exit statuses: 0 deleted or cancelled, 1 not found, 2 permission denied, 3 failed.
+    Several ids, or `-` to read them from standard input, one per line, are deleted in one
+    go after one prompt (then answered on the terminal). Anything but `y` or `yes`, or the
+    end of input, cancels (exit status 0). Exit statuses: 0 all deleted or cancelled, else
+    the first failing id's: 1 not found, 2 permission denied, 3 failed.
 
     \b
     Examples:
       mofa session delete agent-001:session-123
-      mofa session delete session-123 --force
+      mofa session delete session-123 session-124 --force
+      mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session delete - --force
     """
-    from mofa.errors import CorruptSession, MofaError
+    from mofa.cli import deleting
 
+    texts, answers = deleting.wanted_ids(session_ids)
     store = app.store()
-    ref = store.resolve(session_id)
-    console.status(f"→ Deleting session: {ref.session_id}")
-    if not force:
-        try:
-            count = store.load(ref).message_count
-            console.status(f"\nSession contains {count} messages.")
-        except CorruptSession as error:
-            console.status(f"\nThe session file cannot be read ({error.reason}).")
-        except MofaError as error:  # unreadable for another reason: the prompt still decides
-            console.status(f"\nThe session file cannot be read ({error}).")
-        console.status("This action cannot be undone.\n")
-        if not _confirmed("Delete session? [y/N]: "):
-            console.status("Cancelled: nothing was deleted.")
-            return
-        console.status("")
-    console.status("  Removing session data...")
-    store.delete(ref)
-    console.success("✓ Session deleted successfully")
-
-
-def _confirmed(prompt: str) -> bool:
-    """True only for `y` or `yes`; end of input, or anything else, is a no."""
-    import sys
-
-    click.echo(prompt, nl=False, err=True)
-    try:
-        answer = sys.stdin.readline() if sys.stdin is not None else ""
-    except (OSError, ValueError):  # stdin closed or unreadable: the end of input
-        answer = ""
-    if not answer.endswith("\n"):
-        click.echo(err=True)
-    return answer.strip().lower() in ("y", "yes")
-
+    if len(texts) == 1 and session_ids != ("-",):
+        deleting.delete_one(store, texts[0], force, answers)
+    else:
+        deleting.delete_many(store, texts, force, answers)

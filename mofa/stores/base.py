@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from mofa.errors import MofaError
     from mofa.session import Session
 
 Warn = Callable[[str], None]
@@ -125,6 +126,18 @@ class SessionStore(ABC):
         """The whole session. Raises CorruptSession when it cannot be read as one,
         SessionNotFound when it went away since `resolve`."""
 
+    def resolve_many(self, texts: list[str]) -> list[SessionRef | MofaError]:
+        """`resolve` for each text, in order: its ref, or the failure it met."""
+        from mofa.errors import MofaError
+
+        outcomes: list = []
+        for text in texts:
+            try:
+                outcomes.append(self.resolve(text))
+            except MofaError as error:
+                outcomes.append(error)
+        return outcomes
+
     def get(self, text: str) -> Session:
         return self.load(self.resolve(text))
 
@@ -140,6 +153,19 @@ class SessionStore(ABC):
     def delete(self, ref: SessionRef) -> None:
         """Remove the session for good. Raises SessionNotFound, SessionPermissionError,
         StoreError, or ReadOnlySession for a session this store may not delete."""
+
+    def delete_many(self, refs: list[SessionRef]) -> list[MofaError | None]:
+        """`delete` for each ref, in order: None where it went, else the failure it met."""
+        from mofa.errors import MofaError
+
+        outcomes: list = []
+        for ref in refs:
+            try:
+                self.delete(ref)
+                outcomes.append(None)
+            except MofaError as error:
+                outcomes.append(error)
+        return outcomes
 
     @abstractmethod
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
