@@ -172,13 +172,6 @@ class SessionIndex:
             found.append(JsonlMatch(session_id, head, tail if sep else session_id, file_name))
         return found
 
-    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
-        """Indexed session ids that start with `prefix` (shell completion: no refresh)."""
-        upper = prefix + "\U0010ffff"
-        return [session_id for (session_id,) in self._all(
-            "SELECT session_id FROM sessions WHERE session_id >= ? AND session_id < ?"
-            " ORDER BY session_id LIMIT ?", (prefix, upper, limit))]
-
     def forget(self, directory: str, file: str) -> None:
         """Drop the row of a session file (readable or not) that was just deleted, and let a
         file that was left out as its duplicate be read again."""

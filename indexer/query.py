@@ -141,3 +141,29 @@ def run_query(path: str, sql: str, timeout: float | None = 30.0,
     except BaseException:
         conn.close()
         raise
+
+
+def distinct_values(path: str, root: str, column: str, prefix: str, limit: int) -> list[str]:
+    """Distinct values of a `sessions` column that start with `prefix`, read-only from the
+    index of `root` at `path` as it is (shell completion: no refresh); [] when there is none
+    yet, or it is another root's."""
+    import os
+
+    if column not in ("session_id", "name", "agent") or path == ":memory:" or not os.path.isfile(path):
+        return []
+    try:
+        conn = connect_readonly(path)
+    except sqlite3.Error:
+        return []
+    try:
+        owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
+        if owner is None or owner[0] != os.path.realpath(root):
+            return []
+        # A range, not LIKE: case-sensitive as ids are.
+        return [value for (value,) in conn.execute(
+            f"SELECT DISTINCT {column} FROM sessions WHERE {column} >= ? AND {column} < ?"
+            f" ORDER BY {column} LIMIT ?", (prefix, prefix + "\U0010ffff", limit))]
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()

@@ -128,7 +128,17 @@ class IndexedSessionStore(FileSessionStore):
                 for hit in search(self.index.conn, query, where)]
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
-        return self.index.ids_starting_with(prefix, limit)
+        from indexer.query import distinct_values
+
+        ids = distinct_values(self.index_path, self.root, "session_id", prefix, limit)
+        if ":" not in prefix:
+            ids += distinct_values(self.index_path, self.root, "name", prefix, limit)
+        return sorted(set(ids))[:limit]
+
+    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+        from indexer.query import distinct_values
+
+        return distinct_values(self.index_path, self.root, "agent", prefix, limit)
 
     def resolve_many(self, texts: list[str]) -> list:
         """One refresh for all of them, then the index answers: thousands of ids cost one

@@ -10,7 +10,13 @@ from mofa.cli.app import App, pass_app
 from mofa.cli.errors import MofaGroup
 from mofa.cli.filters import session_filter, session_options
 from mofa.cli.lazy import LazyGroup
-from mofa.cli.options import global_output_format_option, output_format_option, show_format_option
+from mofa.cli.options import (
+    complete_agents,
+    complete_session_ids,
+    global_output_format_option,
+    output_format_option,
+    show_format_option,
+)
 
 
 @click.group(cls=MofaGroup, context_settings={"help_option_names": ["-h", "--help"]},
@@ -61,7 +67,8 @@ def session():
 
 
 @session.command("list")
-@click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent (exact match).")
+@click.option("-a", "--agent", metavar="AGENT_ID", shell_complete=complete_agents,
+              help="Only the sessions of this agent (exact match).")
 @click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
               help="Only the N most recently created sessions (of those the filters keep).")
 @session_options
@@ -103,7 +110,7 @@ def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fm
 
 
 @session.command()
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_session_ids)
 @show_format_option
 @pass_app
 def show(app: App, session_id, fmt):
@@ -126,7 +133,7 @@ def show(app: App, session_id, fmt):
 
 
 @session.command()
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_session_ids)
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write ('-' for standard output); parent directories are created.")
 @click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
@@ -160,7 +167,8 @@ def export(app: App, session_id, output, fmt):
 
 
 @session.command()
-@click.argument("session_ids", metavar="SESSION_ID...", nargs=-1, required=True)
+@click.argument("session_ids", metavar="SESSION_ID...", nargs=-1, required=True,
+                shell_complete=complete_session_ids)
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
 @pass_app
 def delete(app: App, session_ids, force):

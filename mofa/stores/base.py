@@ -204,8 +204,14 @@ class SessionStore(ABC):
         return None
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
-        """Session ids starting with `prefix`, for shell completion (cheap, may be stale)."""
-        return [row.session_id for row in self.list() if row.session_id.startswith(prefix)][:limit]
+        """Session ids starting with `prefix` (and, for a short id, ids whose session part
+        does), for shell completion: cheap, may be stale, never creates anything."""
+        return sorted({row.session_id for row in self.list()
+                       if row.session_id.startswith(prefix) or (":" not in prefix and row.name.startswith(prefix))})[:limit]
+
+    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+        """Agents starting with `prefix`, for shell completion."""
+        return sorted({row.agent for row in self.list() if row.agent.startswith(prefix)})[:limit]
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
