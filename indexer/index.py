@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
 from indexer.transactions import write_transaction
-from mofa.errors import IndexUnavailable
+from mofa.errors import IndexFailed, IndexUnavailable
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class SessionIndex:
             return operation()
         except sqlite3.DatabaseError as error:
             if not is_corruption(error) or self.in_memory:
-                raise
+                raise IndexFailed(f"index error: {error}") from None
             reason = str(error)
         self.conn.close()
         if self.notice:
@@ -84,7 +84,10 @@ class SessionIndex:
                         "rebuilding it from the session files")
         remove_index_files(self.path)
         self.conn = open_index(self.path, self.root, self.notice)
-        return operation()
+        try:
+            return operation()
+        except sqlite3.Error as error:
+            raise IndexFailed(f"index error: {error}") from None
 
     def _refresher(self, progress: "Progress | None" = None):
         from indexer.refresh import Refresher  # only commands that stat the files need it
@@ -122,8 +125,11 @@ class SessionIndex:
         yield row
         # Not `yield from`: closing this generator (a reader that stopped early, at exit after
         # the connection closed) would call cursor.close() and fail on the closed database.
-        for row in cursor:
-            yield row
+        try:
+            for row in cursor:
+                yield row
+        except sqlite3.DatabaseError as error:
+            raise IndexFailed(f"index error: {error}") from None
 
     def select(self, sql: str, params=()) -> Iterator[tuple]:
         """Rows of one of the index's own queries (for the indexer's modules)."""

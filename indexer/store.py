@@ -13,7 +13,6 @@ from mofa.stores.base import (
     SearchHit,
     SessionFilter,
     SessionRef,
-    SessionRow,
     UpkeepResult,
     VerifyReport,
     Warn,

@@ -43,6 +43,10 @@ class StoreError(MofaError):
     """An I/O operation on the sessions root failed."""
 
 
+class IndexFailed(MofaError):
+    """An operation on the SQLite index failed (a full disk, a lock held too long, ...)."""
+
+
 class IndexUnavailable(MofaError):
     """The SQLite index cannot be opened or created at its location."""
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 
 import pytest
 
-from tests.helpers import listed_ids, message, run, run_installed, write_session
+from tests.helpers import listed_ids, message, run, write_session
 
 
 def write_mofa(root, key: str, file_stem: str | None = None, content: str = "hi") -> str:

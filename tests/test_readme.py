@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, run_installed
+from tests.helpers import run_installed
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

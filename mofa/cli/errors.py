@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 from enum import IntEnum
 
 import click
@@ -64,7 +63,7 @@ def status_for(error: errors.MofaError) -> ExitStatus:
 
 
 def cli_error(error: BaseException) -> CliError | None:
-    """The CliError an exception of the library, the OS or SQLite means; None for a bug."""
+    """The CliError an exception of the library or the OS means; None for a bug."""
     if isinstance(error, errors.MofaError):
         return CliError(str(error), status_for(error))
     if isinstance(error, PermissionError):
@@ -72,9 +71,6 @@ def cli_error(error: BaseException) -> CliError | None:
     if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         return CliError(f"{where}{error.strerror or error}", ExitStatus.FAILED)
-    sqlite3 = sys.modules.get("sqlite3")  # not imported by commands that need no index
-    if sqlite3 is not None and isinstance(error, sqlite3.Error):
-        return CliError(f"index error: {error}", ExitStatus.FAILED)
     return None
 
 

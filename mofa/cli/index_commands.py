@@ -134,7 +134,6 @@ def verify(app: App, repair):
     """
     from mofa.render import printable
 
-    from mofa.render import printable
 
     progress = console.progress_reporter("Verifying the index")
     store = app.store()

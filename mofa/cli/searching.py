@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.filters import session_filter, time_options
 from mofa.cli.options import output_format_option
