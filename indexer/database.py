@@ -44,12 +44,34 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous=NORMAL")
         migrate(conn)
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
-        if owner is None or owner[0] != root:
+        if owner is None or owner[0] != root or epoch(conn) is None:
+            if owner is not None and owner[0] != root and path != MEMORY:
+                _refuse_a_watched_index(path, owner[0])
             _adopt(conn, root)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def epoch(conn: sqlite3.Connection) -> str | None:
+    """The token an index gets when it is made the index of its root: a watcher vouches for
+    an index only while its epoch is the one it filled (a file emptied, replaced or adopted
+    by another root under it has another)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+    return row[0] if row else None
+
+
+def _refuse_a_watched_index(path: str, owner: str) -> None:
+    """Adopting an index empties it: never under the running watcher of its root (two roots
+    sharing MOFA_INDEX_PATH, or one root reached through a bind mount, would otherwise empty
+    each other's index in turn)."""
+    from indexer.lock import running_pid
+
+    pid = running_pid(path)
+    if pid is not None and pid != os.getpid():
+        raise IndexUnavailable(f"the index {path} is the index of {owner}, kept current by "
+                               f"mofa-indexd (pid {pid})")
 
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
@@ -60,6 +82,11 @@ def _adopt(conn: sqlite3.Connection, root: str) -> None:
             for table in ("sessions", "bad_files", "dirs"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)", (root,))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
+                         (os.urandom(8).hex(),))
+        elif epoch(conn) is None:  # an index made before epochs: its rows are this root's
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
+                         (os.urandom(8).hex(),))
 
 
 def remove_index_files(path: str) -> None:
