@@ -22,6 +22,9 @@ from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
 
 log = logging.getLogger("mofa-indexd")
+# Connections to index files that were deleted or replaced under the watcher: kept open until
+# the process ends without closing them (see IndexDaemon._open_index).
+ABANDONED: list = []
 
 
 class IndexDaemon:
@@ -44,6 +47,7 @@ class IndexDaemon:
         self.pending = PendingChanges()
         self.stopping = threading.Event()
         self.index: SessionIndex | None = None
+        self.index_fd: int | None = None
         self.index_identity: tuple[int, int] | None = None
         self.epoch: str | None = None
         self.root_identity: tuple[int, int] | None = None
@@ -51,7 +55,8 @@ class IndexDaemon:
         self.failed = False  # the last write failed: no cookie is answered until one succeeds
         self.backoff = 0.0
         self.retry_at = 0.0
-        self.state = ""
+        self.record: WatcherRecord | None = None
+        self.root_fd: int | None = None  # held open: the root's inode is not reused while watched
         # Session files with more than one link: a change made through another link is not
         # heard (inotify reports changes by the name they were made through), so these are
         # looked at again before each handshake is answered.
@@ -70,23 +75,34 @@ class IndexDaemon:
                     break
                 self._follow_root()
         finally:
-            if self.index is not None:
-                self.index.close()
-                self.index = None
+            self._close_root()
+            self._let_go_of_index()
+
+    def _close_root(self) -> None:
+        if self.root_fd is not None:
+            os.close(self.root_fd)
+            self.root_fd = None
 
     def _publish(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
+        record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state)
+        if record != self.record:
+            self.record = record
             if self.lock is not None:
-                self.lock.record(WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state))
+                self.lock.record(record)
 
     def _wait_for_root(self) -> bool:
         """Wait until the root's path names a directory; False when stopped meanwhile."""
         warned = False
         while not self.stopping.is_set():
-            identity = file_identity(self.root)
-            if identity is not None and os.path.isdir(self.root):
-                self.root_identity = identity
+            try:
+                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                fd = None
+            if fd is not None:
+                self._close_root()
+                self.root_fd = fd
+                st = os.fstat(fd)
+                self.root_identity = (st.st_dev, st.st_ino)
                 return True
             if not warned:
                 log.warning("the sessions root %s is gone; waiting for it to come back", self.root)
@@ -149,17 +165,45 @@ class IndexDaemon:
 
     # -- the index file --------------------------------------------------------------------
     def _open_index(self) -> None:
-        if self.index is not None:
-            self.index.close()
-            self.index = None
+        self._let_go_of_index()
         self.index = SessionIndex(self.root, self.index_path, log.warning)
-        self.index_identity = file_identity(self.index_path)
+        # Held open to read the file's header: only a descriptor that stays open may be used,
+        # since closing any descriptor of a file drops the process's POSIX locks on it, and
+        # with them SQLite's (another process could then delete the WAL under this one).
+        self.index_fd = os.open(self.index_path, os.O_RDONLY)
+        st = os.fstat(self.index_fd)
+        self.index_identity = (st.st_dev, st.st_ino)
         self.epoch = epoch(self.index.conn)
+        if file_identity(self.index_path) != self.index_identity:
+            raise OSError(f"the index file {self.index_path} changed while it was opened")
+
+    def _let_go_of_index(self) -> None:
+        if self.index is None:
+            return
+        if file_identity(self.index_path) == self.index_identity:
+            # The same file (emptied or overwritten in place, or the watcher stopping): let go
+            # of it and of the lock that holds every other opener back.
+            self.index.close()
+            if self.index_fd is not None:
+                os.close(self.index_fd)
+        else:
+            # Never close a connection whose file was deleted or replaced: SQLite's close
+            # checkpoints and then deletes "<path>-wal" and "<path>-shm" by name, which now
+            # belong to the new file, and whoever uses it would lose its commits.
+            ABANDONED.append((self.index.conn, self.index_fd))
+        self.index = None
+        self.index_fd = None
 
     def _index_is_mine(self) -> bool:
         """True while the file at the index path is the one this watcher filled: not deleted,
         not replaced, not emptied or adopted by another root's command meanwhile."""
-        if self.index is None or file_identity(self.index_path) != self.index_identity:
+        if self.index is None or self.index_fd is None \
+                or file_identity(self.index_path) != self.index_identity:
+            return False
+        try:  # overwritten or emptied in place?
+            if os.pread(self.index_fd, 16, 0) != b"SQLite format 3\x00":
+                return False
+        except OSError:
             return False
         try:
             return epoch(self.index.conn) == self.epoch
@@ -179,6 +223,7 @@ class IndexDaemon:
                 if self.index is not None:
                     log.warning("the index file %s was deleted, replaced or emptied; rebuilding it",
                                 self.index_path)
+                    quiet = True
                 self._open_index()
                 everything = True
             if everything:
@@ -362,3 +407,9 @@ def main(argv=None) -> None:
     finally:
         lock.release()
     log.info("stopped")
+    if ABANDONED:
+        # Closing them, as the interpreter would on its way out, could delete the WAL of the
+        # index file now at their path: end here instead.
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(0)

@@ -58,8 +58,10 @@ def epoch(conn: sqlite3.Connection) -> str | None:
     """The token an index gets when it is made the index of its root: a watcher vouches for
     an index only while its epoch is the one it filled (a file emptied, replaced or adopted
     by another root under it has another)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
-    return row[0] if row else None
+    # fetchall: a statement left unfinished would hold its read snapshot open, and every later
+    # query on the connection would see the index as it was then.
+    rows = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchall()
+    return rows[0][0] if rows else None
 
 
 def _refuse_a_watched_index(path: str, owner: str) -> None:

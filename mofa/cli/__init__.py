@@ -8,10 +8,21 @@ import sys
 
 def main() -> None:
     """Console entry point: run `mofa`, and never show a traceback for a failure."""
+    import click
+
     from mofa.cli.commands import cli
 
     try:
-        cli(prog_name="mofa")
+        # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and status 1.
+        status = cli.main(prog_name="mofa", standalone_mode=False)
+    except click.Abort as abort:
+        if isinstance(abort.__context__, KeyboardInterrupt):  # Ctrl-C, at a prompt too
+            sys.exit(130)
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -23,3 +34,4 @@ def main() -> None:
 
         error_line(f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)")
         sys.exit(3)
+    sys.exit(status if isinstance(status, int) else 0)
