@@ -12,7 +12,7 @@ import threading
 import time
 
 from indexer.changes import Batch, PendingChanges
-from indexer.database import epoch
+from indexer.database import epoch, replace_index_file
 from indexer.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
 from indexer.index import SessionIndex
 from indexer.location import resolve_index_path
@@ -48,6 +48,7 @@ class IndexDaemon:
         self.stopping = threading.Event()
         self.index: SessionIndex | None = None
         self.index_fd: int | None = None
+        self.index_had_header = False
         self.index_identity: tuple[int, int] | None = None
         self.epoch: str | None = None
         self.root_identity: tuple[int, int] | None = None
@@ -171,6 +172,7 @@ class IndexDaemon:
         # since closing any descriptor of a file drops the process's POSIX locks on it, and
         # with them SQLite's (another process could then delete the WAL under this one).
         self.index_fd = os.open(self.index_path, os.O_RDONLY)
+        self.index_had_header = False
         st = os.fstat(self.index_fd)
         self.index_identity = (st.st_dev, st.st_ino)
         self.epoch = epoch(self.index.conn)
@@ -183,9 +185,12 @@ class IndexDaemon:
         if file_identity(self.index_path) == self.index_identity:
             # The same file (emptied or overwritten in place, or the watcher stopping): let go
             # of it and of the lock that holds every other opener back.
+            damaged = not self.stopping.is_set() and not self._index_is_mine()
             self.index.close()
             if self.index_fd is not None:
                 os.close(self.index_fd)
+            if damaged:
+                replace_index_file(self.index_path, self.root)
         else:
             # Never close a connection whose file was deleted or replaced: SQLite's close
             # checkpoints and then deletes "<path>-wal" and "<path>-shm" by name, which now
@@ -201,9 +206,16 @@ class IndexDaemon:
                 or file_identity(self.index_path) != self.index_identity:
             return False
         try:  # overwritten or emptied in place?
-            if os.pread(self.index_fd, 16, 0) != b"SQLite format 3\x00":
-                return False
+            header = os.pread(self.index_fd, 16, 0)
         except OSError:
+            return False
+        # A new index in WAL mode may have an empty main file until its first checkpoint;
+        # once it has a header, it never loses it.
+        if header:
+            if header != b"SQLite format 3\x00":
+                return False
+            self.index_had_header = True
+        elif self.index_had_header:
             return False
         try:
             return epoch(self.index.conn) == self.epoch

@@ -123,7 +123,13 @@ def open_index(path: str, root: str, notice: Callable[[str], None] | None = None
     return _replace_broken(path, root, reason, notice)
 
 
-def _replace_broken(path, root, reason, notice) -> sqlite3.Connection:
+def replace_index_file(path: str, root: str) -> None:
+    """Remove the index file at `path` and make a new, empty one (for a file found overwritten
+    or emptied in place, which SQLite may go on reading from its WAL without noticing)."""
+    _replace_broken(path, root, "overwritten in place", None, force=True).close()
+
+
+def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.Connection:
     # One process at a time replaces the file, and only if it is still broken when its turn
     # comes: another process may have rebuilt it meanwhile.
     try:
@@ -132,11 +138,12 @@ def _replace_broken(path, root, reason, notice) -> sqlite3.Connection:
         raise IndexUnavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return _connect(path, root)
-        except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
-            if not is_corruption(error):
-                raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+        if not force:
+            try:
+                return _connect(path, root)
+            except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
+                if not is_corruption(error):
+                    raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
         if notice:
             notice(f"the index {path} was unusable ({reason}); rebuilding it from the session files")
         remove_index_files(path)

@@ -61,9 +61,9 @@ def test_index_file_replaced_under_the_watcher(root, index_path, daemons, how):
     if how == "deleted":
         for suffix in ("", "-wal", "-shm"):
             os.unlink(index_path + suffix)
-    elif how == "garbage in place":
-        with open(index_path, "r+b") as handle:
-            handle.write(b"this is not a database, not at all" * 200)
+    elif how == "garbage in place":  # by another process, as a user would
+        subprocess.run(["dd", "if=/dev/urandom", f"of={index_path}", "bs=4096", "count=2", "conv=notrunc"],
+                       check=True, capture_output=True)
     elif how == "garbage renamed over":
         with open(index_path + ".new", "wb") as handle:
             handle.write(b"garbage" * 1000)
