@@ -30,7 +30,14 @@ def daemons():
     """Daemons a test starts; each is stopped (and must stop cleanly) at the end."""
     running = []
     yield running
-    codes = [(daemon.stop(), daemon) for daemon in running]
+    codes = []
+    for daemon in running:
+        try:
+            codes.append((daemon.stop(), daemon))
+        except subprocess.TimeoutExpired:
+            daemon.process.kill()  # never leave one behind
+            daemon.process.wait()
+            codes.append((None, daemon))
     for code, daemon in codes:
         assert code == 0, daemon.drain()
 
