@@ -152,7 +152,7 @@ class FileParser:
                 # watcher's), a child could inherit a lock one of them held and hang. There the
                 # workers come from a single-threaded fork server instead.
                 method = "fork" if threading.active_count() == 1 else "forkserver"
-                self._pool = multiprocessing.get_context(method).Pool(workers)
+                self._pool = self._start_pool(multiprocessing.get_context(method), workers)
             batches = _batches(jobs)
             results = (
                 (directory, name, parsed)
@@ -167,6 +167,27 @@ class FileParser:
             if self.progress and (self.done % 256 == 0 or self.done == self.total):
                 self.progress(self.done, max(self.total, self.done))
             yield result
+
+    @staticmethod
+    def _start_pool(context, workers: int):
+        """A pool whose workers ignore SIGINT: Ctrl-C reaches the whole process group, and only
+        this process must stop (it then terminates the workers); a worker interrupted midway
+        prints a traceback and can leave the pool's queue locked, hanging the shutdown. SIGINT
+        stays blocked from the fork until each worker has set it to be ignored."""
+        import signal
+
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return context.Pool(workers, initializer=FileParser._ignore_sigint)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    @staticmethod
+    def _ignore_sigint() -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def close(self) -> None:
         if self._pool is not None:

@@ -9,6 +9,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler, FileSystemM
 
 from indexer.changes import PendingChanges
 from indexer.handshake import is_cookie
+from mofa import tree
 
 
 class SessionEventHandler(FileSystemEventHandler):
@@ -33,8 +34,8 @@ class SessionEventHandler(FileSystemEventHandler):
             if not os.path.isdir(self.root):
                 self.pending.add_everything()
             return
-        if relative.startswith(".."):
-            return
+        if relative.startswith("..") or not tree.utf8_name(relative):
+            return  # outside the root, or a name no session has (not UTF-8: left out)
         parts = relative.split(os.sep)
         if len(parts) == 1:
             name = parts[0]
