@@ -350,10 +350,9 @@ class IndexDaemon:
     def _log_bad(self, batch: Batch) -> None:
         for directory, names in batch.files.items():
             for name in names:
-                row = self.index.conn.execute("SELECT error FROM bad_files WHERE dir = ? AND file = ?",
-                                              (directory, name)).fetchone()
-                if row:
-                    log.warning("skipped: %s", row[0])
+                error = self.index.bad_file_error(directory, name)
+                if error is not None:
+                    log.warning("skipped: %s", error)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -400,10 +399,14 @@ def main(argv=None) -> None:
         log.error("cannot lock the index %s: %s", index_path, error.strerror or error)
         sys.exit(3)
 
+    received: list[str] = []
+
     def on_signal(number, frame):
+        # No logging here: a signal that lands while the main thread writes to stderr would
+        # make the handler's write re-enter the stream (RuntimeError), and the stop be lost.
         for stopping in STOP_SIGNALS:
             signal.signal(stopping, signal.SIG_IGN)
-        log.info("received %s; stopping", signal.Signals(number).name)
+        received.append(signal.Signals(number).name)
         daemon.stop()
 
     for stopping in STOP_SIGNALS:
@@ -418,7 +421,10 @@ def main(argv=None) -> None:
         sys.exit(3)
     finally:
         lock.release()
-    log.info("stopped")
+    if received:
+        log.info("received %s; stopped", received[0])
+    else:
+        log.info("stopped")
     if ABANDONED:
         # Closing them, as the interpreter would on its way out, could delete the WAL of the
         # index file now at their path: end here instead.

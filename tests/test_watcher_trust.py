@@ -266,4 +266,4 @@ def test_log_lines_carry_utc_timestamps_and_sighup_stops_it(root, index_path):
     lines = running.drain().splitlines()
     assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z mofa-indexd: ", line)
                          for line in lines), lines
-    assert "received SIGHUP; stopping" in "\n".join(lines)
+    assert "received SIGHUP; stopped" in "\n".join(lines)
