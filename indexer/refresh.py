@@ -398,14 +398,13 @@ class Refresher:
         """
         conn = self.conn
         dir_path = self._dir_path(directory)
-        suffix = JSON_SUFFIX if directory else JSONL_SUFFIX
         if directory and not tree.is_agent_name(directory):
             return 0
         with write_transaction(conn):
             scan_start = time.time_ns()
             gone, sessions, bad = [], [], []
             for name in names:
-                if name.startswith(".") or not name.endswith(suffix) or not tree.utf8_name(name):
+                if not tree.is_session_name(directory, name):
                     continue
                 st = tree.regular_file_stat(os.path.join(dir_path, name))
                 row = conn.execute(

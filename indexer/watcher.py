@@ -42,15 +42,14 @@ class SessionEventHandler(FileSystemEventHandler):
             if is_cookie(name):
                 if created:
                     self.pending.add_cookie(path)
-            elif name.startswith("."):
-                return
             elif is_directory:
-                self.pending.add_dir(name)  # an agent directory came, went or moved
-            elif name.endswith(".jsonl"):
+                if tree.is_agent_name(name):
+                    self.pending.add_dir(name)  # an agent directory came, went or moved
+            elif tree.is_session_name("", name):
                 self.pending.add_file("", name)
         elif len(parts) == 2 and not is_directory:
             agent, name = parts
-            if not agent.startswith(".") and not name.startswith(".") and name.endswith(".json"):
+            if tree.is_session_name(agent, name):
                 self.pending.add_file(agent, name)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
