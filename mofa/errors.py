@@ -65,3 +65,8 @@ class Unsupported(MofaError):
 
 class InvalidStoreLocation(MofaError):
     """A store URL or sessions root that names no usable store."""
+
+
+class StoreUnavailable(MofaError):
+    """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
+    its driver is not installed, or its schema is newer than this program."""
