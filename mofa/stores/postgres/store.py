@@ -258,21 +258,25 @@ class PostgresSessionStore(SessionStore):
         cursor: one statement only (the extended protocol refuses several), rows streamed."""
         psycopg = sys.modules["psycopg"]
         milliseconds = max(1, int(timeout * 1000))
-        try:
-            self.conn.execute("BEGIN TRANSACTION READ ONLY")
-            self.conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
-            cursor = self.conn.cursor(name="mofa_query")
-            cursor.execute(sql)
-            columns = [column.name for column in cursor.description or ()]
-            first = cursor.fetchmany(500)
-        except psycopg.Error as error:
-            self._end_query()
-            raise self._query_error(error, sql, timeout) from None
+        cursor = self.conn.cursor(name="mofa_query")
 
         def close() -> None:
             with contextlib.suppress(psycopg.Error):
                 cursor.close()
             self._end_query()
+
+        try:
+            self.conn.execute("BEGIN TRANSACTION READ ONLY")
+            self.conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+            cursor.execute(sql)
+            columns = [column.name for column in cursor.description or ()]
+            first = cursor.fetchmany(500)
+        except psycopg.Error as error:
+            close()
+            raise self._query_error(error, sql, timeout) from None
+        except BaseException:
+            close()
+            raise
 
         def rows() -> Iterator[tuple]:
             batch = first
