@@ -36,29 +36,35 @@ def _unavailable(reason: str):
 
 
 def find_bindir() -> str | None:
-    """The directory of `initdb` and `pg_ctl`: pg_config's, else the newest Debian one, else
-    the PATH's."""
-    candidates = []
-    if shutil.which("pg_config"):
-        try:
-            candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True,
-                                             text=True, timeout=30).stdout.strip())
-        except (OSError, subprocess.SubprocessError):
-            pass
-
-    def version(path: str):
-        number = path.split(os.sep)[-2]
-        return (int(number), 0) if number.isdigit() else (0, number)
-
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(os.path.dirname(os.path.realpath(initdb)))
+    """The directory of `initdb` and `pg_ctl`: `MOFA_TEST_PG_BINDIR` when set (and then only
+    it), else pg_config's, else the newest Debian one, else the PATH's."""
+    chosen = os.environ.get("MOFA_TEST_PG_BINDIR")
+    candidates = [chosen] if chosen else _bindirs()
     for directory in candidates:
         if directory and all(os.access(os.path.join(directory, tool), os.X_OK)
                              for tool in ("initdb", "pg_ctl", "postgres")):
             return directory
     return None
+
+
+def _bindirs() -> list[str]:
+    found = []
+    if shutil.which("pg_config"):
+        try:
+            found.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                        timeout=30).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+    def version(path: str):
+        number = path.split(os.sep)[-2]
+        return (int(number), "") if number.isdigit() else (0, number)
+
+    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
+    initdb = shutil.which("initdb")
+    if initdb:
+        found.append(os.path.dirname(os.path.realpath(initdb)))
+    return found
 
 
 class Server:
