@@ -40,6 +40,15 @@ _RECORD_VALUES = ", ".join("%s::jsonb" if field == "metadata" else "%s::text[]" 
                            else "%s" for field in SessionRecord._fields)
 _RECORD_UPDATES = ", ".join(f"{field} = EXCLUDED.{field}" for field in SessionRecord._fields[1:])
 _MESSAGE_COLUMNS = ", ".join(MessageRecord._fields)
+# Binary arrays (%b): text arrays are escaped element by element in Python, five times slower.
+_MESSAGE_ARRAYS = ", ".join("%b::integer[]" if field == "position" else "%b::text[]"
+                            for field in MessageRecord._fields[1:])
+_INSERT_NEW = (
+    f"WITH saved AS (INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
+    "  ON CONFLICT (session_id) DO NOTHING RETURNING session_id),"
+    f" added AS (INSERT INTO mofa_messages ({_MESSAGE_COLUMNS})"
+    f"  SELECT saved.session_id, given.* FROM saved, unnest({_MESSAGE_ARRAYS}) AS given)"
+    " SELECT count(*) FROM saved")
 
 # The first word of a statement that can run as a read-only query (anything else is refused
 # by the server; this only words the refusal).
@@ -188,23 +197,30 @@ class PostgresSessionStore(SessionStore):
                         for position, message in enumerate(messages)]
         record = records.session_record(session, fields, messages_at,
                                         [row.message for row in message_rows])
-        on_conflict = f"DO UPDATE SET {_RECORD_UPDATES}" if replace else "DO NOTHING"
-        with self._errors(), self.conn.transaction():
-            # The insert takes the row (or waits for a concurrent saver of the same id, then
-            # sees its row): exactly one of several savers creates it.
-            inserted = self.conn.execute(
-                f"INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
-                f" ON CONFLICT (session_id) {on_conflict} RETURNING session_id", record).fetchone()
-            if inserted is None:
+        ref = SessionRef(session_id, record.agent, record.name, PostgresHandle(session_id))
+        if not replace:
+            # One statement, so one round trip and a transaction of its own: the session row
+            # and, only when this statement created it, its messages. The insert takes the id
+            # (or waits for a concurrent saver of the same id, then sees its row): exactly one
+            # of several savers creates it.
+            columns = [list(column) for column in zip(*message_rows)] or [
+                [] for _ in MessageRecord._fields]
+            with self._errors():
+                created = self.conn.execute(_INSERT_NEW, (*record, *columns[1:])).fetchone()[0]
+            if not created:
                 raise SessionExists(f"session {session_id!r} already exists (use --replace)")
-            if replace:
-                self.conn.execute("DELETE FROM mofa_messages WHERE session_id = %s", (session_id,))
+            return ref
+        with self._errors(), self.conn.transaction():
+            # The upsert locks the row: concurrent replacers and appenders queue behind it.
+            self.conn.execute(f"INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
+                              f" ON CONFLICT (session_id) DO UPDATE SET {_RECORD_UPDATES}", record)
+            self.conn.execute("DELETE FROM mofa_messages WHERE session_id = %s", (session_id,))
             if message_rows:
                 with self.conn.cursor() as cursor, cursor.copy(
                         f"COPY mofa_messages ({_MESSAGE_COLUMNS}) FROM STDIN") as copy:
                     for row in message_rows:
                         copy.write_row(row)
-        return SessionRef(session_id, record.agent, record.name, PostgresHandle(session_id))
+        return ref
 
     def append(self, ref: SessionRef, message: dict) -> None:
         if not isinstance(message, dict):
