@@ -334,3 +334,27 @@ def test_the_readme_python_api_example_runs(pg_url, monkeypatch):
         rows = database.list()
         assert [row.session_id for row in rows] == ["support-bot:ticket-7"]
         assert rows[0].message_count == 2
+
+
+def test_verify_checks_the_message_rows_against_the_counts(both, pg_url, postgres_server, pg_schema):
+    result = run("--store", pg_url, "session", "index", "verify")
+    assert result.exit_code == 0, result.stderr
+    with open_store(pg_url) as database:
+        assert database.verify() == (10, [])
+        postgres_server.admin().execute(
+            f'DELETE FROM "{pg_schema}".mofa_messages WHERE session_id = %s AND position = 1',
+            ("agent-001:session-123",))
+        report = database.verify()
+        assert [(p.kind, p.where) for p in report.problems] == [("stale", "agent-001:session-123")]
+    result = run("--store", pg_url, "session", "index", "verify")
+    assert result.exit_code == 1 and "stale: agent-001:session-123: message_count" in result.stdout
+
+
+def test_ids_complete_from_the_database(both, pg_url):
+    with open_store(pg_url) as database:
+        assert database.complete_ids("agent-00") == [
+            "agent-001:session-123", "agent-001:session-124", "agent-002:session-125",
+            "agent-002:session-126", "agent-003:closed", "agent-003:duplicate-keys",
+            "agent-003:numbers"]
+        assert database.complete_ids("user/") == ["user/42"]
+        assert database.complete_ids("%") == []

@@ -27,7 +27,16 @@ from mofa.errors import (
     StoreUnavailable,
 )
 from mofa.session import JSON_LAYOUT, Session
-from mofa.stores.base import QueryResult, SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.stores.base import (
+    Problem,
+    QueryResult,
+    SessionFilter,
+    SessionRef,
+    SessionRow,
+    SessionStore,
+    VerifyReport,
+    Warn,
+)
 from mofa.stores.postgres import records
 from mofa.stores.postgres.connect import connect, one_line
 from mofa.stores.postgres.records import MessageRecord, SessionRecord
@@ -268,6 +277,23 @@ class PostgresSessionStore(SessionStore):
         return {"store": self.kind, "url": self.where, "schema_version": self.schema_version,
                 "server_version": server, "sessions": sessions, "messages": int(messages),
                 "agents": agents}
+
+    def verify(self, progress=None) -> VerifyReport:
+        """The database's own invariants: each session's message_count is its number of
+        message rows, at positions 0, 1, 2, ... (what appends and saves keep)."""
+        with self._errors():
+            examined = self.conn.execute("SELECT count(*) FROM mofa_sessions").fetchone()[0]
+            wrong = self.conn.execute(
+                "SELECT s.session_id, s.message_count, count(m.position),"
+                "       coalesce(max(m.position) + 1, 0)"
+                " FROM mofa_sessions s LEFT JOIN mofa_messages m USING (session_id)"
+                " GROUP BY s.session_id, s.message_count"
+                " HAVING s.message_count <> count(m.position)"
+                "     OR coalesce(max(m.position) + 1, 0) <> count(m.position)"
+                " ORDER BY s.session_id LIMIT 1000").fetchall()
+        problems = [Problem("stale", session_id, f"message_count {count} but {rows} message rows"
+                            f" (positions up to {end - 1})") for session_id, count, rows, end in wrong]
+        return VerifyReport(examined, problems)
 
     def query(self, sql: str, timeout: float) -> QueryResult:
         """`sql` in a READ ONLY transaction under `statement_timeout`, through a server-side
