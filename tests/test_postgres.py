@@ -395,3 +395,16 @@ def test_ctrl_c_stops_a_running_query_on_the_server_too(pg_url, postgres_server)
     while postgres_server.admin().execute(running).fetchone()[0]:
         assert time.monotonic() < deadline, "the server still runs the query"
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize("wanted", [
+    {"tags": ("a",)}, {"tags": ("a", "b")}, {"tags": ("b", "zzz")}, {"user": "42"},
+    {"statuses": ("closed", "empty")}, {"agent": "agent-003", "limit": 2},
+    {"since": "2024-03-01T08:00:00.123456Z"}, {"until": "2024-03-01T08:00:00.123456Z", "limit": 3},
+])
+def test_filters_answer_as_the_files_store_does(both, root, pg_url, wanted):
+    from mofa.stores.base import SessionFilter
+
+    files = open_store(root=str(root), indexed=False)
+    with open_store(pg_url) as database:
+        assert database.list(SessionFilter(**wanted)) == files.list(SessionFilter(**wanted))
