@@ -116,6 +116,10 @@ def migrate(conn, where: str, notice=None) -> int:
     while version < LATEST_VERSION:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            # IF NOT EXISTS, not a look-up first: a process that looked the table up before
+            # the lock keeps a cached "no such table" until a DDL statement makes it catch up
+            # with what the lock holder committed. Its notice ("already exists") is not news.
+            conn.execute("SET LOCAL client_min_messages = warning")
             conn.execute("CREATE TABLE IF NOT EXISTS mofa_schema (version integer NOT NULL)")
             version = schema_version(conn)
             _refuse_newer(version, where)
