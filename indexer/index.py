@@ -44,10 +44,9 @@ def filter_clause(wanted: SessionFilter) -> tuple[str, list]:
     if wanted.user is not None:
         terms.append("user_id = ?")
         params.append(wanted.user)
-    if wanted.tags:
-        from mofa.errors import Unsupported
-
-        raise Unsupported("the index does not know tags yet")
+    for tag in wanted.tags:
+        terms.append("EXISTS (SELECT 1 FROM json_each(sessions.tags) WHERE value = ?)")
+        params.append(tag)
     return ("WHERE " + " AND ".join(terms) if terms else ""), params
 
 
@@ -121,12 +120,10 @@ class SessionIndex:
         if row is None:
             return
         yield row
-        conn = self.conn
-        try:
-            yield from cursor
-        except sqlite3.ProgrammingError:
-            if not self.closed(conn):
-                raise  # else: the command ended (a closed pipe) and closed the index under us
+        # Not `yield from`: closing this generator (a reader that stopped early, at exit after
+        # the connection closed) would call cursor.close() and fail on the closed database.
+        for row in cursor:
+            yield row
 
     def select(self, sql: str, params=()) -> Iterator[tuple]:
         """Rows of one of the index's own queries (for the indexer's modules)."""
@@ -160,6 +157,21 @@ class SessionIndex:
             f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions WHERE dir = '' AND layout = 'jsonl'"
             " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name))]
 
+    def unreadable_jsonl_matches(self, full_id: str | None, name: str | None) -> list[JsonlMatch]:
+        """MoFA files that cannot be read as sessions, by the id their file name gives (its
+        stem) or that id's session part, unless a readable session has that id: so that
+        `show` can say why and `delete` can remove them."""
+        rows = self._all(
+            "SELECT session_id, file FROM bad_files WHERE dir = '' AND duplicate_of IS NULL"
+            " AND (session_id = ? OR substr(session_id, instr(session_id, ':') + 1) = ?)"
+            " AND session_id NOT IN (SELECT session_id FROM sessions) ORDER BY session_id",
+            (full_id, name))
+        found = []
+        for session_id, file_name in rows:
+            head, sep, tail = session_id.partition(":")
+            found.append(JsonlMatch(session_id, head, tail if sep else session_id, file_name))
+        return found
+
     def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
         """Indexed session ids that start with `prefix` (shell completion: no refresh)."""
         upper = prefix + "\U0010ffff"
@@ -168,8 +180,8 @@ class SessionIndex:
             " ORDER BY session_id LIMIT ?", (prefix, upper, limit))]
 
     def forget(self, directory: str, file: str) -> None:
-        """Drop the row of a session file that was just deleted, and let a file that was left
-        out as its duplicate be read again."""
+        """Drop the row of a session file (readable or not) that was just deleted, and let a
+        file that was left out as its duplicate be read again."""
         def drop():
             with write_transaction(self.conn):
                 self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"

@@ -64,7 +64,26 @@ def m004_no_name_index(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS sessions_by_name")
 
 
-MIGRATIONS = [m001_sessions, m002_bookkeeping, m003_dir_generations, m004_no_name_index]
+def m005_precise_times_and_bad_file_ids(conn: sqlite3.Connection) -> None:
+    """`created_at` and `updated_at` at full precision (`YYYY-MM-DDTHH:MM:SS.fffffffffZ`: text
+    order is time order, to the nanosecond), and on `bad_files` the id a file's name gives, so
+    that a file that cannot be read is still addressable. Rows written before hold neither:
+    they go, and the next refresh reads every file again."""
+    conn.execute("ALTER TABLE bad_files ADD COLUMN session_id TEXT")
+    for table in ("sessions", "bad_files", "dirs"):
+        conn.execute(f"DELETE FROM {table}")
+
+
+def m006_tags(conn: sqlite3.Connection) -> None:
+    """`tags`: a session's `metadata.tags` (its strings, as a JSON array), for `list --tag`.
+    Rows written before have none: they go, and the next refresh reads every file again."""
+    conn.execute("ALTER TABLE sessions ADD COLUMN tags TEXT")
+    for table in ("sessions", "bad_files", "dirs"):
+        conn.execute(f"DELETE FROM {table}")
+
+
+MIGRATIONS = [m001_sessions, m002_bookkeeping, m003_dir_generations, m004_no_name_index,
+              m005_precise_times_and_bad_file_ids, m006_tags]
 LATEST_VERSION = len(MIGRATIONS)
 
 

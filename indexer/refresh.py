@@ -19,6 +19,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from stat import S_ISDIR
 from typing import NamedTuple
 
 from indexer.rows import BadRow, IndexRow, StatKey, as_duplicate, claim_rank, columns, insert_sql
@@ -87,10 +88,18 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
     except (CorruptSession, SessionPermissionError, StoreError) as error:
         return Parsed(key, None, str(error))
     summary = session.summary()
+    tags = session.tags
     row = IndexRow(_text(summary.session_id), _text(summary.agent), _text(summary.name),
                    summary.created_at, summary.updated_at, summary.message_count, _text(summary.status),
-                   _text(summary.user_id), session.path, summary.layout, directory, stat.name, *key)
+                   _text(summary.user_id), _tags_text(tags) if tags else None, session.path,
+                   summary.layout, directory, stat.name, *key)
     return Parsed(key, row, None)
+
+
+def _tags_text(tags: list[str]) -> str:
+    import json
+
+    return _text(json.dumps(tags, ensure_ascii=False))
 
 
 def _text(value):
@@ -188,9 +197,13 @@ class Refresher:
 
     def _scan(self, directory: str):
         """(dir stat, session files) of one directory, (None, None) when it is gone."""
+        if directory and not tree.is_agent_name(directory):
+            return None, None  # never read (`list --agent .hidden`); rows it may have go
         path = self._dir_path(directory)
         try:
-            dir_stat = os.stat(path)
+            dir_stat = os.lstat(path) if directory else os.stat(path)
+            if directory and not S_ISDIR(dir_stat.st_mode):
+                return None, None  # a symlink, or a file: not an agent directory
             if directory:
                 files = tree.scan_agent_dir(path, self.warnings)
             else:
@@ -238,7 +251,10 @@ class Refresher:
         if root_stat is not None:
             self._root_plan = Plan("", None, scan_start, root_stat, listing.jsonl,
                                    dir_digest(root_stat, listing.jsonl), [], [])
-        directories = [agent] if agent is not None else listing.agents
+        if agent is None:
+            directories = listing.agents
+        else:  # only a name that can be an agent directory: `--agent ../x` reads nothing
+            directories = [agent] if tree.is_agent_name(agent) else []
         directories.append("")
         state = self._stored_state()
         if agent is None:
@@ -252,8 +268,6 @@ class Refresher:
         state = self._stored_state() if state is None else state
         plans = []
         for directory in directories:
-            if directory and not _plain_name(directory):
-                continue
             digest, generation = state.get(directory, (None, None))
             plan = self._plan(directory, generation)
             if plan.files is None:
@@ -360,6 +374,8 @@ class Refresher:
         conn = self.conn
         dir_path = self._dir_path(directory)
         suffix = JSON_SUFFIX if directory else JSONL_SUFFIX
+        if directory and not tree.is_agent_name(directory):
+            return 0
         with write_transaction(conn):
             scan_start = time.time_ns()
             gone, sessions, bad = [], [], []
@@ -397,7 +413,8 @@ class Refresher:
             sessions.append(result.row._replace(**key._asdict()))
         elif result.error is not None:
             path = os.path.join(self._dir_path(directory), stat.name)
-            bad.append(BadRow(directory, stat.name, path, result.error, None, *key))
+            bad.append(BadRow(directory, stat.name, path, result.error, None,
+                              name_id(directory, stat.name), *key))
         return racy
 
     def _write_rows(self, directory: str, gone: list, sessions: list[IndexRow], bad: list[BadRow],
@@ -498,5 +515,8 @@ def _batches(jobs: list) -> list:
     return batches
 
 
-def _plain_name(directory: str) -> bool:
-    return "/" not in directory and directory not in (".", "..")
+def name_id(directory: str, file_name: str) -> str:
+    """The id a session file's name gives: `<agent>:<stem>`, or a JSONL file's stem."""
+    if directory:
+        return f"{directory}:{file_name[: -len(JSON_SUFFIX)]}"
+    return file_name[: -len(JSONL_SUFFIX)]

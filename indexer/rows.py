@@ -29,6 +29,7 @@ class IndexRow(NamedTuple):
     message_count: int
     status: str
     user_id: str | None
+    tags: str | None  # metadata.tags as a JSON array of strings, NULL when it has none
     path: str
     layout: str
     dir: str
@@ -47,6 +48,7 @@ class BadRow(NamedTuple):
     path: str
     error: str
     duplicate_of: str | None
+    session_id: str | None  # the id the file's name gives (a MoFA file), so it stays addressable
     size: int
     mtime_ns: int
     inode: int
@@ -78,4 +80,4 @@ def claim_rank(row: IndexRow) -> tuple:
 def as_duplicate(row: IndexRow, winner_path: str) -> BadRow:
     return BadRow(row.dir, row.file, row.path,
                   f"{row.path}: session id {row.session_id!r} is also used by {winner_path}; left out",
-                  row.session_id, row.size, row.mtime_ns, row.inode, row.ctime_ns)
+                  row.session_id, row.session_id, row.size, row.mtime_ns, row.inode, row.ctime_ns)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mofa.session import JSONL_LAYOUT
+from mofa.errors import IndexUnavailable
 from mofa.stores.base import (
     Progress,
     QueryResult,
+    SearchHit,
     SessionFilter,
     SessionRef,
     SessionRow,
@@ -97,7 +99,8 @@ class IndexedSessionStore(FileSessionStore):
         self._refresh_jsonl()
         return [SessionRef(match.session_id, match.agent, match.name,
                            FileHandle(JSONL_LAYOUT, "", match.file))
-                for match in self.index.jsonl_matches(full_id, name)]
+                for match in self.index.jsonl_matches(full_id, name)
+                + self.index.unreadable_jsonl_matches(full_id, name)]
 
     def _refresh_jsonl(self) -> None:
         if not self._jsonl_fresh:
@@ -107,6 +110,19 @@ class IndexedSessionStore(FileSessionStore):
 
     def index_location(self) -> str | None:
         return self.index_path
+
+    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
+               role: str | None = None) -> list[SearchHit]:
+        from indexer.search import SearchFilter, ensure_search, parse_query, search
+
+        parse_query(query)  # a query it cannot take is refused before any work
+        self.refresh(wanted.agent)
+        if self.index.in_memory:
+            raise IndexUnavailable("no index file is available to search")
+        ensure_search(self.index.conn, self.root, self.progress("Building the search index"))
+        where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
+        return [SearchHit(hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet)
+                for hit in search(self.index.conn, query, where)]
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         return self.index.ids_starting_with(prefix, limit)
@@ -135,7 +151,6 @@ class IndexedSessionStore(FileSessionStore):
 
     def query(self, sql: str, timeout: float) -> QueryResult:
         from indexer.query import run_query
-        from mofa.errors import IndexUnavailable
 
         self.refresh()
         if self.index.in_memory:

@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 
 from mofa.session import JSONL_LAYOUT, Session
-from mofa.timestamps import index_text, normalize
+from mofa.timestamps import shown_text
 
 
 class Timestamp(str):
-    """A time in `YYYY-MM-DDTHH:MM:SSZ` form that YAML shows as a plain timestamp."""
+    """A time in `YYYY-MM-DDTHH:MM:SS[.fraction]Z` form that YAML shows as a plain timestamp."""
 
 
 def _timestamp(value: object) -> object:
-    normal = normalize(value)
-    return Timestamp(normal) if normal is not value and isinstance(normal, str) else value
+    shown = shown_text(value)  # UTC, the stored fraction kept
+    return Timestamp(shown) if shown is not None else value
 
 
 def show_document(session: Session) -> dict:
     """The session as `show --format json|yaml` prints it (times normalized to UTC)."""
     document = {
         "session_id": session.session_id,
-        "created_at": Timestamp(index_text(session.created_at)),
+        "created_at": Timestamp(session.created_at_shown),
     }
     if "updated_at" in session.document:
         document["updated_at"] = _timestamp(session.document["updated_at"])

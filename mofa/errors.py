@@ -67,6 +67,14 @@ class InvalidStoreLocation(MofaError):
     """A store URL or sessions root that names no usable store."""
 
 
+class InvalidTimeSpec(MofaError):
+    """A time (`--since`, `--until`, `--before`) or duration (`--older-than`) cannot be read."""
+
+
+class InvalidSearchQuery(MofaError):
+    """A full-text search query cannot be turned into a search."""
+
+
 class StoreUnavailable(MofaError):
     """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
     its driver is not installed, or its schema is newer than this program."""

@@ -9,6 +9,7 @@ import json
 
 from mofa.errors import CorruptSession
 from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session
+from mofa.timestamps import parse_timestamp
 
 
 def _fast_loads():
@@ -71,7 +72,7 @@ def parse_agent_json(path: str, agent: str, name: str, data: bytes, mtime_ns: in
     if not isinstance(document, dict):
         raise CorruptSession(path, f"not a JSON object (a JSON {type(document).__name__})")
     messages = _check_messages(path, document.get("messages", []))
-    if "metadata" in document and not isinstance(document["metadata"], dict):
+    if document.get("metadata") is not None and not isinstance(document["metadata"], dict):
         raise CorruptSession(path, "'metadata' is not a JSON object")
     return Session(
         session_id=f"{agent}:{name}",
@@ -97,8 +98,9 @@ def jsonl_identity(key: str, metadata: dict) -> tuple[str, str]:
 def parse_jsonl(path: str, stem: str, data: bytes, mtime_ns: int) -> Session:
     """`<root>/<key>.jsonl`: a header line, then one message per line.
 
-    A message line that does not parse is skipped and noted in `warnings`; a header that does
-    not parse makes the whole file unreadable.
+    Messages are the lines MoFA itself would load (`message_problem`); any other line is
+    skipped and noted in `warnings`. A header that does not parse makes the whole file
+    unreadable; its `metadata` when not an object is read as `{}`, as MoFA does.
     """
     try:
         text = data.decode("utf-8")
@@ -115,7 +117,7 @@ def parse_jsonl(path: str, stem: str, data: bytes, mtime_ns: int) -> Session:
         try:
             value = json.loads(line)
         except (ValueError, RecursionError):
-            value = None
+            value = _NOT_JSON
         if first:
             first = False
             if not isinstance(value, dict):
@@ -123,16 +125,16 @@ def parse_jsonl(path: str, stem: str, data: bytes, mtime_ns: int) -> Session:
             if "role" not in value or "key" in value:
                 header = value
                 continue
-        if not isinstance(value, dict):
-            warnings.append(f"{path}: line {number} is not a JSON object message; skipped")
+        problem = message_problem(value)
+        if problem:
+            warnings.append(f"{path}: line {number} {problem}; skipped")
             continue
         messages.append(value)
-    if "metadata" in header and not isinstance(header["metadata"], dict):
-        raise CorruptSession(path, "'metadata' in the header is not a JSON object")
     key = header.get("key")
     if not isinstance(key, str) or not key:
         key = stem
-    agent, name = jsonl_identity(key, header.get("metadata") or {})
+    metadata = header.get("metadata")
+    agent, name = jsonl_identity(key, metadata if isinstance(metadata, dict) else {})
     return Session(
         session_id=key,
         agent=agent,
@@ -144,3 +146,22 @@ def parse_jsonl(path: str, stem: str, data: bytes, mtime_ns: int) -> Session:
         file_mtime_ns=mtime_ns,
         warnings=warnings,
     )
+
+
+_NOT_JSON = object()
+
+
+def message_problem(value) -> str | None:
+    """Why MoFA would not load this message line (None when it would): it loads a JSON object
+    with a string `role`, a string `content`, and a `timestamp` absent or RFC 3339."""
+    if value is _NOT_JSON:
+        return "is not valid JSON"
+    if type(value) is not dict:
+        return "is not a JSON object"
+    if type(value.get("role")) is not str:
+        return "has no string 'role'"
+    if type(value.get("content")) is not str:
+        return "has no string 'content'"
+    if "timestamp" in value and parse_timestamp(value["timestamp"]) is None:
+        return "has a 'timestamp' that is not an RFC 3339 time"
+    return None

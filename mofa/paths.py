@@ -1,15 +1,18 @@
 """Where the sessions root is: the first of --sessions-dir, MOFA_SESSIONS_DIR, XDG_DATA_HOME,
-~/.local/share."""
+~/.local/share (on macOS, ~/Library/Application Support, as MoFA)."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 
 def default_sessions_root(environ=os.environ) -> str:
     configured = environ.get("MOFA_SESSIONS_DIR")
     if configured:
         return configured
+    if sys.platform == "darwin":  # where MoFA keeps them on macOS (its data_local_dir)
+        return os.path.join(os.path.expanduser("~"), "Library", "Application Support", "mofa", "sessions")
     data_home = environ.get("XDG_DATA_HOME")
     if data_home and os.path.isabs(data_home):
         return os.path.join(data_home, "mofa", "sessions")

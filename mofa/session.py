@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from mofa.timestamps import index_text, parse_timestamp
+from mofa.timestamps import epoch_ns_index_text, index_text, parse_timestamp, precise_index_text, shown_text
 
 JSON_LAYOUT = "json"  # <root>/<agent>/<session>.json
 JSONL_LAYOUT = "jsonl"  # MoFA's <root>/<key>.jsonl
@@ -71,20 +71,48 @@ class Session:
         return moment
 
     @property
+    def tags(self) -> list[str]:
+        """The strings of `metadata.tags` (a list), in order."""
+        value = self.metadata.get("tags")
+        return [tag for tag in value if isinstance(tag, str)] if isinstance(value, list) else []
+
+    @property
     def user_id(self) -> str | None:
         value = self.metadata.get("user_id")
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return str(value)
         return None
 
+    def _created_source(self) -> str | None:
+        """The stored text `created_at` comes from (as the property picks it), None for the mtime."""
+        value = self.document.get("created_at")
+        if parse_timestamp(value) is not None:
+            return value
+        if self.messages and isinstance(self.messages[0], dict):
+            value = self.messages[0].get("timestamp")
+            if parse_timestamp(value) is not None:
+                return value
+        return None
+
+    @property
+    def created_at_shown(self) -> str:
+        """`created_at` as `show -f json|yaml` prints it: UTC, the stored fraction kept."""
+        source = self._created_source()
+        return shown_text(source) if source is not None else index_text(self.created_at)
+
     def summary(self) -> SessionSummary:
-        created = self.document.get("created_at")
-        if not _canonical(created):
+        # Index texts at full precision (see mofa.timestamps), made straight from the stored
+        # strings: no datetime round trip for the common case, which a cold build would pay.
+        created = precise_index_text(self.document.get("created_at"))
+        if created is None and self.messages and isinstance(self.messages[0], dict):
+            created = precise_index_text(self.messages[0].get("timestamp"))
+        if created is None:
+            created = epoch_ns_index_text(self.file_mtime_ns)
+        if created is None:  # no date can hold the mtime: whatever `created_at` says of it
             created = index_text(self.created_at)
-        updated = self.document.get("updated_at")
-        if not _canonical(updated):
-            moment = self.updated_at
-            updated = index_text(moment) if moment else None
+        updated = precise_index_text(self.document.get("updated_at"))
+        if updated is None and self.messages and isinstance(self.messages[-1], dict):
+            updated = precise_index_text(self.messages[-1].get("timestamp"))
         return SessionSummary(
             session_id=self.session_id,
             agent=self.agent,
@@ -110,10 +138,3 @@ class SessionSummary(NamedTuple):
     status: str
     user_id: str | None
     layout: str
-
-
-def _canonical(value: object) -> bool:
-    """True for a valid time already in the index's form (`YYYY-MM-DDTHH:MM:SSZ`): most files
-    write that, and skipping the round trip through datetime speeds up a cold build."""
-    return (type(value) is str and len(value) == 20 and value[10] == "T" and value[19] == "Z"
-            and parse_timestamp(value) is not None)

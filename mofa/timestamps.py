@@ -34,7 +34,7 @@ def from_epoch_ns(ns: int) -> datetime:
 
 
 def index_text(moment: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SSZ`: the index's form, whose text order is time order."""
+    """`YYYY-MM-DDTHH:MM:SSZ`, to the second (the index keeps more: `precise_index_text`)."""
     # Formatted by hand: strftime costs a cold index build a second per 100,000 sessions.
     return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
             f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
@@ -53,3 +53,71 @@ def normalize(value: object) -> object:
     """The index form of a timestamp value, or the value unchanged when it is not one."""
     moment = parse_timestamp(value)
     return index_text(moment) if moment else value
+
+
+# -- full precision ------------------------------------------------------------------------
+# A datetime holds microseconds; MoFA writes nanoseconds, and many sessions start within one
+# second. The index keeps the stored digits instead, in one fixed-width form whose text order
+# is time order: `YYYY-MM-DDTHH:MM:SS.fffffffffZ`, always nine fraction digits.
+
+_NO_FRACTION = "000000000"
+
+
+def _fraction_digits(text: str) -> str:
+    """The fraction digits of a valid RFC 3339 text (stripped), '' when it has none."""
+    if len(text) < 21 or text[16] != ":" or text[19] not in ".,":
+        return ""
+    end = 20
+    while end < len(text) and "0" <= text[end] <= "9":
+        end += 1
+    return text[20:end]
+
+
+def _utc_seconds(text: str, moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SS` of a valid time, straight from the text when it is already UTC."""
+    if text[10] == "T" and text[16] == ":" and (text[-1] in "zZ" or text.endswith("+00:00")):
+        return text[:19]
+    return _seconds_of(moment)
+
+
+def _seconds_of(moment: datetime) -> str:
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
+
+
+def precise_index_text(value: object) -> str | None:
+    """The index's form of an RFC 3339 string at full precision (`...SS.fffffffffZ`, the
+    stored fraction padded or cut to nine digits), or None when it is not a time."""
+    moment = parse_timestamp(value)
+    if moment is None:
+        return None
+    text = value.strip()
+    digits = _fraction_digits(text)
+    return f"{_utc_seconds(text, moment)}.{(digits + _NO_FRACTION)[:9]}Z"
+
+
+def moment_index_text(moment: datetime) -> str:
+    """The index's form of a datetime (which holds microseconds)."""
+    moment = moment.astimezone(timezone.utc)
+    return f"{_seconds_of(moment)}.{moment.microsecond:06d}000Z"
+
+
+def epoch_ns_index_text(ns: int) -> str | None:
+    """The index's form of a file time in nanoseconds, or None when no date can hold it."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return f"{_seconds_of(moment)}.{fraction:09d}Z"
+
+
+def shown_text(value: object) -> str | None:
+    """`YYYY-MM-DDTHH:MM:SS[.fraction]Z` in UTC, the stored fraction kept digit for digit
+    (as `show -f json|yaml` prints a time), or None when the value is not a time."""
+    moment = parse_timestamp(value)
+    if moment is None:
+        return None
+    text = value.strip()
+    digits = _fraction_digits(text)
+    return f"{_utc_seconds(text, moment)}{'.' + digits if digits else ''}Z"

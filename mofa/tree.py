@@ -10,7 +10,7 @@ import os
 from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
-from mofa.errors import SessionPermissionError, StoreError
+from mofa.errors import CorruptSession, SessionPermissionError, StoreError
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
 
 
@@ -47,9 +47,37 @@ def utf8_name(name: str) -> bool:
     return True
 
 
+def is_agent_name(name: str) -> bool:
+    """True when `name` can be an agent directory: one visible path component, valid UTF-8.
+
+    The one rule for every caller, whatever a command names (`list --agent`): hidden names,
+    `.` and `..`, and names with a `/` are never read.
+    """
+    # The same rule as a per-agent id's parts: every listed id must resolve back to its file.
+    return usable_name(name)
+
+
 def _not_utf8(parent: str, name: str, what: str, skipped: list | None) -> None:
     if skipped is not None:
         skipped.append(f"{os.path.join(parent, name)}: the {what} name is not valid UTF-8; left out")
+
+
+def usable_name(name: str) -> bool:
+    """True when a per-agent directory or file stem can stand in an id that resolves back to
+    it (`mofa.ids.is_safe_name`) and is valid UTF-8."""
+    from mofa.ids import is_safe_name
+
+    return is_safe_name(name) and utf8_name(name)
+
+
+def _unusable(parent: str, name: str, what: str, skipped: list | None) -> None:
+    if skipped is None:
+        return
+    if not utf8_name(name):
+        _not_utf8(parent, name, what, skipped)
+    else:
+        skipped.append(f"{os.path.join(parent, name)}: the {what} name holds a '\\' or a control"
+                       " character, which no session id can name; left out")
 
 
 def scan_root(root: str, skipped: list | None = None) -> RootListing:
@@ -77,10 +105,10 @@ def scan_root(root: str, skipped: list | None = None) -> RootListing:
                 elif stat:
                     _not_utf8(root, name, "file", skipped)
             elif entry.is_dir(follow_symlinks=False):
-                if utf8_name(name):
+                if is_agent_name(name):
                     agents.append(name)
                 else:
-                    _not_utf8(root, name, "directory", skipped)
+                    _unusable(root, name, "directory", skipped)
     return RootListing(agents, jsonl)
 
 
@@ -100,12 +128,26 @@ def scan_agent_dir(directory: str, skipped: list | None = None) -> list[FileStat
     Raises SessionPermissionError or StoreError when it exists but cannot be read. Names that
     are not UTF-8 are left out, each with a line in `skipped`.
     """
+    try:
+        # Never through a symlink, even one swapped in after the caller looked: O_NOFOLLOW.
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # a symlink: not an agent directory
+            return None
+        raise _os_failure(error, directory) from None
+    try:
+        return _scan_agent_fd(fd, directory, skipped)
+    finally:
+        os.close(fd)
+
+
+def _scan_agent_fd(fd: int, directory: str, skipped: list | None) -> list[FileStat]:
     found: list[FileStat] = []
     append = found.append
     try:
-        iterator = os.scandir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+        iterator = os.scandir(fd)
     except OSError as error:
         raise _os_failure(error, directory) from None
     with iterator:
@@ -118,10 +160,10 @@ def scan_agent_dir(directory: str, skipped: list | None = None) -> list[FileStat
                     continue
                 if not S_ISREG(st.st_mode):
                     continue
-                if name.isascii() or utf8_name(name):
+                if (name.isprintable() and "\\" not in name) or usable_name(name[: -len(JSON_SUFFIX)]):
                     append(FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
                 else:
-                    _not_utf8(directory, name, "file", skipped)
+                    _unusable(directory, name, "file", skipped)
     return found
 
 
@@ -132,7 +174,7 @@ def session_files(root: str, agents: list[str] | None = None,
     `skipped`; without `skipped`, its error is raised."""
     listing = scan_root(root, skipped)
     places = []
-    for agent in listing.agents if agents is None else agents:
+    for agent in listing.agents if agents is None else filter(is_agent_name, agents):
         try:
             files = scan_agent_dir(os.path.join(root, agent), skipped)
         except (SessionPermissionError, StoreError) as error:
@@ -147,6 +189,7 @@ def session_files(root: str, agents: list[str] | None = None,
 
 
 def is_agent_dir(path: str) -> bool:
+    """True for a real directory (a symlink to one is not)."""
     try:
         return S_ISDIR(os.lstat(path).st_mode)
     except OSError:
@@ -162,9 +205,26 @@ def regular_file_stat(path: str) -> os.stat_result | None:
     return st if S_ISREG(st.st_mode) else None
 
 
-def is_agent_name(root: str, name: str) -> bool:
-    """True when `name` may be read as an agent directory of `root`: one plain, visible,
-    UTF-8 component that is a real directory there (not a symlink to one)."""
-    from mofa.ids import is_safe_name
+DEFAULT_MAX_SESSION_BYTES = 256 * 1024 * 1024
+_max_bytes_cache: tuple = (None, DEFAULT_MAX_SESSION_BYTES)
 
-    return is_safe_name(name) and utf8_name(name) and is_agent_dir(os.path.join(root, name))
+
+def max_session_bytes() -> int:
+    """`MOFA_MAX_SESSION_BYTES` (a positive integer), else 256 MiB: larger files are not read."""
+    global _max_bytes_cache
+    raw = os.environ.get("MOFA_MAX_SESSION_BYTES")
+    if raw != _max_bytes_cache[0]:
+        try:
+            value = int(raw) if raw else DEFAULT_MAX_SESSION_BYTES
+        except ValueError:
+            value = DEFAULT_MAX_SESSION_BYTES
+        _max_bytes_cache = (raw, value if value > 0 else DEFAULT_MAX_SESSION_BYTES)
+    return _max_bytes_cache[1]
+
+
+def check_size(path: str, size: int, limit: int) -> None:
+    """Raise CorruptSession for a session file too large to read (a 2 GB file would cost
+    seconds and gigabytes of memory for every command that meets it)."""
+    if size > limit:
+        raise CorruptSession(path, f"too large: {size} bytes, more than MOFA_MAX_SESSION_BYTES"
+                                   f" ({limit}); not read")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -37,20 +38,80 @@ def write_session(root: Path, agent: str, name: str, messages=None, created_at="
     return path
 
 
+def mofa_file_stem(key: str) -> str:
+    """MoFA's file name for a session key, without `.jsonl`: every character that is not a
+    Unicode letter or digit, `-`, `:` or `_` becomes `_` (reference/mofa-jsonl-format.md)."""
+    return "".join(char if char.isalnum() or char in "-:_" else "_" for char in key)
+
+
+def _chrono_fraction(nanos: int) -> str:
+    """chrono's fraction: none, or 3, 6 or 9 digits, the fewest that hold the value."""
+    if nanos == 0:
+        return ""
+    if nanos % 1_000_000 == 0:
+        return f".{nanos // 1_000_000:03d}"
+    if nanos % 1_000 == 0:
+        return f".{nanos // 1_000:06d}"
+    return f".{nanos:09d}"
+
+
+def _utc_seconds(epoch_ns: int) -> tuple[str, int]:
+    seconds, nanos = divmod(epoch_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), nanos
+
+
+def mofa_header_time(epoch_ns: int) -> str:
+    """A header time as MoFA writes it (chrono's to_rfc3339): `+00:00`, 0/3/6/9 fraction digits."""
+    seconds, nanos = _utc_seconds(epoch_ns)
+    return f"{seconds}{_chrono_fraction(nanos)}+00:00"
+
+
+def mofa_message_time(epoch_ns: int) -> str:
+    """A message time as MoFA writes it (chrono's serde): `Z`, usually nine fraction digits."""
+    seconds, nanos = _utc_seconds(epoch_ns)
+    return f"{seconds}{_chrono_fraction(nanos)}Z"
+
+
+def ns(text: str) -> int:
+    """Epoch nanoseconds of `YYYY-MM-DDTHH:MM:SS[.fffffffff]` (UTC), for writing times exactly."""
+    whole, _, fraction = text.partition(".")
+    moment = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc)
+    return int(moment.timestamp()) * 1_000_000_000 + int((fraction + "000000000")[:9])
+
+
 def write_jsonl(root: Path, key: str | None, messages=None, metadata=None, file_stem=None,
-                created_at="2024-02-28T10:30:00.123+00:00", extra_lines=()) -> Path:
-    """A MoFA session file: a header line, then one message per line."""
-    header = {"created_at": created_at, "updated_at": created_at, "metadata": metadata or {}}
+                created_at="2024-02-28T10:30:00.123+00:00", extra_lines=(), updated_at=None,
+                header_extra=None, sort_header=False) -> Path:
+    """A MoFA session file exactly as MoFA writes it: a compact header line `{"key",
+    "created_at", "updated_at", "metadata"}`, one compact `{"role", "content", "timestamp"}`
+    line per message, lines joined by `\n` with no trailing newline, in `<root>/<file>.jsonl`
+    where the file name is MoFA's sanitized key (unless `file_stem` says otherwise).
+
+    `metadata` may be any JSON value (default `{}`); `extra_lines` are written as given;
+    `sort_header` writes the header's keys sorted, as some serde_json builds do."""
+    header = {}
     if key is not None:
-        header = {"key": key, **header}
-    lines = [json.dumps(header)]
-    for item in messages if messages is not None else [message("user", "Hi", "2024-02-28T10:30:05.5+00:00")]:
-        lines.append(json.dumps(item, ensure_ascii=False))
+        header["key"] = key
+    if created_at is not None:
+        header["created_at"] = created_at
+    header["updated_at"] = updated_at or created_at
+    header["metadata"] = {} if metadata is None else metadata
+    header.update(header_extra or {})
+    if sort_header:
+        header = dict(sorted(header.items()))
+    lines = [_compact(header)]
+    for item in messages if messages is not None else [message("user", "Hi", "2024-02-28T10:30:05.500000000Z")]:
+        lines.append(_compact(item))
     lines.extend(extra_lines)
-    path = root / f"{file_stem or key}.jsonl"
+    path = root / f"{file_stem if file_stem is not None else mofa_file_stem(key)}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_bytes("\n".join(lines).encode("utf-8"))
     return path
+
+
+def _compact(value) -> str:
+    """serde_json's form: no spaces, non-ASCII written as is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def run(*args, input=None, env=None, color=False):

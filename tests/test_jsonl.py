@@ -10,7 +10,8 @@ from tests.helpers import listed_ids, message, run, write_jsonl, write_session
 
 
 def mofa_message(role, content, timestamp):
-    """A message line as MoFA writes it: RFC 3339 with +00:00 and fractional seconds."""
+    """A message line as MoFA writes it: `{"role", "content", "timestamp"}`, the time in UTC
+    with `Z` and (usually) nine fraction digits."""
     return {"role": role, "content": content, "timestamp": timestamp}
 
 
@@ -18,13 +19,13 @@ def mofa_message(role, content, timestamp):
 def mixed(root):
     write_session(root, "agent-001", "session-123", [message("user", "x")] * 2, "2024-02-28T09:00:00Z")
     write_jsonl(root, "agent-001:chat-7", [
-        mofa_message("user", "Bonjour", "2024-02-28T10:30:05.123+00:00"),
-        mofa_message("assistant", "Salut !", "2024-02-28T10:30:08.456789+00:00")],
+        mofa_message("user", "Bonjour", "2024-02-28T10:30:05.123456789Z"),
+        mofa_message("assistant", "Salut !", "2024-02-28T10:30:08.456789012Z")],
         metadata={"agent_id": "agent-001"}, created_at="2024-02-28T10:30:00.123+00:00")
-    write_jsonl(root, "telegram:user_42", [mofa_message("user", "hi", "2024-02-28T11:00:01+00:00")],
+    write_jsonl(root, "telegram:user_42", [mofa_message("user", "hi", "2024-02-28T11:00:01.000000001Z")],
                 metadata={"agent_id": "support-bot"}, created_at="2024-02-28T11:00:00+00:00")
-    write_jsonl(root, "écrivain:séance-1", [mofa_message("user", "ünïcödé", "2024-02-28T12:00:00Z")],
-                created_at="2024-02-28T12:00:00.5+00:00")
+    write_jsonl(root, "écrivain:séance-1", [mofa_message("user", "ünïcödé", "2024-02-28T12:00:00.900000000Z")],
+                created_at="2024-02-28T12:00:00.500+00:00")
     return root
 
 
@@ -50,8 +51,9 @@ def test_show_by_full_and_short_id(mixed):
     for wanted in ("agent-001:chat-7", "chat-7"):
         document = json.loads(run("session", "show", wanted, "-f", "json").stdout)
         assert document["session_id"] == "agent-001:chat-7"
-        assert document["created_at"] == "2024-02-28T10:30:00Z"
-        assert [m["timestamp"] for m in document["messages"]] == ["2024-02-28T10:30:05Z", "2024-02-28T10:30:08Z"]
+        assert document["created_at"] == "2024-02-28T10:30:00.123Z"  # the stored fraction, in UTC
+        assert [m["timestamp"] for m in document["messages"]] == [
+            "2024-02-28T10:30:05.123456789Z", "2024-02-28T10:30:08.456789012Z"]
     assert "│ 10:30:05  │ user      │ Bonjour" in run("session", "show", "chat-7").stdout
     assert json.loads(run("session", "show", "séance-1", "-f", "json").stdout)["messages"][0]["content"] == "ünïcödé"
     assert json.loads(run("session", "show", "user_42", "-f", "json").stdout)["metadata"] == {"agent_id": "support-bot"}
@@ -66,7 +68,7 @@ def test_short_id_ambiguous_across_layouts(mixed):
 
 def test_export_is_lossless(mixed, tmp_path):
     path = mixed / "agent-001:chat-7.jsonl"
-    header, *lines = [json.loads(line) for line in path.read_text().splitlines()]
+    header, *lines = [json.loads(line) for line in path.read_text().split("\n")]
     for fmt in ("json", "yaml"):
         out = tmp_path / f"chat.{fmt}"
         assert run("session", "export", "chat-7", "-o", str(out)).exit_code == 0
@@ -81,17 +83,17 @@ def test_delete(mixed):
 
 
 def test_unparseable_message_lines_are_skipped_with_a_warning(root):
-    write_jsonl(root, "a:s", [mofa_message("user", "one", "2024-02-28T10:30:05+00:00")],
-                extra_lines=['{"role": "assistant", "content": "trunc', "[1, 2]",
-                             json.dumps(mofa_message("user", "two", "2024-02-28T10:31:00+00:00"))])
+    write_jsonl(root, "a:s", [mofa_message("user", "one", "2024-02-28T10:30:05.000000001Z")],
+                extra_lines=['{"role":"assistant","content":"trunc', "[1,2]",
+                             json.dumps(mofa_message("user", "two", "2024-02-28T10:31:00.000000002Z"))])
     listing = run("session", "list", "-f", "json")
     assert json.loads(listing.stdout)[0]["message_count"] == 2
     shown = run("session", "show", "a:s", "-f", "json")
     assert shown.exit_code == 0
     assert [m["content"] for m in json.loads(shown.stdout)["messages"]] == ["one", "two"]
     assert shown.stderr.splitlines() == [
-        f"warning: {root / 'a:s.jsonl'}: line 3 is not a JSON object message; skipped",
-        f"warning: {root / 'a:s.jsonl'}: line 4 is not a JSON object message; skipped"]
+        f"warning: {root / 'a:s.jsonl'}: line 3 is not valid JSON; skipped",
+        f"warning: {root / 'a:s.jsonl'}: line 4 is not a JSON object; skipped"]
 
 
 def test_empty_and_header_only_files_are_empty_sessions(root):
@@ -119,7 +121,7 @@ def test_a_key_unlike_the_file_name(root):
 
 
 def test_a_corrupt_header_is_an_unreadable_file(root):
-    (root / "x:y.jsonl").write_text("not json\n" + json.dumps(mofa_message("user", "a", "2024-01-01T00:00:00Z")))
+    (root / "x:y.jsonl").write_text("not json\n" + json.dumps(mofa_message("user", "a", "2024-01-01T00:00:00.100000000Z")))
     write_jsonl(root, "ok:1")
     listing = run("session", "list", "-f", "json")
     assert listed_ids(listing) == ["ok:1"]
@@ -142,8 +144,8 @@ def test_the_watcher_follows_jsonl_files(root, index_path):
     try:
         path = write_jsonl(root, "agent-2:live", [])
         assert wait_until(lambda: index_rows(index_path).get("agent-2:live") == (0, "empty"))
-        with open(path, "a") as handle:  # MoFA appends a message line
-            handle.write(json.dumps(mofa_message("user", "new", "2024-02-28T10:31:00.1+00:00")) + "\n")
+        # MoFA saves by rewriting the whole file in place (not atomically)
+        write_jsonl(root, "agent-2:live", [mofa_message("user", "new", "2024-02-28T10:31:00.100000000Z")])
         assert wait_until(lambda: index_rows(index_path).get("agent-2:live") == (1, "active"))
         path.unlink()
         assert wait_until(lambda: "agent-2:live" not in index_rows(index_path))

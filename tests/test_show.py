@@ -100,7 +100,7 @@ def test_times_are_shown_in_utc(root):
     assert "Created: 2024-02-28 10:30:00" in run("session", "show", "a:s").stdout
     assert "│ 10:30:05  │" in run("session", "show", "a:s").stdout
     document = json.loads(run("session", "show", "a:s", "-f", "json").stdout)
-    assert document["messages"][0]["timestamp"] == "2024-02-28T10:30:05Z"
+    assert document["messages"][0]["timestamp"] == "2024-02-28T10:30:05.250Z"  # the stored fraction
 
 
 def test_content_that_is_not_a_string(root):
@@ -150,5 +150,5 @@ def test_jsonl_session_shows(root):
     result = run("session", "show", "chat-1", "-f", "json")
     document = json.loads(result.stdout)
     assert document["session_id"] == "agent-9:chat-1"
-    assert document["messages"][0]["timestamp"] == "2024-02-28T10:30:05Z"
+    assert document["messages"][0]["timestamp"] == "2024-02-28T10:30:05.123Z"
     assert document["messages"][0]["content"] == "héllo"

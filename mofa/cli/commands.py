@@ -9,10 +9,11 @@ from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import mapped_errors
 from mofa.cli.lazy import LazyGroup
-from mofa.cli.options import output_format_option, show_format_option
+from mofa.cli.options import global_output_format_option, output_format_option, show_format_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, cls=LazyGroup,
+             lazy_subcommands={"completion": "mofa.cli.completion:completion"})
 @click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
               help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
                    " ~/.local/share/mofa/sessions].")
@@ -22,6 +23,7 @@ from mofa.cli.options import output_format_option, show_format_option
 @click.option("--store", "store_url", metavar="URL", envvar="MOFA_STORE",
               help="A database store instead of the files: postgresql://... [default: $MOFA_STORE].")
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr.")
+@global_output_format_option
 @click.version_option(__version__, prog_name="mofa")
 @click.pass_context
 def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
@@ -43,6 +45,7 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
 
 
 @cli.group(cls=LazyGroup, lazy_subcommands={"query": "mofa.cli.index_commands:query",
+                                             "import": "mofa.cli.importing:import_sessions",
                                              "index": "mofa.cli.index_commands:index_group"})
 def session():
     """List, show, export, delete and query sessions.
@@ -58,7 +61,7 @@ def session():
 @click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent (exact match).")
 @click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
               help="Only the N most recently created sessions.")
-@output_format_option("table", "json")
+@output_format_option("table", "json", mofa_spellings=True)
 @pass_app
 def list_sessions(app: App, agent, limit, fmt):
     """List sessions: the N most recently created, printed oldest first.
@@ -116,8 +119,8 @@ def show(app: App, session_id, fmt):
 @click.argument("session_id")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write ('-' for standard output); parent directories are created.")
-@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml")),
-              help="Export format [default: from the output's suffix .json, .yaml or .yml].")
+@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
+              help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].")
 @pass_app
 def export(app: App, session_id, output, fmt):
     """Export a session, every stored field as stored, to a JSON or YAML file.

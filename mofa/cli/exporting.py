@@ -12,21 +12,26 @@ from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import SessionPermissionError, StoreError
 from mofa.session import Session
 
-SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
 
 
 def format_from_suffix(output: str) -> str:
     suffix = os.path.splitext(output)[1].lower()
     if suffix not in SUFFIXES:
         raise click.UsageError(
-            f"cannot tell the format from {output!r}: give --format json|yaml "
-            "or an output ending in .json, .yaml or .yml")
+            f"cannot tell the format from {output!r}: give --format json|yaml|markdown "
+            "or an output ending in .json, .yaml, .yml or .md")
     return SUFFIXES[suffix]
 
 
 def write(session: Session, fmt: str, output: str) -> None:
-    document = export_document(session)
-    text = to_json(document) if fmt == "json" else to_yaml(document)
+    if fmt == "markdown":
+        from mofa.markdown import session_markdown
+
+        text = session_markdown(session)
+    else:
+        document = export_document(session)
+        text = to_json(document) if fmt == "json" else to_yaml(document)
     if output == "-":
         sys.stdout.write(text)
         return

@@ -1,4 +1,4 @@
-"""`show` output: the page's header, metadata block and conversation table, or JSON/YAML."""
+"""`show` output: the page's header, metadata block and conversation table, or JSON/YAML/Markdown."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from mofa.timestamps import clock_text, index_text, listing_text, parse_timestam
 def write(session: Session, fmt: str) -> None:
     if fmt == "table":
         click.echo(table_text(session, terminal_columns()))
+        return
+    if fmt == "markdown":
+        from mofa.markdown import session_markdown
+
+        click.echo(session_markdown(session), nl=False)
         return
     from mofa.documents import show_document, to_json, to_yaml
 

@@ -22,7 +22,7 @@ Progress = Callable[[int, int], None]
 class SessionFilter(NamedTuple):
     """Which sessions a listing (or a search, or a prune) is about; every field narrows.
 
-    Times are in the index's text form (`mofa.timestamps.index_text`): `since` is inclusive,
+    Times are in the index's text form (`mofa.timestamps.precise_index_text`): `since` is inclusive,
     `until` exclusive. `limit` applies last: the `limit` most recently created that pass.
     """
 
@@ -60,9 +60,12 @@ class SessionRef(NamedTuple):
 
 
 class SearchHit(NamedTuple):
-    """One session that matches a search, best first."""
+    """One session that matches a search. `snippet` is the text around its first match, each
+    match between `mofa.searching.MARK_START` and `MARK_END`, as stored: escape it before a
+    terminal shows it."""
 
     session_id: str
+    agent: str
     created_at: str | None
     matches: int
     snippet: str
@@ -125,12 +128,12 @@ class SessionStore(ABC):
     def get(self, text: str) -> Session:
         return self.load(self.resolve(text))
 
+    @abstractmethod
     def search(self, query: str, wanted: SessionFilter = SessionFilter(),
-               role: str | None = None) -> Iterable[SearchHit]:
-        """Sessions whose messages match `query`, best first."""
-        from mofa.errors import Unsupported
-
-        raise Unsupported(f"the {self.kind} store cannot search")
+               role: str | None = None) -> list[SearchHit]:
+        """Sessions with messages (of `role`) that hold every term of `query` (the language of
+        `mofa.searching`), best first, narrowed by `wanted`'s agent, since, until and limit. Raises
+        InvalidSearchQuery for a query it cannot take."""
 
     # -- writing ---------------------------------------------------------------------------
     @abstractmethod

@@ -26,7 +26,7 @@ from mofa.errors import (
 )
 from mofa.ids import is_safe_name, mofa_file_stem, parse_session_id
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX, Session
-from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.stores.base import SearchHit, SessionFilter, SessionRef, SessionRow, SessionStore, Warn
 
 
 class FileHandle(NamedTuple):
@@ -49,7 +49,16 @@ def _os_error(error: OSError, what: str) -> Exception:
 def read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            limit = tree.max_session_bytes()
+            size = os.fstat(handle.fileno()).st_size
+            tree.check_size(path, size, limit)
+            # read(n) allocates n bytes up front: ask for the size, and only if the file grew
+            # since, for the rest up to the limit.
+            data = handle.read(size + 1)
+            if len(data) > size:
+                data += handle.read(limit + 1 - len(data))
+                tree.check_size(path, len(data), limit)
+            return data
     except FileNotFoundError:
         raise SessionNotFound(f"session file vanished: {path}") from None
     except PermissionError:
@@ -122,7 +131,7 @@ class FileSessionStore(SessionStore):
     def iter_sessions(self, agent: str | None = None) -> Iterator[Session]:
         """Every readable session (of `agent`); `warn` hears of each file that is not."""
         skipped: list[str] = []
-        agents = None if agent is None else [agent] if tree.is_agent_name(self.root, agent) else []
+        agents = None if agent is None else [agent] if tree.is_agent_name(agent) else []
         places = tree.session_files(self.root, agents, skipped)
         for text in skipped if self.warn else ():
             self.warn(text)
@@ -151,8 +160,19 @@ class FileSessionStore(SessionStore):
 
     def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
         rows = [row for session in self.iter_sessions(wanted.agent)
-                if passes(row := row_of(session), wanted, _tags(session))]
+                if passes(row := row_of(session), wanted, session.tags)]
         return newest(rows, wanted.limit)
+
+    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
+               role: str | None = None) -> list[SearchHit]:
+        from mofa.searching import search_sessions
+
+        sessions = (session for session in self.iter_sessions(wanted.agent)
+                    if passes(row_of(session), SessionFilter(wanted.agent, None, wanted.since, wanted.until)))
+        hits = [SearchHit(session.session_id, session.agent, row_of(session).created_at, matches, snippet)
+                for session, matches, snippet in search_sessions(sessions, query, role)]
+        hits.sort(key=lambda hit: (-hit.matches, _descending(hit.created_at or ""), hit.session_id))
+        return hits if wanted.limit is None else hits[:wanted.limit]
 
     # -- resolving ids ---------------------------------------------------------------------
     def resolve(self, text: str) -> SessionRef:
@@ -190,10 +210,15 @@ class FileSessionStore(SessionStore):
         return next(iter(matches.values()))
 
     def _agent_json_ref(self, text: str) -> SessionRef | None:
-        parts = _per_agent_parts(text)
-        if parts is None:
-            return None
-        agent, name = parts
+        """The per-agent file of this id. An agent directory may hold ':' itself, so every
+        split is tried, first ':' first (the order `claim_rank` gives equal claims)."""
+        for agent, name in _per_agent_splits(text):
+            ref = self._agent_json_at(text, agent, name)
+            if ref is not None:
+                return ref
+        return None
+
+    def _agent_json_at(self, text: str, agent: str, name: str) -> SessionRef | None:
         directory = os.path.join(self.root, agent)
         try:
             dir_stat = os.lstat(directory)
@@ -316,11 +341,16 @@ class FileSessionStore(SessionStore):
                 "files_on_disk": sum(len(files) for _, files in tree.session_files(self.root, skipped=[]))}
 
 
+def _descending(text: str) -> tuple:
+    """A sort key that orders texts from the greatest (here: the newest time) down."""
+    return tuple(-ord(char) for char in text)
+
+
 def claim_rank(session: Session) -> tuple:
     """DESIGN "Session ids": the per-agent file wins over a JSONL header; among JSONL files the
     one whose name is the key's own file name, else the first path in byte order."""
     if session.layout == JSON_LAYOUT:
-        return (0, b"")
+        return (0, os.fsencode(session.path))
     stem = os.path.basename(session.path)[: -len(JSONL_SUFFIX)]
     return (1 if mofa_file_stem(session.session_id) == stem else 2, os.fsencode(session.path))
 
@@ -329,17 +359,19 @@ def duplicate_warning(dropped: str, kept: str, session_id: str) -> str:
     return f"{dropped}: session id {session_id!r} is also used by {kept}; left out"
 
 
-def _tags(session: Session) -> list:
-    tags = session.metadata.get("tags")
-    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
-
-
 def _per_agent_parts(text: str) -> tuple[str, str] | None:
-    """(agent, session) when `text` can name a per-agent file, else None."""
-    agent, sep, name = text.partition(":")
-    if not sep or not is_safe_name(agent) or not is_safe_name(name):
-        return None
-    return agent, name
+    """The first (agent, session) split of `text` that can name a per-agent file, else None."""
+    return next(_per_agent_splits(text), None)
+
+
+def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
+    """Every (agent, session) split of `text` at a ':' whose two parts are safe names."""
+    position = text.find(":")
+    while position != -1:
+        agent, name = text[:position], text[position + 1:]
+        if is_safe_name(agent) and is_safe_name(name):
+            yield agent, name
+        position = text.find(":", position + 1)
 
 
 def _file_handle(ref: SessionRef) -> FileHandle:

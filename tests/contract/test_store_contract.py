@@ -14,6 +14,7 @@ from mofa.errors import (
     SessionNotFound,
 )
 from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore
+from mofa.timestamps import precise_index_text as at
 
 
 def document(created_at: str, messages: int = 1, **fields) -> dict:
@@ -40,7 +41,8 @@ def filled(store: SessionStore) -> SessionStore:
     store.save("agent-001:session-124", document("2024-02-28T11:45:00Z", 8, status="closed"))
     store.save("agent-002:session-125", document("2024-02-28T12:15:00Z", 5,
                                                  metadata={"user_id": "user-789"}))
-    store.save("agent-002:session-126", document("2024-02-28T13:00:00Z", 0))
+    store.save("agent-002:session-126", document("2024-02-28T13:00:00Z", 0,
+                                                 metadata={"tags": ["billing", "vip", 7]}))
     store.save("telegram:chat-42", mofa_document("telegram:chat-42", "2024-02-28T12:00:00.5+00:00", 3))
     store.save("user/42", mofa_document("user/42", "2024-02-28T09:00:00+00:00", 2))
     return store
@@ -75,9 +77,13 @@ def test_limit_takes_the_newest_and_prints_them_oldest_first(filled):
     (SessionFilter(statuses=("closed",)), ["agent-001:session-124"]),
     (SessionFilter(statuses=("empty", "closed")), ["agent-001:session-124", "agent-002:session-126"]),
     (SessionFilter(user="user-789"), ["agent-002:session-125"]),
-    (SessionFilter(since="2024-02-28T12:15:00Z"), ["agent-002:session-125", "agent-002:session-126"]),
-    (SessionFilter(until="2024-02-28T10:30:00Z"), ["user/42"]),
-    (SessionFilter(since="2024-02-28T11:00:00Z", until="2024-02-28T12:30:00Z", limit=2),
+    (SessionFilter(tags=("billing",)), ["agent-002:session-126"]),
+    (SessionFilter(tags=("billing", "vip")), ["agent-002:session-126"]),
+    (SessionFilter(tags=("billing", "nope")), []),
+    (SessionFilter(tags=("7",)), []),
+    (SessionFilter(since=at("2024-02-28T12:15:00Z")), ["agent-002:session-125", "agent-002:session-126"]),
+    (SessionFilter(until=at("2024-02-28T10:30:00Z")), ["user/42"]),
+    (SessionFilter(since=at("2024-02-28T11:00:00Z"), until=at("2024-02-28T12:30:00Z"), limit=2),
      ["telegram:chat-42", "agent-002:session-125"]),
 ])
 def test_filters_combine_and_the_limit_applies_last(filled, wanted, expected):
@@ -180,3 +186,71 @@ def test_an_empty_store_lists_nothing(store):
     assert list(store.list()) == []
     with pytest.raises(SessionNotFound):
         store.resolve("agent:session")
+
+
+# -- search ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def talked(store: SessionStore) -> SessionStore:
+    def conversation(*lines):
+        return [{"role": role, "content": content, "timestamp": "2024-03-01T10:00:00Z"}
+                for role, content in lines]
+
+    store.save("shop:s1", {"created_at": "2024-03-01T10:00:00Z", "messages": conversation(
+        ("user", "Where is my order? I want a refund."),
+        ("assistant", "Your order status is: shipped. The refund is pending."),
+        ("tool", {"order": {"status": "shipped", "note": "Café crème"}}))})
+    store.save("shop:s2", {"created_at": "2024-03-05T10:00:00Z", "messages": conversation(
+        ("user", "I want a refund"), ("assistant", "Deliveries are late this week."))})
+    store.save("tg:42", mofa_document("tg:42", "2024-03-07T10:00:00+00:00", 0) | {"messages": [
+        {"role": "user", "content": "status of my ORDER-STATUS?", "timestamp": "2024-03-07T10:00:05Z"}]})
+    return store
+
+
+def hit_ids(hits) -> list[str]:
+    return sorted(hit.session_id for hit in hits)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("refund", ["shop:s1", "shop:s2"]),
+    ("REFUND order", ["shop:s1"]),
+    ('"order status"', ["shop:s1", "tg:42"]),
+    ("deliv*", ["shop:s2"]),
+    ("cafe", ["shop:s1"]),
+    ("zebra", []),
+])
+def test_search_words_phrases_prefixes_folded(talked, query, expected):
+    assert hit_ids(talked.search(query)) == expected
+
+
+def test_search_counts_matching_messages_and_marks_the_snippet(talked):
+    from mofa.searching import MARK_END, MARK_START
+
+    (hit,) = [hit for hit in talked.search("refund") if hit.session_id == "shop:s1"]
+    assert (hit.agent, hit.matches) == ("shop", 2)
+    assert f"{MARK_START}refund{MARK_END}" in hit.snippet
+    assert hit.created_at.startswith("2024-03-01T10:00:00")
+
+
+def test_search_filters(talked):
+    assert hit_ids(talked.search("refund", role="assistant")) == ["shop:s1"]
+    assert hit_ids(talked.search("shipped", role="tool")) == ["shop:s1"]
+    assert hit_ids(talked.search("status", SessionFilter(agent="tg"))) == ["tg:42"]
+    assert hit_ids(talked.search("refund", SessionFilter(since=at("2024-03-02T00:00:00Z")))) == ["shop:s2"]
+    assert hit_ids(talked.search("refund", SessionFilter(until=at("2024-03-02T00:00:00Z")))) == ["shop:s1"]
+    assert len(talked.search("refund", SessionFilter(limit=1))) == 1
+
+
+def test_search_is_as_fresh_as_list(talked):
+    talked.append(talked.resolve("shop:s2"), {"role": "user", "content": "zebra", "timestamp": "2024-03-05T10:01:00Z"})
+    assert hit_ids(talked.search("zebra")) == ["shop:s2"]
+    talked.delete(talked.resolve("shop:s2"))
+    assert hit_ids(talked.search("refund")) == ["shop:s1"]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "!!!", '"unbalanced'])
+def test_a_query_it_cannot_take_is_refused(talked, query):
+    from mofa.errors import InvalidSearchQuery
+
+    with pytest.raises(InvalidSearchQuery):
+        talked.search(query)

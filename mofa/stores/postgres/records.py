@@ -46,6 +46,7 @@ class MessageRecord(NamedTuple):
     role: str | None
     timestamp: str | None
     text: str
+    folded: str
     message: str
 
 
@@ -103,24 +104,6 @@ def _jsonb_holds(value, depth: int = 0) -> bool:
     if isinstance(value, list):
         return all(_jsonb_holds(item, depth + 1) for item in value)
     return True
-
-
-def words(content) -> str:
-    """The text of a message's content, for search: the string itself, or every string inside
-    structured content (values, not keys), one per line."""
-    if isinstance(content, str):
-        return cleaned(content) or ""
-    found: list[str] = []
-    stack = [content]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            found.append(value)
-        elif isinstance(value, dict):
-            stack.extend(reversed(list(value.values())))
-        elif isinstance(value, list):
-            stack.extend(reversed(value))
-    return cleaned("\n".join(found)) or ""
 
 
 def chained_hash(previous: str, text: str) -> str:
@@ -191,11 +174,14 @@ def assemble(session_id: str, agent: str, name: str, layout: str, fields: dict,
 
 
 def message_record(session_id: str, position: int, message: dict) -> MessageRecord:
+    from mofa.searching import fold, message_text
+
     role = message.get("role")
     timestamp = message.get("timestamp")
+    text = cleaned(message_text(message.get("content")))
     return MessageRecord(session_id, position, cleaned(role) if isinstance(role, str) else None,
                          cleaned(timestamp) if isinstance(timestamp, str) else None,
-                         words(message.get("content")), json_text(message))
+                         text, fold(text), json_text(message))
 
 
 def session_record(session: Session, fields: dict, messages_at: int | None,

@@ -64,6 +64,7 @@ def m001_initial(conn) -> None:
             role       text,
             timestamp  text,
             text       text NOT NULL,
+            folded     text NOT NULL,
             message    text NOT NULL,
             PRIMARY KEY (session_id, position)
         )
@@ -71,7 +72,10 @@ def m001_initial(conn) -> None:
     )
     conn.execute("COMMENT ON COLUMN mofa_messages.message IS 'the whole message, JSON text "
                  "exactly as saved'")
-    conn.execute("COMMENT ON COLUMN mofa_messages.text IS 'the words of its content, for search'")
+    conn.execute("COMMENT ON COLUMN mofa_messages.text IS 'the text of its content, for search "
+                 "snippets (mofa.searching.message_text)'")
+    conn.execute("COMMENT ON COLUMN mofa_messages.folded IS 'that text case- and accent-folded "
+                 "(mofa.searching.fold), where a search looks for its words'")
     # The relation users query: the SQLite index's documented columns, so that the README's
     # queries run unchanged on both stores. A database has no files: their columns are NULL.
     conn.execute(

@@ -30,6 +30,7 @@ from mofa.session import JSON_LAYOUT, Session
 from mofa.stores.base import (
     Problem,
     QueryResult,
+    SearchHit,
     SessionFilter,
     SessionRef,
     SessionRow,
@@ -178,6 +179,52 @@ class PostgresSessionStore(SessionStore):
             raise CorruptSession(ref.session_id, f"stored JSON does not parse ({error})") from None
         return records.assemble(ref.session_id, agent, name, layout, fields, messages,
                                 messages_at, mtime_ns)
+
+    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
+               role: str | None = None) -> list[SearchHit]:
+        """The plain matcher's answer (`mofa.searching`), the database narrowing it first: a
+        message is a candidate only when its folded text holds every word of the query, and
+        only candidates are matched (word by word, phrases, prefixes) in Python."""
+        from mofa.searching import _term_words as term_words  # the plain matcher's own words
+        from mofa.searching import match_message, parse_query
+
+        terms = [(term_words(term), term.prefix) for term in parse_query(query)]
+        terms = [(words, prefix) for words, prefix in terms if words]
+        if wanted.limit is not None and wanted.limit <= 0:
+            return []
+        conditions, params = [], []
+        for words, _ in terms:
+            for word in words:  # letters and digits only: nothing LIKE would read as a pattern
+                conditions.append("m.folded LIKE %s")
+                params.append(f"%{word}%")
+        for column, operator, value in (("m.role", "=", role), ("s.agent", "=", wanted.agent),
+                                        ("s.created_at", ">=", wanted.since),
+                                        ("s.created_at", "<", wanted.until)):
+            if value is not None:
+                if not records.storable(value):
+                    return []
+                conditions.append(f"{column} {operator} %s")
+                params.append(value)
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT s.session_id, s.agent, s.created_at, m.text"
+                " FROM mofa_messages m JOIN mofa_sessions s USING (session_id)"
+                f" WHERE {' AND '.join(conditions) or 'true'}"
+                " ORDER BY s.session_id, m.position", params).fetchall()
+        hits: dict[str, list] = {}
+        for session_id, agent, created_at, text in rows:
+            snippet = match_message(text, terms)
+            if snippet is None:
+                continue
+            hit = hits.get(session_id)
+            if hit is None:
+                hits[session_id] = [session_id, agent, created_at, 1, snippet]
+            else:
+                hit[3] += 1
+        # Best first: most matching messages, then the newest, then by id.
+        found = sorted((SearchHit(*hit) for hit in hits.values()), key=lambda hit: hit.session_id)
+        found.sort(key=lambda hit: (hit.matches, hit.created_at or ""), reverse=True)
+        return found if wanted.limit is None else found[:wanted.limit]
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         if not records.storable(prefix):

@@ -1,0 +1,335 @@
+"""Full-text search over message text, in SQLite FTS5 tables of the index.
+
+The search data is built the first time someone searches (`ensure_search`), so a root where
+nobody searches pays nothing: no tables, no triggers, no work in a refresh. Once it exists (the
+`meta` key 'search' holds its version), triggers on `sessions` queue every session whose row a
+refresh changes, and `ensure_search` before each search re-reads the queued sessions whose file
+stat differs from what it indexed: the search data is never older than the listing, whoever
+refreshed. `update_search` is a hook by which a refresh can index the sessions it just parsed
+itself, saving the search that re-read.
+
+One FTS row per message: its text (a string content, or every string inside structured content)
+and its role. The row id holds the session (`search_sessions.id`) in its high bits and the
+message's position in the low 24: a session's rows are one id range, removed with one range
+delete, and no id or position is stored a million times over.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
+
+from indexer.transactions import write_transaction
+from mofa.searching import (  # noqa: F401 (the query language is shared by every store)
+    MARK_END,
+    MARK_START,
+    Term,
+    message_text,
+    parse_query,
+    plain_snippet,
+    snippet_parts,
+)
+from mofa.session import Session
+
+SEARCH_VERSION = "1"
+TOKENIZER = "unicode61 remove_diacritics 2"
+POSITION_BITS = 24  # messages after the 16,777,216th of one session are not searched
+SNIPPET_TOKENS = 16
+BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
+Progress = Callable[[int, int], None]
+
+_STAMP = ("path", "size", "mtime_ns", "inode", "ctime_ns")
+
+
+class SearchFilter(NamedTuple):
+    """What narrows a search: `since`/`until` are bounds in the index's text form (mofa.when),
+    `since` inclusive and `until` exclusive, as for a listing (`SessionFilter`)."""
+
+    agent: str | None = None
+    role: str | None = None
+    since: str | None = None
+    until: str | None = None
+    limit: int | None = 20
+
+
+class SearchHit(NamedTuple):
+    """One matching session: `snippet` marks each match with MARK_START ... MARK_END. It is
+    the session's text as stored: escape it (mofa.render.printable) before a terminal shows it."""
+
+    session_id: str
+    agent: str
+    created_at: str
+    matches: int
+    snippet: str
+    score: float
+
+
+def match_expression(text: str) -> str:
+    """The user's query as an FTS5 MATCH expression in which every term is a quoted string:
+    no text the user types is ever read as FTS5 syntax (AND, NEAR, column filters, ...)."""
+    return " ".join('"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "")
+                    for term in parse_query(text))
+
+
+def _storable(text: str) -> str:
+    """Text SQLite can hold (lone surrogates kept as escapes), without the snippet marks."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if MARK_START in text or MARK_END in text:
+        text = text.replace(MARK_START, " ").replace(MARK_END, " ")
+    return text
+
+
+def message_rows(session: Session, session_key: int) -> list[tuple]:
+    """(rowid, content, role) of each message of `session`, stored under `session_key`."""
+    base = session_key << POSITION_BITS
+    rows = []
+    for position, message in enumerate(session.messages[: 1 << POSITION_BITS]):
+        if not isinstance(message, dict):
+            continue
+        text = message_text(message.get("content"))
+        if not text:
+            continue
+        role = message.get("role")
+        if not isinstance(role, str):
+            role = "" if role is None else str(role)
+        rows.append((base + position, _storable(text), _storable(role)))
+    return rows
+
+
+# -- the tables --------------------------------------------------------------------------------
+
+def search_exists(conn: sqlite3.Connection) -> bool:
+    """True once someone searched this index: only then has a refresh anything to do here."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'search'").fetchone()
+    return row is not None and row[0] == SEARCH_VERSION
+
+
+# Every change to a row of `sessions` queues its id: a search then re-reads exactly what the
+# refreshes (its own, another command's, the watcher's) changed since the last one. Created
+# with the search data, so that an index nobody searches pays nothing in its refreshes.
+_QUEUE = "INSERT OR IGNORE INTO search_pending (session_id) VALUES"
+_TRIGGERS = {
+    "search_queue_insert": f"AFTER INSERT ON sessions BEGIN {_QUEUE} (new.session_id); END",
+    "search_queue_update": f"AFTER UPDATE ON sessions BEGIN {_QUEUE} (old.session_id); {_QUEUE} (new.session_id); END",
+    "search_queue_delete": f"AFTER DELETE ON sessions BEGIN {_QUEUE} (old.session_id); END",
+}
+
+
+def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:
+    """The search tables, empty, with every session queued for reading (in the caller's
+    transaction); data of another version is dropped first."""
+    drop_search(conn)
+    conn.execute(
+        "CREATE TABLE search_sessions (id INTEGER PRIMARY KEY,"
+        " session_id TEXT NOT NULL UNIQUE, path TEXT, size INTEGER, mtime_ns INTEGER,"
+        " inode INTEGER, ctime_ns INTEGER)")
+    conn.execute(
+        "CREATE VIRTUAL TABLE search_messages USING fts5("
+        f"content, role UNINDEXED, tokenize = '{tokenizer}')")
+    conn.execute("CREATE TABLE search_pending (session_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    for name, body in _TRIGGERS.items():
+        conn.execute(f"CREATE TRIGGER {name} {body}")
+    conn.execute(f"{_QUEUE.replace('VALUES', '')} SELECT session_id FROM sessions")
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search', ?)", (SEARCH_VERSION,))
+
+
+def drop_search(conn: sqlite3.Connection) -> None:
+    """Remove the search data (in the caller's transaction): the root pays nothing again."""
+    for name in _TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    for table in ("search_messages", "search_sessions", "search_pending"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute("DELETE FROM meta WHERE key = 'search'")
+
+
+def _in_transaction(conn: sqlite3.Connection, work):
+    """Run `work` in the caller's transaction when there is one, else in a new one."""
+    if conn.in_transaction:
+        return work()
+    with write_transaction(conn):
+        return work()
+
+
+def _forget(conn: sqlite3.Connection, session_id: str) -> None:
+    row = conn.execute("SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)).fetchone()
+    if row is None:
+        return
+    low = row[0] << POSITION_BITS
+    conn.execute("DELETE FROM search_messages WHERE rowid >= ? AND rowid < ?",
+                 (low, low + (1 << POSITION_BITS)))
+    conn.execute("DELETE FROM search_sessions WHERE id = ?", (row[0],))
+
+
+def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
+    key = conn.execute(
+        "INSERT INTO search_sessions (session_id, path, size, mtime_ns, inode, ctime_ns)"
+        " VALUES (?, ?, ?, ?, ?, ?)", (session.session_id, *stamp)).lastrowid
+    conn.executemany("INSERT INTO search_messages (rowid, content, role) VALUES (?, ?, ?)",
+                     message_rows(session, key))
+
+
+def _row_stamp(conn: sqlite3.Connection, session_id: str) -> tuple | None:
+    row = conn.execute(f"SELECT {', '.join(_STAMP)} FROM sessions WHERE session_id = ?",
+                       (session_id,)).fetchone()
+    return tuple(row) if row is not None else None
+
+
+# -- keeping it current ------------------------------------------------------------------------
+
+class _Pending(NamedTuple):
+    """A queued session: its row as planned (None: gone) and whether its file must be read."""
+
+    session_id: str
+    directory: str | None
+    file: str | None
+    stamp: tuple | None
+    read: bool
+
+
+def _pending(conn: sqlite3.Connection) -> list[_Pending]:
+    stamp = ", ".join(f"s.{column}" for column in _STAMP)
+    indexed = ", ".join(f"x.{column}" for column in _STAMP)
+    items = []
+    for row in conn.execute(
+            f"SELECT p.session_id, s.dir, s.file, s.session_id IS NOT NULL, {stamp}, {indexed}"
+            " FROM search_pending p LEFT JOIN sessions s ON s.session_id = p.session_id"
+            " LEFT JOIN search_sessions x ON x.session_id = p.session_id ORDER BY p.session_id"):
+        session_id, directory, file, present = row[:4]
+        planned, held = tuple(row[4:9]), tuple(row[9:])
+        # Queued but as indexed already (a rebuild of the index rewrote the same rows): no read.
+        items.append(_Pending(session_id, directory, file, planned if present else None,
+                              bool(present) and planned != held))
+    return items
+
+
+def _read(root: str, item: _Pending) -> Session | None:
+    """The session a row names, read from its file; None when it is no longer that session."""
+    from mofa import tree
+    from mofa.errors import MofaError
+    from mofa.stores.files import load_path
+
+    stat = tree.FileStat(item.file, *item.stamp[1:])
+    try:
+        session = load_path(root, item.directory, stat, fast=True)
+    except MofaError:  # changed or gone since the refresh: its next refresh queues it again
+        return None
+    return session if session.session_id == item.session_id else None
+
+
+def ensure_search(conn: sqlite3.Connection, root: str, progress: Progress | None = None,
+                  tokenizer: str = TOKENIZER) -> int:
+    """Create the search data if need be and bring it in line with the `sessions` rows: read
+    the files of the sessions changed since the last search. Returns how many it read.
+    Call it after a refresh, before `search`; when nothing changed it writes nothing."""
+    if not search_exists(conn):
+        with write_transaction(conn):
+            if not search_exists(conn):  # another process may have created it meanwhile
+                _create_search(conn, tokenizer)
+    if conn.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone() is None:
+        return 0
+    items = _pending(conn)
+    total = sum(item.read for item in items)
+    done = 0
+    for start in range(0, len(items), BATCH):
+        batch = items[start:start + BATCH]
+        sessions = [_read(root, item) if item.read else None for item in batch]
+        with write_transaction(conn):
+            for item, session in zip(batch, sessions):
+                if _row_stamp(conn, item.session_id) != item.stamp:
+                    continue  # changed again since planned: it stays queued for the next search
+                if item.read or item.stamp is None:
+                    _forget(conn, item.session_id)
+                if session is not None:
+                    _add(conn, session, item.stamp)
+                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (item.session_id,))
+        done += sum(item.read for item in batch)
+        if progress and total:
+            progress(done, total)
+    return total
+
+
+def update_search(conn: sqlite3.Connection, removed_ids: Iterable[str], sessions: Iterable[Session]) -> int:
+    """The refresh's hook: drop the search data of `removed_ids`, and (re)index `sessions`,
+    just parsed, so that the next search has nothing of theirs to read. Call it after writing
+    their `sessions` rows, in the same transaction; it does nothing (one look-up) while nobody
+    has searched. Returns how many sessions it indexed."""
+    if not search_exists(conn):
+        return 0
+    sessions = list(sessions)
+
+    def work() -> int:
+        for session_id in removed_ids:
+            if _row_stamp(conn, session_id) is None:
+                _forget(conn, session_id)
+                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (session_id,))
+        added = 0
+        for session in sessions:
+            stamp = _row_stamp(conn, session.session_id)
+            # Only the file that `list` shows for the id: a duplicate's text is not its text.
+            if stamp is not None and stamp[0] == session.path:
+                _forget(conn, session.session_id)
+                _add(conn, session, stamp)
+                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (session.session_id,))
+                added += 1
+        return added
+
+    return _in_transaction(conn, work)
+
+
+# -- searching ---------------------------------------------------------------------------------
+
+def search(conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()) -> list[SearchHit]:
+    """The sessions with messages matching `query`, best first (the sum of their messages'
+    bm25), each with its number of matching messages and a snippet of its first match.
+
+    Raises InvalidSearchQuery for a query it cannot take. Without search data, no hits.
+    """
+    expression = match_expression(query)
+    if not search_exists(conn):
+        return []
+    inner = ["search_messages MATCH ?"]
+    params: list = [expression]
+    if where.role is not None:
+        inner.append("role = ?")
+        params.append(where.role)
+    outer = []
+    for condition, value in (("s.agent = ?", where.agent), ("s.created_at >= ?", where.since),
+                             ("s.created_at < ?", where.until)):
+        if value is not None:
+            outer.append(condition)
+            params.append(value)
+    limit = ""
+    if where.limit is not None:
+        limit = " LIMIT ?"
+        params.append(where.limit)
+    sql = (
+        "SELECT x.session_id, s.agent, s.created_at, m.matches, m.first, m.score FROM ("
+        f"SELECT rowid >> {POSITION_BITS} AS key, count(*) AS matches, min(rowid) AS first,"
+        f" sum(rank) AS score FROM search_messages WHERE {' AND '.join(inner)}"
+        f" GROUP BY rowid >> {POSITION_BITS}) m"
+        " JOIN search_sessions x ON x.id = m.key JOIN sessions s ON s.session_id = x.session_id"
+        + (" WHERE " + " AND ".join(outer) if outer else "")
+        + " ORDER BY m.score, x.session_id" + limit)
+    hits = []
+    for session_id, agent, created_at, matches, first, score in conn.execute(sql, params).fetchall():
+        snippet = conn.execute(
+            f"SELECT snippet(search_messages, 0, ?, ?, '…', {SNIPPET_TOKENS}) FROM search_messages"
+            " WHERE search_messages MATCH ? AND rowid = ?",
+            (MARK_START, MARK_END, expression, first)).fetchone()
+        hits.append(SearchHit(session_id, agent, created_at, matches, snippet[0] if snippet else "", score))
+    return hits
+
+
+def search_size(conn: sqlite3.Connection) -> int:
+    """Bytes the search data takes in the index (for the measurements)."""
+    try:
+        return conn.execute(
+            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'search_%'").fetchone()[0] or 0
+    except sqlite3.OperationalError:  # no dbstat in this SQLite
+        return -1
+

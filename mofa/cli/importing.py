@@ -1,0 +1,97 @@
+"""`mofa session import`: export files, or a whole files root, into the current store."""
+
+from __future__ import annotations
+
+import click
+
+from mofa.cli import console
+from mofa.cli.app import App, pass_app
+from mofa.cli.errors import CliError, ExitStatus, mapped_errors
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=False))
+@click.option("--from-dir", "from_dir", type=click.Path(file_okay=False), metavar="ROOT",
+              help="Copy every session of this files root into the current store.")
+@click.option("--replace", is_flag=True, help="Replace a stored session that has the same id.")
+@pass_app
+def import_sessions(app: App, files, from_dir, replace):
+    """Restore exported sessions (json or yaml) into the current store, keeping their ids.
+
+    An id that is already stored is refused (exit status 1) unless --replace; a session
+    identical to the stored one is skipped, so running an import twice changes nothing.
+    Export, delete and import give back an identical export.
+
+    \b
+    Examples:
+      mofa session import session.json exports/*.yaml
+      mofa session import --replace session.json
+      mofa --store postgresql://db/mofa session import --from-dir ~/.local/share/mofa/sessions
+    """
+    from mofa.importing import ExportedSession, read_export
+
+    if bool(files) == bool(from_dir):
+        raise click.UsageError("give export FILES, or --from-dir ROOT (not both)")
+    store = app.store()
+    if from_dir:
+        items, total = _from_root(from_dir)
+        console.status(f"→ Importing {total} sessions from {from_dir}")
+    else:
+        items, total = ((path, None) for path in files), len(files)
+        console.status(f"→ Importing {total} files")
+    progress = console.progress_reporter("Importing sessions")
+    counts = {"imported": 0, "replaced": 0, "unchanged": 0}
+    first_failure = None
+    for done, (source, item) in enumerate(items, 1):
+        try:
+            with mapped_errors():
+                exported = item if isinstance(item, ExportedSession) else read_export(source)
+                counts[_import_one(store, exported, replace)] += 1
+        except CliError as error:
+            console.error_line(error.format_message())
+            first_failure = first_failure or error
+        if progress:
+            progress(done, total)
+    console.success(f"✓ Imported {counts['imported']} sessions ({counts['replaced']} replaced,"
+                    f" {counts['unchanged']} unchanged)")
+    if first_failure is not None:
+        click.get_current_context().exit(first_failure.exit_code)
+
+
+def _import_one(store, exported, replace: bool) -> str:
+    from mofa.documents import export_document
+    from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionExists, SessionNotFound
+
+    try:
+        ref = store.resolve(exported.session_id)
+    except (SessionNotFound, InvalidSessionId, AmbiguousSessionId):
+        ref = None
+    if ref is not None and ref.session_id == exported.session_id:
+        if export_document(store.load(ref)) == exported.document:
+            return "unchanged"
+        if not replace:
+            raise SessionExists(f"session {exported.session_id!r} already exists with other content"
+                                f" (from {exported.source}); use --replace")
+        store.save(exported.session_id, exported.document, replace=True)
+        return "replaced"
+    store.save(exported.session_id, exported.document)
+    return "imported"
+
+
+def _from_root(root: str):
+    """(source, ExportedSession) for every readable session of a files root, streamed, and how
+    many session files the root holds."""
+    import os
+
+    from mofa import tree
+    from mofa.documents import export_document
+    from mofa.importing import ExportedSession
+    from mofa.stores.files import FileSessionStore
+
+    if not os.path.isdir(root):
+        raise CliError(f"no such sessions root: {root}", ExitStatus.NOT_FOUND)
+    root = os.path.abspath(root)
+    total = sum(len(files) for _, files in tree.session_files(root, skipped=[]))
+    source = FileSessionStore(root, console.warning)
+    return (((session.path, ExportedSession(session.path, session.session_id, export_document(session)))
+             for session in source.iter_sessions()), total)

@@ -1,0 +1,177 @@
+"""A session as a Markdown transcript that a person can read (`show`/`export -f markdown`).
+
+The title names the id, a short field list follows, then one heading per message with its role
+and time. Text content is written as text (models write Markdown); structured content as a
+fenced JSON block. Whatever a session holds, the document keeps its shape: a fence that content
+opens is closed after it, a fence around content is longer than any inside, an HTML block
+cannot swallow the messages after it, and control characters are escaped, never raw.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from mofa.render import printable
+from mofa.session import Session
+from mofa.timestamps import index_text, listing_text, parse_timestamp
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+# The starts of the CommonMark HTML blocks that end only at their closing tag or a blank line.
+_HTML_START = re.compile(r"^( {0,3})<(?=[A-Za-z/!?])")
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>#~&|])")
+_LONGEST_BACKTICKS = re.compile(r"`+")
+
+
+def session_markdown(session: Session) -> str:
+    """The whole transcript, ending with one newline."""
+    created = session.created_at
+    parts = [f"# Session {_code(session.session_id)}", "", *_fields(session, created), ""]
+    if not session.messages:
+        parts += ["_No messages._", ""]
+    for position, message in enumerate(session.messages, 1):
+        parts += [_heading(position, message, created), ""]
+        if isinstance(message, dict) and "content" not in message:
+            parts += ["_(no content)_", ""]
+        else:
+            parts += [_content(message.get("content") if isinstance(message, dict) else message), ""]
+    return "\n".join(parts)
+
+
+def _fields(session: Session, created: datetime) -> list[str]:
+    fields = [("Agent", _code(session.agent)), ("Created", _utc(created))]
+    updated = session.updated_at
+    if updated is not None:
+        fields.append(("Updated", _utc(updated)))
+    fields += [("Status", _text(session.status)), ("Messages", str(session.message_count))]
+    if session.user_id is not None:
+        fields.append(("User", _code(session.user_id)))
+    tags = session.metadata.get("tags")
+    if isinstance(tags, list) and tags:
+        fields.append(("Tags", ", ".join(_code(tag) for tag in tags)))
+    elif tags is not None and not isinstance(tags, list):
+        fields.append(("Tags", _code(tags)))
+    return [f"- **{name}:** {value}" for name, value in fields]
+
+
+def _utc(moment: datetime) -> str:
+    return listing_text(index_text(moment)) + " UTC"
+
+
+def _heading(position: int, message: object, created: datetime) -> str:
+    role = message.get("role") if isinstance(message, dict) else None
+    heading = f"## {position}. {_text(role) if role is not None else '(no role)'}"
+    stamp = message.get("timestamp") if isinstance(message, dict) else None
+    if stamp is None:
+        return heading
+    moment = parse_timestamp(stamp)
+    if moment is None:
+        return f"{heading} · {_code(stamp)}"
+    # The clock alone when the message is of the session's day, as the conversation table.
+    if moment.date() == created.date():
+        return f"{heading} · {moment:%H:%M:%S}"
+    return f"{heading} · {_utc(moment)}"
+
+
+def _content(content: object) -> str:
+    if isinstance(content, str):
+        return _text_block(content) if content.strip() else "_(empty)_"
+    return _fenced(_json_text(content), "json")
+
+
+def _text_block(text: str) -> str:
+    """Content written as Markdown, its control characters escaped, and kept from taking the
+    rest of the document: an HTML block start is escaped, a fence it leaves open is closed."""
+    lines = []
+    open_fence = None  # (character, length) of the fence the content is inside
+    for line in _escape_controls(text.replace("\r\n", "\n")).split("\n"):
+        fence = _FENCE.match(line)
+        if open_fence is None:
+            if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
+                open_fence = (fence.group(1)[0], len(fence.group(1)))
+            else:
+                line = _HTML_START.sub(r"\1\\<", line)
+        elif fence and fence.group(1)[0] == open_fence[0] and len(fence.group(1)) >= open_fence[1] \
+                and not fence.group(2).strip():
+            open_fence = None
+        lines.append(line)
+    if open_fence is not None:
+        lines.append(open_fence[0] * open_fence[1])
+    return "\n".join(lines)
+
+
+def _fenced(text: str, info: str) -> str:
+    """`text` in a fenced block whose fence is longer than any run of backticks inside."""
+    longest = max((len(run) for run in _LONGEST_BACKTICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+INDENT_DEPTH = 64
+
+
+def _json_text(value: object) -> str:
+    """Indented JSON; a value nested deeper than INDENT_DEPTH is written compact (indenting
+    is then unreadable anyway, and Python's indenting encoder takes quadratic time in depth)."""
+    try:
+        if _deeper_than(value, INDENT_DEPTH):
+            raise RecursionError
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        except (RecursionError, ValueError, TypeError):
+            text = '"(content nested too deeply to show)"'
+    return _escape_json_controls(text)
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _escape_controls(text: str) -> str:
+    """Every control or format character escaped, as tables show them; line breaks and tabs
+    are layout and stay."""
+    if text.isprintable():
+        return text
+    return "\n".join("\t".join(printable(piece) for piece in line.split("\t"))
+                     for line in text.split("\n"))
+
+
+def _escape_json_controls(text: str) -> str:
+    """Characters JSON leaves raw (DEL, C1 controls, bidi overrides, lone surrogates) as
+    `\\uXXXX` escapes, which keep the JSON valid: they can only stand inside its strings."""
+    if text.isprintable() or all(char == "\n" or char.isprintable() for char in text):
+        return text
+    out = []
+    for char in text:
+        if char == "\n" or printable(char) == char:
+            out.append(char)
+        elif ord(char) > 0xFFFF:
+            code = ord(char) - 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{ord(char):04x}")
+    return "".join(out)
+
+
+def _text(value: object) -> str:
+    """An inline value as text: one line, Markdown punctuation escaped."""
+    return _INLINE_SPECIAL.sub(r"\\\1", printable(value))
+
+
+def _code(value: object) -> str:
+    """An inline value as a code span (ids keep their `_` and `*` readable)."""
+    text = printable(value)
+    longest = max((len(run) for run in _LONGEST_BACKTICKS.findall(text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip(" ") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
