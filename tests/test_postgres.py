@@ -427,3 +427,13 @@ def test_import_from_dir_copies_a_files_root_and_is_idempotent(both, root, pg_ur
                                           "-", "-f", "json").stdout
     finally:
         postgres_server.drop_schema(schema)
+
+
+@pytest.mark.parametrize("query, role", [("hello", None), ("structured", None), ("no created*", "user"),
+                                         ('"no created_at"', None), ("hi", "assistant"), ("STRUCTURED", None)])
+def test_search_finds_what_the_files_store_finds(both, root, pg_url, query, role):
+    files = open_store(root=str(root), indexed=False)
+    with open_store(pg_url) as database:
+        found = database.search(query, role=role)
+        assert found == files.search(query, role=role)
+        assert found or (query, role) == ("hi", "assistant")
