@@ -70,6 +70,7 @@ class Unsupported(MofaError):
 class InvalidStoreLocation(MofaError):
     """A store URL or sessions root that names no usable store."""
 
+
 class InvalidTimeSpec(MofaError):
     """A time (`--since`, `--until`, `--before`) or duration (`--older-than`) cannot be read."""
 
@@ -88,3 +89,8 @@ class RefusedPath(MofaError):
 
 class SessionsRootMissing(MofaError):
     """A sessions root named explicitly (option or variable) does not exist."""
+
+
+class StoreUnavailable(MofaError):
+    """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
+    its driver is not installed, or its schema is newer than this program."""

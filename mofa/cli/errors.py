@@ -39,6 +39,7 @@ _STATUS_OF = [
     (errors.CorruptSession, ExitStatus.FAILED),
     (errors.StoreError, ExitStatus.FAILED),
     (errors.IndexUnavailable, ExitStatus.FAILED),
+    (errors.StoreUnavailable, ExitStatus.FAILED),
 ]
 
 

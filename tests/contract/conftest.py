@@ -21,12 +21,25 @@ def _indexed(tmp_path, root):
                       warn=lambda text: None, notice=lambda text: None)
 
 
-STORES = {"files": _files, "files+index": _indexed}
+def _postgresql(tmp_path, root, request):
+    """A fresh database on the test server (tests/pg.py), whose schema the store creates."""
+    from mofa.stores import open_store
+
+    return open_store(request.getfixturevalue("pg_url"), warn=lambda text: None,
+                      notice=lambda text: None)
+
+
+STORES = {"files": _files, "files+index": _indexed, "postgresql": _postgresql}
 
 
 @pytest.fixture(params=sorted(STORES))
 def store(request, tmp_path, root):
-    opened = STORES[request.param](tmp_path, root)
+    opener = STORES[request.param]
+    # An opener may ask for `request`, to reach fixtures of its own (a database server).
+    if opener.__code__.co_argcount > 2:
+        opened = opener(tmp_path, root, request)
+    else:
+        opened = opener(tmp_path, root)
     try:
         yield opened
     finally:

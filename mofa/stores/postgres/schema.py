@@ -1,0 +1,137 @@
+"""The database schema as a list of forward migrations, applied in order, never edited once
+shipped (add `m002_...` instead).
+
+Table `mofa_schema` holds how many have been applied. Every migration runs in its own
+transaction, together with its version bump, under a transaction-level advisory lock: processes
+that open a fresh database at once queue on the lock, and each re-reads the version once it
+holds it, so a migration is applied exactly once (plain `CREATE ... IF NOT EXISTS` races).
+
+Text columns that are ordered or compared use the "C" collation: byte order of UTF-8 is code
+point order, the order Python (and the files store) sorts ids and times in, whatever the
+database's default locale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mofa.errors import StoreUnavailable
+
+# pg_advisory_xact_lock key: any fixed 64-bit number that other applications are unlikely to use.
+MIGRATION_LOCK = 0x6D6F6661_73657373  # "mofasess"
+
+
+def m001_initial(conn) -> None:
+    conn.execute(
+        """
+        CREATE TABLE mofa_sessions (
+            session_id    text COLLATE "C" PRIMARY KEY,
+            agent         text COLLATE "C" NOT NULL,
+            name          text COLLATE "C" NOT NULL,
+            created_at    text COLLATE "C" NOT NULL,
+            updated_at    text COLLATE "C",
+            message_count integer NOT NULL,
+            status        text COLLATE "C" NOT NULL,
+            user_id       text COLLATE "C",
+            tags          text[] COLLATE "C" NOT NULL DEFAULT '{}',
+            layout        text NOT NULL,
+            fields        text NOT NULL,
+            messages_at   integer,
+            metadata      jsonb,
+            mtime_ns      bigint NOT NULL,
+            content_hash  text NOT NULL
+        )
+        """
+    )
+    conn.execute("COMMENT ON COLUMN mofa_sessions.fields IS 'the stored top-level fields but "
+                 "messages, JSON text exactly as saved (key order, duplicates and number text kept)'")
+    conn.execute("COMMENT ON COLUMN mofa_sessions.messages_at IS 'where messages stood among "
+                 "the fields of a per-agent JSON session (NULL: no messages field)'")
+    conn.execute("COMMENT ON COLUMN mofa_sessions.metadata IS 'metadata as jsonb, for queries "
+                 "only (NULL when jsonb cannot hold it exactly)'")
+    conn.execute("COMMENT ON COLUMN mofa_sessions.mtime_ns IS 'when the session was saved: the "
+                 "created_at of a session that names no time, as a file''s mtime is'")
+    conn.execute("CREATE INDEX mofa_sessions_by_created ON mofa_sessions (created_at, session_id)")
+    conn.execute("CREATE INDEX mofa_sessions_by_agent ON mofa_sessions (agent, created_at, session_id)")
+    conn.execute("CREATE INDEX mofa_sessions_by_name ON mofa_sessions (name)")
+    conn.execute("CREATE INDEX mofa_sessions_by_tags ON mofa_sessions USING gin (tags)")
+    conn.execute(
+        """
+        CREATE TABLE mofa_messages (
+            session_id text COLLATE "C" NOT NULL
+                       REFERENCES mofa_sessions (session_id) ON DELETE CASCADE,
+            position   integer NOT NULL,
+            role       text,
+            timestamp  text,
+            text       text NOT NULL,
+            folded     text NOT NULL,
+            message    text NOT NULL,
+            PRIMARY KEY (session_id, position)
+        )
+        """
+    )
+    conn.execute("COMMENT ON COLUMN mofa_messages.message IS 'the whole message, JSON text "
+                 "exactly as saved'")
+    conn.execute("COMMENT ON COLUMN mofa_messages.text IS 'the text of its content, for search "
+                 "snippets (mofa.searching.message_text)'")
+    conn.execute("COMMENT ON COLUMN mofa_messages.folded IS 'that text case- and accent-folded "
+                 "(mofa.searching.fold), where a search looks for its words'")
+    # The relation users query: the SQLite index's documented columns, so that the README's
+    # queries run unchanged on both stores. A database has no files: their columns are NULL.
+    conn.execute(
+        """
+        CREATE VIEW sessions AS
+        SELECT session_id, agent, name, created_at, updated_at, message_count, status, user_id,
+               NULL::text AS path, layout, NULL::text AS dir, NULL::text AS file,
+               NULL::bigint AS size, NULL::bigint AS mtime_ns, NULL::bigint AS inode,
+               NULL::bigint AS ctime_ns
+        FROM mofa_sessions
+        """
+    )
+
+
+MIGRATIONS: list[Callable] = [m001_initial]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn) -> int:
+    """How many migrations the database has; 0 for a database mofa never used."""
+    row = conn.execute("SELECT to_regclass('mofa_schema') IS NOT NULL").fetchone()
+    if not row[0]:
+        return 0
+    row = conn.execute("SELECT version FROM mofa_schema").fetchone()
+    return 0 if row is None else row[0]
+
+
+def _refuse_newer(version: int, where: str) -> None:
+    if version > LATEST_VERSION:
+        raise StoreUnavailable(
+            f"the database at {where} has mofa schema version {version}, newer than this mofa "
+            f"knows ({LATEST_VERSION}): upgrade mofa-session")
+
+
+def migrate(conn, where: str, notice=None) -> int:
+    """Bring the schema up to date; returns its version. `where` is the masked URL for messages.
+
+    Reading the version takes no lock, so commands on an up-to-date database never wait.
+    """
+    version = schema_version(conn)
+    _refuse_newer(version, where)
+    while version < LATEST_VERSION:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            # IF NOT EXISTS, not a look-up first: a process that looked the table up before
+            # the lock keeps a cached "no such table" until a DDL statement makes it catch up
+            # with what the lock holder committed. Its notice ("already exists") is not news.
+            conn.execute("SET LOCAL client_min_messages = warning")
+            conn.execute("CREATE TABLE IF NOT EXISTS mofa_schema (version integer NOT NULL)")
+            version = schema_version(conn)
+            _refuse_newer(version, where)
+            if version < LATEST_VERSION:
+                MIGRATIONS[version](conn)
+                version += 1
+                if conn.execute("UPDATE mofa_schema SET version = %s", (version,)).rowcount == 0:
+                    conn.execute("INSERT INTO mofa_schema (version) VALUES (%s)", (version,))
+                if notice is not None:
+                    notice(f"migrated the mofa schema of {where} to version {version}")
+    return version
