@@ -157,6 +157,12 @@ class SessionIndex:
             rows = self._all("SELECT error FROM bad_files WHERE dir = ? ORDER BY path", (agent,))
         return [error for (error,) in rows]
 
+    def bad_file_error(self, directory: str, file: str) -> str | None:
+        """Why a file is not listed, when it is not."""
+        for (error,) in self._all("SELECT error FROM bad_files WHERE dir = ? AND file = ?", (directory, file)):
+            return error
+        return None
+
     def jsonl_matches(self, full_id: str | None, name: str | None) -> list[JsonlMatch]:
         """MoFA sessions with this id or session part."""
         return [JsonlMatch._make(row) for row in self._all(

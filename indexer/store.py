@@ -76,12 +76,12 @@ class IndexedSessionStore(FileSessionStore):
         self._report(self.index.bad_files(agent))
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.handshake import confirm
+        from indexer.handshake import confirm_index
         from indexer.lock import running_pid
 
         if self.index.in_memory or running_pid(self.index.path) is None:
             return False
-        waited = confirm(self.root)
+        waited = confirm_index(self.root, self.index)
         if self.debug:
             self.debug("mofa-indexd confirmed the index in %.1f ms" % (waited * 1000) if waited is not None
                        else "mofa-indexd did not answer in time; refreshing from the files")

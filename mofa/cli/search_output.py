@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import click
@@ -33,7 +34,7 @@ def write_table(hits) -> None:
     for hit in hits:
         pieces = []
         for text, matched in snippet_parts(hit.snippet):
-            text = printable(" ".join(text.split()))
+            text = printable(re.sub(r"\s+", " ", text))  # one line; spaces around a match kept
             pieces.append(click.style(text, bold=True, fg="yellow") if matched and highlight else text)
         rows.append([printable(hit.session_id), listing_text(hit.created_at) if hit.created_at else "-",
                      str(hit.matches), "".join(pieces)])
