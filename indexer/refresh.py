@@ -58,6 +58,7 @@ class Plan(NamedTuple):
 class RefreshResult(NamedTuple):
     changed: int
     warnings: list[str]
+    files: int = 0  # session files stat-ed (what decides mofa-indexd's auto-start)
 
 
 def stat_key(stat: tree.FileStat) -> StatKey:
@@ -261,9 +262,11 @@ class Refresher:
         while this one writes), and write each directory in its own short transaction."""
         state = self._stored_state() if state is None else state
         plans = []
+        files = 0
         for directory in directories:
             digest, generation = state.get(directory, (None, None))
             plan = self._plan(directory, generation, force or digest is None)
+            files += len(plan.scan.names) if plan.scan is not None else 0
             if plan.scan is None:
                 if generation is not None or self._has_rows(directory):
                     plans.append(plan)
@@ -279,7 +282,7 @@ class Refresher:
                 changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
         finally:
             parser.close()
-        return RefreshResult(changed, self.warnings)
+        return RefreshResult(changed, self.warnings, files)
 
     def _plan(self, directory: str, generation: int | None, keep_keys: bool) -> "Plan":
         if directory == "" and self._root_plan is not None:  # refresh() scanned the root already
