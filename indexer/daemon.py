@@ -114,6 +114,8 @@ class IndexDaemon:
             if not warned:
                 log.warning("the sessions root %s is gone; waiting for it to come back", self.root)
                 warned = True
+            if self._idle_too_long(time.monotonic()):  # no command can come without a root
+                return False
             self.stopping.wait(self.CHECK_EVERY_S / 2)
         return False
 

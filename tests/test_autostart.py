@@ -118,3 +118,15 @@ def test_a_watcher_started_by_a_user_is_reused_and_never_idles_out(big_root, ind
         assert status["watcher_started_by"] == "a user (runs until stopped)"
     finally:
         assert daemon.stop() == 0
+
+
+def test_an_auto_started_watcher_whose_root_is_gone_still_exits(big_root, index_path, reaper):
+    import shutil
+
+    env = dict(BIG, MOFA_AUTOSTART_IDLE="2")
+    run_installed("session", "list", env=env)
+    assert wait_until(lambda: watcher_answering(index_path), timeout=30)
+    shutil.rmtree(big_root)
+    assert wait_until(lambda: running_pid(index_path) is None, timeout=60)
+    log = watcher_log(index_path)
+    assert "is gone" in log and "no command for 2 s" in log
