@@ -7,7 +7,6 @@ import os
 from typing import TYPE_CHECKING
 
 from mofa.session import JSONL_LAYOUT
-from mofa.errors import IndexUnavailable
 from mofa.stores.base import (
     Progress,
     QueryResult,
@@ -95,10 +94,12 @@ class IndexedSessionStore(FileSessionStore):
     def _start_watcher(self, files: int) -> None:
         """Auto-start (indexer/autostart.py): this command stat-ed a big root; a watcher makes
         every later one take the handshake path."""
+        from indexer.location import root_lock_path
         from indexer.lock import running_pid
 
-        if self.index.in_memory or running_pid(self.index.path) is not None:
-            return  # one watcher per root: one runs already (it did not answer in time)
+        if self.index.in_memory or running_pid(self.index.path) is not None \
+                or running_pid(root_lock_path(self.root)) is not None:
+            return  # one watcher per root: one runs already (it did not answer, or writes another index)
         from indexer.autostart import idle_seconds, log_path, start
 
         try:
@@ -155,9 +156,9 @@ class IndexedSessionStore(FileSessionStore):
         from indexer.search import SearchFilter, ensure_search, parse_query, search
 
         parse_query(query)  # a query it cannot take is refused before any work
+        if self.index.in_memory:  # no index file can be kept (or no root yet): read the files
+            return super().search(query, wanted, role)
         self.refresh(wanted.agent)
-        if self.index.in_memory:
-            raise IndexUnavailable("no index file is available to search")
         ensure_search(self.index.conn, self.root, self.progress("Building the search index"))
         where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
         return [SearchHit(hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet)
