@@ -40,8 +40,13 @@ class IndexDaemon:
     CHECK_EVERY_S = 0.5  # how often an idle watcher looks at its root and index file
     MAX_BACKOFF_S = 30.0
 
-    def __init__(self, root: str, index_path: str, lock: DaemonLock | None = None):
+    def __init__(self, root: str, index_path: str, lock: DaemonLock | None = None,
+                 idle_exit: float | None = None):
         self.root = root
+        # Started by a command (mofa's auto-start): exit after this many seconds without one
+        # (no handshake cookie seen). A watcher started by a user never idles out.
+        self.idle_exit = idle_exit
+        self.last_command = time.monotonic()
         self.index_path = index_path
         self.lock = lock
         self.pending = PendingChanges()
@@ -85,7 +90,8 @@ class IndexDaemon:
             self.root_fd = None
 
     def _publish(self, state: str) -> None:
-        record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state)
+        record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state,
+                               self.idle_exit)
         if record != self.record:
             self.record = record
             if self.lock is not None:
@@ -108,6 +114,8 @@ class IndexDaemon:
             if not warned:
                 log.warning("the sessions root %s is gone; waiting for it to come back", self.root)
                 warned = True
+            if self._idle_too_long(time.monotonic()):  # no command can come without a root
+                return False
             self.stopping.wait(self.CHECK_EVERY_S / 2)
         return False
 
@@ -134,6 +142,10 @@ class IndexDaemon:
                 if batch is None:
                     break
                 now = time.monotonic()
+                if batch.cookies:
+                    self.last_command = now
+                elif self._idle_too_long(now):
+                    break
                 if batch or now >= next_check:
                     next_check = now + self.CHECK_EVERY_S
                     if file_identity(self.root) != self.root_identity:
@@ -145,6 +157,13 @@ class IndexDaemon:
             observer.stop()
             observer.join(timeout=5)
             logging.getLogger("watchdog").removeHandler(overflow)
+
+    def _idle_too_long(self, now: float) -> bool:
+        if self.idle_exit is None or now - self.last_command < self.idle_exit:
+            return False
+        log.info("no command for %g s (started by a command, --idle-exit); exiting", self.idle_exit)
+        self.stop()
+        return True
 
     def _idle_timeout(self) -> float:
         if self.failed:
@@ -377,6 +396,9 @@ def _parse_args(argv):
     parser.add_argument("--sessions-dir", help="sessions root (default as for mofa)")
     parser.add_argument("--index", help="index file (default as for mofa)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every batch")
+    parser.add_argument("--idle-exit", type=float, metavar="SECONDS",
+                        help="exit after SECONDS without a command (mofa's auto-start sets it;"
+                             " by default the watcher runs until stopped)")
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
 
@@ -390,7 +412,8 @@ def main(argv=None) -> None:
     lock = DaemonLock(index_path)
     # One watcher per root, whatever index it writes: a second lock, named for the root alone.
     root_lock = DaemonLock(root_lock_path(root))
-    daemon = IndexDaemon(root, index_path, lock)
+    idle_exit = args.idle_exit if args.idle_exit is not None and args.idle_exit > 0 else None
+    daemon = IndexDaemon(root, index_path, lock, idle_exit)
     try:
         os.makedirs(os.path.dirname(index_path), exist_ok=True)
         os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
@@ -440,3 +463,7 @@ def main(argv=None) -> None:
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
