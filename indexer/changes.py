@@ -60,11 +60,20 @@ class PendingChanges:
             self._closed = True
             self._condition.notify_all()
 
-    def take(self) -> Batch | None:
-        """Wait for changes, let a burst settle (bounded), and return them; None once closed."""
+    def take(self, timeout: float | None = None) -> Batch | None:
+        """Wait for changes, let a burst settle (bounded), and return them; None once closed,
+        an empty Batch when `timeout` passes without changes."""
         with self._condition:
-            while not self._batch and not self._closed:
-                self._condition.wait()
+            if timeout is None:
+                while not self._batch and not self._closed:
+                    self._condition.wait()
+            else:
+                give_up = time.monotonic() + timeout
+                while not self._batch and not self._closed:
+                    left = give_up - time.monotonic()
+                    if left <= 0:
+                        return Batch()
+                    self._condition.wait(left)
             if self._closed:
                 return None
             first = time.monotonic()

@@ -44,12 +44,36 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous=NORMAL")
         migrate(conn)
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
-        if owner is None or owner[0] != root:
+        if owner is None or owner[0] != root or epoch(conn) is None:
+            if owner is not None and owner[0] != root and path != MEMORY:
+                _refuse_a_watched_index(path, owner[0])
             _adopt(conn, root)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def epoch(conn: sqlite3.Connection) -> str | None:
+    """The token an index gets when it is made the index of its root: a watcher vouches for
+    an index only while its epoch is the one it filled (a file emptied, replaced or adopted
+    by another root under it has another)."""
+    # fetchall: a statement left unfinished would hold its read snapshot open, and every later
+    # query on the connection would see the index as it was then.
+    rows = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def _refuse_a_watched_index(path: str, owner: str) -> None:
+    """Adopting an index empties it: never under the running watcher of its root (two roots
+    sharing MOFA_INDEX_PATH, or one root reached through a bind mount, would otherwise empty
+    each other's index in turn)."""
+    from indexer.lock import running_pid
+
+    pid = running_pid(path)
+    if pid is not None and pid != os.getpid():
+        raise IndexUnavailable(f"the index {path} is the index of {owner}, kept current by "
+                               f"mofa-indexd (pid {pid})")
 
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
@@ -60,6 +84,11 @@ def _adopt(conn: sqlite3.Connection, root: str) -> None:
             for table in ("sessions", "bad_files", "dirs"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)", (root,))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
+                         (os.urandom(8).hex(),))
+        elif epoch(conn) is None:  # an index made before epochs: its rows are this root's
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
+                         (os.urandom(8).hex(),))
 
 
 def remove_index_files(path: str) -> None:
@@ -94,7 +123,13 @@ def open_index(path: str, root: str, notice: Callable[[str], None] | None = None
     return _replace_broken(path, root, reason, notice)
 
 
-def _replace_broken(path, root, reason, notice) -> sqlite3.Connection:
+def replace_index_file(path: str, root: str) -> None:
+    """Remove the index file at `path` and make a new, empty one (for a file found overwritten
+    or emptied in place, which SQLite may go on reading from its WAL without noticing)."""
+    _replace_broken(path, root, "overwritten in place", None, force=True).close()
+
+
+def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.Connection:
     # One process at a time replaces the file, and only if it is still broken when its turn
     # comes: another process may have rebuilt it meanwhile.
     try:
@@ -103,11 +138,12 @@ def _replace_broken(path, root, reason, notice) -> sqlite3.Connection:
         raise IndexUnavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return _connect(path, root)
-        except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
-            if not is_corruption(error):
-                raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+        if not force:
+            try:
+                return _connect(path, root)
+            except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
+                if not is_corruption(error):
+                    raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
         if notice:
             notice(f"the index {path} was unusable ({reason}); rebuilding it from the session files")
         remove_index_files(path)

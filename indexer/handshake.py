@@ -4,24 +4,95 @@ The command creates a cookie file in the watched root. Inotify reports events in
 the time the watcher sees the cookie it has seen every change made before the command
 started; it applies them to the index, then deletes the cookie. A command that sees its
 cookie gone can read the index without stat-ing the tree.
+
+A deleted cookie must prove that the watcher of *this* root, writing *this* index file, applied
+every change: so the cookie's name carries what the command sees, the index file's identity
+(st_dev, st_ino), the index's epoch (a token an index gets when it is created or adopted by a
+root) and a digest of the root's real path. A watcher acknowledges only a cookie that names its
+own index, epoch and root, and only when its writes succeeded. A cookie of another watcher's
+index it leaves alone; one of its own index it cannot vouch for (a failed write, another root
+through a bind mount, an index replaced under it) it renames to a "nack", so that the command
+refreshes by itself at once instead of waiting for the timeout.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import NamedTuple
 
 COOKIE_PREFIX = ".mofa-cookie-"
+NACK_PREFIX = ".mofa-nack-"
 DEFAULT_TIMEOUT_S = 2.0
+
+
+class Cookie(NamedTuple):
+    """What a command asks a watcher to vouch for."""
+
+    index_dev: int
+    index_ino: int
+    epoch: str
+    root_digest: str
 
 
 def is_cookie(name: str) -> bool:
     return name.startswith(COOKIE_PREFIX)
 
 
-def confirm(root: str, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
-    """Seconds the watcher took to acknowledge a new cookie, or None when it did not."""
-    path = os.path.join(root, f"{COOKIE_PREFIX}{os.getpid()}-{time.monotonic_ns()}")
+def root_digest(root: str) -> str:
+    """A short digest of the root's real path, as the process that computes it sees it."""
+    import zlib
+
+    real = os.fsencode(os.path.realpath(root))
+    return f"{zlib.crc32(real):08x}{zlib.adler32(real[::-1]):08x}"
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of a path, None when it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def cookie_name(cookie: Cookie) -> str:
+    return (f"{COOKIE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{cookie.index_dev}-"
+            f"{cookie.index_ino}-{cookie.epoch}-{cookie.root_digest}")
+
+
+def parse_cookie(name: str) -> Cookie | None:
+    """The Cookie a cookie file's name carries; None for a name that carries none."""
+    if not is_cookie(name):
+        return None
+    parts = name[len(COOKIE_PREFIX):].split("-")
+    if len(parts) != 6 or not (parts[2].isdigit() and parts[3].isdigit()):
+        return None
+    return Cookie(int(parts[2]), int(parts[3]), parts[4], parts[5])
+
+
+def nack_path(cookie_path: str) -> str:
+    directory, name = os.path.split(cookie_path)
+    return os.path.join(directory, NACK_PREFIX + name[len(COOKIE_PREFIX):])
+
+
+def confirm(root: str, index_path: str, epoch: str | None,
+            timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
+    """Seconds the watcher of `root` writing the index at `index_path` (whose epoch, as this
+    process read it, is `epoch`) took to acknowledge a new cookie; None when it did not."""
+    from indexer.lock import watcher_record
+
+    identity = file_identity(index_path)
+    if identity is None or not epoch:
+        return None
+    record = watcher_record(index_path)
+    # The watcher's record is a hint that spares the wait when it cannot answer: detached
+    # from its root, failing to write, or watching another root or index file. The cookie
+    # is the proof.
+    if record is not None and not record.may_answer(file_identity(root), identity):
+        return None
+    cookie = Cookie(identity[0], identity[1], epoch, root_digest(root))
+    path = os.path.join(root, cookie_name(cookie))
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError:
@@ -31,7 +102,7 @@ def confirm(root: str, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
     pause = 0.0002
     while True:
         if not os.path.lexists(path):
-            return time.monotonic() - started
+            return _answered(path, time.monotonic() - started)
         if time.monotonic() >= deadline:
             break
         time.sleep(pause)
@@ -40,4 +111,28 @@ def confirm(root: str, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
         os.unlink(path)
     except OSError:
         pass
+    return _answered(path, None)
+
+
+def _answered(path: str, waited: float | None) -> float | None:
+    """`waited`, unless the watcher refused the cookie (renamed it to a nack)."""
+    try:
+        os.unlink(nack_path(path))
+    except FileNotFoundError:
+        return waited
+    except OSError:
+        pass
     return None
+
+
+def confirm_index(root: str, index) -> float | None:
+    """confirm() for a command holding `index` (a SessionIndex) open: the cookie names the
+    epoch its connection reads, so that an index replaced after it was opened is not vouched
+    for."""
+    from indexer.database import epoch
+
+    try:
+        current = epoch(index.conn)
+    except Exception:  # an unreadable index is refreshed (and repaired) by the command
+        return None
+    return confirm(root, index.path, current)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
 from indexer.transactions import write_transaction
-from mofa.errors import IndexUnavailable
+from mofa.errors import IndexFailed, IndexUnavailable
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class SessionIndex:
             return operation()
         except sqlite3.DatabaseError as error:
             if not is_corruption(error) or self.in_memory:
-                raise
+                raise IndexFailed(f"index error: {error}") from None
             reason = str(error)
         self.conn.close()
         if self.notice:
@@ -84,7 +84,10 @@ class SessionIndex:
                         "rebuilding it from the session files")
         remove_index_files(self.path)
         self.conn = open_index(self.path, self.root, self.notice)
-        return operation()
+        try:
+            return operation()
+        except sqlite3.Error as error:
+            raise IndexFailed(f"index error: {error}") from None
 
     def _refresher(self, progress: "Progress | None" = None):
         from indexer.refresh import Refresher  # only commands that stat the files need it
@@ -122,8 +125,11 @@ class SessionIndex:
         yield row
         # Not `yield from`: closing this generator (a reader that stopped early, at exit after
         # the connection closed) would call cursor.close() and fail on the closed database.
-        for row in cursor:
-            yield row
+        try:
+            for row in cursor:
+                yield row
+        except sqlite3.DatabaseError as error:
+            raise IndexFailed(f"index error: {error}") from None
 
     def select(self, sql: str, params=()) -> Iterator[tuple]:
         """Rows of one of the index's own queries (for the indexer's modules)."""
@@ -151,6 +157,12 @@ class SessionIndex:
             rows = self._all("SELECT error FROM bad_files WHERE dir = ? ORDER BY path", (agent,))
         return [error for (error,) in rows]
 
+    def bad_file_error(self, directory: str, file: str) -> str | None:
+        """Why a file is not listed, when it is not."""
+        for (error,) in self._all("SELECT error FROM bad_files WHERE dir = ? AND file = ?", (directory, file)):
+            return error
+        return None
+
     def jsonl_matches(self, full_id: str | None, name: str | None) -> list[JsonlMatch]:
         """MoFA sessions with this id or session part."""
         return [JsonlMatch._make(row) for row in self._all(
@@ -172,23 +184,41 @@ class SessionIndex:
             found.append(JsonlMatch(session_id, head, tail if sep else session_id, file_name))
         return found
 
-    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
-        """Indexed session ids that start with `prefix` (shell completion: no refresh)."""
-        upper = prefix + "\U0010ffff"
-        return [session_id for (session_id,) in self._all(
-            "SELECT session_id FROM sessions WHERE session_id >= ? AND session_id < ?"
-            " ORDER BY session_id LIMIT ?", (prefix, upper, limit))]
-
     def forget(self, directory: str, file: str) -> None:
         """Drop the row of a session file (readable or not) that was just deleted, and let a
         file that was left out as its duplicate be read again."""
+        self.forget_many([(directory, file)])
+
+    def forget_many(self, files: list[tuple[str, str]]) -> None:
+        """`forget` for many (directory, file) pairs, in one transaction."""
+        by_dir: dict[str, list[str]] = {}
+        for directory, file in files:
+            by_dir.setdefault(directory, []).append(file)
+
         def drop():
             with write_transaction(self.conn):
-                self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
-                                  " WHERE dir = ?", (directory,))
-                self._refresher().forget_files(directory, [file])
+                refresher = self._refresher()
+                for directory, names in by_dir.items():
+                    self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
+                                      " WHERE dir = ?", (directory,))
+                    refresher.forget_files(directory, names)
 
         self._repaired(drop)
+
+    def ids_by_name(self, names: list[str]) -> dict[str, list[str]]:
+        """name -> the ids of the listed sessions, and of unreadable MoFA files, with that
+        session part."""
+        found: dict[str, list[str]] = {}
+        wanted = set(names)
+        if not wanted:
+            return found
+        for session_id, name in self._all("SELECT session_id, name FROM sessions"):
+            if name in wanted:
+                found.setdefault(name, []).append(session_id)
+        for name in wanted:
+            for match in self.unreadable_jsonl_matches(None, name):
+                found.setdefault(name, []).append(match.session_id)
+        return found
 
     def meta(self, key: str) -> str | None:
         rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))

@@ -1,9 +1,49 @@
-"""One `mofa-indexd` per index: an exclusive flock on `<index>.indexd`, which holds its pid."""
+"""One `mofa-indexd` per index: an exclusive flock on `<index>.indexd`, which holds its pid.
+
+After the pid, the file holds the watcher's record: the identities (st_dev, st_ino) of the
+root and the index file it watches and writes, and whether it can answer handshakes. Commands
+read it to skip a handshake that cannot succeed (the handshake's cookie stays the proof).
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
+from typing import NamedTuple
+
+ANSWERING = "answering"
+DETACHED = "detached"  # its root is gone, or is another directory now
+FAILING = "failing"  # its last write to the index failed
+
+
+class WatcherRecord(NamedTuple):
+    pid: int
+    root: tuple[int, int] | None
+    index: tuple[int, int] | None
+    state: str
+
+    def may_answer(self, root: tuple[int, int] | None, index: tuple[int, int] | None) -> bool:
+        return self.state == ANSWERING and self.root == root and self.index == index
+
+    def line(self) -> str:
+        def pair(identity):
+            return f"{identity[0]}:{identity[1]}" if identity else "-"
+
+        return f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}\n"
+
+
+def _parse_record(text: str) -> WatcherRecord | None:
+    fields = text.split()
+    if len(fields) != 4 or not fields[0].isdigit():
+        return None
+    values = dict(field.partition("=")[::2] for field in fields[1:])
+
+    def pair(value):
+        dev, _, ino = (value or "").partition(":")
+        return (int(dev), int(ino)) if dev.isdigit() and ino.isdigit() else None
+
+    return WatcherRecord(int(fields[0]), pair(values.get("root")), pair(values.get("index")),
+                         values.get("state", ""))
 
 
 class AlreadyRunning(Exception):
@@ -20,8 +60,8 @@ def lock_path(index_path: str) -> str:
 
 def _read_pid(fd: int) -> int | None:
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        return int(text) if text.isdigit() else None
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").split()
+        return int(text[0]) if text and text[0].isdigit() else None
     except OSError:
         return None
 
@@ -38,6 +78,26 @@ def running_pid(index_path: str) -> int | None:
         except BlockingIOError:
             return _read_pid(fd) or -1
         fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def watcher_record(index_path: str) -> WatcherRecord | None:
+    """The record of the running mofa-indexd of this index; None when none runs or it has
+    written no record (yet)."""
+    try:
+        fd = os.open(lock_path(index_path), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _parse_record(os.pread(fd, 256, 0).decode("ascii", "replace"))
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except OSError:
         return None
     finally:
         os.close(fd)
@@ -61,6 +121,13 @@ class DaemonLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self.fd = fd
+
+    def record(self, record: WatcherRecord) -> None:
+        """Publish the watcher's state (one short write: a reader sees the old or new line,
+        or a torn one it cannot parse and ignores)."""
+        if self.fd is not None:
+            line = record.line().encode()
+            os.pwrite(self.fd, line.ljust(max(len(line), 128)), 0)
 
     def release(self) -> None:
         if self.fd is not None:

@@ -9,8 +9,9 @@ changes, transactions, writing pragmas). `execute` refuses several statements in
 from __future__ import annotations
 
 import sqlite3
+import time
 
-from mofa.errors import QueryError
+from mofa.errors import QueryError, QueryTimeout
 
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
             sqlite3.SQLITE_RECURSIVE}
@@ -36,30 +37,133 @@ def connect_readonly(path: str) -> sqlite3.Connection:
     uri_path = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     conn = sqlite3.connect(f"file:{uri_path}?mode=ro", uri=True, isolation_level=None,
                            timeout=60.0, check_same_thread=False)
-    conn.execute("PRAGMA query_only = ON")
-    conn.set_authorizer(_authorize)
+    make_readonly(conn)
     return conn
 
 
-def run_query(path: str, sql: str) -> tuple[list[str], sqlite3.Cursor]:
-    """Column names and a cursor over the rows of `sql`; raises QueryError."""
+def make_readonly(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA query_only = ON")
+    conn.set_authorizer(_authorize)
+
+
+_FETCH = 256  # rows per step: streamed output, bounded memory
+_CHECK_EVERY = 10_000  # SQLite VM instructions between two looks at the clock
+
+
+class QueryRows:
+    """The rows of a running query, fetched a batch at a time.
+
+    The time spent inside SQLite counts against `timeout` seconds (waiting for the reader of
+    the output does not); past it, the query is interrupted and QueryTimeout raised. Ctrl-C
+    interrupts it too: Python's SIGINT handler runs in the progress handler, whose exception
+    makes SQLite stop; that comes back here as KeyboardInterrupt.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, sql: str, timeout: float | None):
+        self.conn = conn
+        self.timeout = timeout if timeout else None
+        self._spent = 0.0
+        self._started: float | None = None
+        self._timed_out = False
+        self._interrupted = False
+        conn.set_progress_handler(self._progress, _CHECK_EVERY)
+        self.cursor = self._step(lambda: conn.execute(sql))
+        self.columns = [description[0] for description in self.cursor.description or ()]
+
+    def _progress(self) -> int:
+        try:
+            if self.timeout is not None and self._started is not None:
+                if self._spent + time.monotonic() - self._started > self.timeout:
+                    self._timed_out = True
+                    return 1
+            return 0
+        except KeyboardInterrupt:  # SQLite would swallow it: remember it, and stop
+            self._interrupted = True
+            return 1
+
+    def _step(self, action):
+        self._started = time.monotonic()
+        try:
+            return action()
+        except sqlite3.OperationalError as error:
+            if self._interrupted or (not self._timed_out and "interrupt" in str(error)):
+                raise KeyboardInterrupt from None
+            if self._timed_out:
+                raise QueryTimeout(f"query stopped after its timeout of {self.timeout:g} s"
+                                   " (give --timeout SECONDS, 0 for none)") from None
+            raise _query_error(error) from None
+        except sqlite3.DatabaseError as error:
+            raise _query_error(error) from None
+        finally:
+            self._spent += time.monotonic() - self._started
+            self._started = None
+
+    def __iter__(self):
+        while True:
+            rows = self._step(lambda: self.cursor.fetchmany(_FETCH))
+            if not rows:
+                return
+            yield from rows
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _query_error(error: sqlite3.DatabaseError) -> QueryError:
+    message = str(error)
+    if "authoriz" in message or "prohibited" in message or "readonly" in message:
+        return QueryError(f"query refused: the index is read-only here ({message})")
+    return QueryError(f"SQL error: {message}")
+
+
+def run_query(path: str, sql: str, timeout: float | None = 30.0,
+              conn: sqlite3.Connection | None = None) -> QueryRows:
+    """The running query `sql` (columns, rows) on the index at `path`, or on `conn` (an index
+    in memory, made read-only here); raises QueryError. Close it when done."""
+    if conn is None:
+        try:
+            conn = connect_readonly(path)
+        except sqlite3.Error as error:
+            raise QueryError(f"cannot open the index read-only: {error}") from None
+    else:
+        make_readonly(conn)
     try:
-        conn = connect_readonly(path)
-    except sqlite3.Error as error:
-        raise QueryError(f"cannot open the index read-only: {error}") from None
-    try:
-        cursor = conn.execute(sql)
+        return QueryRows(conn, sql, timeout)
+    except QueryError:
+        conn.close()
+        raise
     except sqlite3.ProgrammingError as error:
         conn.close()
         raise QueryError(f"query refused: {error}") from None
-    except sqlite3.DatabaseError as error:
-        conn.close()
-        message = str(error)
-        if "authoriz" in message or "prohibited" in message or "readonly" in message:
-            raise QueryError(f"query refused: the index is read-only here ({message})") from None
-        raise QueryError(f"SQL error: {message}") from None
     except sqlite3.Warning as error:
         conn.close()
         raise QueryError(f"query refused: {error}") from None
-    columns = [description[0] for description in cursor.description or ()]
-    return columns, cursor
+    except BaseException:
+        conn.close()
+        raise
+
+
+def distinct_values(path: str, root: str, column: str, prefix: str, limit: int) -> list[str]:
+    """Distinct values of a `sessions` column that start with `prefix`, read-only from the
+    index of `root` at `path` as it is (shell completion: no refresh); [] when there is none
+    yet, or it is another root's."""
+    import os
+
+    if column not in ("session_id", "name", "agent") or path == ":memory:" or not os.path.isfile(path):
+        return []
+    try:
+        conn = connect_readonly(path)
+    except sqlite3.Error:
+        return []
+    try:
+        owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
+        if owner is None or owner[0] != os.path.realpath(root):
+            return []
+        # A range, not LIKE: case-sensitive as ids are.
+        return [value for (value,) in conn.execute(
+            f"SELECT DISTINCT {column} FROM sessions WHERE {column} >= ? AND {column} < ?"
+            f" ORDER BY {column} LIMIT ?", (prefix, prefix + "\U0010ffff", limit))]
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()

@@ -62,7 +62,11 @@ class RefreshResult(NamedTuple):
 
 
 def stat_key(stat: tree.FileStat) -> StatKey:
-    return StatKey(stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns)
+    # An mtime set far beyond year 2262 does not fit SQLite's 64-bit integer: clamp it.
+    return StatKey(stat.size, max(min(stat.mtime_ns, _INT64_MAX), -_INT64_MAX), stat.ino, stat.ctime_ns)
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def dir_digest(dir_stat: os.stat_result | None, files: list[tree.FileStat]) -> int:
@@ -148,7 +152,7 @@ class FileParser:
                 # watcher's), a child could inherit a lock one of them held and hang. There the
                 # workers come from a single-threaded fork server instead.
                 method = "fork" if threading.active_count() == 1 else "forkserver"
-                self._pool = multiprocessing.get_context(method).Pool(workers)
+                self._pool = self._start_pool(multiprocessing.get_context(method), workers)
             batches = _batches(jobs)
             results = (
                 (directory, name, parsed)
@@ -163,6 +167,27 @@ class FileParser:
             if self.progress and (self.done % 256 == 0 or self.done == self.total):
                 self.progress(self.done, max(self.total, self.done))
             yield result
+
+    @staticmethod
+    def _start_pool(context, workers: int):
+        """A pool whose workers ignore SIGINT: Ctrl-C reaches the whole process group, and only
+        this process must stop (it then terminates the workers); a worker interrupted midway
+        prints a traceback and can leave the pool's queue locked, hanging the shutdown. SIGINT
+        stays blocked from the fork until each worker has set it to be ignored."""
+        import signal
+
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return context.Pool(workers, initializer=FileParser._ignore_sigint)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    @staticmethod
+    def _ignore_sigint() -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def close(self) -> None:
         if self._pool is not None:
@@ -373,14 +398,13 @@ class Refresher:
         """
         conn = self.conn
         dir_path = self._dir_path(directory)
-        suffix = JSON_SUFFIX if directory else JSONL_SUFFIX
         if directory and not tree.is_agent_name(directory):
             return 0
         with write_transaction(conn):
             scan_start = time.time_ns()
             gone, sessions, bad = [], [], []
             for name in names:
-                if name.startswith(".") or not name.endswith(suffix) or not tree.utf8_name(name):
+                if not tree.is_session_name(directory, name):
                     continue
                 st = tree.regular_file_stat(os.path.join(dir_path, name))
                 row = conn.execute(

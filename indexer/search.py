@@ -17,7 +17,7 @@ delete, and no id or position is stored a million times over.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from indexer.transactions import write_transaction

@@ -27,18 +27,18 @@ def index_status(index, root: str, index_path: str) -> dict:
         "last_refresh": (datetime.fromtimestamp(float(last), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
                          if last else None),
         "index_size_bytes": index_size(index_path) if not index.in_memory else 0,
-        **watcher_state(root, index_path),
+        **watcher_state(index, root, index_path),
     }
 
 
-def watcher_state(root: str, index_path: str) -> dict:
+def watcher_state(index, root: str, index_path: str) -> dict:
     """Whether a mofa-indexd watches this root, and how long it takes to catch up with now:
     the time it takes to acknowledge a handshake cookie, having applied every earlier change."""
-    from indexer.handshake import confirm
+    from indexer.handshake import confirm_index
 
     pid = running_pid(index_path)
     if pid is None:
         return {"watcher_pid": None, "watcher_caught_up_ms": None}
-    waited = confirm(root)
+    waited = confirm_index(root, index)
     return {"watcher_pid": pid,
             "watcher_caught_up_ms": None if waited is None else round(waited * 1000, 1)}

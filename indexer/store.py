@@ -13,7 +13,6 @@ from mofa.stores.base import (
     SearchHit,
     SessionFilter,
     SessionRef,
-    SessionRow,
     UpkeepResult,
     VerifyReport,
     Warn,
@@ -33,8 +32,10 @@ class IndexedSessionStore(FileSessionStore):
                  notice: Warn | None = None, progress=None, debug: Warn | None = None):
         from indexer.location import resolve_index_path
 
+        from indexer.database import MEMORY
+
         super().__init__(root, warn)
-        self.index_path = resolve_index_path(root, index_path)
+        self.index_path = index_path if index_path == MEMORY else resolve_index_path(root, index_path)
         self.notice = notice
         self.debug = debug
         self._progress = progress
@@ -54,9 +55,10 @@ class IndexedSessionStore(FileSessionStore):
         return self._progress(label) if self._progress else None
 
     def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+        """Close the index connection, if it was opened."""
+        index, self._index = self._index, None
+        if index is not None:
+            index.close()
 
     def _report(self, warnings) -> None:
         if self.warn:
@@ -74,12 +76,12 @@ class IndexedSessionStore(FileSessionStore):
         self._report(self.index.bad_files(agent))
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.handshake import confirm
+        from indexer.handshake import confirm_index
         from indexer.lock import running_pid
 
         if self.index.in_memory or running_pid(self.index.path) is None:
             return False
-        waited = confirm(self.root)
+        waited = confirm_index(self.root, self.index)
         if self.debug:
             self.debug("mofa-indexd confirmed the index in %.1f ms" % (waited * 1000) if waited is not None
                        else "mofa-indexd did not answer in time; refreshing from the files")
@@ -125,13 +127,66 @@ class IndexedSessionStore(FileSessionStore):
                 for hit in search(self.index.conn, query, where)]
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
-        return self.index.ids_starting_with(prefix, limit)
+        from indexer.query import distinct_values
+
+        ids = distinct_values(self.index_path, self.root, "session_id", prefix, limit)
+        if ":" not in prefix:
+            ids += distinct_values(self.index_path, self.root, "name", prefix, limit)
+        return sorted(set(ids))[:limit]
+
+    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+        from indexer.query import distinct_values
+
+        return distinct_values(self.index_path, self.root, "agent", prefix, limit)
+
+    def resolve_many(self, texts: list[str]) -> list:
+        """One refresh for all of them, then the index answers: thousands of ids cost one
+        scan, not one each."""
+        from mofa.errors import MofaError
+
+        self.refresh()
+        by_name = self.index.ids_by_name([text for text in texts if ":" not in text])
+        outcomes: list = []
+        for text in texts:
+            try:
+                if ":" in text:
+                    outcomes.append(FileSessionStore.resolve(self, text))
+                else:
+                    outcomes.append(self._resolve_short_from(text, by_name.get(text, [])))
+            except MofaError as error:
+                outcomes.append(error)
+        return outcomes
+
+    def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
+        from mofa.errors import AmbiguousSessionId
+
+        if len(session_ids) > 1:
+            raise AmbiguousSessionId(text, sorted(session_ids))
+        return FileSessionStore.resolve(self, session_ids[0] if session_ids else text)
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
         super().delete(ref)
         handle = ref.handle
         self.index.forget(handle.directory, handle.file)
+
+    def delete_many(self, refs: list[SessionRef]) -> list:
+        """Every file first, then their rows in one transaction."""
+        from mofa.errors import MofaError
+
+        outcomes: list = []
+        gone = []
+        for ref in refs:
+            try:
+                FileSessionStore.delete(self, ref)
+            except MofaError as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(None)
+                gone.append((ref.handle.directory, ref.handle.file))
+        if gone:
+            self.index.forget_many(gone)
+        return outcomes
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
@@ -149,11 +204,11 @@ class IndexedSessionStore(FileSessionStore):
 
         return verify(self.index, self.root, progress)
 
-    def query(self, sql: str, timeout: float) -> QueryResult:
+    def query(self, sql: str, timeout: float | None) -> QueryResult:
         from indexer.query import run_query
 
         self.refresh()
-        if self.index.in_memory:
-            raise IndexUnavailable("no index file is available to query")
-        columns, cursor = run_query(self.index_path, sql)
-        return QueryResult(columns, iter(cursor), cursor.connection.close)
+        index = self.index
+        # An index kept in memory (no writable cache, no root yet) is queried as it is.
+        rows = run_query(self.index_path, sql, timeout, index.conn if index.in_memory else None)
+        return QueryResult(rows.columns, iter(rows), rows.close)

@@ -9,6 +9,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler, FileSystemM
 
 from indexer.changes import PendingChanges
 from indexer.handshake import is_cookie
+from mofa import tree
 
 
 class SessionEventHandler(FileSystemEventHandler):
@@ -33,23 +34,22 @@ class SessionEventHandler(FileSystemEventHandler):
             if not os.path.isdir(self.root):
                 self.pending.add_everything()
             return
-        if relative.startswith(".."):
-            return
+        if relative.startswith("..") or not tree.utf8_name(relative):
+            return  # outside the root, or a name no session has (not UTF-8: left out)
         parts = relative.split(os.sep)
         if len(parts) == 1:
             name = parts[0]
             if is_cookie(name):
                 if created:
                     self.pending.add_cookie(path)
-            elif name.startswith("."):
-                return
             elif is_directory:
-                self.pending.add_dir(name)  # an agent directory came, went or moved
-            elif name.endswith(".jsonl"):
+                if tree.is_agent_name(name):
+                    self.pending.add_dir(name)  # an agent directory came, went or moved
+            elif tree.is_session_name("", name):
                 self.pending.add_file("", name)
         elif len(parts) == 2 and not is_directory:
             agent, name = parts
-            if not agent.startswith(".") and not name.startswith(".") and name.endswith(".json"):
+            if tree.is_session_name(agent, name):
                 self.pending.add_file(agent, name)
 
     def on_any_event(self, event: FileSystemEvent) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from mofa.numbers import ExactFloat
 from mofa.session import JSONL_LAYOUT, Session
 from mofa.timestamps import shown_text
 
@@ -21,7 +20,7 @@ def show_document(session: Session) -> dict:
     """The session as `show --format json|yaml` prints it (times normalized to UTC)."""
     document = {
         "session_id": session.session_id,
-        "created_at": Timestamp(session.created_at_shown),
+        "created_at": None if session.created_at is None else Timestamp(session.created_at_shown),
     }
     if "updated_at" in session.document:
         document["updated_at"] = _timestamp(session.document["updated_at"])
@@ -57,12 +56,63 @@ def export_document(session: Session) -> dict:
 
 
 def to_json(document: object) -> str:
+    """Strict JSON, numbers as stored (see mofa.jsontext)."""
+    from mofa.jsontext import dumps
+
+    return dumps(document) + "\n"
+
+
+def nesting_depth(document: object) -> int:
+    """How deeply lists and objects nest in `document` (walked without recursion)."""
+    deepest, stack = 0, [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((item, depth + 1) for item in value)
+    return deepest
+
+
+def _deep_call(function, depth: int):
+    """`function()`, given the stack that a recursive writer needs for `depth` levels.
+
+    ruamel.yaml recurses a few frames per level. A parsed session nests at most about a
+    thousand levels (json.loads refuses deeper), so the writer runs in a thread of its own
+    with a large stack and, for that while, a recursion limit to match: no RecursionError,
+    and no risk of overflowing the main thread's C stack.
+    """
+    if depth < 100:
+        return function()
+    import sys
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    limit = sys.getrecursionlimit()
+    previous_size = threading.stack_size(256 * 1024 * 1024)
     try:
-        text = json.dumps(document, indent=2, ensure_ascii=False)
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from the file: keep them as escapes
-        text = json.dumps(document, indent=2, ensure_ascii=True)
-    return text + "\n"
+        sys.setrecursionlimit(max(limit, depth * 16 + 1000))
+        worker = threading.Thread(target=run, name="mofa-deep-writer", daemon=True)
+        worker.start()
+    finally:
+        threading.stack_size(previous_size)
+    try:
+        worker.join()
+    finally:
+        sys.setrecursionlimit(limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def to_yaml(document: object) -> str:
@@ -79,9 +129,15 @@ def to_yaml(document: object) -> str:
     yaml.representer.add_representer(
         Timestamp, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:timestamp", str(value)))
     yaml.representer.add_representer(str, _represent_str)
+    yaml.representer.add_representer(ExactFloat, _represent_exact_float)
     stream = io.StringIO()
-    yaml.dump(document, stream)
+    _deep_call(lambda: yaml.dump(document, stream), nesting_depth(document))
     return stream.getvalue()
+
+
+def _represent_exact_float(dumper, value: ExactFloat):
+    # JSON's number syntax is a YAML 1.2 float: the stored text is written as it is.
+    return dumper.represent_scalar("tag:yaml.org,2002:float", value.text)
 
 
 def _represent_str(dumper, value: str):

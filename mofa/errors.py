@@ -21,9 +21,9 @@ class AmbiguousSessionId(MofaError):
     def __init__(self, short_id: str, candidates: list[str]):
         self.short_id = short_id
         self.candidates = candidates
-        super().__init__(
-            f"session id {short_id!r} is ambiguous; use one of: {', '.join(candidates)}"
-        )
+        shown = ", ".join(candidates[:10])
+        more = f" and {len(candidates) - 10} more" if len(candidates) > 10 else ""
+        super().__init__(f"session id {short_id!r} is ambiguous; use one of: {shown}{more}")
 
 
 class CorruptSession(MofaError):
@@ -41,6 +41,10 @@ class SessionPermissionError(MofaError):
 
 class StoreError(MofaError):
     """An I/O operation on the sessions root failed."""
+
+
+class IndexFailed(MofaError):
+    """An operation on the SQLite index failed (a full disk, a lock held too long, ...)."""
 
 
 class IndexUnavailable(MofaError):
@@ -78,3 +82,15 @@ class InvalidSearchQuery(MofaError):
 class StoreUnavailable(MofaError):
     """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
     its driver is not installed, or its schema is newer than this program."""
+
+
+class QueryTimeout(QueryError):
+    """A user's SQL ran longer than its timeout and was stopped."""
+
+
+class RefusedPath(MofaError):
+    """An output path the tool will not write (inside the sessions root)."""
+
+
+class SessionsRootMissing(MofaError):
+    """A sessions root named explicitly (option or variable) does not exist."""

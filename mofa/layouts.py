@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from mofa.errors import CorruptSession
+from mofa.numbers import exact_float
 from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session
 from mofa.timestamps import parse_timestamp
 
@@ -40,7 +41,7 @@ def _decode(path: str, data: bytes, fast: bool = False):
                 if type(user) is not dict or type(user.get("user_id")) is not float:
                     return value
     try:
-        return json.loads(data)
+        return json.loads(data, parse_float=None if fast else exact_float)
     except UnicodeDecodeError:
         raise CorruptSession(path, "not valid UTF-8") from None
     except RecursionError:
@@ -115,7 +116,7 @@ def parse_jsonl(path: str, stem: str, data: bytes, mtime_ns: int) -> Session:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, parse_float=exact_float)
         except (ValueError, RecursionError):
             value = _NOT_JSON
         if first:

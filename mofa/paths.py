@@ -22,3 +22,17 @@ def default_sessions_root(environ=os.environ) -> str:
 def resolve_sessions_root(option: str | None, environ=os.environ) -> str:
     """The absolute sessions root; the directory need not exist."""
     return os.path.abspath(os.path.expanduser(option or default_sessions_root(environ)))
+
+
+def sessions_root_exists(root: str, explicit: bool) -> bool:
+    """Whether `root` is there to read. A root named explicitly (--sessions-dir,
+    MOFA_SESSIONS_DIR) that is not is a mistake: SessionsRootMissing. The default root
+    missing only means that no session was written yet: False."""
+    if os.path.isdir(root):
+        return True
+    if explicit:
+        from mofa.errors import SessionsRootMissing
+
+        raise SessionsRootMissing(f"the sessions root {root} does not exist"
+                                  " (given by --sessions-dir or MOFA_SESSIONS_DIR)")
+    return False

@@ -6,7 +6,6 @@ could drive the user's terminal. Everything a table shows goes through `printabl
 
 from __future__ import annotations
 
-import json
 import unicodedata
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -17,7 +16,9 @@ _ALLOWED_FORMAT = "\u200d"  # the zero-width joiner of emoji sequences
 def printable(value: object) -> str:
     """`value` as one line of text with no control characters: non-strings as compact JSON."""
     if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        from mofa.jsontext import dumps  # exact numbers, any depth
+
+        value = dumps(value, indent=None)
     if value.isprintable():
         return value
     out = []
@@ -34,7 +35,12 @@ def printable(value: object) -> str:
 
 
 def width(text: str) -> int:
-    """Columns `text` takes in a terminal (wide East Asian characters take two)."""
+    """Columns `text` takes in a terminal (wide East Asian characters take two; the colour
+    codes of our own highlighting take none: `printable` escapes any that came from a file)."""
+    if "\x1b" in text:
+        import re
+
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     if text.isascii():
         return len(text)
     total = 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from mofa.timestamps import epoch_ns_index_text, index_text, parse_timestamp, precise_index_text, shown_text
+from mofa.timestamps import (
+    UNKNOWN,
+    epoch_ns_index_text,
+    index_text,
+    parse_timestamp,
+    precise_index_text,
+    shown_text,
+)
 
 JSON_LAYOUT = "json"  # <root>/<agent>/<session>.json
 JSONL_LAYOUT = "jsonl"  # MoFA's <root>/<key>.jsonl
@@ -52,8 +59,9 @@ class Session:
         return "active" if self.messages else "empty"
 
     @property
-    def created_at(self) -> datetime:
-        """The stored `created_at`, else the first message's timestamp, else the file mtime."""
+    def created_at(self) -> datetime | None:
+        """The stored `created_at`, else the first message's timestamp, else the file mtime;
+        None (unknown) when even the mtime is not a time of the years 1-9999."""
         moment = parse_timestamp(self.document.get("created_at"))
         if moment is None and self.messages and isinstance(self.messages[0], dict):
             moment = parse_timestamp(self.messages[0].get("timestamp"))
@@ -108,8 +116,8 @@ class Session:
             created = precise_index_text(self.messages[0].get("timestamp"))
         if created is None:
             created = epoch_ns_index_text(self.file_mtime_ns)
-        if created is None:  # no date can hold the mtime: whatever `created_at` says of it
-            created = index_text(self.created_at)
+        if created is None:  # no date can hold the mtime: the time is unknown
+            created = UNKNOWN
         updated = precise_index_text(self.document.get("updated_at"))
         if updated is None and self.messages and isinstance(self.messages[-1], dict):
             updated = precise_index_text(self.messages[-1].get("timestamp"))

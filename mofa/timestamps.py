@@ -29,8 +29,16 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
 
 
-def from_epoch_ns(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+UNKNOWN = ""
+"""The index's created_at for a time that cannot be represented: sorts before every time."""
+
+
+def from_epoch_ns(ns: int) -> datetime | None:
+    """The UTC time of an mtime, or None when it is outside the years 1-9999."""
+    try:
+        return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def index_text(moment: datetime) -> str:
@@ -41,7 +49,9 @@ def index_text(moment: datetime) -> str:
 
 
 def listing_text(index_value: str) -> str:
-    """`YYYY-MM-DD HH:MM:SS` from the index's form, as `list` shows it."""
+    """`YYYY-MM-DD HH:MM:SS` from the index's form, as `list` shows it; `-` when unknown."""
+    if not index_value:
+        return "-"
     return index_value[:10] + " " + index_value[11:19]
 
 

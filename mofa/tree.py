@@ -70,6 +70,20 @@ def usable_name(name: str) -> bool:
     return is_safe_name(name) and utf8_name(name)
 
 
+def is_session_name(directory: str, name: str) -> bool:
+    """The one rule for what is a session file's name: in an agent directory (`directory`, which
+    must pass `is_agent_name`), `<session>.json` whose stem an id can name; in the root
+    (`directory` ''), MoFA's `<file>.jsonl`, any visible UTF-8 name. Hidden names (temporary
+    files, cookies) never are. The scans below inline this rule for speed; a test holds them to
+    it. Whether the entry is a regular file, not a link, is for the caller's stat to say."""
+    if not name or name[0] == ".":
+        return False
+    if directory:
+        return (is_agent_name(directory) and name.endswith(JSON_SUFFIX)
+                and usable_name(name[: -len(JSON_SUFFIX)]))
+    return name.endswith(JSONL_SUFFIX) and len(name) > len(JSONL_SUFFIX) and utf8_name(name)
+
+
 def _unusable(parent: str, name: str, what: str, skipped: list | None) -> None:
     if skipped is None:
         return

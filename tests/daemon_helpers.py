@@ -14,13 +14,13 @@ from tests.helpers import BIN
 
 
 class RunningDaemon:
-    def __init__(self, root, index_path, extra_args=(), env=None):
+    def __init__(self, root, index_path, extra_args=(), env=None, prefix=()):
         self.index_path = index_path
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.log: list[str] = []
         full_env = dict(os.environ, **(env or {}))
         self.process = subprocess.Popen(
-            [str(BIN / "mofa-indexd"), "--sessions-dir", str(root), "--index", str(index_path), "-v",
+            [*prefix, str(BIN / "mofa-indexd"), "--sessions-dir", str(root), "--index", str(index_path), "-v",
              *extra_args], stderr=subprocess.PIPE, text=True, env=full_env)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -43,6 +43,16 @@ class RunningDaemon:
             if text in line:
                 return line
         raise AssertionError(f"mofa-indexd never logged {text!r}; log: {''.join(self.log)}")
+
+    def wait_for_count(self, text: str, count: int, timeout: float = 30.0) -> None:
+        """Wait until `text` has been logged on `count` lines."""
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in self.log) < count:
+            try:
+                self.log.append(self.lines.get(timeout=max(deadline - time.monotonic(), 0.01)))
+            except queue.Empty:
+                raise AssertionError(f"mofa-indexd logged {text!r} fewer than {count} times; "
+                                     f"log: {''.join(self.log)}") from None
 
     def drain(self) -> str:
         while True:

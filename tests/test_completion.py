@@ -135,3 +135,32 @@ def test_at_most_200_candidates(root):
 
     items = session_id_completion(many)(context(), None, "a:")
     assert len(items) == 200 and items[0].value == "a:0000"
+
+
+def test_ids_and_agents_complete_from_the_index_in_a_real_shell_request(root):
+    from tests.helpers import run_installed, write_session
+
+    write_session(root, "agent-001", "session-123")
+    write_session(root, "agent-001", "session-124")
+    write_session(root, "zeta", "other")
+    assert run_installed("session", "list").returncode == 0  # the index knows them now
+    for words, cword, expected in (("mofa session show agent-0", 3, {"agent-001:session-123", "agent-001:session-124"}),
+                                   ("mofa session delete x sess", 4, {"session-123", "session-124"}),
+                                   ("mofa session list --agent ze", 4, {"zeta"})):
+        result = run_installed(env={"_MOFA_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                                    "COMP_CWORD": str(cword)})
+        assert result.returncode == 0, result.stderr
+        offered = {line.split(",", 1)[1] for line in result.stdout.splitlines() if "," in line}
+        assert offered == expected, result.stdout
+
+
+def test_completion_creates_no_index(root, index_path):
+    import os
+
+    from tests.helpers import run_installed, write_session
+
+    write_session(root, "a", "s")
+    result = run_installed(env={"_MOFA_COMPLETE": "bash_complete", "COMP_WORDS": "mofa session show a",
+                                "COMP_CWORD": "3"})
+    assert result.returncode == 0 and result.stdout.strip() == ""
+    assert not os.path.exists(index_path)

@@ -1,4 +1,3 @@
-import json
 import sqlite3
 
 import pytest
@@ -56,6 +55,7 @@ def test_the_index_row_goes_with_the_file(victim, index_path):
     run("session", "delete", "session-123", "--force")
     conn = sqlite3.connect(index_path)
     assert conn.execute("SELECT session_id FROM sessions").fetchall() == [("agent-001:keep",)]
+    conn.close()
     assert listed_ids(run("session", "list", "-f", "json")) == ["agent-001:keep"]
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.helpers import listed_ids, message, run, run_installed, write_session
+from tests.helpers import listed_ids, message, run, write_session
 
 
 def write_mofa(root, key: str, file_stem: str | None = None, content: str = "hi") -> str:
@@ -148,3 +149,31 @@ def test_per_agent_names_no_id_can_name_are_left_out_with_a_warning(root, agent,
     assert "which no session id can name; left out" in listing.stderr
     for session_id in listed_ids(listing):
         assert run("session", "show", session_id, "-f", "json").exit_code == 0
+
+
+NAMES = st.text(alphabet=st.sampled_from(list("ab.:-_\\\t\x07é🙂/ ")) | st.characters(codec="utf-8"),
+                min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(agent=NAMES, stem=NAMES, suffix=st.sampled_from([".json", ".jsonl", ".txt", ""]))
+def test_the_scans_follow_the_one_rule_for_session_names(tmp_path_factory, agent, stem, suffix):
+    """tree.scan_root / scan_agent_dir inline `is_session_name`: they must agree with it."""
+    from mofa import tree
+
+    root = tmp_path_factory.mktemp("rule")
+    name = stem + suffix
+    if "/" in agent or "/" in name or agent in (".", "..") or name in (".", ".."):
+        return
+    try:
+        (root / agent).mkdir()
+        (root / agent / name).write_text("{}")
+        (root / name).write_text("{}")
+    except (OSError, ValueError):  # a name no file system takes (NUL, too long)
+        return
+    listing = tree.scan_root(str(root), [])
+    assert (agent in listing.agents) == tree.is_agent_name(agent)
+    assert ([stat.name for stat in listing.jsonl if stat.name == name] == [name]) == tree.is_session_name("", name)
+    if tree.is_agent_name(agent):
+        found = [stat.name for stat in tree.scan_agent_dir(str(root / agent), [])]
+        assert (name in found) == tree.is_session_name(agent, name)

@@ -66,6 +66,7 @@ def test_rebuild(sessions, index_path):
     assert result.exit_code == 0
     assert "✓ Indexed 3 sessions (0 unreadable files)" in result.stderr
     assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 3
+    conn.close()
 
 
 def test_verify_reports_missing_extra_and_stale_and_repairs(sessions, index_path):
@@ -77,6 +78,7 @@ def test_verify_reports_missing_extra_and_stale_and_repairs(sessions, index_path
     conn.execute("INSERT INTO sessions (session_id, agent, name, created_at, message_count, status, path,"
                  " dir, file) VALUES ('z:ghost', 'z', 'ghost', '2024', 0, 'empty', '/x/ghost.json', 'z', 'ghost.json')")
     conn.commit()
+    conn.close()
     result = run("session", "index", "verify")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
@@ -180,6 +182,7 @@ def test_no_rebuild_when_switching_between_two_roots(tmp_path, monkeypatch):
     run("--sessions-dir", str(first), "session", "list")
     assert os.stat(path).st_ino == inode
     assert conn.execute("SELECT rowid FROM sessions").fetchone() == rowid
+    conn.close()
 
 
 @pytest.mark.parametrize("version", range(LATEST_VERSION))
@@ -215,6 +218,7 @@ def test_the_fast_parser_never_changes_what_is_indexed(root, index_path, text, u
     run("session", "list")
     conn = sqlite3.connect(index_path)
     assert conn.execute("SELECT user_id FROM sessions").fetchone()[0] == user_id
+    conn.close()
     assert run("session", "index", "verify").exit_code == 0
 
 
@@ -246,6 +250,7 @@ def test_a_root_named_through_a_symlink_shares_its_index(root, tmp_path):
         assert listed_ids(run("--sessions-dir", str(link), "session", "list", "-f", "json")) == ["a:s"]
         assert listed_ids(run("session", "list", "-f", "json")) == ["a:s"]
     assert conn.execute("SELECT rowid FROM sessions").fetchone() == rowid
+    conn.close()
 
 
 def test_a_relative_index_path_is_made_absolute(root, tmp_path, monkeypatch):

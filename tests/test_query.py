@@ -1,5 +1,6 @@
 """`mofa session query`: read-only, enforced by SQLite (read-only connection and authorizer)."""
 
+import contextlib
 import csv
 import io
 import json
@@ -74,8 +75,9 @@ def test_readme_example_queries(sessions):
 def test_nothing_can_write(sessions, index_path, tmp_path, sql):
     run("session", "list")
     victim = tmp_path / "victim.db"
-    before = sqlite3.connect(index_path).execute(
-        "SELECT count(*), (SELECT user_version FROM pragma_user_version) FROM sessions").fetchone()
+    with contextlib.closing(sqlite3.connect(index_path)) as conn:
+        before = conn.execute(
+            "SELECT count(*), (SELECT user_version FROM pragma_user_version) FROM sessions").fetchone()
     snapshot = sorted(os.listdir(tmp_path))
     result = run("session", "query", sql.format(victim=victim))
     assert result.exit_code == 1, result.stdout
@@ -87,6 +89,7 @@ def test_nothing_can_write(sessions, index_path, tmp_path, sql):
     assert conn.execute("SELECT count(*), (SELECT user_version FROM pragma_user_version)"
                         " FROM sessions").fetchone() == before
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
 
 
 def test_read_only_pragmas_are_allowed(sessions):

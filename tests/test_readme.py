@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, run_installed
+from tests.helpers import run_installed
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -82,5 +82,8 @@ def test_documented_output_is_real(tmp_path, command, expected):
     env = {"MOFA_SESSIONS_DIR": str(sessions), "COLUMNS": "80", "NO_COLOR": "1"}
     assert run_installed("session", "list", env=env).returncode == 0  # a root in use: indexed
     result = run_installed(*arguments, env=env, cwd=str(tmp_path))
-    shown = (result.stderr + result.stdout).replace(str(tmp_path) + os.sep, "/tmp/")
-    assert shown.rstrip("\n") == expected, f"README is out of date for: {command}\n{shown}"
+    # A terminal shows both streams in the order they were written: stderr's progress lines
+    # first for most commands, stdout's result first for a dry run's list of ids.
+    shown = [(first + second).replace(str(tmp_path) + os.sep, "/tmp/").rstrip("\n")
+             for first, second in ((result.stderr, result.stdout), (result.stdout, result.stderr))]
+    assert expected in shown, f"README is out of date for: {command}\n{shown[0]}"

@@ -2,24 +2,91 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
 
+class _StandardOutput(io.FileIO):
+    """fd 1, whose write errors name it: "standard output: No space left on device"."""
+
+    def write(self, data):
+        try:
+            return super().write(data)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, "standard output") from None
+
+
+def _open_missing_standard_fds() -> None:
+    """A standard fd closed by the caller (`>&-`, `<&-`) is opened on /dev/null, so that no file
+    the command opens later takes its number. Stdin then reads as empty; stdout is opened
+    read-only, so that writing the result fails (exit 3) instead of vanishing."""
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, flags)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+    if sys.stdin is None:
+        sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+
+
+def _configure_streams() -> None:
+    """Text for a terminal degrades to escapes on an encoding that cannot show it, rather than
+    failing; JSON and YAML are written as UTF-8 bytes (see console.document)."""
+    _open_missing_standard_fds()
+    stdout = sys.stdout
+    encoding = getattr(stdout, "encoding", None) or "utf-8"
+    line_buffering = bool(stdout is not None and stdout.isatty())
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(_StandardOutput(1, "w", closefd=False)),
+                                  encoding=encoding, errors="backslashreplace",
+                                  line_buffering=line_buffering)
+    if sys.stderr is not None:
+        try:
+            sys.stderr.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+
+
+def _finish(code) -> int:
+    """Flush stdout before the interpreter does, where a failure can still be reported."""
+    from mofa.cli.errors import ExitStatus, is_closed_pipe, silence_stdout
+
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        silence_stdout()
+        if is_closed_pipe(error) or code:  # a failed command has said why already
+            return code
+        from mofa.cli.console import error_line
+
+        try:
+            error_line(f"{error.filename or 'standard output'}: {error.strerror or error}")
+        except OSError:
+            pass
+        return code or ExitStatus.FAILED
+    return code
+
+
 def main() -> None:
     """Console entry point: run `mofa`, and never show a traceback for a failure."""
+    _configure_streams()
     from mofa.cli.commands import cli
 
     try:
         cli(prog_name="mofa")
-    except SystemExit:
-        raise
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
     except Exception as error:  # a bug, not an expected failure: one line unless debugging
         if os.environ.get("MOFA_DEBUG"):
             raise
         from mofa.cli.console import error_line
 
         error_line(f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)")
-        sys.exit(3)
+        code = 3
+    sys.exit(_finish(code))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from mofa.cli import console
-from mofa.cli.errors import mapped_errors
 
 
 class App:
@@ -17,6 +16,7 @@ class App:
 
         self.store_url = store_url
         self.root = None if store_url else resolve_sessions_root(sessions_dir)
+        self.root_is_explicit = sessions_dir is not None  # the option, or MOFA_SESSIONS_DIR
         self.index_path = index_path
         self.verbose = verbose
         self._store = None
@@ -30,17 +30,17 @@ class App:
         if self._store is None:
             from mofa.stores import open_store
 
-            with mapped_errors():
-                self._store = open_store(
-                    self.store_url, self.root, self.index_path, warn=console.warning,
-                    notice=console.notice, progress=console.progress_reporter,
-                    debug=self.debug if self.verbose else None)
+            self._store = open_store(
+                self.store_url, self.root, self.index_path, root_is_explicit=self.root_is_explicit,
+                warn=console.warning, notice=console.notice, progress=console.progress_reporter,
+                debug=self.debug if self.verbose else None)
         return self._store
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Close the store, if a command opened it (click calls this when the command ends)."""
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
 
 pass_app = click.make_pass_decorator(App)

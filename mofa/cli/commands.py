@@ -7,12 +7,19 @@ import click
 from mofa import __version__
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import mapped_errors
+from mofa.cli.errors import MofaGroup
+from mofa.cli.filters import session_filter, session_options
 from mofa.cli.lazy import LazyGroup
-from mofa.cli.options import global_output_format_option, output_format_option, show_format_option
+from mofa.cli.options import (
+    complete_agents,
+    complete_session_ids,
+    global_output_format_option,
+    output_format_option,
+    show_format_option,
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, cls=LazyGroup,
+@click.group(cls=MofaGroup, context_settings={"help_option_names": ["-h", "--help"]},
              lazy_subcommands={"completion": "mofa.cli.completion:completion"})
 @click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
               help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
@@ -46,6 +53,8 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
 
 @cli.group(cls=LazyGroup, lazy_subcommands={"query": "mofa.cli.index_commands:query",
                                              "import": "mofa.cli.importing:import_sessions",
+                                             "search": "mofa.cli.searching:search",
+                                             "prune": "mofa.cli.pruning:prune",
                                              "index": "mofa.cli.index_commands:index_group"})
 def session():
     """List, show, export, delete and query sessions.
@@ -58,41 +67,50 @@ def session():
 
 
 @session.command("list")
-@click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent (exact match).")
+@click.option("-a", "--agent", metavar="AGENT_ID", shell_complete=complete_agents,
+              help="Only the sessions of this agent (exact match).")
 @click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
-              help="Only the N most recently created sessions.")
+              help="Only the N most recently created sessions (of those the filters keep).")
+@session_options
 @output_format_option("table", "json", mofa_spellings=True)
 @pass_app
-def list_sessions(app: App, agent, limit, fmt):
+def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fmt):
     """List sessions: the N most recently created, printed oldest first.
+
+    Every filter narrows; --limit applies last.
 
     \b
     Examples:
       mofa session list
       mofa session list --agent agent-001 --limit 10
+      mofa session list --since 7d --status active --tag billing
       mofa session list --output-format json | jq -r '.[].session_id'
     """
     from mofa.cli import listing
 
+    if limit is not None:
+        limit = min(limit, 2**63 - 1)  # more than SQLite can count means all of them
+    wanted = session_filter(agent, limit, since, until, statuses, user, tags)
     if fmt == "table":
         console.status("→ Listing sessions")
         if agent is not None:
             console.status(f"  Filtering by agent: {agent}")
+        for label, value in (("Since", since), ("Until", until), ("Status", ", ".join(statuses)),
+                             ("User", user), ("Tags", ", ".join(tags))):
+            if value:
+                console.status(f"  {label}: {value}")
         if limit is not None:
             console.status(f"  Limit: {limit}")
         console.status("")
-    from mofa.stores.base import SessionFilter
-
-    with mapped_errors():
-        rows = app.store().list(SessionFilter(agent=agent, limit=limit))
-        if fmt == "json":
-            listing.write_json(rows)
-        else:
-            listing.write_table(rows)
+    rows = app.store().list(wanted)
+    if fmt == "json":
+        listing.write_json(rows)
+    else:
+        listing.write_table(rows)
 
 
 @session.command()
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_session_ids)
 @show_format_option
 @pass_app
 def show(app: App, session_id, fmt):
@@ -108,15 +126,14 @@ def show(app: App, session_id, fmt):
     """
     from mofa.cli import showing
 
-    with mapped_errors():
-        loaded = app.store().get(session_id)
+    loaded = app.store().get(session_id)
     for warning in loaded.warnings:
         console.warning(warning)
     showing.write(loaded, fmt)
 
 
 @session.command()
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_session_ids)
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write ('-' for standard output); parent directories are created.")
 @click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
@@ -125,7 +142,9 @@ def show(app: App, session_id, fmt):
 def export(app: App, session_id, output, fmt):
     """Export a session, every stored field as stored, to a JSON or YAML file.
 
-    The file is replaced atomically: a failed export leaves no partial file.
+    An existing file is replaced atomically, keeping its permissions: a failed export leaves
+    no partial file. A device or FIFO is written into. A path inside the sessions root is
+    refused (exit status 2).
 
     \b
     Examples:
@@ -135,69 +154,42 @@ def export(app: App, session_id, output, fmt):
     from mofa.cli import exporting
 
     fmt = fmt or exporting.format_from_suffix(output)
-    with mapped_errors():
-        loaded = app.store().get(session_id)
+    exporting.check_outside_root(output, app.root)
+    loaded = app.store().get(session_id)
     console.status(f"→ Exporting session: {loaded.session_id}")
     console.status(f"  Format: {fmt}")
     console.status(f"  Output: {output}")
     for warning in loaded.warnings:
         console.warning(warning)
-    with mapped_errors():
-        exporting.write(loaded, fmt, output)
+    exporting.write(loaded, fmt, output)
     console.success(f"  ✓ Exported {loaded.message_count} messages")
     console.success("✓ Session exported successfully")
 
 
 @session.command()
-@click.argument("session_id")
+@click.argument("session_ids", metavar="SESSION_ID...", nargs=-1, required=True,
+                shell_complete=complete_session_ids)
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
 @pass_app
-def delete(app: App, session_id, force):
-    """Delete a session and its conversation history.
+def delete(app: App, session_ids, force):
+    """Delete sessions and their conversation history.
 
-    Anything but `y` or `yes` at the prompt, or the end of input, cancels (exit status 0).
-    Exit statuses: 0 deleted or cancelled, 1 not found, 2 permission denied, 3 failed.
+    Several ids, or `-` to read them from standard input, one per line, are deleted in one
+    go after one prompt (then answered on the terminal). Anything but `y` or `yes`, or the
+    end of input, cancels (exit status 0). Exit statuses: 0 all deleted or cancelled, else
+    the first failing id's: 1 not found, 2 permission denied, 3 failed.
 
     \b
     Examples:
       mofa session delete agent-001:session-123
-      mofa session delete session-123 --force
+      mofa session delete session-123 session-124 --force
+      mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session delete - --force
     """
-    from mofa.errors import CorruptSession, MofaError
+    from mofa.cli import deleting
 
-    with mapped_errors():
-        store = app.store()
-        ref = store.resolve(session_id)
-    console.status(f"→ Deleting session: {ref.session_id}")
-    if not force:
-        try:
-            count = store.load(ref).message_count
-            console.status(f"\nSession contains {count} messages.")
-        except CorruptSession as error:
-            console.status(f"\nThe session file cannot be read ({error.reason}).")
-        except MofaError as error:  # unreadable for another reason: the prompt still decides
-            console.status(f"\nThe session file cannot be read ({error}).")
-        console.status("This action cannot be undone.\n")
-        if not _confirmed("Delete session? [y/N]: "):
-            console.status("Cancelled: nothing was deleted.")
-            return
-        console.status("")
-    console.status("  Removing session data...")
-    with mapped_errors():
-        store.delete(ref)
-    console.success("✓ Session deleted successfully")
-
-
-def _confirmed(prompt: str) -> bool:
-    """True only for `y` or `yes`; end of input, or anything else, is a no."""
-    import sys
-
-    click.echo(prompt, nl=False, err=True)
-    try:
-        answer = sys.stdin.readline()
-    except (OSError, ValueError):
-        answer = ""
-    if not answer.endswith("\n"):
-        click.echo(err=True)
-    return answer.strip().lower() in ("y", "yes")
-
+    texts, answers = deleting.wanted_ids(session_ids)
+    store = app.store()
+    if len(texts) == 1 and session_ids != ("-",):
+        deleting.delete_one(store, texts[0], force, answers)
+    else:
+        deleting.delete_many(store, texts, force, answers)

@@ -65,43 +65,26 @@ def agent_completion(candidates: Candidates):
     return _completion(candidates)
 
 
-# -- candidates from the index -----------------------------------------------------------------
+# -- candidates from the store ---------------------------------------------------------------
 
-def _index_rows(ctx: click.Context, column: str, incomplete: str) -> list[str]:
-    """Distinct values of `column` of `sessions` that start with `incomplete`, from the index
-    of the root the command line names, opened read-only; [] when there is no index yet."""
-    import os
-    import sqlite3
-    from urllib.parse import quote
-
-    from indexer.location import resolve_index_path
+def _store(ctx: click.Context):
+    """The store the command line being completed names (the group's callback has not run)."""
     from mofa.paths import resolve_sessions_root
+    from mofa.stores import open_store
 
     params = ctx.find_root().params
-    root = resolve_sessions_root(params.get("sessions_dir"))
-    path = resolve_index_path(root, params.get("index_path"))
-    if not os.path.isfile(path):
-        return []
-    conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=1.0)
-    try:
-        owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
-        if owner is None or owner[0] != os.path.realpath(root):  # another root's index
-            return []
-        # A range, not LIKE: case-sensitive as ids are, and it uses the column's index if any.
-        return [value for (value,) in conn.execute(
-            f"SELECT DISTINCT {column} FROM sessions WHERE {column} >= ? AND {column} < ?"
-            f" ORDER BY {column} LIMIT ?", (incomplete, incomplete + "\U0010ffff", MAX_CANDIDATES))]
-    finally:
-        conn.close()
+    url = params.get("store_url")
+    root = None if url else resolve_sessions_root(params.get("sessions_dir"))
+    return open_store(url, root, params.get("index_path"), root_is_explicit=True)
 
 
 def indexed_session_ids(ctx: click.Context, incomplete: str) -> list[str]:
-    """Session ids starting with `incomplete`, and, for a short id, whose session part does."""
-    ids = _index_rows(ctx, "session_id", incomplete)
-    if ":" not in incomplete:
-        ids += _index_rows(ctx, "name", incomplete)
-    return ids
+    """Session ids starting with `incomplete`, and, for a short id, whose session part does:
+    what the store already knows, without refreshing or creating anything."""
+    with _store(ctx) as store:
+        return store.complete_ids(incomplete, MAX_CANDIDATES)
 
 
 def indexed_agents(ctx: click.Context, incomplete: str) -> list[str]:
-    return _index_rows(ctx, "agent", incomplete)
+    with _store(ctx) as store:
+        return store.complete_agents(incomplete, MAX_CANDIDATES)

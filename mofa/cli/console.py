@@ -19,6 +19,24 @@ def result(text: str) -> None:
     click.echo(text, color=_color())
 
 
+def document_writer():
+    """A function writing JSON, YAML or CSV text to stdout as UTF-8 bytes whatever the locale's
+    encoding, so that a program reading it gets every character (text meant for the terminal
+    escapes instead what the locale cannot show). Flush sys.stdout when done."""
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        return out.write
+    out.flush()
+    return lambda text: buffer.write(text.encode("utf-8", "backslashreplace"))
+
+
+def document(text: str) -> None:
+    """A whole JSON or YAML document to stdout, as UTF-8."""
+    document_writer()(text)
+    sys.stdout.flush()
+
+
 def status(text: str) -> None:
     """A progress line of the reference page (`→ ...`, `  Format: json`)."""
     if text.startswith("→"):

@@ -1,12 +1,14 @@
-"""The one place where failures become exit statuses."""
+"""The one place where failures become exit statuses: `MofaGroup.invoke` wraps every command."""
 
 from __future__ import annotations
 
-import contextlib
-import sys
+import errno
+import os
 from enum import IntEnum
 
 import click
+
+from mofa.cli.lazy import LazyGroup
 
 from mofa import errors
 
@@ -14,8 +16,9 @@ from mofa import errors
 class ExitStatus(IntEnum):
     SUCCESS = 0
     NOT_FOUND = 1  # also an invalid or ambiguous id, a bad query, a failed verify
-    PERMISSION_DENIED = 2  # also command-line usage errors, as click does
-    FAILED = 3  # an I/O error, an unreadable session file
+    PERMISSION_DENIED = 2  # also command-line usage errors and refused paths, as click does
+    FAILED = 3  # an I/O error, an unreadable session file, a query stopped by its timeout
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports a command killed by SIGINT
 
 
 _STATUS_OF = [
@@ -26,8 +29,11 @@ _STATUS_OF = [
     (errors.ReadOnlySession, ExitStatus.PERMISSION_DENIED),
     (errors.Unsupported, ExitStatus.PERMISSION_DENIED),
     (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),
+    (errors.SessionsRootMissing, ExitStatus.NOT_FOUND),
+    (errors.QueryTimeout, ExitStatus.FAILED),
     (errors.QueryError, ExitStatus.NOT_FOUND),
     (errors.SessionPermissionError, ExitStatus.PERMISSION_DENIED),
+    (errors.RefusedPath, ExitStatus.PERMISSION_DENIED),
     (errors.InvalidTimeSpec, ExitStatus.PERMISSION_DENIED),  # bad input: a usage error
     (errors.InvalidSearchQuery, ExitStatus.PERMISSION_DENIED),
     (errors.CorruptSession, ExitStatus.FAILED),
@@ -57,21 +63,53 @@ def status_for(error: errors.MofaError) -> ExitStatus:
     return ExitStatus.FAILED
 
 
-@contextlib.contextmanager
-def mapped_errors():
-    """Turn the library's exceptions (and the OS's, and SQLite's) into CliError."""
-    try:
-        yield
-    except errors.MofaError as error:
-        raise CliError(str(error), status_for(error)) from None
-    except PermissionError as error:
-        raise CliError(f"permission denied: {error.filename or error}",
-                       ExitStatus.PERMISSION_DENIED) from None
-    except OSError as error:
+def cli_error(error: BaseException) -> CliError | None:
+    """The CliError an exception of the library or the OS means; None for a bug."""
+    if isinstance(error, errors.MofaError):
+        return CliError(str(error), status_for(error))
+    if isinstance(error, PermissionError):
+        return CliError(f"permission denied: {error.filename or error}", ExitStatus.PERMISSION_DENIED)
+    if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
-        raise CliError(f"{where}{error.strerror or error}", ExitStatus.FAILED) from None
-    except Exception as error:
-        sqlite3 = sys.modules.get("sqlite3")  # not imported by commands that need no index
-        if sqlite3 is not None and isinstance(error, sqlite3.Error):
-            raise CliError(f"index error: {error}", ExitStatus.FAILED) from None
-        raise
+        return CliError(f"{where}{error.strerror or error}", ExitStatus.FAILED)
+    return None
+
+
+def is_closed_pipe(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.EPIPE, errno.ECONNRESET)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for a closed pipe goes nowhere, and
+    the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+class MofaGroup(LazyGroup):
+    """The `mofa` group: every command runs inside its `invoke`, so this is where the library's
+    exceptions, a closed pipe and Ctrl-C end a command with their exit status."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo(err=True)  # end the line ^C was echoed on; and no "Aborted!"
+            outcome = click.exceptions.Exit(ExitStatus.INTERRUPTED)
+        except Exception as error:
+            if is_closed_pipe(error):  # `| head`: the reader has all it wants
+                silence_stdout()
+                outcome = click.exceptions.Exit(ExitStatus.SUCCESS)
+            else:
+                outcome = cli_error(error)
+                if outcome is None:
+                    raise
+        # Raised out here, the outcome holds no reference to the failed command's frames: its
+        # open cursors are closed now, before click closes the index (ctx.call_on_close).
+        raise outcome

@@ -6,7 +6,7 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import CliError, ExitStatus, mapped_errors
+from mofa.cli.errors import CliError, ExitStatus, cli_error
 
 
 @click.command("import")
@@ -44,12 +44,14 @@ def import_sessions(app: App, files, from_dir, replace):
     first_failure = None
     for done, (source, item) in enumerate(items, 1):
         try:
-            with mapped_errors():
-                exported = item if isinstance(item, ExportedSession) else read_export(source)
-                counts[_import_one(store, exported, replace)] += 1
-        except CliError as error:
-            console.error_line(error.format_message())
-            first_failure = first_failure or error
+            exported = item if isinstance(item, ExportedSession) else read_export(source)
+            counts[_import_one(store, exported, replace)] += 1
+        except Exception as error:  # one line per file that fails; a bug still surfaces
+            failure = cli_error(error)
+            if failure is None:
+                raise
+            console.error_line(failure.format_message())
+            first_failure = first_failure or failure
         if progress:
             progress(done, total)
     console.success(f"✓ Imported {counts['imported']} sessions ({counts['replaced']} replaced,"

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import CliError, ExitStatus, mapped_errors
+from mofa.cli.errors import CliError, ExitStatus
 from mofa.cli.options import output_format_option
 
 
 @click.command()
 @click.argument("sql")
 @output_format_option("table", "json", "csv")
+@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              metavar="SECONDS", help="Stop the query after this long (0: no limit).")
 @pass_app
-def query(app: App, sql, fmt):
+def query(app: App, sql, fmt, timeout):
     """Run read-only SQL against the index (table `sessions`), refreshed first.
 
-    No statement can change the index or any other file.
+    No statement can change the index or any other file. A query stops after --timeout
+    seconds (exit status 3) or at Ctrl-C (130). The table shows at most 10,000 rows; json and
+    csv stream every row.
 
     \b
     Examples:
@@ -29,12 +34,22 @@ def query(app: App, sql, fmt):
     """
     from mofa.cli import query_output
 
-    with mapped_errors():
-        result = app.store().query(sql, timeout=30.0)
-        try:
-            query_output.write(result.columns, result.rows, fmt)
-        finally:
-            result.close()
+    result = app.store().query(_utf8_argument(sql), timeout or None)
+    try:
+        query_output.write(result.columns, result.rows, fmt, console.warning)
+    finally:
+        result.close()
+
+
+def _utf8_argument(text: str) -> str:
+    """An argument as UTF-8 text. Where the locale is not UTF-8 (C, without Python's UTF-8
+    mode), Python hands over its non-ASCII bytes as surrogate escapes, which SQLite refuses."""
+    if text.isascii() or text.isprintable():
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except (UnicodeError, ValueError):
+        return text
 
 
 @click.group("index")
@@ -58,8 +73,7 @@ def index_path(app: App):
     Example:
       sqlite3 "$(mofa session index path)"
     """
-    with mapped_errors():
-        location = app.store().index_location()
+    location = app.store().index_location()
     if location is None:
         raise CliError("this store keeps no index file", ExitStatus.PERMISSION_DENIED)
     console.result(location)
@@ -76,8 +90,7 @@ def status(app: App, fmt):
       mofa session index status
       mofa session index status -f json | jq .watcher_pid
     """
-    with mapped_errors():
-        report = app.store().status()
+    report = app.store().status()
     if fmt == "json":
         import json
 
@@ -97,10 +110,9 @@ def rebuild(app: App):
       mofa session index rebuild
     """
     started = time.monotonic()
-    with mapped_errors():
-        store = app.store()
-        console.status(f"→ Rebuilding the index: {store.index_location()}")
-        result = store.rebuild(console.progress_reporter("Rebuilding the index"))
+    store = app.store()
+    console.status(f"→ Rebuilding the index: {store.index_location()}")
+    result = store.rebuild(console.progress_reporter("Rebuilding the index"))
     for warning in result.warnings:
         console.warning(warning)
     console.success(f"✓ Indexed {result.sessions} sessions ({result.unreadable} unreadable files)"
@@ -122,12 +134,12 @@ def verify(app: App, repair):
     """
     from mofa.render import printable
 
+
     progress = console.progress_reporter("Verifying the index")
-    with mapped_errors():
-        store = app.store()
-        report = store.verify(progress)
-    for problem in report.problems:
-        console.result(printable(f"{problem.kind}: {problem.where}: {problem.detail}"))
+    store = app.store()
+    report = store.verify(progress)
+    for problem in report.problems:  # names and details escaped: a file name can hold escapes
+        console.result(f"{problem.kind}: {printable(problem.where)}: {printable(problem.detail)}")
     failures = [problem for problem in report.problems if problem.kind != "duplicate"]
     if not failures:
         console.success(f"✓ The index agrees with the {report.examined} session files")
@@ -136,9 +148,8 @@ def verify(app: App, repair):
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
     if not repair:
         raise CliError(f"the index disagrees with the files: {summary}", ExitStatus.NOT_FOUND)
-    with mapped_errors():
-        store.rebuild(progress)
-        left = [problem for problem in store.verify(progress).problems if problem.kind != "duplicate"]
+    store.rebuild(progress)
+    left = [problem for problem in store.verify(progress).problems if problem.kind != "duplicate"]
     if left:
         raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
     console.success(f"✓ Repaired: {summary}; the index now agrees with the files")

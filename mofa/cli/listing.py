@@ -13,21 +13,24 @@ HEADERS = ["session_id", "created_at", "message_count", "status"]
 
 
 def write_json(rows) -> None:
-    out = sys.stdout
-    out.write("[")
+    from mofa.cli.console import document_writer
+
+    write = document_writer()
+    write("[")
     first = True
     for row in rows:
-        item = {"session_id": row.session_id, "created_at": listing_text(row.created_at),
+        item = {"session_id": row.session_id,
+                "created_at": listing_text(row.created_at) if row.created_at else None,
                 "message_count": row.message_count, "status": row.status}
         try:
             text = json.dumps(item, indent=2, ensure_ascii=False)
             text.encode("utf-8")
         except UnicodeEncodeError:
             text = json.dumps(item, indent=2)
-        out.write(("\n  " if first else ",\n  ") + text.replace("\n", "\n  "))
+        write(("\n  " if first else ",\n  ") + text.replace("\n", "\n  "))
         first = False
-    out.write("]\n" if first else "\n]\n")
-    out.flush()
+    write("]\n" if first else "\n]\n")
+    sys.stdout.flush()
 
 
 def write_table(rows) -> None:

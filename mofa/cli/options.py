@@ -62,3 +62,16 @@ def output_format_option(*choices: str, mofa_spellings: bool = False):
         )(function)
 
     return decorate
+
+
+def complete_session_ids(ctx: click.Context, param: click.Parameter, incomplete: str):
+    """Shell completion of a session id (the module is imported only when completing)."""
+    from mofa.cli.completion import indexed_session_ids, session_id_completion
+
+    return session_id_completion(indexed_session_ids)(ctx, param, incomplete)
+
+
+def complete_agents(ctx: click.Context, param: click.Parameter, incomplete: str):
+    from mofa.cli.completion import agent_completion, indexed_agents
+
+    return agent_completion(indexed_agents)(ctx, param, incomplete)

@@ -22,8 +22,10 @@ def write(session: Session, fmt: str) -> None:
         return
     from mofa.documents import show_document, to_json, to_yaml
 
+    from mofa.cli.console import document
+
     dump = to_json if fmt == "json" else to_yaml
-    click.echo(dump(show_document(session)), nl=False)
+    document(dump(show_document(session)))
 
 
 def terminal_columns() -> int:
@@ -45,7 +47,7 @@ def table_text(session: Session, columns: int) -> str:
 
     lines = [
         f"Session: {printable(session.session_id)}",
-        f"Created: {listing_text(index_text(session.created_at))}",
+        f"Created: {'-' if session.created_at is None else listing_text(index_text(session.created_at))}",
         f"Messages: {session.message_count}",
         f"Status: {printable(session.status)}",
     ]

@@ -24,12 +24,15 @@ def store_scheme(url: str) -> str:
 
 
 def open_store(url: str | None = None, root: str | None = None, index_path: str | None = None, *,
-               indexed: bool = True, warn: Warn | None = None, notice: Warn | None = None,
+               root_is_explicit: bool = True, indexed: bool = True,
+               warn: Warn | None = None, notice: Warn | None = None,
                progress: Callable[[str], Progress | None] | None = None,
                debug: Warn | None = None):
     """The store named by `url` (`postgresql://...`), else the files under `root` (an absolute
     path), kept in step with their SQLite index at `index_path` unless `indexed` is false.
 
+    A root named explicitly (`root_is_explicit`: an option or variable) that does not exist is
+    SessionsRootMissing; the default root missing is an empty store (and no index file).
     `warn` hears what a command mentions but does not stop for, `notice` what the store did by
     itself (an index rebuilt), `progress(label)` gives a progress callback for long work.
     Raises InvalidStoreLocation for a URL no store takes.
@@ -41,7 +44,7 @@ def open_store(url: str | None = None, root: str | None = None, index_path: str 
 
         scheme = store_scheme(url)
         if scheme == "file":
-            root = url[len("file://"):]
+            root, root_is_explicit = url[len("file://"):], True
         elif scheme in SCHEMES:
             module, function = SCHEMES[scheme].split(":")
             return getattr(import_module(module), function)(url, warn=warn, notice=notice,
@@ -55,6 +58,14 @@ def open_store(url: str | None = None, root: str | None = None, index_path: str 
         from mofa.paths import resolve_sessions_root
 
         root = resolve_sessions_root(None)
+        root_is_explicit = False
+    from mofa.paths import sessions_root_exists
+
+    if not sessions_root_exists(root, root_is_explicit):
+        # No sessions yet: answer empty, and make no index for a root that does not exist.
+        if notice:
+            notice(f"no sessions yet: {root} does not exist")
+        index_path = ":memory:"
     if not indexed:
         from mofa.stores.files import FileSessionStore
 

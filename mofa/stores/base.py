@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from mofa.errors import MofaError
     from mofa.session import Session
 
 Warn = Callable[[str], None]
@@ -125,6 +126,18 @@ class SessionStore(ABC):
         """The whole session. Raises CorruptSession when it cannot be read as one,
         SessionNotFound when it went away since `resolve`."""
 
+    def resolve_many(self, texts: list[str]) -> list[SessionRef | MofaError]:
+        """`resolve` for each text, in order: its ref, or the failure it met."""
+        from mofa.errors import MofaError
+
+        outcomes: list = []
+        for text in texts:
+            try:
+                outcomes.append(self.resolve(text))
+            except MofaError as error:
+                outcomes.append(error)
+        return outcomes
+
     def get(self, text: str) -> Session:
         return self.load(self.resolve(text))
 
@@ -140,6 +153,19 @@ class SessionStore(ABC):
     def delete(self, ref: SessionRef) -> None:
         """Remove the session for good. Raises SessionNotFound, SessionPermissionError,
         StoreError, or ReadOnlySession for a session this store may not delete."""
+
+    def delete_many(self, refs: list[SessionRef]) -> list[MofaError | None]:
+        """`delete` for each ref, in order: None where it went, else the failure it met."""
+        from mofa.errors import MofaError
+
+        outcomes: list = []
+        for ref in refs:
+            try:
+                self.delete(ref)
+                outcomes.append(None)
+            except MofaError as error:
+                outcomes.append(error)
+        return outcomes
 
     @abstractmethod
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
@@ -166,8 +192,9 @@ class SessionStore(ABC):
         """Compare what the store derives with its source of truth."""
         return VerifyReport(0, [])
 
-    def query(self, sql: str, timeout: float) -> QueryResult:
-        """Read-only SQL against the relation `sessions`; raises QueryError."""
+    def query(self, sql: str, timeout: float | None) -> QueryResult:
+        """Read-only SQL against the relation `sessions`, stopped after `timeout` seconds
+        (None: never); raises QueryError, QueryTimeout."""
         from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store cannot run SQL")
@@ -177,8 +204,14 @@ class SessionStore(ABC):
         return None
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
-        """Session ids starting with `prefix`, for shell completion (cheap, may be stale)."""
-        return [row.session_id for row in self.list() if row.session_id.startswith(prefix)][:limit]
+        """Session ids starting with `prefix` (and, for a short id, ids whose session part
+        does), for shell completion: cheap, may be stale, never creates anything."""
+        return sorted({row.session_id for row in self.list()
+                       if row.session_id.startswith(prefix) or (":" not in prefix and row.name.startswith(prefix))})[:limit]
+
+    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+        """Agents starting with `prefix`, for shell completion."""
+        return sorted({row.agent for row in self.list() if row.agent.startswith(prefix)})[:limit]
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
