@@ -22,6 +22,8 @@ def write_json(rows) -> None:
         item = {"session_id": row.session_id,
                 "created_at": listing_text(row.created_at) if row.created_at else None,
                 "message_count": row.message_count, "status": row.status}
+        if hasattr(row, "origin"):  # a store holding sessions of several origins says whose
+            item["origin"] = row.origin
         try:
             text = json.dumps(item, indent=2, ensure_ascii=False)
             text.encode("utf-8")
@@ -36,9 +38,11 @@ def write_json(rows) -> None:
 def write_table(rows) -> None:
     from mofa.render import box_table, printable
 
+    rows = list(rows)
+    origins = bool(rows) and hasattr(rows[0], "origin")
     cells = [[printable(row.session_id), listing_text(row.created_at), str(row.message_count),
-              printable(row.status)] for row in rows]
+              printable(row.status)] + ([printable(row.origin)] if origins else []) for row in rows]
     if not cells:
         click.echo("No sessions found.")
         return
-    click.echo(box_table(HEADERS, cells))
+    click.echo(box_table(HEADERS + ["origin"] if origins else HEADERS, cells))
