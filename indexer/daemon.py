@@ -40,8 +40,10 @@ class IndexDaemon:
     CHECK_EVERY_S = 0.5  # how often an idle watcher looks at its root and index file
     MAX_BACKOFF_S = 30.0
 
-    def __init__(self, root: str, index_path: str, lock: DaemonLock | None = None):
+    def __init__(self, root: str, index_path: str, lock: DaemonLock | None = None,
+                 mirror=None):
         self.root = root
+        self.mirror = mirror  # indexer.mirror.Mirror with --sync-to: told of every batch
         self.index_path = index_path
         self.lock = lock
         self.pending = PendingChanges()
@@ -70,12 +72,16 @@ class IndexDaemon:
     # -- the watcher's life ----------------------------------------------------------------
     def run(self) -> None:
         os.makedirs(self.root, exist_ok=True)
+        if self.mirror is not None:
+            self.mirror.start()
         try:
             while not self.stopping.is_set():
                 if not self._wait_for_root():
                     break
                 self._follow_root()
         finally:
+            if self.mirror is not None:
+                self.mirror.stop()
             self._close_root()
             self._let_go_of_index()
 
@@ -224,6 +230,8 @@ class IndexDaemon:
 
     # -- applying changes ------------------------------------------------------------------
     def _apply(self, batch: Batch, quiet: bool = False) -> None:
+        if self.mirror is not None:
+            self.mirror.note(batch)  # the database follows the files, whatever the index does
         answered = False
         try:
             if self.failed and time.monotonic() < self.retry_at:
@@ -377,6 +385,10 @@ def _parse_args(argv):
     parser.add_argument("--sessions-dir", help="sessions root (default as for mofa)")
     parser.add_argument("--index", help="index file (default as for mofa)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every batch")
+    parser.add_argument("--sync-to", metavar="URL",
+                        help="also mirror the root into this PostgreSQL store (postgresql://...)")
+    parser.add_argument("--origin", metavar="NAME",
+                        help="the name the mirrored sessions carry (default: the host name)")
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
 
@@ -388,7 +400,18 @@ def main(argv=None) -> None:
     root = resolve_sessions_root(args.sessions_dir)
     index_path = resolve_index_path(root, args.index)
     lock = DaemonLock(index_path)
-    daemon = IndexDaemon(root, index_path, lock)
+    mirror = None
+    if args.sync_to:
+        from indexer.mirror import Mirror, check_url
+
+        try:
+            check_url(args.sync_to)
+        except MofaError as error:
+            log.error("%s", error)
+            sys.exit(2)
+        mirror = Mirror(root, args.sync_to, args.origin)
+        log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
+    daemon = IndexDaemon(root, index_path, lock, mirror)
     try:
         os.makedirs(os.path.dirname(index_path), exist_ok=True)
         lock.acquire()
