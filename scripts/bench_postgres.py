@@ -128,8 +128,12 @@ def main() -> None:
     parser.add_argument("--data", default=os.path.join(REPO, "bench-data"))
     args = parser.parse_args()
 
+    import signal
+
     import psycopg
 
+    # A SIGTERM (timeout, kill) ends the run through the `finally` that stops the server.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     root, tree = generated_root(args)
     cluster = None
     if args.url:
@@ -170,6 +174,11 @@ def main() -> None:
             "list --agent largest --limit 10": [MOFA, "--store", url, "session", "list", "--agent",
                                                 largest, "--limit", "10", "-f", "json"],
             "show": [MOFA, "--store", url, "session", "show", some, "-f", "json"],
+            # No `search` command yet: the store's search in a process of its own, as one would.
+            "search --agent smallest (2 words)": [
+                PY, "-c", "import click; from mofa.stores import open_store;"
+                " from mofa.stores.base import SessionFilter;"
+                f" open_store({url!r}).search('refund invoice', SessionFilter(agent={tree['smallest']!r}))"],
             "query group by agent": [MOFA, "--store", url, "session", "query",
                                      "SELECT agent, count(*) FROM sessions GROUP BY agent", "-f", "json"],
         }, args.runs)
@@ -186,7 +195,8 @@ def main() -> None:
           f" COPY {count / copy_seconds:,.0f} sessions/s | {ratio:.2f} | ≤ 3 |"
           f" {'yes' if ratio <= 3 else '**no**'} |")
     for name in ("list --limit 10", "list --limit 10 (table)", "list --agent largest --limit 10",
-                 "list --agent largest", "show", "query group by agent"):
+                 "list --agent largest", "show", "search --agent smallest (2 words)",
+                 "query group by agent"):
         ratio = r[name] / r["floor"]
         print(f"| {name} | {r[name] * 1000:.0f} ms | {r['floor'] * 1000:.0f} ms | {ratio:.2f} |"
               f" ≤ 1.3 | {'yes' if ratio <= 1.3 else '**no**'} |")
