@@ -15,7 +15,7 @@ from indexer.changes import Batch, PendingChanges
 from indexer.database import epoch, replace_index_file
 from indexer.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
 from indexer.index import SessionIndex
-from indexer.location import resolve_index_path
+from indexer.location import resolve_index_path, root_lock_path
 from indexer.lock import ANSWERING, DETACHED, FAILING, AlreadyRunning, DaemonLock, WatcherRecord
 from mofa import __version__, tree
 from mofa.errors import MofaError
@@ -400,6 +400,8 @@ def main(argv=None) -> None:
     root = resolve_sessions_root(args.sessions_dir)
     index_path = resolve_index_path(root, args.index)
     lock = DaemonLock(index_path)
+    # One watcher per root, whatever index it writes: a second lock, named for the root alone.
+    root_lock = DaemonLock(root_lock_path(root))
     mirror = None
     if args.sync_to:
         from indexer.mirror import Mirror, check_url
@@ -414,7 +416,13 @@ def main(argv=None) -> None:
     daemon = IndexDaemon(root, index_path, lock, mirror)
     try:
         os.makedirs(os.path.dirname(index_path), exist_ok=True)
-        lock.acquire()
+        os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
+        root_lock.acquire()
+        try:
+            lock.acquire()
+        except BaseException:
+            root_lock.release()
+            raise
     except AlreadyRunning as error:
         log.error("%s (%s); not starting", error, root)
         sys.exit(1)
@@ -444,6 +452,7 @@ def main(argv=None) -> None:
         sys.exit(3)
     finally:
         lock.release()
+        root_lock.release()
     if received:
         log.info("received %s; stopped", received[0])
     else:

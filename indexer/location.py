@@ -28,3 +28,10 @@ def resolve_index_path(root: str, option: str | None = None, environ=os.environ)
     name = os.path.basename(os.fsdecode(real).rstrip("/")) or "root"
     slug = "".join(c if c.isascii() and (c.isalnum() or c in "_.-") else "-" for c in name)[:40]
     return os.path.join(cache_home(environ), "mofa", "index", f"{slug}-{digest}.sqlite3")
+
+
+def root_lock_path(root: str, environ=os.environ) -> str:
+    """A file named for the root alone (whatever index a watcher writes), whose lock keeps one
+    mofa-indexd per root: `<the root's default index>.root`."""
+    return resolve_index_path(root, None, {key: value for key, value in environ.items()
+                                           if key != "MOFA_INDEX_PATH"}) + ".root"

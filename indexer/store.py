@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mofa.session import JSONL_LAYOUT
-from mofa.errors import IndexUnavailable
 from mofa.stores.base import (
     Progress,
     QueryResult,
@@ -118,9 +117,9 @@ class IndexedSessionStore(FileSessionStore):
         from indexer.search import SearchFilter, ensure_search, parse_query, search
 
         parse_query(query)  # a query it cannot take is refused before any work
+        if self.index.in_memory:  # no index file can be kept (or no root yet): read the files
+            return super().search(query, wanted, role)
         self.refresh(wanted.agent)
-        if self.index.in_memory:
-            raise IndexUnavailable("no index file is available to search")
         ensure_search(self.index.conn, self.root, self.progress("Building the search index"))
         where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
         return [SearchHit(hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet)

@@ -81,3 +81,22 @@ def test_bad_imports_each_get_one_error_line(root, tmp_path):
 def test_usage(root, tmp_path):
     assert run("session", "import").exit_code == 2
     assert run("session", "import", "x.json", "--from-dir", str(tmp_path)).exit_code == 2
+
+
+def test_an_id_no_file_can_hold_is_refused_and_nothing_is_written(root, tmp_path):
+    for session_id in ("../../etc:passwd", "a/b:c", ".hidden:x", "plain-no-colon"):
+        (tmp_path / "x.json").write_text(json.dumps({"session_id": session_id, "messages": []}))
+        result = run("session", "import", str(tmp_path / "x.json"))
+        assert result.exit_code == 1, (session_id, result.stderr)
+        assert "cannot be stored in a files root" in result.stderr
+    assert os.listdir(root) == []
+    assert not (tmp_path / "etc").exists()
+
+
+def test_a_mofa_key_of_any_spelling_round_trips(root, tmp_path):
+    write_jsonl(root, "user/42", file_stem="user_42")
+    export("user/42", tmp_path / "k.json")
+    assert run("session", "delete", "user/42", "--force").exit_code == 0
+    assert run("session", "import", str(tmp_path / "k.json")).exit_code == 0
+    assert (root / "user_42.jsonl").exists()
+    assert export("user/42", tmp_path / "again.json") == (tmp_path / "k.json").read_text()

@@ -12,7 +12,7 @@ import pytest
 
 from indexer.lock import watcher_record
 from tests.daemon_helpers import RunningDaemon, wait_until
-from tests.helpers import listed_ids, message, run, write_session
+from tests.helpers import BIN, listed_ids, message, run, write_session
 
 
 def started(root, index_path, **kwargs) -> RunningDaemon:
@@ -135,23 +135,21 @@ def test_one_root_reached_through_a_bind_mount(bind_mounted, tmp_path, daemons, 
 
 
 # -- item 6: a second watcher of the same root, with another index -------------------------
-def test_a_second_watcher_with_another_index_does_not_answer_for_the_first(root, tmp_path, daemons):
+def test_a_second_watcher_of_the_same_root_is_refused_whatever_its_index(root, tmp_path, daemons):
+    """One watcher per root (DESIGN), so no second one can answer the first one's cookies; two
+    names of one root that the lock cannot tell apart (a bind mount) are covered by the
+    cookies' root and index identity (test_one_root_reached_through_a_bind_mount)."""
     first_index, second_index = str(tmp_path / "first.sqlite3"), str(tmp_path / "second.sqlite3")
     first = started(root, first_index)
     daemons.append(first)
-    daemons.append(started(root, second_index))
-    for number in range(100):
-        write_session(root, "fast", f"s{number:03d}", created_at=f"2024-02-28T10:{number // 60:02d}:{number % 60:02d}Z")
+    second = subprocess.run([str(BIN / "mofa-indexd"), "--sessions-dir", str(root), "--index", second_index],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"pid {first.process.pid}" in second.stderr and "already watches this root" in second.stderr
+    for number in range(20):
+        write_session(root, "fast", f"s{number:03d}", created_at=f"2024-02-28T10:00:{number:02d}Z")
         index = first_index if number % 2 else second_index
         assert listing("-a", "fast", "-n", "1", index=index) == [f"fast:s{number:03d}"]
-    # The first watcher paused: only the second hears the cookies, and it must not answer them.
-    first.process.send_signal(signal.SIGSTOP)
-    try:
-        for number in range(100, 103):
-            write_session(root, "fast", f"s{number:03d}", created_at=f"2024-02-28T11:00:{number - 100:02d}Z")
-            assert listing("-a", "fast", "-n", "1", index=first_index) == [f"fast:s{number:03d}"]
-    finally:
-        first.process.send_signal(signal.SIGCONT)
 
 
 # -- item 7: never vouch for a failed write; back off instead of spinning -----------------

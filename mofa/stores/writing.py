@@ -29,11 +29,14 @@ def target_of(session_id: str, document: dict) -> tuple[str, str, str]:
     """(layout, directory, file name) where a session with this id is written: a MoFA key
     (a document with `key`, or an id no per-agent path can hold) goes to MoFA's file name."""
     agent, sep, name = session_id.partition(":")
-    if "key" not in document and sep and is_safe_name(agent) and is_safe_name(name):
+    mofa_key = document.get("key") == session_id
+    if not mofa_key and sep and is_safe_name(agent) and is_safe_name(name):
         return JSON_LAYOUT, agent, name + JSON_SUFFIX
-    stem = mofa_file_stem(document.get("key") if isinstance(document.get("key"), str) else session_id)
-    if not stem:
-        raise InvalidSessionId(f"invalid session id {session_id!r}: no file name can hold it")
+    stem = mofa_file_stem(session_id)
+    if not mofa_key or not stem:
+        # Stored under another name, it would come back under another id.
+        raise InvalidSessionId(f"session id {session_id!r} cannot be stored in a files root: it is"
+                               " not <agent>:<session> with plain names, nor a MoFA session's key")
     return "jsonl", "", stem + JSONL_SUFFIX
 
 
