@@ -39,7 +39,7 @@ from mofa.stores.base import (
     VerifyReport,
     Warn,
 )
-from mofa.stores.postgres import records
+from mofa.stores.postgres import mofa_tables, records
 from mofa.stores.postgres.connect import connect, one_line
 from mofa.stores.postgres.records import MessageRecord, SessionRecord
 from mofa.stores.postgres.schema import migrate
@@ -107,6 +107,8 @@ class PostgresSessionStore(SessionStore):
         try:
             with self._errors():
                 self.schema_version = migrate(self.conn, self.where, notice)
+                # MoFA's own tables, when this database holds them: read alongside, read-only.
+                self.mofa_tables = mofa_tables.present(self.conn)
         except BaseException:
             self.conn.close()
             raise
@@ -151,7 +153,9 @@ class PostgresSessionStore(SessionStore):
         sql = f"SELECT {_ROW_COLUMNS}, origin FROM mofa_sessions{where}"
         with self._errors():
             many = len(self.origins()) > 1
-            if wanted.limit is None:
+            if wanted.origin == mofa_tables.ORIGIN:
+                rows = []
+            elif wanted.limit is None:
                 rows = self.conn.execute(f"{sql} ORDER BY created_at, session_id, origin",
                                          params).fetchall()
             else:
@@ -159,6 +163,11 @@ class PostgresSessionStore(SessionStore):
                     f"{sql} ORDER BY created_at DESC, session_id DESC, origin DESC LIMIT %s",
                     [*params, wanted.limit]).fetchall()
                 rows.reverse()
+            extra = mofa_tables.rows(self.conn, wanted) if self.mofa_tables else []
+        if extra:
+            rows = sorted([*rows, *extra], key=lambda row: (row[3] or "", row[0], row[-1]))
+            if wanted.limit is not None:
+                rows = rows[max(len(rows) - wanted.limit, 0):]
         if many:
             return [OriginRow._make(row) for row in rows]
         return [SessionRow._make(row[:-1]) for row in rows]
@@ -173,7 +182,11 @@ class PostgresSessionStore(SessionStore):
                 " UNION ALL SELECT (SELECT s.origin FROM mofa_sessions s WHERE s.origin > o.origin"
                 "  ORDER BY s.origin LIMIT 1) FROM o WHERE o.origin IS NOT NULL)"
                 " SELECT origin FROM o WHERE origin IS NOT NULL").fetchall()
-        return [row[0] for row in rows]
+            origins = [row[0] for row in rows]
+            if self.mofa_tables and self.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM entity_chat_session)").fetchone()[0]:
+                origins.append(mofa_tables.ORIGIN)
+        return origins
 
     def resolve(self, text: str, origin: str | None = None) -> SessionRef:
         """As every store's; `origin` narrows to the sessions of one origin. An id held under
@@ -197,6 +210,8 @@ class PostgresSessionStore(SessionStore):
                 found = self.conn.execute(
                     f"SELECT session_id, agent, name, origin FROM mofa_sessions"
                     f" WHERE session_id = %s{mine} ORDER BY origin", (text, *params)).fetchall()
+            if self.mofa_tables and origin in (None, mofa_tables.ORIGIN):
+                found = [*found, *mofa_tables.find(self.conn, text, ":" not in text)]
             exact = found
         if not exact:
             where = f" from origin {origin!r}" if origin is not None else ""
@@ -221,6 +236,12 @@ class PostgresSessionStore(SessionStore):
         return handle.origin if isinstance(handle, PostgresHandle) else ""
 
     def load(self, ref: SessionRef) -> Session:
+        if self.mofa_tables and self._origin_of(ref) == mofa_tables.ORIGIN:
+            with self._errors(), self.conn.transaction():
+                session = mofa_tables.load(self.conn, ref.session_id)
+            if session is None:
+                raise SessionNotFound(f"session not found: {ref.session_id}")
+            return session
         # One statement, one snapshot: the fields and the messages of the same moment.
         with self._errors():
             row = self.conn.execute(
@@ -272,6 +293,8 @@ class PostgresSessionStore(SessionStore):
                 " FROM mofa_messages m JOIN mofa_sessions s USING (origin, session_id)"
                 f" WHERE {' AND '.join(conditions) or 'true'}"
                 " ORDER BY s.session_id, s.origin, m.position", params).fetchall()
+            if self.mofa_tables:
+                rows += mofa_tables.messages_for_search(self.conn, wanted, role)
         hits: dict[tuple, list] = {}
         for session_id, agent, created_at, text, origin in rows:
             snippet = match_message(text, terms)
@@ -299,6 +322,9 @@ class PostgresSessionStore(SessionStore):
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
         origin = self._origin_of(ref)
+        if origin == mofa_tables.ORIGIN:
+            raise ReadOnlySession(f"session {ref.session_id} is in MoFA's own tables"
+                                  " (entity_chat_session): read-only here")
         if origin:
             # The host's files are the truth: a row deleted here would come back at its next
             # reconcile, or worse, look deleted while the host still has it.
