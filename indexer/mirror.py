@@ -45,6 +45,7 @@ class Mirror:
     IDLE_SYNC_S = 15.0  # a full pass this often when nothing happens: last_sync stays fresh
     MAX_BACKOFF_S = 10.0
     SETTLE_S = 0.05  # a burst's changes gathered into one pass, one transaction
+    CHUNK = 1000  # a full pass sends this many sessions per transaction: memory stays bounded
 
     def __init__(self, root: str, url: str, origin: str | None = None):
         self.root = root
@@ -144,6 +145,7 @@ class Mirror:
             self._connect()
             everything = True  # a new connection: compare everything by hash
         fresh: dict[str, tuple] = {}  # id -> prepared rows read during this pass
+        self.sent = 0
         if everything:
             self._scan_all(fresh)
         else:
@@ -167,18 +169,30 @@ class Mirror:
                 prepared = self._prepare_again(paths[sid])
             if prepared is not None:
                 upserts.append(prepared)
-        self.store.mirror_apply(self.origin, upserts, deletes, len(local))
-        for record, _ in upserts:
-            remote[record.session_id] = record.content_hash
-        for sid in deletes:
-            remote.pop(sid, None)
+        self._send(upserts, deletes, len(local))
         self.passes += 1
         if connected:
             log.info("reconciled with %s by hash: %d sessions sent, %d deleted, %d unchanged",
-                     self.where, len(upserts), len(deletes), len(local) - len(upserts))
+                     self.where, self.sent, len(deletes), len(local) - self.sent)
         elif upserts or deletes:
             log.debug("synced %d sessions, deleted %d, to %s", len(upserts), len(deletes),
                       self.where)
+
+    def _send(self, upserts: list, deletes: list, sessions: int) -> None:
+        self.store.mirror_apply(self.origin, upserts, deletes, sessions)
+        for record, _ in upserts:
+            self.remote[record.session_id] = record.content_hash
+        for sid in deletes:
+            self.remote.pop(sid, None)
+        self.sent += len(upserts)
+
+    def _flush(self, fresh: dict) -> None:
+        """Send what a full pass has read so far and the database lacks, then forget it."""
+        chunk = [prepared for sid, prepared in fresh.items()
+                 if self.remote.get(sid) != prepared[0].content_hash]
+        if chunk:
+            self._send(chunk, [], len(self.files))
+        fresh.clear()
 
     def _scan_all(self, fresh: dict) -> None:
         seen = set()
@@ -187,6 +201,8 @@ class Mirror:
                 key = (directory, stat.name)
                 seen.add(key)
                 self._consider(key, stat, fresh)
+                if len(fresh) >= self.CHUNK:
+                    self._flush(fresh)
         for key in [key for key in self.files if key not in seen]:
             del self.files[key]
 
