@@ -55,6 +55,8 @@ class Mirror:
         self.store = None
         self.remote: dict[str, str] | None = None  # id -> hash in the database, once read
         self.files: dict[tuple[str, str], Known] = {}
+        self.claims: dict[str, set] = {}  # id -> the files that hold it (usually one)
+        self.affected: set[str] = set()  # ids whose files changed since the last pass
         self.touched: set[tuple[str, str]] = set()
         self.everything = True
         self.lock = threading.Lock()
@@ -90,9 +92,10 @@ class Mirror:
     def _run(self) -> None:
         next_full = 0.0
         while not self.stopping.is_set():
-            timeout = self.backoff if self.down_since is not None else max(
-                next_full - time.monotonic(), 0.0)
-            self.wake.wait(timeout)
+            if self.down_since is not None:
+                self.stopping.wait(self.backoff)  # new changes do not hurry a retry
+            else:
+                self.wake.wait(max(next_full - time.monotonic(), 0.0))
             if self.stopping.is_set():
                 break
             self.stopping.wait(self.SETTLE_S)
@@ -151,29 +154,32 @@ class Mirror:
         else:
             for key in touched:
                 self._look_at(key, fresh)
-        local = self._local_hashes()
         remote = self.remote
-        upserts_ids = [sid for sid, digest in local.items() if remote.get(sid) != digest]
-        deletes = [sid for sid in remote if sid not in local]
+        if everything:
+            local = self._local_hashes()
+            upserts_ids = [sid for sid, digest in local.items() if remote.get(sid) != digest]
+            deletes = [sid for sid in remote if sid not in local]
+        else:  # only the ids whose files changed: a pass costs the batch, not the root
+            local = {sid: self._hash_of(sid) for sid in self.affected}
+            upserts_ids = [sid for sid, digest in local.items()
+                           if digest is not None and remote.get(sid) != digest]
+            deletes = [sid for sid, digest in local.items() if digest is None and sid in remote]
+        self.affected = set()
+        count = len(self.claims)
         if not upserts_ids and not deletes and not everything:
             return
         upserts = []
-        paths = None
         for sid in upserts_ids:
             prepared = fresh.get(sid)
             if prepared is None or prepared[0].content_hash != local[sid]:
-                if paths is None:  # read again: files known from an earlier pass
-                    paths = {}
-                    for key in sorted(self.files, reverse=True):
-                        paths[self.files[key].session_id] = key
-                prepared = self._prepare_again(paths[sid])
+                prepared = self._prepare_again(min(self.claims[sid]))
             if prepared is not None:
                 upserts.append(prepared)
-        self._send(upserts, deletes, len(local))
+        self._send(upserts, deletes, count)
         self.passes += 1
         if connected:
             log.info("reconciled with %s by hash: %d sessions sent, %d deleted, %d unchanged",
-                     self.where, self.sent, len(deletes), len(local) - self.sent)
+                     self.where, self.sent, len(deletes), count - self.sent)
         elif upserts or deletes:
             log.debug("synced %d sessions, deleted %d, to %s", len(upserts), len(deletes),
                       self.where)
@@ -191,7 +197,7 @@ class Mirror:
         chunk = [prepared for sid, prepared in fresh.items()
                  if self.remote.get(sid) != prepared[0].content_hash]
         if chunk:
-            self._send(chunk, [], len(self.files))
+            self._send(chunk, [], len(self.claims))
         fresh.clear()
 
     def _scan_all(self, fresh: dict) -> None:
@@ -204,7 +210,7 @@ class Mirror:
                 if len(fresh) >= self.CHUNK:
                     self._flush(fresh)
         for key in [key for key in self.files if key not in seen]:
-            del self.files[key]
+            self._set(key, None)
 
     def _look_at(self, key: tuple[str, str], fresh: dict) -> None:
         directory, name = key
@@ -213,7 +219,7 @@ class Mirror:
         path = os.path.join(self.root, directory, name) if directory else os.path.join(self.root, name)
         st = tree.regular_file_stat(path)
         if st is None:
-            self.files.pop(key, None)
+            self._set(key, None)
             return
         stat = tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         self._consider(key, stat, fresh)
@@ -225,10 +231,10 @@ class Mirror:
             return
         prepared = self._read(key[0], stat)
         if prepared is None:
-            self.files.pop(key, None)
+            self._set(key, None)
             return
         record = prepared[0]
-        self.files[key] = Known(signature, record.session_id, record.content_hash)
+        self._set(key, Known(signature, record.session_id, record.content_hash))
         fresh[record.session_id] = prepared
 
     def _read(self, directory: str, stat: tree.FileStat):
@@ -254,13 +260,29 @@ class Mirror:
         return self._read(directory, tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino,
                                                    st.st_ctime_ns))
 
+    def _set(self, key: tuple[str, str], known: Known | None) -> None:
+        """What a file now holds (None: no session), keeping the id -> files claims."""
+        old = self.files.pop(key, None) if known is None else self.files.get(key)
+        if old is not None:
+            self.affected.add(old.session_id)
+            holders = self.claims.get(old.session_id)
+            if holders is not None:
+                holders.discard(key)
+                if not holders:
+                    del self.claims[old.session_id]
+        if known is not None:
+            self.files[key] = known
+            self.claims.setdefault(known.session_id, set()).add(key)
+            self.affected.add(known.session_id)
+
+    def _hash_of(self, session_id: str) -> str | None:
+        """The id's hash in the root (of two files claiming it, the first by path), or None."""
+        holders = self.claims.get(session_id)
+        return self.files[min(holders)].content_hash if holders else None
+
     def _local_hashes(self) -> dict[str, str]:
-        """id -> hash of the root's sessions; of two files claiming one id, the first by path."""
-        local: dict[str, str] = {}
-        for key in sorted(self.files):
-            known = self.files[key]
-            local.setdefault(known.session_id, known.content_hash)
-        return local
+        """id -> hash of every session of the root."""
+        return {sid: self.files[min(holders)].content_hash for sid, holders in self.claims.items()}
 
 
 def check_url(url: str) -> None:
