@@ -41,12 +41,13 @@ class IndexDaemon:
     MAX_BACKOFF_S = 30.0
 
     def __init__(self, root: str, index_path: str, lock: DaemonLock | None = None,
-                 idle_exit: float | None = None):
+                 idle_exit: float | None = None, mirror=None):
         self.root = root
         # Started by a command (mofa's auto-start): exit after this many seconds without one
         # (no handshake cookie seen). A watcher started by a user never idles out.
         self.idle_exit = idle_exit
         self.last_command = time.monotonic()
+        self.mirror = mirror  # indexer.mirror.Mirror with --sync-to: told of every batch
         self.index_path = index_path
         self.lock = lock
         self.pending = PendingChanges()
@@ -75,12 +76,16 @@ class IndexDaemon:
     # -- the watcher's life ----------------------------------------------------------------
     def run(self) -> None:
         os.makedirs(self.root, exist_ok=True)
+        if self.mirror is not None:
+            self.mirror.start()
         try:
             while not self.stopping.is_set():
                 if not self._wait_for_root():
                     break
                 self._follow_root()
         finally:
+            if self.mirror is not None:
+                self.mirror.stop()
             self._close_root()
             self._let_go_of_index()
 
@@ -243,6 +248,8 @@ class IndexDaemon:
 
     # -- applying changes ------------------------------------------------------------------
     def _apply(self, batch: Batch, quiet: bool = False) -> None:
+        if self.mirror is not None:
+            self.mirror.note(batch)  # the database follows the files, whatever the index does
         answered = False
         try:
             if self.failed and time.monotonic() < self.retry_at:
@@ -399,6 +406,10 @@ def _parse_args(argv):
     parser.add_argument("--idle-exit", type=float, metavar="SECONDS",
                         help="exit after SECONDS without a command (mofa's auto-start sets it;"
                              " by default the watcher runs until stopped)")
+    parser.add_argument("--sync-to", metavar="URL",
+                        help="also mirror the root into this PostgreSQL store (postgresql://...)")
+    parser.add_argument("--origin", metavar="NAME",
+                        help="the name the mirrored sessions carry (default: the host name)")
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
 
@@ -413,7 +424,18 @@ def main(argv=None) -> None:
     # One watcher per root, whatever index it writes: a second lock, named for the root alone.
     root_lock = DaemonLock(root_lock_path(root))
     idle_exit = args.idle_exit if args.idle_exit is not None and args.idle_exit > 0 else None
-    daemon = IndexDaemon(root, index_path, lock, idle_exit)
+    mirror = None
+    if args.sync_to:
+        from indexer.mirror import Mirror, check_url
+
+        try:
+            check_url(args.sync_to)
+        except MofaError as error:
+            log.error("%s", error)
+            sys.exit(2)
+        mirror = Mirror(root, args.sync_to, args.origin)
+        log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
+    daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
     try:
         os.makedirs(os.path.dirname(index_path), exist_ok=True)
         os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)

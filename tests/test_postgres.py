@@ -17,6 +17,7 @@ import pytest
 
 from mofa.documents import export_document, to_json
 from mofa.errors import QueryError, SessionExists, StoreUnavailable
+from mofa.stores.postgres.schema import LATEST_VERSION
 from mofa.stores import open_store
 from tests.helpers import message, run, run_installed, write_jsonl, write_session
 from tests.pg import PASSWORD, PASSWORD_ROLE
@@ -174,7 +175,7 @@ def test_status_names_the_store_and_masks_the_password(postgres_server, pg_schem
     result = run("--store", url, "session", "index", "status", "-f", "json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["store"], report["schema_version"], report["sessions"]) == ("postgresql", 1, 0)
+    assert (report["store"], report["schema_version"], report["sessions"]) == ("postgresql", LATEST_VERSION, 0)
     assert report["url"].startswith(f"postgresql://{PASSWORD_ROLE}:***@")
     assert PASSWORD not in result.stdout + result.stderr
     assert "migrated the mofa schema" in result.stderr  # the first use created it

@@ -153,9 +153,11 @@ def test_concurrent_replacers_and_appenders_leave_one_whole_session(tmp_path, pg
 def test_sixteen_first_uses_of_a_fresh_database_at_once_all_succeed(tmp_path, pg_url,
                                                                     postgres_server, pg_schema):
     results = run_together(tmp_path, pg_url, ["open"] * 16)
-    assert [result["version"] for result in results] == [1] * 16
+    from mofa.stores.postgres.schema import LATEST_VERSION
+
+    assert [result["version"] for result in results] == [LATEST_VERSION] * 16
     assert postgres_server.admin().execute(
-        f'SELECT version FROM "{pg_schema}".mofa_schema').fetchall() == [(1,)]
+        f'SELECT version FROM "{pg_schema}".mofa_schema').fetchall() == [(LATEST_VERSION,)]
 
 
 def test_readers_do_not_wait_for_a_writer(pg_url):
@@ -200,4 +202,4 @@ def test_first_uses_queue_behind_a_migration_in_progress(tmp_path, pg_url, postg
         except BaseException:
             stop(processes)
             raise
-    assert [result["version"] for result in finish(processes)] == [1] * 16
+    assert [result["version"] for result in finish(processes)] == [schema.LATEST_VERSION] * 16

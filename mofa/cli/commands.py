@@ -112,8 +112,10 @@ def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fm
 @session.command()
 @click.argument("session_id", shell_complete=complete_session_ids)
 @show_format_option
+@click.option("--origin", metavar="NAME",
+              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
 @pass_app
-def show(app: App, session_id, fmt):
+def show(app: App, session_id, fmt, origin):
     """Show a session: its fields, metadata and conversation.
 
     SESSION_ID is `<agent>:<session>`, or just `<session>` when one agent has it.
@@ -126,7 +128,8 @@ def show(app: App, session_id, fmt):
     """
     from mofa.cli import showing
 
-    loaded = app.store().get(session_id)
+    store = app.store()
+    loaded = store.load(store.resolve_origin(session_id, origin))
     for warning in loaded.warnings:
         console.warning(warning)
     showing.write(loaded, fmt)
@@ -138,8 +141,10 @@ def show(app: App, session_id, fmt):
               help="File to write ('-' for standard output); parent directories are created.")
 @click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
               help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].")
+@click.option("--origin", metavar="NAME",
+              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
 @pass_app
-def export(app: App, session_id, output, fmt):
+def export(app: App, session_id, output, fmt, origin):
     """Export a session, every stored field as stored, to a JSON or YAML file.
 
     An existing file is replaced atomically, keeping its permissions: a failed export leaves
@@ -155,7 +160,8 @@ def export(app: App, session_id, output, fmt):
 
     fmt = fmt or exporting.format_from_suffix(output)
     exporting.check_outside_root(output, app.root)
-    loaded = app.store().get(session_id)
+    store = app.store()
+    loaded = store.load(store.resolve_origin(session_id, origin))
     console.status(f"→ Exporting session: {loaded.session_id}")
     console.status(f"  Format: {fmt}")
     console.status(f"  Output: {output}")
@@ -170,8 +176,10 @@ def export(app: App, session_id, output, fmt):
 @click.argument("session_ids", metavar="SESSION_ID...", nargs=-1, required=True,
                 shell_complete=complete_session_ids)
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
+@click.option("--origin", metavar="NAME",
+              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
 @pass_app
-def delete(app: App, session_ids, force):
+def delete(app: App, session_ids, force, origin):
     """Delete sessions and their conversation history.
 
     Several ids, or `-` to read them from standard input, one per line, are deleted in one
@@ -190,6 +198,6 @@ def delete(app: App, session_ids, force):
     texts, answers = deleting.wanted_ids(session_ids)
     store = app.store()
     if len(texts) == 1 and session_ids != ("-",):
-        deleting.delete_one(store, texts[0], force, answers)
+        deleting.delete_one(store, texts[0], force, answers, origin)
     else:
-        deleting.delete_many(store, texts, force, answers)
+        deleting.delete_many(store, texts, force, answers, origin)

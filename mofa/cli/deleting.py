@@ -33,10 +33,10 @@ def _terminal():
         return None  # no terminal: the answer is the end of input, a no
 
 
-def delete_one(store, text: str, force: bool, answers) -> None:
+def delete_one(store, text: str, force: bool, answers, origin: str | None = None) -> None:
     from mofa.errors import CorruptSession, MofaError
 
-    ref = store.resolve(text)
+    ref = store.resolve_origin(text, origin)
     console.status(f"→ Deleting session: {ref.session_id}")
     if not force:
         try:
@@ -56,7 +56,7 @@ def delete_one(store, text: str, force: bool, answers) -> None:
     console.success("✓ Session deleted successfully")
 
 
-def delete_many(store, texts: list[str], force: bool, answers) -> None:
+def delete_many(store, texts: list[str], force: bool, answers, origin: str | None = None) -> None:
     """Resolve every id first, then one prompt, then delete; one error line per failure."""
     first_failure: CliError | None = None
 
@@ -69,7 +69,9 @@ def delete_many(store, texts: list[str], force: bool, answers) -> None:
         first_failure = first_failure or failure
 
     refs = []
-    for text, outcome in zip(texts, store.resolve_many(texts)):
+    outcomes = store.resolve_many(texts) if origin is None else [
+        _resolved(store, text, origin) for text in texts]
+    for text, outcome in zip(texts, outcomes):
         if isinstance(outcome, BaseException):
             failed(outcome, text)
         else:
@@ -90,3 +92,12 @@ def delete_many(store, texts: list[str], force: bool, answers) -> None:
         console.success(f"✓ Deleted {deleted} sessions")
     if first_failure is not None:
         click.get_current_context().exit(first_failure.exit_code)
+
+
+def _resolved(store, text: str, origin: str):
+    from mofa.errors import MofaError
+
+    try:
+        return store.resolve_origin(text, origin)
+    except MofaError as error:
+        return error

@@ -97,6 +97,12 @@ def status(app: App, fmt):
         console.result(json.dumps(report, indent=2))
         return
     for key, value in report.items():
+        if key == "origins":  # hosts mirroring into a database store: one line each
+            for origin in value:
+                console.result(f"{'origin ' + origin['origin'] + ':':<20} {origin['sessions']} sessions,"
+                               f" last sync {origin['last_sync']} ({origin['lag_s']:g} s ago),"
+                               f" last change {origin['last_change'] or '-'}")
+            continue
         console.result(f"{key.replace('_', ' ') + ':':<20} {'-' if value is None else value}")
 
 

@@ -19,9 +19,14 @@ def write_json(rows) -> None:
     first = True
     for row in rows:
         created_at = listing_text(row.created_at) if row.created_at else None
-        text = _plain_item(row.session_id, created_at, row.message_count, row.status)
+        origin = getattr(row, "origin", None)  # a store holding several origins says whose
+        text = None if origin is not None else _plain_item(row.session_id, created_at, row.message_count, row.status)
         if text is None:
-            text = _json_item(row.session_id, created_at, row.message_count, row.status)
+            item = {"session_id": row.session_id, "created_at": created_at,
+                    "message_count": row.message_count, "status": row.status}
+            if origin is not None:
+                item["origin"] = origin
+            text = _json_text(item)
         write(("\n  " if first else ",\n  ") + text)
         first = False
     write("]\n" if first else "\n]\n")
@@ -45,10 +50,13 @@ def _plain_item(session_id, created_at, message_count, status) -> str | None:
 
 
 def _json_item(session_id, created_at, message_count, status) -> str:
+    return _json_text({"session_id": session_id, "created_at": created_at,
+                       "message_count": message_count, "status": status})
+
+
+def _json_text(item: dict) -> str:
     import json
 
-    item = {"session_id": session_id, "created_at": created_at, "message_count": message_count,
-            "status": status}
     try:
         text = json.dumps(item, indent=2, ensure_ascii=False)
         text.encode("utf-8")
@@ -60,9 +68,11 @@ def _json_item(session_id, created_at, message_count, status) -> str:
 def write_table(rows) -> None:
     from mofa.render import box_table, printable
 
+    rows = list(rows)
+    origins = bool(rows) and hasattr(rows[0], "origin")
     cells = [[printable(row.session_id), listing_text(row.created_at), str(row.message_count),
-              printable(row.status)] for row in rows]
+              printable(row.status)] + ([printable(row.origin)] if origins else []) for row in rows]
     if not cells:
         click.echo("No sessions found.")
         return
-    click.echo(box_table(HEADERS, cells))
+    click.echo(box_table(HEADERS + ["origin"] if origins else HEADERS, cells))

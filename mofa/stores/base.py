@@ -126,6 +126,16 @@ class SessionStore(ABC):
         """The whole session. Raises CorruptSession when it cannot be read as one,
         SessionNotFound when it went away since `resolve`."""
 
+    def resolve_origin(self, text: str, origin: str | None) -> SessionRef:
+        """`resolve` among the sessions of one origin (a host mirroring into this store);
+        None: among all. A store that holds no mirrored sessions knows no origin."""
+        if origin is None:
+            return self.resolve(text)
+        from mofa.errors import SessionNotFound
+
+        raise SessionNotFound(f"session not found: {text} from origin {origin!r} (the {self.kind}"
+                              " store holds no mirrored sessions)")
+
     def resolve_many(self, texts: list[str]) -> list[SessionRef | MofaError]:
         """`resolve` for each text, in order: its ref, or the failure it met."""
         from mofa.errors import MofaError

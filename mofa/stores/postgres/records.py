@@ -212,3 +212,15 @@ def session_record(session: Session, fields: dict, messages_at: int | None,
         mtime_ns=session.file_mtime_ns,
         content_hash=content_hash,
     )
+
+
+def prepared(session_id: str, document: dict, mtime_ns: int) -> tuple[SessionRecord, list[MessageRecord]]:
+    """The session row and message rows of a document as `export` writes it."""
+    check_id(session_id)
+    layout, fields, messages, messages_at = split_document(session_id, document)
+    agent, name = identity(session_id, layout, fields.get("metadata") or {})
+    session = assemble(session_id, agent, name, layout, fields, messages, messages_at, mtime_ns)
+    message_rows = [message_record(session_id, position, message)
+                    for position, message in enumerate(messages)]
+    record = session_record(session, fields, messages_at, [row.message for row in message_rows])
+    return record, message_rows

@@ -90,7 +90,45 @@ def m001_initial(conn) -> None:
     )
 
 
-MIGRATIONS: list[Callable] = [m001_initial]
+def m002_origins(conn) -> None:
+    """Sessions mirrored from many hosts (`mofa-indexd --sync-to`): each carries its origin,
+    so the same id from two hosts stays two sessions; '' is a session written directly."""
+    conn.execute("ALTER TABLE mofa_messages DROP CONSTRAINT mofa_messages_session_id_fkey")
+    conn.execute("ALTER TABLE mofa_messages DROP CONSTRAINT mofa_messages_pkey")
+    conn.execute("ALTER TABLE mofa_sessions DROP CONSTRAINT mofa_sessions_pkey")
+    for table in ("mofa_sessions", "mofa_messages"):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN origin text COLLATE \"C\" NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE mofa_sessions ADD PRIMARY KEY (origin, session_id)")
+    conn.execute("ALTER TABLE mofa_messages ADD PRIMARY KEY (origin, session_id, position)")
+    conn.execute("ALTER TABLE mofa_messages ADD FOREIGN KEY (origin, session_id)"
+                 " REFERENCES mofa_sessions (origin, session_id) ON DELETE CASCADE")
+    conn.execute("CREATE INDEX mofa_sessions_by_id ON mofa_sessions (session_id)")
+    conn.execute("COMMENT ON COLUMN mofa_sessions.origin IS 'the host (mofa-indexd --origin) "
+                 "this session is mirrored from; empty for a session written directly'")
+    # One row per mirroring host: when it last brought the database up to date with its root.
+    conn.execute(
+        """
+        CREATE TABLE mofa_origins (
+            origin       text COLLATE "C" PRIMARY KEY,
+            last_sync    timestamptz NOT NULL,
+            last_change  timestamptz,
+            sessions     integer NOT NULL DEFAULT 0
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE OR REPLACE VIEW sessions AS
+        SELECT session_id, agent, name, created_at, updated_at, message_count, status, user_id,
+               NULL::text AS path, layout, NULL::text AS dir, NULL::text AS file,
+               NULL::bigint AS size, NULL::bigint AS mtime_ns, NULL::bigint AS inode,
+               NULL::bigint AS ctime_ns, origin
+        FROM mofa_sessions
+        """
+    )
+
+
+MIGRATIONS: list[Callable] = [m001_initial, m002_origins]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -22,6 +22,7 @@ from mofa.errors import (
     InvalidSessionId,
     QueryError,
     SessionExists,
+    ReadOnlySession,
     SessionNotFound,
     StoreError,
     StoreUnavailable,
@@ -38,7 +39,7 @@ from mofa.stores.base import (
     VerifyReport,
     Warn,
 )
-from mofa.stores.postgres import records
+from mofa.stores.postgres import mofa_tables, records
 from mofa.stores.postgres.connect import connect, one_line
 from mofa.stores.postgres.records import MessageRecord, SessionRecord
 from mofa.stores.postgres.schema import migrate
@@ -55,7 +56,7 @@ _MESSAGE_ARRAYS = ", ".join("%b::integer[]" if field == "position" else "%b::tex
                             for field in MessageRecord._fields[1:])
 _INSERT_NEW = (
     f"WITH saved AS (INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
-    "  ON CONFLICT (session_id) DO NOTHING RETURNING session_id),"
+    "  ON CONFLICT (origin, session_id) DO NOTHING RETURNING session_id),"
     f" added AS (INSERT INTO mofa_messages ({_MESSAGE_COLUMNS})"
     f"  SELECT saved.session_id, given.* FROM saved, unnest({_MESSAGE_ARRAYS}) AS given)"
     " SELECT count(*) FROM saved")
@@ -66,9 +67,29 @@ _QUERY_WORDS = ("select", "with", "values", "table", "(")
 
 
 class PostgresHandle(NamedTuple):
-    """How this store finds a session again: its id (the primary key)."""
+    """How this store finds a session again: its origin and id (the primary key)."""
 
     session_id: str
+    origin: str = ""
+
+
+class OriginRow(NamedTuple):
+    """A listing's row in a store that holds sessions of more than one origin."""
+
+    session_id: str
+    agent: str
+    name: str
+    created_at: str | None
+    updated_at: str | None
+    message_count: int
+    status: str
+    user_id: str | None
+    origin: str
+
+
+def qualified(session_id: str, origin: str) -> str:
+    """How a user names a session of a given origin."""
+    return f"{session_id} --origin {origin}" if origin else f"{session_id} --origin ''"
 
 
 class PostgresSessionStore(SessionStore):
@@ -86,6 +107,8 @@ class PostgresSessionStore(SessionStore):
         try:
             with self._errors():
                 self.schema_version = migrate(self.conn, self.where, notice)
+                # MoFA's own tables, when this database holds them: read alongside, read-only.
+                self.mofa_tables = mofa_tables.present(self.conn)
         except BaseException:
             self.conn.close()
             raise
@@ -117,6 +140,9 @@ class PostgresSessionStore(SessionStore):
                     return []  # no stored value holds a NUL or a lone surrogate
                 conditions.append(f"{column} {operator} %s")
                 params.append(value)
+        if wanted.origin is not None:
+            conditions.append("origin = %s")
+            params.append(wanted.origin)
         if wanted.statuses:
             conditions.append("status = ANY(%s::text[])")
             params.append([records.cleaned(status) for status in wanted.statuses])
@@ -124,51 +150,106 @@ class PostgresSessionStore(SessionStore):
             conditions.append("tags @> %s::text[]")
             params.append([records.cleaned(tag) for tag in wanted.tags])
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = f"SELECT {_ROW_COLUMNS} FROM mofa_sessions{where}"
+        sql = f"SELECT {_ROW_COLUMNS}, origin FROM mofa_sessions{where}"
         with self._errors():
-            if wanted.limit is None:
-                rows = self.conn.execute(f"{sql} ORDER BY created_at, session_id", params).fetchall()
+            many = len(self.origins()) > 1
+            if wanted.origin == mofa_tables.ORIGIN:
+                rows = []
+            elif wanted.limit is None:
+                rows = self.conn.execute(f"{sql} ORDER BY created_at, session_id, origin",
+                                         params).fetchall()
             else:
-                rows = self.conn.execute(f"{sql} ORDER BY created_at DESC, session_id DESC LIMIT %s",
-                                         [*params, wanted.limit]).fetchall()
+                rows = self.conn.execute(
+                    f"{sql} ORDER BY created_at DESC, session_id DESC, origin DESC LIMIT %s",
+                    [*params, wanted.limit]).fetchall()
                 rows.reverse()
-        return [SessionRow._make(row) for row in rows]
+            extra = mofa_tables.rows(self.conn, wanted) if self.mofa_tables else []
+        if extra:
+            rows = sorted([*rows, *extra], key=lambda row: (row[3] or "", row[0], row[-1]))
+            if wanted.limit is not None:
+                rows = rows[max(len(rows) - wanted.limit, 0):]
+        if many:
+            return [OriginRow._make(row) for row in rows]
+        return [SessionRow._make(row[:-1]) for row in rows]
 
-    def resolve(self, text: str) -> SessionRef:
+    def origins(self) -> list[str]:
+        """The origins of the sessions held ('' for those written directly)."""
+        with self._errors():
+            # A loose index scan: one probe per origin, however many sessions each has.
+            rows = self.conn.execute(
+                "WITH RECURSIVE o(origin) AS ("
+                " (SELECT origin FROM mofa_sessions ORDER BY origin LIMIT 1)"
+                " UNION ALL SELECT (SELECT s.origin FROM mofa_sessions s WHERE s.origin > o.origin"
+                "  ORDER BY s.origin LIMIT 1) FROM o WHERE o.origin IS NOT NULL)"
+                " SELECT origin FROM o WHERE origin IS NOT NULL").fetchall()
+            origins = [row[0] for row in rows]
+            if self.mofa_tables and self.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM entity_chat_session)").fetchone()[0]:
+                origins.append(mofa_tables.ORIGIN)
+        return origins
+
+    def resolve(self, text: str, origin: str | None = None) -> SessionRef:
+        """As every store's; `origin` narrows to the sessions of one origin. An id held under
+        several origins is ambiguous without it: the candidates say which --origin to give."""
         if not text:
             raise InvalidSessionId("invalid session id '': it is empty")
-        if not records.storable(text):
+        if not records.storable(text) or (origin is not None and not records.storable(origin)):
             raise SessionNotFound(f"session not found: {text}")
+        mine, params = ("", []) if origin is None else (" AND origin = %s", [origin])
         with self._errors():
+            found = []
             if ":" not in text:
                 # A short id names the session whose session part it is, if exactly one has it
                 # (a MoFA key without ':' is its own session part).
                 found = self.conn.execute(
-                    "SELECT session_id, agent, name FROM mofa_sessions WHERE name = %s"
-                    " ORDER BY session_id LIMIT 1000", (text,)).fetchall()
-                if len(found) > 1:
-                    raise AmbiguousSessionId(text, [row[0] for row in found])
-                if not found:
-                    found = self._by_id(text)
-            else:
-                found = self._by_id(text)
-        if not found:
-            raise SessionNotFound(f"session not found: {text}")
-        session_id, agent, name = found[0]
-        return SessionRef(session_id, agent, name, PostgresHandle(session_id))
+                    f"SELECT session_id, agent, name, origin FROM mofa_sessions WHERE name = %s{mine}"
+                    " ORDER BY session_id, origin LIMIT 1000", (text, *params)).fetchall()
+                if len(found) > 1 and len({row[0] for row in found}) > 1:
+                    raise AmbiguousSessionId(text, self._candidates(found))
+            if not found:
+                found = self.conn.execute(
+                    f"SELECT session_id, agent, name, origin FROM mofa_sessions"
+                    f" WHERE session_id = %s{mine} ORDER BY origin", (text, *params)).fetchall()
+            if self.mofa_tables and origin in (None, mofa_tables.ORIGIN):
+                found = [*found, *mofa_tables.find(self.conn, text, ":" not in text)]
+            exact = found
+        if not exact:
+            where = f" from origin {origin!r}" if origin is not None else ""
+            raise SessionNotFound(f"session not found: {text}{where}")
+        if len(exact) > 1:
+            raise AmbiguousSessionId(text, self._candidates(exact))
+        session_id, agent, name, origin = exact[0]
+        return SessionRef(session_id, agent, name, PostgresHandle(session_id, origin))
 
-    def _by_id(self, session_id: str) -> list:
-        return self.conn.execute("SELECT session_id, agent, name FROM mofa_sessions"
-                                 " WHERE session_id = %s", (session_id,)).fetchall()
+    def resolve_origin(self, text: str, origin: str | None) -> SessionRef:
+        return self.resolve(text, origin)
+
+    @staticmethod
+    def _candidates(found: list) -> list[str]:
+        if len({row[3] for row in found}) > 1:
+            return [qualified(row[0], row[3]) for row in found]
+        return [row[0] for row in found]
+
+    @staticmethod
+    def _origin_of(ref: SessionRef) -> str:
+        handle = ref.handle
+        return handle.origin if isinstance(handle, PostgresHandle) else ""
 
     def load(self, ref: SessionRef) -> Session:
+        if self.mofa_tables and self._origin_of(ref) == mofa_tables.ORIGIN:
+            with self._errors(), self.conn.transaction():
+                session = mofa_tables.load(self.conn, ref.session_id)
+            if session is None:
+                raise SessionNotFound(f"session not found: {ref.session_id}")
+            return session
         # One statement, one snapshot: the fields and the messages of the same moment.
         with self._errors():
             row = self.conn.execute(
                 "SELECT agent, name, layout, fields, messages_at, mtime_ns,"
                 " ARRAY(SELECT message FROM mofa_messages m WHERE m.session_id = s.session_id"
-                "       ORDER BY position)"
-                " FROM mofa_sessions s WHERE session_id = %s", (ref.session_id,)).fetchone()
+                "       AND m.origin = s.origin ORDER BY position)"
+                " FROM mofa_sessions s WHERE session_id = %s AND origin = %s",
+                (ref.session_id, self._origin_of(ref))).fetchone()
         if row is None:
             raise SessionNotFound(f"session not found: {ref.session_id}")
         agent, name, layout, fields_text, messages_at, mtime_ns, message_texts = row
@@ -198,6 +279,7 @@ class PostgresSessionStore(SessionStore):
                 conditions.append("m.folded LIKE %s")
                 params.append(f"%{word}%")
         for column, operator, value in (("m.role", "=", role), ("s.agent", "=", wanted.agent),
+                                        ("s.origin", "=", wanted.origin),
                                         ("s.created_at", ">=", wanted.since),
                                         ("s.created_at", "<", wanted.until)):
             if value is not None:
@@ -207,18 +289,20 @@ class PostgresSessionStore(SessionStore):
                 params.append(value)
         with self._errors():
             rows = self.conn.execute(
-                "SELECT s.session_id, s.agent, s.created_at, m.text"
-                " FROM mofa_messages m JOIN mofa_sessions s USING (session_id)"
+                "SELECT s.session_id, s.agent, s.created_at, m.text, s.origin"
+                " FROM mofa_messages m JOIN mofa_sessions s USING (origin, session_id)"
                 f" WHERE {' AND '.join(conditions) or 'true'}"
-                " ORDER BY s.session_id, m.position", params).fetchall()
-        hits: dict[str, list] = {}
-        for session_id, agent, created_at, text in rows:
+                " ORDER BY s.session_id, s.origin, m.position", params).fetchall()
+            if self.mofa_tables:
+                rows += mofa_tables.messages_for_search(self.conn, wanted, role)
+        hits: dict[tuple, list] = {}
+        for session_id, agent, created_at, text, origin in rows:
             snippet = match_message(text, terms)
             if snippet is None:
                 continue
-            hit = hits.get(session_id)
+            hit = hits.get((origin, session_id))
             if hit is None:
-                hits[session_id] = [session_id, agent, created_at, 1, snippet]
+                hits[(origin, session_id)] = [session_id, agent, created_at, 1, snippet]
             else:
                 hit[3] += 1
         # Best first: most matching messages, then the newest, then by id.
@@ -230,29 +314,30 @@ class PostgresSessionStore(SessionStore):
         if not records.storable(prefix):
             return []
         with self._errors():
-            rows = self.conn.execute("SELECT session_id FROM mofa_sessions WHERE starts_with("
+            rows = self.conn.execute("SELECT DISTINCT session_id FROM mofa_sessions WHERE starts_with("
                                      "session_id, %s) ORDER BY session_id LIMIT %s",
                                      (prefix, limit)).fetchall()
         return [row[0] for row in rows]
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
+        origin = self._origin_of(ref)
+        if origin == mofa_tables.ORIGIN:
+            raise ReadOnlySession(f"session {ref.session_id} is in MoFA's own tables"
+                                  " (entity_chat_session): read-only here")
+        if origin:
+            # The host's files are the truth: a row deleted here would come back at its next
+            # reconcile, or worse, look deleted while the host still has it.
+            raise ReadOnlySession(f"session {ref.session_id} is mirrored from origin {origin!r}:"
+                                  " delete it on that host")
         with self._errors():
-            deleted = self.conn.execute("DELETE FROM mofa_sessions WHERE session_id = %s",
-                                        (ref.session_id,)).rowcount
+            deleted = self.conn.execute("DELETE FROM mofa_sessions WHERE session_id = %s"
+                                        " AND origin = ''", (ref.session_id,)).rowcount
         if not deleted:
             raise SessionNotFound(f"session not found: {ref.session_id}")
 
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
-        records.check_id(session_id)
-        layout, fields, messages, messages_at = records.split_document(session_id, document)
-        agent, name = records.identity(session_id, layout, fields.get("metadata") or {})
-        session = records.assemble(session_id, agent, name, layout, fields, messages, messages_at,
-                                   time.time_ns())
-        message_rows = [records.message_record(session_id, position, message)
-                        for position, message in enumerate(messages)]
-        record = records.session_record(session, fields, messages_at,
-                                        [row.message for row in message_rows])
+        record, message_rows = records.prepared(session_id, document, time.time_ns())
         ref = SessionRef(session_id, record.agent, record.name, PostgresHandle(session_id))
         if not replace:
             # One statement, so one round trip and a transaction of its own: the session row
@@ -269,8 +354,10 @@ class PostgresSessionStore(SessionStore):
         with self._errors(), self.conn.transaction():
             # The upsert locks the row: concurrent replacers and appenders queue behind it.
             self.conn.execute(f"INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
-                              f" ON CONFLICT (session_id) DO UPDATE SET {_RECORD_UPDATES}", record)
-            self.conn.execute("DELETE FROM mofa_messages WHERE session_id = %s", (session_id,))
+                              f" ON CONFLICT (origin, session_id) DO UPDATE SET {_RECORD_UPDATES}",
+                              record)
+            self.conn.execute("DELETE FROM mofa_messages WHERE session_id = %s AND origin = ''",
+                              (session_id,))
             if message_rows:
                 with self.conn.cursor() as cursor, cursor.copy(
                         f"COPY mofa_messages ({_MESSAGE_COLUMNS}) FROM STDIN") as copy:
@@ -281,12 +368,15 @@ class PostgresSessionStore(SessionStore):
     def append(self, ref: SessionRef, message: dict) -> None:
         if not isinstance(message, dict):
             raise StoreError(f"cannot append to {ref.session_id}: a message is a JSON object")
+        if self._origin_of(ref):
+            raise ReadOnlySession(f"session {ref.session_id} is mirrored from origin"
+                                  f" {self._origin_of(ref)!r}: change it on that host")
         with self._errors(), self.conn.transaction():
             # The row lock makes concurrent appenders (and savers) of one session queue: each
             # reads the count left by the one before and takes the next position.
             row = self.conn.execute(
                 "SELECT agent, name, layout, fields, messages_at, mtime_ns, message_count,"
-                " content_hash FROM mofa_sessions WHERE session_id = %s FOR UPDATE",
+                " content_hash FROM mofa_sessions WHERE session_id = %s AND origin = '' FOR UPDATE",
                 (ref.session_id,)).fetchone()
             if row is None:
                 raise SessionNotFound(f"session not found: {ref.session_id}")
@@ -294,7 +384,8 @@ class PostgresSessionStore(SessionStore):
             first = message
             if count:
                 first_text = self.conn.execute(
-                    "SELECT message FROM mofa_messages WHERE session_id = %s AND position = 0",
+                    "SELECT message FROM mofa_messages WHERE session_id = %s AND origin = ''"
+                    " AND position = 0",
                     (ref.session_id,)).fetchone()
                 first = json.loads(first_text[0]) if first_text else {}
             fields = json.loads(fields_text)
@@ -310,9 +401,62 @@ class PostgresSessionStore(SessionStore):
                               f" VALUES ({', '.join(['%s'] * len(MessageRecord._fields))})", added)
             self.conn.execute(
                 "UPDATE mofa_sessions SET created_at = %s, updated_at = %s, message_count = %s,"
-                " status = %s, messages_at = %s, content_hash = %s WHERE session_id = %s",
+                " status = %s, messages_at = %s, content_hash = %s"
+                " WHERE session_id = %s AND origin = ''",
                 (summary.created_at, summary.updated_at, count + 1, records.cleaned(summary.status),
                  messages_at, records.chained_hash(content_hash, added.message), ref.session_id))
+
+    # -- mirroring (mofa-indexd --sync-to) ------------------------------------------------
+    def mirror_hashes(self, origin: str) -> dict[str, str]:
+        """session_id -> content_hash of every session mirrored from `origin`."""
+        with self._errors():
+            rows = self.conn.execute("SELECT session_id, content_hash FROM mofa_sessions"
+                                     " WHERE origin = %s", (origin,)).fetchall()
+        return dict(rows)
+
+    def mirror_apply(self, origin: str, upserts: list, deletes: list[str], sessions: int) -> None:
+        """In one transaction: each (SessionRecord, [MessageRecord]) of `upserts` replaces the
+        session of that id from `origin`, each id of `deletes` goes, and the origin's last
+        sync time and session count are noted. Nothing changes when any of it fails."""
+        if not origin:
+            raise StoreError("a mirror needs a non-empty origin")
+        columns = f"origin, {_RECORD_COLUMNS}"
+        values = f"%s, {_RECORD_VALUES}"
+        with self._errors(), self.conn.transaction():
+            if deletes:
+                self.conn.execute("DELETE FROM mofa_sessions WHERE origin = %s"
+                                  " AND session_id = ANY(%s::text[])", (origin, list(deletes)))
+            if upserts:
+                ids = [record.session_id for record, _ in upserts]
+                # Gone first, then inserted afresh: the messages go with their session (cascade).
+                self.conn.execute("DELETE FROM mofa_sessions WHERE origin = %s"
+                                  " AND session_id = ANY(%s::text[])", (origin, ids))
+                with self.conn.cursor() as cursor:
+                    cursor.executemany(f"INSERT INTO mofa_sessions ({columns}) VALUES ({values})",
+                                       [(origin, *record) for record, _ in upserts])
+                    with cursor.copy(f"COPY mofa_messages (origin, {_MESSAGE_COLUMNS})"
+                                     " FROM STDIN") as copy:
+                        for _, message_rows in upserts:
+                            for row in message_rows:
+                                copy.write_row((origin, *row))
+            changed = ", last_change = now()" if upserts or deletes else ""
+            self.conn.execute(
+                "INSERT INTO mofa_origins (origin, last_sync, last_change, sessions)"
+                " VALUES (%s, now(), now(), %s) ON CONFLICT (origin) DO UPDATE SET"
+                f" last_sync = now(), sessions = EXCLUDED.sessions{changed}", (origin, sessions))
+
+    def origin_status(self) -> list[dict[str, object]]:
+        """Per mirroring origin: when it last synced, how long ago, how many sessions."""
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT o.origin, o.last_sync, o.last_change,"
+                " extract(epoch FROM now() - o.last_sync)::float8,"
+                " (SELECT count(*) FROM mofa_sessions s WHERE s.origin = o.origin)"
+                " FROM mofa_origins o ORDER BY o.origin").fetchall()
+        return [{"origin": origin, "last_sync": last_sync.isoformat() if last_sync else None,
+                 "last_change": last_change.isoformat() if last_change else None,
+                 "lag_s": round(lag, 3), "sessions": count}
+                for origin, last_sync, last_change, lag, count in rows]
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
@@ -321,9 +465,13 @@ class PostgresSessionStore(SessionStore):
                 "SELECT count(*), coalesce(sum(message_count), 0), count(DISTINCT agent)"
                 " FROM mofa_sessions").fetchone()
             server = self.conn.execute("SHOW server_version").fetchone()[0]
-        return {"store": self.kind, "url": self.where, "schema_version": self.schema_version,
-                "server_version": server, "sessions": sessions, "messages": int(messages),
-                "agents": agents}
+        report = {"store": self.kind, "url": self.where, "schema_version": self.schema_version,
+                  "server_version": server, "sessions": sessions, "messages": int(messages),
+                  "agents": agents}
+        origins = self.origin_status()
+        if origins:
+            report["origins"] = origins
+        return report
 
     def verify(self, progress=None) -> VerifyReport:
         """The database's own invariants: each session's message_count is its number of
@@ -333,8 +481,8 @@ class PostgresSessionStore(SessionStore):
             wrong = self.conn.execute(
                 "SELECT s.session_id, s.message_count, count(m.position),"
                 "       coalesce(max(m.position) + 1, 0)"
-                " FROM mofa_sessions s LEFT JOIN mofa_messages m USING (session_id)"
-                " GROUP BY s.session_id, s.message_count"
+                " FROM mofa_sessions s LEFT JOIN mofa_messages m USING (origin, session_id)"
+                " GROUP BY s.origin, s.session_id, s.message_count"
                 " HAVING s.message_count <> count(m.position)"
                 "     OR coalesce(max(m.position) + 1, 0) <> count(m.position)"
                 " ORDER BY s.session_id LIMIT 1000").fetchall()

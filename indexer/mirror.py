@@ -1,0 +1,291 @@
+"""`mofa-indexd --sync-to URL`: mirror the watched root into a PostgreSQL store.
+
+A thread of its own, beside the local index (which never waits for the database): the
+daemon tells it which files each batch touched, and it brings the database up to date with
+them, a burst in one transaction. What it sends is decided by content hash, never by "send
+everything": it knows each session's hash in the database (read once per connection) and each
+file's (computed when the file's stat changes), and sends only those that differ, deleting
+those the root no longer holds. The same comparison is the catch-up after an outage or a
+restart, so a dropped connection, a server restart or a SIGKILLed watcher lose nothing.
+
+The database never changes a host's files: nothing here writes under the root.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import NamedTuple
+
+from mofa import tree
+from mofa.errors import MofaError, StoreUnavailable
+from mofa.stores.urls import masked
+
+log = logging.getLogger("mofa-indexd")
+
+
+def default_origin() -> str:
+    return socket.gethostname() or "localhost"
+
+
+class Known(NamedTuple):
+    """What the mirror knows of one session file: its stat, the session's id and hash."""
+
+    stat: tuple[int, int, int, int]  # size, mtime_ns, ino, ctime_ns
+    session_id: str
+    content_hash: str
+
+
+class Mirror:
+    """Keeps the sessions of `root` in the store at `url` under `origin`."""
+
+    IDLE_SYNC_S = 15.0  # a full pass this often when nothing happens: last_sync stays fresh
+    MAX_BACKOFF_S = 10.0
+    SETTLE_S = 0.05  # a burst's changes gathered into one pass, one transaction
+    CHUNK = 1000  # a full pass sends this many sessions per transaction: memory stays bounded
+
+    def __init__(self, root: str, url: str, origin: str | None = None):
+        self.root = root
+        self.url = url
+        self.where = masked(url)
+        self.origin = origin or default_origin()
+        self.store = None
+        self.remote: dict[str, str] | None = None  # id -> hash in the database, once read
+        self.files: dict[tuple[str, str], Known] = {}
+        self.claims: dict[str, set] = {}  # id -> the files that hold it (usually one)
+        self.affected: set[str] = set()  # ids whose files changed since the last pass
+        self.touched: set[tuple[str, str]] = set()
+        self.everything = True
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.down_since: float | None = None
+        self.backoff = 0.0
+        self.thread: threading.Thread | None = None
+        self.passes = 0  # completed passes, for tests and logs
+
+    # -- what the daemon calls -------------------------------------------------------------
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="mofa-mirror", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        self._close()
+
+    def note(self, batch) -> None:
+        """The files a batch of the watcher touched (a directory or a lost event: all)."""
+        with self.lock:
+            if batch.everything or batch.dirs:
+                self.everything = True
+            for directory, names in batch.files.items():
+                self.touched.update((directory, name) for name in names)
+        self.wake.set()
+
+    # -- the thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        next_full = 0.0
+        while not self.stopping.is_set():
+            if self.down_since is not None:
+                self.stopping.wait(self.backoff)  # new changes do not hurry a retry
+            else:
+                self.wake.wait(max(next_full - time.monotonic(), 0.0))
+            if self.stopping.is_set():
+                break
+            self.stopping.wait(self.SETTLE_S)
+            self.wake.clear()
+            with self.lock:
+                everything = self.everything or time.monotonic() >= next_full
+                touched, self.touched, self.everything = self.touched, set(), False
+            try:
+                self._pass(everything, touched)
+            except Exception as error:  # the database's trouble never stops the watcher
+                with self.lock:
+                    self.everything = True  # what was not sent is found by the next full pass
+                self._failed(error)
+                continue
+            if self.down_since is not None:
+                log.info("sync to %s works again (down %.1f s since %s); caught up by hash",
+                         self.where, time.time() - self.down_since,
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since)))
+                self.down_since, self.backoff = None, 0.0
+            if everything:
+                next_full = time.monotonic() + self.IDLE_SYNC_S
+
+    def _failed(self, error: Exception) -> None:
+        self._close()
+        self.backoff = min(max(self.backoff * 2, 0.25), self.MAX_BACKOFF_S)
+        if self.down_since is None:
+            self.down_since = time.time()
+            # Once per outage, not once per retry.
+            log.error("sync to %s failed (%s); the local index keeps working; retrying with"
+                      " backoff up to %.0f s", self.where, error, self.MAX_BACKOFF_S)
+        else:
+            log.debug("sync to %s still failing (%s); next try in %.1f s", self.where, error,
+                      self.backoff)
+
+    def _close(self) -> None:
+        store, self.store, self.remote = self.store, None, None
+        if store is not None:
+            store.close()
+
+    def _connect(self) -> None:
+        from mofa.stores.postgres import open_postgres_store
+
+        self.store = open_postgres_store(self.url)
+        self.remote = self.store.mirror_hashes(self.origin)
+
+    # -- one pass --------------------------------------------------------------------------
+    def _pass(self, everything: bool, touched: set) -> None:
+        connected = self.store is None
+        if connected:
+            self._connect()
+            everything = True  # a new connection: compare everything by hash
+        fresh: dict[str, tuple] = {}  # id -> prepared rows read during this pass
+        self.sent = 0
+        if everything:
+            self._scan_all(fresh)
+        else:
+            for key in touched:
+                self._look_at(key, fresh)
+        remote = self.remote
+        if everything:
+            local = self._local_hashes()
+            upserts_ids = [sid for sid, digest in local.items() if remote.get(sid) != digest]
+            deletes = [sid for sid in remote if sid not in local]
+        else:  # only the ids whose files changed: a pass costs the batch, not the root
+            local = {sid: self._hash_of(sid) for sid in self.affected}
+            upserts_ids = [sid for sid, digest in local.items()
+                           if digest is not None and remote.get(sid) != digest]
+            deletes = [sid for sid, digest in local.items() if digest is None and sid in remote]
+        self.affected = set()
+        count = len(self.claims)
+        if not upserts_ids and not deletes and not everything:
+            return
+        upserts = []
+        for sid in upserts_ids:
+            prepared = fresh.get(sid)
+            if prepared is None or prepared[0].content_hash != local[sid]:
+                prepared = self._prepare_again(min(self.claims[sid]))
+            if prepared is not None:
+                upserts.append(prepared)
+        self._send(upserts, deletes, count)
+        self.passes += 1
+        if connected:
+            log.info("reconciled with %s by hash: %d sessions sent, %d deleted, %d unchanged",
+                     self.where, self.sent, len(deletes), count - self.sent)
+        elif upserts or deletes:
+            log.debug("synced %d sessions, deleted %d, to %s", len(upserts), len(deletes),
+                      self.where)
+
+    def _send(self, upserts: list, deletes: list, sessions: int) -> None:
+        self.store.mirror_apply(self.origin, upserts, deletes, sessions)
+        for record, _ in upserts:
+            self.remote[record.session_id] = record.content_hash
+        for sid in deletes:
+            self.remote.pop(sid, None)
+        self.sent += len(upserts)
+
+    def _flush(self, fresh: dict) -> None:
+        """Send what a full pass has read so far and the database lacks, then forget it."""
+        chunk = [prepared for sid, prepared in fresh.items()
+                 if self.remote.get(sid) != prepared[0].content_hash]
+        if chunk:
+            self._send(chunk, [], len(self.claims))
+        fresh.clear()
+
+    def _scan_all(self, fresh: dict) -> None:
+        seen = set()
+        for directory, stats in tree.session_files(self.root, skipped=[]):
+            for stat in stats:
+                key = (directory, stat.name)
+                seen.add(key)
+                self._consider(key, stat, fresh)
+                if len(fresh) >= self.CHUNK:
+                    self._flush(fresh)
+        for key in [key for key in self.files if key not in seen]:
+            self._set(key, None)
+
+    def _look_at(self, key: tuple[str, str], fresh: dict) -> None:
+        directory, name = key
+        if not tree.is_session_name(directory, name):
+            return
+        path = os.path.join(self.root, directory, name) if directory else os.path.join(self.root, name)
+        st = tree.regular_file_stat(path)
+        if st is None:
+            self._set(key, None)
+            return
+        stat = tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        self._consider(key, stat, fresh)
+
+    def _consider(self, key: tuple[str, str], stat: tree.FileStat, fresh: dict) -> None:
+        signature = (stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns)
+        known = self.files.get(key)
+        if known is not None and known.stat == signature:
+            return
+        prepared = self._read(key[0], stat)
+        if prepared is None:
+            self._set(key, None)
+            return
+        record = prepared[0]
+        self._set(key, Known(signature, record.session_id, record.content_hash))
+        fresh[record.session_id] = prepared
+
+    def _read(self, directory: str, stat: tree.FileStat):
+        """The session file's rows for the database, or None when it is not a readable session
+        (the local index says why; the database simply does not get it)."""
+        from mofa.documents import export_document
+        from mofa.stores.files import load_path
+        from mofa.stores.postgres import records
+
+        try:
+            session = load_path(self.root, directory, stat)
+            return records.prepared(session.session_id, export_document(session),
+                                    session.file_mtime_ns)
+        except (MofaError, ValueError, RecursionError):
+            return None
+
+    def _prepare_again(self, key: tuple[str, str]):
+        directory, name = key
+        path = os.path.join(self.root, directory, name) if directory else os.path.join(self.root, name)
+        st = tree.regular_file_stat(path)
+        if st is None:
+            return None
+        return self._read(directory, tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino,
+                                                   st.st_ctime_ns))
+
+    def _set(self, key: tuple[str, str], known: Known | None) -> None:
+        """What a file now holds (None: no session), keeping the id -> files claims."""
+        old = self.files.pop(key, None) if known is None else self.files.get(key)
+        if old is not None:
+            self.affected.add(old.session_id)
+            holders = self.claims.get(old.session_id)
+            if holders is not None:
+                holders.discard(key)
+                if not holders:
+                    del self.claims[old.session_id]
+        if known is not None:
+            self.files[key] = known
+            self.claims.setdefault(known.session_id, set()).add(key)
+            self.affected.add(known.session_id)
+
+    def _hash_of(self, session_id: str) -> str | None:
+        """The id's hash in the root (of two files claiming it, the first by path), or None."""
+        holders = self.claims.get(session_id)
+        return self.files[min(holders)].content_hash if holders else None
+
+    def _local_hashes(self) -> dict[str, str]:
+        """id -> hash of every session of the root."""
+        return {sid: self.files[min(holders)].content_hash for sid, holders in self.claims.items()}
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL that names no PostgreSQL store before the watcher starts."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StoreUnavailable(f"--sync-to needs a postgresql:// URL, not {masked(url)}")
