@@ -105,8 +105,7 @@ def message_rows(session: Session, session_key: int) -> list[tuple]:
 
 def search_exists(conn: sqlite3.Connection) -> bool:
     """True once someone searched this index: only then has a refresh anything to do here."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'search'").fetchone()
-    return row is not None and row[0] == SEARCH_VERSION
+    return [(SEARCH_VERSION,)] == conn.execute("SELECT value FROM meta WHERE key = 'search'").fetchall()
 
 
 # Every change to a row of `sessions` queues its id: a search then re-reads exactly what the
@@ -156,13 +155,11 @@ def _in_transaction(conn: sqlite3.Connection, work):
 
 
 def _forget(conn: sqlite3.Connection, session_id: str) -> None:
-    row = conn.execute("SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)).fetchone()
-    if row is None:
-        return
-    low = row[0] << POSITION_BITS
-    conn.execute("DELETE FROM search_messages WHERE rowid >= ? AND rowid < ?",
-                 (low, low + (1 << POSITION_BITS)))
-    conn.execute("DELETE FROM search_sessions WHERE id = ?", (row[0],))
+    for (key,) in conn.execute("SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)).fetchall():
+        low = key << POSITION_BITS
+        conn.execute("DELETE FROM search_messages WHERE rowid >= ? AND rowid < ?",
+                     (low, low + (1 << POSITION_BITS)))
+        conn.execute("DELETE FROM search_sessions WHERE id = ?", (key,))
 
 
 def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
@@ -195,12 +192,12 @@ def _pending(conn: sqlite3.Connection) -> list[_Pending]:
     stamp = ", ".join(f"s.{column}" for column in _STAMP)
     indexed = ", ".join(f"x.{column}" for column in _STAMP)
     items = []
-    for row in conn.execute(
+    width = len(_STAMP)
+    for session_id, directory, file, present, *stamps in conn.execute(
             f"SELECT p.session_id, s.dir, s.file, s.session_id IS NOT NULL, {stamp}, {indexed}"
             " FROM search_pending p LEFT JOIN sessions s ON s.session_id = p.session_id"
             " LEFT JOIN search_sessions x ON x.session_id = p.session_id ORDER BY p.session_id"):
-        session_id, directory, file, present = row[:4]
-        planned, held = tuple(row[4:9]), tuple(row[9:])
+        planned, held = tuple(stamps[:width]), tuple(stamps[width:])  # sessions' stamp, indexed one
         # Queued but as indexed already (a rebuild of the index rewrote the same rows): no read.
         items.append(_Pending(session_id, directory, file, planned if present else None,
                               bool(present) and planned != held))
