@@ -41,9 +41,13 @@ class IndexDaemon:
     MAX_BACKOFF_S = 30.0
 
     def __init__(self, root: str, index_path: str, lock: DaemonLock | None = None,
-                 mirror=None):
+                 idle_exit: float | None = None, mirror=None):
         self.root = root
         self.mirror = mirror  # indexer.mirror.Mirror with --sync-to: told of every batch
+        # Started by a command (mofa's auto-start): exit after this many seconds without one
+        # (no handshake cookie seen). A watcher started by a user never idles out.
+        self.idle_exit = idle_exit
+        self.last_command = time.monotonic()
         self.index_path = index_path
         self.lock = lock
         self.pending = PendingChanges()
@@ -91,7 +95,8 @@ class IndexDaemon:
             self.root_fd = None
 
     def _publish(self, state: str) -> None:
-        record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state)
+        record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state,
+                               self.idle_exit)
         if record != self.record:
             self.record = record
             if self.lock is not None:
@@ -114,6 +119,8 @@ class IndexDaemon:
             if not warned:
                 log.warning("the sessions root %s is gone; waiting for it to come back", self.root)
                 warned = True
+            if self._idle_too_long(time.monotonic()):  # no command can come without a root
+                return False
             self.stopping.wait(self.CHECK_EVERY_S / 2)
         return False
 
@@ -140,6 +147,10 @@ class IndexDaemon:
                 if batch is None:
                     break
                 now = time.monotonic()
+                if batch.cookies:
+                    self.last_command = now
+                elif self._idle_too_long(now):
+                    break
                 if batch or now >= next_check:
                     next_check = now + self.CHECK_EVERY_S
                     if file_identity(self.root) != self.root_identity:
@@ -151,6 +162,13 @@ class IndexDaemon:
             observer.stop()
             observer.join(timeout=5)
             logging.getLogger("watchdog").removeHandler(overflow)
+
+    def _idle_too_long(self, now: float) -> bool:
+        if self.idle_exit is None or now - self.last_command < self.idle_exit:
+            return False
+        log.info("no command for %g s (started by a command, --idle-exit); exiting", self.idle_exit)
+        self.stop()
+        return True
 
     def _idle_timeout(self) -> float:
         if self.failed:
@@ -389,6 +407,9 @@ def _parse_args(argv):
                         help="also mirror the root into this PostgreSQL store (postgresql://...)")
     parser.add_argument("--origin", metavar="NAME",
                         help="the name the mirrored sessions carry (default: the host name)")
+    parser.add_argument("--idle-exit", type=float, metavar="SECONDS",
+                        help="exit after SECONDS without a command (mofa's auto-start sets it;"
+                             " by default the watcher runs until stopped)")
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
 
@@ -402,6 +423,7 @@ def main(argv=None) -> None:
     lock = DaemonLock(index_path)
     # One watcher per root, whatever index it writes: a second lock, named for the root alone.
     root_lock = DaemonLock(root_lock_path(root))
+    idle_exit = args.idle_exit if args.idle_exit is not None and args.idle_exit > 0 else None
     mirror = None
     if args.sync_to:
         from indexer.mirror import Mirror, check_url
@@ -413,7 +435,7 @@ def main(argv=None) -> None:
             sys.exit(2)
         mirror = Mirror(root, args.sync_to, args.origin)
         log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
-    daemon = IndexDaemon(root, index_path, lock, mirror)
+    daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
     try:
         os.makedirs(os.path.dirname(index_path), exist_ok=True)
         os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
@@ -463,3 +485,7 @@ def main(argv=None) -> None:
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ class WatcherRecord(NamedTuple):
     root: tuple[int, int] | None
     index: tuple[int, int] | None
     state: str
+    idle_exit: float | None = None  # set when a command started it: it exits after so long idle
 
     def may_answer(self, root: tuple[int, int] | None, index: tuple[int, int] | None) -> bool:
         return self.state == ANSWERING and self.root == root and self.index == index
@@ -29,21 +30,26 @@ class WatcherRecord(NamedTuple):
         def pair(identity):
             return f"{identity[0]}:{identity[1]}" if identity else "-"
 
-        return f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}\n"
+        started = f" idle-exit={self.idle_exit:g}" if self.idle_exit is not None else ""
+        return f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}{started}\n"
 
 
 def _parse_record(text: str) -> WatcherRecord | None:
     fields = text.split()
-    if len(fields) != 4 or not fields[0].isdigit():
+    if len(fields) not in (4, 5) or not fields[0].isdigit():
         return None
     values = dict(field.partition("=")[::2] for field in fields[1:])
+    try:
+        idle_exit = float(values["idle-exit"]) if "idle-exit" in values else None
+    except ValueError:
+        return None
 
     def pair(value):
         dev, _, ino = (value or "").partition(":")
         return (int(dev), int(ino)) if dev.isdigit() and ino.isdigit() else None
 
     return WatcherRecord(int(fields[0]), pair(values.get("root")), pair(values.get("index")),
-                         values.get("state", ""))
+                         values.get("state", ""), idle_exit)
 
 
 class AlreadyRunning(Exception):

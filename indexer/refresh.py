@@ -19,7 +19,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from stat import S_ISDIR
 from typing import NamedTuple
 
 from indexer.rows import BadRow, IndexRow, StatKey, as_duplicate, claim_rank, columns, insert_sql
@@ -50,7 +49,7 @@ class Plan(NamedTuple):
     generation: int | None
     scan_start: int
     dir_stat: os.stat_result | None
-    files: list | None
+    scan: tree.DirScan | None  # None when the directory is gone
     digest: int | None
     todo: list
     gone: list
@@ -59,6 +58,7 @@ class Plan(NamedTuple):
 class RefreshResult(NamedTuple):
     changed: int
     warnings: list[str]
+    files: int = 0  # session files stat-ed (what decides mofa-indexd's auto-start)
 
 
 def stat_key(stat: tree.FileStat) -> StatKey:
@@ -67,20 +67,6 @@ def stat_key(stat: tree.FileStat) -> StatKey:
 
 
 _INT64_MAX = 2**63 - 1
-
-
-def dir_digest(dir_stat: os.stat_result | None, files: list[tree.FileStat]) -> int:
-    """An order-free digest of a directory and the stat of its session files.
-
-    Names are left out: adding, removing or renaming an entry changes the directory's own
-    mtime and ctime, which are in.
-    """
-    total = len(files)
-    if dir_stat is not None:
-        total += hash((dir_stat.st_ino, dir_stat.st_mtime_ns, dir_stat.st_ctime_ns))
-    for stat in files:
-        total += hash((stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns))
-    return total & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
@@ -220,27 +206,15 @@ class Refresher:
     def _dir_path(self, directory: str) -> str:
         return os.path.join(self.root, directory) if directory else self.root
 
-    def _scan(self, directory: str):
-        """(dir stat, session files) of one directory, (None, None) when it is gone."""
+    def _scan(self, directory: str, keep_keys: bool) -> "tree.DirScan | None":
+        """One directory read and digested in one pass; None when it is gone or unreadable."""
         if directory and not tree.is_agent_name(directory):
-            return None, None  # never read (`list --agent .hidden`); rows it may have go
-        path = self._dir_path(directory)
+            return None  # never read (`list --agent .hidden`); rows it may have go
         try:
-            dir_stat = os.lstat(path) if directory else os.stat(path)
-            if directory and not S_ISDIR(dir_stat.st_mode):
-                return None, None  # a symlink, or a file: not an agent directory
-            if directory:
-                files = tree.scan_agent_dir(path, self.warnings)
-            else:
-                files = tree.scan_root(path, self.warnings).jsonl
-        except FileNotFoundError:
-            return None, None
+            return tree.scan_dir(self._dir_path(directory), bool(directory), self.warnings, keep_keys)
         except (SessionPermissionError, StoreError, OSError) as error:
             self.warnings.append(f"{error}; its sessions are left out")
-            return None, None
-        if files is None:
-            return None, None
-        return dir_stat, files
+            return None
 
     def _stored_state(self) -> dict[str, tuple]:
         """dir -> (digest, generation)."""
@@ -267,21 +241,17 @@ class Refresher:
         """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files."""
         # One scan of the root serves both the agent list and the JSONL files' plan (a MoFA
         # root may hold many thousands of .jsonl files): time and root stat taken before it.
+        state = self._stored_state()
         scan_start = time.time_ns()
-        try:
-            root_stat = os.stat(self.root)
-        except FileNotFoundError:
-            root_stat = None
-        listing = tree.scan_root(self.root, self.warnings)
-        if root_stat is not None:
-            self._root_plan = Plan("", None, scan_start, root_stat, listing.jsonl,
-                                   dir_digest(root_stat, listing.jsonl), [], [])
+        # An unreadable root is an error; the stat keys are kept where no digest can match.
+        scan = tree.scan_dir(self.root, False, self.warnings, state.get("", (None,))[0] is None)
+        if scan is not None:
+            self._root_plan = Plan("", None, scan_start, scan.stat, scan, scan.digest, [], [])
         if agent is None:
-            directories = listing.agents
+            directories = scan.agents if scan is not None else []
         else:  # only a name that can be an agent directory: `--agent ../x` reads nothing
             directories = [agent] if tree.is_agent_name(agent) else []
         directories.append("")
-        state = self._stored_state()
         if agent is None:
             on_disk = set(directories)
             directories.extend(sorted(d for d in state if d not in on_disk))
@@ -292,10 +262,12 @@ class Refresher:
         while this one writes), and write each directory in its own short transaction."""
         state = self._stored_state() if state is None else state
         plans = []
+        files = 0
         for directory in directories:
             digest, generation = state.get(directory, (None, None))
-            plan = self._plan(directory, generation)
-            if plan.files is None:
+            plan = self._plan(directory, generation, force or digest is None)
+            files += len(plan.scan.names) if plan.scan is not None else 0
+            if plan.scan is None:
                 if generation is not None or self._has_rows(directory):
                     plans.append(plan)
             elif force or digest is None or digest != plan.digest:
@@ -305,32 +277,96 @@ class Refresher:
         results = parser.parse([(self.root, plan.directory, stat) for plan in plans for stat in plan.todo])
         changed = 0
         try:
-            for plan in plans:
-                parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
-                changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
+            if parser.total > BIG_WRITE and self._empty():
+                changed = self._fill(plans, results, force)
+            else:
+                for plan in plans:
+                    parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
+                    changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
         finally:
             parser.close()
-        return RefreshResult(changed, self.warnings)
+        return RefreshResult(changed, self.warnings, files)
 
-    def _plan(self, directory: str, generation: int | None) -> "Plan":
+    def _empty(self) -> bool:
+        return all(self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+                   for table in ("sessions", "bad_files"))
+
+    def _fill(self, plans: list, results, force: bool) -> int:
+        """A cold build: every directory in one transaction, the table's secondary indexes
+        dropped first and built again at the end (one sort each, where inserting into four
+        B-trees row by row cost the build about as much CPU as parsing). Being one transaction,
+        a failure or a crash midway leaves the index as it was, indexes included; readers see
+        it empty until the commit, as they would see it fill directory by directory."""
+        conn = self.conn
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA synchronous = OFF")  # the index is disposable (see _apply)
+        changed = 0
+        try:
+            with write_transaction(conn):
+                if not self._empty():  # another process filled it while this one parsed
+                    for plan in plans:
+                        parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
+                        changed += self._apply_locked(plan, parsed, force)
+                    return changed
+                indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                                       " AND tbl_name = 'sessions' AND sql IS NOT NULL").fetchall()
+                for name, _ in indexes:
+                    conn.execute(f'DROP INDEX "{name}"')
+                for plan in plans:
+                    parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
+                    changed += self._apply_locked(plan, parsed, force)
+                for _, sql in indexes:
+                    conn.execute(sql)
+        finally:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -2000")
+        return changed
+
+    def _plan(self, directory: str, generation: int | None, keep_keys: bool) -> "Plan":
         if directory == "" and self._root_plan is not None:  # refresh() scanned the root already
             plan, self._root_plan = self._root_plan, None
             return plan._replace(generation=generation)
         scan_start = time.time_ns()
-        dir_stat, files = self._scan(directory)
-        digest = dir_digest(dir_stat, files) if files is not None else None
-        return Plan(directory, generation, scan_start, dir_stat, files, digest, [], [])
+        scan = self._scan(directory, keep_keys)
+        if scan is None:
+            return Plan(directory, generation, scan_start, None, None, None, [], [])
+        return Plan(directory, generation, scan_start, scan.stat, scan, scan.digest, [], [])
 
     def _diff(self, plan: "Plan") -> "Plan":
-        """The files whose stat differs from their row (todo) and the rows to drop (gone)."""
+        """The files whose stat differs from their row (todo) and the rows to drop (gone).
+
+        A scan that kept only a hash of each file's stat finds the files whose hash differs
+        from their row's, and stats just those again (a row's key is the stat it was read at).
+        """
         rows = self._stored_stats(plan.directory)
-        for stat in plan.files:
-            known = rows.pop(stat.name, None)
-            if known != stat_key(stat):
-                plan.todo.append(stat)
-                if known is not None:
-                    plan.gone.append(stat.name)
+        scan = plan.scan
+        suspects = []
+        if scan.keys is not None:
+            for name, key in zip(scan.names, scan.keys):
+                known = rows.pop(name, None)
+                stat = tree.FileStat(name, *key)
+                if known != stat_key(stat):
+                    plan.todo.append(stat)
+                    if known is not None:
+                        plan.gone.append(name)
+        else:
+            for name, digest in zip(scan.names, scan.hashes):
+                known = rows.pop(name, None)
+                if known is None or hash(known) != digest:
+                    suspects.append((name, known))
         plan.gone.extend(rows)  # rows left over have no file any more
+        if suspects:
+            stats = tree.stat_files(self._dir_path(plan.directory), bool(plan.directory),
+                                    [name for name, _ in suspects])
+            for name, known in suspects:
+                stat = stats.get(name)
+                if stat is None:  # gone since the scan
+                    if known is not None:
+                        plan.gone.append(name)
+                elif known != stat_key(stat):
+                    plan.todo.append(stat)
+                    if known is not None:
+                        plan.gone.append(name)
         return plan
 
     def _has_rows(self, directory: str) -> bool:
@@ -363,13 +399,13 @@ class Refresher:
         directory = plan.directory
         generation = self._generation(directory)
         if generation != plan.generation:
-            plan = self._plan(directory, generation)
-            if plan.files is not None:
-                stored = conn.execute("SELECT digest FROM dirs WHERE dir = ?", (directory,)).fetchone()
+            stored = conn.execute("SELECT digest FROM dirs WHERE dir = ?", (directory,)).fetchone()
+            plan = self._plan(directory, generation, force or stored is None or stored[0] is None)
+            if plan.scan is not None:
                 if not force and stored is not None and stored[0] == plan.digest:
                     return 0
                 plan = self._diff(plan)
-        if plan.files is None:
+        if plan.scan is None:
             removed = self._delete_dir(directory)
             conn.execute("DELETE FROM dirs WHERE dir = ?", (directory,))
             return removed

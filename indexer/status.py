@@ -36,9 +36,16 @@ def watcher_state(index, root: str, index_path: str) -> dict:
     the time it takes to acknowledge a handshake cookie, having applied every earlier change."""
     from indexer.handshake import confirm_index
 
+    from indexer.lock import watcher_record
+
     pid = running_pid(index_path)
     if pid is None:
-        return {"watcher_pid": None, "watcher_caught_up_ms": None}
+        return {"watcher_pid": None, "watcher_started_by": None, "watcher_caught_up_ms": None}
+    record = watcher_record(index_path)
+    if record is not None and record.idle_exit is not None:
+        started_by = f"a command (auto-start; exits after {record.idle_exit:g} s without commands)"
+    else:
+        started_by = "a user (runs until stopped)"
     waited = confirm_index(root, index)
-    return {"watcher_pid": pid,
+    return {"watcher_pid": pid, "watcher_started_by": started_by,
             "watcher_caught_up_ms": None if waited is None else round(waited * 1000, 1)}

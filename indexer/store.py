@@ -3,6 +3,7 @@ index, refreshed first (through mofa-indexd's handshake, or by stat-ing the file
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from mofa.session import JSONL_LAYOUT
@@ -20,6 +21,20 @@ from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
     from indexer.index import SessionIndex
+
+AUTOSTART_MIN_FILES = 20_000  # README "Performance": where a watcher pays (~60 ms of stats here)
+
+
+def _autostart_min_files() -> float:
+    """Session files a stat refresh must cover for the command to start mofa-indexd (inf: never)."""
+    environ = os.environ
+    if environ.get("MOFA_AUTOSTART", "1") == "0":
+        return float("inf")
+    try:
+        least = int(environ.get("MOFA_AUTOSTART_MIN_FILES") or AUTOSTART_MIN_FILES)
+    except ValueError:
+        least = AUTOSTART_MIN_FILES
+    return least if least > 0 else AUTOSTART_MIN_FILES
 
 
 class IndexedSessionStore(FileSessionStore):
@@ -71,8 +86,32 @@ class IndexedSessionStore(FileSessionStore):
         if not self._confirmed_by_watcher():
             result = self.index.refresh(agent, self.progress("Indexing sessions"))
             self._report(result.warnings)
+            if result.files >= _autostart_min_files():
+                self._start_watcher(result.files)
         self._jsonl_fresh = True
         self._report(self.index.bad_files(agent))
+
+    def _start_watcher(self, files: int) -> None:
+        """Auto-start (indexer/autostart.py): this command stat-ed a big root; a watcher makes
+        every later one take the handshake path."""
+        from indexer.location import root_lock_path
+        from indexer.lock import running_pid
+
+        if self.index.in_memory or running_pid(self.index.path) is not None \
+                or running_pid(root_lock_path(self.root)) is not None:
+            return  # one watcher per root: one runs already (it did not answer, or writes another index)
+        from indexer.autostart import idle_seconds, log_path, start
+
+        try:
+            pid = start(self.root, self.index.path)
+        except OSError as error:
+            if self.debug:
+                self.debug(f"could not start mofa-indexd: {error.strerror or error}")
+            return
+        if self.debug:
+            self.debug(f"stat-ed {files} session files: started mofa-indexd (pid {pid}, log"
+                       f" {log_path(self.index.path)}); it exits after {idle_seconds():g} s without"
+                       " commands (MOFA_AUTOSTART=0 turns this off)")
 
     def _confirmed_by_watcher(self) -> bool:
         from indexer.handshake import confirm_index

@@ -79,11 +79,6 @@ class InvalidSearchQuery(MofaError):
     """A full-text search query cannot be turned into a search."""
 
 
-class StoreUnavailable(MofaError):
-    """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
-    its driver is not installed, or its schema is newer than this program."""
-
-
 class QueryTimeout(QueryError):
     """A user's SQL ran longer than its timeout and was stopped."""
 
@@ -94,3 +89,8 @@ class RefusedPath(MofaError):
 
 class SessionsRootMissing(MofaError):
     """A sessions root named explicitly (option or variable) does not exist."""
+
+
+class StoreUnavailable(MofaError):
+    """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
+    its driver is not installed, or its schema is newer than this program."""

@@ -125,7 +125,7 @@ def _words(text: str) -> list[tuple[str, int, int]]:
 
 
 def _term_words(term: Term) -> list[str]:
-    return [word for word, _, _ in _words(term.text)]
+    return [fold(word) for word, _, _ in _words(term.text)]  # folded as the text's words are
 
 
 def _find(words: list[str], wanted: list[str], prefix: bool) -> int:

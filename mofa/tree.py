@@ -29,6 +29,23 @@ class RootListing(NamedTuple):
     jsonl: list[FileStat]
 
 
+class DirScan(NamedTuple):
+    """One directory read through a descriptor: its own stat (fstat of that descriptor), the
+    names of its session files, a hash of each one's (size, mtime_ns, inode, ctime_ns), their
+    digest, those stat keys themselves when asked for (else None: most refreshes only need the
+    digest, and keeping a stat per file costs more than the stat), and for the root its agent
+    directories."""
+
+    stat: os.stat_result
+    names: list[str]
+    hashes: list[int]
+    keys: list[tuple] | None
+    digest: int
+    agents: list[str]
+
+
+
+
 def _os_failure(error: OSError, what: str) -> Exception:
     if error.errno in (errno.EACCES, errno.EPERM):
         return SessionPermissionError(f"permission denied: {what}")
@@ -99,41 +116,122 @@ def scan_root(root: str, skipped: list | None = None) -> RootListing:
 
     Names that are not UTF-8 are left out, each with a line in `skipped`.
     """
-    agents: list[str] = []
-    jsonl: list[FileStat] = []
+    scan = scan_dir(root, False, skipped, keep_keys=True)
+    if scan is None:
+        return RootListing([], [])
+    return RootListing(scan.agents, file_stats(scan))
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def file_stats(scan: DirScan) -> list[FileStat]:
+    return [FileStat(name, *key) for name, key in zip(scan.names, scan.keys)]
+
+
+def scan_dir(path: str, agent: bool, skipped: list | None = None, keep_keys: bool = False) -> DirScan | None:
+    """Read one directory: an agent directory (`agent`: never through a symlink, even one
+    swapped in after the caller looked, O_NOFOLLOW), or the root (a symlinked root is
+    followed). None when it is gone, or is not a directory.
+
+    Every file is stat-ed relative to the directory's descriptor (fstatat), so the kernel does
+    not walk the whole path again for each; the digest is summed in the same pass. Raises
+    SessionPermissionError or StoreError when the directory exists but cannot be read.
+    """
     try:
-        iterator = os.scandir(root)
-    except FileNotFoundError:
-        return RootListing(agents, jsonl)
+        fd = os.open(path, _DIR_FLAGS | (os.O_NOFOLLOW if agent else 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except OSError as error:
-        raise _os_failure(error, root) from None
+        if error.errno == errno.ELOOP:  # a symlink: not an agent directory
+            return None
+        raise _os_failure(error, path) from None
+    try:
+        return _scan_fd(fd, path, agent, skipped, keep_keys)
+    finally:
+        os.close(fd)
+
+
+def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: bool) -> DirScan:
+    # What every command without the watcher pays per session file beyond the stat itself:
+    # DirEntry.stat of a scandir(fd) is an fstatat(fd, name) (no walk of the whole path), and
+    # of each stat only a hash is kept (keeping the stat objects costs more than the stat).
+    dir_stat = os.fstat(fd)
+    names: list[str] = []
+    hashes: list[int] = []
+    keys: list[tuple] | None = [] if keep_keys else None
+    agents: list[str] = []
+    add_name, add_hash = names.append, hashes.append
+    add_key = keys.append if keys is not None else None
+    suffix = JSON_SUFFIX if agent else JSONL_SUFFIX
+    try:
+        iterator = os.scandir(fd)
+    except OSError as error:
+        raise _os_failure(error, path) from None
     with iterator:
         for entry in iterator:
             name = entry.name
             if name[0] == ".":
                 continue
-            if name.endswith(JSONL_SUFFIX):
-                stat = _regular_stat(entry)
-                if stat and utf8_name(name):
-                    jsonl.append(stat)
-                elif stat:
-                    _not_utf8(root, name, "file", skipped)
-            elif entry.is_dir(follow_symlinks=False):
+            if name.endswith(suffix):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if not S_ISREG(st.st_mode):
+                    continue
+                key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                add_name(name)
+                add_hash(hash(key))
+                if add_key is not None:
+                    add_key(key)
+            elif not agent and entry.is_dir(follow_symlinks=False):
                 if is_agent_name(name):
                     agents.append(name)
                 else:
-                    _unusable(root, name, "directory", skipped)
-    return RootListing(agents, jsonl)
+                    _unusable(path, name, "directory", skipped)
+    if not all(name.isprintable() and "\\" not in name for name in names):
+        _drop_unusable(names, hashes, keys, path, agent, skipped)
+    digest = hash((dir_stat.st_ino, dir_stat.st_mtime_ns, dir_stat.st_ctime_ns)) + len(names) + sum(hashes)
+    return DirScan(dir_stat, names, hashes, keys, digest & 0x7FFF_FFFF_FFFF_FFFF, agents)
 
 
-def _regular_stat(entry: os.DirEntry) -> FileStat | None:
+def _drop_unusable(names, hashes, keys, path: str, agent: bool, skipped: list | None) -> None:
+    """Leave out (in place, with a line in `skipped`) the files no id can name (the rare way)."""
+    for position in range(len(names) - 1, -1, -1):
+        name = names[position]
+        if agent:
+            if (name.isprintable() and "\\" not in name) or usable_name(name[: -len(JSON_SUFFIX)]):
+                continue
+            _unusable(path, name, "file", skipped)
+        elif utf8_name(name):
+            continue
+        else:
+            _not_utf8(path, name, "file", skipped)
+        del names[position], hashes[position]
+        if keys is not None:
+            del keys[position]
+
+
+def stat_files(path: str, agent: bool, names: list[str]) -> dict[str, FileStat]:
+    """The FileStat of each of `names` in one directory that is (still) a regular file, stat-ed
+    through the directory's descriptor as scan_dir does."""
+    found: dict[str, FileStat] = {}
     try:
-        st = entry.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-    if not S_ISREG(st.st_mode):
-        return None
-    return FileStat(entry.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        fd = os.open(path, _DIR_FLAGS | (os.O_NOFOLLOW if agent else 0))
+    except OSError:
+        return found
+    try:
+        for name in names:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue
+            if S_ISREG(st.st_mode):
+                found[name] = FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    finally:
+        os.close(fd)
+    return found
 
 
 def scan_agent_dir(directory: str, skipped: list | None = None) -> list[FileStat] | None:
@@ -142,43 +240,8 @@ def scan_agent_dir(directory: str, skipped: list | None = None) -> list[FileStat
     Raises SessionPermissionError or StoreError when it exists but cannot be read. Names that
     are not UTF-8 are left out, each with a line in `skipped`.
     """
-    try:
-        # Never through a symlink, even one swapped in after the caller looked: O_NOFOLLOW.
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as error:
-        if error.errno == errno.ELOOP:  # a symlink: not an agent directory
-            return None
-        raise _os_failure(error, directory) from None
-    try:
-        return _scan_agent_fd(fd, directory, skipped)
-    finally:
-        os.close(fd)
-
-
-def _scan_agent_fd(fd: int, directory: str, skipped: list | None) -> list[FileStat]:
-    found: list[FileStat] = []
-    append = found.append
-    try:
-        iterator = os.scandir(fd)
-    except OSError as error:
-        raise _os_failure(error, directory) from None
-    with iterator:
-        for entry in iterator:
-            name = entry.name
-            if name[0] != "." and name.endswith(JSON_SUFFIX):
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if not S_ISREG(st.st_mode):
-                    continue
-                if (name.isprintable() and "\\" not in name) or usable_name(name[: -len(JSON_SUFFIX)]):
-                    append(FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
-                else:
-                    _unusable(directory, name, "file", skipped)
-    return found
+    scan = scan_dir(directory, True, skipped, keep_keys=True)
+    return None if scan is None else file_stats(scan)
 
 
 def session_files(root: str, agents: list[str] | None = None,

@@ -54,6 +54,41 @@ def conversation(rng: random.Random, created: datetime) -> list[dict]:
     return messages
 
 
+def _compact(value) -> str:
+    """serde_json's form: no spaces, non-ASCII as is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def mofa_file_stem(key: str) -> str:
+    """MoFA's file name for a key: every character not a letter, digit, `-`, `:` or `_` becomes `_`."""
+    return "".join(char if char.isalnum() or char in "-:_" else "_" for char in key)
+
+
+def chrono_time(moment: datetime, offset: str) -> str:
+    """A UTC time as chrono writes it: 0, 3, 6 or 9 fraction digits, the fewest that hold it."""
+    nanos = moment.microsecond * 1000
+    fraction = ("" if nanos == 0 else f".{nanos // 1_000_000:03d}" if nanos % 1_000_000 == 0
+                else f".{nanos // 1000:06d}" if nanos % 1000 == 0 else f".{nanos:09d}")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + offset
+
+
+def mofa_jsonl(key: str, created: datetime, messages: list[dict], metadata: dict) -> str:
+    """A session file as MoFA writes it (reference/mofa-jsonl-format.md): a compact header
+    `{key, created_at, updated_at, metadata}` with chrono's `+00:00` times, then one compact
+    `{role, content, timestamp}` line per message (content a string, times with `Z` and nine
+    fraction digits), joined by `\n` with no trailing newline."""
+    last = datetime.fromisoformat(messages[-1]["timestamp"])
+    header = {"key": key, "created_at": chrono_time(created, "+00:00"),
+              "updated_at": chrono_time(last, "+00:00"), "metadata": metadata}
+    lines = [_compact(header)]
+    for item in messages:
+        content = item["content"] if isinstance(item["content"], str) else _compact(item["content"])
+        moment = datetime.fromisoformat(item["timestamp"]).astimezone(timezone.utc)
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond * 1000:09d}Z"
+        lines.append(_compact({"role": item["role"], "content": content, "timestamp": stamp}))
+    return "\n".join(lines)
+
+
 def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: float) -> dict:
     rng = random.Random(seed)
     sizes = agent_sizes(sessions, agents)
@@ -70,11 +105,8 @@ def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: f
             metadata = {"agent_id": name, "user_id": f"user-{rng.randint(1, 5000)}",
                         "tags": rng.sample(WORDS, 2)}
             if rng.random() < jsonl_fraction:
-                header = {"key": f"{name}:{key}", "created_at": created.isoformat(),
-                          "updated_at": messages[-1]["timestamp"], "metadata": metadata}
-                lines = [json.dumps(header)] + [json.dumps(m) for m in messages]
-                path = os.path.join(root, f"{name}:{key}.jsonl")
-                data = "\n".join(lines) + "\n"
+                data = mofa_jsonl(f"{name}:{key}", created, messages, metadata)
+                path = os.path.join(root, f"{mofa_file_stem(f'{name}:{key}')}.jsonl")
             else:
                 document = {"session_id": f"{name}:{key}",
                             "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),

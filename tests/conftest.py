@@ -13,6 +13,10 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MOFA_SESSIONS_DIR", str(root))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # No test starts a watcher by itself unless it asks to (tests/test_autostart.py).
+    monkeypatch.setenv("MOFA_AUTOSTART", "0")
+    for name in ("MOFA_AUTOSTART_MIN_FILES", "MOFA_AUTOSTART_IDLE"):
+        monkeypatch.delenv(name, raising=False)
     return root
 
 

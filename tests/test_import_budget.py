@@ -1,19 +1,58 @@
-"""Each call pays for the modules it imports: the listing path imports no heavy module."""
+"""Each call pays for the modules it imports: the listing path imports no heavy module, and the
+`list`/`show` paths import nothing beyond click but the few modules they need (issue 16)."""
 
 import subprocess
 import sys
+import time
 
 import pytest
 
-from tests.helpers import BIN, write_jsonl, write_session
+from indexer.refresh import RACY_NS
+from tests.daemon_helpers import RunningDaemon
+from tests.helpers import BIN, run_installed, write_jsonl, write_session
 
-HEAVY = ("ruamel", "tabulate", "watchdog")
+HEAVY = ("ruamel", "tabulate", "watchdog", "orjson", "multiprocessing", "concurrent",
+         "asyncio", "importlib.metadata", "email", "zipfile", "logging", "argparse")
+
+# Modules the command imports on top of `python -c "import click"`. The standard library's
+# own: sqlite3 (the index), fcntl (the watcher's lock), locale (click's gettext looks up the
+# language at run time), difflib and heapq (click, when it matches a short option).
+STDLIB_ALLOWED = {"sqlite3", "sqlite3.dbapi2", "_sqlite3", "fcntl", "locale", "_locale",
+                  "difflib", "heapq", "_heapq", "zlib"}  # zlib: the default index file's name
+# The project's modules a listing of an index that is current needs (stat refresh included).
+OURS_LIST = {
+    "mofa", "mofa.cli", "mofa.cli.app", "mofa.cli.commands", "mofa.cli.console",
+    "mofa.cli.errors", "mofa.cli.filters", "mofa.cli.lazy", "mofa.cli.listing",
+    "mofa.cli.options", "mofa.errors", "mofa.ids", "mofa.paths", "mofa.session",
+    "mofa.stores", "mofa.stores.base", "mofa.stores.files", "mofa.timestamps", "mofa.tree",
+    "indexer", "indexer.database", "indexer.handshake", "indexer.index", "indexer.location",
+    "indexer.lock", "indexer.migrations", "indexer.refresh", "indexer.rows", "indexer.store",
+    "indexer.transactions",
+}
+# With mofa-indexd answering the handshake, nothing that stats or parses files is needed.
+NOT_ON_HANDSHAKE = {"indexer.refresh", "indexer.rows", "mofa.layouts"}
 
 
-def imported_modules(*args) -> set[str]:
+def imported_modules(*args, env=None) -> set[str]:
+    import os
+
     result = subprocess.run([sys.executable, "-X", "importtime", str(BIN / "mofa"), *args],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
     assert result.returncode == 0, result.stderr
+    return {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def warm(root) -> None:
+    """Build the index with files older than the racy window, so that the next command finds
+    it current (a file changed within ~100 ms of a scan is read again by the next one)."""
+    time.sleep(RACY_NS / 1e9 * 2)
+    run_installed("session", "list")
+
+
+def click_modules() -> set[str]:
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import click"],
+                            capture_output=True, text=True, timeout=60)
     return {line.split("|")[-1].strip() for line in result.stderr.splitlines()
             if line.startswith("import time:") and "|" in line}
 
@@ -28,9 +67,45 @@ def imported_modules(*args) -> set[str]:
 def test_no_heavy_module_on_the_common_paths(root, args):
     write_session(root, "a", "s")
     write_jsonl(root, "b:c")
+    warm(root)  # what follows is a warm command
     modules = imported_modules(*args)
     assert "mofa.cli.commands" in modules  # the measurement sees our own imports
-    assert not [name for name in modules if name.split(".")[0] in HEAVY]
+    heavy = [name for name in modules
+             if any(name == top or name.startswith(top + ".") for top in HEAVY)]
+    assert not heavy
+
+
+@pytest.mark.parametrize("args", [
+    ["session", "list", "--limit", "10", "--output-format", "json"],
+    ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
+])
+def test_a_warm_listing_imports_only_what_it_needs(root, args):
+    write_session(root, "a", "s")
+    write_jsonl(root, "b:c")
+    warm(root)
+    extra = imported_modules(*args) - click_modules()
+    ours = {name for name in extra if name.split(".")[0] in ("mofa", "indexer")}
+    assert ours <= OURS_LIST, sorted(ours - OURS_LIST)
+    assert extra - ours <= STDLIB_ALLOWED, sorted(extra - ours - STDLIB_ALLOWED)
+
+
+def test_a_table_listing_adds_only_the_renderer(root):
+    write_session(root, "a", "s")
+    warm(root)
+    extra = imported_modules("session", "list") - click_modules()
+    assert extra - OURS_LIST - STDLIB_ALLOWED <= {"mofa.render", "unicodedata"}
+
+
+def test_the_handshake_path_neither_stats_nor_parses(root, index_path):
+    write_session(root, "a", "s")
+    daemon = RunningDaemon(root, index_path)
+    try:
+        daemon.wait_for_log("watching")
+        modules = imported_modules("session", "list", "--limit", "10", "--output-format", "json")
+        assert "indexer.handshake" in modules
+        assert not modules & NOT_ON_HANDSHAKE, sorted(modules & NOT_ON_HANDSHAKE)
+    finally:
+        daemon.stop()
 
 
 def test_yaml_is_imported_only_for_yaml(root):

@@ -217,6 +217,7 @@ def hit_ids(hits) -> list[str]:
     ('"order status"', ["shop:s1", "tg:42"]),
     ("deliv*", ["shop:s2"]),
     ("cafe", ["shop:s1"]),
+    ("CAFÉ crème", ["shop:s1"]),
     ("zebra", []),
 ])
 def test_search_words_phrases_prefixes_folded(talked, query, expected):
