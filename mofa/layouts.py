@@ -91,6 +91,8 @@ def jsonl_identity(key: str, metadata: dict) -> tuple[str, str]:
     """(agent, session part) of a MoFA key: agent from metadata, else before the first ':'."""
     head, sep, tail = key.partition(":")
     agent = metadata.get("agent_id")
+    if isinstance(agent, (int, float)) and not isinstance(agent, bool):
+        agent = str(agent)  # DESIGN: a number is shown as text (a float keeps its written form)
     if not isinstance(agent, str) or not agent:
         agent = head
     return agent, (tail if sep else key)

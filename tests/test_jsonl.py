@@ -151,3 +151,10 @@ def test_the_watcher_follows_jsonl_files(root, index_path):
         assert wait_until(lambda: "agent-2:live" not in index_rows(index_path))
     finally:
         assert running.stop() == 0
+
+
+def test_a_numeric_agent_id_is_the_agent_as_text(root):
+    write_jsonl(root, "tg:1", metadata={"agent_id": 42})
+    write_jsonl(root, "tg:2", metadata={"agent_id": True})
+    assert listed_ids(run("session", "list", "-a", "42", "-f", "json")) == ["tg:1"]
+    assert listed_ids(run("session", "list", "-a", "tg", "-f", "json")) == ["tg:2"]
