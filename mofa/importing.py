@@ -6,7 +6,7 @@ import json
 import os
 from typing import NamedTuple
 
-from mofa.errors import CorruptSession, InvalidSessionId, SessionNotFound, SessionPermissionError, StoreError
+from mofa.errors import CorruptSession, InvalidSessionId
 
 
 class ExportedSession(NamedTuple):
@@ -20,7 +20,9 @@ class ExportedSession(NamedTuple):
 def read_export(path: str, data: bytes | None = None) -> ExportedSession:
     """The session in an export file; raises CorruptSession when it is not one."""
     if data is None:
-        data = _read(path)
+        from mofa.stores.files import read_bytes  # its errors, and its size limit, fit here too
+
+        data = read_bytes(path)
     document = _decode(path, data)
     if not isinstance(document, dict):
         raise CorruptSession(path, "not an exported session (not a JSON or YAML mapping)")
@@ -31,20 +33,6 @@ def read_export(path: str, data: bytes | None = None) -> ExportedSession:
     if not isinstance(messages, list) or not all(isinstance(item, dict) for item in messages):
         raise CorruptSession(path, "'messages' is not a list of JSON objects")
     return ExportedSession(path, session_id, document)
-
-
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise SessionNotFound(f"no such file: {path}") from None
-    except PermissionError:
-        raise SessionPermissionError(f"permission denied: {path}") from None
-    except IsADirectoryError:
-        raise CorruptSession(path, "is a directory") from None
-    except OSError as error:
-        raise StoreError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _decode(path: str, data: bytes):
