@@ -172,7 +172,7 @@ class Mirror:
         for sid in upserts_ids:
             prepared = fresh.get(sid)
             if prepared is None or prepared[0].content_hash != local[sid]:
-                prepared = self._prepare_again(min(self.claims[sid]))
+                prepared = self._prepare_again(winner_of(sid, self.claims[sid]))
             if prepared is not None:
                 upserts.append(prepared)
         self._send(upserts, deletes, count)
@@ -276,13 +276,28 @@ class Mirror:
             self.affected.add(known.session_id)
 
     def _hash_of(self, session_id: str) -> str | None:
-        """The id's hash in the root (of two files claiming it, the first by path), or None."""
+        """The id's hash in the root (of files claiming it, the one `list` shows), or None."""
         holders = self.claims.get(session_id)
-        return self.files[min(holders)].content_hash if holders else None
+        return self.files[winner_of(session_id, holders)].content_hash if holders else None
 
     def _local_hashes(self) -> dict[str, str]:
         """id -> hash of every session of the root."""
-        return {sid: self.files[min(holders)].content_hash for sid, holders in self.claims.items()}
+        return {sid: self.files[winner_of(sid, holders)].content_hash
+                for sid, holders in self.claims.items()}
+
+
+def winner_of(session_id: str, holders) -> tuple[str, str]:
+    """Of the (directory, file) pairs that claim one id, the one every local command shows:
+    DESIGN's rule, as `indexer.rows.claim_rank` applies it to the index."""
+    from mofa.ids import mofa_file_stem
+    from mofa.session import JSONL_SUFFIX
+
+    def rank(key: tuple[str, str]) -> tuple:
+        directory, name = key
+        kind = 0 if directory else 1 if name == mofa_file_stem(session_id) + JSONL_SUFFIX else 2
+        return (kind, os.fsencode(os.path.join(directory, name)))
+
+    return min(holders, key=rank)
 
 
 def check_url(url: str) -> None:

@@ -177,3 +177,14 @@ def test_the_scans_follow_the_one_rule_for_session_names(tmp_path_factory, agent
     if tree.is_agent_name(agent):
         found = [stat.name for stat in tree.scan_agent_dir(str(root / agent), [])]
         assert (name in found) == tree.is_session_name(agent, name)
+
+
+def test_the_mirror_sends_the_file_every_local_command_shows():
+    """indexer.mirror.winner_of follows the same rule as the index (claim_rank)."""
+    from indexer.mirror import winner_of
+
+    assert winner_of("a:b", {("", "a:b.jsonl"), ("a", "b.json")}) == ("a", "b.json")
+    assert winner_of("a:b:c", {("a:b", "c.json"), ("a", "b:c.json")}) == ("a", "b:c.json")
+    assert winner_of("k:1", {("", "0-first.jsonl"), ("", "k:1.jsonl")}) == ("", "k:1.jsonl")
+    assert winner_of("user/42", {("", "z.jsonl"), ("", "b.jsonl")}) == ("", "b.jsonl")
+    assert winner_of("user/42", {("", "z.jsonl"), ("", "user_42.jsonl")}) == ("", "user_42.jsonl")
