@@ -62,25 +62,40 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         if not confirmed(f"Prune {len(rows)} sessions? [y/N]: "):
             console.status("Cancelled: nothing was deleted.")
             return
-    pruned, pruned_messages, failures = 0, 0, 0
-    progress = console.progress_reporter("Pruning sessions")
-    for done, row in enumerate(rows, 1):
+    failures = 0
+
+    def kept(error: BaseException, session_id: str) -> None:
+        nonlocal failures
+        failure = cli_error(error)
+        if failure is None:
+            raise error  # a bug still surfaces
+        console.error_line(f"{failure.format_message()} ({session_id} kept)")
+        failures += 1
+
+    # One refresh for every id, each archived first (a session whose archive fails is kept),
+    # then every file deleted and their rows dropped in one transaction.
+    going = []
+    progress = console.progress_reporter("Archiving sessions") if archive is not None else None
+    for done, (row, ref) in enumerate(zip(rows, store.resolve_many([row.session_id for row in rows])), 1):
+        if isinstance(ref, BaseException):
+            kept(ref, row.session_id)
+            continue
         try:
-            ref = store.resolve(row.session_id)
             if archive is not None:
                 _archive(store.load(ref), archive)
-            store.delete(ref)
-        except Exception as error:  # one line per session kept; a bug still surfaces
-            failure = cli_error(error)
-            if failure is None:
-                raise
-            console.error_line(f"{failure.format_message()} ({row.session_id} kept)")
-            failures += 1
+        except Exception as error:
+            kept(error, row.session_id)
+        else:
+            going.append((row, ref))
+        if progress:
+            progress(done, len(rows))
+    pruned, pruned_messages = 0, 0
+    for (row, ref), error in zip(going, store.delete_many([ref for _, ref in going])):
+        if error is not None:
+            kept(error, row.session_id)
         else:
             pruned += 1
             pruned_messages += row.message_count
-        if progress:
-            progress(done, len(rows))
     console.success(f"✓ Pruned {pruned} sessions ({pruned_messages} messages)")
     if failures:
         raise CliError(f"{failures} sessions could not be pruned", ExitStatus.FAILED)
