@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
 import click
 
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
 from mofa.session import Session
+from mofa.stores.writing import write_atomically
+
+EXPORT_PREFIX = ".mofa-export-"  # the temporary file's name: hidden, so never a session
 
 SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
 
@@ -88,7 +90,7 @@ def write_file(path: str, data: bytes) -> None:
         return
     # A symlink to a regular file: replace the file it names, keep the link.
     target = os.path.realpath(path) if os.path.islink(path) else path
-    write_atomically(target, data, None if st is None else stat.S_IMODE(st.st_mode))
+    write_atomically(target, data, None if st is None else stat.S_IMODE(st.st_mode), EXPORT_PREFIX)
 
 
 def write_into(path: str, data: bytes) -> None:
@@ -105,39 +107,3 @@ def write_into(path: str, data: bytes) -> None:
         raise SessionPermissionError(f"permission denied: cannot write {path}") from None
     except OSError as error:
         raise StoreError(f"cannot write {path}: {error.strerror or error}") from None
-
-
-def write_atomically(path: str, data: bytes, mode: int | None = None) -> None:
-    """Write `data` to `path` through a temporary file renamed over it: all or nothing.
-    `mode`: the permission bits to give it (those of the file it replaces), else the umask's."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".mofa-export-", suffix=".tmp", dir=directory)
-    except PermissionError:
-        raise SessionPermissionError(f"permission denied: cannot write in {directory}") from None
-    except OSError as error:
-        raise StoreError(f"cannot write {path}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask() if mode is None else mode)
-        os.replace(temporary, path)
-    except BaseException as error:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(error, PermissionError):
-            raise SessionPermissionError(f"permission denied: cannot write {path}") from None
-        if isinstance(error, OSError):
-            raise StoreError(f"cannot write {path}: {error.strerror or error}") from None
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

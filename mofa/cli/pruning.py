@@ -105,11 +105,12 @@ def _archive(session, directory: str) -> None:
     """DIR/<agent>/<session>.json, each part made a plain file name (MoFA's own rule)."""
     import os
 
-    from mofa.cli.exporting import write_atomically
+    from mofa.cli.exporting import EXPORT_PREFIX
+    from mofa.stores.writing import write_atomically
     from mofa.documents import export_document, to_json
     from mofa.ids import mofa_file_stem
 
     agent = mofa_file_stem(session.agent) or "_"
     name = mofa_file_stem(session.name) or "_"
     path = os.path.join(directory, agent, name + ".json")
-    write_atomically(path, to_json(export_document(session)).encode("utf-8"))
+    write_atomically(path, to_json(export_document(session)).encode("utf-8"), prefix=EXPORT_PREFIX)

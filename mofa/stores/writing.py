@@ -58,37 +58,47 @@ def save_document(root: str, session_id: str, document: dict) -> str:
     """Write the session atomically; returns its path."""
     layout, directory, file_name = target_of(session_id, document)
     fields = stored_fields(session_id, document)
-    parent = os.path.join(root, directory) if directory else root
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as error:
-        raise _failure(error, parent) from None
-    path = os.path.join(parent, file_name)
-    write_atomically(path, encode(layout, fields))
+    path = os.path.join(root, directory, file_name) if directory else os.path.join(root, file_name)
+    write_atomically(path, encode(layout, fields))  # the agent directory is made if need be
     return path
 
 
-def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
-    parent, name = os.path.split(path)
+def write_atomically(path: str, data: bytes, mode: int | None = None,
+                     prefix: str = ".mofa-write-") -> None:
+    """Write `data` to `path` through a hidden temporary file renamed over it: all or nothing
+    (no partial file, the old one whole on failure). Parent directories are created. `mode`:
+    the permission bits to give it (those of the file it replaces), else the umask's."""
+    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+        os.makedirs(directory, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+    except PermissionError:
+        raise SessionPermissionError(f"permission denied: cannot write in {directory}") from None
     except OSError as error:
-        raise _failure(error, parent) from None
+        raise StoreError(f"cannot write {path}: {error.strerror or error}") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask() if mode is None else mode)
         os.replace(temporary, path)
     except BaseException as error:
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        if isinstance(error, PermissionError):
+            raise SessionPermissionError(f"permission denied: cannot write {path}") from None
         if isinstance(error, OSError):
-            raise _failure(error, path) from None
+            raise StoreError(f"cannot write {path}: {error.strerror or error}") from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def append_message(path: str, layout: str, message: dict) -> None:
