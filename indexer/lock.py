@@ -72,8 +72,9 @@ def _read_pid(fd: int) -> int | None:
         return None
 
 
-def running_pid(index_path: str) -> int | None:
-    """The pid of the mofa-indexd that watches with this index, or None when none does."""
+def _if_held(index_path: str, read):
+    """`read(fd)` of the lock file while a mofa-indexd holds it (our shared lock would block),
+    else None: none runs, or the file is not there."""
     try:
         fd = os.open(lock_path(index_path), os.O_RDONLY)
     except OSError:
@@ -82,31 +83,24 @@ def running_pid(index_path: str) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _read_pid(fd) or -1
+            return read(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def running_pid(index_path: str) -> int | None:
+    """The pid of the mofa-indexd that watches with this index, or None when none does."""
+    return _if_held(index_path, lambda fd: _read_pid(fd) or -1)
 
 
 def watcher_record(index_path: str) -> WatcherRecord | None:
     """The record of the running mofa-indexd of this index; None when none runs or it has
     written no record (yet)."""
-    try:
-        fd = os.open(lock_path(index_path), os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _parse_record(os.pread(fd, 256, 0).decode("ascii", "replace"))
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return _if_held(index_path, lambda fd: _parse_record(os.pread(fd, 256, 0).decode("ascii", "replace")))
 
 
 class DaemonLock:
