@@ -104,13 +104,9 @@ class SessionIndex:
         return self._repaired(lambda: self._refresher().refresh_files(directory, names))
 
     def rebuild(self, progress: "Progress | None" = None) -> "RefreshResult":
-        def wipe_and_fill():
-            with write_transaction(self.conn):
-                for table in ("sessions", "bad_files", "dirs"):
-                    self.conn.execute(f"DELETE FROM {table}")
-            return self._refresher(progress).refresh(None)
-
-        return self._repaired(wipe_and_fill)
+        """Read every file again and replace every row in one transaction: a reader sees the
+        whole old index until the commit, then the whole new one."""
+        return self._repaired(lambda: self._refresher(progress).refresh(None, rebuild=True))
 
     # -- reading ---------------------------------------------------------------------------
     def _rows(self, sql: str, params=()) -> Iterator[tuple]:

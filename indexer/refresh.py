@@ -127,22 +127,13 @@ class FileParser:
 
     def parse(self, jobs: list):
         """Yield (directory, file name, Parsed) for (root, directory, FileStat) jobs, in order."""
-        workers = os.cpu_count() or 1
         big = len(jobs) >= PARALLEL_THRESHOLD or (self.total >= PARALLEL_THRESHOLD and len(jobs) >= 16)
-        if big and workers > 1:
-            if self._pool is None:
-                import multiprocessing
-                import threading
-
-                # Forking copies only the calling thread: in a process that runs others (the
-                # watcher's), a child could inherit a lock one of them held and hang. There the
-                # workers come from a single-threaded fork server instead.
-                method = "fork" if threading.active_count() == 1 else "forkserver"
-                self._pool = self._start_pool(multiprocessing.get_context(method), workers)
+        pool = self.pool() if big else None
+        if pool is not None:
             batches = _batches(jobs)
             results = (
                 (directory, name, parsed)
-                for (_, directory, _), done in zip(batches, self._pool.imap(_parse_batch, batches))
+                for (_, directory, _), done in zip(batches, pool.imap(_parse_batch, batches))
                 for name, parsed in done
             )
         else:
@@ -153,6 +144,26 @@ class FileParser:
             if self.progress and (self.done % 256 == 0 or self.done == self.total):
                 self.progress(self.done, max(self.total, self.done))
             yield result
+
+    def pool(self):
+        """The pool of parsing processes (made on first use), or None on a single CPU."""
+        workers = os.cpu_count() or 1
+        if workers < 2:
+            return None
+        if self._pool is None:
+            import multiprocessing
+            import threading
+
+            # Forking copies only the calling thread: in a process that runs others (the
+            # watcher's), a child could inherit a lock one of them held and hang. There the
+            # workers come from a single-threaded fork server instead.
+            method = "fork" if threading.active_count() == 1 else "forkserver"
+            self._pool = self._start_pool(multiprocessing.get_context(method), workers)
+        return self._pool
+
+    @staticmethod
+    def parallel_threshold() -> int:
+        return PARALLEL_THRESHOLD
 
     @staticmethod
     def _start_pool(context, workers: int):
@@ -170,10 +181,14 @@ class FileParser:
 
     @staticmethod
     def _ignore_sigint() -> None:
+        import gc
         import signal
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        # What the worker inherited (a forked copy of the scan: a hundred thousand objects) is
+        # never garbage: the collector need not walk it, touching (and copying) every page.
+        gc.freeze()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -237,14 +252,15 @@ class Refresher:
         return stats
 
     # -- the refresh ---------------------------------------------------------------------
-    def refresh(self, agent: str | None = None) -> RefreshResult:
-        """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files."""
+    def refresh(self, agent: str | None = None, rebuild: bool = False) -> RefreshResult:
+        """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files.
+        `rebuild` reads every file again and replaces every row in one transaction."""
         # One scan of the root serves both the agent list and the JSONL files' plan (a MoFA
         # root may hold many thousands of .jsonl files): time and root stat taken before it.
         state = self._stored_state()
         scan_start = time.time_ns()
         # An unreadable root is an error; the stat keys are kept where no digest can match.
-        scan = tree.scan_dir(self.root, False, self.warnings, state.get("", (None,))[0] is None)
+        scan = tree.scan_dir(self.root, False, self.warnings, rebuild or state.get("", (None,))[0] is None)
         if scan is not None:
             self._root_plan = Plan("", None, scan_start, scan.stat, scan, scan.digest, [], [])
         if agent is None:
@@ -255,12 +271,18 @@ class Refresher:
         if agent is None:
             on_disk = set(directories)
             directories.extend(sorted(d for d in state if d not in on_disk))
-        return self.refresh_dirs(directories, state)
+        return self.refresh_dirs(directories, state, rebuild=rebuild)
 
-    def refresh_dirs(self, directories, state=None, force: bool = False) -> RefreshResult:
+    def refresh_dirs(self, directories, state=None, force: bool = False,
+                     rebuild: bool = False) -> RefreshResult:
         """Scan each directory (no lock), parse what changed (a pool of processes parses ahead
-        while this one writes), and write each directory in its own short transaction."""
+        while this one writes), and write each directory in its own short transaction.
+        An empty index (a first build) and a rebuild are filled in bulk instead (coldbuild)."""
         state = self._stored_state() if state is None else state
+        if rebuild or self._empty():
+            from indexer.coldbuild import BulkFill  # a first build or a rebuild only
+
+            return BulkFill(self, state, rebuild).run(directories)
         plans = []
         files = 0
         for directory in directories:
@@ -277,12 +299,9 @@ class Refresher:
         results = parser.parse([(self.root, plan.directory, stat) for plan in plans for stat in plan.todo])
         changed = 0
         try:
-            if parser.total > BIG_WRITE and self._empty():
-                changed = self._fill(plans, results, force)
-            else:
-                for plan in plans:
-                    parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
-                    changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
+            for plan in plans:
+                parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
+                changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
         finally:
             parser.close()
         return RefreshResult(changed, self.warnings, files)
@@ -290,37 +309,6 @@ class Refresher:
     def _empty(self) -> bool:
         return all(self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
                    for table in ("sessions", "bad_files"))
-
-    def _fill(self, plans: list, results, force: bool) -> int:
-        """A cold build: every directory in one transaction, the table's secondary indexes
-        dropped first and built again at the end (one sort each, where inserting into four
-        B-trees row by row cost the build about as much CPU as parsing). Being one transaction,
-        a failure or a crash midway leaves the index as it was, indexes included; readers see
-        it empty until the commit, as they would see it fill directory by directory."""
-        conn = self.conn
-        conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA synchronous = OFF")  # the index is disposable (see _apply)
-        changed = 0
-        try:
-            with write_transaction(conn):
-                if not self._empty():  # another process filled it while this one parsed
-                    for plan in plans:
-                        parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
-                        changed += self._apply_locked(plan, parsed, force)
-                    return changed
-                indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-                                       " AND tbl_name = 'sessions' AND sql IS NOT NULL").fetchall()
-                for name, _ in indexes:
-                    conn.execute(f'DROP INDEX "{name}"')
-                for plan in plans:
-                    parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
-                    changed += self._apply_locked(plan, parsed, force)
-                for _, sql in indexes:
-                    conn.execute(sql)
-        finally:
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -2000")
-        return changed
 
     def _plan(self, directory: str, generation: int | None, keep_keys: bool) -> "Plan":
         if directory == "" and self._root_plan is not None:  # refresh() scanned the root already
@@ -493,9 +481,8 @@ class Refresher:
             return
         conn = self.conn
         rows.sort()  # in primary-key order: a B-tree grows fastest at its end
-        before = conn.total_changes
-        conn.executemany(insert_sql("sessions", IndexRow, "INSERT OR IGNORE"), rows)
-        if conn.total_changes - before == len(rows):
+        # rowcount, not total_changes: the search data's triggers would count their own rows.
+        if conn.executemany(insert_sql("sessions", IndexRow, "INSERT OR IGNORE"), rows).rowcount == len(rows):
             return
         for row in rows:
             found = conn.execute(f"SELECT {columns(IndexRow)} FROM sessions WHERE session_id = ?",

@@ -63,21 +63,21 @@ def test_a_cold_build_that_fails_midway_leaves_the_index_as_it_was(many, tmp_pat
     index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
     try:
         before = index_sql(index.conn)
-        real = refresh.Refresher._apply_locked
+        real = refresh.Refresher._wrote_dir
         calls = []
 
-        def failing(self, plan, parsed, force):
-            calls.append(plan.directory)
+        def failing(self, directory, *args):
+            calls.append(directory)
             if len(calls) == 3:
                 raise sqlite3.OperationalError("disk I/O error")
-            return real(self, plan, parsed, force)
+            return real(self, directory, *args)
 
-        monkeypatch.setattr(refresh.Refresher, "_apply_locked", failing)
+        monkeypatch.setattr(refresh.Refresher, "_wrote_dir", failing)
         with pytest.raises(Exception):
             index.refresh(None)
         assert index_sql(index.conn) == before
         assert index.count() == 0 and not index.conn.in_transaction
-        monkeypatch.setattr(refresh.Refresher, "_apply_locked", real)
+        monkeypatch.setattr(refresh.Refresher, "_wrote_dir", real)
         index.refresh(None)
         assert index.count() == 41 and index_sql(index.conn) == before
     finally:
