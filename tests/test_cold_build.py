@@ -2,6 +2,8 @@
 `sessions` dropped first and built again after (issue 16); a failure midway leaves the index
 as it was, its indexes included."""
 
+import json
+import os
 import sqlite3
 
 import pytest
@@ -102,3 +104,161 @@ def test_search_keeps_working_after_a_cold_rebuild(many, monkeypatch):
     again = run("session", "search", "zebra", "--output-format", "json")
     assert again.exit_code == 0
     assert "agent-2:needle" in again.stdout and "agent-3:later" in again.stdout
+
+
+# -- the lean workers read every file as the reference parser does --------------------------
+
+LEAN_CASES = {
+    "canonical Z": b'{"created_at": "2024-02-28T10:30:00Z", "messages": []}',
+    "offset zero": b'{"created_at": "2024-02-28T10:30:00.5+00:00", "updated_at": "2024-02-28T10:31:00.123456789Z"}',
+    "other offset": b'{"created_at": "2024-02-28T10:30:00.25+02:00", "messages": [{"role": "user"}]}',
+    "lower case": b'{"created_at": "2024-02-28t10:30:00z"}',
+    "space and comma": b'{"created_at": "2024-02-28 10:30:00,5Z"}',
+    "ten digits": b'{"created_at": "2024-02-28T10:30:00.1234567891Z"}',
+    "no offset": b'{"created_at": "2024-02-28T10:30:00.1"}',
+    "no such day": b'{"created_at": "2024-02-30T10:30:00Z", "messages": [{"timestamp": "2024-03-01T00:00:00Z"}]}',
+    "hour 24": b'{"created_at": "2024-02-28T24:00:00Z"}',
+    "year zero": b'{"created_at": "0000-01-01T00:00:00Z"}',
+    "arabic digits": '{"created_at": "٢٠٢٤-02-28T10:30:00Z"}'.encode(),
+    "padded": b'{"created_at": " 2024-02-28T10:30:00Z "}',
+    "not a string": b'{"created_at": 1709116200, "updated_at": null}',
+    "times from messages": (b'{"messages": [{"role": "user", "timestamp": "2024-01-01T00:00:01.5Z"},'
+                            b' {"role": "assistant", "timestamp": "2024-01-01T00:00:09+01:00"}]}'),
+    "bad message times": b'{"messages": [{"timestamp": "yesterday"}, {"timestamp": 3}]}',
+    "only mtime": b'{}',
+    "status": b'{"status": "archived", "messages": [{}]}',
+    "empty status": b'{"status": "", "messages": [{}]}',
+    "status not text": b'{"status": 3}',
+    "messages not a list": b'{"messages": {"a": 1}}',
+    "messages null": b'{"messages": null}',
+    "a message not an object": b'{"messages": [{}, 3]}',
+    "metadata null": b'{"metadata": null}',
+    "metadata a list": b'{"metadata": [1]}',
+    "user text": b'{"metadata": {"user_id": "u-1"}}',
+    "user number": b'{"metadata": {"user_id": 42}}',
+    "user bool": b'{"metadata": {"user_id": true}}',
+    "user float": b'{"metadata": {"user_id": 4.5}}',
+    "user huge": b'{"metadata": {"user_id": 123456789012345678901234567890}}',
+    "tags": b'{"metadata": {"tags": ["a", "b c", 3, null, "d"]}}',
+    "no string tags": b'{"metadata": {"tags": [1, 2]}}',
+    "tags not a list": b'{"metadata": {"tags": "a"}}',
+    "tags to escape": b'{"metadata": {"tags": ["say \\"hi\\"", "back\\\\slash", "tab\\there", "\\u007f"]}}',
+    "unicode tags": '{"metadata": {"tags": ["caf\u00e9", "\u65e5\u672c"]}}'.encode(),
+    "lone surrogate": b'{"status": "\\ud800", "metadata": {"user_id": "\\udfff", "tags": ["\\ud83d"]}}',
+    "NaN": b'{"messages": [{"content": NaN}], "status": "ok"}',
+    "big number": b'{"messages": [{"content": 1e999}]}',
+    "duplicate keys": b'{"status": "one", "status": "two"}',
+    "not an object": b'[1, 2]',
+    "invalid JSON": b'{"created_at": ',
+    "empty file": b'',
+    "not UTF-8": b'{"status": "\xff"}',
+    "deeply nested": b'{"x": ' + b'[' * 100000 + b']' * 100000 + b'}',
+}
+
+
+@pytest.mark.parametrize("name", list(LEAN_CASES))
+def test_lean_workers_give_the_reference_parsers_row(root, name):
+    from indexer.coldbuild import parse_batch
+    from indexer.refresh import parse_one
+    from mofa import tree
+
+    path = root / "agent" / f"{name.replace(' ', '-')}.json"
+    path.parent.mkdir()
+    path.write_bytes(LEAN_CASES[name])
+    os.utime(path, ns=(1_700_000_000_123_456_789, 1_700_000_000_123_456_789))
+    scan = tree.scan_dir(str(path.parent), True, [], keep_keys=True)
+    stat = tree.file_stats(scan)[0]
+    reference = parse_one(str(root), "agent", stat)
+    (lean,) = parse_batch((str(root), "agent", scan.names, scan.keys))
+    if reference.row is None:
+        assert lean == reference.error
+    else:
+        row = reference.row
+        assert lean == (row.created_at, row.updated_at, row.message_count, row.status, row.user_id, row.tags)
+
+
+def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
+    from indexer.coldbuild import parse_batch
+    from mofa import tree
+
+    path = write_session(root, "agent", "big")
+    monkeypatch.setenv("MOFA_MAX_SESSION_BYTES", "10")
+    scan = tree.scan_dir(str(path.parent), True, [], keep_keys=True)
+    (result,) = parse_batch((str(root), "agent", scan.names, scan.keys))
+    assert "too large" in result
+
+
+def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path):
+    """Every row the bulk path writes is the row the reference parser makes of that file."""
+    from indexer.refresh import parse_one
+    from mofa import tree
+
+    write_session(many, "agent-1", "tagged", metadata={"tags": ["x", 'q"uote'], "user_id": 7},
+                  status="closed", created_at="2024-02-28T10:30:00.123+01:00")
+    (many / "agent-2" / "flat.json").write_text('{"messages": {"not": "a list"}}')
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    try:
+        index.refresh(None)
+        expected_rows, expected_bad = set(), set()
+        for directory, stats in tree.session_files(str(many)):
+            for stat in stats:
+                parsed = parse_one(str(many), directory, stat)
+                if parsed.row is not None:
+                    expected_rows.add(parsed.row[:-1])
+                else:
+                    expected_bad.add((directory, stat.name, parsed.error))
+        fields = ", ".join(refresh.IndexRow._fields[:-1])
+        assert set(index.conn.execute(f"SELECT {fields} FROM sessions")) == expected_rows
+        assert set(index.conn.execute("SELECT dir, file, error FROM bad_files")) == expected_bad
+    finally:
+        index.close()
+
+
+# -- index rebuild: the whole old index or the whole new one, never a part -------------------
+
+def test_a_reader_during_a_rebuild_sees_the_whole_old_or_the_whole_new_index(root, index_path):
+    import subprocess
+    import threading
+    import time
+
+    from tests.helpers import BIN, run_installed
+
+    document = json.dumps({"messages": [{"role": "user", "content": "x" * 100}] * 10})
+    for agent in range(6):
+        (root / f"agent-{agent}").mkdir()
+        for number in range(500):
+            (root / f"agent-{agent}" / f"s{number:03d}.json").write_text(document)
+    assert run_installed("session", "list", "-f", "json").returncode == 0  # the old index: 3000
+    for agent in range(6):  # the new one will hold 600 more, and changed rows
+        for number in range(500, 600):
+            (root / f"agent-{agent}" / f"s{number:03d}.json").write_text(document)
+    seen, stop = [], threading.Event()
+
+    def read():
+        conn = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True, timeout=60)
+        try:
+            while not stop.is_set():
+                seen.append(conn.execute("SELECT (SELECT count(*) FROM sessions),"
+                                         " (SELECT count(*) FROM dirs)").fetchone())
+        finally:
+            conn.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        while not seen:
+            time.sleep(0.001)
+        rebuild = subprocess.run([str(BIN / "mofa"), "session", "index", "rebuild"], capture_output=True,
+                                 text=True, timeout=120)
+        after = len(seen)
+        deadline = time.monotonic() + 10
+        while len(seen) < after + 5 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        reader.join()
+    assert rebuild.returncode == 0, rebuild.stderr
+    counts = {sessions for sessions, _ in seen}
+    assert counts <= {3000, 3600}, sorted(counts)
+    assert seen[0][0] == 3000 and seen[-1][0] == 3600
+    assert {directories for _, directories in seen} == {7}  # six agents and the root, never emptied
