@@ -10,7 +10,9 @@ import pytest
 
 from tests.helpers import BIN, listed_ids, run_installed
 
-FILES = 4000  # above the refresh's threshold for a pool of parsing processes
+# Above the refresh's threshold for a pool of parsing processes, and enough that the build
+# is still running when its workers appear, however fast the machine.
+FILES = 10_000
 
 
 @pytest.fixture
@@ -20,7 +22,7 @@ def big_root(root):
         directory = root / f"agent-{agent}"
         directory.mkdir()
         for number in range(FILES // 8):
-            (directory / f"s{number:03d}.json").write_text(document)
+            (directory / f"s{number:04d}.json").write_text(document)
     return root
 
 
@@ -63,7 +65,6 @@ def test_ctrl_c_during_a_cold_build(big_root, command):
             time.sleep(0.005)
         assert process.poll() is None, "the build ended before it could be interrupted"
         assert len(children(process.pid)) >= 2, "no pool of workers was started"
-        time.sleep(0.1)  # the workers are parsing now
         os.killpg(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=10)
     finally:
@@ -105,3 +106,48 @@ def test_ctrl_c_at_the_delete_prompt(root):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert (root / "a" / "s.json").exists()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the pool is used only with several CPUs")
+def test_ctrl_c_during_a_rebuild_keeps_the_old_index_whole(big_root, index_path):
+    """The rebuild replaces every row in one transaction: interrupted, the index is the old one,
+    every row of it, and no file is left beside it."""
+    import sqlite3
+
+    assert run_installed("session", "list", "-f", "json").returncode == 0
+    for number in range(100):  # the old index lacks these
+        (big_root / "agent-0" / f"new{number:03d}.json").write_text('{"messages": []}')
+    index_dir = os.path.dirname(index_path)
+    files_before = sorted(os.listdir(index_dir))
+    process = subprocess.Popen([str(BIN / "mofa"), "session", "index", "rebuild"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children(process.pid)) < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert process.poll() is None, "the rebuild ended before it could be interrupted"
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    deadline = time.monotonic() + 10
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert group_members(process.pid) == []
+    conn = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True)
+    try:
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == FILES
+        assert conn.execute("SELECT count(*) FROM dirs").fetchone()[0] == 9
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert len(conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                " AND tbl_name = 'sessions' AND sql IS NOT NULL").fetchall()) >= 3
+    finally:
+        conn.close()
+    assert sorted(name for name in os.listdir(index_dir) if not name.endswith(("-wal", "-shm"))) == \
+        sorted(name for name in files_before if not name.endswith(("-wal", "-shm")))
+    assert len(listed_ids(run_installed("session", "list", "-f", "json"))) == FILES + 100
+    assert run_installed("session", "index", "verify").returncode == 0
