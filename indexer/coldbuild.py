@@ -186,17 +186,25 @@ class BulkFill:
         self._pool = None
 
     def run(self, directories):
-        from indexer.refresh import RefreshResult
+        """The refresh's result; None for a first build too small to be worth a bulk load (the
+        caller refreshes directory by directory, as it does a filled index)."""
+        from indexer.refresh import BIG_WRITE, RefreshResult
 
         try:
             plans, files = self._scan(directories)
+            if not self.rebuild and self.parser.total <= BIG_WRITE:
+                return None
             changed = self._write(plans) if plans else 0
         finally:
             self.parser.close()
         return RefreshResult(changed, self.refresher.warnings, files)
 
     def _scan(self, directories) -> tuple[list, int]:
-        refresher, threshold = self.refresher, self.parser.parallel_threshold()
+        from indexer.refresh import BIG_WRITE
+
+        refresher = self.refresher
+        # A pool only for a load in bulk (see run), of enough files to be worth its start.
+        threshold = max(self.parser.parallel_threshold(), 0 if self.rebuild else BIG_WRITE + 1)
         plans, files = [], 0
         for directory in directories:
             digest, generation = self.state.get(directory, (None, None))
@@ -258,7 +266,8 @@ class BulkFill:
         if not self.rebuild and not refresher._empty():
             # Another process filled it while this one scanned: directory by directory against
             # its rows, reading only what differs from them.
-            return sum(refresher._apply_locked(plan, {}, False) for plan in plans)
+            return sum(refresher._apply_locked(refresher._diff(plan) if plan.scan is not None else plan,
+                                               {}, False) for plan in plans)
         generations = dict(conn.execute("SELECT dir, generation FROM dirs"))
         if self.rebuild:
             conn.execute("DELETE FROM sessions")

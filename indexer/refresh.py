@@ -282,7 +282,9 @@ class Refresher:
         if rebuild or self._empty():
             from indexer.coldbuild import BulkFill  # a first build or a rebuild only
 
-            return BulkFill(self, state, rebuild).run(directories)
+            result = BulkFill(self, state, rebuild).run(directories)
+            if result is not None:
+                return result  # else a small first build: directory by directory, as below
         plans = []
         files = 0
         for directory in directories:

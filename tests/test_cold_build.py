@@ -188,10 +188,12 @@ def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
     assert "too large" in result
 
 
-def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path):
+def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, monkeypatch):
     """Every row the bulk path writes is the row the reference parser makes of that file."""
     from indexer.refresh import parse_one
     from mofa import tree
+
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
 
     write_session(many, "agent-1", "tagged", metadata={"tags": ["x", 'q"uote'], "user_id": 7},
                   status="closed", created_at="2024-02-28T10:30:00.123+01:00")
