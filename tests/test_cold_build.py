@@ -264,3 +264,83 @@ def test_a_reader_during_a_rebuild_sees_the_whole_old_or_the_whole_new_index(roo
     assert counts <= {3000, 3600}, sorted(counts)
     assert seen[0][0] == 3000 and seen[-1][0] == 3600
     assert {directories for _, directories in seen} == {7}  # six agents and the root, never emptied
+
+
+class _Parsed:
+    """A batch parsed already, in the place of the pool's AsyncResult."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
+
+
+def _parse_now(fill):
+    from indexer.coldbuild import parse_batch
+
+    fill._pending = [_Parsed(parse_batch((fill.root, *item))) if type(item) is tuple else item
+                     for item in fill._pending]
+
+
+def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path, monkeypatch):
+    """A watcher (or any refresh) that writes a directory after the rebuild parsed it: the rebuild
+    must not write its older rows over the newer ones."""
+    from indexer import coldbuild
+
+    path = str(tmp_path / "index.sqlite3")
+    index = SessionIndex(str(many), path)
+    try:
+        index.refresh(None)
+        real = coldbuild.BulkFill._write
+
+        def meanwhile(self, plans):
+            _parse_now(self)  # every file parsed as it was: then it changes
+            write_session(many, "agent-1", "s01", status="changed meanwhile")
+            other = SessionIndex(str(many), path)
+            try:
+                assert other.refresh_files("agent-1", ["s01.json"]) == 2
+            finally:
+                other.close()
+            return real(self, plans)
+
+        monkeypatch.setattr(coldbuild.BulkFill, "_write", meanwhile)
+        index.rebuild()
+        assert index.conn.execute("SELECT status FROM sessions WHERE session_id = 'agent-1:s01'"
+                                  ).fetchone() == ("changed meanwhile",)
+        assert index.count() == 41
+    finally:
+        index.close()
+
+
+def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs(many, tmp_path, monkeypatch):
+    from indexer import coldbuild
+
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    path = str(tmp_path / "index.sqlite3")
+    index = SessionIndex(str(many), path)
+    try:
+        real = coldbuild.BulkFill._write
+        calls = []
+
+        def meanwhile(self, plans):
+            calls.append(self)
+            if len(calls) == 1:
+                _parse_now(self)
+                other = SessionIndex(str(many), path)  # another command's, of one agent
+                try:
+                    other.refresh("agent-0")
+                finally:
+                    other.close()
+                write_session(many, "agent-2", "s02", status="changed meanwhile")
+            return real(self, plans)
+
+        monkeypatch.setattr(coldbuild.BulkFill, "_write", meanwhile)
+        index.refresh(None)
+        assert len(calls) == 2
+        assert index.conn.execute("SELECT status FROM sessions WHERE session_id = 'agent-2:s02'"
+                                  ).fetchone() == ("changed meanwhile",)
+        assert index.count() == 41 and index.count("bad_files") == 1
+        assert index_sql(index.conn) and len(index_sql(index.conn)) >= 3
+    finally:
+        index.close()
