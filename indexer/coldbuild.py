@@ -200,11 +200,11 @@ class BulkFill:
         return RefreshResult(changed, self.refresher.warnings, files)
 
     def _scan(self, directories) -> tuple[list, int]:
-        from indexer.refresh import BIG_WRITE
+        from indexer.refresh import BIG_WRITE, PARALLEL_THRESHOLD
 
         refresher = self.refresher
         # A pool only for a load in bulk (see run), of enough files to be worth its start.
-        threshold = max(self.parser.parallel_threshold(), 0 if self.rebuild else BIG_WRITE + 1)
+        threshold = max(PARALLEL_THRESHOLD, 0 if self.rebuild else BIG_WRITE + 1)
         plans, files = [], 0
         for directory in directories:
             digest, generation = self.state.get(directory, (None, None))

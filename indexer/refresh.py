@@ -162,10 +162,6 @@ class FileParser:
         return self._pool
 
     @staticmethod
-    def parallel_threshold() -> int:
-        return PARALLEL_THRESHOLD
-
-    @staticmethod
     def _start_pool(context, workers: int):
         """A pool whose workers ignore SIGINT: Ctrl-C reaches the whole process group, and only
         this process must stop (it then terminates the workers); a worker interrupted midway
