@@ -42,6 +42,10 @@ class _Unusual(Exception):
     """A file the lean reader leaves to the reference parser."""
 
 
+class _NotInBulk(Exception):
+    """A first build that is not for a bulk load after all (see BulkFill.run)."""
+
+
 def index_time(value) -> str | None:
     """`mofa.timestamps.precise_index_text`, without its datetime round trip for the common form."""
     if type(value) is str:
@@ -186,18 +190,38 @@ class BulkFill:
         self._pool = None
 
     def run(self, directories):
-        """The refresh's result; None for a first build too small to be worth a bulk load (the
-        caller refreshes directory by directory, as it does a filled index)."""
-        from indexer.refresh import BIG_WRITE, RefreshResult
+        """The refresh's result; None when a first build finds the index filled by another
+        process meanwhile, or too small to be worth a bulk load: the caller then refreshes
+        directory by directory, as it does a filled index."""
+        from indexer.refresh import RefreshResult
 
         try:
-            plans, files = self._scan(directories)
-            if not self.rebuild and self.parser.total <= BIG_WRITE:
-                return None
-            changed = self._write(plans) if plans else 0
+            if self.rebuild:
+                # Scanned and parsed without the write lock, so that a watcher goes on writing
+                # meanwhile: a directory written since is read again under the lock (_fill).
+                plans, files = self._scan(directories)
+                changed = self._locked(lambda: self._fill(plans))
+            else:
+                # A first build takes the write lock before it scans: a command started at the
+                # same time waits for it, then finds the index filled, instead of parsing
+                # every file a second time beside it.
+                try:
+                    plans, files, changed = self._locked(lambda: self._first_build(directories))
+                except _NotInBulk:
+                    return None
         finally:
             self.parser.close()
         return RefreshResult(changed, self.refresher.warnings, files)
+
+    def _first_build(self, directories) -> tuple[list, int, int]:
+        from indexer.refresh import BIG_WRITE
+
+        if not self.refresher._empty():
+            raise _NotInBulk  # filled by another process since this one looked
+        plans, files = self._scan(directories)
+        if self.parser.total <= BIG_WRITE:
+            raise _NotInBulk
+        return plans, files, self._fill(plans)
 
     def _scan(self, directories) -> tuple[list, int]:
         from indexer.refresh import BIG_WRITE, PARALLEL_THRESHOLD
@@ -250,24 +274,20 @@ class BulkFill:
             else:
                 yield item.get()
 
-    def _write(self, plans: list) -> int:
+    def _locked(self, work):
+        """`work()` in one write transaction, with a bulk load's page cache and no fsync."""
         conn = self.conn
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA synchronous = OFF")  # the index is disposable (see Refresher._apply)
         try:
             with write_transaction(conn):
-                return self._fill(plans)
+                return work()
         finally:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -2000")
 
     def _fill(self, plans: list) -> int:
         conn, refresher = self.conn, self.refresher
-        if not self.rebuild and not refresher._empty():
-            # Another process filled it while this one scanned: directory by directory against
-            # its rows, reading only what differs from them.
-            return sum(refresher._apply_locked(refresher._diff(plan) if plan.scan is not None else plan,
-                                               {}, False) for plan in plans)
         generations = dict(conn.execute("SELECT dir, generation FROM dirs"))
         if self.rebuild:
             conn.execute("DELETE FROM sessions")

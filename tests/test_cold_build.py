@@ -292,9 +292,9 @@ def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path
     index = SessionIndex(str(many), path)
     try:
         index.refresh(None)
-        real = coldbuild.BulkFill._write
+        real = coldbuild.BulkFill._locked
 
-        def meanwhile(self, plans):
+        def meanwhile(self, work):
             _parse_now(self)  # every file parsed as it was: then it changes
             write_session(many, "agent-1", "s01", status="changed meanwhile")
             other = SessionIndex(str(many), path)
@@ -302,9 +302,9 @@ def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path
                 assert other.refresh_files("agent-1", ["s01.json"]) == 2
             finally:
                 other.close()
-            return real(self, plans)
+            return real(self, work)
 
-        monkeypatch.setattr(coldbuild.BulkFill, "_write", meanwhile)
+        monkeypatch.setattr(coldbuild.BulkFill, "_locked", meanwhile)
         index.rebuild()
         assert index.conn.execute("SELECT status FROM sessions WHERE session_id = 'agent-1:s01'"
                                   ).fetchone() == ("changed meanwhile",)
@@ -314,33 +314,69 @@ def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path
 
 
 def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs(many, tmp_path, monkeypatch):
+    """Another command filled part of the index between this one's look and its write lock:
+    this one reads only what differs, directory by directory, and lists everything."""
     from indexer import coldbuild
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
     path = str(tmp_path / "index.sqlite3")
     index = SessionIndex(str(many), path)
     try:
-        real = coldbuild.BulkFill._write
+        real = coldbuild.BulkFill.run
         calls = []
 
-        def meanwhile(self, plans):
+        def meanwhile(self, directories):
             calls.append(self)
             if len(calls) == 1:
-                _parse_now(self)
                 other = SessionIndex(str(many), path)  # another command's, of one agent
                 try:
                     other.refresh("agent-0")
                 finally:
                     other.close()
                 write_session(many, "agent-2", "s02", status="changed meanwhile")
-            return real(self, plans)
+            return real(self, directories)
 
-        monkeypatch.setattr(coldbuild.BulkFill, "_write", meanwhile)
+        monkeypatch.setattr(coldbuild.BulkFill, "run", meanwhile)
+        statements = []
+        index.conn.set_trace_callback(statements.append)
         index.refresh(None)
-        assert len(calls) == 2
+        index.conn.set_trace_callback(None)
+        assert len(calls) == 2  # the other command's first build, then this one's
+        assert not any(text.startswith("DROP INDEX") for text in statements)
         assert index.conn.execute("SELECT status FROM sessions WHERE session_id = 'agent-2:s02'"
                                   ).fetchone() == ("changed meanwhile",)
         assert index.count() == 41 and index.count("bad_files") == 1
-        assert index_sql(index.conn) and len(index_sql(index.conn)) >= 3
+        assert len(index_sql(index.conn)) >= 3
+    finally:
+        index.close()
+
+
+def test_a_first_build_holds_the_write_lock_from_before_its_scan(many, tmp_path, monkeypatch):
+    """So that a second command started at the same time waits, then finds the index filled,
+    rather than parsing every file a second time beside the first."""
+    from indexer import coldbuild
+
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    path = str(tmp_path / "index.sqlite3")
+    index = SessionIndex(str(many), path)
+    try:
+        real = coldbuild.BulkFill._scan
+        held = []
+
+        def scan(self, directories):
+            probe = sqlite3.connect(path, timeout=0)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+                held.append(False)
+            except sqlite3.OperationalError as error:
+                held.append("locked" in str(error))
+            finally:
+                probe.close()
+            return real(self, directories)
+
+        monkeypatch.setattr(coldbuild.BulkFill, "_scan", scan)
+        index.refresh(None)
+        assert held == [True] and index.count() == 41
     finally:
         index.close()
