@@ -380,3 +380,25 @@ def test_a_first_build_holds_the_write_lock_from_before_its_scan(many, tmp_path,
         assert held == [True] and index.count() == 41
     finally:
         index.close()
+
+
+def test_with_search_data_a_refresh_inserts_without_a_query_per_row(many, tmp_path, monkeypatch):
+    """The search data's triggers add rows of their own: telling an insert that skipped a
+    duplicate id from one that did not must not count them (else every row is looked up)."""
+    from indexer.search import ensure_search
+
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    try:
+        index.refresh(None)
+        ensure_search(index.conn, str(many))
+        for number in range(20):
+            write_session(many, "agent-1", f"later{number:02d}")
+        statements = []
+        index.conn.set_trace_callback(statements.append)
+        index.refresh(None)
+        index.conn.set_trace_callback(None)
+        assert index.count() == 61
+        looked_up = [text for text in statements if "FROM sessions WHERE session_id" in text]
+        assert looked_up == []
+    finally:
+        index.close()
