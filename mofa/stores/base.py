@@ -213,6 +213,11 @@ class SessionStore(ABC):
         """The file of the store's index, when it keeps one that users may read."""
         return None
 
+    def index_name(self) -> str | None:
+        """The store's index as `index` commands name it: its file, or where it lives; None
+        when it keeps none."""
+        return self.index_location()
+
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         """Session ids starting with `prefix` (and, for a short id, ids whose session part
         does), for shell completion: cheap, may be stale, never creates anything."""
