@@ -225,6 +225,10 @@ class PostgresSessionStore(SessionStore):
     def resolve_origin(self, text: str, origin: str | None) -> SessionRef:
         return self.resolve(text, origin)
 
+    def resolve_saved(self, session_id: str) -> SessionRef:
+        # `save` writes sessions of no origin: mirrored ones with the same id are others.
+        return self.resolve(session_id, "")
+
     @staticmethod
     def _candidates(found: list) -> list[str]:
         if len({row[3] for row in found}) > 1:
@@ -330,6 +334,14 @@ class PostgresSessionStore(SessionStore):
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
+        self.check_deletable(ref)
+        with self._errors():
+            deleted = self.conn.execute("DELETE FROM mofa_sessions WHERE session_id = %s"
+                                        " AND origin = ''", (ref.session_id,)).rowcount
+        if not deleted:
+            raise SessionNotFound(f"session not found: {ref.session_id}")
+
+    def check_deletable(self, ref: SessionRef) -> None:
         origin = self._origin_of(ref)
         if origin == mofa_tables.ORIGIN:
             raise ReadOnlySession(f"session {ref.session_id} is in MoFA's own tables"
@@ -339,11 +351,6 @@ class PostgresSessionStore(SessionStore):
             # reconcile, or worse, look deleted while the host still has it.
             raise ReadOnlySession(f"session {ref.session_id} is mirrored from origin {origin!r}:"
                                   " delete it on that host")
-        with self._errors():
-            deleted = self.conn.execute("DELETE FROM mofa_sessions WHERE session_id = %s"
-                                        " AND origin = ''", (ref.session_id,)).rowcount
-        if not deleted:
-            raise SessionNotFound(f"session not found: {ref.session_id}")
 
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
         record, message_rows = records.prepared(session_id, document, time.time_ns())
