@@ -324,13 +324,34 @@ class PostgresSessionStore(SessionStore):
         return [hit for hit, _ in hits]
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+        """Ids starting with `prefix` (and, for a short prefix, ids whose session part does),
+        MoFA's own chat sessions included."""
+        if not records.storable(prefix):
+            return []
+        columns = ["session_id"] if ":" in prefix else ["session_id", "name"]
+        with self._errors():
+            ids = [row[0] for column in columns for row in self.conn.execute(
+                f"SELECT DISTINCT session_id FROM mofa_sessions WHERE starts_with({column}, %s)"
+                f" ORDER BY session_id LIMIT %s", (prefix, limit)).fetchall()]
+            if self.mofa_tables:
+                ids += mofa_tables.ids_starting(self.conn, prefix, limit)
+        return sorted(set(ids))[:limit]
+
+    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
         if not records.storable(prefix):
             return []
         with self._errors():
-            rows = self.conn.execute("SELECT DISTINCT session_id FROM mofa_sessions WHERE starts_with("
-                                     "session_id, %s) ORDER BY session_id LIMIT %s",
-                                     (prefix, limit)).fetchall()
-        return [row[0] for row in rows]
+            # A loose index scan over (agent, ...): one probe per agent, not one row per session.
+            agents = [row[0] for row in self.conn.execute(
+                "WITH RECURSIVE a(agent) AS ("
+                " (SELECT agent FROM mofa_sessions WHERE agent >= %s ORDER BY agent LIMIT 1)"
+                " UNION ALL SELECT (SELECT s.agent FROM mofa_sessions s WHERE s.agent > a.agent"
+                "  ORDER BY s.agent LIMIT 1) FROM a WHERE starts_with(a.agent, %s))"
+                " SELECT agent FROM a WHERE starts_with(agent, %s) LIMIT %s",
+                (prefix, prefix, prefix, limit)).fetchall()]
+            if self.mofa_tables:
+                agents += mofa_tables.agents_starting(self.conn, prefix, limit)
+        return sorted(set(agents))[:limit]
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
