@@ -38,6 +38,15 @@ def test_words_are_the_plain_matchers_words_between_separators():
     assert like_pattern(["100%_x\\"], False) == f"%{SEPARATOR}100\\%\\_x\\\\{SEPARATOR}%"
 
 
+@pytest.mark.parametrize("text", ["Hello, World_42! it's", "a\x00b\x1fc__d", "", "  ", "UPPER lower 9x9",
+                                  "naïve ÉCOLE", "ß straße", "½ ﬁle", "x\u037ay"])
+def test_words_of_ascii_text_take_a_short_cut_to_the_same_words(text):
+    from mofa.searching import _words, fold
+
+    words = [fold(word) for word, _, _ in _words(text)]
+    assert word_text(text) == (f"{SEPARATOR}{SEPARATOR.join(words)}{SEPARATOR}" if words else "")
+
+
 def test_a_search_is_narrowed_by_the_trigram_index(pg_url):
     import psycopg
 

@@ -15,6 +15,8 @@ it) the same `LIKE`s run over every message: slower, the same answer.
 
 from __future__ import annotations
 
+import re
+
 from mofa.searching import _words, fold
 
 # Between words: a control character, which no folded word holds (a folded word may hold a
@@ -25,9 +27,17 @@ EXTENSION = "pg_trgm"
 BATCH = 5000  # message rows per UPDATE when (re)computing `words`
 
 
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+
 def word_text(text: str) -> str:
     """The `words` value of a message whose text is `text` ('' when it has none)."""
-    words = [fold(word) for word, _, _ in _words(text)]
+    if text.isascii():
+        # What the plain matcher finds in ASCII text, five times quicker: its words are the
+        # runs of letters and digits, folded to lower case (no accents to remove).
+        words = _ASCII_WORD.findall(text.lower())
+    else:
+        words = [fold(word) for word, _, _ in _words(text)]
     return f"{SEPARATOR}{SEPARATOR.join(words)}{SEPARATOR}" if words else ""
 
 
