@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -125,8 +125,8 @@ def plain_role_db(postgres_server):
     name = f"mofa_plain_{os.getpid()}"
     admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     admin.execute(f'CREATE DATABASE "{name}"')
-    admin.execute(f"DO $$ BEGIN CREATE ROLE mofa_plain LOGIN; EXCEPTION WHEN duplicate_object"
-                  f" THEN NULL; END $$")
+    admin.execute("DO $$ BEGIN CREATE ROLE mofa_plain LOGIN; EXCEPTION WHEN duplicate_object"
+                  " THEN NULL; END $$")
     parts = urlsplit(postgres_server.base_url)
     host = parts.netloc.rpartition("@")[2]
     admin_url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
