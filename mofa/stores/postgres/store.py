@@ -533,14 +533,17 @@ class PostgresSessionStore(SessionStore):
 
     def rebuild(self, progress=None) -> UpkeepResult:
         """Recompute what the database derives for search (each message's folded words), then
-        rebuild the pg_trgm index (REINDEX), creating it (and pg_trgm) when missing."""
+        rebuild the pg_trgm index (REINDEX), creating it (and pg_trgm) when missing. Writers
+        are not held: the words are rewritten a batch per transaction, the index concurrently."""
         from mofa.stores.postgres.search import INDEX, create_trigram_index, fill_words, trigram_index
 
         warnings = []
         with self._errors():
             fill_words(self.conn, progress)
             if trigram_index(self.conn) is not None:
-                self.conn.execute(f"REINDEX INDEX {INDEX}")
+                # CONCURRENTLY: agents keep appending while it rebuilds (a plain REINDEX would
+                # hold their inserts for the minutes a big index takes).
+                self.conn.execute(f"REINDEX INDEX CONCURRENTLY {INDEX}")
             else:
                 with self.conn.transaction():
                     why = create_trigram_index(self.conn)
