@@ -7,9 +7,11 @@
 - import: every session of a generated files root saved into the store, one `save` each (what
   `import --from-dir` does), in sessions per second, against `COPY` of the very same rows into
   the same tables (target: within 3x);
-- commands on the filled store (`list --limit 10`, `list --agent` of the largest agent, `show`)
-  against the floor of a process that imports click and psycopg and runs one connect-and-
-  `SELECT 1` (target: 1.3x).
+- commands on the filled store (`list --limit 10`, `list --agent` of the largest agent, `show`,
+  `search --limit 10` of a rare word and of a common one) against the floor of a process that
+  imports click and psycopg and runs one connect-and-`SELECT 1` (target: 1.3x). The generated
+  messages draw on 60 words, each in about half of them: RARE_SESSIONS sessions saved after the
+  import hold the rare word.
 
 Without --url it starts a cluster of its own like the tests do (tests/pg.py: `fsync=off`, a
 unix socket), and removes it at the end. Medians of --runs runs, commands interleaved.
@@ -31,6 +33,8 @@ sys.path.insert(0, REPO)
 BIN = os.path.dirname(sys.executable)
 PY = sys.executable
 MOFA = os.path.join(BIN, "mofa")
+RARE_WORD = "xylophone"
+RARE_SESSIONS = 5
 
 
 def generated_root(args) -> tuple[str, dict]:
@@ -104,6 +108,17 @@ def copy_rate(url: str, documents) -> float:
         return time.perf_counter() - started
 
 
+def add_rare_sessions(url: str) -> None:
+    """Sessions holding RARE_WORD, which no generated message has."""
+    from mofa.stores import open_store
+
+    with open_store(url) as store:
+        for n in range(RARE_SESSIONS):
+            store.save(f"rare:s{n}", {"created_at": f"2024-05-0{n + 1}T10:00:00Z", "messages": [
+                {"role": "user", "content": f"The {RARE_WORD} order {n} is late",
+                 "timestamp": f"2024-05-0{n + 1}T10:00:00Z"}]})
+
+
 def timed(argv) -> float:
     started = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
@@ -158,6 +173,7 @@ def main() -> None:
         fresh_schema(admin, "bench_store")
         url = with_schema(base, "bench_store")
         import_seconds = import_rate(url, documents)
+        add_rare_sessions(url)
         admin.execute('VACUUM ANALYZE "bench_store".mofa_sessions')
         admin.execute('VACUUM ANALYZE "bench_store".mofa_messages')
 
@@ -174,11 +190,13 @@ def main() -> None:
             "list --agent largest --limit 10": [MOFA, "--store", url, "session", "list", "--agent",
                                                 largest, "--limit", "10", "-f", "json"],
             "show": [MOFA, "--store", url, "session", "show", some, "-f", "json"],
-            # No `search` command yet: the store's search in a process of its own, as one would.
-            "search --agent smallest (2 words)": [
-                PY, "-c", "import click; from mofa.stores import open_store;"
-                " from mofa.stores.base import SessionFilter;"
-                f" open_store({url!r}).search('refund invoice', SessionFilter(agent={tree['smallest']!r}))"],
+            "search rare word --limit 10": [MOFA, "--store", url, "session", "search", RARE_WORD,
+                                            "--limit", "10", "-f", "json"],
+            "search common word --limit 10": [MOFA, "--store", url, "session", "search", "refund",
+                                              "--limit", "10", "-f", "json"],
+            "search --agent smallest (2 words)": [MOFA, "--store", url, "session", "search",
+                                                  "refund invoice", "--agent", tree["smallest"],
+                                                  "-f", "json"],
             "query group by agent": [MOFA, "--store", url, "session", "query",
                                      "SELECT agent, count(*) FROM sessions GROUP BY agent", "-f", "json"],
         }, args.runs)
@@ -195,7 +213,8 @@ def main() -> None:
           f" COPY {count / copy_seconds:,.0f} sessions/s | {ratio:.2f} | ≤ 3 |"
           f" {'yes' if ratio <= 3 else '**no**'} |")
     for name in ("list --limit 10", "list --limit 10 (table)", "list --agent largest --limit 10",
-                 "list --agent largest", "show", "search --agent smallest (2 words)",
+                 "list --agent largest", "show", "search rare word --limit 10",
+                 "search common word --limit 10", "search --agent smallest (2 words)",
                  "query group by agent"):
         ratio = r[name] / r["floor"]
         print(f"| {name} | {r[name] * 1000:.0f} ms | {r['floor'] * 1000:.0f} ms | {ratio:.2f} |"

@@ -89,3 +89,20 @@ def test_mofa_tables_are_read_only(mofa_db):
     assert "entity_chat_session" in refused.stderr
     with psycopg.connect(mofa_db, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM entity_llm_message").fetchone()[0] == 2
+
+
+def complete(url: str, words: str) -> list[str]:
+    """What Tab offers after `words` (the shell's own call back into mofa)."""
+    from tests.helpers import run_installed
+
+    result = run_installed(env={"_MOFA_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                                "COMP_CWORD": str(len(words.split()) - 1), "MOFA_STORE": url})
+    assert result.returncode == 0, result.stderr
+    return [line.partition(",")[2] for line in result.stdout.split()]
+
+
+def test_ids_and_agents_of_mofa_tables_complete(mofa_db):
+    assert complete(mofa_db, "mofa session show 6f1c") == [SESSION]
+    assert complete(mofa_db, "mofa session show a") == ["agent:direct"]
+    assert complete(mofa_db, "mofa session list --agent a9e1") == [AGENT]
+    assert complete(mofa_db, "mofa session list --agent ag") == ["agent"]

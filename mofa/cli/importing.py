@@ -65,7 +65,7 @@ def _import_one(store, exported, replace: bool) -> str:
     from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionExists, SessionNotFound
 
     try:
-        ref = store.resolve(exported.session_id)
+        ref = store.resolve_saved(exported.session_id)  # the session a save would replace
     except (SessionNotFound, InvalidSessionId, AmbiguousSessionId):
         ref = None
     if ref is not None and ref.session_id == exported.session_id:

@@ -54,7 +54,8 @@ def _utf8_argument(text: str) -> str:
 
 @click.group("index")
 def index_group():
-    """Inspect and maintain the SQLite index of the sessions root.
+    """Inspect and maintain the SQLite index of the sessions root (on a database store: its
+    search index).
 
     \b
     Examples:
@@ -73,9 +74,12 @@ def index_path(app: App):
     Example:
       sqlite3 "$(mofa session index path)"
     """
-    location = app.store().index_location()
+    store = app.store()
+    location = store.index_location()
     if location is None:
-        raise CliError("this store keeps no index file", ExitStatus.PERMISSION_DENIED)
+        name = store.index_name()
+        raise CliError(f"the {store.kind} store keeps no index file" + (f" ({name})" if name else ""),
+                       ExitStatus.PERMISSION_DENIED)
     console.result(location)
 
 
@@ -109,7 +113,8 @@ def status(app: App, fmt):
 @index_group.command()
 @pass_app
 def rebuild(app: App):
-    """Rebuild the index from the session files, from scratch.
+    """Rebuild the index from the session files, from scratch (on a database store: each
+    message's search words, and the pg_trgm index, created when missing).
 
     \b
     Example:
@@ -117,11 +122,14 @@ def rebuild(app: App):
     """
     started = time.monotonic()
     store = app.store()
-    console.status(f"→ Rebuilding the index: {store.index_location()}")
+    location = store.index_location()
+    console.status(f"→ Rebuilding the index: {location}" if location
+                   else f"→ Rebuilding {store.index_name() or 'the index'}")
     result = store.rebuild(console.progress_reporter("Rebuilding the index"))
     for warning in result.warnings:
         console.warning(warning)
-    console.success(f"✓ Indexed {result.sessions} sessions ({result.unreadable} unreadable files)"
+    unreadable = f" ({result.unreadable} unreadable files)" if location else ""
+    console.success(f"✓ Indexed {result.sessions} sessions{unreadable}"
                     f" in {time.monotonic() - started:.1f} s")
 
 
@@ -129,7 +137,8 @@ def rebuild(app: App):
 @click.option("--repair", is_flag=True, help="Rebuild the index when it disagrees with the files.")
 @pass_app
 def verify(app: App, repair):
-    """Compare the index with the session files: missing, extra and stale rows.
+    """Compare the index with the session files: missing, extra and stale rows (on a
+    database store: message counts and search words against the stored messages).
 
     Exit status 0 only when they agree (or, with --repair, once repaired).
 
@@ -144,18 +153,21 @@ def verify(app: App, repair):
     progress = console.progress_reporter("Verifying the index")
     store = app.store()
     report = store.verify(progress)
+    # The files are the truth of an index file; a database's index derives from its own rows.
+    truth = "files" if store.index_location() else "database"
     for problem in report.problems:  # names and details escaped: a file name can hold escapes
         console.result(f"{problem.kind}: {printable(problem.where)}: {printable(problem.detail)}")
     failures = [problem for problem in report.problems if problem.kind != "duplicate"]
     if not failures:
-        console.success(f"✓ The index agrees with the {report.examined} session files")
+        console.success(f"✓ The index agrees with the {report.examined} session files" if truth == "files"
+                        else f"✓ The index agrees with the {report.examined} sessions in the database")
         return
     counts = {kind: sum(p.kind == kind for p in failures) for kind in ("missing", "extra", "stale")}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
     if not repair:
-        raise CliError(f"the index disagrees with the files: {summary}", ExitStatus.NOT_FOUND)
+        raise CliError(f"the index disagrees with the {truth}: {summary}", ExitStatus.NOT_FOUND)
     store.rebuild(progress)
     left = [problem for problem in store.verify(progress).problems if problem.kind != "duplicate"]
     if left:
         raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
-    console.success(f"✓ Repaired: {summary}; the index now agrees with the files")
+    console.success(f"✓ Repaired: {summary}; the index now agrees with the {truth}")

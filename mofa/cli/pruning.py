@@ -49,8 +49,9 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
     rows = list(store.list(SessionFilter(agent=agent, until=cutoff, statuses=tuple(statuses))))
     messages = sum(row.message_count for row in rows)
     if dry_run:
-        for row in rows:
-            console.result(row.session_id)
+        for row in rows:  # a store of several origins names each row's, as `list` does
+            origin = getattr(row, "origin", None)
+            console.result(f"{row.session_id} (origin {origin})" if origin else row.session_id)
         console.status(f"Would prune {len(rows)} sessions ({messages} messages); nothing was deleted.")
         return
     if not rows:
@@ -76,11 +77,12 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
     # then every file deleted and their rows dropped in one transaction.
     going = []
     progress = console.progress_reporter("Archiving sessions") if archive is not None else None
-    for done, (row, ref) in enumerate(zip(rows, store.resolve_many([row.session_id for row in rows])), 1):
+    for done, (row, ref) in enumerate(zip(rows, store.resolve_rows(rows)), 1):
         if isinstance(ref, BaseException):
             kept(ref, row.session_id)
             continue
         try:
+            store.check_deletable(ref)  # one it may not delete is not archived either
             if archive is not None:
                 _archive(store.load(ref), archive)
         except Exception as error:

@@ -136,6 +136,27 @@ class SessionStore(ABC):
         raise SessionNotFound(f"session not found: {text} from origin {origin!r} (the {self.kind}"
                               " store holds no mirrored sessions)")
 
+    def resolve_saved(self, session_id: str) -> SessionRef:
+        """The session that `save(session_id, ...)` would replace, when there is one (raises
+        as `resolve`). Every session of a store that mirrors no other host is its own."""
+        return self.resolve(session_id)
+
+    def resolve_rows(self, rows: list) -> list[SessionRef | MofaError]:
+        """`resolve_many` for rows of `list`: a row that carries an origin (a store holding
+        sessions of several) is looked up in that origin, so that the same id held by two
+        origins is two sessions here too, as in `list`."""
+        if not any(getattr(row, "origin", None) is not None for row in rows):
+            return self.resolve_many([row.session_id for row in rows])
+        from mofa.errors import MofaError
+
+        outcomes: list = []
+        for row in rows:
+            try:
+                outcomes.append(self.resolve_origin(row.session_id, getattr(row, "origin", None)))
+            except MofaError as error:
+                outcomes.append(error)
+        return outcomes
+
     def resolve_many(self, texts: list[str]) -> list[SessionRef | MofaError]:
         """`resolve` for each text, in order: its ref, or the failure it met."""
         from mofa.errors import MofaError
@@ -163,6 +184,10 @@ class SessionStore(ABC):
     def delete(self, ref: SessionRef) -> None:
         """Remove the session for good. Raises SessionNotFound, SessionPermissionError,
         StoreError, or ReadOnlySession for a session this store may not delete."""
+
+    def check_deletable(self, ref: SessionRef) -> None:
+        """Raise what `delete(ref)` would refuse with before touching anything (ReadOnlySession:
+        a session this store only mirrors), so that a prune archives nothing it cannot delete."""
 
     def delete_many(self, refs: list[SessionRef]) -> list[MofaError | None]:
         """`delete` for each ref, in order: None where it went, else the failure it met."""
@@ -212,6 +237,11 @@ class SessionStore(ABC):
     def index_location(self) -> str | None:
         """The file of the store's index, when it keeps one that users may read."""
         return None
+
+    def index_name(self) -> str | None:
+        """The store's index as `index` commands name it: its file, or where it lives; None
+        when it keeps none."""
+        return self.index_location()
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         """Session ids starting with `prefix` (and, for a short id, ids whose session part

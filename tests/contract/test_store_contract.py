@@ -255,3 +255,64 @@ def test_a_query_it_cannot_take_is_refused(talked, query):
 
     with pytest.raises(InvalidSearchQuery):
         talked.search(query)
+
+
+# -- search: what a word is ------------------------------------------------------------------
+
+@pytest.fixture
+def worded(store: SessionStore) -> SessionStore:
+    def said(session_id, created_at, *contents):
+        store.save(session_id, {"created_at": created_at, "messages": [
+            {"role": "user", "content": content, "timestamp": created_at} for content in contents]})
+
+    said("w:refunded", "2024-04-01T10:00:00Z", "The order was refunded yesterday.")
+    said("w:accents", "2024-04-02T10:00:00Z", "Ångström measured the CRÈME brûlée: naïve façade!")
+    said("w:punct", "2024-04-03T10:00:00Z", "status=shipped; order#42 (tracking-id: AB_12)")
+    said("w:apart", "2024-04-04T10:00:00Z", "order first", "status later")
+    said("w:cyrillic", "2024-04-05T10:00:00Z", "Заказ ОТПРАВЛЕН сегодня")
+    said("w:long", "2024-04-06T10:00:00Z", "blob " + "q" * 3000 + " end")
+    said("w:percent", "2024-04-07T10:00:00Z", "a 100% match, under_score and back\\slash")
+    return store
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("fund", []),                                   # words, not substrings
+    ("refund", []),                                 # a whole word: "refunded" is another
+    ("refund*", ["w:refunded"]),                    # unless it is a prefix
+    ("angstrom creme brulee naive facade", ["w:accents"]),  # accents and case folded
+    ('"creme brulee"', ["w:accents"]),
+    ('"brulee creme"', []),                         # a phrase keeps its order
+    ('"order 42"', ["w:punct"]),                    # punctuation separates words
+    ('"tracking id ab"', ["w:punct"]),
+    ("ab_12", ["w:punct"]),                         # "_" separates words too: "ab" and "12"
+    ("ab", ["w:punct"]),
+    ('"order status"', []),                         # a phrase is consecutive words
+    ("order status", ["w:punct"]),                  # all words in one message, in any order
+    ("отправлен", ["w:cyrillic"]),                  # any script, case folded
+    ("заказ*", ["w:cyrillic"]),
+    ("q" * 3000, ["w:long"]),                       # a word of any length
+    ("q" * 2999, []),
+    ("100", ["w:percent"]),                         # LIKE's own characters are plain text
+    ("under score", ["w:percent"]),
+    ('"back slash"', ["w:percent"]),
+    ("10*", ["w:percent"]),
+])
+def test_search_matches_whole_folded_words(worded, query, expected):
+    assert hit_ids(worded.search(query)) == expected
+
+
+def test_search_orders_by_matching_messages_then_newest(store):
+    for session_id, created_at, matching in (("o:a", "2024-01-01T00:00:00Z", 1),
+                                             ("o:b", "2024-01-02T00:00:00Z", 3),
+                                             ("o:c", "2024-01-03T00:00:00Z", 1),
+                                             ("o:d", "2024-01-03T00:00:00Z", 1)):
+        store.save(session_id, {"created_at": created_at, "messages": [
+            {"role": "user", "content": "ticket" if n < matching else "other", "timestamp": created_at}
+            for n in range(3)]})
+    hits = store.search("ticket")
+    if store.kind == "files" and store.index_location():  # ranked by FTS5's bm25 instead
+        assert hits[0].session_id == "o:b" and len(hits) == 4
+        return
+    assert [(hit.session_id, hit.matches) for hit in hits] == [
+        ("o:b", 3), ("o:c", 1), ("o:d", 1), ("o:a", 1)]
+    assert [hit.session_id for hit in store.search("ticket", SessionFilter(limit=2))] == ["o:b", "o:c"]

@@ -85,6 +85,19 @@ def find(conn, text: str, by_name: bool) -> list:
         (text.lower(),)).fetchall()]
 
 
+def ids_starting(conn, prefix: str, limit: int) -> list[str]:
+    """Chat session ids (uuids, as `list` prints them) starting with `prefix`, for completion."""
+    return [row[0] for row in conn.execute(
+        "SELECT id::text FROM entity_chat_session WHERE starts_with(id::text, %s)"
+        " ORDER BY 1 LIMIT %s", (prefix, limit)).fetchall()]
+
+
+def agents_starting(conn, prefix: str, limit: int) -> list[str]:
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT agent_id::text FROM entity_chat_session WHERE starts_with(agent_id::text, %s)"
+        " ORDER BY 1 LIMIT %s", (prefix, limit)).fetchall()]
+
+
 def _messages(conn, session_id: str) -> list:
     messages = []
     for message_id, parent, role, content, created in conn.execute(

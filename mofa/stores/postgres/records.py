@@ -46,7 +46,7 @@ class MessageRecord(NamedTuple):
     role: str | None
     timestamp: str | None
     text: str
-    folded: str
+    words: str
     message: str
 
 
@@ -174,14 +174,15 @@ def assemble(session_id: str, agent: str, name: str, layout: str, fields: dict,
 
 
 def message_record(session_id: str, position: int, message: dict) -> MessageRecord:
-    from mofa.searching import fold, message_text
+    from mofa.searching import message_text
+    from mofa.stores.postgres.search import word_text
 
     role = message.get("role")
     timestamp = message.get("timestamp")
     text = cleaned(message_text(message.get("content")))
     return MessageRecord(session_id, position, cleaned(role) if isinstance(role, str) else None,
                          cleaned(timestamp) if isinstance(timestamp, str) else None,
-                         text, fold(text), json_text(message))
+                         text, word_text(text), json_text(message))
 
 
 def session_record(session: Session, fields: dict, messages_at: int | None,

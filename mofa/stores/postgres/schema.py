@@ -128,7 +128,24 @@ def m002_origins(conn) -> None:
     )
 
 
-MIGRATIONS: list[Callable] = [m001_initial, m002_origins]
+def m003_search(conn) -> None:
+    """Indexed search: `words` (a message's folded words between separators, what a search's
+    `LIKE`s read; mofa.stores.postgres.search) replaces `folded`, computed for the messages
+    already held, with a pg_trgm GIN index over it when pg_trgm can be had. Without it (not
+    installed, or the role may not create it) the schema is complete all the same: searches
+    stay exact, only slower, `index status` says why, and `index rebuild` tries again."""
+    from mofa.stores.postgres import search
+
+    conn.execute("ALTER TABLE mofa_messages ADD COLUMN words text COLLATE \"C\" NOT NULL DEFAULT ''")
+    conn.execute("COMMENT ON COLUMN mofa_messages.words IS 'the words of text, case- and "
+                 "accent-folded, each between two U+001F (mofa.stores.postgres.search)'")
+    search.fill_words(conn)
+    conn.execute("ALTER TABLE mofa_messages DROP COLUMN folded")
+    search.create_trigram_index(conn)
+    conn.execute("ANALYZE mofa_messages")
+
+
+MIGRATIONS: list[Callable] = [m001_initial, m002_origins, m003_search]
 LATEST_VERSION = len(MIGRATIONS)
 
 

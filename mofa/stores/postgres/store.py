@@ -36,6 +36,7 @@ from mofa.stores.base import (
     SessionRef,
     SessionRow,
     SessionStore,
+    UpkeepResult,
     VerifyReport,
     Warn,
 )
@@ -224,6 +225,10 @@ class PostgresSessionStore(SessionStore):
     def resolve_origin(self, text: str, origin: str | None) -> SessionRef:
         return self.resolve(text, origin)
 
+    def resolve_saved(self, session_id: str) -> SessionRef:
+        # `save` writes sessions of no origin: mirrored ones with the same id are others.
+        return self.resolve(session_id, "")
+
     @staticmethod
     def _candidates(found: list) -> list[str]:
         if len({row[3] for row in found}) > 1:
@@ -263,21 +268,22 @@ class PostgresSessionStore(SessionStore):
 
     def search(self, query: str, wanted: SessionFilter = SessionFilter(),
                role: str | None = None) -> list[SearchHit]:
-        """The plain matcher's answer (`mofa.searching`), the database narrowing it first: a
-        message is a candidate only when its folded text holds every word of the query, and
-        only candidates are matched (word by word, phrases, prefixes) in Python."""
+        """The plain matcher's answer (`mofa.searching`), decided by the database: each term is
+        a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
+        pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
+        only the hits' first matching messages come back, for their snippets."""
         from mofa.searching import _term_words as term_words  # the plain matcher's own words
         from mofa.searching import match_message, parse_query
+        from mofa.stores.postgres.search import like_pattern
 
         terms = [(term_words(term), term.prefix) for term in parse_query(query)]
         terms = [(words, prefix) for words, prefix in terms if words]
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         conditions, params = [], []
-        for words, _ in terms:
-            for word in words:  # letters and digits only: nothing LIKE would read as a pattern
-                conditions.append("m.folded LIKE %s")
-                params.append(f"%{word}%")
+        for words, prefix in terms:
+            conditions.append("m.words LIKE %s")
+            params.append(like_pattern(words, prefix))
         for column, operator, value in (("m.role", "=", role), ("s.agent", "=", wanted.agent),
                                         ("s.origin", "=", wanted.origin),
                                         ("s.created_at", ">=", wanted.since),
@@ -287,40 +293,76 @@ class PostgresSessionStore(SessionStore):
                     return []
                 conditions.append(f"{column} {operator} %s")
                 params.append(value)
+        limit = ""
+        if wanted.limit is not None:
+            limit = " LIMIT %s"
+            params.append(wanted.limit)
+        # Best first: most matching messages, then the newest, then by id (and origin).
+        sql = (
+            "SELECT h.session_id, s.agent, s.created_at, h.matches, f.text, h.origin FROM ("
+            " SELECT m.origin, m.session_id, count(*) AS matches, min(m.position) AS first"
+            " FROM mofa_messages m JOIN mofa_sessions s USING (origin, session_id)"
+            f" WHERE {' AND '.join(conditions) or 'true'} GROUP BY m.origin, m.session_id) h"
+            " JOIN mofa_sessions s USING (origin, session_id)"
+            " JOIN mofa_messages f ON f.origin = h.origin AND f.session_id = h.session_id"
+            "  AND f.position = h.first"
+            " ORDER BY h.matches DESC, s.created_at DESC, h.session_id, h.origin" + limit)
         with self._errors():
-            rows = self.conn.execute(
-                "SELECT s.session_id, s.agent, s.created_at, m.text, s.origin"
-                " FROM mofa_messages m JOIN mofa_sessions s USING (origin, session_id)"
-                f" WHERE {' AND '.join(conditions) or 'true'}"
-                " ORDER BY s.session_id, s.origin, m.position", params).fetchall()
-            if self.mofa_tables:
-                rows += mofa_tables.messages_for_search(self.conn, wanted, role)
-        hits: dict[tuple, list] = {}
-        for session_id, agent, created_at, text, origin in rows:
-            snippet = match_message(text, terms)
-            if snippet is None:
-                continue
-            hit = hits.get((origin, session_id))
-            if hit is None:
-                hits[(origin, session_id)] = [session_id, agent, created_at, 1, snippet]
-            else:
-                hit[3] += 1
-        # Best first: most matching messages, then the newest, then by id.
-        found = sorted((SearchHit(*hit) for hit in hits.values()), key=lambda hit: hit.session_id)
-        found.sort(key=lambda hit: (hit.matches, hit.created_at or ""), reverse=True)
-        return found if wanted.limit is None else found[:wanted.limit]
+            rows = [] if wanted.origin == mofa_tables.ORIGIN else self.conn.execute(
+                sql, params).fetchall()
+            extra = (mofa_tables.messages_for_search(self.conn, wanted, role)
+                     if self.mofa_tables else [])
+        hits = [(SearchHit(session_id, agent, created_at, matches, match_message(text, terms) or ""),
+                 origin) for session_id, agent, created_at, matches, text, origin in rows]
+        if extra:
+            # MoFA's own tables have no words column: their messages are matched here.
+            hits += _matched(extra, terms)
+            hits.sort(key=lambda pair: (pair[0].session_id, pair[1]))
+            hits.sort(key=lambda pair: (pair[0].matches, pair[0].created_at or ""), reverse=True)
+            if wanted.limit is not None:
+                hits = hits[:wanted.limit]
+        return [hit for hit, _ in hits]
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+        """Ids starting with `prefix` (and, for a short prefix, ids whose session part does),
+        MoFA's own chat sessions included."""
+        if not records.storable(prefix):
+            return []
+        columns = ["session_id"] if ":" in prefix else ["session_id", "name"]
+        with self._errors():
+            ids = [row[0] for column in columns for row in self.conn.execute(
+                f"SELECT DISTINCT session_id FROM mofa_sessions WHERE starts_with({column}, %s)"
+                f" ORDER BY session_id LIMIT %s", (prefix, limit)).fetchall()]
+            if self.mofa_tables:
+                ids += mofa_tables.ids_starting(self.conn, prefix, limit)
+        return sorted(set(ids))[:limit]
+
+    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
         if not records.storable(prefix):
             return []
         with self._errors():
-            rows = self.conn.execute("SELECT DISTINCT session_id FROM mofa_sessions WHERE starts_with("
-                                     "session_id, %s) ORDER BY session_id LIMIT %s",
-                                     (prefix, limit)).fetchall()
-        return [row[0] for row in rows]
+            # A loose index scan over (agent, ...): one probe per agent, not one row per session.
+            agents = [row[0] for row in self.conn.execute(
+                "WITH RECURSIVE a(agent) AS ("
+                " (SELECT agent FROM mofa_sessions WHERE agent >= %s ORDER BY agent LIMIT 1)"
+                " UNION ALL SELECT (SELECT s.agent FROM mofa_sessions s WHERE s.agent > a.agent"
+                "  ORDER BY s.agent LIMIT 1) FROM a WHERE starts_with(a.agent, %s))"
+                " SELECT agent FROM a WHERE starts_with(agent, %s) LIMIT %s",
+                (prefix, prefix, prefix, limit)).fetchall()]
+            if self.mofa_tables:
+                agents += mofa_tables.agents_starting(self.conn, prefix, limit)
+        return sorted(set(agents))[:limit]
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
+        self.check_deletable(ref)
+        with self._errors():
+            deleted = self.conn.execute("DELETE FROM mofa_sessions WHERE session_id = %s"
+                                        " AND origin = ''", (ref.session_id,)).rowcount
+        if not deleted:
+            raise SessionNotFound(f"session not found: {ref.session_id}")
+
+    def check_deletable(self, ref: SessionRef) -> None:
         origin = self._origin_of(ref)
         if origin == mofa_tables.ORIGIN:
             raise ReadOnlySession(f"session {ref.session_id} is in MoFA's own tables"
@@ -330,11 +372,6 @@ class PostgresSessionStore(SessionStore):
             # reconcile, or worse, look deleted while the host still has it.
             raise ReadOnlySession(f"session {ref.session_id} is mirrored from origin {origin!r}:"
                                   " delete it on that host")
-        with self._errors():
-            deleted = self.conn.execute("DELETE FROM mofa_sessions WHERE session_id = %s"
-                                        " AND origin = ''", (ref.session_id,)).rowcount
-        if not deleted:
-            raise SessionNotFound(f"session not found: {ref.session_id}")
 
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
         record, message_rows = records.prepared(session_id, document, time.time_ns())
@@ -468,14 +505,61 @@ class PostgresSessionStore(SessionStore):
         report = {"store": self.kind, "url": self.where, "schema_version": self.schema_version,
                   "server_version": server, "sessions": sessions, "messages": int(messages),
                   "agents": agents}
+        report["search_index"] = self.search_index()
         origins = self.origin_status()
         if origins:
             report["origins"] = origins
         return report
 
+    def search_index(self) -> str:
+        """What narrows a search here: the pg_trgm index and its size, or why there is none."""
+        from mofa.stores.postgres.search import INDEX, trigram_index
+
+        with self._errors():
+            if trigram_index(self.conn) is not None:
+                size = self.conn.execute("SELECT pg_size_pretty(pg_relation_size(%s))",
+                                         (INDEX,)).fetchone()[0]
+                return f"pg_trgm GIN {INDEX} ({size})"
+            available = self.conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions"
+                                          " WHERE name = 'pg_trgm')").fetchone()[0]
+        why = ("the server lacks the pg_trgm extension (postgresql-contrib)" if not available
+               else "pg_trgm could not be created (CREATE EXTENSION pg_trgm needs the database's"
+               " CREATE privilege)")
+        return (f"none: {why}; searches stay exact but read every message;"
+                " `mofa session index rebuild` creates it once pg_trgm can be had")
+
+    def index_name(self) -> str:
+        return f"the search index in the database at {self.where}"
+
+    def rebuild(self, progress=None) -> UpkeepResult:
+        """Recompute what the database derives for search (each message's folded words), then
+        rebuild the pg_trgm index (REINDEX), creating it (and pg_trgm) when missing. Writers
+        are not held: the words are rewritten a batch per transaction, the index concurrently."""
+        from mofa.stores.postgres.search import INDEX, create_trigram_index, fill_words, trigram_index
+
+        warnings = []
+        with self._errors():
+            fill_words(self.conn, progress)
+            if trigram_index(self.conn) is not None:
+                # CONCURRENTLY: agents keep appending while it rebuilds (a plain REINDEX would
+                # hold their inserts for the minutes a big index takes).
+                self.conn.execute(f"REINDEX INDEX CONCURRENTLY {INDEX}")
+            else:
+                with self.conn.transaction():
+                    why = create_trigram_index(self.conn)
+                if why is not None:
+                    warnings.append(f"no search index: {why} (searches stay exact but read every"
+                                    " message)")
+            self.conn.execute("ANALYZE mofa_messages")
+            sessions = self.conn.execute("SELECT count(*) FROM mofa_sessions").fetchone()[0]
+        return UpkeepResult(sessions, 0, warnings)
+
     def verify(self, progress=None) -> VerifyReport:
         """The database's own invariants: each session's message_count is its number of
-        message rows, at positions 0, 1, 2, ... (what appends and saves keep)."""
+        message rows, at positions 0, 1, 2, ... (what appends and saves keep), and each
+        message's search words are those of its text (what `rebuild` recomputes)."""
+        from mofa.stores.postgres.search import stale_words
+
         with self._errors():
             examined = self.conn.execute("SELECT count(*) FROM mofa_sessions").fetchone()[0]
             wrong = self.conn.execute(
@@ -486,8 +570,13 @@ class PostgresSessionStore(SessionStore):
                 " HAVING s.message_count <> count(m.position)"
                 "     OR coalesce(max(m.position) + 1, 0) <> count(m.position)"
                 " ORDER BY s.session_id LIMIT 1000").fetchall()
-        problems = [Problem("stale", session_id, f"message_count {count} but {rows} message rows"
-                            f" (positions up to {end - 1})") for session_id, count, rows, end in wrong]
+            problems = [Problem("stale", session_id, f"message_count {count} but {rows} message"
+                                f" rows (positions up to {end - 1})")
+                        for session_id, count, rows, end in wrong]
+            # What search reads, derived from each message's text: as `rebuild` would write it?
+            problems += [Problem("stale", session_id if not origin else qualified(session_id, origin),
+                                 f"message {position + 1}: its search words are out of date")
+                         for origin, session_id, position in stale_words(self.conn, progress)]
         return VerifyReport(examined, problems)
 
     def query(self, sql: str, timeout: float) -> QueryResult:
@@ -554,6 +643,24 @@ class PostgresSessionStore(SessionStore):
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _matched(rows, terms) -> list[tuple[SearchHit, str]]:
+    """(hit, origin) of each session among `rows` (session_id, agent, created_at, text, origin;
+    in session order) with messages holding every term, by the plain matcher."""
+    from mofa.searching import match_message
+
+    hits: dict[tuple, list] = {}
+    for session_id, agent, created_at, text, origin in rows:
+        snippet = match_message(text, terms)
+        if snippet is None:
+            continue
+        hit = hits.get((origin, session_id))
+        if hit is None:
+            hits[(origin, session_id)] = [session_id, agent, created_at, 1, snippet]
+        else:
+            hit[3] += 1
+    return [(SearchHit(*hit), origin) for (origin, _), hit in hits.items()]
 
 
 def _first_word(sql: str) -> str:
