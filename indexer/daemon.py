@@ -128,14 +128,18 @@ class IndexDaemon:
         """Watch the root found by _wait_for_root until it is no longer the root's path."""
         from watchdog.observers import Observer
 
-        from indexer.watcher import OverflowListener, SessionEventHandler
+        from indexer.watcher import OverflowListener, SessionEventHandler, wanted_events
 
         overflow = OverflowListener(self.pending)
         logging.getLogger("watchdog").addHandler(overflow)
         observer = Observer()
         # Watch before reconciling: a change made meanwhile is both seen and reconciled.
         watched = os.path.realpath(self.root)  # watchdog does not follow a symlinked root
-        observer.schedule(SessionEventHandler(self.root, self.pending), watched, recursive=True)
+        handler = SessionEventHandler(self.root, self.pending)
+        try:
+            observer.schedule(handler, watched, recursive=True, event_filter=wanted_events())
+        except TypeError:  # a watchdog without event_filter: every event, the unwanted ignored
+            observer.schedule(handler, watched, recursive=True)
         observer.start()
         try:
             # Cookies made before the watch began are answered once the reconcile is done.

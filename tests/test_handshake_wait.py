@@ -1,0 +1,92 @@
+"""How fast a command hears mofa-indexd's answer (issue 16): the command looks for it often at
+first, the watcher is woken by the one event a cookie makes and not by every reader of a
+session file. Real files, a real watcher; no wall-clock assertion."""
+
+import os
+import signal
+
+from indexer import handshake
+from tests.daemon_helpers import RunningDaemon
+from tests.helpers import write_session
+
+IN_CLOSE_NOWRITE = 0x10
+IN_OPEN = 0x20
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+
+
+def test_the_command_looks_for_the_answer_within_a_tenth_of_a_millisecond(tmp_path, monkeypatch):
+    root = tmp_path / "cookie-root"
+    root.mkdir()
+    index_path = tmp_path / "cookie-index.sqlite3"
+    index_path.write_bytes(b"")  # confirm() needs the index file's identity, nothing more
+    pauses = []
+
+    def sleep(seconds):  # the "watcher": answers (deletes the cookie) at the third look
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            for name in os.listdir(root):
+                if handshake.is_cookie(name):
+                    os.unlink(root / name)
+
+    monkeypatch.setattr(handshake.time, "sleep", sleep)
+    waited = handshake.confirm(str(root), str(index_path), "an-epoch", timeout=60)
+    assert waited is not None
+    assert len(pauses) == 3
+    assert all(pause <= 0.0001 for pause in pauses), pauses
+    assert not os.listdir(root)
+
+
+def test_a_cookie_is_made_without_being_opened(tmp_path, monkeypatch):
+    """An empty cookie made by mknod: the watcher hears one event, not create, open, close."""
+    root = tmp_path / "cookie-root"
+    root.mkdir()
+    index_path = tmp_path / "cookie-index.sqlite3"
+    index_path.write_bytes(b"")
+    opened = []
+    real_open = os.open
+
+    def spy_open(path, *args, **kwargs):
+        opened.append(os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    def sleep(seconds):
+        for name in os.listdir(root):
+            assert os.stat(root / name).st_size == 0
+            os.unlink(root / name)
+
+    monkeypatch.setattr(handshake.os, "open", spy_open)
+    monkeypatch.setattr(handshake.time, "sleep", sleep)
+    assert handshake.confirm(str(root), str(index_path), "an-epoch", timeout=60) is not None
+    assert not [path for path in opened if handshake.COOKIE_PREFIX in path]
+
+
+def inotify_masks(pid: int) -> list[int]:
+    """The event mask of every inotify watch the process holds (/proc/PID/fdinfo)."""
+    masks = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if "inotify" not in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                for line in info:
+                    if line.startswith("inotify wd:"):
+                        fields = dict(field.split(":", 1) for field in line.split()[1:] if ":" in field)
+                        masks.append(int(fields["mask"], 16))
+        except FileNotFoundError:
+            continue
+    return masks
+
+
+def test_the_watcher_is_not_woken_by_readers(root, index_path):
+    write_session(root, "a", "s")
+    daemon = RunningDaemon(root, index_path)
+    try:
+        daemon.wait_for_log("watching")
+        masks = inotify_masks(daemon.process.pid)
+        assert len(masks) == 2  # the root and agent a
+        for mask in masks:
+            assert mask & IN_CREATE and mask & IN_DELETE  # what the watcher follows
+            assert not mask & (IN_OPEN | IN_CLOSE_NOWRITE), hex(mask)  # what it does not
+    finally:
+        assert daemon.stop(signal.SIGTERM) == 0
