@@ -13,13 +13,19 @@ import os
 import sqlite3
 from collections.abc import Callable
 
+from indexer.location import MEMORY
 from indexer.migrations import UnknownSchemaVersion, migrate
 from indexer.transactions import write_transaction
-from mofa.errors import IndexUnavailable
 
 BUSY_TIMEOUT_S = 60.0
-MEMORY = ":memory:"
 _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def _unavailable(message: str) -> Exception:
+    # mofa.errors is imported when something fails, not by every command (issue 16).
+    from mofa.errors import IndexUnavailable
+
+    return IndexUnavailable(message)
 
 
 def is_corruption(error: BaseException) -> bool:
@@ -72,7 +78,7 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
 
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
-        raise IndexUnavailable(f"the index {path} is the index of {owner}, kept current by "
+        raise _unavailable(f"the index {path} is the index of {owner}, kept current by "
                                f"mofa-indexd (pid {pid})")
 
 
@@ -110,16 +116,16 @@ def open_index(path: str, root: str, notice: Callable[[str], None] | None = None
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as error:
-        raise IndexUnavailable(f"cannot create the index directory {directory}: "
+        raise _unavailable(f"cannot create the index directory {directory}: "
                                f"{error.strerror or error}") from None
     try:
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
         if not is_corruption(error):
-            raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+            raise _unavailable(f"cannot open the index {path}: {error}") from None
         reason = str(error)
     except OSError as error:
-        raise IndexUnavailable(f"cannot open the index {path}: {error.strerror or error}") from None
+        raise _unavailable(f"cannot open the index {path}: {error.strerror or error}") from None
     return _replace_broken(path, root, reason, notice)
 
 
@@ -135,7 +141,7 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
     try:
         lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
-        raise IndexUnavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
+        raise _unavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not force:
@@ -143,14 +149,14 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
                 return _connect(path, root)
             except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
                 if not is_corruption(error):
-                    raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+                    raise _unavailable(f"cannot open the index {path}: {error}") from None
         if notice:
             notice(f"the index {path} was unusable ({reason}); rebuilding it from the session files")
         remove_index_files(path)
         try:
             return _connect(path, root)
         except (sqlite3.Error, OSError) as error:
-            raise IndexUnavailable(f"cannot create the index {path}: {error}") from None
+            raise _unavailable(f"cannot create the index {path}: {error}") from None
     finally:
         os.close(lock)
 

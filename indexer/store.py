@@ -6,21 +6,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from mofa.session import JSONL_LAYOUT
-from mofa.stores.base import (
-    Progress,
-    QueryResult,
-    SearchHit,
-    SessionFilter,
-    SessionRef,
-    UpkeepResult,
-    VerifyReport,
-    Warn,
-)
+from mofa.stores.base import Progress, SessionFilter, SessionRef, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
     from indexer.index import SessionIndex
+    from mofa.stores.results import QueryResult, SearchHit, UpkeepResult, VerifyReport
 
 AUTOSTART_MIN_FILES = 20_000  # README "Performance": where a watcher pays (~60 ms of stats here)
 
@@ -44,9 +35,7 @@ class IndexedSessionStore(FileSessionStore):
 
     def __init__(self, root: str, index_path: str | None = None, warn: Warn | None = None,
                  notice: Warn | None = None, progress=None, debug: Warn | None = None):
-        from indexer.location import resolve_index_path
-
-        from indexer.database import MEMORY
+        from indexer.location import MEMORY, resolve_index_path
 
         super().__init__(root, warn)
         self.index_path = index_path if index_path == MEMORY else resolve_index_path(root, index_path)
@@ -136,6 +125,8 @@ class IndexedSessionStore(FileSessionStore):
         return super().resolve(text)
 
     def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+        from mofa.session import JSONL_LAYOUT
+
         self._refresh_jsonl()
         return [SessionRef(match.session_id, match.agent, match.name,
                            FileHandle(JSONL_LAYOUT, "", match.file))
@@ -154,6 +145,7 @@ class IndexedSessionStore(FileSessionStore):
     def search(self, query: str, wanted: SessionFilter = SessionFilter(),
                role: str | None = None) -> list[SearchHit]:
         from indexer.search import SearchFilter, ensure_search, parse_query, search
+        from mofa.stores.results import SearchHit
 
         parse_query(query)  # a query it cannot take is refused before any work
         if self.index.in_memory:  # no index file can be kept (or no root yet): read the files
@@ -233,6 +225,8 @@ class IndexedSessionStore(FileSessionStore):
         return {"store": self.kind, **index_status(self.index, self.root, self.index_path)}
 
     def rebuild(self, progress: Progress | None = None) -> UpkeepResult:
+        from mofa.stores.results import UpkeepResult
+
         result = self.index.rebuild(progress)
         return UpkeepResult(self.index.count(), self.index.count("bad_files"),
                             result.warnings + self.index.bad_files())
@@ -244,6 +238,7 @@ class IndexedSessionStore(FileSessionStore):
 
     def query(self, sql: str, timeout: float | None) -> QueryResult:
         from indexer.query import run_query
+        from mofa.stores.results import QueryResult
 
         self.refresh()
         index = self.index
