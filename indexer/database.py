@@ -14,10 +14,15 @@ import sqlite3
 from collections.abc import Callable
 
 from indexer.location import MEMORY
-from indexer.migrations import UnknownSchemaVersion, migrate
-from indexer.transactions import write_transaction
 
 BUSY_TIMEOUT_S = 60.0
+# The version of the last migration (indexer.migrations.LATEST_VERSION, which a test holds
+# equal): an index already at it opens without importing the migrations (issue 16).
+SCHEMA_VERSION = 6
+
+
+class UnknownSchemaVersion(Exception):
+    """The index was written by a newer (or foreign) program."""
 _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
@@ -48,7 +53,10 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
             if mode != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-        migrate(conn)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            from indexer.migrations import migrate
+
+            migrate(conn)  # raises UnknownSchemaVersion for a newer schema
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         if owner is None or owner[0] != root or epoch(conn) is None:
             if owner is not None and owner[0] != root and path != MEMORY:
@@ -84,6 +92,8 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
     """Make the index the (empty) index of `root`: rows of another root must never show."""
+    from indexer.transactions import write_transaction
+
     with write_transaction(conn):
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         if owner is None or owner[0] != root:

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
-from indexer.transactions import write_transaction
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -111,6 +110,8 @@ class SessionIndex:
 
     def rebuild(self, progress: "Progress | None" = None) -> "RefreshResult":
         def wipe_and_fill():
+            from indexer.transactions import write_transaction
+
             with write_transaction(self.conn):
                 for table in ("sessions", "bad_files", "dirs"):
                     self.conn.execute(f"DELETE FROM {table}")
@@ -202,6 +203,8 @@ class SessionIndex:
             by_dir.setdefault(directory, []).append(file)
 
         def drop():
+            from indexer.transactions import write_transaction
+
             with write_transaction(self.conn):
                 refresher = self._refresher()
                 for directory, names in by_dir.items():

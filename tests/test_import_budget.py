@@ -37,12 +37,12 @@ OURS_HANDSHAKE = {
     "mofa.cli.errors", "mofa.cli.filters", "mofa.cli.lazy", "mofa.cli.listing",
     "mofa.cli.options", "mofa.paths", "mofa.stores", "mofa.stores.base", "mofa.stores.files",
     "mofa.timestamps", "indexer", "indexer.database", "indexer.handshake", "indexer.index",
-    "indexer.location", "indexer.lock", "indexer.migrations", "indexer.store",
-    "indexer.transactions",
+    "indexer.location", "indexer.lock", "indexer.store",
 }
 NOT_ON_HANDSHAKE = {"indexer.refresh", "indexer.rows", "mofa.layouts", "mofa.tree", "mofa.ids",
                     "mofa.session", "mofa.errors", "mofa.stores.results", "mofa.cli.showing",
-                    "mofa.cli.exporting", "mofa.cli.deleting"}
+                    "mofa.cli.exporting", "mofa.cli.deleting", "indexer.migrations",
+                    "indexer.transactions"}
 
 
 def imported_modules(*args, env=None) -> set[str]:
