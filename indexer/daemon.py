@@ -96,7 +96,7 @@ class IndexDaemon:
 
     def _publish(self, state: str) -> None:
         record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state,
-                               self.idle_exit)
+                               self.idle_exit, self.epoch)
         if record != self.record:
             self.record = record
             if self.lock is not None:

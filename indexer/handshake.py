@@ -102,7 +102,65 @@ def confirm(root: str, index_path: str, epoch: str | None,
     path = os.path.join(root, cookie_name(cookie))
     if not _create(path):
         return None  # a read-only or missing root: the command refreshes by itself
-    started = time.monotonic()
+    return _wait(path, time.monotonic(), timeout)
+
+
+class Question:
+    """A cookie made before the command opened the index (see ask)."""
+
+    __slots__ = ("path", "cookie", "started")
+
+    def __init__(self, path: str, cookie: Cookie, started: float):
+        self.path, self.cookie, self.started = path, cookie, started
+
+    def withdraw(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        _answered(self.path, None)  # and its nack, if the watcher refused it meanwhile
+
+
+def ask(root: str, index_path: str) -> Question | None:
+    """Make the cookie before the command opens the index, so that the watcher answers while
+    the command imports SQLite and opens it: the cookie names the index epoch the watcher's
+    record says it writes, and `answer` checks that the index the command opened has it. None
+    when no running watcher's record says it may answer with an epoch (an older watcher: the
+    command asks with confirm_index once the index is open)."""
+    from indexer.lock import watcher_record
+
+    record = watcher_record(index_path)
+    identity = file_identity(index_path)
+    if record is None or not record.epoch or identity is None \
+            or not record.may_answer(file_identity(root), identity):
+        return None
+    cookie = Cookie(identity[0], identity[1], record.epoch, root_digest(root))
+    path = os.path.join(root, cookie_name(cookie))
+    if not _create(path):
+        return None
+    return Question(path, cookie, time.monotonic())
+
+
+def answer(question: Question, index, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
+    """Seconds the watcher took to acknowledge `question` (from ask) for a command holding
+    `index` (a SessionIndex) open; None when it did not, or when the index the command's
+    connection reads is not the one the cookie named (another file, another epoch: replaced
+    or adopted since the watcher last published its record)."""
+    from indexer.database import epoch
+
+    cookie = question.cookie
+    try:
+        current = None if index.in_memory else epoch(index.conn)
+    except Exception:  # an unreadable index is refreshed (and repaired) by the command
+        current = None
+    if current != cookie.epoch or file_identity(index.path) != (cookie.index_dev, cookie.index_ino):
+        question.withdraw()
+        return None
+    return _wait(question.path, question.started, timeout)
+
+
+def _wait(path: str, started: float, timeout: float) -> float | None:
+    """Wait (bounded) for the watcher to delete the cookie at `path`, made at `started`."""
     deadline = started + timeout
     pause = FIRST_PAUSE_S
     while True:

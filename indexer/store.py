@@ -103,12 +103,21 @@ class IndexedSessionStore(FileSessionStore):
                        " commands (MOFA_AUTOSTART=0 turns this off)")
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.handshake import confirm_index
+        from indexer.handshake import answer, ask, confirm_index
+        from indexer.location import MEMORY
         from indexer.lock import running_pid
 
-        if self.index.in_memory or running_pid(self.index.path) is None:
+        if self.index_path == MEMORY or running_pid(self.index_path) is None:
             return False
-        waited = confirm_index(self.root, self.index)
+        # Asked before the index is opened, where the watcher's record names the epoch of its
+        # index: the watcher answers while this command imports SQLite and opens the index.
+        question = ask(self.root, self.index_path) if self._index is None else None
+        if question is not None:
+            waited = answer(question, self.index)
+        elif self.index.in_memory:
+            return False
+        else:
+            waited = confirm_index(self.root, self.index)
         if self.debug:
             self.debug("mofa-indexd confirmed the index in %.1f ms" % (waited * 1000) if waited is not None
                        else "mofa-indexd did not answer in time; refreshing from the files")

@@ -90,3 +90,36 @@ def test_the_watcher_is_not_woken_by_readers(root, index_path):
             assert not mask & (IN_OPEN | IN_CLOSE_NOWRITE), hex(mask)  # what it does not
     finally:
         assert daemon.stop(signal.SIGTERM) == 0
+
+
+def test_a_command_asks_before_it_opens_the_index_and_checks_what_it_opened(root, index_path, tmp_path):
+    """The cookie is made before SQLite is even imported, naming the epoch the watcher's record
+    publishes; the answer counts only for an index whose file and epoch are the ones named."""
+    import shutil
+
+    from indexer.index import open_session_index
+
+    write_session(root, "a", "s")
+    daemon = RunningDaemon(root, index_path)
+    try:
+        daemon.wait_for_log("watching")
+        question = handshake.ask(str(root), str(index_path))
+        assert question is not None and question.cookie.epoch  # the record names the epoch
+        index = open_session_index(str(root), str(index_path), lambda text: None)
+        try:
+            assert handshake.answer(question, index, timeout=30) is not None
+        finally:
+            index.close()
+        # An index that is not the one the cookie names (here a copy: another file, though
+        # with the same epoch) is not vouched for, and the question leaves nothing behind.
+        copy = tmp_path / "copy.sqlite3"
+        shutil.copy(index_path, copy)
+        question = handshake.ask(str(root), str(index_path))
+        other = open_session_index(str(root), str(copy), lambda text: None)
+        try:
+            assert handshake.answer(question, other, timeout=30) is None
+        finally:
+            other.close()
+        assert not [name for name in os.listdir(root) if name.startswith(".mofa-")]
+    finally:
+        assert daemon.stop(signal.SIGTERM) == 0
