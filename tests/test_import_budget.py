@@ -138,6 +138,15 @@ def test_show_of_a_per_agent_session_opens_no_index(root):
                           "mofa.stores.results"}
 
 
+def test_query_as_json_imports_neither_json_nor_the_table_renderer(root):
+    write_session(root, "a", "s")
+    warm(root)
+    modules = imported_modules("session", "query", "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
+                               "--output-format", "json")
+    assert "mofa.cli.query_output" in modules
+    assert not modules & {"json", "mofa.render", "unicodedata"}, sorted(modules & {"json", "mofa.render"})
+
+
 def test_yaml_is_imported_only_for_yaml(root):
     write_session(root, "a", "s")
     assert "ruamel.yaml" in imported_modules("session", "show", "a:s", "--format", "yaml")
