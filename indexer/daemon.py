@@ -16,7 +16,7 @@ from indexer.database import epoch, replace_index_file
 from indexer.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
 from indexer.index import SessionIndex
 from indexer.location import resolve_index_path, root_lock_path
-from indexer.lock import ANSWERING, DETACHED, FAILING, AlreadyRunning, DaemonLock, WatcherRecord
+from indexer.lock import ANSWERING, DETACHED, FAILING, STARTING, AlreadyRunning, DaemonLock, WatcherRecord
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
@@ -126,6 +126,9 @@ class IndexDaemon:
 
     def _follow_root(self) -> None:
         """Watch the root found by _wait_for_root until it is no longer the root's path."""
+        # Until the reconcile below is done, commands refresh by themselves rather than wait
+        # for an answer that may take seconds (the first command after an auto-start).
+        self._publish(STARTING)
         from watchdog.observers import Observer
 
         from indexer.watcher import OverflowListener, SessionEventHandler, wanted_events

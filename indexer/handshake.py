@@ -121,15 +121,13 @@ class Question:
         _answered(self.path, None)  # and its nack, if the watcher refused it meanwhile
 
 
-def ask(root: str, index_path: str) -> Question | None:
+def ask(root: str, index_path: str, record) -> Question | None:
     """Make the cookie before the command opens the index, so that the watcher answers while
     the command imports SQLite and opens it: the cookie names the index epoch the watcher's
     record says it writes, and `answer` checks that the index the command opened has it. None
     when no running watcher's record says it may answer with an epoch (an older watcher: the
-    command asks with confirm_index once the index is open)."""
-    from indexer.lock import watcher_record
-
-    record = watcher_record(index_path)
+    command asks with confirm_index once the index is open). `record` is the watcher's
+    (indexer.lock.watcher_record)."""
     identity = file_identity(index_path)
     if record is None or not record.epoch or identity is None \
             or not record.may_answer(file_identity(root), identity):

@@ -13,6 +13,7 @@ import os
 from typing import NamedTuple
 
 ANSWERING = "answering"
+STARTING = "starting"  # catching up with its root (the reconcile at start): it answers after
 DETACHED = "detached"  # its root is gone, or is another directory now
 FAILING = "failing"  # its last write to the index failed
 

@@ -105,13 +105,18 @@ class IndexedSessionStore(FileSessionStore):
     def _confirmed_by_watcher(self) -> bool:
         from indexer.handshake import answer, ask, confirm_index
         from indexer.location import MEMORY
-        from indexer.lock import running_pid
+        from indexer.lock import STARTING, running_pid, watcher_record
 
         if self.index_path == MEMORY or running_pid(self.index_path) is None:
             return False
+        record = watcher_record(self.index_path)
+        if record is not None and record.state == STARTING:
+            if self.debug:
+                self.debug("mofa-indexd is catching up with the root; refreshing from the files")
+            return False
         # Asked before the index is opened, where the watcher's record names the epoch of its
         # index: the watcher answers while this command imports SQLite and opens the index.
-        question = ask(self.root, self.index_path) if self._index is None else None
+        question = ask(self.root, self.index_path, record) if self._index is None else None
         if question is not None:
             waited = answer(question, self.index)
         elif self.index.in_memory:

@@ -6,6 +6,7 @@ import os
 import signal
 
 from indexer import handshake
+from indexer.lock import watcher_record
 from tests.daemon_helpers import RunningDaemon
 from tests.helpers import write_session
 
@@ -103,7 +104,7 @@ def test_a_command_asks_before_it_opens_the_index_and_checks_what_it_opened(root
     daemon = RunningDaemon(root, index_path)
     try:
         daemon.wait_for_log("watching")
-        question = handshake.ask(str(root), str(index_path))
+        question = handshake.ask(str(root), str(index_path), watcher_record(str(index_path)))
         assert question is not None and question.cookie.epoch  # the record names the epoch
         index = open_session_index(str(root), str(index_path), lambda text: None)
         try:
@@ -114,7 +115,7 @@ def test_a_command_asks_before_it_opens_the_index_and_checks_what_it_opened(root
         # with the same epoch) is not vouched for, and the question leaves nothing behind.
         copy = tmp_path / "copy.sqlite3"
         shutil.copy(index_path, copy)
-        question = handshake.ask(str(root), str(index_path))
+        question = handshake.ask(str(root), str(index_path), watcher_record(str(index_path)))
         other = open_session_index(str(root), str(copy), lambda text: None)
         try:
             assert handshake.answer(question, other, timeout=30) is None
@@ -123,3 +124,59 @@ def test_a_command_asks_before_it_opens_the_index_and_checks_what_it_opened(root
         assert not [name for name in os.listdir(root) if name.startswith(".mofa-")]
     finally:
         assert daemon.stop(signal.SIGTERM) == 0
+
+
+def test_the_watcher_says_it_is_catching_up_until_its_reconcile_is_done(root, index_path):
+    """The reconcile at start can take seconds on a big root (the first command after an
+    auto-start): the watcher's record says "starting" all the while (a real IndexDaemon, its
+    real observer and index; the reconcile spied on)."""
+    from indexer.daemon import IndexDaemon
+
+    write_session(root, "a", "s")
+
+    class Records:
+        def __init__(self):
+            self.states = []
+
+        def record(self, record):
+            self.states.append(record.state)
+
+    records = Records()
+    daemon = IndexDaemon(str(root), str(index_path), lock=records)
+    seen_at_reconcile = []
+    reconcile = daemon._reconcile
+
+    def spied():
+        seen_at_reconcile.append(list(records.states))
+        reconcile()
+        daemon.stop()
+
+    daemon._reconcile = spied
+    daemon.run()
+    assert seen_at_reconcile == [["starting"]]
+    assert records.states == ["starting", "answering"]
+
+
+def test_a_command_does_not_wait_for_a_watcher_that_is_catching_up(root, index_path):
+    """It refreshes by itself at once, and says why (-v)."""
+    import json
+
+    from indexer.handshake import file_identity
+    from indexer.lock import DaemonLock, WatcherRecord
+    from tests.helpers import run_installed
+
+    write_session(root, "a", "s")
+    assert run_installed("session", "list").returncode == 0  # the index exists
+    lock = DaemonLock(str(index_path))  # this process plays the watcher that holds the lock
+    lock.acquire()
+    try:
+        lock.record(WatcherRecord(os.getpid(), file_identity(str(root)), file_identity(str(index_path)),
+                                  "starting", None, "0123456789abcdef"))
+        write_session(root, "a", "t")
+        result = run_installed("-v", "session", "list", "--output-format", "json")
+        assert result.returncode == 0, result.stderr
+        assert [row["session_id"] for row in json.loads(result.stdout)] == ["a:s", "a:t"]
+        assert "mofa-indexd is catching up with the root; refreshing from the files" in result.stderr
+        assert not [name for name in os.listdir(root) if name.startswith(".mofa-")]  # no cookie
+    finally:
+        lock.release()
