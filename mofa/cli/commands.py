@@ -49,7 +49,7 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
                                              "show": "mofa.cli.showing:show",
                                              "export": "mofa.cli.exporting:export",
                                              "delete": "mofa.cli.deleting:delete",
-                                             "query": "mofa.cli.index_commands:query",
+                                             "query": "mofa.cli.query_output:query",
                                              "import": "mofa.cli.importing:import_sessions",
                                              "search": "mofa.cli.searching:search",
                                              "prune": "mofa.cli.pruning:prune",
