@@ -87,8 +87,6 @@ class QueryRows:
             return 1
 
     def _step(self, action):
-        from mofa.errors import QueryTimeout
-
         self._started = time.monotonic()
         try:
             return action()
@@ -96,6 +94,8 @@ class QueryRows:
             if self._interrupted or (not self._timed_out and "interrupt" in str(error)):
                 raise KeyboardInterrupt from None
             if self._timed_out:
+                from mofa.errors import QueryTimeout
+
                 raise QueryTimeout(f"query stopped after its timeout of {self.timeout:g} s"
                                    " (give --timeout SECONDS, 0 for none)") from None
             raise _query_error(error) from None

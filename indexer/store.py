@@ -11,7 +11,8 @@ from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
     from indexer.index import SessionIndex
-    from mofa.stores.results import QueryResult, SearchHit, UpkeepResult, VerifyReport
+    from mofa.stores.queries import QueryResult
+    from mofa.stores.results import SearchHit, UpkeepResult, VerifyReport
 
 AUTOSTART_MIN_FILES = 20_000  # README "Performance": where a watcher pays (~60 ms of stats here)
 
@@ -252,7 +253,7 @@ class IndexedSessionStore(FileSessionStore):
 
     def query(self, sql: str, timeout: float | None) -> QueryResult:
         from indexer.query import run_query
-        from mofa.stores.results import QueryResult
+        from mofa.stores.queries import QueryResult
 
         self.refresh()
         index = self.index

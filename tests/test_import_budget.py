@@ -144,8 +144,22 @@ def test_query_as_json_imports_neither_json_nor_the_table_renderer(root):
     modules = imported_modules("session", "query", "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
                                "--output-format", "json")
     assert "mofa.cli.query_output" in modules
-    unwanted = {"json", "mofa.render", "unicodedata", "mofa.cli.index_commands"}
+    unwanted = {"json", "mofa.render", "unicodedata", "mofa.cli.index_commands", "mofa.stores.results"}
     assert not modules & unwanted, sorted(modules & unwanted)
+
+
+def test_a_query_with_the_watcher_imports_no_exceptions_and_no_other_result_types(root, index_path):
+    write_session(root, "a", "s")
+    daemon = RunningDaemon(root, index_path)
+    try:
+        daemon.wait_for_log("watching")
+        modules = imported_modules("session", "query", "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
+                                   "--output-format", "json")
+        assert "indexer.handshake" in modules and "mofa.stores.queries" in modules
+        unwanted = NOT_ON_HANDSHAKE | {"json", "mofa.render", "mofa.cli.index_commands"}
+        assert not modules & unwanted, sorted(modules & unwanted)
+    finally:
+        daemon.stop()
 
 
 def test_yaml_is_imported_only_for_yaml(root):

@@ -15,16 +15,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from mofa.errors import MofaError
     from mofa.session import Session
-    from mofa.stores.results import QueryResult, SearchHit, UpkeepResult, VerifyReport
+    from mofa.stores.queries import QueryResult
+    from mofa.stores.results import SearchHit, UpkeepResult, VerifyReport
 
 Warn = Callable[[str], None]
 Progress = Callable[[int, int], None]
-# What search, rebuild, verify and query return, in mofa.stores.results: defining a NamedTuple
-# costs ~0.2 ms, which the listing path need not pay (issue 16). Importable from here too.
+# What search, rebuild, verify (mofa.stores.results) and query (mofa.stores.queries) return:
+# defining a NamedTuple costs ~0.2 ms, which the listing path need not pay (issue 16).
+# Importable from here too.
 RESULT_TYPES = ("SearchHit", "UpkeepResult", "Problem", "VerifyReport", "QueryResult")
 
 
 def __getattr__(name: str):
+    if name == "QueryResult":
+        from mofa.stores.queries import QueryResult
+
+        return QueryResult
     if name in RESULT_TYPES:
         from mofa.stores import results
 

@@ -1,4 +1,4 @@
-"""What a store's search, rebuild, verify and query return (`mofa.stores.base` names them too).
+"""What a store's search, rebuild and verify return (`mofa.stores.base` names them too).
 
 Apart from `mofa.stores.base` because a listing never needs them: each NamedTuple costs a
 little to define, and the listing path is budgeted (tests/test_import_budget.py).
@@ -6,8 +6,9 @@ little to define, and the listing path is budgeted (tests/test_import_budget.py)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import NamedTuple
+
+from mofa.stores.queries import QueryResult  # noqa: F401 (named here too)
 
 
 class SearchHit(NamedTuple):
@@ -41,11 +42,3 @@ class Problem(NamedTuple):
 class VerifyReport(NamedTuple):
     examined: int
     problems: list[Problem]
-
-
-class QueryResult(NamedTuple):
-    """A read-only query's column names and rows; `close` ends it early."""
-
-    columns: list[str]
-    rows: Iterator[tuple]
-    close: Callable[[], None]
