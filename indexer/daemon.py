@@ -16,7 +16,7 @@ from indexer.database import epoch, replace_index_file
 from indexer.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
 from indexer.index import SessionIndex
 from indexer.location import resolve_index_path, root_lock_path
-from indexer.lock import ANSWERING, DETACHED, FAILING, AlreadyRunning, DaemonLock, WatcherRecord
+from indexer.lock import ANSWERING, DETACHED, FAILING, STARTING, AlreadyRunning, DaemonLock, WatcherRecord
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
@@ -96,7 +96,7 @@ class IndexDaemon:
 
     def _publish(self, state: str) -> None:
         record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state,
-                               self.idle_exit)
+                               self.idle_exit, self.epoch)
         if record != self.record:
             self.record = record
             if self.lock is not None:
@@ -126,16 +126,23 @@ class IndexDaemon:
 
     def _follow_root(self) -> None:
         """Watch the root found by _wait_for_root until it is no longer the root's path."""
+        # Until the reconcile below is done, commands refresh by themselves rather than wait
+        # for an answer that may take seconds (the first command after an auto-start).
+        self._publish(STARTING)
         from watchdog.observers import Observer
 
-        from indexer.watcher import OverflowListener, SessionEventHandler
+        from indexer.watcher import OverflowListener, SessionEventHandler, wanted_events
 
         overflow = OverflowListener(self.pending)
         logging.getLogger("watchdog").addHandler(overflow)
         observer = Observer()
         # Watch before reconciling: a change made meanwhile is both seen and reconciled.
         watched = os.path.realpath(self.root)  # watchdog does not follow a symlinked root
-        observer.schedule(SessionEventHandler(self.root, self.pending), watched, recursive=True)
+        handler = SessionEventHandler(self.root, self.pending)
+        try:
+            observer.schedule(handler, watched, recursive=True, event_filter=wanted_events())
+        except TypeError:  # a watchdog without event_filter: every event, the unwanted ignored
+            observer.schedule(handler, watched, recursive=True)
         observer.start()
         try:
             # Cookies made before the watch began are answered once the reconcile is done.

@@ -13,13 +13,24 @@ import os
 import sqlite3
 from collections.abc import Callable
 
-from indexer.migrations import UnknownSchemaVersion, migrate
-from indexer.transactions import write_transaction
-from mofa.errors import IndexUnavailable
+from indexer.location import MEMORY
 
 BUSY_TIMEOUT_S = 60.0
-MEMORY = ":memory:"
+# The version of the last migration (indexer.migrations.LATEST_VERSION, which a test holds
+# equal): an index already at it opens without importing the migrations (issue 16).
+SCHEMA_VERSION = 6
+
+
+class UnknownSchemaVersion(Exception):
+    """The index was written by a newer (or foreign) program."""
 _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def _unavailable(message: str) -> Exception:
+    # mofa.errors is imported when something fails, not by every command (issue 16).
+    from mofa.errors import IndexUnavailable
+
+    return IndexUnavailable(message)
 
 
 def is_corruption(error: BaseException) -> bool:
@@ -42,7 +53,10 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
             if mode != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-        migrate(conn)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            from indexer.migrations import migrate
+
+            migrate(conn)  # raises UnknownSchemaVersion for a newer schema
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         if owner is None or owner[0] != root or epoch(conn) is None:
             if owner is not None and owner[0] != root and path != MEMORY:
@@ -72,12 +86,14 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
 
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
-        raise IndexUnavailable(f"the index {path} is the index of {owner}, kept current by "
+        raise _unavailable(f"the index {path} is the index of {owner}, kept current by "
                                f"mofa-indexd (pid {pid})")
 
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
     """Make the index the (empty) index of `root`: rows of another root must never show."""
+    from indexer.transactions import write_transaction
+
     with write_transaction(conn):
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         if owner is None or owner[0] != root:
@@ -110,16 +126,16 @@ def open_index(path: str, root: str, notice: Callable[[str], None] | None = None
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as error:
-        raise IndexUnavailable(f"cannot create the index directory {directory}: "
+        raise _unavailable(f"cannot create the index directory {directory}: "
                                f"{error.strerror or error}") from None
     try:
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
         if not is_corruption(error):
-            raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+            raise _unavailable(f"cannot open the index {path}: {error}") from None
         reason = str(error)
     except OSError as error:
-        raise IndexUnavailable(f"cannot open the index {path}: {error.strerror or error}") from None
+        raise _unavailable(f"cannot open the index {path}: {error.strerror or error}") from None
     return _replace_broken(path, root, reason, notice)
 
 
@@ -135,7 +151,7 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
     try:
         lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
-        raise IndexUnavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
+        raise _unavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not force:
@@ -143,14 +159,14 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
                 return _connect(path, root)
             except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
                 if not is_corruption(error):
-                    raise IndexUnavailable(f"cannot open the index {path}: {error}") from None
+                    raise _unavailable(f"cannot open the index {path}: {error}") from None
         if notice:
             notice(f"the index {path} was unusable ({reason}); rebuilding it from the session files")
         remove_index_files(path)
         try:
             return _connect(path, root)
         except (sqlite3.Error, OSError) as error:
-            raise IndexUnavailable(f"cannot create the index {path}: {error}") from None
+            raise _unavailable(f"cannot create the index {path}: {error}") from None
     finally:
         os.close(lock)
 

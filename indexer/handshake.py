@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import os
 import time
+from stat import S_IFREG
 from typing import NamedTuple
 
 COOKIE_PREFIX = ".mofa-cookie-"
 NACK_PREFIX = ".mofa-nack-"
 DEFAULT_TIMEOUT_S = 2.0
+# The watcher deletes a cookie within ~0.3-1 ms of its creation when idle (inotify, then
+# watchdog's threads, then one look at the index): the command looks every 50 us during the
+# first 2 ms, so that it oversleeps the answer by little, then less and less often.
+FIRST_PAUSE_S = 0.00005
+QUICK_ANSWER_S = 0.002
+MAX_PAUSE_S = 0.001
 
 
 class Cookie(NamedTuple):
@@ -93,25 +100,98 @@ def confirm(root: str, index_path: str, epoch: str | None,
         return None
     cookie = Cookie(identity[0], identity[1], epoch, root_digest(root))
     path = os.path.join(root, cookie_name(cookie))
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError:
+    if not _create(path):
         return None  # a read-only or missing root: the command refreshes by itself
-    started = time.monotonic()
+    return _wait(path, time.monotonic(), timeout)
+
+
+class Question:
+    """A cookie made before the command opened the index (see ask)."""
+
+    __slots__ = ("path", "cookie", "started")
+
+    def __init__(self, path: str, cookie: Cookie, started: float):
+        self.path, self.cookie, self.started = path, cookie, started
+
+    def withdraw(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        _answered(self.path, None)  # and its nack, if the watcher refused it meanwhile
+
+
+def ask(root: str, index_path: str, record) -> Question | None:
+    """Make the cookie before the command opens the index, so that the watcher answers while
+    the command imports SQLite and opens it: the cookie names the index epoch the watcher's
+    record says it writes, and `answer` checks that the index the command opened has it. None
+    when no running watcher's record says it may answer with an epoch (an older watcher: the
+    command asks with confirm_index once the index is open). `record` is the watcher's
+    (indexer.lock.watcher_record)."""
+    identity = file_identity(index_path)
+    if record is None or not record.epoch or identity is None \
+            or not record.may_answer(file_identity(root), identity):
+        return None
+    cookie = Cookie(identity[0], identity[1], record.epoch, root_digest(root))
+    path = os.path.join(root, cookie_name(cookie))
+    if not _create(path):
+        return None
+    return Question(path, cookie, time.monotonic())
+
+
+def answer(question: Question, index, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
+    """Seconds the watcher took to acknowledge `question` (from ask) for a command holding
+    `index` (a SessionIndex) open; None when it did not, or when the index the command's
+    connection reads is not the one the cookie named (another file, another epoch: replaced
+    or adopted since the watcher last published its record)."""
+    from indexer.database import epoch
+
+    cookie = question.cookie
+    try:
+        current = None if index.in_memory else epoch(index.conn)
+    except Exception:  # an unreadable index is refreshed (and repaired) by the command
+        current = None
+    if current != cookie.epoch or file_identity(index.path) != (cookie.index_dev, cookie.index_ino):
+        question.withdraw()
+        return None
+    return _wait(question.path, question.started, timeout)
+
+
+def _wait(path: str, started: float, timeout: float) -> float | None:
+    """Wait (bounded) for the watcher to delete the cookie at `path`, made at `started`."""
     deadline = started + timeout
-    pause = 0.0002
+    pause = FIRST_PAUSE_S
     while True:
         if not os.path.lexists(path):
             return _answered(path, time.monotonic() - started)
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             break
         time.sleep(pause)
-        pause = min(pause * 2, 0.001)  # the watcher answers in a few ms: don't oversleep
+        if now - started >= QUICK_ANSWER_S:  # a slow answer (a batch being applied): back off
+            pause = min(pause * 2, MAX_PAUSE_S)
     try:
         os.unlink(path)
     except OSError:
         pass
     return _answered(path, None)
+
+
+def _create(path: str) -> bool:
+    """Create the empty cookie file. mknod makes it without opening it: one inotify event
+    (created) for the watcher to wake up for, not three (created, opened, closed)."""
+    try:
+        os.mknod(path, S_IFREG | 0o600)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a file system that makes no file with mknod
+        pass
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return False
+    return True
 
 
 def _answered(path: str, waited: float | None) -> float | None:

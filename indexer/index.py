@@ -7,8 +7,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
-from indexer.transactions import write_transaction
-from mofa.errors import IndexFailed, IndexUnavailable
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -24,6 +22,13 @@ class JsonlMatch(NamedTuple):
     agent: str
     name: str
     file: str
+
+
+def _failed(error: Exception) -> Exception:
+    # mofa.errors is imported when something fails, not by every listing (issue 16).
+    from mofa.errors import IndexFailed
+
+    return IndexFailed(f"index error: {error}")
 
 
 def filter_clause(wanted: SessionFilter) -> tuple[str, list]:
@@ -76,7 +81,7 @@ class SessionIndex:
             return operation()
         except sqlite3.DatabaseError as error:
             if not is_corruption(error) or self.in_memory:
-                raise IndexFailed(f"index error: {error}") from None
+                raise _failed(error) from None
             reason = str(error)
         self.conn.close()
         if self.notice:
@@ -87,7 +92,7 @@ class SessionIndex:
         try:
             return operation()
         except sqlite3.Error as error:
-            raise IndexFailed(f"index error: {error}") from None
+            raise _failed(error) from None
 
     def _refresher(self, progress: "Progress | None" = None):
         from indexer.refresh import Refresher  # only commands that stat the files need it
@@ -125,7 +130,7 @@ class SessionIndex:
             for row in cursor:
                 yield row
         except sqlite3.DatabaseError as error:
-            raise IndexFailed(f"index error: {error}") from None
+            raise _failed(error) from None
 
     def select(self, sql: str, params=()) -> Iterator[tuple]:
         """Rows of one of the index's own queries (for the indexer's modules)."""
@@ -192,6 +197,8 @@ class SessionIndex:
             by_dir.setdefault(directory, []).append(file)
 
         def drop():
+            from indexer.transactions import write_transaction
+
             with write_transaction(self.conn):
                 refresher = self._refresher()
                 for directory, names in by_dir.items():
@@ -228,7 +235,11 @@ def open_session_index(root: str, path: str, notice: Callable[[str], None]) -> S
     """The index at `path`, or an index in memory (with a notice) when no file can be kept."""
     try:
         return SessionIndex(root, path, notice)
-    except IndexUnavailable as error:
+    except Exception as error:
+        from mofa.errors import IndexUnavailable
+
+        if not isinstance(error, IndexUnavailable):
+            raise
         notice(f"{error}; answering from the session files without a saved index")
         return SessionIndex(root, MEMORY, notice)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+MEMORY = ":memory:"  # SQLite's name for an index kept in memory (no file can be kept, no root yet)
+
 
 def cache_home(environ=os.environ) -> str:
     configured = environ.get("XDG_CACHE_HOME")

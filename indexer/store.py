@@ -6,21 +6,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from mofa.session import JSONL_LAYOUT
-from mofa.stores.base import (
-    Progress,
-    QueryResult,
-    SearchHit,
-    SessionFilter,
-    SessionRef,
-    UpkeepResult,
-    VerifyReport,
-    Warn,
-)
+from mofa.stores.base import Progress, SessionFilter, SessionRef, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
     from indexer.index import SessionIndex
+    from mofa.stores.queries import QueryResult
+    from mofa.stores.results import SearchHit, UpkeepResult, VerifyReport
 
 AUTOSTART_MIN_FILES = 20_000  # README "Performance": where a watcher pays (~60 ms of stats here)
 
@@ -44,9 +36,7 @@ class IndexedSessionStore(FileSessionStore):
 
     def __init__(self, root: str, index_path: str | None = None, warn: Warn | None = None,
                  notice: Warn | None = None, progress=None, debug: Warn | None = None):
-        from indexer.location import resolve_index_path
-
-        from indexer.database import MEMORY
+        from indexer.location import MEMORY, resolve_index_path
 
         super().__init__(root, warn)
         self.index_path = index_path if index_path == MEMORY else resolve_index_path(root, index_path)
@@ -114,12 +104,26 @@ class IndexedSessionStore(FileSessionStore):
                        " commands (MOFA_AUTOSTART=0 turns this off)")
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.handshake import confirm_index
-        from indexer.lock import running_pid
+        from indexer.handshake import answer, ask, confirm_index
+        from indexer.location import MEMORY
+        from indexer.lock import STARTING, running_pid, watcher_record
 
-        if self.index.in_memory or running_pid(self.index.path) is None:
+        if self.index_path == MEMORY or running_pid(self.index_path) is None:
             return False
-        waited = confirm_index(self.root, self.index)
+        record = watcher_record(self.index_path)
+        if record is not None and record.state == STARTING:
+            if self.debug:
+                self.debug("mofa-indexd is catching up with the root; refreshing from the files")
+            return False
+        # Asked before the index is opened, where the watcher's record names the epoch of its
+        # index: the watcher answers while this command imports SQLite and opens the index.
+        question = ask(self.root, self.index_path, record) if self._index is None else None
+        if question is not None:
+            waited = answer(question, self.index)
+        elif self.index.in_memory:
+            return False
+        else:
+            waited = confirm_index(self.root, self.index)
         if self.debug:
             self.debug("mofa-indexd confirmed the index in %.1f ms" % (waited * 1000) if waited is not None
                        else "mofa-indexd did not answer in time; refreshing from the files")
@@ -136,6 +140,8 @@ class IndexedSessionStore(FileSessionStore):
         return super().resolve(text)
 
     def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+        from mofa.session import JSONL_LAYOUT
+
         self._refresh_jsonl()
         return [SessionRef(match.session_id, match.agent, match.name,
                            FileHandle(JSONL_LAYOUT, "", match.file))
@@ -154,6 +160,7 @@ class IndexedSessionStore(FileSessionStore):
     def search(self, query: str, wanted: SessionFilter = SessionFilter(),
                role: str | None = None) -> list[SearchHit]:
         from indexer.search import SearchFilter, ensure_search, parse_query, search
+        from mofa.stores.results import SearchHit
 
         parse_query(query)  # a query it cannot take is refused before any work
         if self.index.in_memory:  # no index file can be kept (or no root yet): read the files
@@ -233,6 +240,8 @@ class IndexedSessionStore(FileSessionStore):
         return {"store": self.kind, **index_status(self.index, self.root, self.index_path)}
 
     def rebuild(self, progress: Progress | None = None) -> UpkeepResult:
+        from mofa.stores.results import UpkeepResult
+
         result = self.index.rebuild(progress)
         return UpkeepResult(self.index.count(), self.index.count("bad_files"),
                             result.warnings + self.index.bad_files())
@@ -244,6 +253,7 @@ class IndexedSessionStore(FileSessionStore):
 
     def query(self, sql: str, timeout: float | None) -> QueryResult:
         from indexer.query import run_query
+        from mofa.stores.queries import QueryResult
 
         self.refresh()
         index = self.index

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from indexer.refresh import parse_all
 from indexer.rows import BadRow, IndexRow, columns
 from mofa import tree
-from mofa.stores.base import Problem, VerifyReport
+from mofa.stores.results import Problem, VerifyReport
 
 if TYPE_CHECKING:
     from indexer.index import SessionIndex

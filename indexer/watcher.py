@@ -60,6 +60,18 @@ class SessionEventHandler(FileSystemEventHandler):
             self._note(event.dest_path, event.is_directory)
 
 
+def wanted_events() -> list:
+    """The events SessionEventHandler takes: all but opens and closes without a write, which
+    every reader of a session file (a command, a cold build) would otherwise send the watcher
+    to wake up for and ignore. watchdog asks inotify only for what this list names."""
+    from watchdog import events
+
+    names = ("FileCreatedEvent", "DirCreatedEvent", "FileDeletedEvent", "DirDeletedEvent",
+             "FileMovedEvent", "DirMovedEvent", "FileModifiedEvent", "DirModifiedEvent",
+             "FileClosedEvent", "FileAttribEvent", "DirAttribEvent")  # attrib: watchdog >= 5
+    return [getattr(events, name) for name in names if hasattr(events, name)]
+
+
 class OverflowListener(logging.Handler):
     """Watchdog re-adds its watches when the kernel's inotify queue overflows, but only logs
     that events were lost; this hears that log record and asks for a full reconcile."""

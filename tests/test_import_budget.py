@@ -29,8 +29,20 @@ OURS_LIST = {
     "indexer.lock", "indexer.migrations", "indexer.refresh", "indexer.rows", "indexer.store",
     "indexer.transactions",
 }
-# With mofa-indexd answering the handshake, nothing that stats or parses files is needed.
-NOT_ON_HANDSHAKE = {"indexer.refresh", "indexer.rows", "mofa.layouts"}
+# With mofa-indexd answering the handshake, nothing that stats, names or parses files is
+# needed, nor the library's exceptions (imported when something fails), nor the result types
+# of search, verify and query: the listing path is these modules (issue 16).
+OURS_HANDSHAKE = {
+    "mofa", "mofa.cli", "mofa.cli.app", "mofa.cli.commands", "mofa.cli.console",
+    "mofa.cli.errors", "mofa.cli.filters", "mofa.cli.lazy", "mofa.cli.listing",
+    "mofa.cli.options", "mofa.paths", "mofa.stores", "mofa.stores.base", "mofa.stores.files",
+    "mofa.timestamps", "indexer", "indexer.database", "indexer.handshake", "indexer.index",
+    "indexer.location", "indexer.lock", "indexer.store",
+}
+NOT_ON_HANDSHAKE = {"indexer.refresh", "indexer.rows", "mofa.layouts", "mofa.tree", "mofa.ids",
+                    "mofa.session", "mofa.errors", "mofa.stores.results", "mofa.cli.showing",
+                    "mofa.cli.exporting", "mofa.cli.deleting", "indexer.migrations",
+                    "indexer.transactions"}
 
 
 def imported_modules(*args, env=None) -> set[str]:
@@ -96,14 +108,56 @@ def test_a_table_listing_adds_only_the_renderer(root):
     assert extra - OURS_LIST - STDLIB_ALLOWED <= {"mofa.render", "unicodedata"}
 
 
-def test_the_handshake_path_neither_stats_nor_parses(root, index_path):
+@pytest.mark.parametrize("args", [
+    ["session", "list", "--limit", "10", "--output-format", "json"],
+    ["session", "list", "--agent", "a", "--limit", "10", "--output-format", "json"],
+])
+def test_the_handshake_path_neither_stats_nor_parses(root, index_path, args):
     write_session(root, "a", "s")
     daemon = RunningDaemon(root, index_path)
     try:
         daemon.wait_for_log("watching")
-        modules = imported_modules("session", "list", "--limit", "10", "--output-format", "json")
-        assert "indexer.handshake" in modules
+        modules = imported_modules(*args)
+        assert "indexer.handshake" in modules and "mofa.cli.listing" in modules
         assert not modules & NOT_ON_HANDSHAKE, sorted(modules & NOT_ON_HANDSHAKE)
+        extra = modules - click_modules()
+        ours = {name for name in extra if name.split(".")[0] in ("mofa", "indexer")}
+        assert ours <= OURS_HANDSHAKE, sorted(ours - OURS_HANDSHAKE)
+        assert extra - ours <= STDLIB_ALLOWED, sorted(extra - ours - STDLIB_ALLOWED)
+    finally:
+        daemon.stop()
+
+
+def test_show_of_a_per_agent_session_opens_no_index(root):
+    """Nor imports SQLite: a per-agent session is found by its path (issue 16)."""
+    write_session(root, "a", "s")
+    warm(root)
+    modules = imported_modules("session", "show", "a:s", "--format", "json")
+    assert "mofa.cli.showing" in modules
+    assert not modules & {"sqlite3", "indexer.database", "indexer.index", "mofa.cli.listing",
+                          "mofa.stores.results"}
+
+
+def test_query_as_json_imports_neither_json_nor_the_table_renderer(root):
+    write_session(root, "a", "s")
+    warm(root)
+    modules = imported_modules("session", "query", "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
+                               "--output-format", "json")
+    assert "mofa.cli.query_output" in modules
+    unwanted = {"json", "mofa.render", "unicodedata", "mofa.cli.index_commands", "mofa.stores.results"}
+    assert not modules & unwanted, sorted(modules & unwanted)
+
+
+def test_a_query_with_the_watcher_imports_no_exceptions_and_no_other_result_types(root, index_path):
+    write_session(root, "a", "s")
+    daemon = RunningDaemon(root, index_path)
+    try:
+        daemon.wait_for_log("watching")
+        modules = imported_modules("session", "query", "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
+                                   "--output-format", "json")
+        assert "indexer.handshake" in modules and "mofa.stores.queries" in modules
+        unwanted = NOT_ON_HANDSHAKE | {"json", "mofa.render", "mofa.cli.index_commands"}
+        assert not modules & unwanted, sorted(modules & unwanted)
     finally:
         daemon.stop()
 

@@ -31,6 +31,24 @@ def test_query_refreshes_first_and_prints_a_table(sessions):
     assert "│ c " in run("session", "query", "SELECT agent FROM sessions").stdout
 
 
+def test_json_is_json_dumps_text_whatever_the_values(sessions):
+    """Plain rows are written without the json module (issue 16), in json.dumps's own text."""
+    sql = ("SELECT 'plain' AS text, 'a \"quote\"' AS quoted, 'back\\slash' AS slash, char(10) AS newline,"
+           " 'é ✓' AS unicode, char(127) AS del, 42 AS int, -0.5 AS float, 1e999 AS inf, NULL AS nil,"
+           " x'00ff' AS blob, 3.0 AS whole")
+    out = run("session", "query", sql, "-f", "json").stdout
+    value = {"text": "plain", "quoted": 'a "quote"', "slash": "back\\slash", "newline": "\n",
+             "unicode": "é ✓", "del": "\x7f", "int": 42, "float": -0.5, "inf": None, "nil": None,
+             "blob": "00ff", "whole": 3.0}
+    assert out == "[\n  " + json.dumps(value, ensure_ascii=False) + "\n]\n"
+    plain = run("session", "query", "SELECT agent, count(*) AS n, 0.25 AS f, NULL AS z FROM sessions"
+                " GROUP BY agent", "-f", "json").stdout
+    assert plain == "[\n  " + ",\n  ".join(json.dumps({"agent": agent, "n": n, "f": 0.25, "z": None})
+                                            for agent, n in (("a", 2), ("b", 1))) + "\n]\n"
+    odd_column = run("session", "query", 'SELECT 1 AS "a""b"', "-f", "json").stdout
+    assert odd_column == "[\n  " + json.dumps({'a"b': 1}) + "\n]\n"
+
+
 def test_json_and_csv(sessions):
     sql = "SELECT user_id, sum(message_count) AS messages FROM sessions GROUP BY user_id ORDER BY 2 DESC"
     assert json.loads(run("session", "query", sql, "-f", "json").stdout) == [

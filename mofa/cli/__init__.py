@@ -89,4 +89,33 @@ def main() -> None:
 
         error_line(f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)")
         code = 3
-    sys.exit(_finish(code))
+    code = _finish(code)
+    if _may_skip_teardown(code):
+        _exit_now(code)
+    sys.exit(code)
+
+
+# Modules whose exit work (joining worker processes or threads, flushing log handlers) must
+# run: a command that imported one ends the usual way.
+_EXIT_WORK = ("multiprocessing", "concurrent.futures", "logging")
+
+
+def _may_skip_teardown(code) -> bool:
+    """Whether the command may end without the interpreter's teardown (freeing every module
+    and object one by one: ~6 ms of a 50 ms listing, issue 16). Not when the code is not a
+    status number, when threads or modules with exit work are about, or when warnings were
+    asked for (-W, PYTHONWARNINGS, -X dev: the teardown is where unclosed files are reported)."""
+    import threading
+
+    return ((code is None or type(code) is int) and not sys.warnoptions
+            and not sys.flags.dev_mode and threading.active_count() == 1
+            and not any(name in sys.modules for name in _EXIT_WORK))
+
+
+def _exit_now(code) -> None:
+    """End the process at once: stdout was flushed by _finish, every store closed by click."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code or 0)

@@ -7,8 +7,39 @@ import sys
 import click
 
 from mofa.cli import console
+from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, cli_error
+from mofa.cli.options import complete_session_ids
 from mofa.cli.prompt import confirmed
+
+
+@click.command("delete")
+@click.argument("session_ids", metavar="SESSION_ID...", nargs=-1, required=True,
+                shell_complete=complete_session_ids)
+@click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
+@click.option("--origin", metavar="NAME",
+              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
+@pass_app
+def delete(app: App, session_ids, force, origin):
+    """Delete sessions and their conversation history.
+
+    Several ids, or `-` to read them from standard input, one per line, are deleted in one
+    go after one prompt (then answered on the terminal). Anything but `y` or `yes`, or the
+    end of input, cancels (exit status 0). Exit statuses: 0 all deleted or cancelled, else
+    the first failing id's: 1 not found, 2 permission denied, 3 failed.
+
+    \b
+    Examples:
+      mofa session delete agent-001:session-123
+      mofa session delete session-123 session-124 --force
+      mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session delete - --force
+    """
+    texts, answers = wanted_ids(session_ids)
+    store = app.store()
+    if len(texts) == 1 and session_ids != ("-",):
+        delete_one(store, texts[0], force, answers, origin)
+    else:
+        delete_many(store, texts, force, answers, origin)
 
 
 def wanted_ids(arguments: tuple[str, ...]) -> tuple[list[str], object]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import os
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 import click
 
 from mofa.cli.lazy import LazyGroup
 
-from mofa import errors
+if TYPE_CHECKING:
+    from mofa.errors import MofaError
 
 
 class ExitStatus(IntEnum):
@@ -21,26 +23,31 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # Ctrl-C, as a shell reports a command killed by SIGINT
 
 
-_STATUS_OF = [
-    (errors.InvalidSessionId, ExitStatus.NOT_FOUND),
-    (errors.SessionNotFound, ExitStatus.NOT_FOUND),
-    (errors.AmbiguousSessionId, ExitStatus.NOT_FOUND),
-    (errors.SessionExists, ExitStatus.NOT_FOUND),
-    (errors.ReadOnlySession, ExitStatus.PERMISSION_DENIED),
-    (errors.Unsupported, ExitStatus.PERMISSION_DENIED),
-    (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),
-    (errors.SessionsRootMissing, ExitStatus.NOT_FOUND),
-    (errors.QueryTimeout, ExitStatus.FAILED),
-    (errors.QueryError, ExitStatus.NOT_FOUND),
-    (errors.SessionPermissionError, ExitStatus.PERMISSION_DENIED),
-    (errors.RefusedPath, ExitStatus.PERMISSION_DENIED),
-    (errors.InvalidTimeSpec, ExitStatus.PERMISSION_DENIED),  # bad input: a usage error
-    (errors.InvalidSearchQuery, ExitStatus.PERMISSION_DENIED),
-    (errors.CorruptSession, ExitStatus.FAILED),
-    (errors.StoreError, ExitStatus.FAILED),
-    (errors.IndexUnavailable, ExitStatus.FAILED),
-    (errors.StoreUnavailable, ExitStatus.FAILED),
-]
+def _statuses() -> list:
+    """(exception class, exit status), the first match wins. mofa.errors is imported when a
+    command fails, not by every command (issue 16)."""
+    from mofa import errors
+
+    return [
+        (errors.InvalidSessionId, ExitStatus.NOT_FOUND),
+        (errors.SessionNotFound, ExitStatus.NOT_FOUND),
+        (errors.AmbiguousSessionId, ExitStatus.NOT_FOUND),
+        (errors.SessionExists, ExitStatus.NOT_FOUND),
+        (errors.ReadOnlySession, ExitStatus.PERMISSION_DENIED),
+        (errors.Unsupported, ExitStatus.PERMISSION_DENIED),
+        (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),
+        (errors.SessionsRootMissing, ExitStatus.NOT_FOUND),
+        (errors.QueryTimeout, ExitStatus.FAILED),
+        (errors.QueryError, ExitStatus.NOT_FOUND),
+        (errors.SessionPermissionError, ExitStatus.PERMISSION_DENIED),
+        (errors.RefusedPath, ExitStatus.PERMISSION_DENIED),
+        (errors.InvalidTimeSpec, ExitStatus.PERMISSION_DENIED),  # bad input: a usage error
+        (errors.InvalidSearchQuery, ExitStatus.PERMISSION_DENIED),
+        (errors.CorruptSession, ExitStatus.FAILED),
+        (errors.StoreError, ExitStatus.FAILED),
+        (errors.IndexUnavailable, ExitStatus.FAILED),
+        (errors.StoreUnavailable, ExitStatus.FAILED),
+    ]
 
 
 class CliError(click.ClickException):
@@ -56,8 +63,8 @@ class CliError(click.ClickException):
         error_line(self.format_message())
 
 
-def status_for(error: errors.MofaError) -> ExitStatus:
-    for kind, status in _STATUS_OF:
+def status_for(error: MofaError) -> ExitStatus:
+    for kind, status in _statuses():
         if isinstance(error, kind):
             return status
     return ExitStatus.FAILED
@@ -65,7 +72,9 @@ def status_for(error: errors.MofaError) -> ExitStatus:
 
 def cli_error(error: BaseException) -> CliError | None:
     """The CliError an exception of the library or the OS means; None for a bug."""
-    if isinstance(error, errors.MofaError):
+    from mofa.errors import MofaError
+
+    if isinstance(error, MofaError):
         return CliError(str(error), status_for(error))
     if isinstance(error, PermissionError):
         return CliError(f"permission denied: {error.filename or error}", ExitStatus.PERMISSION_DENIED)

@@ -7,6 +7,9 @@ import stat
 
 import click
 
+from mofa.cli import console
+from mofa.cli.app import App, pass_app
+from mofa.cli.options import complete_session_ids
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
 from mofa.session import Session
@@ -15,6 +18,41 @@ from mofa.stores.writing import write_atomically
 EXPORT_PREFIX = ".mofa-export-"  # the temporary file's name: hidden, so never a session
 
 SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
+
+
+@click.command("export")
+@click.argument("session_id", shell_complete=complete_session_ids)
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write ('-' for standard output); parent directories are created.")
+@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
+              help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].")
+@click.option("--origin", metavar="NAME",
+              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
+@pass_app
+def export(app: App, session_id, output, fmt, origin):
+    """Export a session, every stored field as stored, to a JSON or YAML file.
+
+    An existing file is replaced atomically, keeping its permissions: a failed export leaves
+    no partial file. A device or FIFO is written into. A path inside the sessions root is
+    refused (exit status 2).
+
+    \b
+    Examples:
+      mofa session export agent-001:session-123 -o session.json
+      mofa session export session-123 -o ./exports/session.yaml --format yaml
+    """
+    fmt = fmt or format_from_suffix(output)
+    check_outside_root(output, app.root)
+    store = app.store()
+    loaded = store.load(store.resolve_origin(session_id, origin))
+    console.status(f"→ Exporting session: {loaded.session_id}")
+    console.status(f"  Format: {fmt}")
+    console.status(f"  Output: {output}")
+    for warning in loaded.warnings:
+        console.warning(warning)
+    write(loaded, fmt, output)
+    console.success(f"  ✓ Exported {loaded.message_count} messages")
+    console.success("✓ Session exported successfully")
 
 
 def format_from_suffix(output: str) -> str:

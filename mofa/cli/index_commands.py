@@ -1,8 +1,7 @@
-"""`mofa session query` and `mofa session index path | status | rebuild | verify`."""
+"""`mofa session index path | status | rebuild | verify`."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import click
@@ -11,45 +10,6 @@ from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus
 from mofa.cli.options import output_format_option
-
-
-@click.command()
-@click.argument("sql")
-@output_format_option("table", "json", "csv")
-@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              metavar="SECONDS", help="Stop the query after this long (0: no limit).")
-@pass_app
-def query(app: App, sql, fmt, timeout):
-    """Run read-only SQL against the index (table `sessions`), refreshed first.
-
-    No statement can change the index or any other file. A query stops after --timeout
-    seconds (exit status 3) or at Ctrl-C (130). The table shows at most 10,000 rows; json and
-    csv stream every row.
-
-    \b
-    Examples:
-      mofa session query "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent"
-      mofa session query "SELECT session_id FROM sessions WHERE status = 'empty'" -f json
-      mofa session query "SELECT * FROM sessions" --output-format csv > sessions.csv
-    """
-    from mofa.cli import query_output
-
-    result = app.store().query(_utf8_argument(sql), timeout or None)
-    try:
-        query_output.write(result.columns, result.rows, fmt, console.warning)
-    finally:
-        result.close()
-
-
-def _utf8_argument(text: str) -> str:
-    """An argument as UTF-8 text. Where the locale is not UTF-8 (C, without Python's UTF-8
-    mode), Python hands over its non-ASCII bytes as surrogate escapes, which SQLite refuses."""
-    if text.isascii() or text.isprintable():
-        return text
-    try:
-        return os.fsencode(text).decode("utf-8")
-    except (UnicodeError, ValueError):
-        return text
 
 
 @click.group("index")

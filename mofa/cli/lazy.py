@@ -3,8 +3,6 @@ modules it imports, so `list` does not pay for `query`)."""
 
 from __future__ import annotations
 
-from importlib import import_module
-
 import click
 
 
@@ -21,5 +19,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy_subcommands:
             module, attribute = self.lazy_subcommands[name].split(":")
-            return getattr(import_module(module), attribute)
+            # The import statement's own machinery (not importlib.import_module), so that
+            # `python -X importtime` reports the module as every other import.
+            return getattr(__import__(module, fromlist=[attribute]), attribute)
         return super().get_command(ctx, name)

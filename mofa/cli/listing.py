@@ -1,4 +1,4 @@
-"""`list` output: the box table or a JSON array streamed row by row."""
+"""`mofa session list`, and its output: the box table or a JSON array streamed row by row."""
 
 from __future__ import annotations
 
@@ -6,9 +6,54 @@ import sys
 
 import click
 
+from mofa.cli import console
+from mofa.cli.app import App, pass_app
+from mofa.cli.filters import session_filter, session_options
+from mofa.cli.options import complete_agents, output_format_option
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "message_count", "status"]
+
+
+@click.command("list")
+@click.option("-a", "--agent", metavar="AGENT_ID", shell_complete=complete_agents,
+              help="Only the sessions of this agent (exact match).")
+@click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
+              help="Only the N most recently created sessions (of those the filters keep).")
+@session_options
+@output_format_option("table", "json", mofa_spellings=True)
+@pass_app
+def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fmt):
+    """List sessions: the N most recently created, printed oldest first.
+
+    Every filter narrows; --limit applies last.
+
+    \b
+    Examples:
+      mofa session list
+      mofa session list --agent agent-001 --limit 10
+      mofa session list --since 7d --status active --tag billing
+      mofa session list --output-format json | jq -r '.[].session_id'
+    """
+    if limit is not None:
+        limit = min(limit, 2**63 - 1)  # more than SQLite can count means all of them
+    wanted = session_filter(agent, limit, since, until, statuses, user, tags)
+    if fmt == "table":
+        console.status("→ Listing sessions")
+        if agent is not None:
+            console.status(f"  Filtering by agent: {agent}")
+        for label, value in (("Since", since), ("Until", until), ("Status", ", ".join(statuses)),
+                             ("User", user), ("Tags", ", ".join(tags))):
+            if value:
+                console.status(f"  {label}: {value}")
+        if limit is not None:
+            console.status(f"  Limit: {limit}")
+        console.status("")
+    rows = app.store().list(wanted)
+    if fmt == "json":
+        write_json(rows)
+    else:
+        write_table(rows)
 
 
 def write_json(rows) -> None:

@@ -1,4 +1,5 @@
-"""`show` output: the page's header, metadata block and conversation table, or JSON/YAML/Markdown."""
+"""`mofa session show`, and its output: the page's header, metadata block and conversation
+table, or JSON/YAML/Markdown."""
 
 from __future__ import annotations
 
@@ -7,8 +8,35 @@ import sys
 
 import click
 
+from mofa.cli import console
+from mofa.cli.app import App, pass_app
+from mofa.cli.options import complete_session_ids, show_format_option
 from mofa.session import Session
 from mofa.timestamps import clock_text, index_text, listing_text, parse_timestamp
+
+
+@click.command("show")
+@click.argument("session_id", shell_complete=complete_session_ids)
+@show_format_option
+@click.option("--origin", metavar="NAME",
+              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
+@pass_app
+def show(app: App, session_id, fmt, origin):
+    """Show a session: its fields, metadata and conversation.
+
+    SESSION_ID is `<agent>:<session>`, or just `<session>` when one agent has it.
+
+    \b
+    Examples:
+      mofa session show agent-001:session-123
+      mofa session show session-123 --format json | jq '.messages[] | select(.role == "user")'
+      mofa session show session-123 -o yaml
+    """
+    store = app.store()
+    loaded = store.load(store.resolve_origin(session_id, origin))
+    for warning in loaded.warnings:
+        console.warning(warning)
+    write(loaded, fmt)
 
 
 def write(session: Session, fmt: str) -> None:

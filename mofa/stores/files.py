@@ -12,21 +12,18 @@ import errno
 import os
 from collections.abc import Iterator
 from stat import S_ISDIR, S_ISREG
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from mofa import tree
-from mofa.errors import (
-    AmbiguousSessionId,
-    CorruptSession,
-    InvalidSessionId,
-    SessionExists,
-    SessionNotFound,
-    SessionPermissionError,
-    StoreError,
-)
-from mofa.ids import is_safe_name, mofa_file_stem, parse_session_id
-from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX, Session
-from mofa.stores.base import SearchHit, SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+
+if TYPE_CHECKING:
+    from mofa import tree
+    from mofa.session import Session
+    from mofa.stores.results import SearchHit
+
+# What reads, names and parses files (mofa.tree, mofa.ids, mofa.session, mofa.errors) is
+# imported by the functions that do so: the index's store subclasses this one, and a listing
+# that mofa-indexd vouches for reads no file (issue 16: every module costs start-up time).
 
 
 class FileHandle(NamedTuple):
@@ -41,12 +38,17 @@ class FileHandle(NamedTuple):
 
 
 def _os_error(error: OSError, what: str) -> Exception:
+    from mofa.errors import SessionPermissionError, StoreError
+
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return SessionPermissionError(f"permission denied: {what}")
     return StoreError(f"cannot access {what}: {error.strerror or error}")
 
 
 def read_bytes(path: str) -> bytes:
+    from mofa import tree
+    from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+
     try:
         with open(path, "rb") as handle:
             limit = tree.max_session_bytes()
@@ -72,6 +74,7 @@ def read_bytes(path: str) -> bytes:
 def parse_file(layout: str, path: str, agent: str, name: str, data: bytes, mtime_ns: int,
                fast: bool = False) -> Session:
     from mofa.layouts import parse_agent_json, parse_jsonl
+    from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
 
     if layout == JSON_LAYOUT:
         return parse_agent_json(path, agent, name, data, mtime_ns, fast)
@@ -82,6 +85,8 @@ def parse_file(layout: str, path: str, agent: str, name: str, data: bytes, mtime
 def load_path(root: str, directory: str, stat: tree.FileStat, fast: bool = False) -> Session:
     """Parse one session file found by a scan (`directory` is '' for the root's JSONL files);
     `fast` when only its summary is wanted."""
+    from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT
+
     if directory:
         path = os.path.join(root, directory, stat.name)
         return parse_file(JSON_LAYOUT, path, directory, stat.name[: -len(JSON_SUFFIX)],
@@ -130,6 +135,9 @@ class FileSessionStore(SessionStore):
     # -- listing ---------------------------------------------------------------------------
     def iter_sessions(self, agent: str | None = None) -> Iterator[Session]:
         """Every readable session (of `agent`); `warn` hears of each file that is not."""
+        from mofa import tree
+        from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+
         skipped: list[str] = []
         agents = None if agent is None else [agent] if tree.is_agent_name(agent) else []
         places = tree.session_files(self.root, agents, skipped)
@@ -166,6 +174,7 @@ class FileSessionStore(SessionStore):
     def search(self, query: str, wanted: SessionFilter = SessionFilter(),
                role: str | None = None) -> list[SearchHit]:
         from mofa.searching import search_sessions
+        from mofa.stores.results import SearchHit
 
         sessions = (session for session in self.iter_sessions(wanted.agent)
                     if passes(row_of(session), SessionFilter(wanted.agent, None, wanted.since, wanted.until)))
@@ -176,6 +185,9 @@ class FileSessionStore(SessionStore):
 
     # -- resolving ids ---------------------------------------------------------------------
     def resolve(self, text: str) -> SessionRef:
+        from mofa.errors import SessionNotFound
+        from mofa.ids import parse_session_id
+
         if ":" not in text:
             return self._resolve_short(text)
         ref = self._agent_json_ref(text)
@@ -188,6 +200,10 @@ class FileSessionStore(SessionStore):
         return ref
 
     def _resolve_short(self, text: str) -> SessionRef:
+        from mofa import tree
+        from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionNotFound
+        from mofa.ids import is_safe_name, parse_session_id
+
         if not text:
             raise InvalidSessionId("invalid session id '': it is empty")
         matches: dict[str, SessionRef] = {}
@@ -219,6 +235,9 @@ class FileSessionStore(SessionStore):
         return None
 
     def _agent_json_at(self, text: str, agent: str, name: str) -> SessionRef | None:
+        from mofa import tree
+        from mofa.session import JSON_LAYOUT, JSON_SUFFIX
+
         directory = os.path.join(self.root, agent)
         try:
             dir_stat = os.lstat(directory)
@@ -240,6 +259,11 @@ class FileSessionStore(SessionStore):
     def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
         """MoFA sessions with this id, or whose session part is `name`, winners only, best
         claim first. Without an index the only way to know a file's key is to read it."""
+        from mofa import tree
+        from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+        from mofa.ids import mofa_file_stem
+        from mofa.session import JSONL_LAYOUT, JSONL_SUFFIX
+
         found: dict[str, list[tuple[tuple, SessionRef]]] = {}
         for stat in sorted(tree.scan_root(self.root).jsonl, key=lambda stat: os.fsencode(stat.name)):
             stem = stat.name[: -len(JSONL_SUFFIX)]
@@ -276,6 +300,9 @@ class FileSessionStore(SessionStore):
         return os.path.join(self.root, handle.file)
 
     def load(self, ref: SessionRef) -> Session:
+        from mofa import tree
+        from mofa.errors import SessionNotFound
+
         handle = _file_handle(ref)
         path = self.path_of(handle)
         st = tree.regular_file_stat(path)
@@ -285,6 +312,8 @@ class FileSessionStore(SessionStore):
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
+        from mofa.errors import SessionNotFound
+
         handle = _file_handle(ref)
         with _directory(self.root, handle, ref.session_id) as dir_fd:
             try:
@@ -318,6 +347,7 @@ class FileSessionStore(SessionStore):
             os.close(root_fd)
 
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
+        from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionExists, SessionNotFound
         from mofa.stores.writing import save_document
 
         try:
@@ -337,6 +367,8 @@ class FileSessionStore(SessionStore):
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
+        from mofa import tree
+
         return {"store": self.kind, "sessions_root": self.root,
                 "files_on_disk": sum(len(files) for _, files in tree.session_files(self.root, skipped=[]))}
 
@@ -349,6 +381,9 @@ def _descending(text: str) -> tuple:
 def claim_rank(session: Session) -> tuple:
     """DESIGN "Session ids": the per-agent file wins over a JSONL header; among JSONL files the
     one whose name is the key's own file name, else the first path in byte order."""
+    from mofa.ids import mofa_file_stem
+    from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
+
     if session.layout == JSON_LAYOUT:
         return (0, os.fsencode(session.path))
     stem = os.path.basename(session.path)[: -len(JSONL_SUFFIX)]
@@ -366,6 +401,8 @@ def _per_agent_parts(text: str) -> tuple[str, str] | None:
 
 def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
     """Every (agent, session) split of `text` at a ':' whose two parts are safe names."""
+    from mofa.ids import is_safe_name
+
     position = text.find(":")
     while position != -1:
         agent, name = text[:position], text[position + 1:]
@@ -375,6 +412,9 @@ def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
 
 
 def _file_handle(ref: SessionRef) -> FileHandle:
+    from mofa.errors import SessionNotFound
+    from mofa.ids import is_safe_name
+
     handle = ref.handle
     if not isinstance(handle, FileHandle) or not is_safe_name(handle.file) or (
             handle.directory and not is_safe_name(handle.directory)):
@@ -393,6 +433,8 @@ class _directory:
         self.fds: list[int] = []
 
     def __enter__(self) -> int:
+        from mofa.errors import SessionNotFound, StoreError
+
         flags = os.O_RDONLY | os.O_DIRECTORY
         try:
             root_fd = os.open(self.root, flags)
