@@ -83,8 +83,16 @@ def m006_tags(conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM {table}")
 
 
+def m007_agent_index(conn: sqlite3.Connection) -> None:
+    """A narrow index of `agent` alone: `GROUP BY agent` (the README's example query, and
+    completion's agents) scans it instead of the three-column `sessions_by_agent`, whose entries
+    are four times wider: 6.3 -> 4.4 ms over 100,000 sessions. Listings keep using
+    `sessions_by_agent`, the one that also gives their order."""
+    conn.execute("CREATE INDEX sessions_agent ON sessions (agent)")
+
+
 MIGRATIONS = [m001_sessions, m002_bookkeeping, m003_dir_generations, m004_no_name_index,
-              m005_precise_times_and_bad_file_ids, m006_tags]
+              m005_precise_times_and_bad_file_ids, m006_tags, m007_agent_index]
 LATEST_VERSION = len(MIGRATIONS)
 
 

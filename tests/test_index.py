@@ -265,3 +265,27 @@ def test_a_relative_index_path_is_made_absolute(root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run("--index", "rel.db", "session", "index", "path").stdout == f"{tmp_path / 'rel.db'}\n"
     assert run("session", "index", "path", env={"MOFA_INDEX_PATH": "rel.db"}).stdout == f"{tmp_path / 'rel.db'}\n"
+
+
+def test_grouping_by_agent_scans_the_narrow_index_and_listings_keep_theirs(sessions, index_path):
+    """`GROUP BY agent` reads `sessions_agent` (m007: entries a quarter as wide), while a
+    listing of one agent still walks `sessions_by_agent`, which also gives its order (were it
+    to pick the narrow one, `list --agent` of a big agent would sort every row it has)."""
+    run("session", "list")
+    conn = sqlite3.connect(index_path)
+    try:
+        def plan(sql, params=()):
+            return " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+        assert "COVERING INDEX sessions_agent" in plan(
+            "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent")
+        listing = plan("SELECT * FROM (SELECT session_id, created_at FROM sessions WHERE agent = ?"
+                       " ORDER BY created_at DESC, session_id DESC LIMIT 10)"
+                       " ORDER BY created_at, session_id", ("a",))
+        assert "INDEX sessions_by_agent (agent=?)" in listing
+        assert "sessions_agent " not in listing
+    finally:
+        conn.close()
+    assert json.loads(run("session", "query", "SELECT agent, count(*) AS n FROM sessions"
+                          " GROUP BY agent", "-f", "json").stdout) == [
+        {"agent": "a", "n": 1}, {"agent": "b", "n": 1}, {"agent": "c", "n": 1}]
