@@ -52,10 +52,13 @@ def _better(a: tuple, b: tuple) -> bool:
 
 
 def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[str],
-           session_params: list, role: str | None, limit: int) -> list[Ranked]:
+           session_params: list, role: str | None, limit: int,
+           budget: int = 5000) -> list[Ranked] | None:
     """The `limit` best sessions for `terms` (each its folded words and whether the last is a
     prefix), among those `session_conditions` (SQL over `s`, the sessions table) allow, with
-    their exact numbers of matching messages (of `role` when given), best first."""
+    their exact numbers of matching messages (of `role` when given), best first. None when
+    more than `budget` candidates would have to be counted (bounds far above the counts, as a
+    phrase of two common words has): the caller counts every match instead."""
     atoms = _atoms(terms)
     parts, params = [], []
     for index, (word, prefix) in enumerate(atoms):
@@ -76,7 +79,7 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
         f" SELECT s.origin, s.session_id, s.agent, s.created_at, {bound} AS bound FROM a0{joins}"
         " JOIN mofa_sessions s ON s.origin = a0.origin AND s.session_id = a0.session_id"
         f" WHERE true{where}"
-        " ORDER BY bound DESC, s.created_at DESC, s.session_id, s.origin LIMIT %s")
+        " ORDER BY bound DESC, s.created_at DESC, s.session_id, s.origin")
     matching = " AND ".join(["m.words LIKE %s"] * len(terms) + (["m.role = %s"] if role is not None else []))
     matching_params = [like_pattern(words, prefix) for words, prefix in terms]
     if role is not None:
@@ -89,34 +92,44 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
         " FROM unnest(%s::text[], %s::text[], %s::integer[]) AS c(origin, session_id, i)"
         " JOIN mofa_messages m ON m.origin = c.origin AND m.session_id = c.session_id"
         " GROUP BY c.i")
-    exact_bound = len(terms) == 1 and len(terms[0][0]) == 1 and not terms[0][1] and role is None
-
     found: list[tuple] = []  # (matches, created_at, session_id, origin, agent, first position)
-    done = 0
-    wanted = limit if exact_bound else max(4 * limit, 100)
-    while True:
-        # Re-read with a larger limit each round (rounds double, so at most twice the work).
-        rows = conn.execute(candidates_sql, [*params, *session_params, wanted + 1]).fetchall()
-        batch = rows[done:wanted]
-        if batch:
-            counted = conn.execute(exact_sql, [*matching_params, *matching_params,
-                                               [row[0] for row in batch], [row[1] for row in batch],
-                                               list(range(len(batch)))]).fetchall()
-            for index, matches, first in counted:
-                if matches:
-                    origin, session_id, agent, created_at, _ = batch[index]
-                    found.append((matches, created_at, session_id, origin, agent, first))
-            found.sort(key=lambda key: (key[2], key[3]))
-            found.sort(key=lambda key: (key[0], key[1]), reverse=True)
-            del found[limit:]
-        if len(rows) <= wanted:
-            break  # every candidate is counted
-        done = wanted
-        origin, session_id, _, created_at, bound_value = rows[wanted]
-        if len(found) == limit and not _better((bound_value, created_at, session_id, origin),
-                                               found[-1][:4]):
-            break  # no candidate left can beat the k-th best
-        wanted *= 2
+
+    def count(batch: list[tuple]) -> None:
+        counted = conn.execute(exact_sql, [*matching_params, *matching_params,
+                                           [row[0] for row in batch], [row[1] for row in batch],
+                                           list(range(len(batch)))]).fetchall()
+        for index, matches, first in counted:
+            if matches:
+                origin, session_id, agent, created_at, _ = batch[index]
+                found.append((matches, created_at, session_id, origin, agent, first))
+        found.sort(key=lambda key: (key[2], key[3]))
+        found.sort(key=lambda key: (key[0], key[1]), reverse=True)
+        del found[limit:]
+
+    if len(terms) == 1 and len(terms[0][0]) == 1 and not terms[0][1] and role is None:
+        # One word: its bound is its count, the first `limit` candidates are the answer
+        # (read in order from the index on (word, messages DESC), no sort of all its sessions).
+        count(conn.execute(f"{candidates_sql} LIMIT %s", [*params, *session_params, limit]).fetchall())
+    else:
+        # A server-side cursor: the candidates are joined and sorted once, read as needed.
+        with conn.cursor(name="mofa_candidates") as cursor:
+            cursor.execute(candidates_sql, [*params, *session_params])
+            size, done = max(4 * limit, 100), 0
+            rows = cursor.fetchmany(size + 1)
+            while rows:
+                batch, rest = rows[:size], rows[size:]
+                count(batch)
+                done += len(batch)
+                if not rest:
+                    break  # every candidate is counted
+                origin, session_id, _, created_at, bound_value = rest[0]
+                if len(found) == limit and not _better((bound_value, created_at, session_id, origin),
+                                                       found[-1][:4]):
+                    break  # no candidate left can beat the k-th best
+                if done >= budget:
+                    return None  # the bounds are too loose here: counting everything is quicker
+                size *= 2
+                rows = rest + cursor.fetchmany(size)
     if not found:
         return []
     texts = dict(((origin, session_id), text) for origin, session_id, text in conn.execute(

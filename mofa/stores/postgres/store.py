@@ -305,6 +305,8 @@ class PostgresSessionStore(SessionStore):
                     rows = ranked(self.conn, terms, session_conditions, session_params, role,
                                   wanted.limit)
             else:
+                rows = None
+            if rows is None:
                 rows = self._counted(terms, session_conditions, session_params, role, wanted.limit)
             extra = (mofa_tables.messages_for_search(self.conn, wanted, role)
                      if self.mofa_tables else [])

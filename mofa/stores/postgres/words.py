@@ -28,12 +28,12 @@ _APPLY = """
     INSERT INTO mofa_session_words AS t (origin, session_id, word, messages)
     SELECT origin, session_id, word, sum(n) FROM ({changes}) c
     GROUP BY origin, session_id, word HAVING sum(n) <> 0
-    ORDER BY word, origin, session_id
-    ON CONFLICT (word, origin, session_id) DO UPDATE SET messages = t.messages + EXCLUDED.messages;
+    ORDER BY origin, session_id, word
+    ON CONFLICT (origin, session_id, word) DO UPDATE SET messages = t.messages + EXCLUDED.messages;
 """
 _DROP = """
     DELETE FROM mofa_session_words t USING ({removed}) c
-    WHERE t.word = c.word AND t.origin = c.origin AND t.session_id = c.session_id
+    WHERE t.origin = c.origin AND t.session_id = c.session_id AND t.word = c.word
     AND t.messages <= 0;
 """
 
@@ -56,8 +56,7 @@ def create(conn) -> None:
             origin     text COLLATE "C" NOT NULL,
             session_id text COLLATE "C" NOT NULL,
             word       text COLLATE "C" NOT NULL,
-            messages   integer NOT NULL,
-            PRIMARY KEY (word, origin, session_id)
+            messages   integer NOT NULL
         )
         """)
     conn.execute(f"COMMENT ON TABLE {TABLE} IS 'in how many messages of each session each word"
@@ -76,15 +75,15 @@ def create(conn) -> None:
     conn.execute("CREATE TRIGGER mofa_words_changed AFTER UPDATE ON mofa_messages"
                  " REFERENCING NEW TABLE AS added OLD TABLE AS removed FOR EACH STATEMENT"
                  " EXECUTE FUNCTION mofa_words_changed()")
-    fill(conn)
-
-
-def fill(conn) -> None:
-    """Count the words of every message held (the table empty before)."""
     conn.execute(f"INSERT INTO {TABLE} (origin, session_id, word, messages)"
                  f" SELECT origin, session_id, word, count(*) FROM ("
                  f"{_DISTINCT.format(rows='mofa_messages', sign=1)}) d"
                  " GROUP BY origin, session_id, word")
+    # Indexes once it is filled (a sorted build, compact): the key, in session order (what
+    # the triggers look up: a session's words are neighbours), and in each word the sessions
+    # with the most messages holding it first, for best-first search to read in order.
+    conn.execute(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (origin, session_id, word)")
+    conn.execute(f"CREATE INDEX {TABLE}_by_word ON {TABLE} (word, messages DESC, origin, session_id)")
     conn.execute(f"ANALYZE {TABLE}")
 
 
