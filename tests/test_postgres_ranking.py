@@ -208,3 +208,25 @@ def test_any_search_with_a_limit_is_the_plain_matchers(pg_url, corpus, query, li
         assert ours(store, query, wanted, role) == plain(store, query, wanted, role)
         assert [plain_snippet(hit[2]) for hit in ours(store, query, wanted, role)] == [
             plain_snippet(hit[2]) for hit in plain(store, query, wanted, role)]
+
+
+def test_bounds_too_loose_give_way_to_counting_every_match(pg_url, monkeypatch):
+    from mofa.searching import _term_words, parse_query
+    from mofa.stores.postgres import ranking
+
+    with open_store(pg_url) as store:
+        for number in range(30):
+            save(store, f"p:s{number:02}", day(number), *(["invoice then refund"] * 5),
+                 *(["refund invoice"] * (number % 2)))
+        monkeypatch.setattr(ranking, "BUDGET", 10)
+        terms = [(_term_words(term), term.prefix) for term in parse_query('"refund invoice"')]
+        # The bound of every session is 5 or 6, its count 0 or 1: past ten candidates the
+        # ranking gives up, and the search counts every match instead, with the same answer.
+        with store.conn.transaction():  # its cursor lives in a transaction, as the store's does
+            assert ranking.ranked(store.conn, terms, [], [], None, 3) is None
+        assert agree(store, '"refund invoice"', limit=3) == [
+            ("p:s29", 1, "\x02refund\x03 \x02invoice\x03"), ("p:s27", 1, "\x02refund\x03 \x02invoice\x03"),
+            ("p:s25", 1, "\x02refund\x03 \x02invoice\x03")]
+        monkeypatch.setattr(ranking, "BUDGET", 5000)
+        with store.conn.transaction():
+            assert len(ranking.ranked(store.conn, terms, [], [], None, 3)) == 3

@@ -20,6 +20,11 @@ from typing import NamedTuple
 from mofa.stores.postgres.search import _escaped, like_pattern
 
 
+# Candidates counted at most before giving up on the bounds (about a second of counting on a
+# 2M-message database): beyond it, counting every match through the trigram index is quicker.
+BUDGET = 5000
+
+
 class Ranked(NamedTuple):
     """A hit, before its snippet: its first matching message's text comes with it."""
 
@@ -52,12 +57,11 @@ def _better(a: tuple, b: tuple) -> bool:
 
 
 def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[str],
-           session_params: list, role: str | None, limit: int,
-           budget: int = 5000) -> list[Ranked] | None:
+           session_params: list, role: str | None, limit: int) -> list[Ranked] | None:
     """The `limit` best sessions for `terms` (each its folded words and whether the last is a
     prefix), among those `session_conditions` (SQL over `s`, the sessions table) allow, with
     their exact numbers of matching messages (of `role` when given), best first. None when
-    more than `budget` candidates would have to be counted (bounds far above the counts, as a
+    more than BUDGET candidates would have to be counted (bounds far above the counts, as a
     phrase of two common words has): the caller counts every match instead."""
     atoms = _atoms(terms)
     parts, params = [], []
@@ -114,7 +118,7 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
         # A server-side cursor: the candidates are joined and sorted once, read as needed.
         with conn.cursor(name="mofa_candidates") as cursor:
             cursor.execute(candidates_sql, [*params, *session_params])
-            size, done = max(4 * limit, 100), 0
+            size, done = min(max(4 * limit, 100), BUDGET), 0
             rows = cursor.fetchmany(size + 1)
             while rows:
                 batch, rest = rows[:size], rows[size:]
@@ -126,7 +130,7 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
                 if len(found) == limit and not _better((bound_value, created_at, session_id, origin),
                                                        found[-1][:4]):
                     break  # no candidate left can beat the k-th best
-                if done >= budget:
+                if done >= BUDGET:
                     return None  # the bounds are too loose here: counting everything is quicker
                 size *= 2
                 rows = rest + cursor.fetchmany(size)
