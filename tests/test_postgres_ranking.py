@@ -230,3 +230,21 @@ def test_bounds_too_loose_give_way_to_counting_every_match(pg_url, monkeypatch):
         monkeypatch.setattr(ranking, "BUDGET", 5000)
         with store.conn.transaction():
             assert len(ranking.ranked(store.conn, terms, [], [], None, 3)) == 3
+
+
+def test_verify_finds_word_counts_out_of_date_and_repair_recounts_them(pg_url):
+    with open_store(pg_url) as store:
+        save(store, "v:one", "2024-01-01T00:00:00Z", "refund please", "refund again")
+        save(store, "v:two", "2024-01-02T00:00:00Z", "refund")
+        store.conn.execute("UPDATE mofa_session_words SET messages = 9 WHERE session_id = 'v:two'")
+        store.conn.execute("DELETE FROM mofa_session_words WHERE session_id = 'v:one'"
+                           " AND word = 'again'")
+    verified = run_installed("--store", pg_url, "session", "index", "verify")
+    assert verified.returncode == 1
+    assert verified.stdout == ("stale: v:one: its word counts for search are out of date\n"
+                               "stale: v:two: its word counts for search are out of date\n")
+    repaired = run_installed("--store", pg_url, "session", "index", "verify", "--repair")
+    assert repaired.returncode == 0, repaired.stderr
+    with open_store(pg_url) as store:
+        word_counts_agree(store)
+        assert ours(store, "refund", SessionFilter(limit=1)) == [("v:one", 2, "\x02refund\x03 please")]

@@ -563,11 +563,20 @@ class PostgresSessionStore(SessionStore):
         """Recompute what the database derives for search (each message's folded words), then
         rebuild the pg_trgm index (REINDEX), creating it (and pg_trgm) when missing. Writers
         are not held: the words are rewritten a batch per transaction, the index concurrently."""
+        from mofa.stores.postgres import words
         from mofa.stores.postgres.search import INDEX, create_trigram_index, fill_words, trigram_index
 
         warnings = []
         with self._errors():
             fill_words(self.conn, progress)
+            # The per-session word counts follow the words by triggers; recount any that
+            # disagree all the same (triggers disabled once, or rows edited by hand).
+            for _ in range(3):  # a thousand disagreements a pass; a recount under lock holds
+                stale = words.stale(self.conn)
+                if not stale:
+                    break
+                words.recount(self.conn, sorted({(origin, session_id)
+                                                 for origin, session_id, _ in stale}))
             if trigram_index(self.conn) is not None:
                 # CONCURRENTLY: agents keep appending while it rebuilds (a plain REINDEX would
                 # hold their inserts for the minutes a big index takes).
@@ -586,6 +595,7 @@ class PostgresSessionStore(SessionStore):
         """The database's own invariants: each session's message_count is its number of
         message rows, at positions 0, 1, 2, ... (what appends and saves keep), and each
         message's search words are those of its text (what `rebuild` recomputes)."""
+        from mofa.stores.postgres import words
         from mofa.stores.postgres.search import stale_words
 
         with self._errors():
@@ -605,6 +615,11 @@ class PostgresSessionStore(SessionStore):
             problems += [Problem("stale", session_id if not origin else qualified(session_id, origin),
                                  f"message {position + 1}: its search words are out of date")
                          for origin, session_id, position in stale_words(self.conn, progress)]
+            # And the per-session word counts that bound a ranked search (triggers keep them).
+            sessions = sorted({(origin, session_id) for origin, session_id, _ in words.stale(self.conn)})
+            problems += [Problem("stale", session_id if not origin else qualified(session_id, origin),
+                                 "its word counts for search are out of date")
+                         for origin, session_id in sessions]
         return VerifyReport(examined, problems)
 
     def query(self, sql: str, timeout: float) -> QueryResult:

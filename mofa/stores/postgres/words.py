@@ -99,3 +99,22 @@ def stale(conn, limit: int = 1000) -> list[tuple[str, str, str]]:
         " ON t.origin = c.origin AND t.session_id = c.session_id AND t.word = c.word"
         " WHERE c.messages IS DISTINCT FROM t.messages ORDER BY 2, 1, 3 LIMIT %s",
         (limit,)).fetchall()
+
+
+def recount(conn, sessions: list[tuple[str, str]]) -> None:
+    """Count the words of these (origin, session_id) afresh, in one transaction that locks
+    their session rows (a save or an append of them waits, none is lost)."""
+    if not sessions:
+        return
+    origins, ids = [origin for origin, _ in sessions], [session_id for _, session_id in sessions]
+    given = "unnest(%s::text[], %s::text[]) AS g(origin, session_id)"
+    with conn.transaction():
+        conn.execute(f"SELECT 1 FROM mofa_sessions s JOIN {given} USING (origin, session_id)"
+                     " ORDER BY s.origin, s.session_id FOR UPDATE OF s", (origins, ids))
+        conn.execute(f"DELETE FROM {TABLE} t USING {given}"
+                     " WHERE t.origin = g.origin AND t.session_id = g.session_id", (origins, ids))
+        mine = f"(SELECT m.* FROM mofa_messages m JOIN {given} USING (origin, session_id))"
+        conn.execute(f"INSERT INTO {TABLE} (origin, session_id, word, messages)"
+                     f" SELECT origin, session_id, word, count(*) FROM ("
+                     f"{_DISTINCT.format(rows=mine, sign=1)}) d GROUP BY origin, session_id, word",
+                     (origins, ids))
