@@ -571,12 +571,11 @@ class PostgresSessionStore(SessionStore):
             fill_words(self.conn, progress)
             # The per-session word counts follow the words by triggers; recount any that
             # disagree all the same (triggers disabled once, or rows edited by hand).
-            for _ in range(3):  # a thousand disagreements a pass; a recount under lock holds
-                stale = words.stale(self.conn)
-                if not stale:
-                    break
+            before = None
+            while (stale := words.stale(self.conn)) and stale != before:  # 1000 rows a pass
                 words.recount(self.conn, sorted({(origin, session_id)
                                                  for origin, session_id, _ in stale}))
+                before = stale
             if trigram_index(self.conn) is not None:
                 # CONCURRENTLY: agents keep appending while it rebuilds (a plain REINDEX would
                 # hold their inserts for the minutes a big index takes).
