@@ -22,6 +22,8 @@ from mofa.stores.postgres.search import _escaped, like_pattern
 
 # Candidates counted at most before giving up on the bounds (about a second of counting on a
 # 2M-message database): beyond it, counting every match through the trigram index is quicker.
+# A tenth of it when the bounds are known to be loose: a phrase (bounded by its words one by
+# one) or --role (bounded by messages of every role).
 BUDGET = 5000
 
 
@@ -118,7 +120,9 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
         # A server-side cursor: the candidates are joined and sorted once, read as needed.
         with conn.cursor(name="mofa_candidates") as cursor:
             cursor.execute(candidates_sql, [*params, *session_params])
-            size, done = min(max(4 * limit, 100), BUDGET), 0
+            loose = role is not None or any(len(words) > 1 for words, _ in terms)
+            budget = BUDGET // 10 if loose else BUDGET
+            size, done = min(max(4 * limit, 100), budget), 0
             rows = cursor.fetchmany(size + 1)
             while rows:
                 batch, rest = rows[:size], rows[size:]
@@ -130,7 +134,7 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
                 if len(found) == limit and not _better((bound_value, created_at, session_id, origin),
                                                        found[-1][:4]):
                     break  # no candidate left can beat the k-th best
-                if done >= BUDGET:
+                if done >= budget:
                     return None  # the bounds are too loose here: counting everything is quicker
                 size *= 2
                 rows = rest + cursor.fetchmany(size)
