@@ -17,6 +17,7 @@ import pytest
 
 from mofa.stores import open_store
 from mofa.stores.base import SessionFilter
+from mofa.stores.postgres.schema import LATEST_VERSION
 from mofa.stores.postgres.search import INDEX, SEPARATOR, like_pattern, word_text
 from tests.helpers import run_installed
 from tests.pg import PASSWORD, PASSWORD_ROLE
@@ -101,7 +102,7 @@ def test_migrating_a_database_that_holds_sessions_computes_their_words(pg_url):
 
     v2_database(pg_url)
     with open_store(pg_url) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == LATEST_VERSION
         assert [hit.session_id for hit in store.search("ou commande")] == ["old:one"]
         assert [hit.session_id for hit in store.search("refund*")] == ["old:one"]
         assert store.search("refund") == []
@@ -146,7 +147,7 @@ def test_a_role_that_may_not_create_pg_trgm_still_searches_exactly(plain_role_db
 
     plain_url, admin_url = plain_role_db
     with open_store(plain_url) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == LATEST_VERSION
         said(store, "a:one", "2024-01-01T00:00:00Z", "Crème brûlée for order 42")
         said(store, "a:two", "2024-01-02T00:00:00Z", "no dessert")
         assert [hit.session_id for hit in store.search('"creme brulee"')] == ["a:one"]

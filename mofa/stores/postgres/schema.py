@@ -145,7 +145,16 @@ def m003_search(conn) -> None:
     conn.execute("ANALYZE mofa_messages")
 
 
-MIGRATIONS: list[Callable] = [m001_initial, m002_origins, m003_search]
+def m004_session_words(conn) -> None:
+    """Per-session word counts, kept by triggers on the messages (mofa.stores.postgres.words),
+    counted for the messages already held: what bounds a best-first search with a limit
+    (mofa.stores.postgres.ranking) so that a common word is not counted in every message."""
+    from mofa.stores.postgres import words
+
+    words.create(conn)
+
+
+MIGRATIONS: list[Callable] = [m001_initial, m002_origins, m003_search, m004_session_words]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -274,42 +274,40 @@ class PostgresSessionStore(SessionStore):
         only the hits' first matching messages come back, for their snippets."""
         from mofa.searching import _term_words as term_words  # the plain matcher's own words
         from mofa.searching import match_message, parse_query
-        from mofa.stores.postgres.search import like_pattern
 
         terms = [(term_words(term), term.prefix) for term in parse_query(query)]
         terms = [(words, prefix) for words, prefix in terms if words]
         if wanted.limit is not None and wanted.limit <= 0:
             return []
-        conditions, params = [], []
-        for words, prefix in terms:
-            conditions.append("m.words LIKE %s")
-            params.append(like_pattern(words, prefix))
-        for column, operator, value in (("m.role", "=", role), ("s.agent", "=", wanted.agent),
+        session_conditions, session_params = [], []
+        for column, operator, value in (("s.agent", "=", wanted.agent),
                                         ("s.origin", "=", wanted.origin),
                                         ("s.created_at", ">=", wanted.since),
                                         ("s.created_at", "<", wanted.until)):
             if value is not None:
                 if not records.storable(value):
                     return []
-                conditions.append(f"{column} {operator} %s")
-                params.append(value)
-        limit = ""
-        if wanted.limit is not None:
-            limit = " LIMIT %s"
-            params.append(wanted.limit)
-        # Best first: most matching messages, then the newest, then by id (and origin).
-        sql = (
-            "SELECT h.session_id, s.agent, s.created_at, h.matches, f.text, h.origin FROM ("
-            " SELECT m.origin, m.session_id, count(*) AS matches, min(m.position) AS first"
-            " FROM mofa_messages m JOIN mofa_sessions s USING (origin, session_id)"
-            f" WHERE {' AND '.join(conditions) or 'true'} GROUP BY m.origin, m.session_id) h"
-            " JOIN mofa_sessions s USING (origin, session_id)"
-            " JOIN mofa_messages f ON f.origin = h.origin AND f.session_id = h.session_id"
-            "  AND f.position = h.first"
-            " ORDER BY h.matches DESC, s.created_at DESC, h.session_id, h.origin" + limit)
+                session_conditions.append(f"{column} {operator} %s")
+                session_params.append(value)
+        if role is not None and not records.storable(role):
+            return []
         with self._errors():
-            rows = [] if wanted.origin == mofa_tables.ORIGIN else self.conn.execute(
-                sql, params).fetchall()
+            if wanted.origin == mofa_tables.ORIGIN:
+                rows = []
+            elif wanted.limit is not None and terms:
+                # Best first with a limit: bounded by the per-session word counts, only the
+                # likely best sessions' messages are counted (mofa.stores.postgres.ranking).
+                from mofa.stores.postgres.ranking import ranked
+
+                with self.conn.transaction():
+                    # One snapshot for the bounds and the counts.
+                    self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    rows = ranked(self.conn, terms, session_conditions, session_params, role,
+                                  wanted.limit)
+            else:
+                rows = None
+            if rows is None:
+                rows = self._counted(terms, session_conditions, session_params, role, wanted.limit)
             extra = (mofa_tables.messages_for_search(self.conn, wanted, role)
                      if self.mofa_tables else [])
         hits = [(SearchHit(session_id, agent, created_at, matches, match_message(text, terms) or ""),
@@ -322,6 +320,36 @@ class PostgresSessionStore(SessionStore):
             if wanted.limit is not None:
                 hits = hits[:wanted.limit]
         return [hit for hit, _ in hits]
+
+    def _counted(self, terms, session_conditions: list[str], session_params: list,
+                 role: str | None, limit: int | None) -> list[tuple]:
+        """Every session's matching messages counted (what a search without a limit needs):
+        each term a `LIKE` over the messages' folded words (mofa.stores.postgres.search),
+        narrowed by the pg_trgm index when there is one, ordered and limited in SQL."""
+        from mofa.stores.postgres.search import like_pattern
+
+        conditions = ["m.words LIKE %s" for _ in terms]
+        params = [like_pattern(words, prefix) for words, prefix in terms]
+        if role is not None:
+            conditions.append("m.role = %s")
+            params.append(role)
+        conditions += session_conditions
+        params += session_params
+        limited = ""
+        if limit is not None:
+            limited = " LIMIT %s"
+            params.append(limit)
+        # Best first: most matching messages, then the newest, then by id (and origin).
+        sql = (
+            "SELECT h.session_id, s.agent, s.created_at, h.matches, f.text, h.origin FROM ("
+            " SELECT m.origin, m.session_id, count(*) AS matches, min(m.position) AS first"
+            " FROM mofa_messages m JOIN mofa_sessions s USING (origin, session_id)"
+            f" WHERE {' AND '.join(conditions) or 'true'} GROUP BY m.origin, m.session_id) h"
+            " JOIN mofa_sessions s USING (origin, session_id)"
+            " JOIN mofa_messages f ON f.origin = h.origin AND f.session_id = h.session_id"
+            "  AND f.position = h.first"
+            " ORDER BY h.matches DESC, s.created_at DESC, h.session_id, h.origin" + limited)
+        return self.conn.execute(sql, params).fetchall()
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         """Ids starting with `prefix` (and, for a short prefix, ids whose session part does),
@@ -535,11 +563,19 @@ class PostgresSessionStore(SessionStore):
         """Recompute what the database derives for search (each message's folded words), then
         rebuild the pg_trgm index (REINDEX), creating it (and pg_trgm) when missing. Writers
         are not held: the words are rewritten a batch per transaction, the index concurrently."""
+        from mofa.stores.postgres import words
         from mofa.stores.postgres.search import INDEX, create_trigram_index, fill_words, trigram_index
 
         warnings = []
         with self._errors():
             fill_words(self.conn, progress)
+            # The per-session word counts follow the words by triggers; recount any that
+            # disagree all the same (triggers disabled once, or rows edited by hand).
+            before = None
+            while (stale := words.stale(self.conn)) and stale != before:  # 1000 rows a pass
+                words.recount(self.conn, sorted({(origin, session_id)
+                                                 for origin, session_id, _ in stale}))
+                before = stale
             if trigram_index(self.conn) is not None:
                 # CONCURRENTLY: agents keep appending while it rebuilds (a plain REINDEX would
                 # hold their inserts for the minutes a big index takes).
@@ -558,6 +594,7 @@ class PostgresSessionStore(SessionStore):
         """The database's own invariants: each session's message_count is its number of
         message rows, at positions 0, 1, 2, ... (what appends and saves keep), and each
         message's search words are those of its text (what `rebuild` recomputes)."""
+        from mofa.stores.postgres import words
         from mofa.stores.postgres.search import stale_words
 
         with self._errors():
@@ -577,6 +614,11 @@ class PostgresSessionStore(SessionStore):
             problems += [Problem("stale", session_id if not origin else qualified(session_id, origin),
                                  f"message {position + 1}: its search words are out of date")
                          for origin, session_id, position in stale_words(self.conn, progress)]
+            # And the per-session word counts that bound a ranked search (triggers keep them).
+            sessions = sorted({(origin, session_id) for origin, session_id, _ in words.stale(self.conn)})
+            problems += [Problem("stale", session_id if not origin else qualified(session_id, origin),
+                                 "its word counts for search are out of date")
+                         for origin, session_id in sessions]
         return VerifyReport(examined, problems)
 
     def query(self, sql: str, timeout: float) -> QueryResult:
