@@ -31,6 +31,8 @@ def _open_missing_standard_fds() -> None:
                 os.close(opened)
     if sys.stdin is None:
         sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+    if sys.stderr is None:  # Python leaves it None when fd 2 was closed at start
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
 
 
 def _configure_streams() -> None:
@@ -116,6 +118,6 @@ def _exit_now(code) -> None:
     """End the process at once: stdout was flushed by _finish, every store closed by click."""
     try:
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (AttributeError, OSError, ValueError):  # None when started with stderr closed
         pass
     os._exit(code or 0)

@@ -23,3 +23,15 @@ class LazyGroup(click.Group):
             # `python -X importtime` reports the module as every other import.
             return getattr(__import__(module, fromlist=[attribute]), attribute)
         return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as error:
+            # click suggests a close name among the commands it holds (self.commands), which
+            # leaves out the lazy ones: suggest among every command (click 8.4+ suggests at all).
+            no_such = getattr(click.exceptions, "NoSuchCommand", None)
+            if no_such is None or type(error) is not no_such:
+                raise
+            raise no_such(error.command_name, possibilities=self.list_commands(ctx),
+                          ctx=ctx) from None
