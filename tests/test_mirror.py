@@ -100,6 +100,9 @@ def hosts(tmp_path, pg_url):
             daemons.append(start_watcher(tmp_path, root, pg_url, origin))
         for daemon in daemons:
             daemon.wait_for_log("watching")
+            # Its origin is registered by the mirror's first pass, a moment after "watching":
+            # a test asserting on origins must not race it (seen failing under load).
+            daemon.wait_for_log("reconciled with")
         yield roots, daemons
     finally:
         stop_all(daemons)
