@@ -54,16 +54,16 @@ def group_members(pgid: int) -> list[int]:
     return found
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the pool is used only with several CPUs")
-@pytest.mark.parametrize("command", [["list"], ["index", "rebuild"]])
-def test_ctrl_c_during_a_cold_build(big_root, command):
-    process = subprocess.Popen([str(BIN / "mofa"), "session", *command], stdout=subprocess.PIPE,
+def interrupt_once_the_pool_runs(argv: list[str], what: str) -> tuple[int, str, int]:
+    """(exit status, stderr, process group) of `mofa session ARGV` sent SIGINT (to its whole
+    group, as a terminal's Ctrl-C is) once its pool of workers runs, after the group is gone."""
+    process = subprocess.Popen([str(BIN / "mofa"), "session", *argv], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while len(children(process.pid)) < 2 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert process.poll() is None, "the build ended before it could be interrupted"
+        assert process.poll() is None, f"the {what} ended before it could be interrupted"
         assert len(children(process.pid)) >= 2, "no pool of workers was started"
         os.killpg(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=10)
@@ -71,12 +71,19 @@ def test_ctrl_c_during_a_cold_build(big_root, command):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr and "Aborted" not in stderr, stderr
     deadline = time.monotonic() + 10
     while group_members(process.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert group_members(process.pid) == []  # no worker left behind
+    return process.returncode, stderr, process.pid
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the pool is used only with several CPUs")
+@pytest.mark.parametrize("command", [["list"], ["index", "rebuild"]])
+def test_ctrl_c_during_a_cold_build(big_root, command):
+    status, stderr, group = interrupt_once_the_pool_runs(command, "build")
+    assert status == 130, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr, stderr
+    assert group_members(group) == []  # no worker left behind
     listed = run_installed("session", "list", "-f", "json")
     assert len(listed_ids(listed)) == FILES
     assert run_installed("session", "index", "verify").returncode == 0
@@ -119,25 +126,10 @@ def test_ctrl_c_during_a_rebuild_keeps_the_old_index_whole(big_root, index_path)
         (big_root / "agent-0" / f"new{number:03d}.json").write_text('{"messages": []}')
     index_dir = os.path.dirname(index_path)
     files_before = sorted(os.listdir(index_dir))
-    process = subprocess.Popen([str(BIN / "mofa"), "session", "index", "rebuild"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while len(children(process.pid)) < 2 and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert process.poll() is None, "the rebuild ended before it could be interrupted"
-        os.killpg(process.pid, signal.SIGINT)
-        _, stderr = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 130, stderr
+    status, stderr, group = interrupt_once_the_pool_runs(["index", "rebuild"], "rebuild")
+    assert status == 130, stderr
     assert "Traceback" not in stderr, stderr
-    deadline = time.monotonic() + 10
-    while group_members(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert group_members(process.pid) == []
+    assert group_members(group) == []
     conn = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True)
     try:
         assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == FILES
