@@ -26,8 +26,8 @@ def big_root(root):
     return root
 
 
-def children(pid: int) -> list[int]:
-    found = []
+def _processes():
+    """(pid, state, parent pid, process group) of every process, from /proc/PID/stat."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -35,23 +35,15 @@ def children(pid: int) -> list[int]:
                     fields = handle.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
+            yield int(entry), fields[0], int(fields[1]), int(fields[2])
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, _, parent, _ in _processes() if parent == pid]
 
 
 def group_members(pgid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
+    return [member for member, state, _, group in _processes() if group == pgid and state != "Z"]
 
 
 def interrupt_once_the_pool_runs(argv: list[str], what: str) -> tuple[int, str, int]:
