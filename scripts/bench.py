@@ -151,11 +151,10 @@ def read_tree(root: str) -> None:
 
 
 def remove_index(path: str) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            os.unlink(path + suffix)
-        except FileNotFoundError:
-            pass
+    """The index's own removal: the file, its -wal, -shm and -journal."""
+    from indexer.database import remove_index_files
+
+    remove_index_files(path)
 
 
 def proc_field(pid: int, field: str) -> int:

@@ -29,6 +29,8 @@ import sys
 import time
 from datetime import datetime
 
+from indexer.database import remove_index_files as remove_index
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 PY = sys.executable
@@ -55,14 +57,6 @@ def medians(commands: dict, runs: int) -> dict:
             samples[name].append(run(*commands[name]))
         names = names[1:] + names[:1]
     return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def remove_index(path: str) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            os.unlink(path + suffix)
-        except FileNotFoundError:
-            pass
 
 
 def copy_index(source: str, target: str) -> None:
