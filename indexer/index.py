@@ -1,6 +1,7 @@
 """The index of one sessions root: a SQLite file with one row per session (table `sessions`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: NamedTuple turns each string annotation into a
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -10,7 +11,8 @@ from indexer.database import MEMORY, is_corruption, open_index, remove_index_fil
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
-    from indexer.refresh import Progress, RefreshResult
+    from indexer.freshness import RefreshResult
+    from indexer.refresh import Progress
 
 ROW_COLUMNS = ", ".join(SessionRow._fields)
 
@@ -100,7 +102,15 @@ class SessionIndex:
         return Refresher(self.conn, self.root, progress)
 
     def refresh(self, agent: str | None = None, progress: "Progress | None" = None) -> "RefreshResult":
-        return self._repaired(lambda: self._refresher(progress).refresh(agent))
+        def operation():
+            from indexer.freshness import RefreshResult, survey
+
+            seen = survey(self.conn, self.root, agent)  # unchanged, most often: no refresh to import
+            if type(seen) is RefreshResult:
+                return seen
+            return self._refresher(progress).refresh(agent, survey=seen)
+
+        return self._repaired(operation)
 
     def refresh_dirs(self, directories, progress: "Progress | None" = None, force=False) -> "RefreshResult":
         return self._repaired(lambda: self._refresher(progress).refresh_dirs(directories, force=force))

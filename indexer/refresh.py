@@ -13,7 +13,8 @@ ctime is that recent is not trusted: its row and digest are stored so that the n
 looks again.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: NamedTuple turns each string annotation into a
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
 import os
 import sqlite3
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from indexer.freshness import RefreshResult, Survey, listed_directories, stored_state
 from indexer.rows import BadRow, IndexRow, StatKey, as_duplicate, claim_rank, columns, insert_sql
 from indexer.transactions import write_transaction
 from mofa import tree
@@ -53,12 +55,6 @@ class Plan(NamedTuple):
     digest: int | None
     todo: list
     gone: list
-
-
-class RefreshResult(NamedTuple):
-    changed: int
-    warnings: list[str]
-    files: int = 0  # session files stat-ed (what decides mofa-indexd's auto-start)
 
 
 def stat_key(stat: tree.FileStat) -> StatKey:
@@ -229,8 +225,7 @@ class Refresher:
 
     def _stored_state(self) -> dict[str, tuple]:
         """dir -> (digest, generation)."""
-        return {directory: (digest, generation) for directory, digest, generation
-                in self.conn.execute("SELECT dir, digest, generation FROM dirs")}
+        return stored_state(self.conn)
 
     def _generation(self, directory: str) -> int | None:
         for (generation,) in self.conn.execute("SELECT generation FROM dirs WHERE dir = ?", (directory,)):
@@ -248,29 +243,30 @@ class Refresher:
         return stats
 
     # -- the refresh ---------------------------------------------------------------------
-    def refresh(self, agent: str | None = None, rebuild: bool = False) -> RefreshResult:
+    def refresh(self, agent: str | None = None, rebuild: bool = False,
+                survey: Survey | None = None) -> RefreshResult:
         """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files.
-        `rebuild` reads every file again and replaces every row in one transaction."""
+        `rebuild` reads every file again and replaces every row in one transaction. `survey`
+        (indexer.freshness) is what a look for changes scanned already: its root scan is used,
+        and the directories it found unchanged are not read again."""
         # One scan of the root serves both the agent list and the JSONL files' plan (a MoFA
         # root may hold many thousands of .jsonl files): time and root stat taken before it.
-        state = self._stored_state()
-        scan_start = time.time_ns()
-        # An unreadable root is an error; the stat keys are kept where no digest can match.
-        scan = tree.scan_dir(self.root, False, self.warnings, rebuild or state.get("", (None,))[0] is None)
+        if survey is not None:
+            state, scan_start, scan = survey.state, survey.root_start, survey.root
+            self.warnings.extend(survey.warnings)
+        else:
+            state = self._stored_state()
+            scan_start = time.time_ns()
+            # An unreadable root is an error; the stat keys are kept where no digest can match.
+            scan = tree.scan_dir(self.root, False, self.warnings, rebuild or state.get("", (None,))[0] is None)
         if scan is not None:
             self._root_plan = Plan("", None, scan_start, scan.stat, scan, scan.digest, [], [])
-        if agent is None:
-            directories = scan.agents if scan is not None else []
-        else:  # only a name that can be an agent directory: `--agent ../x` reads nothing
-            directories = [agent] if tree.is_agent_name(agent) else []
-        directories.append("")
-        if agent is None:
-            on_disk = set(directories)
-            directories.extend(sorted(d for d in state if d not in on_disk))
-        return self.refresh_dirs(directories, state, rebuild=rebuild)
+        unchanged = survey.unchanged if survey is not None else {}
+        directories = [d for d in listed_directories(scan, agent, state) if d not in unchanged]
+        return self.refresh_dirs(directories, state, rebuild=rebuild, files=sum(unchanged.values()))
 
     def refresh_dirs(self, directories, state=None, force: bool = False,
-                     rebuild: bool = False) -> RefreshResult:
+                     rebuild: bool = False, files: int = 0) -> RefreshResult:
         """Scan each directory (no lock), parse what changed (a pool of processes parses ahead
         while this one writes), and write each directory in its own short transaction.
         An empty index (a first build) and a rebuild are filled in bulk instead (coldbuild)."""
@@ -282,7 +278,6 @@ class Refresher:
             if result is not None:
                 return result  # else a small first build: directory by directory, as below
         plans = []
-        files = 0
         for directory in directories:
             digest, generation = state.get(directory, (None, None))
             plan = self._plan(directory, generation, force or digest is None)

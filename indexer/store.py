@@ -104,12 +104,13 @@ class IndexedSessionStore(FileSessionStore):
                        " commands (MOFA_AUTOSTART=0 turns this off)")
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.handshake import answer, ask, confirm_index
         from indexer.location import MEMORY
         from indexer.lock import STARTING, running_pid, watcher_record
 
         if self.index_path == MEMORY or running_pid(self.index_path) is None:
             return False
+        from indexer.handshake import answer, ask, confirm_index
+
         record = watcher_record(self.index_path)
         if record is not None and record.state == STARTING:
             if self.debug:

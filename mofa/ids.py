@@ -1,10 +1,9 @@
 """Session ids: `<agent>:<session>` or a short `<session>`, validated before any path is built."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: NamedTuple turns each string annotation into a
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
 from typing import NamedTuple
-
-from mofa.errors import InvalidSessionId
 
 _FORBIDDEN = frozenset("/\\")
 
@@ -26,6 +25,8 @@ def _bad_part(part: str) -> str | None:
 def check_part(part: str, what: str, text: str) -> None:
     problem = _bad_part(part)
     if problem:
+        from mofa.errors import InvalidSessionId  # where an id fails (see mofa.tree._os_failure)
+
         raise InvalidSessionId(f"invalid session id {text!r}: the {what} part {problem}")
 
 

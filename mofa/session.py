@@ -1,6 +1,7 @@
 """The session model: what a session file holds, and the fields derived from it."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: NamedTuple turns each string annotation into a
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
 from datetime import datetime
 from typing import NamedTuple
@@ -108,7 +109,7 @@ class Session:
         source = self._created_source()
         return shown_text(source) if source is not None else index_text(self.created_at)
 
-    def summary(self) -> SessionSummary:
+    def summary(self) -> "SessionSummary":
         # Index texts at full precision (see mofa.timestamps), made straight from the stored
         # strings: no datetime round trip for the common case, which a cold build would pay.
         created = precise_index_text(self.document.get("created_at"))

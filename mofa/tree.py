@@ -3,14 +3,14 @@
 Hidden names, symlinks, temporary files and other extensions are never sessions.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: NamedTuple turns each string annotation into a
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
 import errno
 import os
 from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
-from mofa.errors import CorruptSession, SessionPermissionError, StoreError
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
 
 
@@ -47,6 +47,10 @@ class DirScan(NamedTuple):
 
 
 def _os_failure(error: OSError, what: str) -> Exception:
+    # The library's exceptions are imported where something fails: a listing that finds its
+    # directories readable does not pay for defining them (issue 16).
+    from mofa.errors import SessionPermissionError, StoreError
+
     if error.errno in (errno.EACCES, errno.EPERM):
         return SessionPermissionError(f"permission denied: {what}")
     return StoreError(f"cannot read {what}: {error.strerror or error}")
@@ -249,6 +253,8 @@ def session_files(root: str, agents: list[str] | None = None,
     """(directory, session files) for each agent directory (all, or `agents`), then ('', the
     root's JSONL files). An agent directory that cannot be read is left out with a line in
     `skipped`; without `skipped`, its error is raised."""
+    from mofa.errors import SessionPermissionError, StoreError
+
     listing = scan_root(root, skipped)
     places = []
     for agent in listing.agents if agents is None else filter(is_agent_name, agents):
@@ -303,5 +309,7 @@ def check_size(path: str, size: int, limit: int) -> None:
     """Raise CorruptSession for a session file too large to read (a 2 GB file would cost
     seconds and gigabytes of memory for every command that meets it)."""
     if size > limit:
+        from mofa.errors import CorruptSession
+
         raise CorruptSession(path, f"too large: {size} bytes, more than MOFA_MAX_SESSION_BYTES"
                                    f" ({limit}); not read")

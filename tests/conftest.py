@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tests.pg import pg_schema, pg_url, postgres_server  # noqa: F401  (fixtures)
@@ -23,6 +25,16 @@ def isolated_env(tmp_path, monkeypatch):
 @pytest.fixture
 def root(isolated_env):
     return isolated_env
+
+
+@pytest.fixture
+def place(tmp_path):
+    """A directory for tests that take permissions away (tests/test_permissions.py::as_user):
+    given back afterwards, so that pytest can remove it."""
+    yield str(tmp_path)
+    for directory, dirs, files in os.walk(tmp_path):
+        for name in dirs:
+            os.chmod(os.path.join(directory, name), 0o755)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from indexer.refresh import RACY_NS
 from tests.daemon_helpers import RunningDaemon
-from tests.helpers import BIN, run_installed, write_jsonl, write_session
+from tests.helpers import BIN, listed_ids, run_installed, write_jsonl, write_session
 
 HEAVY = ("ruamel", "tabulate", "watchdog", "orjson", "multiprocessing", "concurrent",
          "asyncio", "importlib.metadata", "email", "zipfile", "logging", "argparse")
@@ -24,11 +24,13 @@ OURS_LIST = {
     "mofa", "mofa.cli", "mofa.cli.app", "mofa.cli.commands", "mofa.cli.console",
     "mofa.cli.errors", "mofa.cli.filters", "mofa.cli.lazy", "mofa.cli.listing",
     "mofa.cli.options", "mofa.errors", "mofa.ids", "mofa.paths", "mofa.session",
-    "mofa.stores", "mofa.stores.base", "mofa.stores.files", "mofa.timestamps", "mofa.tree",
-    "indexer", "indexer.database", "indexer.handshake", "indexer.index", "indexer.location",
-    "indexer.lock", "indexer.migrations", "indexer.refresh", "indexer.rows", "indexer.store",
-    "indexer.transactions",
+    "mofa.stores", "mofa.stores.base", "mofa.stores.files", "mofa.stores.rows", "mofa.timestamps",
+    "mofa.tree", "indexer", "indexer.database", "indexer.freshness", "indexer.index",
+    "indexer.location", "indexer.lock", "indexer.migrations", "indexer.store",
 }
+# What only a listing that finds something changed needs: parsing and writing rows, and the
+# library's exceptions (imported where something fails).
+ONLY_WHEN_CHANGED = {"indexer.refresh", "indexer.rows", "indexer.transactions", "mofa.errors"}
 # With mofa-indexd answering the handshake, nothing that stats, names or parses files is
 # needed, nor the library's exceptions (imported when something fails), nor the result types
 # of search, verify and query: the listing path is these modules (issue 16).
@@ -36,7 +38,7 @@ OURS_HANDSHAKE = {
     "mofa", "mofa.cli", "mofa.cli.app", "mofa.cli.commands", "mofa.cli.console",
     "mofa.cli.errors", "mofa.cli.filters", "mofa.cli.lazy", "mofa.cli.listing",
     "mofa.cli.options", "mofa.paths", "mofa.stores", "mofa.stores.base", "mofa.stores.files",
-    "mofa.timestamps", "indexer", "indexer.database", "indexer.handshake", "indexer.index",
+    "mofa.stores.rows", "mofa.timestamps", "indexer", "indexer.database", "indexer.handshake", "indexer.index",
     "indexer.location", "indexer.lock", "indexer.store",
 }
 NOT_ON_HANDSHAKE = {"indexer.refresh", "indexer.rows", "mofa.layouts", "mofa.tree", "mofa.ids",
@@ -98,7 +100,23 @@ def test_a_warm_listing_imports_only_what_it_needs(root, args):
     extra = imported_modules(*args) - click_modules()
     ours = {name for name in extra if name.split(".")[0] in ("mofa", "indexer")}
     assert ours <= OURS_LIST, sorted(ours - OURS_LIST)
+    assert "indexer.handshake" not in ours  # no watcher runs: nothing to ask
+    assert "indexer.freshness" in ours  # it did look for changes
     assert extra - ours <= STDLIB_ALLOWED, sorted(extra - ours - STDLIB_ALLOWED)
+
+
+@pytest.mark.parametrize("args", [
+    ["session", "list", "--limit", "10", "--output-format", "json"],
+    ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
+])
+def test_a_listing_that_finds_a_change_refreshes_it(root, args):
+    write_session(root, "a", "s")
+    write_jsonl(root, "b:c")
+    warm(root)
+    write_session(root, "a", "t")
+    extra = imported_modules(*args) - click_modules()
+    assert ONLY_WHEN_CHANGED - {"mofa.errors"} <= extra
+    assert sorted(listed_ids(run_installed("session", "list", "--output-format", "json"))) == ["a:s", "a:t", "b:c"]
 
 
 def test_a_table_listing_adds_only_the_renderer(root):
@@ -165,3 +183,29 @@ def test_a_query_with_the_watcher_imports_no_exceptions_and_no_other_result_type
 def test_yaml_is_imported_only_for_yaml(root):
     write_session(root, "a", "s")
     assert "ruamel.yaml" in imported_modules("session", "show", "a:s", "--format", "yaml")
+
+
+def test_the_row_types_on_the_listing_path_are_built_from_evaluated_annotations():
+    """A NamedTuple compiles each string annotation (`from __future__ import annotations`) into
+    a ForwardRef: twice the cost of the class, on every command's start-up (issue 16). The
+    modules defining the listing path's rows do without that import."""
+    import importlib
+
+    for module, names in {
+        "mofa.stores.rows": ("SessionFilter", "SessionRow", "SessionRef"),
+        "indexer.rows": ("StatKey", "IndexRow", "BadRow"),
+        "indexer.refresh": ("Parsed", "Plan"),
+        "indexer.freshness": ("RefreshResult", "Survey"),
+        "indexer.lock": ("WatcherRecord",),
+        "indexer.index": ("JsonlMatch",),
+        "mofa.tree": ("FileStat", "RootListing", "DirScan"),
+        "mofa.session": ("SessionSummary",),
+        "mofa.ids": ("SessionId",),
+        "indexer.handshake": ("Cookie",),
+    }.items():
+        loaded = importlib.import_module(module)
+        for name in names:
+            row_type = getattr(loaded, name)
+            assert row_type._fields, name
+            strings = [field for field, hint in row_type.__annotations__.items() if isinstance(hint, str)]
+            assert not strings, f"{module}.{name}: string annotations {strings}"

@@ -17,14 +17,6 @@ from tests.helpers import BIN, listed_ids, run, write_session
 DROP = "-dac_override,-dac_read_search,-fowner"
 
 
-@pytest.fixture
-def place(tmp_path):
-    yield str(tmp_path)
-    for directory, dirs, files in os.walk(tmp_path):
-        for name in dirs:
-            os.chmod(os.path.join(directory, name), 0o755)
-
-
 def as_user(place, *args, input=None):
     """Run the installed `mofa` as a user whom file modes bind."""
     env = dict(os.environ, XDG_CACHE_HOME=os.path.join(place, "cache"), HOME=place)

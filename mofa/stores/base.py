@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
+
+from mofa.stores.rows import SessionFilter, SessionRef, SessionRow
 
 if TYPE_CHECKING:
     from mofa.errors import MofaError
@@ -38,44 +40,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class SessionFilter(NamedTuple):
-    """Which sessions a listing (or a search, or a prune) is about; every field narrows.
-
-    Times are in the index's text form (`mofa.timestamps.precise_index_text`): `since` is inclusive,
-    `until` exclusive. `limit` applies last: the `limit` most recently created that pass.
-    """
-
-    agent: str | None = None
-    limit: int | None = None
-    since: str | None = None
-    until: str | None = None
-    statuses: tuple[str, ...] = ()
-    user: str | None = None
-    tags: tuple[str, ...] = ()
-    origin: str | None = None
-
-
-class SessionRow(NamedTuple):
-    """One session as a listing knows it (the documented columns of the `sessions` relation)."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str | None
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-
-
-class SessionRef(NamedTuple):
-    """A session found by `resolve`. `handle` is the store's own, opaque to every caller:
-    enough for that store to find the session again, never a path a caller may trust."""
-
-    session_id: str
-    agent: str
-    name: str
-    handle: Any = None
+__all__ = ["SessionFilter", "SessionRef", "SessionRow", "SessionStore", "Warn", "Progress"]
 
 
 class SessionStore(ABC):
