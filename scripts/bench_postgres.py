@@ -147,8 +147,8 @@ def add_rare_sessions(url: str) -> None:
 
 
 def remigrate(url: str) -> float:
-    """Seconds the per-session word counts' migration (m004) takes on the filled store: taken
-    back to version 3 first (its table and triggers dropped)."""
+    """Seconds the per-session words' migrations (m004 and m005, the counts then the positions)
+    take on the filled store: taken back to version 3 first (the table and triggers dropped)."""
     import psycopg
 
     from mofa.stores import open_store
@@ -301,7 +301,7 @@ def main() -> None:
         print(f"| {name} | {r[name] * 1000:.0f} ms | {r['floor'] * 1000:.0f} ms | {ratio:.2f} |"
               f" ≤ 1.3 | {'yes' if ratio <= 1.3 else '**no**'} |")
     migrated = ("" if migration_seconds is None else
-                f"Migration m004 (per-session word counts) on the filled store: {migration_seconds:.1f} s. ")
+                f"Migrations m004 and m005 (per-session words) on the filled store: {migration_seconds:.1f} s. ")
     print(f"\n{migrated}Sizes (with indexes): {', '.join(f'{name} {size}' for name, size in sizes)}.")
     read = ("" if read_seconds is None else f" Reading and parsing the files (not in either"
             f" import figure): {read_seconds:.1f} s.")
