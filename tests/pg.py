@@ -116,9 +116,13 @@ class Server:
 class Cluster:
     """A cluster of our own in a temporary directory, run as a non-root user."""
 
-    def __init__(self, bindir: str):
+    def __init__(self, bindir: str, directory: str | None = None):
         self.bindir = bindir
-        self.directory = tempfile.mkdtemp(prefix="mofa-pg-")
+        # A given directory is kept (a benchmark's filled cluster, reused run after run).
+        self.keep = directory is not None
+        if directory is not None:
+            os.makedirs(directory, exist_ok=True)
+        self.directory = directory or tempfile.mkdtemp(prefix="mofa-pg-")
         self.data = os.path.join(self.directory, "data")
         self.log = os.path.join(self.directory, "server.log")
         self.started = False
@@ -134,17 +138,20 @@ class Cluster:
                               capture_output=True, text=True, timeout=timeout,
                               cwd=self.directory)
 
-    def start(self) -> str:
-        done = self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                         "--locale=C", "--no-sync")
-        if done.returncode != 0:
-            raise RuntimeError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
-        hba = os.path.join(self.data, "pg_hba.conf")
-        with open(hba, "w", encoding="utf-8") as handle:
-            handle.write(f"local all {PASSWORD_ROLE} scram-sha-256\nlocal all all trust\n")
+    def start(self, settings: str = "") -> str:
+        """Start it (`initdb` first unless its data directory exists); `settings` are more
+        `-c name=value` options for the server."""
+        if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
+            done = self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E",
+                             "UTF8", "--locale=C", "--no-sync")
+            if done.returncode != 0:
+                raise RuntimeError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
+            hba = os.path.join(self.data, "pg_hba.conf")
+            with open(hba, "w", encoding="utf-8") as handle:
+                handle.write(f"local all {PASSWORD_ROLE} scram-sha-256\nlocal all all trust\n")
         options = (f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
                    f" -c listen_addresses='' -c unix_socket_directories='{self.directory}'"
-                   f" -c max_connections=200")
+                   f" -c max_connections=200 {settings}").rstrip()
         self.started = True  # from here on, stop() has something to try
         done = self._run("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60",
                          "-o", options, "start")
@@ -166,7 +173,8 @@ class Cluster:
                 self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop", timeout=60)
             except (OSError, subprocess.SubprocessError):
                 pass
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _as_postgres() -> list[str]:
@@ -182,8 +190,9 @@ def _as_postgres() -> list[str]:
     raise RuntimeError("running as root and neither runuser nor setpriv to drop to 'postgres'")
 
 
-def start_cluster() -> tuple[Cluster, str]:
-    """A started cluster and its admin URL; RuntimeError (everything removed) when it cannot."""
+def start_cluster(directory: str | None = None, settings: str = "") -> tuple[Cluster, str]:
+    """A started cluster and its admin URL; RuntimeError (everything removed) when it cannot.
+    In `directory` (kept, and reused when it holds one) rather than a temporary one."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -191,10 +200,10 @@ def start_cluster() -> tuple[Cluster, str]:
     bindir = find_bindir()
     if bindir is None:
         raise RuntimeError("no initdb/pg_ctl found (apt-get install postgresql)")
-    cluster = Cluster(bindir)
+    cluster = Cluster(bindir, directory)
     atexit.register(cluster.stop)  # a second line of defence if the fixture's end never runs
     try:
-        url = cluster.start()
+        url = cluster.start(settings)
     except BaseException:
         cluster.stop()
         raise

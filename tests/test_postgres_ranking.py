@@ -178,7 +178,7 @@ def test_migrating_a_database_that_holds_sessions_counts_their_words(pg_url):
         conn.execute("DROP TABLE mofa_session_words")
         conn.execute("UPDATE mofa_schema SET version = 3")
     with open_store(pg_url) as store:
-        assert store.schema_version == schema.LATEST_VERSION == 4
+        assert store.schema_version == schema.LATEST_VERSION == 5
         word_counts_agree(store)
         assert ours(store, "refund", SessionFilter(limit=1)) == [("m:one", 2, "\x02refund\x03 please")]
 
@@ -248,3 +248,89 @@ def test_verify_finds_word_counts_out_of_date_and_repair_recounts_them(pg_url):
     with open_store(pg_url) as store:
         word_counts_agree(store)
         assert ours(store, "refund", SessionFilter(limit=1)) == [("v:one", 2, "\x02refund\x03 please")]
+
+
+def read_in_transaction(store, relation: str) -> int:
+    """Tuples read from `relation` (a table or an index) and its indexes: entries returned by
+    them and rows fetched through them or scanned, from the server's per-backend counters not
+    yet reported (they may hold earlier transactions' too, and never change inside one: take
+    differences in one)."""
+    return store.conn.execute(
+        "SELECT sum(pg_stat_get_xact_tuples_returned(r) + pg_stat_get_xact_tuples_fetched(r))"
+        " FROM (SELECT %s::regclass::oid UNION SELECT indexrelid FROM pg_index"
+        "       WHERE indrelid = %s::regclass) AS i(r)", (relation, relation)).fetchone()[0]
+
+
+def ranked_in_transaction(store, query: str, limit: int):
+    from mofa.searching import _term_words, parse_query
+    from mofa.stores.postgres import ranking
+
+    terms = [(_term_words(term), term.prefix) for term in parse_query(query)]
+    return ranking.ranked(store.conn, terms, [], [], None, limit)
+
+
+def test_one_common_word_reads_its_best_sessions_from_the_index_not_all_of_them(pg_url):
+    with open_store(pg_url) as store:
+        for number in range(400):
+            save(store, f"c:s{number:03}", day(number),
+                 *(["refund here"] * (9 if number % 50 == 0 else number % 5 + 1)))
+        store.conn.execute("VACUUM ANALYZE mofa_session_words")
+        expected = agree(store, "refund", limit=3)
+        assert [hit[1] for hit in expected] == [9, 9, 9]
+        with store.conn.transaction():
+            before = read_in_transaction(store, "mofa_session_words")
+            hits = ranked_in_transaction(store, "refund", 3)
+            read = read_in_transaction(store, "mofa_session_words") - before
+        assert [(hit.session_id, hit.matches) for hit in hits] == [hit[:2] for hit in expected]
+        # The 8 sessions of count 9 (index entries, perhaps their rows) and the probe for the
+        # threshold, not the 400 that hold the word (all sorted before: `least(a0.n)`).
+        assert 0 < read < 40
+
+
+def test_words_are_ranked_by_their_shared_positions_without_reading_messages(pg_url):
+    with open_store(pg_url) as store:
+        # Both words in many messages of every session, together in few: the counts bound
+        # far above the answer, the positions give it.
+        for number in range(200):
+            together = number % 5
+            save(store, f"w:s{number:03}", day(number), *(["alpha here"] * 6 + ["beta there"] * 6
+                                                           + ["alpha beta"] * together))
+        store.conn.execute("VACUUM ANALYZE mofa_session_words")
+        expected = agree(store, "alpha beta", limit=4)
+        assert [hit[1] for hit in expected] == [4, 4, 4, 4]
+        with store.conn.transaction():
+            before = read_in_transaction(store, "mofa_messages")
+            hits = ranked_in_transaction(store, "beta alpha", 4)
+            read = read_in_transaction(store, "mofa_messages") - before
+        assert [(hit.session_id, hit.matches, hit.text) for hit in hits] == [
+            (session_id, matches, "alpha beta") for session_id, matches, _ in expected]
+        # Each hit's first matching message, for its snippet (an entry of the key and its
+        # row), and nothing counted: the candidates' messages were read for each batch before.
+        assert read == 2 * 4
+        # Lowered round by round when the first threshold finds too few: still the same.
+        agree(store, "alpha beta", limit=150)
+        agree(store, "alpha beta", limit=4, agent="w", since=day(20), until=day(60))
+
+
+def test_positions_follow_appends_replacements_and_rebuilds(pg_url):
+    with open_store(pg_url) as store:
+        save(store, "p:one", "2024-01-01T00:00:00Z", "alpha", "beta", "alpha beta")
+        save(store, "p:two", "2024-01-02T00:00:00Z", "alpha beta")
+        for _ in range(3):  # appends lengthen only the new message's words' bit strings
+            store.append(store.resolve("p:two"), {"role": "user", "content": "alpha"})
+        store.append(store.resolve("p:two"), {"role": "user", "content": "beta alpha"})
+        word_counts_agree(store)
+        assert agree(store, "alpha beta", limit=2) == [
+            ("p:two", 2, "\x02alpha\x03 \x02beta\x03"), ("p:one", 1, "\x02alpha\x03 \x02beta\x03")]
+        assert store.conn.execute("SELECT positions::text FROM mofa_session_words"
+                                  " WHERE session_id = 'p:two' AND word = 'beta'").fetchone() == ("10001",)
+        save(store, "p:one", "2024-01-01T00:00:00Z", "beta alpha", "alpha beta", "beta alpha",
+             replace=True)
+        word_counts_agree(store)
+        assert agree(store, "alpha beta", limit=1) == [("p:one", 3, "\x02beta\x03 \x02alpha\x03")]
+        # An update of the words (what `index rebuild` writes): message 2 of p:two loses beta.
+        store.conn.execute("UPDATE mofa_messages SET words = %s WHERE session_id = 'p:two'"
+                           " AND position = 4", ("\x1falpha\x1f",))
+        word_counts_agree(store)
+        assert ours(store, "alpha beta", SessionFilter(limit=2)) == [
+            ("p:one", 3, "\x02beta\x03 \x02alpha\x03"), ("p:two", 1, "\x02alpha\x03 \x02beta\x03")]

@@ -149,12 +149,24 @@ def m004_session_words(conn) -> None:
     """Per-session word counts, kept by triggers on the messages (mofa.stores.postgres.words),
     counted for the messages already held: what bounds a best-first search with a limit
     (mofa.stores.postgres.ranking) so that a common word is not counted in every message."""
+    from mofa.stores.postgres import words_v4
+
+    words_v4.create_v4(conn)
+
+
+def m005_word_positions(conn) -> None:
+    """Per-session words with the positions of the messages holding them, not counts alone
+    (mofa.stores.postgres.words): a search for several words ranks sessions by the messages
+    their words share, exactly, without reading messages (two common words: 1.3 s of counting
+    candidates' messages before). Made afresh from the messages, in place of m004's table."""
     from mofa.stores.postgres import words
 
+    words.drop_v4(conn)
     words.create(conn)
 
 
-MIGRATIONS: list[Callable] = [m001_initial, m002_origins, m003_search, m004_session_words]
+MIGRATIONS: list[Callable] = [m001_initial, m002_origins, m003_search, m004_session_words,
+                              m005_word_positions]
 LATEST_VERSION = len(MIGRATIONS)
 
 

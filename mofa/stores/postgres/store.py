@@ -300,8 +300,11 @@ class PostgresSessionStore(SessionStore):
                 from mofa.stores.postgres.ranking import ranked
 
                 with self.conn.transaction():
-                    # One snapshot for the bounds and the counts.
-                    self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    # One snapshot for the bounds and the counts. No parallel workers: each
+                    # would start cold (a process, its catalog caches) for a few milliseconds
+                    # of work: 24 ms against 17 for two common words on 100,000 sessions.
+                    self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                                      " SET LOCAL max_parallel_workers_per_gather = 0")
                     rows = ranked(self.conn, terms, session_conditions, session_params, role,
                                   wanted.limit)
             else:
