@@ -406,3 +406,103 @@ def test_with_search_data_a_refresh_inserts_without_a_query_per_row(many, tmp_pa
         assert looked_up == []
     finally:
         index.close()
+
+
+# -- the workers stat the files: what a row says is what was read -----------------------------
+
+def _rows(index) -> set:
+    fields = ", ".join(refresh.IndexRow._fields)
+    return set(index.conn.execute(f"SELECT {fields} FROM sessions"))
+
+
+def _digests(index) -> dict:
+    return dict(index.conn.execute("SELECT dir, digest FROM dirs"))
+
+
+def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, tmp_path, monkeypatch):
+    """A cold build lists names first and reads the files later: a file replaced meanwhile gives
+    the row of what was read, with that file's stat key; a file removed, or replaced by a
+    symlink, gives none; and a later refresh has nothing stale to fix. The workers' stat keys
+    add up to each directory's digest as a later scan computes it: that refresh reads nothing."""
+    from mofa import tree
+
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    monkeypatch.setattr(refresh, "RACY_NS", -10**18)  # else every fresh file is read again anyway
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"messages": [], "status": "not here"}))
+    real = tree.list_dir
+
+    def list_dir(path, agent, skipped=None):
+        listing = real(path, agent, skipped)
+        if path.endswith("agent-1"):
+            replacement = many / "agent-1" / "s01.json.new"
+            replacement.write_text(json.dumps({"messages": [{"role": "user"}], "status": "replaced"}))
+            os.replace(replacement, many / "agent-1" / "s01.json")  # a new inode
+            (many / "agent-1" / "s05.json").unlink()
+            (many / "agent-1" / "s09.json").unlink()
+            (many / "agent-1" / "s09.json").symlink_to(elsewhere)
+        return listing
+
+    monkeypatch.setattr(tree, "list_dir", list_dir)
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    try:
+        index.refresh(None)
+        status, inode = index.conn.execute(
+            "SELECT status, inode FROM sessions WHERE session_id = 'agent-1:s01'").fetchone()
+        assert status == "replaced" and inode == os.stat(many / "agent-1" / "s01.json").st_ino
+        for gone in ("agent-1:s05", "agent-1:s09"):
+            assert index.conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (gone,)).fetchone() is None
+        assert index.count("bad_files") == 1  # broken.json, as before: no row for the symlink
+        built = _rows(index)
+        for directory, digest in _digests(index).items():
+            scan = tree.scan_dir(str(many / directory), bool(directory), [], keep_keys=True)
+            if directory == "agent-1":  # changed after its listing: the next refresh looks again
+                assert digest != scan.digest
+            else:
+                assert digest is not None and digest == scan.digest
+        monkeypatch.setattr(tree, "list_dir", real)
+        read = []
+        parse_one = refresh.parse_one
+        monkeypatch.setattr(refresh, "parse_one", lambda *args: read.append(args) or parse_one(*args))
+        assert index.refresh(None).changed == 0 and read == []  # every row matches its file
+        other = SessionIndex(str(many), str(tmp_path / "other.sqlite3"))
+        try:
+            other.refresh(None)
+            assert _rows(other) == built == _rows(index)
+        finally:
+            other.close()
+    finally:
+        index.close()
+
+
+def test_an_agent_directory_swapped_for_a_symlink_after_the_listing_is_not_read(many, tmp_path, monkeypatch):
+    from mofa import tree
+
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for number in range(3):
+        write_session(tmp_path, "outside", f"x{number}")
+    real = tree.list_dir
+
+    def list_dir(path, agent, skipped=None):
+        listing = real(path, agent, skipped)
+        if path.endswith("agent-3"):
+            os.rename(path, str(tmp_path / "agent-3-moved"))
+            os.symlink(outside, path)
+            for name in listing[1]:  # the listed names, now found behind the symlink
+                (outside / name).write_text(json.dumps({"messages": [], "status": "outside"}))
+        return listing
+
+    monkeypatch.setattr(tree, "list_dir", list_dir)
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    try:
+        index.refresh(None)
+        assert index.conn.execute("SELECT count(*) FROM sessions WHERE status = 'outside'").fetchone() == (0,)
+        assert index.conn.execute("SELECT count(*) FROM sessions WHERE dir = 'agent-3'").fetchone() == (0,)
+        monkeypatch.setattr(tree, "list_dir", real)
+        index.refresh(None)
+        assert index.conn.execute("SELECT count(*) FROM sessions WHERE dir = 'agent-3'").fetchone() == (0,)
+        assert index.count() == 31
+    finally:
+        index.close()
