@@ -506,3 +506,32 @@ def test_an_agent_directory_swapped_for_a_symlink_after_the_listing_is_not_read(
         assert index.count() == 31
     finally:
         index.close()
+
+
+def _big_result(size: int) -> bytes:
+    return b"x" * size
+
+
+def test_the_pool_does_not_spin_while_results_wait_to_be_read(tmp_path, monkeypatch):
+    """multiprocessing's worker-handling thread also waited on the result pipe: while results
+    waited there (this process busy inserting rows), it looped without pause, taking CPU and
+    the GIL from the build. Its loop now runs when a worker exits or the pool changes state."""
+    from multiprocessing import pool as mp_pool
+
+    passes = []
+    real = mp_pool.Pool._maintain_pool  # a staticmethod, called once per pass of that loop
+    monkeypatch.setattr(mp_pool.Pool, "_maintain_pool",
+                        staticmethod(lambda *args: passes.append(1) or real(*args)))
+    parser = refresh.FileParser(str(tmp_path))
+    try:
+        pool = parser.pool()
+        if pool is None:
+            pytest.skip("one CPU: no pool")
+        pending = [pool.apply_async(_big_result, (1 << 20,)) for _ in range(40)]
+        busy = 0
+        while not all(result.ready() for result in pending[:-1]):  # busy, as the main process is
+            busy += sum(range(10_000))
+        assert all(len(result.get(timeout=60)) == 1 << 20 for result in pending)
+        assert len(passes) < 10, len(passes)  # thousands before
+    finally:
+        parser.close()
