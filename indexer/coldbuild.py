@@ -363,8 +363,10 @@ class BulkFill:
             pending[position] = apply(parse_batch, ((self.root, *pending[position]),))
 
     def _results(self):
-        """Each batch's results, in order."""
-        for item in self._pending:
+        """Each batch's results, in order (each let go once taken: not all kept to the end)."""
+        pending = self._pending
+        for position, item in enumerate(pending):
+            pending[position] = None
             if type(item) is tuple:
                 yield parse_batch((self.root, *item))
             else:
