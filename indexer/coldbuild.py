@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import time
 from datetime import datetime
 from stat import S_ISREG
 from typing import NamedTuple
 
-from indexer.rows import BadRow, IndexRow, insert_sql
+from indexer.rows import BadRow, IndexRow, columns, insert_sql
 from indexer.transactions import write_transaction
 from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
@@ -46,6 +47,14 @@ _READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _DIR_READ = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _INSERT_SESSIONS = insert_sql("sessions", IndexRow, "INSERT OR IGNORE")
 _INSERT_BAD = insert_sql("bad_files", BadRow, "INSERT OR REPLACE")
+# A worker's session rows cross to this process as the image of a small in-memory database,
+# which this one attaches (as `batch`) and copies into the index with one INSERT ... SELECT:
+# no per-value unpickling and binding here (see _pack).
+_PACKED = hasattr(sqlite3.Connection, "serialize")  # unless SQLite lacks sqlite3_serialize
+_BATCH_TABLE = f"CREATE TABLE rows ({columns(IndexRow)})"
+_INSERT_BATCH = insert_sql("rows", IndexRow)
+_SELECT_BATCH = f"SELECT {columns(IndexRow)} FROM batch.rows"
+_COPY_BATCH = f"INSERT OR IGNORE INTO sessions ({columns(IndexRow)}) {_SELECT_BATCH}"
 
 
 class _Unusual(Exception):
@@ -144,7 +153,8 @@ def _tags_text(tags: list[str]) -> str:
 class Batch(NamedTuple):
     """What a worker made of some files of one directory (see `parse_batch`)."""
 
-    sessions: list  # rows in IndexRow's field order, as plain tuples
+    sessions: bytes | list  # rows in IndexRow's field order, packed (see _pack) or plain tuples
+    count: int  # how many session rows
     bad: list  # BadRow's, as plain tuples
     files: int  # how many of the names were session files (regular files) when opened
     hash_sum: int  # the sum of the hashes of their stat keys (see tree.digest_of)
@@ -170,7 +180,7 @@ def parse_batch(batch: tuple) -> Batch:
     try:  # an agent directory never through a symlink, even one swapped in since the listing
         dir_fd = os.open(dir_path, _DIR_READ | (os.O_NOFOLLOW if directory else 0))
     except OSError:
-        return Batch(sessions, bad, 0, 0, False)  # gone since the listing, its files with it
+        return Batch([], 0, bad, 0, 0, False)  # gone since the listing, its files with it
     limit = tree.max_session_bytes()
     lean = bool(directory) and bool(_orjson_loads())
     add_session = sessions.append
@@ -236,7 +246,36 @@ def parse_batch(batch: tuple) -> Batch:
                 add_session(tuple(fields._replace(mtime_ns=mtime_ns, ctime_ns=ctime_ns)))
     finally:
         os.close(dir_fd)
-    return Batch(sessions, bad, files, hash_sum, racy)
+    sessions.sort()  # in primary-key order: a B-tree grows fastest at its end
+    return Batch(_pack(sessions) if sessions and _PACKED else sessions, len(sessions), bad, files,
+                 hash_sum, racy)
+
+
+def _pack(rows: list) -> bytes:
+    """`rows` as the image of an in-memory SQLite database (table `rows`). Packing costs a worker
+    a little more than pickling would; it saves the main process more than that."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute(_BATCH_TABLE)
+        conn.execute("BEGIN")
+        conn.executemany(_INSERT_BATCH, rows)
+        conn.execute("COMMIT")
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def unpack(sessions: bytes | list) -> list[tuple]:
+    """The session rows of a Batch, as plain tuples."""
+    if type(sessions) is not bytes:
+        return sessions
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("ATTACH ':memory:' AS batch")
+        conn.deserialize(sessions, name="batch")
+        return conn.execute(_SELECT_BATCH).fetchall()
+    finally:
+        conn.close()
 
 
 class _Listed(NamedTuple):
@@ -377,10 +416,14 @@ class BulkFill:
         conn = self.conn
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA synchronous = OFF")  # the index is disposable (see Refresher._apply)
+        if _PACKED:
+            conn.execute("ATTACH ':memory:' AS batch")  # never within a transaction: before it
         try:
             with write_transaction(conn):
                 return work()
         finally:
+            if _PACKED:
+                conn.execute("DETACH DATABASE batch")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -2000")
 
@@ -400,14 +443,14 @@ class BulkFill:
         progress, done, total = self.parser.progress, 0, self.parser.total
         changed = 0
         for place in listed:
-            sessions: list[tuple] = []
+            batches: list[Batch] = []
             bad: list[tuple] = []
             files = hash_sum = 0
             racy = False
             names = place.names or ()
             for start in range(0, len(names), BATCH):
                 batch = next(results)
-                sessions += batch.sessions
+                batches.append(batch)
                 bad += batch.bad
                 files += batch.files
                 hash_sum += batch.hash_sum
@@ -428,21 +471,31 @@ class BulkFill:
             # of a file or of the directory, cannot be trusted: no digest, so it is read again).
             racy |= place.dir_stat.st_ctime_ns >= place.scan_start - RACY_NS
             digest = None if racy else tree.digest_of(place.dir_stat, files, hash_sum)
-            self._insert(sessions, bad)
+            changed += self._insert(batches, bad) + len(bad)
             conn.executemany(_INSERT_BAD, bad)
             refresher._wrote_dir(place.directory, digest)
-            changed += len(sessions) + len(bad)
         for _, sql in indexes:
             conn.execute(sql)
         return changed
 
-    def _insert(self, rows: list[tuple], bad: list) -> None:
-        """Insert one directory's session rows (plain tuples in IndexRow's field order: SQLite
-        binds a tuple subclass's fields a third slower). Where two files claim one id,
+    def _insert(self, batches: list, bad: list) -> int:
+        """Insert one directory's session rows; their number. Where two files claim one id,
         `Refresher._insert_sessions` decides which one stays listed (claim_rank)."""
-        rows.sort()  # in primary-key order: a B-tree grows fastest at its end
-        if self.conn.executemany(_INSERT_SESSIONS, rows).rowcount != len(rows):
+        conn = self.conn
+        count = 0
+        for batch in batches:
+            if not batch.count:
+                continue
+            count += batch.count
+            if type(batch.sessions) is bytes:
+                conn.deserialize(batch.sessions, name="batch")
+                if conn.execute(_COPY_BATCH).rowcount == batch.count:
+                    continue
+            elif conn.executemany(_INSERT_SESSIONS, batch.sessions).rowcount == batch.count:
+                continue
+            rows = conn.execute(_SELECT_BATCH).fetchall() if type(batch.sessions) is bytes else batch.sessions
             self.refresher._insert_sessions([IndexRow._make(row) for row in rows], bad)
+        return count
 
     def _reread(self, directory: str) -> int:
         refresher = self.refresher

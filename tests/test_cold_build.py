@@ -161,7 +161,7 @@ NOT_RACY = 2**62  # a racy_after no file's ctime reaches
 
 @pytest.mark.parametrize("name", list(LEAN_CASES))
 def test_lean_workers_give_the_reference_parsers_row(root, name):
-    from indexer.coldbuild import parse_batch
+    from indexer.coldbuild import parse_batch, unpack
     from indexer.refresh import parse_one
     from mofa import tree
 
@@ -174,9 +174,9 @@ def test_lean_workers_give_the_reference_parsers_row(root, name):
     reference = parse_one(str(root), "agent", stat)
     batch = parse_batch((str(root), "agent", scan.names, NOT_RACY))
     if reference.row is None:
-        assert batch.sessions == [] and [row[3] for row in batch.bad] == [reference.error]
+        assert unpack(batch.sessions) == [] and [row[3] for row in batch.bad] == [reference.error]
     else:
-        assert batch.bad == [] and batch.sessions == [tuple(reference.row)]
+        assert batch.bad == [] and unpack(batch.sessions) == [tuple(reference.row)]
     # The worker's stat keys add up to the digest a scan computes.
     assert tree.digest_of(scan.stat, batch.files, batch.hash_sum) == scan.digest
 
@@ -189,7 +189,7 @@ def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
     monkeypatch.setenv("MOFA_MAX_SESSION_BYTES", "10")
     scan = tree.scan_dir(str(path.parent), True, [], keep_keys=True)
     batch = parse_batch((str(root), "agent", scan.names, NOT_RACY))
-    assert batch.sessions == [] and "too large" in batch.bad[0][3]
+    assert batch.count == 0 and "too large" in batch.bad[0][3]
 
 
 def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, monkeypatch):
@@ -535,3 +535,32 @@ def test_the_pool_does_not_spin_while_results_wait_to_be_read(tmp_path, monkeypa
         assert len(passes) < 10, len(passes)  # thousands before
     finally:
         parser.close()
+
+
+def test_a_cold_build_settles_an_id_claimed_twice_as_a_build_directory_by_directory(many, tmp_path, monkeypatch):
+    """The workers' rows are copied into the index in bulk; where that copy skips a row (its id
+    is taken), the rows go the way every refresh settles a claim (claim_rank)."""
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    write_jsonl(many, "agent-0:s00")  # a MoFA file that claims the id of agent-0/s00.json
+    settled = []
+    real = refresh.Refresher._insert_sessions
+    monkeypatch.setattr(refresh.Refresher, "_insert_sessions",
+                        lambda self, rows, bad: settled.append(len(rows)) or real(self, rows, bad))
+    # Every column but ctime_ns (-1 where a stat was too recent to trust: a matter of timing).
+    query = f"SELECT {', '.join(refresh.IndexRow._fields[:-1])} FROM sessions ORDER BY session_id"
+    bad_query = "SELECT dir, file, error, duplicate_of FROM bad_files ORDER BY dir, file"
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    other = None
+    try:
+        index.refresh(None)
+        assert settled and index.count() == 41
+        monkeypatch.setattr(refresh, "BIG_WRITE", 10**9)
+        other = SessionIndex(str(many), str(tmp_path / "other.sqlite3"))
+        other.refresh(None)
+        assert index.conn.execute(query).fetchall() == other.conn.execute(query).fetchall()
+        assert index.conn.execute(bad_query).fetchall() == other.conn.execute(bad_query).fetchall()
+        assert ("", "agent-0:s00.jsonl") in [row[:2] for row in index.conn.execute(bad_query)]
+    finally:
+        index.close()
+        if other is not None:
+            other.close()
