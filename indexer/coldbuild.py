@@ -9,8 +9,9 @@ interrupt midway leaves it as it was.
 Parsing is what a cold build costs, and this process's own share of the work is what the
 workers wait for, so it does little: it lists each directory's names (no stat per file) and
 hands them to a pool of workers, which stat each file on the descriptor they read it through
-(the row's stat key is then that of what was read), parse it and send back finished rows and
-their part of the directory's digest; this process only inserts. The workers are lean: a
+(the row's stat key is then that of what was read), parse it and send back finished rows (as
+the image of a small in-memory SQLite database, which this process copies into the index with
+one INSERT ... SELECT) and their part of the directory's digest. The workers are lean: a
 per-agent file that is plainly well-formed (`lean_fields`) becomes its row without a Session
 object; anything unusual is parsed by the one reference parser (`refresh.parse_one`), so both
 give the same row for every file.
