@@ -6,22 +6,31 @@ cost the build about as much CPU as parsing). A reader sees the index as it was 
 commit, then whole: never half built, never empty midway through a rebuild; a failure or an
 interrupt midway leaves it as it was.
 
-Parsing is what a cold build costs, so the workers are lean: a per-agent file that is plainly
-well-formed (`lean_fields`) becomes a short tuple of the fields its row needs, without a
-Session object, and only the fields that the file's contents decide cross the pipe (its id,
-agent, path and stat the main process knows already). Anything unusual is parsed by the one
-reference parser (`refresh.parse_one`), so both give the same row for every file.
+Parsing is what a cold build costs, and this process's own share of the work is what the
+workers wait for, so it does little: it lists each directory's names (no stat per file) and
+hands them to a pool of workers, which stat each file on the descriptor they read it through
+(the row's stat key is then that of what was read), parse it and send back finished rows (as
+the image of a small in-memory SQLite database, which this process copies into the index with
+one INSERT ... SELECT) and their part of the directory's digest. The workers are lean: a
+per-agent file that is plainly well-formed (`lean_fields`) becomes its row without a Session
+object; anything unusual is parsed by the one reference parser (`refresh.parse_one`), so both
+give the same row for every file.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import time
 from datetime import datetime
+from stat import S_ISREG
+from typing import NamedTuple
 
-from indexer.rows import BadRow, IndexRow, insert_sql
+from indexer.rows import BadRow, IndexRow, columns, insert_sql
 from indexer.transactions import write_transaction
 from mofa import tree
+from mofa.errors import SessionPermissionError, StoreError
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX
 from mofa.timestamps import UNKNOWN, epoch_ns_index_text, precise_index_text
 
@@ -33,9 +42,20 @@ _CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
                         r"(?:\.([0-9]{1,9}))?(?:Z|\+00:00)").fullmatch
 _NINE_ZEROS = "000000000"
 _INT64_MAX = 2**63 - 1
-_READ = os.O_RDONLY | os.O_CLOEXEC
+# A file is opened as a scan stats it, never through a symlink; O_NONBLOCK so that a FIFO put
+# in a file's place does not block the open (its fstat then says it is no regular file).
+_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+_DIR_READ = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _INSERT_SESSIONS = insert_sql("sessions", IndexRow, "INSERT OR IGNORE")
 _INSERT_BAD = insert_sql("bad_files", BadRow, "INSERT OR REPLACE")
+# A worker's session rows cross to this process as the image of a small in-memory database,
+# which this one attaches (as `batch`) and copies into the index with one INSERT ... SELECT:
+# no per-value unpickling and binding here (see _pack).
+_PACKED = hasattr(sqlite3.Connection, "serialize")  # unless SQLite lacks sqlite3_serialize
+_BATCH_TABLE = f"CREATE TABLE rows ({columns(IndexRow)})"
+_INSERT_BATCH = insert_sql("rows", IndexRow)
+_SELECT_BATCH = f"SELECT {columns(IndexRow)} FROM batch.rows"
+_COPY_BATCH = f"INSERT OR IGNORE INTO sessions ({columns(IndexRow)}) {_SELECT_BATCH}"
 
 
 class _Unusual(Exception):
@@ -73,23 +93,16 @@ def _orjson_loads():
     return _loads
 
 
-def lean_fields(path: str, size: int, mtime_ns: int) -> tuple:
+def lean_fields(data: bytes, mtime_ns: int) -> tuple:
     """(created_at, updated_at, message_count, status, user_id, tags) of a plainly well-formed
-    per-agent session file of `size` bytes when scanned, as `Session.summary` gives them;
-    raises _Unusual for anything else."""
-    loads = _orjson_loads()
-    if not loads or size > tree.max_session_bytes():
+    per-agent session file read as `data`, as `Session.summary` gives them; raises _Unusual for
+    anything else."""
+    loads = _loads or _orjson_loads()
+    if not loads:
         raise _Unusual
     try:
-        fd = os.open(path, _READ)
-        try:
-            data = os.read(fd, size + 1)
-        finally:
-            os.close(fd)
-        if len(data) > size:  # grown since the scan: the reference parser reads it whole
-            raise _Unusual
         document = loads(data)
-    except (OSError, ValueError):  # gone, unreadable, not JSON for orjson: the reference decides
+    except ValueError:  # not JSON for orjson: the reference parser decides
         raise _Unusual from None
     if type(document) is not dict:
         raise _Unusual
@@ -138,43 +151,151 @@ def _tags_text(tags: list[str]) -> str:
     return json.dumps(tags, ensure_ascii=False)
 
 
-def parse_batch(batch: tuple) -> list:
-    """Worker side: for (root, directory, names, stat keys (size, mtime_ns, inode, ctime_ns)),
-    one result per file, in order: a tuple of `lean_fields` (a per-agent session), an error
-    text (a file that is not a session), None (a file gone since the scan), or for the root's
-    MoFA files the reference parser's `Parsed`."""
-    from indexer.refresh import parse_one
+class Batch(NamedTuple):
+    """What a worker made of some files of one directory (see `parse_batch`)."""
 
-    root, directory, names, keys = batch
-    results = []
-    if not directory:
-        for name, key in zip(names, keys):
-            results.append(parse_one(root, directory, tree.FileStat(name, *key)))
-        return results
-    prefix = os.path.join(root, directory, "")
-    for name, key in zip(names, keys):
-        try:
-            results.append(lean_fields(prefix + name, key[0], key[1]))
-            continue
-        except _Unusual:
-            pass
-        parsed = parse_one(root, directory, tree.FileStat(name, *key))
-        if parsed.row is not None:
-            row = parsed.row
-            results.append((row.created_at, row.updated_at, row.message_count, row.status,
-                            row.user_id, row.tags))
-        else:
-            results.append(parsed.error)
-    return results
+    sessions: bytes | list  # rows in IndexRow's field order, packed (see _pack) or plain tuples
+    count: int  # how many session rows
+    bad: list  # BadRow's, as plain tuples
+    files: int  # how many of the names were session files (regular files) when opened
+    hash_sum: int  # the sum of the hashes of their stat keys (see tree.digest_of)
+    racy: bool  # a file's ctime was too recent to trust (see refresh.RACY_NS)
+
+
+def parse_batch(batch: tuple) -> Batch:
+    """Worker side: read the files `names` of `directory` (root, directory, names, racy_after),
+    each stat-ed on the descriptor it is read through, so that a row's stat key is that of
+    what was read (a file replaced since the listing gives the row of the new one, and the
+    digest its key). A name that is no longer a regular file is left out (as a later scan
+    would); a per-agent file that is plainly well-formed is read by `lean_fields`, anything
+    else (and the root's MoFA files) by the reference parser, `refresh.parse_one`."""
+    from indexer.refresh import name_id, parse_one
+
+    root, directory, names, racy_after = batch
+    dir_path = os.path.join(root, directory) if directory else root
+    prefix = os.path.join(dir_path, "")
+    sessions: list[tuple] = []
+    bad: list[tuple] = []
+    files = hash_sum = 0
+    racy = False
+    try:  # an agent directory never through a symlink, even one swapped in since the listing
+        dir_fd = os.open(dir_path, _DIR_READ | (os.O_NOFOLLOW if directory else 0))
+    except OSError:
+        return Batch([], 0, bad, 0, 0, False)  # gone since the listing, its files with it
+    limit = tree.max_session_bytes()
+    lean = bool(directory) and bool(_orjson_loads())
+    add_session = sessions.append
+    try:
+        for name in names:
+            data = st = None
+            if lean:
+                try:
+                    fd = os.open(name, _READ, dir_fd=dir_fd)
+                except OSError:
+                    fd = -1
+                if fd >= 0:
+                    try:
+                        st = os.fstat(fd)
+                        if S_ISREG(st.st_mode) and st.st_size <= limit:
+                            data = os.read(fd, st.st_size + 1)
+                    except OSError:
+                        pass
+                    finally:
+                        os.close(fd)
+            if st is None:  # not opened (unreadable, gone, a symlink): what a scan would see
+                try:
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                except OSError:
+                    continue
+            if not S_ISREG(st.st_mode):
+                continue
+            size, mtime_ns, inode, ctime_ns = key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+            files += 1
+            hash_sum += hash(key)
+            fields = None
+            if data is not None and len(data) <= size:  # else grown since its stat: read whole below
+                try:
+                    fields = lean_fields(data, mtime_ns)
+                except _Unusual:
+                    pass
+            if fields is None:
+                parsed = parse_one(root, directory, tree.FileStat(name, *key))
+                if parsed.row is None:
+                    if parsed.error is None:  # gone since its stat
+                        continue
+                    fields = parsed.error
+                elif directory:
+                    row = parsed.row
+                    fields = (row.created_at, row.updated_at, row.message_count, row.status,
+                              row.user_id, row.tags)
+                else:
+                    fields = parsed.row
+            if mtime_ns > _INT64_MAX or mtime_ns < -_INT64_MAX:  # beyond year 2262: clamped
+                mtime_ns = max(min(mtime_ns, _INT64_MAX), -_INT64_MAX)
+            if ctime_ns >= racy_after:  # kept with a ctime that never matches: read again next time
+                ctime_ns = -1
+                racy = True
+            if type(fields) is tuple:
+                stem = name[: -len(JSON_SUFFIX)]
+                # IndexRow's fields, in order (a test holds this to the reference parser's rows)
+                add_session((f"{directory}:{stem}", directory, stem, *fields, prefix + name,
+                             JSON_LAYOUT, directory, name, size, mtime_ns, inode, ctime_ns))
+            elif type(fields) is str:
+                bad.append((directory, name, prefix + name, fields, None, name_id(directory, name),
+                            size, mtime_ns, inode, ctime_ns))
+            else:  # a MoFA file's row
+                add_session(tuple(fields._replace(mtime_ns=mtime_ns, ctime_ns=ctime_ns)))
+    finally:
+        os.close(dir_fd)
+    sessions.sort()  # in primary-key order: a B-tree grows fastest at its end
+    return Batch(_pack(sessions) if sessions and _PACKED else sessions, len(sessions), bad, files,
+                 hash_sum, racy)
+
+
+def _pack(rows: list) -> bytes:
+    """`rows` as the image of an in-memory SQLite database (table `rows`). Packing costs a worker
+    a little more than pickling would; it saves the main process more than that."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute(_BATCH_TABLE)
+        conn.execute("BEGIN")
+        conn.executemany(_INSERT_BATCH, rows)
+        conn.execute("COMMIT")
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def unpack(sessions: bytes | list) -> list[tuple]:
+    """The session rows of a Batch, as plain tuples."""
+    if type(sessions) is not bytes:
+        return sessions
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("ATTACH ':memory:' AS batch")
+        conn.deserialize(sessions, name="batch")
+        return conn.execute(_SELECT_BATCH).fetchall()
+    finally:
+        conn.close()
+
+
+class _Listed(NamedTuple):
+    """One directory as listed for a bulk fill (names only: the workers stat the files)."""
+
+    directory: str
+    generation: int | None
+    scan_start: int  # time.time_ns() before the listing: what the racy rule compares with
+    dir_stat: os.stat_result | None
+    names: list[str] | None  # None when the directory is gone
 
 
 class BulkFill:
     """Fills `refresher`'s index, empty or (`rebuild`) not, from every file of the directories
     it is given, in one transaction.
 
-    The pool of parsing processes starts as soon as the scan has found enough files, and each
-    directory's files are handed to it as the scan finds them: the workers parse while this
-    process scans the rest, then writes.
+    The pool of parsing processes starts as soon as the listing has found enough files, and
+    each directory's files are handed to it as they are listed: the workers parse while this
+    process lists the rest, then writes.
     """
 
     def __init__(self, refresher, state: dict, rebuild: bool):
@@ -199,14 +320,14 @@ class BulkFill:
             if self.rebuild:
                 # Scanned and parsed without the write lock, so that a watcher goes on writing
                 # meanwhile: a directory written since is read again under the lock (_fill).
-                plans, files = self._scan(directories)
-                changed = self._locked(lambda: self._fill(plans))
+                listed, files = self._scan(directories)
+                changed = self._locked(lambda: self._fill(listed))
             else:
                 # A first build takes the write lock before it scans: a command started at the
                 # same time waits for it, then finds the index filled, instead of parsing
                 # every file a second time beside it.
                 try:
-                    plans, files, changed = self._locked(lambda: self._first_build(directories))
+                    listed, files, changed = self._locked(lambda: self._first_build(directories))
                 except _NotInBulk:
                     return None
         finally:
@@ -218,40 +339,57 @@ class BulkFill:
 
         if not self.refresher._empty():
             raise _NotInBulk  # filled by another process since this one looked
-        plans, files = self._scan(directories)
+        listed, files = self._scan(directories)
         if self.parser.total <= BIG_WRITE:
             raise _NotInBulk
-        return plans, files, self._fill(plans)
+        return listed, files, self._fill(listed)
 
     def _scan(self, directories) -> tuple[list, int]:
-        from indexer.refresh import BIG_WRITE, PARALLEL_THRESHOLD
+        """List each directory (names only) and hand its files to the pool in batches."""
+        from indexer.refresh import BIG_WRITE, PARALLEL_THRESHOLD, RACY_NS
 
-        refresher = self.refresher
         # A pool only for a load in bulk (see run), of enough files to be worth its start.
         threshold = max(PARALLEL_THRESHOLD, 0 if self.rebuild else BIG_WRITE + 1)
-        plans, files = [], 0
+        listed, files = [], 0
         for directory in directories:
             digest, generation = self.state.get(directory, (None, None))
-            plan = refresher._plan(directory, generation, True)
-            if plan.scan is not None and plan.scan.keys is None:  # the root, scanned by refresh()
-                plan = refresher._plan(directory, generation, True)
-            if plan.scan is None:
-                if generation is not None or self.rebuild or refresher._has_rows(directory):
-                    plans.append(plan)
+            place = self._list(directory, generation)
+            if place.names is None:
+                if generation is not None or self.rebuild or self.refresher._has_rows(directory):
+                    listed.append(place)
                 continue
-            files += len(plan.scan.names)
-            if not self.rebuild and digest is not None and digest == plan.digest:
-                continue  # as it was written: nothing in it to read
-            plans.append(plan)
-            names, keys = plan.scan.names, plan.scan.keys
+            names = place.names
+            files += len(names)
+            if not names and not self.rebuild and digest == tree.digest_of(place.dir_stat, 0, 0):
+                continue  # as it was written, empty
+            listed.append(place)
+            racy_after = place.scan_start - RACY_NS
             for start in range(0, len(names), BATCH):
-                self._pending.append((directory, names[start:start + BATCH], keys[start:start + BATCH]))
+                self._pending.append((directory, names[start:start + BATCH], racy_after))
             self.parser.total += len(names)
             if self._pool is None and self.parser.total >= threshold:
                 self._pool = self.parser.pool()
             if self._pool is not None:
                 self._submit()
-        return plans, files
+        return listed, files
+
+    def _list(self, directory: str, generation: int | None) -> _Listed:
+        """`directory` listed (see tree.list_dir); the root was scanned by Refresher.refresh."""
+        refresher = self.refresher
+        if directory == "":
+            plan = refresher._plan(directory, generation, False)
+            names = plan.scan.names if plan.scan is not None else None
+            return _Listed(directory, generation, plan.scan_start, plan.dir_stat, names)
+        scan_start = time.time_ns()
+        listing = None
+        if tree.is_agent_name(directory):  # else never read (`list --agent .hidden`)
+            try:
+                listing = tree.list_dir(os.path.join(self.root, directory), True, refresher.warnings)
+            except (SessionPermissionError, StoreError, OSError) as error:
+                refresher.warnings.append(f"{error}; its sessions are left out")
+        if listing is None:
+            return _Listed(directory, generation, scan_start, None, None)
+        return _Listed(directory, generation, scan_start, *listing)
 
     def _submit(self) -> None:
         """Hand the batches not yet handed to the pool."""
@@ -262,15 +400,15 @@ class BulkFill:
         else:
             position = -1
         for position in range(position + 1, len(pending)):
-            directory, names, keys = pending[position]
-            pending[position] = apply(parse_batch, ((self.root, directory, names, keys),))
+            pending[position] = apply(parse_batch, ((self.root, *pending[position]),))
 
     def _results(self):
-        """Each batch's results, in order."""
-        for item in self._pending:
+        """Each batch's results, in order (each let go once taken: not all kept to the end)."""
+        pending = self._pending
+        for position, item in enumerate(pending):
+            pending[position] = None
             if type(item) is tuple:
-                directory, names, keys = item
-                yield parse_batch((self.root, directory, names, keys))
+                yield parse_batch((self.root, *item))
             else:
                 yield item.get()
 
@@ -279,14 +417,20 @@ class BulkFill:
         conn = self.conn
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA synchronous = OFF")  # the index is disposable (see Refresher._apply)
+        if _PACKED:
+            conn.execute("ATTACH ':memory:' AS batch")  # never within a transaction: before it
         try:
             with write_transaction(conn):
                 return work()
         finally:
+            if _PACKED:
+                conn.execute("DETACH DATABASE batch")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -2000")
 
-    def _fill(self, plans: list) -> int:
+    def _fill(self, listed: list) -> int:
+        from indexer.refresh import RACY_NS
+
         conn, refresher = self.conn, self.refresher
         generations = dict(conn.execute("SELECT dir, generation FROM dirs"))
         if self.rebuild:
@@ -299,44 +443,60 @@ class BulkFill:
         results = self._results()
         progress, done, total = self.parser.progress, 0, self.parser.total
         changed = 0
-        for plan in plans:
-            sessions: list[tuple] = []
-            bad: list[BadRow] = []
+        for place in listed:
+            batches: list[Batch] = []
+            bad: list[tuple] = []
+            files = hash_sum = 0
             racy = False
-            rows_of = _RowMaker(self.root, plan)
-            names, keys = (plan.scan.names, plan.scan.keys) if plan.scan is not None else ([], [])
+            names = place.names or ()
             for start in range(0, len(names), BATCH):
-                parsed = next(results)
-                racy |= rows_of.add(names[start:start + BATCH], keys[start:start + BATCH], parsed,
-                                    sessions, bad)
-                done += len(parsed)
+                batch = next(results)
+                batches.append(batch)
+                bad += batch.bad
+                files += batch.files
+                hash_sum += batch.hash_sum
+                racy |= batch.racy
+                done += min(BATCH, len(names) - start)
                 if progress:
                     progress(done, total)
-            if generations.get(plan.directory) != plan.generation:
-                # Written by another process since the scan (a watcher, a refresh): what was
+            if generations.get(place.directory) != place.generation:
+                # Written by another process since the listing (a watcher, a refresh): what was
                 # parsed may be older than what it wrote. Read this directory again, here.
-                changed += self._reread(plan.directory)
+                changed += self._reread(place.directory)
                 continue
-            if plan.scan is None:
-                changed += refresher._delete_dir(plan.directory)
-                conn.execute("DELETE FROM dirs WHERE dir = ?", (plan.directory,))
+            if place.names is None:
+                changed += refresher._delete_dir(place.directory)
+                conn.execute("DELETE FROM dirs WHERE dir = ?", (place.directory,))
                 continue
-            racy |= plan.dir_stat.st_ctime_ns >= rows_of.racy_after
-            self._insert(sessions, bad)
+            # The digest a later scan computes, from the keys the workers stat-ed (a racy stat,
+            # of a file or of the directory, cannot be trusted: no digest, so it is read again).
+            racy |= place.dir_stat.st_ctime_ns >= place.scan_start - RACY_NS
+            digest = None if racy else tree.digest_of(place.dir_stat, files, hash_sum)
+            changed += self._insert(batches, bad) + len(bad)
             conn.executemany(_INSERT_BAD, bad)
-            refresher._wrote_dir(plan.directory, None if racy else plan.digest)
-            changed += len(sessions) + len(bad)
+            refresher._wrote_dir(place.directory, digest)
         for _, sql in indexes:
             conn.execute(sql)
         return changed
 
-    def _insert(self, rows: list[tuple], bad: list) -> None:
-        """Insert one directory's session rows (plain tuples in IndexRow's field order: SQLite
-        binds a tuple subclass's fields a third slower). Where two files claim one id,
+    def _insert(self, batches: list, bad: list) -> int:
+        """Insert one directory's session rows; their number. Where two files claim one id,
         `Refresher._insert_sessions` decides which one stays listed (claim_rank)."""
-        rows.sort()  # in primary-key order: a B-tree grows fastest at its end
-        if self.conn.executemany(_INSERT_SESSIONS, rows).rowcount != len(rows):
+        conn = self.conn
+        count = 0
+        for batch in batches:
+            if not batch.count:
+                continue
+            count += batch.count
+            if type(batch.sessions) is bytes:
+                conn.deserialize(batch.sessions, name="batch")
+                if conn.execute(_COPY_BATCH).rowcount == batch.count:
+                    continue
+            elif conn.executemany(_INSERT_SESSIONS, batch.sessions).rowcount == batch.count:
+                continue
+            rows = conn.execute(_SELECT_BATCH).fetchall() if type(batch.sessions) is bytes else batch.sessions
             self.refresher._insert_sessions([IndexRow._make(row) for row in rows], bad)
+        return count
 
     def _reread(self, directory: str) -> int:
         refresher = self.refresher
@@ -345,50 +505,3 @@ class BulkFill:
         if plan.scan is not None:
             plan = refresher._diff(plan)  # no rows left: every file is read
         return refresher._apply_locked(plan, {}, True)
-
-
-class _RowMaker:
-    """Rows of one directory from its workers' results (see `parse_batch`)."""
-
-    def __init__(self, root: str, plan):
-        from indexer.refresh import RACY_NS
-
-        self.directory = plan.directory
-        # A scanned name is one plain component: joined by hand (os.path.join per row adds up).
-        self.prefix = os.path.join(os.path.join(root, plan.directory) if plan.directory else root, "")
-        self.racy_after = plan.scan_start - RACY_NS
-
-    def add(self, names: list, keys: list, results: list, sessions: list, bad: list) -> bool:
-        """Add the rows of the files `names` (stat-ed as `keys`) parsed as `results`; True when a
-        stat is too recent to trust (its row is then kept with a ctime that never matches, so
-        that the next refresh reads it again)."""
-        from indexer.refresh import name_id
-
-        directory, prefix, racy_after = self.directory, self.prefix, self.racy_after
-        racy = False
-        add_session, add_bad = sessions.append, bad.append
-        for name, (size, mtime_ns, inode, ctime_ns), result in zip(names, keys, results):
-            if mtime_ns > _INT64_MAX or mtime_ns < -_INT64_MAX:  # beyond year 2262: clamped
-                mtime_ns = max(min(mtime_ns, _INT64_MAX), -_INT64_MAX)
-            if ctime_ns >= racy_after:
-                ctime_ns = -1
-                racy = True
-            if type(result) is tuple:
-                stem = name[: -len(JSON_SUFFIX)]
-                # IndexRow's fields, in order (a test holds this to the reference parser's rows)
-                add_session((f"{directory}:{stem}", directory, stem, *result, prefix + name,
-                             JSON_LAYOUT, directory, name, size, mtime_ns, inode, ctime_ns))
-                continue
-            if result is None:  # gone since the scan
-                continue
-            if type(result) is not str:  # a MoFA file's Parsed
-                if result.row is not None:
-                    add_session(result.row._replace(size=size, mtime_ns=mtime_ns, inode=inode,
-                                                    ctime_ns=ctime_ns))
-                    continue
-                result = result.error
-                if result is None:
-                    continue
-            add_bad(BadRow(directory, name, prefix + name, result, None, name_id(directory, name),
-                           size, mtime_ns, inode, ctime_ns))
-        return racy

@@ -196,8 +196,46 @@ def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: b
                     _unusable(path, name, "directory", skipped)
     if not all(name.isprintable() and "\\" not in name for name in names):
         _drop_unusable(names, hashes, keys, path, agent, skipped)
-    digest = hash((dir_stat.st_ino, dir_stat.st_mtime_ns, dir_stat.st_ctime_ns)) + len(names) + sum(hashes)
-    return DirScan(dir_stat, names, hashes, keys, digest & 0x7FFF_FFFF_FFFF_FFFF, agents)
+    return DirScan(dir_stat, names, hashes, keys, digest_of(dir_stat, len(names), sum(hashes)), agents)
+
+
+def digest_of(dir_stat: os.stat_result, files: int, hash_sum: int) -> int:
+    """A directory's digest: its own stat, the number of its session files and the sum of the
+    hashes of their stat keys (a sum, so that whoever stats the files may add them up in parts)."""
+    digest = hash((dir_stat.st_ino, dir_stat.st_mtime_ns, dir_stat.st_ctime_ns)) + files + hash_sum
+    return digest & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def list_dir(path: str, agent: bool, skipped: list | None = None) -> tuple[os.stat_result, list[str]] | None:
+    """The stat of an agent directory (never through a symlink) and the names of the files in it
+    that scan_dir would stat, without a stat of each: the directory entry's type says which are
+    regular files. For a cold build, whose workers stat each file on the descriptor they read
+    it through (`indexer.coldbuild`). None when the directory is gone; raises as scan_dir does."""
+    try:
+        fd = os.open(path, _DIR_FLAGS | (os.O_NOFOLLOW if agent else 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return None
+        raise _os_failure(error, path) from None
+    try:
+        dir_stat = os.fstat(fd)
+        suffix = JSON_SUFFIX if agent else JSONL_SUFFIX
+        try:
+            iterator = os.scandir(fd)
+        except OSError as error:
+            raise _os_failure(error, path) from None
+        with iterator:
+            # is_file(follow_symlinks=False) reads the entry's d_type: no stat (one only where
+            # the file system does not say).
+            names = [entry.name for entry in iterator if entry.name[0] != "." and entry.name.endswith(suffix)
+                     and entry.is_file(follow_symlinks=False)]
+    finally:
+        os.close(fd)
+    if not all(name.isprintable() and "\\" not in name for name in names):
+        _drop_unusable(names, None, None, path, agent, skipped)
+    return dir_stat, names
 
 
 def _drop_unusable(names, hashes, keys, path: str, agent: bool, skipped: list | None) -> None:
@@ -212,7 +250,9 @@ def _drop_unusable(names, hashes, keys, path: str, agent: bool, skipped: list | 
             continue
         else:
             _not_utf8(path, name, "file", skipped)
-        del names[position], hashes[position]
+        del names[position]
+        if hashes is not None:
+            del hashes[position]
         if keys is not None:
             del keys[position]
 

@@ -156,9 +156,12 @@ LEAN_CASES = {
 }
 
 
+NOT_RACY = 2**62  # a racy_after no file's ctime reaches
+
+
 @pytest.mark.parametrize("name", list(LEAN_CASES))
 def test_lean_workers_give_the_reference_parsers_row(root, name):
-    from indexer.coldbuild import parse_batch
+    from indexer.coldbuild import parse_batch, unpack
     from indexer.refresh import parse_one
     from mofa import tree
 
@@ -169,12 +172,13 @@ def test_lean_workers_give_the_reference_parsers_row(root, name):
     scan = tree.scan_dir(str(path.parent), True, [], keep_keys=True)
     stat = tree.file_stats(scan)[0]
     reference = parse_one(str(root), "agent", stat)
-    (lean,) = parse_batch((str(root), "agent", scan.names, scan.keys))
+    batch = parse_batch((str(root), "agent", scan.names, NOT_RACY))
     if reference.row is None:
-        assert lean == reference.error
+        assert unpack(batch.sessions) == [] and [row[3] for row in batch.bad] == [reference.error]
     else:
-        row = reference.row
-        assert lean == (row.created_at, row.updated_at, row.message_count, row.status, row.user_id, row.tags)
+        assert batch.bad == [] and unpack(batch.sessions) == [tuple(reference.row)]
+    # The worker's stat keys add up to the digest a scan computes.
+    assert tree.digest_of(scan.stat, batch.files, batch.hash_sum) == scan.digest
 
 
 def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
@@ -184,8 +188,8 @@ def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
     path = write_session(root, "agent", "big")
     monkeypatch.setenv("MOFA_MAX_SESSION_BYTES", "10")
     scan = tree.scan_dir(str(path.parent), True, [], keep_keys=True)
-    (result,) = parse_batch((str(root), "agent", scan.names, scan.keys))
-    assert "too large" in result
+    batch = parse_batch((str(root), "agent", scan.names, NOT_RACY))
+    assert batch.count == 0 and "too large" in batch.bad[0][3]
 
 
 def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, monkeypatch):
@@ -402,3 +406,161 @@ def test_with_search_data_a_refresh_inserts_without_a_query_per_row(many, tmp_pa
         assert looked_up == []
     finally:
         index.close()
+
+
+# -- the workers stat the files: what a row says is what was read -----------------------------
+
+def _rows(index) -> set:
+    fields = ", ".join(refresh.IndexRow._fields)
+    return set(index.conn.execute(f"SELECT {fields} FROM sessions"))
+
+
+def _digests(index) -> dict:
+    return dict(index.conn.execute("SELECT dir, digest FROM dirs"))
+
+
+def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, tmp_path, monkeypatch):
+    """A cold build lists names first and reads the files later: a file replaced meanwhile gives
+    the row of what was read, with that file's stat key; a file removed, or replaced by a
+    symlink, gives none; and a later refresh has nothing stale to fix. The workers' stat keys
+    add up to each directory's digest as a later scan computes it: that refresh reads nothing."""
+    from mofa import tree
+
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    monkeypatch.setattr(refresh, "RACY_NS", -10**18)  # else every fresh file is read again anyway
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"messages": [], "status": "not here"}))
+    real = tree.list_dir
+
+    def list_dir(path, agent, skipped=None):
+        listing = real(path, agent, skipped)
+        if path.endswith("agent-1"):
+            replacement = many / "agent-1" / "s01.json.new"
+            replacement.write_text(json.dumps({"messages": [{"role": "user"}], "status": "replaced"}))
+            os.replace(replacement, many / "agent-1" / "s01.json")  # a new inode
+            (many / "agent-1" / "s05.json").unlink()
+            (many / "agent-1" / "s09.json").unlink()
+            (many / "agent-1" / "s09.json").symlink_to(elsewhere)
+        return listing
+
+    monkeypatch.setattr(tree, "list_dir", list_dir)
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    try:
+        index.refresh(None)
+        status, inode = index.conn.execute(
+            "SELECT status, inode FROM sessions WHERE session_id = 'agent-1:s01'").fetchone()
+        assert status == "replaced" and inode == os.stat(many / "agent-1" / "s01.json").st_ino
+        for gone in ("agent-1:s05", "agent-1:s09"):
+            assert index.conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (gone,)).fetchone() is None
+        assert index.count("bad_files") == 1  # broken.json, as before: no row for the symlink
+        built = _rows(index)
+        for directory, digest in _digests(index).items():
+            scan = tree.scan_dir(str(many / directory), bool(directory), [], keep_keys=True)
+            if directory == "agent-1":  # changed after its listing: the next refresh looks again
+                assert digest != scan.digest
+            else:
+                assert digest is not None and digest == scan.digest
+        monkeypatch.setattr(tree, "list_dir", real)
+        read = []
+        parse_one = refresh.parse_one
+        monkeypatch.setattr(refresh, "parse_one", lambda *args: read.append(args) or parse_one(*args))
+        assert index.refresh(None).changed == 0 and read == []  # every row matches its file
+        other = SessionIndex(str(many), str(tmp_path / "other.sqlite3"))
+        try:
+            other.refresh(None)
+            assert _rows(other) == built == _rows(index)
+        finally:
+            other.close()
+    finally:
+        index.close()
+
+
+def test_an_agent_directory_swapped_for_a_symlink_after_the_listing_is_not_read(many, tmp_path, monkeypatch):
+    from mofa import tree
+
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for number in range(3):
+        write_session(tmp_path, "outside", f"x{number}")
+    real = tree.list_dir
+
+    def list_dir(path, agent, skipped=None):
+        listing = real(path, agent, skipped)
+        if path.endswith("agent-3"):
+            os.rename(path, str(tmp_path / "agent-3-moved"))
+            os.symlink(outside, path)
+            for name in listing[1]:  # the listed names, now found behind the symlink
+                (outside / name).write_text(json.dumps({"messages": [], "status": "outside"}))
+        return listing
+
+    monkeypatch.setattr(tree, "list_dir", list_dir)
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    try:
+        index.refresh(None)
+        assert index.conn.execute("SELECT count(*) FROM sessions WHERE status = 'outside'").fetchone() == (0,)
+        assert index.conn.execute("SELECT count(*) FROM sessions WHERE dir = 'agent-3'").fetchone() == (0,)
+        monkeypatch.setattr(tree, "list_dir", real)
+        index.refresh(None)
+        assert index.conn.execute("SELECT count(*) FROM sessions WHERE dir = 'agent-3'").fetchone() == (0,)
+        assert index.count() == 31
+    finally:
+        index.close()
+
+
+def _big_result(size: int) -> bytes:
+    return b"x" * size
+
+
+def test_the_pool_does_not_spin_while_results_wait_to_be_read(tmp_path, monkeypatch):
+    """multiprocessing's worker-handling thread also waited on the result pipe: while results
+    waited there (this process busy inserting rows), it looped without pause, taking CPU and
+    the GIL from the build. Its loop now runs when a worker exits or the pool changes state."""
+    from multiprocessing import pool as mp_pool
+
+    passes = []
+    real = mp_pool.Pool._maintain_pool  # a staticmethod, called once per pass of that loop
+    monkeypatch.setattr(mp_pool.Pool, "_maintain_pool",
+                        staticmethod(lambda *args: passes.append(1) or real(*args)))
+    parser = refresh.FileParser(str(tmp_path))
+    try:
+        pool = parser.pool()
+        if pool is None:
+            pytest.skip("one CPU: no pool")
+        pending = [pool.apply_async(_big_result, (1 << 20,)) for _ in range(40)]
+        busy = 0
+        while not all(result.ready() for result in pending[:-1]):  # busy, as the main process is
+            busy += sum(range(10_000))
+        assert all(len(result.get(timeout=60)) == 1 << 20 for result in pending)
+        assert len(passes) < 10, len(passes)  # thousands before
+    finally:
+        parser.close()
+
+
+def test_a_cold_build_settles_an_id_claimed_twice_as_a_build_directory_by_directory(many, tmp_path, monkeypatch):
+    """The workers' rows are copied into the index in bulk; where that copy skips a row (its id
+    is taken), the rows go the way every refresh settles a claim (claim_rank)."""
+    monkeypatch.setattr(refresh, "BIG_WRITE", 10)
+    write_jsonl(many, "agent-0:s00")  # a MoFA file that claims the id of agent-0/s00.json
+    settled = []
+    real = refresh.Refresher._insert_sessions
+    monkeypatch.setattr(refresh.Refresher, "_insert_sessions",
+                        lambda self, rows, bad: settled.append(len(rows)) or real(self, rows, bad))
+    # Every column but ctime_ns (-1 where a stat was too recent to trust: a matter of timing).
+    query = f"SELECT {', '.join(refresh.IndexRow._fields[:-1])} FROM sessions ORDER BY session_id"
+    bad_query = "SELECT dir, file, error, duplicate_of FROM bad_files ORDER BY dir, file"
+    index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
+    other = None
+    try:
+        index.refresh(None)
+        assert settled and index.count() == 41
+        monkeypatch.setattr(refresh, "BIG_WRITE", 10**9)
+        other = SessionIndex(str(many), str(tmp_path / "other.sqlite3"))
+        other.refresh(None)
+        assert index.conn.execute(query).fetchall() == other.conn.execute(query).fetchall()
+        assert index.conn.execute(bad_query).fetchall() == other.conn.execute(bad_query).fetchall()
+        assert ("", "agent-0:s00.jsonl") in [row[:2] for row in index.conn.execute(bad_query)]
+    finally:
+        index.close()
+        if other is not None:
+            other.close()
