@@ -48,11 +48,13 @@ def is_cookie(name: str) -> bool:
 
 
 def root_digest(root: str) -> str:
-    """A short digest of the root's real path, as the process that computes it sees it."""
-    import zlib
-
-    real = os.fsencode(os.path.realpath(root))
-    return f"{zlib.crc32(real):08x}{zlib.adler32(real[::-1]):08x}"
+    """A short digest of the root's real path, as the process that computes it sees it: 64-bit
+    FNV-1a, a few microseconds for a path where importing zlib cost every command ~0.2 ms.
+    (The cookie also names the index's identity and epoch: this only tells roots apart.)"""
+    digest = 0xCBF29CE484222325
+    for byte in os.fsencode(os.path.realpath(root)):
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFF_FFFF_FFFF_FFFF
+    return f"{digest:016x}"
 
 
 def file_identity(path: str) -> tuple[int, int] | None:

@@ -36,6 +36,8 @@ sys.path.insert(0, REPO)
 BIN = os.path.dirname(sys.executable)
 PY = sys.executable
 MOFA = os.path.join(BIN, "mofa")
+# Measured for scale, without a target: the listings are limited (`--limit 10`).
+UNTARGETED = {"list --agent largest"}
 RARE_WORD = "xylophone"
 RARE_SESSIONS = 5
 
@@ -298,6 +300,10 @@ def main() -> None:
                  "search --agent smallest (2 words)",
                  "query group by agent"):
         ratio = r[name] / r["floor"]
+        if name in UNTARGETED:  # every row of the largest agent: its output, not the store
+            print(f"| {name} (all {tree['largest_size']:,} rows) | {r[name] * 1000:.0f} ms |"
+                  f" {r['floor'] * 1000:.0f} ms | {ratio:.2f} | – | – |")
+            continue
         print(f"| {name} | {r[name] * 1000:.0f} ms | {r['floor'] * 1000:.0f} ms | {ratio:.2f} |"
               f" ≤ 1.3 | {'yes' if ratio <= 1.3 else '**no**'} |")
     migrated = ("" if migration_seconds is None else

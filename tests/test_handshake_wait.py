@@ -180,3 +180,23 @@ def test_a_command_does_not_wait_for_a_watcher_that_is_catching_up(root, index_p
         assert not [name for name in os.listdir(root) if name.startswith(".mofa-")]  # no cookie
     finally:
         lock.release()
+
+
+def test_the_root_digest_is_the_same_in_every_process_and_tells_roots_apart(tmp_path):
+    """The command and mofa-indexd each compute it (no per-process hash seed may enter it)."""
+    import subprocess
+    import sys
+
+    from indexer.handshake import root_digest
+
+    first, second, link = tmp_path / "first", tmp_path / "second", tmp_path / "link"
+    first.mkdir()
+    second.mkdir()
+    link.symlink_to(first)
+    elsewhere = subprocess.run([sys.executable, "-c", "import sys; from indexer.handshake import root_digest;"
+                                " print(root_digest(sys.argv[1]))", str(first)],
+                               capture_output=True, text=True, check=True,
+                               env={"PYTHONHASHSEED": "random", "PATH": "/usr/bin:/bin"}).stdout.strip()
+    assert elsewhere == root_digest(str(first)) == root_digest(str(link))
+    assert root_digest(str(second)) != root_digest(str(first))
+    assert len(elsewhere) == 16 and int(elsewhere, 16) >= 0
