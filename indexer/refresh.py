@@ -105,6 +105,7 @@ def _parse_batch(batch):
 
 
 BATCH = 128
+WAIT_S = 0.2  # how often a wait for the pool looks whether it lost a worker
 
 
 class FileParser:
@@ -127,11 +128,9 @@ class FileParser:
         pool = self.pool() if big else None
         if pool is not None:
             batches = _batches(jobs)
-            results = (
-                (directory, name, parsed)
-                for (_, directory, _), done in zip(batches, pool.imap(_parse_batch, batches))
-                for name, parsed in done
-            )
+            made = pool.imap(_parse_batch, batches)
+            results = ((batch[1], name, parsed) for batch in batches
+                       for name, parsed in self.collect(made.next, batch, _parse_batch))
         else:
             results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
         for result in results:
@@ -157,6 +156,23 @@ class FileParser:
             self._pool = self._start_pool(multiprocessing.get_context(method), workers)
         return self._pool
 
+    def collect(self, get, batch, parse):
+        """What the pool made of `batch` (`get(timeout)` gives it), or what `parse(batch)` makes
+        of it here when the pool lost a worker: a worker killed (kill -9, the OOM killer) takes
+        its batch with it, and the wait for that batch, or for any other (a dead worker may
+        hold a lock of the pool's queues), would never end. The pool is then let go, and every
+        later batch is parsed here too."""
+        from multiprocessing import TimeoutError
+
+        while self._pool is not None:
+            try:
+                return get(WAIT_S)
+            except TimeoutError:
+                if self._pool.lost():
+                    self._pool.abandon()
+                    self._pool = None
+        return parse(batch)
+
     @staticmethod
     def _start_pool(context, workers: int):
         """A pool whose workers ignore SIGINT: Ctrl-C reaches the whole process group, and only
@@ -173,8 +189,31 @@ class FileParser:
             this one), ~15 % of a cold build's CPU. Worker exits and state changes (the other
             sentinels) still wake it; a worker here never exits by itself (no maxtasksperchild)."""
 
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._started = list(self._pool)
+
             def _get_sentinels(self):
                 return [self._change_notifier._reader]
+
+            def lost(self) -> bool:
+                """Whether a worker died: one here exits only when the pool ends."""
+                return any(worker.exitcode is not None for worker in self._started)
+
+            def abandon(self) -> None:
+                """End a pool that lost a worker. Not `terminate`: it takes the task queue's
+                lock first, which a worker killed while waiting for a task holds for ever.
+                The workers are killed; the pool's threads (daemons, left waiting on queues no
+                one writes) are told to stop, and end with the process at the latest."""
+                from multiprocessing.pool import TERMINATE
+
+                self._terminate.cancel()  # its run at exit would wait on that lock too
+                self._state = self._worker_handler._state = TERMINATE
+                self._change_notifier.put(None)  # the worker handler wakes up, and stops
+                for worker in self._started + list(self._pool):
+                    if worker.exitcode is None:
+                        worker.kill()
+                    worker.join(5)
 
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
