@@ -109,3 +109,72 @@ def test_a_refresh_whose_workers_are_killed_parses_the_rest_itself(root, tmp_pat
     assert sorted(item["session_id"] for item in rows) == ids
     assert {item["message_count"] for item in rows} == {3}
     assert not [pid for pid in killed if _alive(pid)]
+
+
+def _found(root, directory: str, name: str):
+    """The FileStat a scan gives a session file now (what a refresh then hands the parser)."""
+    from mofa import tree
+
+    scan = tree.scan_dir(os.path.join(root, directory) if directory else str(root), bool(directory),
+                         keep_keys=True)
+    return dict(zip(scan.names, tree.file_stats(scan)))[name]
+
+
+@pytest.mark.parametrize("directory, name", [("agent", "s.json"), ("", "k.jsonl")])
+def test_a_session_file_swapped_for_a_fifo_after_its_scan_is_not_waited_on(root, directory, name):
+    # The reference parser (a refresh's, and a cold build's for the root's MoFA files) opened
+    # by path a file the scan had found: a FIFO put in its place meanwhile blocked the command
+    # for ever in open().
+    import threading
+
+    from indexer.refresh import parse_one
+
+    (root / "agent").mkdir()
+    path = root / directory / name
+    path.write_text('{"messages": []}' if directory else '{"key": "k"}')
+    stat = _found(root, directory, name)
+    path.unlink()
+    os.mkfifo(path)
+    parsed = []
+    reader = threading.Thread(target=lambda: parsed.append(parse_one(str(root), directory, stat)))
+    reader.start()
+    reader.join(30)
+    if reader.is_alive():  # blocked in open(): a writer lets it go, then the test fails
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(30)
+        pytest.fail("the parser blocked on a FIFO put in a session file's place")
+    assert (parsed[0].row, parsed[0].error) == (None, None)  # gone, as the next scan says
+
+
+@pytest.mark.parametrize("directory, name", [("agent", "s.json"), ("", "k.jsonl")])
+def test_a_session_file_swapped_for_a_symlink_after_its_scan_is_not_followed(root, tmp_path,
+                                                                          directory, name):
+    # ... and read through a symlink put in its place: a file outside the root became a row.
+    from indexer.refresh import parse_one
+
+    (root / "agent").mkdir()
+    path = root / directory / name
+    path.write_text('{"messages": []}' if directory else '{"key": "k"}')
+    stat = _found(root, directory, name)
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"key": "outside", "messages": []}')
+    path.unlink()
+    path.symlink_to(outside)
+    parsed = parse_one(str(root), directory, stat)
+    assert (parsed.row, parsed.error) == (None, None)
+
+
+def test_show_of_a_session_file_swapped_for_a_symlink_reads_nothing_outside(root, tmp_path):
+    from mofa.errors import SessionNotFound
+    from mofa.stores.files import read_bytes
+
+    outside = tmp_path / "secret.json"
+    outside.write_text("{}")
+    link = root / "link.json"
+    link.symlink_to(outside)
+    with pytest.raises(SessionNotFound):
+        read_bytes(str(link), found=True)
+    fifo = root / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SessionNotFound):
+        read_bytes(str(fifo), found=True)
