@@ -178,3 +178,20 @@ def test_show_of_a_session_file_swapped_for_a_symlink_reads_nothing_outside(root
     os.mkfifo(fifo)
     with pytest.raises(SessionNotFound):
         read_bytes(str(fifo), found=True)
+
+
+@pytest.mark.parametrize("command", [("session", "list"), ("session", "index", "status")])
+def test_a_root_whose_path_is_not_utf8_is_refused_in_one_line(tmp_path, command):
+    # The index keeps the root (and each session's path) as UTF-8 text: a root named with other
+    # bytes failed with "internal error: UnicodeEncodeError".
+    root = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b"sessions-\xff\xfe"))
+    os.makedirs(os.path.join(root, "agent"))
+    with open(os.path.join(root, "agent", "s.json"), "w") as handle:
+        handle.write('{"messages": []}')
+    result = subprocess.run([str(BIN / "mofa"), "--sessions-dir", root, *command],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert lines[-1] == (f"Error: the sessions root {tmp_path}/sessions-\\xff\\xfe is not valid UTF-8:"
+                         " its sessions cannot be indexed (rename it)")
+    assert not [line for line in lines if "internal error" in line or "Traceback" in line]
