@@ -327,9 +327,14 @@ class BulkFill:
                 # A first build takes the write lock before it scans: a command started at the
                 # same time waits for it, then finds the index filled, instead of parsing
                 # every file a second time beside it.
+                # Scanned again directory by directory then: what this scan warned of is said
+                # once, by that scan, and the root's scan (Refresher.refresh's) serves it too.
+                said, root_plan = len(self.refresher.warnings), self.refresher._root_plan
                 try:
                     listed, files, changed = self._locked(lambda: self._first_build(directories))
                 except _NotInBulk:
+                    del self.refresher.warnings[said:]
+                    self.refresher._root_plan = root_plan
                     return None
         finally:
             self.parser.close()

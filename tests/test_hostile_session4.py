@@ -195,3 +195,34 @@ def test_a_root_whose_path_is_not_utf8_is_refused_in_one_line(tmp_path, command)
     assert lines[-1] == (f"Error: the sessions root {tmp_path}/sessions-\\xff\\xfe is not valid UTF-8:"
                          " its sessions cannot be indexed (rename it)")
     assert not [line for line in lines if "internal error" in line or "Traceback" in line]
+
+
+def test_a_first_listing_says_each_warning_once(root):
+    # A small first build lists the directories for a bulk load, finds too few files for one,
+    # and scans them again one by one: every warning of both scans was said, twice.
+    from tests.helpers import write_session
+
+    write_session(root, "agent-1", "s1")
+    (root / "agent-1" / "bad\x01.json").write_text("{}")
+    (root / "odd\x01dir").mkdir()
+    result = run_installed("session", "list", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    assert listed_ids(result) == ["agent-1:s1"]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 == len(set(lines)), result.stderr
+    assert all(line.startswith("warning: ") for line in lines)
+
+
+def test_a_first_listing_says_an_unreadable_agent_directory_once(place):
+    from tests.helpers import write_session
+    from tests.test_permissions import as_user
+
+    root = os.path.join(place, "sessions")
+    write_session(__import__("pathlib").Path(root), "open", "s")
+    write_session(__import__("pathlib").Path(root), "closed", "s")
+    os.chmod(os.path.join(root, "closed"), 0o000)
+    listing = as_user(place, "--sessions-dir", root, "session", "list", "-f", "json")
+    assert listing.returncode == 0, listing.stderr
+    assert [item["session_id"] for item in json.loads(listing.stdout)] == ["open:s"]
+    assert listing.stderr.splitlines() == [
+        f"warning: permission denied: {os.path.join(root, 'closed')}; its sessions are left out"]
