@@ -307,8 +307,8 @@ class BulkFill:
         self.state = state  # dir -> (digest, generation) as stored before the scan
         self.rebuild = rebuild
         self.parser = FileParser(refresher.root, refresher.progress)
-        self._pending: list = []  # per batch: (directory, names, racy_after)
-        self._submitted: list = []  # the pool's AsyncResult of each of the first batches
+        self._pending: list = []  # per batch: the pool's AsyncResult, or the batch to parse here
+        self._handed: dict = {}  # position -> a batch handed to the pool (parsed here if lost)
         self._pool = None
 
     def run(self, directories):
@@ -399,22 +399,27 @@ class BulkFill:
 
     def _submit(self) -> None:
         """Hand the batches not yet handed to the pool."""
-        submitted, apply = self._submitted, self._pool.apply_async
-        for batch in self._pending[len(submitted):]:
-            submitted.append(apply(parse_batch, ((self.root, *batch),)))
+        pending, apply = self._pending, self._pool.apply_async
+        for position in range(len(pending) - 1, -1, -1):
+            if type(pending[position]) is not tuple:
+                break
+        else:
+            position = -1
+        for position in range(position + 1, len(pending)):
+            self._handed[position] = pending[position]
+            pending[position] = apply(parse_batch, ((self.root, *pending[position]),))
 
     def _results(self):
         """Each batch's results, in order (each let go once taken: not all kept to the end);
         parsed here when it was not handed to the pool, or the pool lost a worker."""
-        pending, submitted, collect = self._pending, self._submitted, self.parser.collect
+        pending, handed, collect = self._pending, self._handed, self.parser.collect
         for position, item in enumerate(pending):
             pending[position] = None
-            batch = (self.root, *item)
-            if position < len(submitted):
-                result, submitted[position] = submitted[position], None
-                yield collect(result.get, batch, parse_batch)
+            if type(item) is tuple:
+                yield parse_batch((self.root, *item))
             else:
-                yield parse_batch(batch)
+                batch = handed.pop(position, None)
+                yield collect(item.get, batch and (self.root, *batch), parse_batch)
 
     def _locked(self, work):
         """`work()` in one write transaction, with a bulk load's page cache and no fsync."""

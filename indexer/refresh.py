@@ -121,6 +121,7 @@ class FileParser:
         self.total = 0
         self.done = 0
         self._pool = None
+        self._abandoned = False  # the pool lost a worker: every batch is parsed here
 
     def parse(self, jobs: list):
         """Yield (directory, file name, Parsed) for (root, directory, FileStat) jobs, in order."""
@@ -143,7 +144,7 @@ class FileParser:
     def pool(self):
         """The pool of parsing processes (made on first use), or None on a single CPU."""
         workers = os.cpu_count() or 1
-        if workers < 2:
+        if workers < 2 or self._abandoned:
             return None
         if self._pool is None:
             import multiprocessing
@@ -164,13 +165,15 @@ class FileParser:
         later batch is parsed here too."""
         from multiprocessing import TimeoutError
 
-        while self._pool is not None:
+        while not self._abandoned:
             try:
                 return get(WAIT_S)
             except TimeoutError:
-                if self._pool.lost():
-                    self._pool.abandon()
-                    self._pool = None
+                if self._pool is None or self._pool.lost():
+                    if self._pool is not None:
+                        self._pool.abandon()
+                        self._pool = None
+                    self._abandoned = True
         return parse(batch)
 
     @staticmethod
