@@ -510,7 +510,7 @@ class BulkFill:
     def _reread(self, directory: str) -> int:
         refresher = self.refresher
         refresher._delete_dir(directory)
-        plan = refresher._plan(directory, refresher._generation(directory), True)
+        plan = refresher.plan_again(directory, refresher._generation(directory), True)
         if plan.scan is not None:
             plan = refresher._diff(plan)  # no rows left: every file is read
         return refresher._apply_locked(plan, {}, True)

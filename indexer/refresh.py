@@ -366,6 +366,16 @@ class Refresher:
             return Plan(directory, generation, scan_start, None, None, None, [], [])
         return Plan(directory, generation, scan_start, scan.stat, scan, scan.digest, [], [])
 
+    def plan_again(self, directory: str, generation: int | None, keep_keys: bool) -> "Plan":
+        """_plan for a directory this refresh scanned already (another process wrote it since):
+        what that scan warned of is not said twice."""
+        said = len(self.warnings)
+        plan = self._plan(directory, generation, keep_keys)
+        again = self.warnings[said:]
+        del self.warnings[said:]
+        self.warnings.extend(warning for warning in again if warning not in self.warnings)
+        return plan
+
     def _diff(self, plan: "Plan") -> "Plan":
         """The files whose stat differs from their row (todo) and the rows to drop (gone).
 
@@ -434,7 +444,7 @@ class Refresher:
         generation = self._generation(directory)
         if generation != plan.generation:
             stored = conn.execute("SELECT digest FROM dirs WHERE dir = ?", (directory,)).fetchone()
-            plan = self._plan(directory, generation, force or stored is None or stored[0] is None)
+            plan = self.plan_again(directory, generation, force or stored is None or stored[0] is None)
             if plan.scan is not None:
                 if not force and stored is not None and stored[0] == plan.digest:
                     return 0

@@ -226,3 +226,30 @@ def test_a_first_listing_says_an_unreadable_agent_directory_once(place):
     assert [item["session_id"] for item in json.loads(listing.stdout)] == ["open:s"]
     assert listing.stderr.splitlines() == [
         f"warning: permission denied: {os.path.join(root, 'closed')}; its sessions are left out"]
+
+
+def test_a_directory_another_command_wrote_meanwhile_is_warned_of_once(root, index_path):
+    # A refresh that finds a directory written by another process since its scan scans it
+    # again under the lock: what both scans warned of was said twice.
+    from indexer.freshness import survey
+    from indexer.index import SessionIndex
+    from tests.helpers import write_session
+
+    write_session(root, "agent-1", "s1")
+    (root / "agent-1" / "bad\x01.json").write_text("{}")
+    assert run_installed("session", "list").returncode == 0
+    time.sleep(0.2)  # past the racy window: the directory's digest is stored
+    assert run_installed("session", "list").returncode == 0
+    write_session(root, "agent-1", "s2")
+    index = SessionIndex(str(root), index_path)
+    try:
+        seen = survey(index.conn, str(root), None)  # this command's look: agent-1 changed
+        other = run_installed("session", "list")  # another command writes agent-1 meanwhile
+        assert other.returncode == 0, other.stderr
+        result = index._refresher().refresh(None, survey=seen)
+        assert len(result.warnings) == 1, result.warnings
+        assert "bad\x01.json" in result.warnings[0]
+        rows = index.conn.execute("SELECT session_id FROM sessions ORDER BY 1").fetchall()
+        assert rows == [("agent-1:s1",), ("agent-1:s2",)]
+    finally:
+        index.close()
