@@ -201,13 +201,13 @@ class FileParser:
 
             def lost(self) -> bool:
                 """Whether a worker died: one here exits only when the pool ends."""
-                return any(worker.exitcode is not None for worker in self._started)
+                return any(worker.exitcode is not None for worker in self._started + list(self._pool))
 
             def abandon(self) -> None:
-                """End a pool that lost a worker. Not `terminate`: it takes the task queue's
-                lock first, which a worker killed while waiting for a task holds for ever.
-                The workers are killed; the pool's threads (daemons, left waiting on queues no
-                one writes) are told to stop, and end with the process at the latest."""
+                """End the pool without waiting on any lock. Not `terminate`: it takes the
+                task queue's lock first, which a worker killed while waiting for a task holds
+                for ever. The workers are killed; the pool's threads (daemons) are told to
+                stop, and end with the process at the latest."""
                 from multiprocessing.pool import TERMINATE
 
                 self._terminate.cancel()  # its run at exit would wait on that lock too
@@ -237,8 +237,9 @@ class FileParser:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            # Not terminate(): a worker killed at any moment (even after its last batch) may
+            # hold a lock of the pool's queues, which terminate() would wait on for ever.
+            self._pool.abandon()
             self._pool = None
 
 
