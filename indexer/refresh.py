@@ -192,16 +192,19 @@ class FileParser:
             this one), ~15 % of a cold build's CPU. Worker exits and state changes (the other
             sentinels) still wake it; a worker here never exits by itself (no maxtasksperchild)."""
 
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                self._started = list(self._pool)
+            def Process(self, ctx, *args, **kwargs):
+                # Every worker ever started, kept: the worker-handling thread replaces a dead
+                # one (even before __init__ returns), and the death is what must be seen.
+                worker = ctx.Process(*args, **kwargs)
+                self.__dict__.setdefault("_spawned", []).append(worker)
+                return worker
 
             def _get_sentinels(self):
                 return [self._change_notifier._reader]
 
             def lost(self) -> bool:
                 """Whether a worker died: one here exits only when the pool ends."""
-                return any(worker.exitcode is not None for worker in self._started + list(self._pool))
+                return any(worker.exitcode is not None for worker in self._spawned)
 
             def abandon(self) -> None:
                 """End the pool without waiting on any lock. Not `terminate`: it takes the
@@ -213,7 +216,7 @@ class FileParser:
                 self._terminate.cancel()  # its run at exit would wait on that lock too
                 self._state = self._worker_handler._state = TERMINATE
                 self._change_notifier.put(None)  # the worker handler wakes up, and stops
-                for worker in self._started + list(self._pool):
+                for worker in self._spawned:
                     if worker.exitcode is None:
                         worker.kill()
                     worker.join(5)
