@@ -217,6 +217,8 @@ class FileParser:
                 self._state = self._worker_handler._state = TERMINATE
                 self._change_notifier.put(None)  # the worker handler wakes up, and stops
                 for worker in self._spawned:
+                    if worker.pid is None:
+                        continue  # made but not started (its start was interrupted)
                     if worker.exitcode is None:
                         worker.kill()
                     worker.join(5)
