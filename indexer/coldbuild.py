@@ -308,6 +308,7 @@ class BulkFill:
         self.rebuild = rebuild
         self.parser = FileParser(refresher.root, refresher.progress)
         self._pending: list = []  # per batch: the pool's AsyncResult, or the batch to parse here
+        self._handed: dict = {}  # position -> a batch handed to the pool (parsed here if lost)
         self._pool = None
 
     def run(self, directories):
@@ -326,9 +327,14 @@ class BulkFill:
                 # A first build takes the write lock before it scans: a command started at the
                 # same time waits for it, then finds the index filled, instead of parsing
                 # every file a second time beside it.
+                # Scanned again directory by directory then: what this scan warned of is said
+                # once, by that scan, and the root's scan (Refresher.refresh's) serves it too.
+                said, root_plan = len(self.refresher.warnings), self.refresher._root_plan
                 try:
                     listed, files, changed = self._locked(lambda: self._first_build(directories))
                 except _NotInBulk:
+                    del self.refresher.warnings[said:]
+                    self.refresher._root_plan = root_plan
                     return None
         finally:
             self.parser.close()
@@ -400,17 +406,20 @@ class BulkFill:
         else:
             position = -1
         for position in range(position + 1, len(pending)):
+            self._handed[position] = pending[position]
             pending[position] = apply(parse_batch, ((self.root, *pending[position]),))
 
     def _results(self):
-        """Each batch's results, in order (each let go once taken: not all kept to the end)."""
-        pending = self._pending
+        """Each batch's results, in order (each let go once taken: not all kept to the end);
+        parsed here when it was not handed to the pool, or the pool lost a worker."""
+        pending, handed, collect = self._pending, self._handed, self.parser.collect
         for position, item in enumerate(pending):
             pending[position] = None
             if type(item) is tuple:
                 yield parse_batch((self.root, *item))
             else:
-                yield item.get()
+                batch = handed.pop(position, None)
+                yield collect(item.get, batch and (self.root, *batch), parse_batch)
 
     def _locked(self, work):
         """`work()` in one write transaction, with a bulk load's page cache and no fsync."""
@@ -501,7 +510,7 @@ class BulkFill:
     def _reread(self, directory: str) -> int:
         refresher = self.refresher
         refresher._delete_dir(directory)
-        plan = refresher._plan(directory, refresher._generation(directory), True)
+        plan = refresher.plan_again(directory, refresher._generation(directory), True)
         if plan.scan is not None:
             plan = refresher._diff(plan)  # no rows left: every file is read
         return refresher._apply_locked(plan, {}, True)

@@ -43,8 +43,23 @@ def is_corruption(error: BaseException) -> bool:
     return "malformed" in text or "not a database" in text or "no such table" in text
 
 
+def _refuse_a_root_not_utf8(root: str) -> None:
+    """The index holds the root and every session's path as UTF-8 text: a root whose path is
+    not valid UTF-8 cannot be indexed (it failed as an internal error midway)."""
+    try:
+        root.encode("utf-8")
+    except UnicodeEncodeError:
+        from mofa.errors import RefusedPath
+
+        shown = root.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise RefusedPath(f"the sessions root {shown} is not valid UTF-8: its sessions cannot be"
+                          " indexed (rename it)") from None
+
+
 def _connect(path: str, root: str) -> sqlite3.Connection:
     root = os.path.realpath(root)  # one root, however it is named (a symlink, a relative path)
+    if not root.isascii():
+        _refuse_a_root_not_utf8(root)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                            check_same_thread=False)
     try:

@@ -105,6 +105,7 @@ def _parse_batch(batch):
 
 
 BATCH = 128
+WAIT_S = 0.2  # how often a wait for the pool looks whether it lost a worker
 
 
 class FileParser:
@@ -120,6 +121,7 @@ class FileParser:
         self.total = 0
         self.done = 0
         self._pool = None
+        self._abandoned = False  # the pool lost a worker: every batch is parsed here
 
     def parse(self, jobs: list):
         """Yield (directory, file name, Parsed) for (root, directory, FileStat) jobs, in order."""
@@ -127,11 +129,9 @@ class FileParser:
         pool = self.pool() if big else None
         if pool is not None:
             batches = _batches(jobs)
-            results = (
-                (directory, name, parsed)
-                for (_, directory, _), done in zip(batches, pool.imap(_parse_batch, batches))
-                for name, parsed in done
-            )
+            made = pool.imap(_parse_batch, batches)
+            results = ((batch[1], name, parsed) for batch in batches
+                       for name, parsed in self.collect(made.next, batch, _parse_batch))
         else:
             results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
         for result in results:
@@ -144,7 +144,7 @@ class FileParser:
     def pool(self):
         """The pool of parsing processes (made on first use), or None on a single CPU."""
         workers = os.cpu_count() or 1
-        if workers < 2:
+        if workers < 2 or self._abandoned:
             return None
         if self._pool is None:
             import multiprocessing
@@ -156,6 +156,25 @@ class FileParser:
             method = "fork" if threading.active_count() == 1 else "forkserver"
             self._pool = self._start_pool(multiprocessing.get_context(method), workers)
         return self._pool
+
+    def collect(self, get, batch, parse):
+        """What the pool made of `batch` (`get(timeout)` gives it), or what `parse(batch)` makes
+        of it here when the pool lost a worker: a worker killed (kill -9, the OOM killer) takes
+        its batch with it, and the wait for that batch, or for any other (a dead worker may
+        hold a lock of the pool's queues), would never end. The pool is then let go, and every
+        later batch is parsed here too."""
+        from multiprocessing import TimeoutError
+
+        while not self._abandoned:
+            try:
+                return get(WAIT_S)
+            except TimeoutError:
+                if self._pool is None or self._pool.lost():
+                    if self._pool is not None:
+                        self._pool.abandon()
+                        self._pool = None
+                    self._abandoned = True
+        return parse(batch)
 
     @staticmethod
     def _start_pool(context, workers: int):
@@ -173,8 +192,36 @@ class FileParser:
             this one), ~15 % of a cold build's CPU. Worker exits and state changes (the other
             sentinels) still wake it; a worker here never exits by itself (no maxtasksperchild)."""
 
+            def Process(self, ctx, *args, **kwargs):
+                # Every worker ever started, kept: the worker-handling thread replaces a dead
+                # one (even before __init__ returns), and the death is what must be seen.
+                worker = ctx.Process(*args, **kwargs)
+                self.__dict__.setdefault("_spawned", []).append(worker)
+                return worker
+
             def _get_sentinels(self):
                 return [self._change_notifier._reader]
+
+            def lost(self) -> bool:
+                """Whether a worker died: one here exits only when the pool ends."""
+                return any(worker.exitcode is not None for worker in self._spawned)
+
+            def abandon(self) -> None:
+                """End the pool without waiting on any lock. Not `terminate`: it takes the
+                task queue's lock first, which a worker killed while waiting for a task holds
+                for ever. The workers are killed; the pool's threads (daemons) are told to
+                stop, and end with the process at the latest."""
+                from multiprocessing.pool import TERMINATE
+
+                self._terminate.cancel()  # its run at exit would wait on that lock too
+                self._state = self._worker_handler._state = TERMINATE
+                self._change_notifier.put(None)  # the worker handler wakes up, and stops
+                for worker in self._spawned:
+                    if worker.pid is None:
+                        continue  # made but not started (its start was interrupted)
+                    if worker.exitcode is None:
+                        worker.kill()
+                    worker.join(5)
 
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
@@ -195,8 +242,9 @@ class FileParser:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            # Not terminate(): a worker killed at any moment (even after its last batch) may
+            # hold a lock of the pool's queues, which terminate() would wait on for ever.
+            self._pool.abandon()
             self._pool = None
 
 
@@ -324,6 +372,16 @@ class Refresher:
             return Plan(directory, generation, scan_start, None, None, None, [], [])
         return Plan(directory, generation, scan_start, scan.stat, scan, scan.digest, [], [])
 
+    def plan_again(self, directory: str, generation: int | None, keep_keys: bool) -> "Plan":
+        """_plan for a directory this refresh scanned already (another process wrote it since):
+        what that scan warned of is not said twice."""
+        said = len(self.warnings)
+        plan = self._plan(directory, generation, keep_keys)
+        again = self.warnings[said:]
+        del self.warnings[said:]
+        self.warnings.extend(warning for warning in again if warning not in self.warnings)
+        return plan
+
     def _diff(self, plan: "Plan") -> "Plan":
         """The files whose stat differs from their row (todo) and the rows to drop (gone).
 
@@ -392,7 +450,7 @@ class Refresher:
         generation = self._generation(directory)
         if generation != plan.generation:
             stored = conn.execute("SELECT digest FROM dirs WHERE dir = ?", (directory,)).fetchone()
-            plan = self._plan(directory, generation, force or stored is None or stored[0] is None)
+            plan = self.plan_again(directory, generation, force or stored is None or stored[0] is None)
             if plan.scan is not None:
                 if not force and stored is not None and stored[0] == plan.digest:
                     return 0

@@ -276,7 +276,7 @@ class _Parsed:
     def __init__(self, value):
         self.value = value
 
-    def get(self):
+    def get(self, timeout=None):
         return self.value
 
 

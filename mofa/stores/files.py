@@ -45,12 +45,21 @@ def _os_error(error: OSError, what: str) -> Exception:
     return StoreError(f"cannot access {what}: {error.strerror or error}")
 
 
-def read_bytes(path: str) -> bytes:
+# A session file found by a scan is opened as the scan stat-ed it: never through a symlink, and
+# O_NONBLOCK so that a FIFO put in its place since does not block the open (its fstat then says
+# it is no regular file). O_NONBLOCK does nothing to a regular file's reads.
+_FOUND = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+
+
+def read_bytes(path: str, found: bool = False) -> bytes:
+    """The bytes of the file at `path`. `found`: a session file a scan or lookup found as a
+    regular file; anything else in its place since (a symlink, a FIFO, a device, a directory)
+    is gone, as the next scan would say (SessionNotFound), never followed nor waited on."""
     from mofa import tree
     from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 
     try:
-        with open(path, "rb") as handle:
+        with (open(path, "rb") if not found else _open_found(path)) as handle:
             limit = tree.max_session_bytes()
             size = os.fstat(handle.fileno()).st_size
             tree.check_size(path, size, limit)
@@ -68,7 +77,20 @@ def read_bytes(path: str) -> bytes:
     except IsADirectoryError:
         raise CorruptSession(path, "is a directory") from None
     except OSError as error:
+        if found and error.errno in (errno.ELOOP, errno.ENXIO):  # a symlink, a socket
+            raise SessionNotFound(f"session file vanished: {path}") from None
         raise StoreError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _open_found(path: str):
+    fd = os.open(path, _FOUND)
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise FileNotFoundError(errno.ENOENT, "not a regular file", path)
+        return open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def parse_file(layout: str, path: str, agent: str, name: str, data: bytes, mtime_ns: int,
@@ -90,9 +112,9 @@ def load_path(root: str, directory: str, stat: tree.FileStat, fast: bool = False
     if directory:
         path = os.path.join(root, directory, stat.name)
         return parse_file(JSON_LAYOUT, path, directory, stat.name[: -len(JSON_SUFFIX)],
-                          read_bytes(path), stat.mtime_ns, fast)
+                          read_bytes(path, True), stat.mtime_ns, fast)
     path = os.path.join(root, stat.name)
-    return parse_file(JSONL_LAYOUT, path, "", "", read_bytes(path), stat.mtime_ns, fast)
+    return parse_file(JSONL_LAYOUT, path, "", "", read_bytes(path, True), stat.mtime_ns, fast)
 
 
 def row_of(session: Session) -> SessionRow:
@@ -308,7 +330,7 @@ class FileSessionStore(SessionStore):
         st = tree.regular_file_stat(path)
         if st is None:
             raise SessionNotFound(f"session not found: {ref.session_id}")
-        return parse_file(handle.layout, path, ref.agent, ref.name, read_bytes(path), st.st_mtime_ns)
+        return parse_file(handle.layout, path, ref.agent, ref.name, read_bytes(path, True), st.st_mtime_ns)
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
