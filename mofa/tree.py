@@ -142,18 +142,26 @@ def scan_dir(path: str, agent: bool, skipped: list | None = None, keep_keys: boo
     not walk the whole path again for each; the digest is summed in the same pass. Raises
     SessionPermissionError or StoreError when the directory exists but cannot be read.
     """
+    fd = _open_dir(path, agent)
+    if fd is None:
+        return None
     try:
-        fd = os.open(path, _DIR_FLAGS | (os.O_NOFOLLOW if agent else 0))
+        return _scan_fd(fd, path, agent, skipped, keep_keys)
+    finally:
+        os.close(fd)
+
+
+def _open_dir(path: str, agent: bool) -> int | None:
+    """A descriptor of the directory at `path` (an agent directory never through a symlink);
+    None when it is gone or is not a directory."""
+    try:
+        return os.open(path, _DIR_FLAGS | (os.O_NOFOLLOW if agent else 0))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as error:
         if error.errno == errno.ELOOP:  # a symlink: not an agent directory
             return None
         raise _os_failure(error, path) from None
-    try:
-        return _scan_fd(fd, path, agent, skipped, keep_keys)
-    finally:
-        os.close(fd)
 
 
 def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: bool) -> DirScan:
@@ -211,14 +219,9 @@ def list_dir(path: str, agent: bool, skipped: list | None = None) -> tuple[os.st
     that scan_dir would stat, without a stat of each: the directory entry's type says which are
     regular files. For a cold build, whose workers stat each file on the descriptor they read
     it through (`indexer.coldbuild`). None when the directory is gone; raises as scan_dir does."""
-    try:
-        fd = os.open(path, _DIR_FLAGS | (os.O_NOFOLLOW if agent else 0))
-    except (FileNotFoundError, NotADirectoryError):
+    fd = _open_dir(path, agent)
+    if fd is None:
         return None
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            return None
-        raise _os_failure(error, path) from None
     try:
         dir_stat = os.fstat(fd)
         suffix = JSON_SUFFIX if agent else JSONL_SUFFIX
