@@ -315,8 +315,6 @@ class BulkFill:
         """The refresh's result; None when a first build finds the index filled by another
         process meanwhile, or too small to be worth a bulk load: the caller then refreshes
         directory by directory, as it does a filled index."""
-        from indexer.refresh import RefreshResult
-
         try:
             if self.rebuild:
                 # Scanned and parsed without the write lock, so that a watcher goes on writing
@@ -327,18 +325,17 @@ class BulkFill:
                 # A first build takes the write lock before it scans: a command started at the
                 # same time waits for it, then finds the index filled, instead of parsing
                 # every file a second time beside it.
-                # Scanned again directory by directory then: what this scan warned of is said
-                # once, by that scan, and the root's scan (Refresher.refresh's) serves it too.
-                said, root_plan = len(self.refresher.warnings), self.refresher._root_plan
+                # Scanned again directory by directory then; the root's scan (Refresher.refresh's)
+                # serves that too.
+                root_plan = self.refresher._root_plan
                 try:
                     listed, files, changed = self._locked(lambda: self._first_build(directories))
                 except _NotInBulk:
-                    del self.refresher.warnings[said:]
                     self.refresher._root_plan = root_plan
                     return None
         finally:
             self.parser.close()
-        return RefreshResult(changed, self.refresher.warnings, files)
+        return self.refresher.result(changed, files)
 
     def _first_build(self, directories) -> tuple[list, int, int]:
         from indexer.refresh import BIG_WRITE
@@ -510,7 +507,7 @@ class BulkFill:
     def _reread(self, directory: str) -> int:
         refresher = self.refresher
         refresher._delete_dir(directory)
-        plan = refresher.plan_again(directory, refresher._generation(directory), True)
+        plan = refresher._plan(directory, refresher._generation(directory), True)
         if plan.scan is not None:
             plan = refresher._diff(plan)  # no rows left: every file is read
         return refresher._apply_locked(plan, {}, True)

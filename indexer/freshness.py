@@ -79,7 +79,6 @@ def survey(conn: sqlite3.Connection, root: str, agent) -> "RefreshResult | Surve
         digest = state.get(directory, (None, None))[0]
         if digest is None:
             return taken_over  # new, gone, or written while racy: the refresh decides
-        mark = len(warnings)  # the refresh scans a directory that differs again, warning again
         try:
             scan = tree.scan_dir(os.path.join(root, directory), True, warnings)
         except Exception as error:
@@ -89,8 +88,7 @@ def survey(conn: sqlite3.Connection, root: str, agent) -> "RefreshResult | Surve
                 raise
             scan = None  # unreadable: the refresh says so
         if scan is None or scan.digest != digest:
-            del warnings[mark:]
-            return taken_over
+            return taken_over  # the refresh scans it again (and says each warning once)
         unchanged[directory] = len(scan.names)
         files += len(scan.names)
     return RefreshResult(0, warnings, files)

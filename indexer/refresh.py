@@ -282,10 +282,6 @@ class Refresher:
             self.warnings.append(f"{error}; its sessions are left out")
             return None
 
-    def _stored_state(self) -> dict[str, tuple]:
-        """dir -> (digest, generation)."""
-        return stored_state(self.conn)
-
     def _generation(self, directory: str) -> int | None:
         for (generation,) in self.conn.execute("SELECT generation FROM dirs WHERE dir = ?", (directory,)):
             return generation
@@ -314,7 +310,7 @@ class Refresher:
             state, scan_start, scan = survey.state, survey.root_start, survey.root
             self.warnings.extend(survey.warnings)
         else:
-            state = self._stored_state()
+            state = stored_state(self.conn)
             scan_start = time.time_ns()
             # An unreadable root is an error; the stat keys are kept where no digest can match.
             scan = tree.scan_dir(self.root, False, self.warnings, rebuild or state.get("", (None,))[0] is None)
@@ -329,7 +325,7 @@ class Refresher:
         """Scan each directory (no lock), parse what changed (a pool of processes parses ahead
         while this one writes), and write each directory in its own short transaction.
         An empty index (a first build) and a rebuild are filled in bulk instead (coldbuild)."""
-        state = self._stored_state() if state is None else state
+        state = stored_state(self.conn) if state is None else state
         if rebuild or self._empty():
             from indexer.coldbuild import BulkFill  # a first build or a rebuild only
 
@@ -356,7 +352,13 @@ class Refresher:
                 changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
         finally:
             parser.close()
-        return RefreshResult(changed, self.warnings, files)
+        return self.result(changed, files)
+
+    def result(self, changed: int, files: int) -> RefreshResult:
+        """What this refresh did. Each warning once, however many scans of a directory said it:
+        a look for changes (indexer.freshness), a first build too small for a bulk load, and a
+        directory another process wrote meanwhile are each scanned again."""
+        return RefreshResult(changed, list(dict.fromkeys(self.warnings)), files)
 
     def _empty(self) -> bool:
         return all(self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
@@ -371,16 +373,6 @@ class Refresher:
         if scan is None:
             return Plan(directory, generation, scan_start, None, None, None, [], [])
         return Plan(directory, generation, scan_start, scan.stat, scan, scan.digest, [], [])
-
-    def plan_again(self, directory: str, generation: int | None, keep_keys: bool) -> "Plan":
-        """_plan for a directory this refresh scanned already (another process wrote it since):
-        what that scan warned of is not said twice."""
-        said = len(self.warnings)
-        plan = self._plan(directory, generation, keep_keys)
-        again = self.warnings[said:]
-        del self.warnings[said:]
-        self.warnings.extend(warning for warning in again if warning not in self.warnings)
-        return plan
 
     def _diff(self, plan: "Plan") -> "Plan":
         """The files whose stat differs from their row (todo) and the rows to drop (gone).
@@ -450,7 +442,7 @@ class Refresher:
         generation = self._generation(directory)
         if generation != plan.generation:
             stored = conn.execute("SELECT digest FROM dirs WHERE dir = ?", (directory,)).fetchone()
-            plan = self.plan_again(directory, generation, force or stored is None or stored[0] is None)
+            plan = self._plan(directory, generation, force or stored is None or stored[0] is None)
             if plan.scan is not None:
                 if not force and stored is not None and stored[0] == plan.digest:
                     return 0
