@@ -164,6 +164,14 @@ def _open_dir(path: str, agent: bool) -> int | None:
         raise _os_failure(error, path) from None
 
 
+def _entries(fd: int, path: str):
+    """os.scandir of the directory open as `fd` (whose path is `path`, for the error)."""
+    try:
+        return os.scandir(fd)
+    except OSError as error:
+        raise _os_failure(error, path) from None
+
+
 def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: bool) -> DirScan:
     # What every command without the watcher pays per session file beyond the stat itself:
     # DirEntry.stat of a scandir(fd) is an fstatat(fd, name) (no walk of the whole path), and
@@ -176,11 +184,7 @@ def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: b
     add_name, add_hash = names.append, hashes.append
     add_key = keys.append if keys is not None else None
     suffix = JSON_SUFFIX if agent else JSONL_SUFFIX
-    try:
-        iterator = os.scandir(fd)
-    except OSError as error:
-        raise _os_failure(error, path) from None
-    with iterator:
+    with _entries(fd, path) as iterator:
         for entry in iterator:
             name = entry.name
             if name[0] == ".":
@@ -202,8 +206,7 @@ def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: b
                     agents.append(name)
                 else:
                     _unusable(path, name, "directory", skipped)
-    if not all(name.isprintable() and "\\" not in name for name in names):
-        _drop_unusable(names, hashes, keys, path, agent, skipped)
+    _drop_unusable(names, hashes, keys, path, agent, skipped)
     return DirScan(dir_stat, names, hashes, keys, digest_of(dir_stat, len(names), sum(hashes)), agents)
 
 
@@ -225,24 +228,22 @@ def list_dir(path: str, agent: bool, skipped: list | None = None) -> tuple[os.st
     try:
         dir_stat = os.fstat(fd)
         suffix = JSON_SUFFIX if agent else JSONL_SUFFIX
-        try:
-            iterator = os.scandir(fd)
-        except OSError as error:
-            raise _os_failure(error, path) from None
-        with iterator:
+        with _entries(fd, path) as iterator:
             # is_file(follow_symlinks=False) reads the entry's d_type: no stat (one only where
             # the file system does not say).
             names = [entry.name for entry in iterator if entry.name[0] != "." and entry.name.endswith(suffix)
                      and entry.is_file(follow_symlinks=False)]
     finally:
         os.close(fd)
-    if not all(name.isprintable() and "\\" not in name for name in names):
-        _drop_unusable(names, None, None, path, agent, skipped)
+    _drop_unusable(names, None, None, path, agent, skipped)
     return dir_stat, names
 
 
 def _drop_unusable(names, hashes, keys, path: str, agent: bool, skipped: list | None) -> None:
-    """Leave out (in place, with a line in `skipped`) the files no id can name (the rare way)."""
+    """Leave out (in place, with a line in `skipped`) the files no id can name. Nearly always
+    there is none: one pass of plain string tests says so, before the slow way."""
+    if all(name.isprintable() and "\\" not in name for name in names):
+        return
     for position in range(len(names) - 1, -1, -1):
         name = names[position]
         if agent:
