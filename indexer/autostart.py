@@ -50,6 +50,12 @@ def start(root: str, index_path: str) -> int:
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 2, log_path(index_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+        (
+            os.POSIX_SPAWN_OPEN,
+            2,
+            log_path(index_path),
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            0o600,
+        ),
     ]
     return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True)

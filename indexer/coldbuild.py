@@ -38,8 +38,10 @@ BATCH = 256  # files per message to and from a worker
 
 # The form MoFA and most writers use: UTC, 0 to 9 fraction digits. Anything else (offsets,
 # lower case, spaces, commas) goes through the reference parser.
-_CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-                        r"(?:\.([0-9]{1,9}))?(?:Z|\+00:00)").fullmatch
+_CANONICAL = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(?:\.([0-9]{1,9}))?(?:Z|\+00:00)"
+).fullmatch
 _NINE_ZEROS = "000000000"
 _INT64_MAX = 2**63 - 1
 # A file is opened as a scan stats it, never through a symlink; O_NONBLOCK so that a FIFO put
@@ -209,11 +211,18 @@ def parse_batch(batch: tuple) -> Batch:
                     continue
             if not S_ISREG(st.st_mode):
                 continue
-            size, mtime_ns, inode, ctime_ns = key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+            size, mtime_ns, inode, ctime_ns = key = (
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+                st.st_ctime_ns,
+            )
             files += 1
             hash_sum += hash(key)
             fields = None
-            if data is not None and len(data) <= size:  # else grown since its stat: read whole below
+            if (
+                data is not None and len(data) <= size
+            ):  # else grown since its stat: read whole below
                 try:
                     fields = lean_fields(data, mtime_ns)
                 except _Unusual:
@@ -226,8 +235,14 @@ def parse_batch(batch: tuple) -> Batch:
                     fields = parsed.error
                 elif directory:
                     row = parsed.row
-                    fields = (row.created_at, row.updated_at, row.message_count, row.status,
-                              row.user_id, row.tags)
+                    fields = (
+                        row.created_at,
+                        row.updated_at,
+                        row.message_count,
+                        row.status,
+                        row.user_id,
+                        row.tags,
+                    )
                 else:
                     fields = parsed.row
             if mtime_ns > _INT64_MAX or mtime_ns < -_INT64_MAX:  # beyond year 2262: clamped
@@ -238,18 +253,50 @@ def parse_batch(batch: tuple) -> Batch:
             if type(fields) is tuple:
                 stem = name[: -len(JSON_SUFFIX)]
                 # IndexRow's fields, in order (a test holds this to the reference parser's rows)
-                add_session((f"{directory}:{stem}", directory, stem, *fields, prefix + name,
-                             JSON_LAYOUT, directory, name, size, mtime_ns, inode, ctime_ns))
+                add_session(
+                    (
+                        f"{directory}:{stem}",
+                        directory,
+                        stem,
+                        *fields,
+                        prefix + name,
+                        JSON_LAYOUT,
+                        directory,
+                        name,
+                        size,
+                        mtime_ns,
+                        inode,
+                        ctime_ns,
+                    )
+                )
             elif type(fields) is str:
-                bad.append((directory, name, prefix + name, fields, None, name_id(directory, name),
-                            size, mtime_ns, inode, ctime_ns))
+                bad.append(
+                    (
+                        directory,
+                        name,
+                        prefix + name,
+                        fields,
+                        None,
+                        name_id(directory, name),
+                        size,
+                        mtime_ns,
+                        inode,
+                        ctime_ns,
+                    )
+                )
             else:  # a MoFA file's row
                 add_session(tuple(fields._replace(mtime_ns=mtime_ns, ctime_ns=ctime_ns)))
     finally:
         os.close(dir_fd)
     sessions.sort()  # in primary-key order: a B-tree grows fastest at its end
-    return Batch(_pack(sessions) if sessions and _PACKED else sessions, len(sessions), bad, files,
-                 hash_sum, racy)
+    return Batch(
+        _pack(sessions) if sessions and _PACKED else sessions,
+        len(sessions),
+        bad,
+        files,
+        hash_sum,
+        racy,
+    )
 
 
 def _pack(rows: list) -> bytes:
@@ -368,7 +415,7 @@ class BulkFill:
             listed.append(place)
             racy_after = place.scan_start - RACY_NS
             for start in range(0, len(names), BATCH):
-                self._pending.append((directory, names[start:start + BATCH], racy_after))
+                self._pending.append((directory, names[start : start + BATCH], racy_after))
             self.parser.total += len(names)
             if self._pool is None and self.parser.total >= threshold:
                 self._pool = self.parser.pool()
@@ -387,7 +434,9 @@ class BulkFill:
         listing = None
         if tree.is_agent_name(directory):  # else never read (`list --agent .hidden`)
             try:
-                listing = tree.list_dir(os.path.join(self.root, directory), True, refresher.warnings)
+                listing = tree.list_dir(
+                    os.path.join(self.root, directory), True, refresher.warnings
+                )
             except (SessionPermissionError, StoreError, OSError) as error:
                 refresher.warnings.append(f"{error}; its sessions are left out")
         if listing is None:
@@ -442,8 +491,10 @@ class BulkFill:
         if self.rebuild:
             conn.execute("DELETE FROM sessions")
             conn.execute("DELETE FROM bad_files")
-        indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-                               " AND tbl_name = 'sessions' AND sql IS NOT NULL").fetchall()
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+            " AND tbl_name = 'sessions' AND sql IS NOT NULL"
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
         results = self._results()
@@ -500,7 +551,11 @@ class BulkFill:
                     continue
             elif conn.executemany(_INSERT_SESSIONS, batch.sessions).rowcount == batch.count:
                 continue
-            rows = conn.execute(_SELECT_BATCH).fetchall() if type(batch.sessions) is bytes else batch.sessions
+            rows = (
+                conn.execute(_SELECT_BATCH).fetchall()
+                if type(batch.sessions) is bytes
+                else batch.sessions
+            )
             self.refresher._insert_sessions([IndexRow._make(row) for row in rows], bad)
         return count
 

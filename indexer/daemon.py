@@ -16,7 +16,15 @@ from indexer.database import epoch, replace_index_file
 from indexer.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
 from indexer.index import SessionIndex
 from indexer.location import resolve_index_path, root_lock_path
-from indexer.lock import ANSWERING, DETACHED, FAILING, STARTING, AlreadyRunning, DaemonLock, WatcherRecord
+from indexer.lock import (
+    ANSWERING,
+    DETACHED,
+    FAILING,
+    STARTING,
+    AlreadyRunning,
+    DaemonLock,
+    WatcherRecord,
+)
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
@@ -40,8 +48,14 @@ class IndexDaemon:
     CHECK_EVERY_S = 0.5  # how often an idle watcher looks at its root and index file
     MAX_BACKOFF_S = 30.0
 
-    def __init__(self, root: str, index_path: str, lock: DaemonLock | None = None,
-                 idle_exit: float | None = None, mirror=None):
+    def __init__(
+        self,
+        root: str,
+        index_path: str,
+        lock: DaemonLock | None = None,
+        idle_exit: float | None = None,
+        mirror=None,
+    ):
         self.root = root
         # Started by a command (mofa's auto-start): exit after this many seconds without one
         # (no handshake cookie seen). A watcher started by a user never idles out.
@@ -95,8 +109,9 @@ class IndexDaemon:
             self.root_fd = None
 
     def _publish(self, state: str) -> None:
-        record = WatcherRecord(os.getpid(), self.root_identity, self.index_identity, state,
-                               self.idle_exit, self.epoch)
+        record = WatcherRecord(
+            os.getpid(), self.root_identity, self.index_identity, state, self.idle_exit, self.epoch
+        )
         if record != self.record:
             self.record = record
             if self.lock is not None:
@@ -183,7 +198,9 @@ class IndexDaemon:
         return self.CHECK_EVERY_S
 
     def _detached(self, batch: Batch) -> None:
-        log.warning("the sessions root %s was removed, renamed or replaced; re-attaching", self.root)
+        log.warning(
+            "the sessions root %s was removed, renamed or replaced; re-attaching", self.root
+        )
         self._publish(DETACHED)
         for cookie in batch.cookies:
             self._refuse(cookie)
@@ -233,8 +250,11 @@ class IndexDaemon:
     def _index_is_mine(self) -> bool:
         """True while the file at the index path is the one this watcher filled: not deleted,
         not replaced, not emptied or adopted by another root's command meanwhile."""
-        if self.index is None or self.index_fd is None \
-                or file_identity(self.index_path) != self.index_identity:
+        if (
+            self.index is None
+            or self.index_fd is None
+            or file_identity(self.index_path) != self.index_identity
+        ):
             return False
         try:  # overwritten or emptied in place?
             header = os.pread(self.index_fd, 16, 0)
@@ -266,8 +286,10 @@ class IndexDaemon:
             everything = batch.everything or self.failed
             if self.index is None or not self._index_is_mine():
                 if self.index is not None:
-                    log.warning("the index file %s was deleted, replaced or emptied; rebuilding it",
-                                self.index_path)
+                    log.warning(
+                        "the index file %s was deleted, replaced or emptied; rebuilding it",
+                        self.index_path,
+                    )
                     quiet = True
                 self._open_index()
                 everything = True
@@ -291,8 +313,11 @@ class IndexDaemon:
             self.failed = True
             self.backoff = min(max(self.backoff * 2, 0.5), self.MAX_BACKOFF_S)
             self.retry_at = time.monotonic() + self.backoff
-            log.error("could not apply changes (%s); reconciling the whole root in %.1f s",
-                      error, self.backoff)
+            log.error(
+                "could not apply changes (%s); reconciling the whole root in %.1f s",
+                error,
+                self.backoff,
+            )
             self._publish(FAILING)
         finally:
             for cookie in batch.cookies:
@@ -311,8 +336,12 @@ class IndexDaemon:
                 continue
             index.refresh_files(directory, sorted(names))
             self._note_links(directory, names)
-        log.debug("applied a batch: %d files, %d directories rescanned, %d handshakes",
-                  sum(map(len, batch.files.values())), len(batch.dirs), len(batch.cookies))
+        log.debug(
+            "applied a batch: %d files, %d directories rescanned, %d handshakes",
+            sum(map(len, batch.files.values())),
+            len(batch.dirs),
+            len(batch.cookies),
+        )
 
     def _reconcile(self) -> None:
         started = time.monotonic()
@@ -324,8 +353,12 @@ class IndexDaemon:
         self.linked = {}
         for directory, files in tree.session_files(self.root, skipped=[]):
             self._note_links(directory, [stat.name for stat in files])
-        log.info("reconciled %d changes in %.2f s; %d sessions indexed", result.changed,
-                 time.monotonic() - started, self.index.count())
+        log.info(
+            "reconciled %d changes in %.2f s; %d sessions indexed",
+            result.changed,
+            time.monotonic() - started,
+            self.index.count(),
+        )
 
     # -- files with several links ----------------------------------------------------------
     def _note_links(self, directory: str, names) -> None:
@@ -346,8 +379,11 @@ class IndexDaemon:
     def _note_links_in_dir(self, directory: str) -> None:
         self.linked.pop(directory, None)
         try:
-            files = tree.scan_agent_dir(os.path.join(self.root, directory)) if directory \
+            files = (
+                tree.scan_agent_dir(os.path.join(self.root, directory))
+                if directory
                 else tree.scan_root(self.root).jsonl
+            )
         except MofaError:
             return
         self._note_links(directory, [stat.name for stat in files or []])
@@ -394,8 +430,9 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 def _log_to_stderr(level: int) -> None:
     """Each line stamped with the time in ISO 8601, UTC, to the millisecond."""
     handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ mofa-indexd: %(message)s",
-                                  datefmt="%Y-%m-%dT%H:%M:%S")
+    formatter = logging.Formatter(
+        "%(asctime)s.%(msecs)03dZ mofa-indexd: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"
+    )
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler])
@@ -405,18 +442,29 @@ def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="mofa-indexd",
         description="Watch a sessions root and keep its SQLite index current. Runs in the "
-                    "foreground and logs to stderr; SIGTERM, SIGINT or SIGHUP stop it (exit status 0).",
-        epilog="Example: mofa-indexd --sessions-dir ~/.local/share/mofa/sessions -v")
+        "foreground and logs to stderr; SIGTERM, SIGINT or SIGHUP stop it (exit status 0).",
+        epilog="Example: mofa-indexd --sessions-dir ~/.local/share/mofa/sessions -v",
+    )
     parser.add_argument("--sessions-dir", help="sessions root (default as for mofa)")
     parser.add_argument("--index", help="index file (default as for mofa)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every batch")
-    parser.add_argument("--idle-exit", type=float, metavar="SECONDS",
-                        help="exit after SECONDS without a command (mofa's auto-start sets it;"
-                             " by default the watcher runs until stopped)")
-    parser.add_argument("--sync-to", metavar="URL",
-                        help="also mirror the root into this PostgreSQL store (postgresql://...)")
-    parser.add_argument("--origin", metavar="NAME",
-                        help="the name the mirrored sessions carry (default: the host name)")
+    parser.add_argument(
+        "--idle-exit",
+        type=float,
+        metavar="SECONDS",
+        help="exit after SECONDS without a command (mofa's auto-start sets it;"
+        " by default the watcher runs until stopped)",
+    )
+    parser.add_argument(
+        "--sync-to",
+        metavar="URL",
+        help="also mirror the root into this PostgreSQL store (postgresql://...)",
+    )
+    parser.add_argument(
+        "--origin",
+        metavar="NAME",
+        help="the name the mirrored sessions carry (default: the host name)",
+    )
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
 

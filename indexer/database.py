@@ -23,6 +23,8 @@ SCHEMA_VERSION = 7
 
 class UnknownSchemaVersion(Exception):
     """The index was written by a newer (or foreign) program."""
+
+
 _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
@@ -52,16 +54,19 @@ def _refuse_a_root_not_utf8(root: str) -> None:
         from mofa.errors import RefusedPath
 
         shown = root.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise RefusedPath(f"the sessions root {shown} is not valid UTF-8: its sessions cannot be"
-                          " indexed (rename it)") from None
+        raise RefusedPath(
+            f"the sessions root {shown} is not valid UTF-8: its sessions cannot be"
+            " indexed (rename it)"
+        ) from None
 
 
 def _connect(path: str, root: str) -> sqlite3.Connection:
     root = os.path.realpath(root)  # one root, however it is named (a symlink, a relative path)
     if not root.isascii():
         _refuse_a_root_not_utf8(root)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
     try:
         if path != MEMORY:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
@@ -101,8 +106,9 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
 
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
-        raise _unavailable(f"the index {path} is the index of {owner}, kept current by "
-                               f"mofa-indexd (pid {pid})")
+        raise _unavailable(
+            f"the index {path} is the index of {owner}, kept current by mofa-indexd (pid {pid})"
+        )
 
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
@@ -115,11 +121,15 @@ def _adopt(conn: sqlite3.Connection, root: str) -> None:
             for table in ("sessions", "bad_files", "dirs"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)", (root,))
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
-                         (os.urandom(8).hex(),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
+                (os.urandom(8).hex(),),
+            )
         elif epoch(conn) is None:  # an index made before epochs: its rows are this root's
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
-                         (os.urandom(8).hex(),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)",
+                (os.urandom(8).hex(),),
+            )
 
 
 def remove_index_files(path: str) -> None:
@@ -130,7 +140,9 @@ def remove_index_files(path: str) -> None:
             pass
 
 
-def open_index(path: str, root: str, notice: Callable[[str], None] | None = None) -> sqlite3.Connection:
+def open_index(
+    path: str, root: str, notice: Callable[[str], None] | None = None
+) -> sqlite3.Connection:
     """A ready connection to the index of `root` at `path`, rebuilt when it is broken.
 
     Raises IndexUnavailable when no index can be kept at `path` at all.
@@ -141,8 +153,9 @@ def open_index(path: str, root: str, notice: Callable[[str], None] | None = None
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as error:
-        raise _unavailable(f"cannot create the index directory {directory}: "
-                               f"{error.strerror or error}") from None
+        raise _unavailable(
+            f"cannot create the index directory {directory}: {error.strerror or error}"
+        ) from None
     try:
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
@@ -176,7 +189,9 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
                 if not is_corruption(error):
                     raise _unavailable(f"cannot open the index {path}: {error}") from None
         if notice:
-            notice(f"the index {path} was unusable ({reason}); rebuilding it from the session files")
+            notice(
+                f"the index {path} was unusable ({reason}); rebuilding it from the session files"
+            )
         remove_index_files(path)
         try:
             return _connect(path, root)

@@ -38,8 +38,12 @@ class Survey(NamedTuple):
 
 def stored_state(conn: sqlite3.Connection) -> dict:
     """dir -> (digest, generation)."""
-    return {directory: (digest, generation) for directory, digest, generation
-            in conn.execute("SELECT dir, digest, generation FROM dirs")}
+    return {
+        directory: (digest, generation)
+        for directory, digest, generation in conn.execute(
+            "SELECT dir, digest, generation FROM dirs"
+        )
+    }
 
 
 def listed_directories(root: "tree.DirScan | None", agent, state: dict) -> list:

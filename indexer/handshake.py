@@ -67,15 +67,17 @@ def file_identity(path: str) -> tuple[int, int] | None:
 
 
 def cookie_name(cookie: Cookie) -> str:
-    return (f"{COOKIE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{cookie.index_dev}-"
-            f"{cookie.index_ino}-{cookie.epoch}-{cookie.root_digest}")
+    return (
+        f"{COOKIE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{cookie.index_dev}-"
+        f"{cookie.index_ino}-{cookie.epoch}-{cookie.root_digest}"
+    )
 
 
 def parse_cookie(name: str) -> Cookie | None:
     """The Cookie a cookie file's name carries; None for a name that carries none."""
     if not is_cookie(name):
         return None
-    parts = name[len(COOKIE_PREFIX):].split("-")
+    parts = name[len(COOKIE_PREFIX) :].split("-")
     if len(parts) != 6 or not (parts[2].isdigit() and parts[3].isdigit()):
         return None
     return Cookie(int(parts[2]), int(parts[3]), parts[4], parts[5])
@@ -83,11 +85,12 @@ def parse_cookie(name: str) -> Cookie | None:
 
 def nack_path(cookie_path: str) -> str:
     directory, name = os.path.split(cookie_path)
-    return os.path.join(directory, NACK_PREFIX + name[len(COOKIE_PREFIX):])
+    return os.path.join(directory, NACK_PREFIX + name[len(COOKIE_PREFIX) :])
 
 
-def confirm(root: str, index_path: str, epoch: str | None,
-            timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
+def confirm(
+    root: str, index_path: str, epoch: str | None, timeout: float = DEFAULT_TIMEOUT_S
+) -> float | None:
     """Seconds the watcher of `root` writing the index at `index_path` (whose epoch, as this
     process read it, is `epoch`) took to acknowledge a new cookie; None when it did not."""
     from indexer.lock import watcher_record
@@ -132,8 +135,12 @@ def ask(root: str, index_path: str, record) -> Question | None:
     command asks with confirm_index once the index is open). `record` is the watcher's
     (indexer.lock.watcher_record)."""
     identity = file_identity(index_path)
-    if record is None or not record.epoch or identity is None \
-            or not record.may_answer(file_identity(root), identity):
+    if (
+        record is None
+        or not record.epoch
+        or identity is None
+        or not record.may_answer(file_identity(root), identity)
+    ):
         return None
     cookie = Cookie(identity[0], identity[1], record.epoch, root_digest(root))
     path = os.path.join(root, cookie_name(cookie))

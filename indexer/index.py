@@ -87,8 +87,10 @@ class SessionIndex:
             reason = str(error)
         self.conn.close()
         if self.notice:
-            self.notice(f"the index {self.path} was unusable ({reason}); "
-                        "rebuilding it from the session files")
+            self.notice(
+                f"the index {self.path} was unusable ({reason}); "
+                "rebuilding it from the session files"
+            )
         remove_index_files(self.path)
         self.conn = open_index(self.path, self.root, self.notice)
         try:
@@ -101,19 +103,27 @@ class SessionIndex:
 
         return Refresher(self.conn, self.root, progress)
 
-    def refresh(self, agent: str | None = None, progress: "Progress | None" = None) -> "RefreshResult":
+    def refresh(
+        self, agent: str | None = None, progress: "Progress | None" = None
+    ) -> "RefreshResult":
         def operation():
             from indexer.freshness import RefreshResult, survey
 
-            seen = survey(self.conn, self.root, agent)  # unchanged, most often: no refresh to import
+            seen = survey(
+                self.conn, self.root, agent
+            )  # unchanged, most often: no refresh to import
             if type(seen) is RefreshResult:
                 return seen
             return self._refresher(progress).refresh(agent, survey=seen)
 
         return self._repaired(operation)
 
-    def refresh_dirs(self, directories, progress: "Progress | None" = None, force=False) -> "RefreshResult":
-        return self._repaired(lambda: self._refresher(progress).refresh_dirs(directories, force=force))
+    def refresh_dirs(
+        self, directories, progress: "Progress | None" = None, force=False
+    ) -> "RefreshResult":
+        return self._repaired(
+            lambda: self._refresher(progress).refresh_dirs(directories, force=force)
+        )
 
     def refresh_files(self, directory: str, names) -> int:
         return self._repaired(lambda: self._refresher().refresh_files(directory, names))
@@ -126,6 +136,7 @@ class SessionIndex:
     # -- reading ---------------------------------------------------------------------------
     def _rows(self, sql: str, params=()) -> Iterator[tuple]:
         """Rows of `sql`; corruption found before the first row is repaired, later it raises."""
+
         def first():
             cursor = self.conn.execute(sql, params)
             return cursor, cursor.fetchone()
@@ -155,9 +166,11 @@ class SessionIndex:
         if wanted.limit is None:
             sql = f"SELECT {ROW_COLUMNS} FROM sessions {where} ORDER BY created_at, session_id"
         else:
-            sql = (f"SELECT * FROM (SELECT {ROW_COLUMNS} FROM sessions {where}"
-                   " ORDER BY created_at DESC, session_id DESC LIMIT ?)"
-                   " ORDER BY created_at, session_id")
+            sql = (
+                f"SELECT * FROM (SELECT {ROW_COLUMNS} FROM sessions {where}"
+                " ORDER BY created_at DESC, session_id DESC LIMIT ?)"
+                " ORDER BY created_at, session_id"
+            )
             params.append(wanted.limit)
         return map(SessionRow._make, self._rows(sql, params))
 
@@ -170,15 +183,22 @@ class SessionIndex:
 
     def bad_file_error(self, directory: str, file: str) -> str | None:
         """Why a file is not listed, when it is not."""
-        for (error,) in self._all("SELECT error FROM bad_files WHERE dir = ? AND file = ?", (directory, file)):
+        for (error,) in self._all(
+            "SELECT error FROM bad_files WHERE dir = ? AND file = ?", (directory, file)
+        ):
             return error
         return None
 
     def jsonl_matches(self, full_id: str | None, name: str | None) -> list[JsonlMatch]:
         """MoFA sessions with this id or session part."""
-        return [JsonlMatch._make(row) for row in self._all(
-            f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions WHERE dir = '' AND layout = 'jsonl'"
-            " AND (session_id = ? OR name = ?) ORDER BY session_id", (full_id, name))]
+        return [
+            JsonlMatch._make(row)
+            for row in self._all(
+                f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions WHERE dir = '' AND layout = 'jsonl'"
+                " AND (session_id = ? OR name = ?) ORDER BY session_id",
+                (full_id, name),
+            )
+        ]
 
     def unreadable_jsonl_matches(self, full_id: str | None, name: str | None) -> list[JsonlMatch]:
         """MoFA files that cannot be read as sessions, by the id their file name gives (its
@@ -188,7 +208,8 @@ class SessionIndex:
             "SELECT session_id, file FROM bad_files WHERE dir = '' AND duplicate_of IS NULL"
             " AND (session_id = ? OR substr(session_id, instr(session_id, ':') + 1) = ?)"
             " AND session_id NOT IN (SELECT session_id FROM sessions) ORDER BY session_id",
-            (full_id, name))
+            (full_id, name),
+        )
         found = []
         for session_id, file_name in rows:
             head, sep, tail = session_id.partition(":")
@@ -212,8 +233,10 @@ class SessionIndex:
             with write_transaction(self.conn):
                 refresher = self._refresher()
                 for directory, names in by_dir.items():
-                    self.conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1"
-                                      " WHERE dir = ?", (directory,))
+                    self.conn.execute(
+                        "UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
+                        (directory,),
+                    )
                     refresher.forget_files(directory, names)
 
         self._repaired(drop)
@@ -252,4 +275,3 @@ def open_session_index(root: str, path: str, notice: Callable[[str], None]) -> S
             raise
         notice(f"{error}; answering from the session files without a saved index")
         return SessionIndex(root, MEMORY, notice)
-

@@ -35,5 +35,9 @@ def resolve_index_path(root: str, option: str | None = None, environ=os.environ)
 def root_lock_path(root: str, environ=os.environ) -> str:
     """A file named for the root alone (whatever index a watcher writes), whose lock keeps one
     mofa-indexd per root: `<the root's default index>.root`."""
-    return resolve_index_path(root, None, {key: value for key, value in environ.items()
-                                           if key != "MOFA_INDEX_PATH"}) + ".root"
+    return (
+        resolve_index_path(
+            root, None, {key: value for key, value in environ.items() if key != "MOFA_INDEX_PATH"}
+        )
+        + ".root"
+    )

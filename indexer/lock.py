@@ -36,8 +36,10 @@ class WatcherRecord(NamedTuple):
 
         started = f" idle-exit={self.idle_exit:g}" if self.idle_exit is not None else ""
         epoch = f" epoch={self.epoch}" if self.epoch else ""
-        return (f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}"
-                f"{started}{epoch}\n")
+        return (
+            f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}"
+            f"{started}{epoch}\n"
+        )
 
 
 def _parse_record(text: str) -> WatcherRecord | None:
@@ -57,8 +59,14 @@ def _parse_record(text: str) -> WatcherRecord | None:
     epoch = values.get("epoch") or None
     if epoch is not None and not epoch.isalnum():
         return None
-    return WatcherRecord(int(fields[0]), pair(values.get("root")), pair(values.get("index")),
-                         values.get("state", ""), idle_exit, epoch)
+    return WatcherRecord(
+        int(fields[0]),
+        pair(values.get("root")),
+        pair(values.get("index")),
+        values.get("state", ""),
+        idle_exit,
+        epoch,
+    )
 
 
 class AlreadyRunning(Exception):
@@ -109,7 +117,9 @@ def running_pid(index_path: str) -> int | None:
 def watcher_record(index_path: str) -> WatcherRecord | None:
     """The record of the running mofa-indexd of this index; None when none runs or it has
     written no record (yet)."""
-    return _if_held(index_path, lambda fd: _parse_record(os.pread(fd, 256, 0).decode("ascii", "replace")))
+    return _if_held(
+        index_path, lambda fd: _parse_record(os.pread(fd, 256, 0).decode("ascii", "replace"))
+    )
 
 
 class DaemonLock:

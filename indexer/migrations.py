@@ -33,9 +33,15 @@ def m001_sessions(conn: sqlite3.Connection) -> None:
 
 def m002_bookkeeping(conn: sqlite3.Connection) -> None:
     """What a refresh needs to tell a changed file from an unchanged one."""
-    for column in ("layout TEXT NOT NULL DEFAULT 'json'", "dir TEXT NOT NULL DEFAULT ''",
-                   "file TEXT NOT NULL DEFAULT ''", "size INTEGER", "mtime_ns INTEGER",
-                   "inode INTEGER", "ctime_ns INTEGER"):
+    for column in (
+        "layout TEXT NOT NULL DEFAULT 'json'",
+        "dir TEXT NOT NULL DEFAULT ''",
+        "file TEXT NOT NULL DEFAULT ''",
+        "size INTEGER",
+        "mtime_ns INTEGER",
+        "inode INTEGER",
+        "ctime_ns INTEGER",
+    ):
         conn.execute(f"ALTER TABLE sessions ADD COLUMN {column}")
     conn.execute("CREATE INDEX sessions_by_file ON sessions (dir, file)")
     conn.execute("CREATE INDEX sessions_by_name ON sessions (name)")
@@ -91,8 +97,15 @@ def m007_agent_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX sessions_agent ON sessions (agent)")
 
 
-MIGRATIONS = [m001_sessions, m002_bookkeeping, m003_dir_generations, m004_no_name_index,
-              m005_precise_times_and_bad_file_ids, m006_tags, m007_agent_index]
+MIGRATIONS = [
+    m001_sessions,
+    m002_bookkeeping,
+    m003_dir_generations,
+    m004_no_name_index,
+    m005_precise_times_and_bad_file_ids,
+    m006_tags,
+    m007_agent_index,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -111,9 +111,12 @@ class Mirror:
                 self._failed(error)
                 continue
             if self.down_since is not None:
-                log.info("sync to %s works again (down %.1f s since %s); caught up by hash",
-                         self.where, time.time() - self.down_since,
-                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since)))
+                log.info(
+                    "sync to %s works again (down %.1f s since %s); caught up by hash",
+                    self.where,
+                    time.time() - self.down_since,
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since)),
+                )
                 self.down_since, self.backoff = None, 0.0
             if everything:
                 next_full = time.monotonic() + self.IDLE_SYNC_S
@@ -124,11 +127,17 @@ class Mirror:
         if self.down_since is None:
             self.down_since = time.time()
             # Once per outage, not once per retry.
-            log.error("sync to %s failed (%s); the local index keeps working; retrying with"
-                      " backoff up to %.0f s", self.where, error, self.MAX_BACKOFF_S)
+            log.error(
+                "sync to %s failed (%s); the local index keeps working; retrying with"
+                " backoff up to %.0f s",
+                self.where,
+                error,
+                self.MAX_BACKOFF_S,
+            )
         else:
-            log.debug("sync to %s still failing (%s); next try in %.1f s", self.where, error,
-                      self.backoff)
+            log.debug(
+                "sync to %s still failing (%s); next try in %.1f s", self.where, error, self.backoff
+            )
 
     def _close(self) -> None:
         store, self.store, self.remote = self.store, None, None
@@ -161,8 +170,11 @@ class Mirror:
             deletes = [sid for sid in remote if sid not in local]
         else:  # only the ids whose files changed: a pass costs the batch, not the root
             local = {sid: self._hash_of(sid) for sid in self.affected}
-            upserts_ids = [sid for sid, digest in local.items()
-                           if digest is not None and remote.get(sid) != digest]
+            upserts_ids = [
+                sid
+                for sid, digest in local.items()
+                if digest is not None and remote.get(sid) != digest
+            ]
             deletes = [sid for sid, digest in local.items() if digest is None and sid in remote]
         self.affected = set()
         count = len(self.claims)
@@ -178,11 +190,17 @@ class Mirror:
         self._send(upserts, deletes, count)
         self.passes += 1
         if connected:
-            log.info("reconciled with %s by hash: %d sessions sent, %d deleted, %d unchanged",
-                     self.where, self.sent, len(deletes), count - self.sent)
+            log.info(
+                "reconciled with %s by hash: %d sessions sent, %d deleted, %d unchanged",
+                self.where,
+                self.sent,
+                len(deletes),
+                count - self.sent,
+            )
         elif upserts or deletes:
-            log.debug("synced %d sessions, deleted %d, to %s", len(upserts), len(deletes),
-                      self.where)
+            log.debug(
+                "synced %d sessions, deleted %d, to %s", len(upserts), len(deletes), self.where
+            )
 
     def _send(self, upserts: list, deletes: list, sessions: int) -> None:
         self.store.mirror_apply(self.origin, upserts, deletes, sessions)
@@ -194,8 +212,11 @@ class Mirror:
 
     def _flush(self, fresh: dict) -> None:
         """Send what a full pass has read so far and the database lacks, then forget it."""
-        chunk = [prepared for sid, prepared in fresh.items()
-                 if self.remote.get(sid) != prepared[0].content_hash]
+        chunk = [
+            prepared
+            for sid, prepared in fresh.items()
+            if self.remote.get(sid) != prepared[0].content_hash
+        ]
         if chunk:
             self._send(chunk, [], len(self.claims))
         fresh.clear()
@@ -216,7 +237,9 @@ class Mirror:
         directory, name = key
         if not tree.is_session_name(directory, name):
             return
-        path = os.path.join(self.root, directory, name) if directory else os.path.join(self.root, name)
+        path = (
+            os.path.join(self.root, directory, name) if directory else os.path.join(self.root, name)
+        )
         st = tree.regular_file_stat(path)
         if st is None:
             self._set(key, None)
@@ -246,19 +269,23 @@ class Mirror:
 
         try:
             session = load_path(self.root, directory, stat)
-            return records.prepared(session.session_id, export_document(session),
-                                    session.file_mtime_ns)
+            return records.prepared(
+                session.session_id, export_document(session), session.file_mtime_ns
+            )
         except (MofaError, ValueError, RecursionError):
             return None
 
     def _prepare_again(self, key: tuple[str, str]):
         directory, name = key
-        path = os.path.join(self.root, directory, name) if directory else os.path.join(self.root, name)
+        path = (
+            os.path.join(self.root, directory, name) if directory else os.path.join(self.root, name)
+        )
         st = tree.regular_file_stat(path)
         if st is None:
             return None
-        return self._read(directory, tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino,
-                                                   st.st_ctime_ns))
+        return self._read(
+            directory, tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        )
 
     def _set(self, key: tuple[str, str], known: Known | None) -> None:
         """What a file now holds (None: no session), keeping the id -> files claims."""
@@ -282,8 +309,10 @@ class Mirror:
 
     def _local_hashes(self) -> dict[str, str]:
         """id -> hash of every session of the root."""
-        return {sid: self.files[winner_of(sid, holders)].content_hash
-                for sid, holders in self.claims.items()}
+        return {
+            sid: self.files[winner_of(sid, holders)].content_hash
+            for sid, holders in self.claims.items()
+        }
 
 
 def winner_of(session_id: str, holders) -> tuple[str, str]:

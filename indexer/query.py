@@ -11,12 +11,27 @@ from __future__ import annotations
 import sqlite3
 import time
 
-
-_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
-            sqlite3.SQLITE_RECURSIVE}
-_READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
-                 "foreign_key_list", "table_list", "user_version", "schema_version",
-                 "database_list", "collation_list", "function_list", "compile_options"}
+_ALLOWED = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+}
+_READ_PRAGMAS = {
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "table_list",
+    "user_version",
+    "schema_version",
+    "database_list",
+    "collation_list",
+    "function_list",
+    "compile_options",
+}
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 
 
@@ -39,8 +54,13 @@ MMAP_BYTES = 256 * 1024 * 1024
 
 def connect_readonly(path: str) -> sqlite3.Connection:
     uri_path = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-    conn = sqlite3.connect(f"file:{uri_path}?mode=ro", uri=True, isolation_level=None,
-                           timeout=60.0, check_same_thread=False)
+    conn = sqlite3.connect(
+        f"file:{uri_path}?mode=ro",
+        uri=True,
+        isolation_level=None,
+        timeout=60.0,
+        check_same_thread=False,
+    )
     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     make_readonly(conn)
     return conn
@@ -96,8 +116,10 @@ class QueryRows:
             if self._timed_out:
                 from mofa.errors import QueryTimeout
 
-                raise QueryTimeout(f"query stopped after its timeout of {self.timeout:g} s"
-                                   " (give --timeout SECONDS, 0 for none)") from None
+                raise QueryTimeout(
+                    f"query stopped after its timeout of {self.timeout:g} s"
+                    " (give --timeout SECONDS, 0 for none)"
+                ) from None
             raise _query_error(error) from None
         except sqlite3.DatabaseError as error:
             raise _query_error(error) from None
@@ -125,8 +147,9 @@ def _query_error(error: sqlite3.DatabaseError) -> Exception:
     return QueryError(f"SQL error: {message}")
 
 
-def run_query(path: str, sql: str, timeout: float | None = 30.0,
-              conn: sqlite3.Connection | None = None) -> QueryRows:
+def run_query(
+    path: str, sql: str, timeout: float | None = 30.0, conn: sqlite3.Connection | None = None
+) -> QueryRows:
     """The running query `sql` (columns, rows) on the index at `path`, or on `conn` (an index
     in memory, made read-only here); raises QueryError. Close it when done."""
     if conn is None:
@@ -159,7 +182,11 @@ def distinct_values(path: str, root: str, column: str, prefix: str, limit: int) 
     yet, or it is another root's."""
     import os
 
-    if column not in ("session_id", "name", "agent") or path == ":memory:" or not os.path.isfile(path):
+    if (
+        column not in ("session_id", "name", "agent")
+        or path == ":memory:"
+        or not os.path.isfile(path)
+    ):
         return []
     try:
         conn = connect_readonly(path)
@@ -170,9 +197,14 @@ def distinct_values(path: str, root: str, column: str, prefix: str, limit: int) 
         if owner is None or owner[0] != os.path.realpath(root):
             return []
         # A range, not LIKE: case-sensitive as ids are.
-        return [value for (value,) in conn.execute(
-            f"SELECT DISTINCT {column} FROM sessions WHERE {column} >= ? AND {column} < ?"
-            f" ORDER BY {column} LIMIT ?", (prefix, prefix + "\U0010ffff", limit))]
+        return [
+            value
+            for (value,) in conn.execute(
+                f"SELECT DISTINCT {column} FROM sessions WHERE {column} >= ? AND {column} < ?"
+                f" ORDER BY {column} LIMIT ?",
+                (prefix, prefix + "\U0010ffff", limit),
+            )
+        ]
     except sqlite3.Error:
         return []
     finally:

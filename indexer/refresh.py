@@ -59,7 +59,9 @@ class Plan(NamedTuple):
 
 def stat_key(stat: tree.FileStat) -> StatKey:
     # An mtime set far beyond year 2262 does not fit SQLite's 64-bit integer: clamp it.
-    return StatKey(stat.size, max(min(stat.mtime_ns, _INT64_MAX), -_INT64_MAX), stat.ino, stat.ctime_ns)
+    return StatKey(
+        stat.size, max(min(stat.mtime_ns, _INT64_MAX), -_INT64_MAX), stat.ino, stat.ctime_ns
+    )
 
 
 _INT64_MAX = 2**63 - 1
@@ -75,10 +77,22 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
         return Parsed(key, None, str(error))
     summary = session.summary()
     tags = session.tags
-    row = IndexRow(_text(summary.session_id), _text(summary.agent), _text(summary.name),
-                   summary.created_at, summary.updated_at, summary.message_count, _text(summary.status),
-                   _text(summary.user_id), _tags_text(tags) if tags else None, session.path,
-                   summary.layout, directory, stat.name, *key)
+    row = IndexRow(
+        _text(summary.session_id),
+        _text(summary.agent),
+        _text(summary.name),
+        summary.created_at,
+        summary.updated_at,
+        summary.message_count,
+        _text(summary.status),
+        _text(summary.user_id),
+        _tags_text(tags) if tags else None,
+        session.path,
+        summary.layout,
+        directory,
+        stat.name,
+        *key,
+    )
     return Parsed(key, row, None)
 
 
@@ -125,13 +139,18 @@ class FileParser:
 
     def parse(self, jobs: list):
         """Yield (directory, file name, Parsed) for (root, directory, FileStat) jobs, in order."""
-        big = len(jobs) >= PARALLEL_THRESHOLD or (self.total >= PARALLEL_THRESHOLD and len(jobs) >= 16)
+        big = len(jobs) >= PARALLEL_THRESHOLD or (
+            self.total >= PARALLEL_THRESHOLD and len(jobs) >= 16
+        )
         pool = self.pool() if big else None
         if pool is not None:
             batches = _batches(jobs)
             made = pool.imap(_parse_batch, batches)
-            results = ((batch[1], name, parsed) for batch in batches
-                       for name, parsed in self.collect(made.next, batch, _parse_batch))
+            results = (
+                (batch[1], name, parsed)
+                for batch in batches
+                for name, parsed in self.collect(made.next, batch, _parse_batch)
+            )
         else:
             results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
         for result in results:
@@ -183,7 +202,6 @@ class FileParser:
         prints a traceback and can leave the pool's queue locked, hanging the shutdown. SIGINT
         stays blocked from the fork until each worker has set it to be ignored."""
         import signal
-
         from multiprocessing.pool import Pool
 
         class QuietPool(Pool):
@@ -277,13 +295,17 @@ class Refresher:
         if directory and not tree.is_agent_name(directory):
             return None  # never read (`list --agent .hidden`); rows it may have go
         try:
-            return tree.scan_dir(self._dir_path(directory), bool(directory), self.warnings, keep_keys)
+            return tree.scan_dir(
+                self._dir_path(directory), bool(directory), self.warnings, keep_keys
+            )
         except (SessionPermissionError, StoreError, OSError) as error:
             self.warnings.append(f"{error}; its sessions are left out")
             return None
 
     def _generation(self, directory: str) -> int | None:
-        for (generation,) in self.conn.execute("SELECT generation FROM dirs WHERE dir = ?", (directory,)):
+        for (generation,) in self.conn.execute(
+            "SELECT generation FROM dirs WHERE dir = ?", (directory,)
+        ):
             return generation
         return None
 
@@ -298,8 +320,9 @@ class Refresher:
         return stats
 
     # -- the refresh ---------------------------------------------------------------------
-    def refresh(self, agent: str | None = None, rebuild: bool = False,
-                survey: Survey | None = None) -> RefreshResult:
+    def refresh(
+        self, agent: str | None = None, rebuild: bool = False, survey: Survey | None = None
+    ) -> RefreshResult:
         """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files.
         `rebuild` reads every file again and replaces every row in one transaction. `survey`
         (indexer.freshness) is what a look for changes scanned already: its root scan is used,
@@ -313,15 +336,18 @@ class Refresher:
             state = stored_state(self.conn)
             scan_start = time.time_ns()
             # An unreadable root is an error; the stat keys are kept where no digest can match.
-            scan = tree.scan_dir(self.root, False, self.warnings, rebuild or state.get("", (None,))[0] is None)
+            scan = tree.scan_dir(
+                self.root, False, self.warnings, rebuild or state.get("", (None,))[0] is None
+            )
         if scan is not None:
             self._root_plan = Plan("", None, scan_start, scan.stat, scan, scan.digest, [], [])
         unchanged = survey.unchanged if survey is not None else {}
         directories = [d for d in listed_directories(scan, agent, state) if d not in unchanged]
         return self.refresh_dirs(directories, state, rebuild=rebuild, files=sum(unchanged.values()))
 
-    def refresh_dirs(self, directories, state=None, force: bool = False,
-                     rebuild: bool = False, files: int = 0) -> RefreshResult:
+    def refresh_dirs(
+        self, directories, state=None, force: bool = False, rebuild: bool = False, files: int = 0
+    ) -> RefreshResult:
         """Scan each directory (no lock), parse what changed (a pool of processes parses ahead
         while this one writes), and write each directory in its own short transaction.
         An empty index (a first build) and a rebuild are filled in bulk instead (coldbuild)."""
@@ -344,7 +370,9 @@ class Refresher:
                 plans.append(self._diff(plan))
         parser = FileParser(self.root, self.progress)
         parser.total = sum(len(plan.todo) for plan in plans)
-        results = parser.parse([(self.root, plan.directory, stat) for plan in plans for stat in plan.todo])
+        results = parser.parse(
+            [(self.root, plan.directory, stat) for plan in plans for stat in plan.todo]
+        )
         changed = 0
         try:
             for plan in plans:
@@ -361,8 +389,10 @@ class Refresher:
         return RefreshResult(changed, list(dict.fromkeys(self.warnings)), files)
 
     def _empty(self) -> bool:
-        return all(self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
-                   for table in ("sessions", "bad_files"))
+        return all(
+            self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+            for table in ("sessions", "bad_files")
+        )
 
     def _plan(self, directory: str, generation: int | None, keep_keys: bool) -> "Plan":
         if directory == "" and self._root_plan is not None:  # refresh() scanned the root already
@@ -398,8 +428,9 @@ class Refresher:
                     suspects.append((name, known))
         plan.gone.extend(rows)  # rows left over have no file any more
         if suspects:
-            stats = tree.stat_files(self._dir_path(plan.directory), bool(plan.directory),
-                                    [name for name, _ in suspects])
+            stats = tree.stat_files(
+                self._dir_path(plan.directory), bool(plan.directory), [name for name, _ in suspects]
+            )
             for name, known in suspects:
                 stat = stats.get(name)
                 if stat is None:  # gone since the scan
@@ -413,7 +444,9 @@ class Refresher:
 
     def _has_rows(self, directory: str) -> bool:
         return any(
-            self.conn.execute(f"SELECT 1 FROM {table} WHERE dir = ? LIMIT 1", (directory,)).fetchone()
+            self.conn.execute(
+                f"SELECT 1 FROM {table} WHERE dir = ? LIMIT 1", (directory,)
+            ).fetchone()
             for table in ("sessions", "bad_files")
         )
 
@@ -465,9 +498,13 @@ class Refresher:
     def _wrote_dir(self, directory: str, digest: int | None) -> None:
         self.conn.execute(
             "INSERT INTO dirs (dir, digest, generation) VALUES (?, ?, 1) ON CONFLICT (dir)"
-            " DO UPDATE SET digest = excluded.digest, generation = generation + 1", (directory, digest))
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_refresh', ?)",
-                          (str(time.time()),))
+            " DO UPDATE SET digest = excluded.digest, generation = generation + 1",
+            (directory, digest),
+        )
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_refresh', ?)",
+            (str(time.time()),),
+        )
 
     def refresh_files(self, directory: str, names) -> int:
         """Refresh named files of one directory (what a watcher heard of), in one transaction.
@@ -488,7 +525,9 @@ class Refresher:
                 row = conn.execute(
                     "SELECT size, mtime_ns, inode, ctime_ns FROM sessions WHERE dir = ? AND file = ?"
                     " UNION ALL SELECT size, mtime_ns, inode, ctime_ns FROM bad_files"
-                    " WHERE dir = ? AND file = ?", (directory, name, directory, name)).fetchone()
+                    " WHERE dir = ? AND file = ?",
+                    (directory, name, directory, name),
+                ).fetchone()
                 if st is None:
                     if row is not None:
                         gone.append(name)
@@ -503,8 +542,15 @@ class Refresher:
             self._write_rows(directory, gone, sessions, bad, None)
         return len(gone) + len(sessions) + len(bad)
 
-    def _add_row(self, directory: str, stat: tree.FileStat, result: Parsed, racy_after: int,
-                 sessions: list, bad: list) -> bool:
+    def _add_row(
+        self,
+        directory: str,
+        stat: tree.FileStat,
+        result: Parsed,
+        racy_after: int,
+        sessions: list,
+        bad: list,
+    ) -> bool:
         """Add the row of a parsed file to `sessions` or `bad`; True when its stat is too recent
         to be trusted (its row is then stored so that the next refresh reads it again)."""
         key = stat_key(stat)
@@ -515,12 +561,22 @@ class Refresher:
             sessions.append(result.row._replace(**key._asdict()))
         elif result.error is not None:
             path = os.path.join(self._dir_path(directory), stat.name)
-            bad.append(BadRow(directory, stat.name, path, result.error, None,
-                              name_id(directory, stat.name), *key))
+            bad.append(
+                BadRow(
+                    directory,
+                    stat.name,
+                    path,
+                    result.error,
+                    None,
+                    name_id(directory, stat.name),
+                    *key,
+                )
+            )
         return racy
 
-    def _write_rows(self, directory: str, gone: list, sessions: list[IndexRow], bad: list[BadRow],
-                    digest) -> None:
+    def _write_rows(
+        self, directory: str, gone: list, sessions: list[IndexRow], bad: list[BadRow], digest
+    ) -> None:
         """Replace a directory's rows for the files in `gone`, `sessions` and `bad`, and record
         the write (the directory's new digest, None when it cannot be trusted)."""
         self._delete_files(directory, gone)
@@ -536,19 +592,24 @@ class Refresher:
         conn = self.conn
         rows.sort()  # in primary-key order: a B-tree grows fastest at its end
         # rowcount, not total_changes: the search data's triggers would count their own rows.
-        if conn.executemany(insert_sql("sessions", IndexRow, "INSERT OR IGNORE"), rows).rowcount == len(rows):
+        if conn.executemany(
+            insert_sql("sessions", IndexRow, "INSERT OR IGNORE"), rows
+        ).rowcount == len(rows):
             return
         for row in rows:
-            found = conn.execute(f"SELECT {columns(IndexRow)} FROM sessions WHERE session_id = ?",
-                                 (row.session_id,)).fetchone()
+            found = conn.execute(
+                f"SELECT {columns(IndexRow)} FROM sessions WHERE session_id = ?", (row.session_id,)
+            ).fetchone()
             other = IndexRow._make(found) if found is not None else None
             if other is None or (other.dir, other.file) == (row.dir, row.file):
                 continue
             if claim_rank(row) < claim_rank(other):
                 conn.execute("DELETE FROM sessions WHERE session_id = ?", (row.session_id,))
                 conn.execute(insert_sql("sessions", IndexRow), row)
-                conn.execute(insert_sql("bad_files", BadRow, "INSERT OR REPLACE"),
-                             as_duplicate(other, row.path))
+                conn.execute(
+                    insert_sql("bad_files", BadRow, "INSERT OR REPLACE"),
+                    as_duplicate(other, row.path),
+                )
             else:
                 bad.append(as_duplicate(row, other.path))
 
@@ -561,16 +622,25 @@ class Refresher:
             return
         conn = self.conn
         pairs = [(directory, name) for name in names]
-        ids = [session_id for name in names for (session_id,) in conn.execute(
-            "SELECT session_id FROM sessions WHERE dir = ? AND file = ?", (directory, name))]
+        ids = [
+            session_id
+            for name in names
+            for (session_id,) in conn.execute(
+                "SELECT session_id FROM sessions WHERE dir = ? AND file = ?", (directory, name)
+            )
+        ]
         conn.executemany("DELETE FROM sessions WHERE dir = ? AND file = ?", pairs)
         conn.executemany("DELETE FROM bad_files WHERE dir = ? AND file = ?", pairs)
         self._release_duplicates(ids)
 
     def _delete_dir(self, directory: str) -> int:
         conn = self.conn
-        ids = [session_id for (session_id,) in conn.execute(
-            "SELECT session_id FROM sessions WHERE dir = ?", (directory,))]
+        ids = [
+            session_id
+            for (session_id,) in conn.execute(
+                "SELECT session_id FROM sessions WHERE dir = ?", (directory,)
+            )
+        ]
         removed = conn.execute("DELETE FROM sessions WHERE dir = ?", (directory,)).rowcount
         removed += conn.execute("DELETE FROM bad_files WHERE dir = ?", (directory,)).rowcount
         self._release_duplicates(ids)
@@ -581,27 +651,41 @@ class Refresher:
         the best remaining claim is listed in the same transaction (a watcher's answer must
         not wait for the next full scan)."""
         conn = self.conn
-        if not ids or conn.execute(
-                "SELECT 1 FROM bad_files WHERE duplicate_of IS NOT NULL LIMIT 1").fetchone() is None:
+        if (
+            not ids
+            or conn.execute(
+                "SELECT 1 FROM bad_files WHERE duplicate_of IS NOT NULL LIMIT 1"
+            ).fetchone()
+            is None
+        ):
             return
         released: dict[str, list[str]] = {}
         for session_id in ids:
             for directory, name in conn.execute(
-                    "SELECT dir, file FROM bad_files WHERE duplicate_of = ?", (session_id,)).fetchall():
+                "SELECT dir, file FROM bad_files WHERE duplicate_of = ?", (session_id,)
+            ).fetchall():
                 released.setdefault(directory, []).append(name)
             conn.execute("DELETE FROM bad_files WHERE duplicate_of = ?", (session_id,))
         scan_start = time.time_ns()
         for directory, names in released.items():
-            conn.execute("UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
-                         (directory,))
+            conn.execute(
+                "UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
+                (directory,),
+            )
             sessions, bad = [], []
             for name in names:
                 st = tree.regular_file_stat(os.path.join(self._dir_path(directory), name))
                 if st is None:
                     continue
                 stat = tree.FileStat(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-                self._add_row(directory, stat, parse_one(self.root, directory, stat),
-                              scan_start - RACY_NS, sessions, bad)
+                self._add_row(
+                    directory,
+                    stat,
+                    parse_one(self.root, directory, stat),
+                    scan_start - RACY_NS,
+                    sessions,
+                    bad,
+                )
             self._insert_sessions(sessions, bad)
             conn.executemany(insert_sql("bad_files", BadRow, "INSERT OR REPLACE"), bad)
 

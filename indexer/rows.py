@@ -61,8 +61,10 @@ def columns(row_type) -> str:
 
 
 def insert_sql(table: str, row_type, verb: str = "INSERT") -> str:
-    return (f"{verb} INTO {table} ({columns(row_type)})"
-            f" VALUES ({', '.join('?' * len(row_type._fields))})")
+    return (
+        f"{verb} INTO {table} ({columns(row_type)})"
+        f" VALUES ({', '.join('?' * len(row_type._fields))})"
+    )
 
 
 def claim_rank(row: IndexRow) -> tuple:
@@ -79,6 +81,15 @@ def claim_rank(row: IndexRow) -> tuple:
 
 
 def as_duplicate(row: IndexRow, winner_path: str) -> BadRow:
-    return BadRow(row.dir, row.file, row.path,
-                  f"{row.path}: session id {row.session_id!r} is also used by {winner_path}; left out",
-                  row.session_id, row.session_id, row.size, row.mtime_ns, row.inode, row.ctime_ns)
+    return BadRow(
+        row.dir,
+        row.file,
+        row.path,
+        f"{row.path}: session id {row.session_id!r} is also used by {winner_path}; left out",
+        row.session_id,
+        row.session_id,
+        row.size,
+        row.mtime_ns,
+        row.inode,
+        row.ctime_ns,
+    )

@@ -68,8 +68,10 @@ class SearchHit(NamedTuple):
 def match_expression(text: str) -> str:
     """The user's query as an FTS5 MATCH expression in which every term is a quoted string:
     no text the user types is ever read as FTS5 syntax (AND, NEAR, column filters, ...)."""
-    return " ".join('"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "")
-                    for term in parse_query(text))
+    return " ".join(
+        '"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "")
+        for term in parse_query(text)
+    )
 
 
 def _storable(text: str) -> str:
@@ -103,9 +105,12 @@ def message_rows(session: Session, session_key: int) -> list[tuple]:
 
 # -- the tables --------------------------------------------------------------------------------
 
+
 def search_exists(conn: sqlite3.Connection) -> bool:
     """True once someone searched this index: only then has a refresh anything to do here."""
-    return [(SEARCH_VERSION,)] == conn.execute("SELECT value FROM meta WHERE key = 'search'").fetchall()
+    return [(SEARCH_VERSION,)] == conn.execute(
+        "SELECT value FROM meta WHERE key = 'search'"
+    ).fetchall()
 
 
 # Every change to a row of `sessions` queues its id: a search then re-reads exactly what the
@@ -126,10 +131,12 @@ def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:
     conn.execute(
         "CREATE TABLE search_sessions (id INTEGER PRIMARY KEY,"
         " session_id TEXT NOT NULL UNIQUE, path TEXT, size INTEGER, mtime_ns INTEGER,"
-        " inode INTEGER, ctime_ns INTEGER)")
+        " inode INTEGER, ctime_ns INTEGER)"
+    )
     conn.execute(
         "CREATE VIRTUAL TABLE search_messages USING fts5("
-        f"content, role UNINDEXED, tokenize = '{tokenizer}')")
+        f"content, role UNINDEXED, tokenize = '{tokenizer}')"
+    )
     conn.execute("CREATE TABLE search_pending (session_id TEXT PRIMARY KEY) WITHOUT ROWID")
     for name, body in _TRIGGERS.items():
         conn.execute(f"CREATE TRIGGER {name} {body}")
@@ -155,28 +162,38 @@ def _in_transaction(conn: sqlite3.Connection, work):
 
 
 def _forget(conn: sqlite3.Connection, session_id: str) -> None:
-    for (key,) in conn.execute("SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)).fetchall():
+    for (key,) in conn.execute(
+        "SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)
+    ).fetchall():
         low = key << POSITION_BITS
-        conn.execute("DELETE FROM search_messages WHERE rowid >= ? AND rowid < ?",
-                     (low, low + (1 << POSITION_BITS)))
+        conn.execute(
+            "DELETE FROM search_messages WHERE rowid >= ? AND rowid < ?",
+            (low, low + (1 << POSITION_BITS)),
+        )
         conn.execute("DELETE FROM search_sessions WHERE id = ?", (key,))
 
 
 def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
     key = conn.execute(
         "INSERT INTO search_sessions (session_id, path, size, mtime_ns, inode, ctime_ns)"
-        " VALUES (?, ?, ?, ?, ?, ?)", (session.session_id, *stamp)).lastrowid
-    conn.executemany("INSERT INTO search_messages (rowid, content, role) VALUES (?, ?, ?)",
-                     message_rows(session, key))
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (session.session_id, *stamp),
+    ).lastrowid
+    conn.executemany(
+        "INSERT INTO search_messages (rowid, content, role) VALUES (?, ?, ?)",
+        message_rows(session, key),
+    )
 
 
 def _row_stamp(conn: sqlite3.Connection, session_id: str) -> tuple | None:
-    row = conn.execute(f"SELECT {', '.join(_STAMP)} FROM sessions WHERE session_id = ?",
-                       (session_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {', '.join(_STAMP)} FROM sessions WHERE session_id = ?", (session_id,)
+    ).fetchone()
     return tuple(row) if row is not None else None
 
 
 # -- keeping it current ------------------------------------------------------------------------
+
 
 class _Pending(NamedTuple):
     """A queued session: its row as planned (None: gone) and whether its file must be read."""
@@ -194,13 +211,21 @@ def _pending(conn: sqlite3.Connection) -> list[_Pending]:
     items = []
     width = len(_STAMP)
     for session_id, directory, file, present, *stamps in conn.execute(
-            f"SELECT p.session_id, s.dir, s.file, s.session_id IS NOT NULL, {stamp}, {indexed}"
-            " FROM search_pending p LEFT JOIN sessions s ON s.session_id = p.session_id"
-            " LEFT JOIN search_sessions x ON x.session_id = p.session_id ORDER BY p.session_id"):
+        f"SELECT p.session_id, s.dir, s.file, s.session_id IS NOT NULL, {stamp}, {indexed}"
+        " FROM search_pending p LEFT JOIN sessions s ON s.session_id = p.session_id"
+        " LEFT JOIN search_sessions x ON x.session_id = p.session_id ORDER BY p.session_id"
+    ):
         planned, held = tuple(stamps[:width]), tuple(stamps[width:])  # sessions' stamp, indexed one
         # Queued but as indexed already (a rebuild of the index rewrote the same rows): no read.
-        items.append(_Pending(session_id, directory, file, planned if present else None,
-                              bool(present) and planned != held))
+        items.append(
+            _Pending(
+                session_id,
+                directory,
+                file,
+                planned if present else None,
+                bool(present) and planned != held,
+            )
+        )
     return items
 
 
@@ -218,8 +243,12 @@ def _read(root: str, item: _Pending) -> Session | None:
     return session if session.session_id == item.session_id else None
 
 
-def ensure_search(conn: sqlite3.Connection, root: str, progress: Progress | None = None,
-                  tokenizer: str = TOKENIZER) -> int:
+def ensure_search(
+    conn: sqlite3.Connection,
+    root: str,
+    progress: Progress | None = None,
+    tokenizer: str = TOKENIZER,
+) -> int:
     """Create the search data if need be and bring it in line with the `sessions` rows: read
     the files of the sessions changed since the last search. Returns how many it read.
     Call it after a refresh, before `search`; when nothing changed it writes nothing."""
@@ -233,7 +262,7 @@ def ensure_search(conn: sqlite3.Connection, root: str, progress: Progress | None
     total = sum(item.read for item in items)
     done = 0
     for start in range(0, len(items), BATCH):
-        batch = items[start:start + BATCH]
+        batch = items[start : start + BATCH]
         sessions = [_read(root, item) if item.read else None for item in batch]
         with write_transaction(conn):
             for item, session in zip(batch, sessions):
@@ -250,7 +279,9 @@ def ensure_search(conn: sqlite3.Connection, root: str, progress: Progress | None
     return total
 
 
-def update_search(conn: sqlite3.Connection, removed_ids: Iterable[str], sessions: Iterable[Session]) -> int:
+def update_search(
+    conn: sqlite3.Connection, removed_ids: Iterable[str], sessions: Iterable[Session]
+) -> int:
     """The refresh's hook: drop the search data of `removed_ids`, and (re)index `sessions`,
     just parsed, so that the next search has nothing of theirs to read. Call it after writing
     their `sessions` rows, in the same transaction; it does nothing (one look-up) while nobody
@@ -271,7 +302,9 @@ def update_search(conn: sqlite3.Connection, removed_ids: Iterable[str], sessions
             if stamp is not None and stamp[0] == session.path:
                 _forget(conn, session.session_id)
                 _add(conn, session, stamp)
-                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (session.session_id,))
+                conn.execute(
+                    "DELETE FROM search_pending WHERE session_id = ?", (session.session_id,)
+                )
                 added += 1
         return added
 
@@ -280,7 +313,10 @@ def update_search(conn: sqlite3.Connection, removed_ids: Iterable[str], sessions
 
 # -- searching ---------------------------------------------------------------------------------
 
-def search(conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()) -> list[SearchHit]:
+
+def search(
+    conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()
+) -> list[SearchHit]:
     """The sessions with messages matching `query`, best first (the sum of their messages'
     bm25), each with its number of matching messages and a snippet of its first match.
 
@@ -295,8 +331,11 @@ def search(conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFil
         inner.append("role = ?")
         params.append(where.role)
     outer = []
-    for condition, value in (("s.agent = ?", where.agent), ("s.created_at >= ?", where.since),
-                             ("s.created_at < ?", where.until)):
+    for condition, value in (
+        ("s.agent = ?", where.agent),
+        ("s.created_at >= ?", where.since),
+        ("s.created_at < ?", where.until),
+    ):
         if value is not None:
             outer.append(condition)
             params.append(value)
@@ -311,22 +350,30 @@ def search(conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFil
         f" GROUP BY rowid >> {POSITION_BITS}) m"
         " JOIN search_sessions x ON x.id = m.key JOIN sessions s ON s.session_id = x.session_id"
         + (" WHERE " + " AND ".join(outer) if outer else "")
-        + " ORDER BY m.score, x.session_id" + limit)
+        + " ORDER BY m.score, x.session_id"
+        + limit
+    )
     hits = []
-    for session_id, agent, created_at, matches, first, score in conn.execute(sql, params).fetchall():
+    for session_id, agent, created_at, matches, first, score in conn.execute(
+        sql, params
+    ).fetchall():
         snippet = conn.execute(
             f"SELECT snippet(search_messages, 0, ?, ?, '…', {SNIPPET_TOKENS}) FROM search_messages"
             " WHERE search_messages MATCH ? AND rowid = ?",
-            (MARK_START, MARK_END, expression, first)).fetchone()
-        hits.append(SearchHit(session_id, agent, created_at, matches, snippet[0] if snippet else "", score))
+            (MARK_START, MARK_END, expression, first),
+        ).fetchone()
+        hits.append(
+            SearchHit(session_id, agent, created_at, matches, snippet[0] if snippet else "", score)
+        )
     return hits
 
 
 def search_size(conn: sqlite3.Connection) -> int:
     """Bytes the search data takes in the index (for the measurements)."""
     try:
-        return conn.execute(
-            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'search_%'").fetchone()[0] or 0
+        return (
+            conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'search_%'").fetchone()[0]
+            or 0
+        )
     except sqlite3.OperationalError:  # no dbstat in this SQLite
         return -1
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from indexer.database import index_size
 from indexer.lock import running_pid
@@ -24,8 +24,11 @@ def index_status(index, root: str, index_path: str) -> dict:
         "sessions_indexed": index.count(),
         "unreadable_files": index.count("bad_files"),
         "files_on_disk": count_session_files(root),
-        "last_refresh": (datetime.fromtimestamp(float(last), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                         if last else None),
+        "last_refresh": (
+            datetime.fromtimestamp(float(last), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if last
+            else None
+        ),
         "index_size_bytes": index_size(index_path) if not index.in_memory else 0,
         **watcher_state(index, root, index_path),
     }
@@ -35,7 +38,6 @@ def watcher_state(index, root: str, index_path: str) -> dict:
     """Whether a mofa-indexd watches this root, and how long it takes to catch up with now:
     the time it takes to acknowledge a handshake cookie, having applied every earlier change."""
     from indexer.handshake import confirm_index
-
     from indexer.lock import watcher_record
 
     pid = running_pid(index_path)
@@ -47,5 +49,8 @@ def watcher_state(index, root: str, index_path: str) -> dict:
     else:
         started_by = "a user (runs until stopped)"
     waited = confirm_index(root, index)
-    return {"watcher_pid": pid, "watcher_started_by": started_by,
-            "watcher_caught_up_ms": None if waited is None else round(waited * 1000, 1)}
+    return {
+        "watcher_pid": pid,
+        "watcher_started_by": started_by,
+        "watcher_caught_up_ms": None if waited is None else round(waited * 1000, 1),
+    }

@@ -34,12 +34,21 @@ class IndexedSessionStore(FileSessionStore):
 
     kind = "files"
 
-    def __init__(self, root: str, index_path: str | None = None, warn: Warn | None = None,
-                 notice: Warn | None = None, progress=None, debug: Warn | None = None):
+    def __init__(
+        self,
+        root: str,
+        index_path: str | None = None,
+        warn: Warn | None = None,
+        notice: Warn | None = None,
+        progress=None,
+        debug: Warn | None = None,
+    ):
         from indexer.location import MEMORY, resolve_index_path
 
         super().__init__(root, warn)
-        self.index_path = index_path if index_path == MEMORY else resolve_index_path(root, index_path)
+        self.index_path = (
+            index_path if index_path == MEMORY else resolve_index_path(root, index_path)
+        )
         self.notice = notice
         self.debug = debug
         self._progress = progress
@@ -52,7 +61,9 @@ class IndexedSessionStore(FileSessionStore):
         if self._index is None:
             from indexer.index import open_session_index
 
-            self._index = open_session_index(self.root, self.index_path, self.notice or (lambda text: None))
+            self._index = open_session_index(
+                self.root, self.index_path, self.notice or (lambda text: None)
+            )
         return self._index
 
     def progress(self, label: str) -> Progress | None:
@@ -87,8 +98,11 @@ class IndexedSessionStore(FileSessionStore):
         from indexer.location import root_lock_path
         from indexer.lock import running_pid
 
-        if self.index.in_memory or running_pid(self.index.path) is not None \
-                or running_pid(root_lock_path(self.root)) is not None:
+        if (
+            self.index.in_memory
+            or running_pid(self.index.path) is not None
+            or running_pid(root_lock_path(self.root)) is not None
+        ):
             return  # one watcher per root: one runs already (it did not answer, or writes another index)
         from indexer.autostart import idle_seconds, log_path, start
 
@@ -99,9 +113,11 @@ class IndexedSessionStore(FileSessionStore):
                 self.debug(f"could not start mofa-indexd: {error.strerror or error}")
             return
         if self.debug:
-            self.debug(f"stat-ed {files} session files: started mofa-indexd (pid {pid}, log"
-                       f" {log_path(self.index.path)}); it exits after {idle_seconds():g} s without"
-                       " commands (MOFA_AUTOSTART=0 turns this off)")
+            self.debug(
+                f"stat-ed {files} session files: started mofa-indexd (pid {pid}, log"
+                f" {log_path(self.index.path)}); it exits after {idle_seconds():g} s without"
+                " commands (MOFA_AUTOSTART=0 turns this off)"
+            )
 
     def _confirmed_by_watcher(self) -> bool:
         from indexer.location import MEMORY
@@ -126,8 +142,11 @@ class IndexedSessionStore(FileSessionStore):
         else:
             waited = confirm_index(self.root, self.index)
         if self.debug:
-            self.debug("mofa-indexd confirmed the index in %.1f ms" % (waited * 1000) if waited is not None
-                       else "mofa-indexd did not answer in time; refreshing from the files")
+            self.debug(
+                "mofa-indexd confirmed the index in %.1f ms" % (waited * 1000)
+                if waited is not None
+                else "mofa-indexd did not answer in time; refreshing from the files"
+            )
         return waited is not None
 
     # -- reading ---------------------------------------------------------------------------
@@ -144,22 +163,28 @@ class IndexedSessionStore(FileSessionStore):
         from mofa.session import JSONL_LAYOUT
 
         self._refresh_jsonl()
-        return [SessionRef(match.session_id, match.agent, match.name,
-                           FileHandle(JSONL_LAYOUT, "", match.file))
-                for match in self.index.jsonl_matches(full_id, name)
-                + self.index.unreadable_jsonl_matches(full_id, name)]
+        return [
+            SessionRef(
+                match.session_id, match.agent, match.name, FileHandle(JSONL_LAYOUT, "", match.file)
+            )
+            for match in self.index.jsonl_matches(full_id, name)
+            + self.index.unreadable_jsonl_matches(full_id, name)
+        ]
 
     def _refresh_jsonl(self) -> None:
         if not self._jsonl_fresh:
             if not self._confirmed_by_watcher():
-                self._report(self.index.refresh_dirs([""], self.progress("Indexing sessions")).warnings)
+                self._report(
+                    self.index.refresh_dirs([""], self.progress("Indexing sessions")).warnings
+                )
             self._jsonl_fresh = True
 
     def index_location(self) -> str | None:
         return self.index_path
 
-    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
-               role: str | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+    ) -> list[SearchHit]:
         from indexer.search import SearchFilter, ensure_search, parse_query, search
         from mofa.stores.results import SearchHit
 
@@ -169,8 +194,10 @@ class IndexedSessionStore(FileSessionStore):
         self.refresh(wanted.agent)
         ensure_search(self.index.conn, self.root, self.progress("Building the search index"))
         where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
-        return [SearchHit(hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet)
-                for hit in search(self.index.conn, query, where)]
+        return [
+            SearchHit(hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet)
+            for hit in search(self.index.conn, query, where)
+        ]
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         from indexer.query import distinct_values
@@ -244,8 +271,11 @@ class IndexedSessionStore(FileSessionStore):
         from mofa.stores.results import UpkeepResult
 
         result = self.index.rebuild(progress)
-        return UpkeepResult(self.index.count(), self.index.count("bad_files"),
-                            result.warnings + self.index.bad_files())
+        return UpkeepResult(
+            self.index.count(),
+            self.index.count("bad_files"),
+            result.warnings + self.index.bad_files(),
+        )
 
     def verify(self, progress: Progress | None = None) -> VerifyReport:
         from indexer.verify import verify

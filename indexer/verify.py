@@ -14,8 +14,16 @@ if TYPE_CHECKING:
     from indexer.index import SessionIndex
 
 # What a file says and its row must agree on.
-COMPARED = ("session_id", "agent", "name", "created_at", "updated_at", "message_count",
-            "status", "user_id")
+COMPARED = (
+    "session_id",
+    "agent",
+    "name",
+    "created_at",
+    "updated_at",
+    "message_count",
+    "status",
+    "user_id",
+)
 
 
 def verify(index: SessionIndex, root: str, progress=None) -> VerifyReport:
@@ -41,16 +49,29 @@ def verify(index: SessionIndex, root: str, progress=None) -> VerifyReport:
             problems.append(Problem("missing", path, "not in the index"))
         elif parsed.error is not None:
             if isinstance(row, IndexRow):
-                problems.append(Problem("stale", path, f"unreadable ({parsed.error}), indexed as a session"))
+                problems.append(
+                    Problem("stale", path, f"unreadable ({parsed.error}), indexed as a session")
+                )
         elif isinstance(row, BadRow):
             if row.duplicate_of is None:
-                problems.append(Problem("stale", path, f"readable, indexed as unreadable ({row.error})"))
+                problems.append(
+                    Problem("stale", path, f"readable, indexed as unreadable ({row.error})")
+                )
             else:
-                problems.append(Problem("duplicate", path, f"session id {row.duplicate_of!r} is also"
-                                        " claimed by the listed file; this one is left out"))
+                problems.append(
+                    Problem(
+                        "duplicate",
+                        path,
+                        f"session id {row.duplicate_of!r} is also"
+                        " claimed by the listed file; this one is left out",
+                    )
+                )
         else:
-            differences = [f"{column}: index {getattr(row, column)!r}, file {getattr(parsed.row, column)!r}"
-                           for column in COMPARED if getattr(row, column) != getattr(parsed.row, column)]
+            differences = [
+                f"{column}: index {getattr(row, column)!r}, file {getattr(parsed.row, column)!r}"
+                for column in COMPARED
+                if getattr(row, column) != getattr(parsed.row, column)
+            ]
             if differences:
                 problems.append(Problem("stale", path, "; ".join(differences)))
     for row in stored.values():

@@ -66,9 +66,19 @@ def wanted_events() -> list:
     to wake up for and ignore. watchdog asks inotify only for what this list names."""
     from watchdog import events
 
-    names = ("FileCreatedEvent", "DirCreatedEvent", "FileDeletedEvent", "DirDeletedEvent",
-             "FileMovedEvent", "DirMovedEvent", "FileModifiedEvent", "DirModifiedEvent",
-             "FileClosedEvent", "FileAttribEvent", "DirAttribEvent")  # attrib: watchdog >= 5
+    names = (
+        "FileCreatedEvent",
+        "DirCreatedEvent",
+        "FileDeletedEvent",
+        "DirDeletedEvent",
+        "FileMovedEvent",
+        "DirMovedEvent",
+        "FileModifiedEvent",
+        "DirModifiedEvent",
+        "FileClosedEvent",
+        "FileAttribEvent",
+        "DirAttribEvent",
+    )  # attrib: watchdog >= 5
     return [getattr(events, name) for name in names if hasattr(events, name)]
 
 

@@ -127,7 +127,9 @@ def to_yaml(document: object) -> str:
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.sort_base_mapping_type_on_output = False
     yaml.representer.add_representer(
-        Timestamp, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:timestamp", str(value)))
+        Timestamp,
+        lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:timestamp", str(value)),
+    )
     yaml.representer.add_representer(str, _represent_str)
     yaml.representer.add_representer(ExactFloat, _represent_exact_float)
     stream = io.StringIO()

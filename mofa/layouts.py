@@ -63,8 +63,9 @@ def _check_messages(path: str, messages) -> list:
     return messages
 
 
-def parse_agent_json(path: str, agent: str, name: str, data: bytes, mtime_ns: int,
-                     fast: bool = False) -> Session:
+def parse_agent_json(
+    path: str, agent: str, name: str, data: bytes, mtime_ns: int, fast: bool = False
+) -> Session:
     """`<root>/<agent>/<name>.json`: one JSON object; the id comes from the path.
 
     `fast` parses for the index only (see `_fast_loads`).
@@ -124,7 +125,9 @@ def parse_jsonl(path: str, stem: str, data: bytes, mtime_ns: int) -> Session:
         if first:
             first = False
             if not isinstance(value, dict):
-                raise CorruptSession(path, f"line {number} is not a JSON object (the session header)")
+                raise CorruptSession(
+                    path, f"line {number} is not a JSON object (the session header)"
+                )
             if "role" not in value or "key" in value:
                 header = value
                 continue

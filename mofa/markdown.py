@@ -35,7 +35,10 @@ def session_markdown(session: Session) -> str:
         if isinstance(message, dict) and "content" not in message:
             parts += ["_(no content)_", ""]
         else:
-            parts += [_content(message.get("content") if isinstance(message, dict) else message), ""]
+            parts += [
+                _content(message.get("content") if isinstance(message, dict) else message),
+                "",
+            ]
     return "\n".join(parts)
 
 
@@ -92,8 +95,12 @@ def _text_block(text: str) -> str:
                 open_fence = (fence.group(1)[0], len(fence.group(1)))
             else:
                 line = _HTML_START.sub(r"\1\\<", line)
-        elif fence and fence.group(1)[0] == open_fence[0] and len(fence.group(1)) >= open_fence[1] \
-                and not fence.group(2).strip():
+        elif (
+            fence
+            and fence.group(1)[0] == open_fence[0]
+            and len(fence.group(1)) >= open_fence[1]
+            and not fence.group(2).strip()
+        ):
             open_fence = None
         lines.append(line)
     if open_fence is not None:
@@ -133,7 +140,9 @@ def _deeper_than(value: object, limit: int) -> bool:
         if isinstance(item, (dict, list)):
             if depth >= limit:
                 return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+            stack.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
     return False
 
 
@@ -142,8 +151,9 @@ def _escape_controls(text: str) -> str:
     are layout and stay."""
     if text.isprintable():
         return text
-    return "\n".join("\t".join(printable(piece) for piece in line.split("\t"))
-                     for line in text.split("\n"))
+    return "\n".join(
+        "\t".join(printable(piece) for piece in line.split("\t")) for line in text.split("\n")
+    )
 
 
 def _escape_json_controls(text: str) -> str:

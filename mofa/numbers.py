@@ -15,7 +15,7 @@ class ExactFloat(float):
 
     __slots__ = ("text",)
 
-    def __new__(cls, text: str) -> "ExactFloat":
+    def __new__(cls, text: str) -> ExactFloat:
         number = super().__new__(cls, text)
         number.text = text
         return number

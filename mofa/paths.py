@@ -12,7 +12,9 @@ def default_sessions_root(environ=os.environ) -> str:
     if configured:
         return configured
     if sys.platform == "darwin":  # where MoFA keeps them on macOS (its data_local_dir)
-        return os.path.join(os.path.expanduser("~"), "Library", "Application Support", "mofa", "sessions")
+        return os.path.join(
+            os.path.expanduser("~"), "Library", "Application Support", "mofa", "sessions"
+        )
     data_home = environ.get("XDG_DATA_HOME")
     if data_home and os.path.isabs(data_home):
         return os.path.join(data_home, "mofa", "sessions")
@@ -33,6 +35,8 @@ def sessions_root_exists(root: str, explicit: bool) -> bool:
     if explicit:
         from mofa.errors import SessionsRootMissing
 
-        raise SessionsRootMissing(f"the sessions root {root} does not exist"
-                                  " (given by --sessions-dir or MOFA_SESSIONS_DIR)")
+        raise SessionsRootMissing(
+            f"the sessions root {root} does not exist"
+            " (given by --sessions-dir or MOFA_SESSIONS_DIR)"
+        )
     return False

@@ -23,7 +23,11 @@ def printable(value: object) -> str:
         return value
     out = []
     for char in value:
-        if char == " " or char == _ALLOWED_FORMAT or unicodedata.category(char) not in _UNSAFE_CATEGORIES:
+        if (
+            char == " "
+            or char == _ALLOWED_FORMAT
+            or unicodedata.category(char) not in _UNSAFE_CATEGORIES
+        ):
             out.append(char)
         elif char in _NAMED:
             out.append(_NAMED[char])

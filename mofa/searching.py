@@ -40,8 +40,9 @@ def parse_query(text: str) -> list[Term]:
             close = text.find('"', position + 1)
             if close < 0:
                 raise InvalidSearchQuery(
-                    f"unbalanced quote in search query {text!r}: close the phrase with \"")
-            body, position = text[position + 1:close], close + 1
+                    f'unbalanced quote in search query {text!r}: close the phrase with "'
+                )
+            body, position = text[position + 1 : close], close + 1
         else:
             stop = position
             while stop < end and not text[stop].isspace() and text[stop] != '"':
@@ -58,7 +59,8 @@ def parse_query(text: str) -> list[Term]:
             terms.append(Term(body, prefix))
     if not terms:
         raise InvalidSearchQuery(
-            f"search query {text!r} has nothing to search for: give a word with letters or digits")
+            f"search query {text!r} has nothing to search for: give a word with letters or digits"
+        )
     return terms
 
 
@@ -92,10 +94,10 @@ def snippet_parts(snippet: str) -> Iterator[tuple[str, bool]]:
             yield rest[:start], False
         end = rest.find(MARK_END, start)
         if end < 0:
-            yield rest[start + 1:], True
+            yield rest[start + 1 :], True
             return
-        yield rest[start + 1:end], True
-        rest = rest[end + 1:]
+        yield rest[start + 1 : end], True
+        rest = rest[end + 1 :]
 
 
 def plain_snippet(snippet: str) -> str:
@@ -120,8 +122,10 @@ def _words(text: str) -> list[tuple[str, int, int]]:
     keeps its length; else into the folded text, good enough for a snippet)."""
     folded = fold(text)
     source = text if len(folded) == len(text) else folded
-    return [(match.group().casefold() if source is text else match.group(), match.start(), match.end())
-            for match in _WORD.finditer(folded if source is folded else text)]
+    return [
+        (match.group().casefold() if source is text else match.group(), match.start(), match.end())
+        for match in _WORD.finditer(folded if source is folded else text)
+    ]
 
 
 def _term_words(term: Term) -> list[str]:
@@ -133,8 +137,10 @@ def _find(words: list[str], wanted: list[str], prefix: bool) -> int:
     count = len(wanted)
     for start in range(len(words) - count + 1):
         if all(words[start + i] == wanted[i] for i in range(count - 1)) and (
-                words[start + count - 1].startswith(wanted[-1]) if prefix
-                else words[start + count - 1] == wanted[-1]):
+            words[start + count - 1].startswith(wanted[-1])
+            if prefix
+            else words[start + count - 1] == wanted[-1]
+        ):
             return start
     return -1
 
@@ -161,7 +167,9 @@ def _snippet(text: str, located: list, marked: set[int]) -> str:
     for index in range(begin, end):
         _, start, stop = located[index]
         pieces.append(text[cursor:start])
-        pieces.append(f"{MARK_START}{text[start:stop]}{MARK_END}" if index in marked else text[start:stop])
+        pieces.append(
+            f"{MARK_START}{text[start:stop]}{MARK_END}" if index in marked else text[start:stop]
+        )
         cursor = stop
     pieces.append("…" if end < len(located) else text[cursor:])
     return "".join(pieces).strip()

@@ -28,11 +28,30 @@ class Session:
     layout, the header line); `messages` are the stored messages, each as read.
     """
 
-    __slots__ = ("session_id", "agent", "name", "layout", "path", "document", "messages",
-                 "file_mtime_ns", "warnings")
+    __slots__ = (
+        "session_id",
+        "agent",
+        "name",
+        "layout",
+        "path",
+        "document",
+        "messages",
+        "file_mtime_ns",
+        "warnings",
+    )
 
-    def __init__(self, session_id: str, agent: str, name: str, layout: str, path: str,
-                 document: dict, messages: list, file_mtime_ns: int, warnings: list[str] | None = None):
+    def __init__(
+        self,
+        session_id: str,
+        agent: str,
+        name: str,
+        layout: str,
+        path: str,
+        document: dict,
+        messages: list,
+        file_mtime_ns: int,
+        warnings: list[str] | None = None,
+    ):
         self.session_id = session_id
         self.agent = agent
         self.name = name

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
 
 def parse_timestamp(value: object) -> datetime | None:
     """Return an aware UTC datetime for an RFC 3339 string, or None when it is not one.
@@ -22,9 +23,9 @@ def parse_timestamp(value: object) -> datetime | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
 
@@ -36,7 +37,7 @@ UNKNOWN = ""
 def from_epoch_ns(ns: int) -> datetime | None:
     """The UTC time of an mtime, or None when it is outside the years 1-9999."""
     try:
-        return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC)
     except (OverflowError, ValueError, OSError):
         return None
 
@@ -44,8 +45,10 @@ def from_epoch_ns(ns: int) -> datetime | None:
 def index_text(moment: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ`, to the second (the index keeps more: `precise_index_text`)."""
     # Formatted by hand: strftime costs a cold index build a second per 100,000 sessions.
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    )
 
 
 def listing_text(index_value: str) -> str:
@@ -91,8 +94,10 @@ def _utc_seconds(text: str, moment: datetime) -> str:
 
 
 def _seconds_of(moment: datetime) -> str:
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
 
 
 def precise_index_text(value: object) -> str | None:
@@ -108,7 +113,7 @@ def precise_index_text(value: object) -> str | None:
 
 def moment_index_text(moment: datetime) -> str:
     """The index's form of a datetime (which holds microseconds)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return f"{_seconds_of(moment)}.{moment.microsecond:06d}000Z"
 
 
@@ -116,7 +121,7 @@ def epoch_ns_index_text(ns: int) -> str | None:
     """The index's form of a file time in nanoseconds, or None when no date can hold it."""
     seconds, fraction = divmod(ns, 1_000_000_000)
     try:
-        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
     return f"{_seconds_of(moment)}.{fraction:09d}Z"

@@ -44,8 +44,6 @@ class DirScan(NamedTuple):
     agents: list[str]
 
 
-
-
 def _os_failure(error: OSError, what: str) -> Exception:
     # The library's exceptions are imported where something fails: a listing that finds its
     # directories readable does not pay for defining them (issue 16).
@@ -80,7 +78,9 @@ def is_agent_name(name: str) -> bool:
 
 def _not_utf8(parent: str, name: str, what: str, skipped: list | None) -> None:
     if skipped is not None:
-        skipped.append(f"{os.path.join(parent, name)}: the {what} name is not valid UTF-8; left out")
+        skipped.append(
+            f"{os.path.join(parent, name)}: the {what} name is not valid UTF-8; left out"
+        )
 
 
 def usable_name(name: str) -> bool:
@@ -100,8 +100,11 @@ def is_session_name(directory: str, name: str) -> bool:
     if not name or name[0] == ".":
         return False
     if directory:
-        return (is_agent_name(directory) and name.endswith(JSON_SUFFIX)
-                and usable_name(name[: -len(JSON_SUFFIX)]))
+        return (
+            is_agent_name(directory)
+            and name.endswith(JSON_SUFFIX)
+            and usable_name(name[: -len(JSON_SUFFIX)])
+        )
     return name.endswith(JSONL_SUFFIX) and len(name) > len(JSONL_SUFFIX) and utf8_name(name)
 
 
@@ -111,8 +114,10 @@ def _unusable(parent: str, name: str, what: str, skipped: list | None) -> None:
     if not utf8_name(name):
         _not_utf8(parent, name, what, skipped)
     else:
-        skipped.append(f"{os.path.join(parent, name)}: the {what} name holds a '\\' or a control"
-                       " character, which no session id can name; left out")
+        skipped.append(
+            f"{os.path.join(parent, name)}: the {what} name holds a '\\' or a control"
+            " character, which no session id can name; left out"
+        )
 
 
 def scan_root(root: str, skipped: list | None = None) -> RootListing:
@@ -133,7 +138,9 @@ def file_stats(scan: DirScan) -> list[FileStat]:
     return [FileStat(name, *key) for name, key in zip(scan.names, scan.keys)]
 
 
-def scan_dir(path: str, agent: bool, skipped: list | None = None, keep_keys: bool = False) -> DirScan | None:
+def scan_dir(
+    path: str, agent: bool, skipped: list | None = None, keep_keys: bool = False
+) -> DirScan | None:
     """Read one directory: an agent directory (`agent`: never through a symlink, even one
     swapped in after the caller looked, O_NOFOLLOW), or the root (a symlinked root is
     followed). None when it is gone, or is not a directory.
@@ -207,7 +214,9 @@ def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: b
                 else:
                     _unusable(path, name, "directory", skipped)
     _drop_unusable(names, hashes, keys, path, agent, skipped)
-    return DirScan(dir_stat, names, hashes, keys, digest_of(dir_stat, len(names), sum(hashes)), agents)
+    return DirScan(
+        dir_stat, names, hashes, keys, digest_of(dir_stat, len(names), sum(hashes)), agents
+    )
 
 
 def digest_of(dir_stat: os.stat_result, files: int, hash_sum: int) -> int:
@@ -217,7 +226,9 @@ def digest_of(dir_stat: os.stat_result, files: int, hash_sum: int) -> int:
     return digest & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def list_dir(path: str, agent: bool, skipped: list | None = None) -> tuple[os.stat_result, list[str]] | None:
+def list_dir(
+    path: str, agent: bool, skipped: list | None = None
+) -> tuple[os.stat_result, list[str]] | None:
     """The stat of an agent directory (never through a symlink) and the names of the files in it
     that scan_dir would stat, without a stat of each: the directory entry's type says which are
     regular files. For a cold build, whose workers stat each file on the descriptor they read
@@ -231,8 +242,13 @@ def list_dir(path: str, agent: bool, skipped: list | None = None) -> tuple[os.st
         with _entries(fd, path) as iterator:
             # is_file(follow_symlinks=False) reads the entry's d_type: no stat (one only where
             # the file system does not say).
-            names = [entry.name for entry in iterator if entry.name[0] != "." and entry.name.endswith(suffix)
-                     and entry.is_file(follow_symlinks=False)]
+            names = [
+                entry.name
+                for entry in iterator
+                if entry.name[0] != "."
+                and entry.name.endswith(suffix)
+                and entry.is_file(follow_symlinks=False)
+            ]
     finally:
         os.close(fd)
     _drop_unusable(names, None, None, path, agent, skipped)
@@ -292,8 +308,9 @@ def scan_agent_dir(directory: str, skipped: list | None = None) -> list[FileStat
     return None if scan is None else file_stats(scan)
 
 
-def session_files(root: str, agents: list[str] | None = None,
-                  skipped: list | None = None) -> list[tuple[str, list[FileStat]]]:
+def session_files(
+    root: str, agents: list[str] | None = None, skipped: list | None = None
+) -> list[tuple[str, list[FileStat]]]:
     """(directory, session files) for each agent directory (all, or `agents`), then ('', the
     root's JSONL files). An agent directory that cannot be read is left out with a line in
     `skipped`; without `skipped`, its error is raised."""
@@ -355,5 +372,6 @@ def check_size(path: str, size: int, limit: int) -> None:
     if size > limit:
         from mofa.errors import CorruptSession
 
-        raise CorruptSession(path, f"too large: {size} bytes, more than MOFA_MAX_SESSION_BYTES"
-                                   f" ({limit}); not read")
+        raise CorruptSession(
+            path, f"too large: {size} bytes, more than MOFA_MAX_SESSION_BYTES ({limit}); not read"
+        )

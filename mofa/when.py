@@ -9,7 +9,7 @@ Both come back in the index's text form, ready to compare with `created_at`.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mofa.errors import InvalidTimeSpec
 from mofa.timestamps import moment_index_text, parse_timestamp, precise_index_text
@@ -21,12 +21,15 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 # Checked before parsing: fromisoformat alone would also take week dates, other digits, "24:00".
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?",
-    re.ASCII)
+    re.ASCII,
+)
 # A week of seconds times this still fits a timedelta; beyond it no session can be that old.
 _MAX_SECONDS = 10**11
 
-WHEN_HELP = ("an RFC 3339 time (2024-03-01T12:00:00Z), a date (2024-03-01) or a duration back "
-             "from now (90m, 12h, 7d, 2w)")
+WHEN_HELP = (
+    "an RFC 3339 time (2024-03-01T12:00:00Z), a date (2024-03-01) or a duration back "
+    "from now (90m, 12h, 7d, 2w)"
+)
 DURATION_HELP = "a duration such as 30s, 90m, 12h, 7d, 2w or 1d12h"
 
 
@@ -79,7 +82,7 @@ def older_than_text(text: str, now: datetime | None = None) -> str:
 
 
 def _back_from(now: datetime | None, duration: timedelta, text: str) -> datetime:
-    now = datetime.now(timezone.utc) if now is None else now.astimezone(timezone.utc)
+    now = datetime.now(UTC) if now is None else now.astimezone(UTC)
     try:
         return now - duration
     except OverflowError:

@@ -32,7 +32,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKOUT = os.path.dirname(HERE)
-sys.path.insert(0, CHECKOUT)  # indexer.lock, to read the watcher's record as this checkout writes it
+sys.path.insert(
+    0, CHECKOUT
+)  # indexer.lock, to read the watcher's record as this checkout writes it
 # Set by use_venv(): the bench venv's interpreter and console scripts.
 PY = MOFA = INDEXD = ""
 # What a regular install of the checkout needs from it (a fresh copy each run: a stale build/
@@ -47,7 +49,9 @@ def use_venv(data: str) -> None:
     `pip install .` does for a user: not editable, bytecode compiled at install time."""
     global PY, MOFA, INDEXD
     venv = os.path.join(os.path.abspath(data), "venv")
-    PY, MOFA, INDEXD = (os.path.join(venv, "bin", name) for name in ("python", "mofa", "mofa-indexd"))
+    PY, MOFA, INDEXD = (
+        os.path.join(venv, "bin", name) for name in ("python", "mofa", "mofa-indexd")
+    )
     pip = [PY, "-m", "pip", "--disable-pip-version-check", "-q"]
     ready = os.path.join(venv, ".mofa-bench-dependencies")
     if not os.path.exists(ready):
@@ -61,10 +65,17 @@ def use_venv(data: str) -> None:
         with open(ready, "w") as handle:
             handle.write("dependencies installed\n")
     with staged_checkout(data) as source:
-        subprocess.run([*pip, "install", "--force-reinstall", "--no-deps", "--no-build-isolation", source],
-                       check=True)
-    where = subprocess.run([PY, "-c", "import mofa, indexer; print(mofa.__file__); print(indexer.__file__)"],
-                           cwd="/", check=True, capture_output=True, text=True).stdout.split()
+        subprocess.run(
+            [*pip, "install", "--force-reinstall", "--no-deps", "--no-build-isolation", source],
+            check=True,
+        )
+    where = subprocess.run(
+        [PY, "-c", "import mofa, indexer; print(mofa.__file__); print(indexer.__file__)"],
+        cwd="/",
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     site = os.path.join(venv, "lib")
     if not all(path.startswith(site) for path in where):
         sys.exit(f"bench.py: the bench venv imports mofa from {where}, not from its own install")
@@ -86,8 +97,11 @@ class staged_checkout:
         for name in PACKAGE_FILES:
             source = os.path.join(CHECKOUT, name)
             if os.path.isdir(source):
-                shutil.copytree(source, os.path.join(self.path, name),
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                shutil.copytree(
+                    source,
+                    os.path.join(self.path, name),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                )
             else:
                 shutil.copy2(source, self.path)
         return self.path
@@ -102,11 +116,29 @@ def tree_for(args, sessions: int) -> tuple[str, dict]:
     summary_path = root + ".json"
     if not os.path.exists(summary_path):
         shutil.rmtree(root, ignore_errors=True)
-        print(f"generating {sessions} sessions over {args.agents} agents in {root} ...", file=sys.stderr)
+        print(
+            f"generating {sessions} sessions over {args.agents} agents in {root} ...",
+            file=sys.stderr,
+        )
         output = subprocess.run(
-            [PY, os.path.join(HERE, "generate_sessions.py"), "--root", root, "-n", str(sessions),
-             "-a", str(args.agents), "--seed", str(args.seed), "--jsonl-fraction", str(args.jsonl_fraction)],
-            check=True, capture_output=True, text=True).stdout
+            [
+                PY,
+                os.path.join(HERE, "generate_sessions.py"),
+                "--root",
+                root,
+                "-n",
+                str(sessions),
+                "-a",
+                str(args.agents),
+                "--seed",
+                str(args.seed),
+                "--jsonl-fraction",
+                str(args.jsonl_fraction),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         with open(summary_path, "w") as handle:
             handle.write(output)
     with open(summary_path) as handle:
@@ -118,8 +150,10 @@ def timed(argv, env) -> float:
     result = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}:\n"
-                           f"{result.stderr.decode(errors='replace')}")
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {result.returncode}:\n"
+            f"{result.stderr.decode(errors='replace')}"
+        )
     return elapsed
 
 
@@ -203,8 +237,12 @@ def start_watcher(root, index, env) -> subprocess.Popen:
     """mofa-indexd for `root`, once it says it is watching (its log beside the index)."""
     log_path = index + ".bench-indexd.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([INDEXD, "--sessions-dir", root, "--index", index], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(
+            [INDEXD, "--sessions-dir", root, "--index", index],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     deadline = time.monotonic() + 600
     while True:
         with open(log_path) as log:
@@ -230,7 +268,12 @@ def watcher_latency(root, index, writes: int) -> list[float]:
             started = time.perf_counter()
             with open(path, "w") as handle:
                 handle.write('{"created_at": "2024-02-28T10:30:00Z", "messages": []}')
-            while conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is None:
+            while (
+                conn.execute(
+                    "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
+                ).fetchone()
+                is None
+            ):
                 if time.perf_counter() - started > 10:
                     raise RuntimeError(f"{session_id} never reached the index")
                 time.sleep(0.0002)
@@ -255,11 +298,17 @@ def measure_watched_tree(args, sessions: int) -> dict:
     watcher = start_watcher(root, index, env)
     try:
         subprocess.run(listing, env=env, stdout=subprocess.DEVNULL, check=True)
-        results = medians({
-            "python -c 'import click'": [PY, "-c", "import click"],
-            "list --limit 10 (all agents)": listing,
-            "list --agent largest (json)": listing[:3] + ["--agent", tree["largest"]] + listing[3:],
-        }, env, args.runs)
+        results = medians(
+            {
+                "python -c 'import click'": [PY, "-c", "import click"],
+                "list --limit 10 (all agents)": listing,
+                "list --agent largest (json)": listing[:3]
+                + ["--agent", tree["largest"]]
+                + listing[3:],
+            },
+            env,
+            args.runs,
+        )
     finally:
         stop_started(watcher)
     return {"tree": tree, "results": results}
@@ -269,8 +318,14 @@ def bench_env(args, root: str, index: str) -> dict:
     # Without a watcher unless a measurement starts one: auto-start off. The cache directory
     # (where the one-watcher-per-root lock lives) is the benchmark's own, so that a watcher
     # someone runs on the same tree elsewhere neither blocks nor answers these commands.
-    return dict(os.environ, MOFA_SESSIONS_DIR=root, MOFA_INDEX_PATH=index, NO_COLOR="1",
-                MOFA_AUTOSTART="0", XDG_CACHE_HOME=os.path.join(os.path.abspath(args.data), "cache"))
+    return dict(
+        os.environ,
+        MOFA_SESSIONS_DIR=root,
+        MOFA_INDEX_PATH=index,
+        NO_COLOR="1",
+        MOFA_AUTOSTART="0",
+        XDG_CACHE_HOME=os.path.join(os.path.abspath(args.data), "cache"),
+    )
 
 
 def stop_started(watcher: subprocess.Popen) -> None:
@@ -284,22 +339,37 @@ def stop_started(watcher: subprocess.Popen) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", "--sessions", type=int, default=100_000)
     parser.add_argument("-a", "--agents", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--jsonl-fraction", type=float, default=0.0)
     parser.add_argument("--runs", type=int, default=7, help="runs per command (median)")
-    parser.add_argument("--cold-runs", type=int, default=3,
-                        help="runs of the cold build and naive scan (0: skip them, keep the index)")
+    parser.add_argument(
+        "--cold-runs",
+        type=int,
+        default=3,
+        help="runs of the cold build and naive scan (0: skip them, keep the index)",
+    )
     parser.add_argument("--latency-writes", type=int, default=1000)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
-    parser.add_argument("--also-sessions", type=int, metavar="N", action="append", default=[],
-                        help="also measure the watcher's listings on a tree of N sessions (same agents"
-                             " and seed; its own index, kept between runs), e.g. 300000")
+    parser.add_argument(
+        "--also-sessions",
+        type=int,
+        metavar="N",
+        action="append",
+        default=[],
+        help="also measure the watcher's listings on a tree of N sessions (same agents"
+        " and seed; its own index, kept between runs), e.g. 300000",
+    )
     parser.add_argument("--data", default=os.path.join(CHECKOUT, "bench-data"))
-    parser.add_argument("--readme", metavar="PATH",
-                        help=f"write the table between the lines {README_START!r} and {README_END!r} of PATH")
+    parser.add_argument(
+        "--readme",
+        metavar="PATH",
+        help=f"write the table between the lines {README_START!r} and {README_END!r} of PATH",
+    )
     args = parser.parse_args()
     args.data = os.path.abspath(args.data)
     os.makedirs(args.data, exist_ok=True)
@@ -312,8 +382,14 @@ def main() -> None:
     largest, smallest = tree["largest"], tree["smallest"]
     some_session = f"{largest}:session-000000"
     listing = [MOFA, "session", "list", "--limit", "10", "--output-format", "json"]
-    query = [MOFA, "session", "query", "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent",
-             "--output-format", "json"]
+    query = [
+        MOFA,
+        "session",
+        "query",
+        "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent",
+        "--output-format",
+        "json",
+    ]
     naive = [PY, os.path.join(HERE, "naive_list.py"), root, "--limit", "10"]
 
     results = {}
@@ -331,27 +407,53 @@ def main() -> None:
                 cold.append(timed(listing, env))
         results.update(cold_build=statistics.median(cold), naive=statistics.median(naive_times))
     else:
-        subprocess.run(listing, env=env, stdout=subprocess.DEVNULL, check=True)  # an index to be warm with
+        subprocess.run(
+            listing, env=env, stdout=subprocess.DEVNULL, check=True
+        )  # an index to be warm with
 
     print("warm commands without the watcher ...", file=sys.stderr)
-    results.update(medians({
-        "python -c pass": [PY, "-c", "pass"],
-        "python -c 'import click'": [PY, "-c", "import click"],
-        "python -c 'import click, tabulate'": [PY, "-c", "import click, tabulate"],
-        # Floors that stat every file, as a command without the watcher must.
-        "find tree": ["find", root, "-printf", FIND_FORMAT],
-        "find largest agent": ["find", os.path.join(root, largest), "-printf", FIND_FORMAT],
-        "find smallest agent": ["find", os.path.join(root, smallest), "-printf", FIND_FORMAT],
-        "list --agent largest (json)": listing[:3] + ["--agent", largest] + listing[3:],
-        "list --agent smallest (json)": listing[:3] + ["--agent", smallest] + listing[3:],
-        "list --agent smallest (table)": [MOFA, "session", "list", "--agent", smallest, "--limit", "10"],
-        "list --limit 10 (all agents)": listing,
-        "show": [MOFA, "session", "show", some_session, "--format", "json"],
-        "query (group by agent)": query,
-    }, env, args.runs))
-    results["peak_rss_list_all_json_kb"] = peak_rss_kb([MOFA, "session", "list", "--output-format", "json"], env)
+    results.update(
+        medians(
+            {
+                "python -c pass": [PY, "-c", "pass"],
+                "python -c 'import click'": [PY, "-c", "import click"],
+                "python -c 'import click, tabulate'": [PY, "-c", "import click, tabulate"],
+                # Floors that stat every file, as a command without the watcher must.
+                "find tree": ["find", root, "-printf", FIND_FORMAT],
+                "find largest agent": ["find", os.path.join(root, largest), "-printf", FIND_FORMAT],
+                "find smallest agent": [
+                    "find",
+                    os.path.join(root, smallest),
+                    "-printf",
+                    FIND_FORMAT,
+                ],
+                "list --agent largest (json)": listing[:3] + ["--agent", largest] + listing[3:],
+                "list --agent smallest (json)": listing[:3] + ["--agent", smallest] + listing[3:],
+                "list --agent smallest (table)": [
+                    MOFA,
+                    "session",
+                    "list",
+                    "--agent",
+                    smallest,
+                    "--limit",
+                    "10",
+                ],
+                "list --limit 10 (all agents)": listing,
+                "show": [MOFA, "session", "show", some_session, "--format", "json"],
+                "query (group by agent)": query,
+            },
+            env,
+            args.runs,
+        )
+    )
+    results["peak_rss_list_all_json_kb"] = peak_rss_kb(
+        [MOFA, "session", "list", "--output-format", "json"], env
+    )
 
-    print("auto-start: the first list starts mofa-indexd, the next ones take its handshake ...", file=sys.stderr)
+    print(
+        "auto-start: the first list starts mofa-indexd, the next ones take its handshake ...",
+        file=sys.stderr,
+    )
     auto_env = dict(env, MOFA_AUTOSTART="1")
     from indexer.store import AUTOSTART_MIN_FILES
 
@@ -365,10 +467,19 @@ def main() -> None:
                 raise RuntimeError("the auto-started mofa-indexd never answered")
             time.sleep(0.05)
         results["auto watcher ready_s"] = time.monotonic() - started
-        results.update({f"{name} [auto]": value for name, value in medians({
-            "python -c 'import click'": [PY, "-c", "import click"],
-            "list --limit 10 (all agents)": listing,
-        }, auto_env, args.runs).items()})
+        results.update(
+            {
+                f"{name} [auto]": value
+                for name, value in medians(
+                    {
+                        "python -c 'import click'": [PY, "-c", "import click"],
+                        "list --limit 10 (all agents)": listing,
+                    },
+                    auto_env,
+                    args.runs,
+                ).items()
+            }
+        )
     finally:
         stop_watcher(index)
 
@@ -376,17 +487,30 @@ def main() -> None:
     watcher = start_watcher(root, index, env)
     try:
         subprocess.run(listing, env=env, stdout=subprocess.DEVNULL, check=True)
-        results.update({f"{name} [mofa-indexd]": value for name, value in medians({
-            "python -c 'import click'": [PY, "-c", "import click"],
-            "list --limit 10 (all agents)": listing,
-            "list --agent largest (json)": listing[:3] + ["--agent", largest] + listing[3:],
-            "show": [MOFA, "session", "show", some_session, "--format", "json"],
-            "query (group by agent)": query,
-        }, env, args.runs).items()})
+        results.update(
+            {
+                f"{name} [mofa-indexd]": value
+                for name, value in medians(
+                    {
+                        "python -c 'import click'": [PY, "-c", "import click"],
+                        "list --limit 10 (all agents)": listing,
+                        "list --agent largest (json)": listing[:3]
+                        + ["--agent", largest]
+                        + listing[3:],
+                        "show": [MOFA, "session", "show", some_session, "--format", "json"],
+                        "query (group by agent)": query,
+                    },
+                    env,
+                    args.runs,
+                ).items()
+            }
+        )
         results["indexd_rss_kb"] = proc_field(watcher.pid, "VmRSS")
         before = cpu_seconds(watcher.pid)
         time.sleep(args.idle_seconds)
-        results["indexd_idle_cpu_percent"] = 100 * (cpu_seconds(watcher.pid) - before) / args.idle_seconds
+        results["indexd_idle_cpu_percent"] = (
+            100 * (cpu_seconds(watcher.pid) - before) / args.idle_seconds
+        )
         if args.latency_writes:
             latencies = sorted(watcher_latency(root, index, args.latency_writes))
             results["latency_median_ms"] = 1000 * statistics.median(latencies)
@@ -400,8 +524,15 @@ def main() -> None:
     text = report(results, tree, args, others)
     print(text)
     with open(os.path.join(args.data, "results.json"), "w") as handle:
-        json.dump({"tree": tree, "results": results,
-                   "also": {str(sessions): other for sessions, other in others.items()}}, handle, indent=2)
+        json.dump(
+            {
+                "tree": tree,
+                "results": results,
+                "also": {str(sessions): other for sessions, other in others.items()},
+            },
+            handle,
+            indent=2,
+        )
     with open(os.path.join(args.data, "results.md"), "w") as handle:
         handle.write(text)
     if args.readme:
@@ -415,7 +546,7 @@ def update_readme(path: str, text: str) -> None:
     start, end = readme.find(README_START), readme.find(README_END)
     if start < 0 or end < start:
         sys.exit(f"bench.py: {path} has no {README_START!r} ... {README_END!r} block to fill")
-    readme = readme[:start + len(README_START)] + "\n" + text.strip("\n") + "\n" + readme[end:]
+    readme = readme[: start + len(README_START)] + "\n" + text.strip("\n") + "\n" + readme[end:]
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(readme)
 
@@ -427,82 +558,159 @@ def report(r: dict, tree: dict, args, others: dict) -> str:
     watch_click = r["python -c 'import click' [mofa-indexd]"]
     auto_click = r["python -c 'import click' [auto]"]
     rows = [
-        ("list --limit 10, all agents, mofa-indexd", r["list --limit 10 (all agents) [mofa-indexd]"],
-         watch_click, "click", 1.15),
-        ("list --agent largest --limit 10, mofa-indexd", r["list --agent largest (json) [mofa-indexd]"],
-         watch_click, "click", 1.15),
-        ("query group by agent, mofa-indexd", r["query (group by agent) [mofa-indexd]"],
-         watch_click, "click", 1.3),
+        (
+            "list --limit 10, all agents, mofa-indexd",
+            r["list --limit 10 (all agents) [mofa-indexd]"],
+            watch_click,
+            "click",
+            1.15,
+        ),
+        (
+            "list --agent largest --limit 10, mofa-indexd",
+            r["list --agent largest (json) [mofa-indexd]"],
+            watch_click,
+            "click",
+            1.15,
+        ),
+        (
+            "query group by agent, mofa-indexd",
+            r["query (group by agent) [mofa-indexd]"],
+            watch_click,
+            "click",
+            1.3,
+        ),
         ("show one session, mofa-indexd", r["show [mofa-indexd]"], watch_click, "click", 1.3),
     ]
     for sessions, other in others.items():
         o = other["results"]
         rows += [
-            (f"list --limit 10, all agents, mofa-indexd, {sessions:,} sessions",
-             o["list --limit 10 (all agents)"], o["python -c 'import click'"], "click", 1.15),
-            (f"list --agent largest --limit 10, mofa-indexd, {sessions:,} sessions",
-             o["list --agent largest (json)"], o["python -c 'import click'"], "click", 1.15),
+            (
+                f"list --limit 10, all agents, mofa-indexd, {sessions:,} sessions",
+                o["list --limit 10 (all agents)"],
+                o["python -c 'import click'"],
+                "click",
+                1.15,
+            ),
+            (
+                f"list --agent largest --limit 10, mofa-indexd, {sessions:,} sessions",
+                o["list --agent largest (json)"],
+                o["python -c 'import click'"],
+                "click",
+                1.15,
+            ),
         ]
     rows += [
-        ("auto-start: list --limit 10 after the first", r["list --limit 10 (all agents) [auto]"],
-         auto_click, "click", 1.15),
-        ("list --agent largest --limit 10, no watcher", r["list --agent largest (json)"],
-         click + r["find largest agent"], "click + find -printf largest agent", 1.3),
-        ("list --limit 10, all agents, no watcher", r["list --limit 10 (all agents)"], click + r["find tree"],
-         "click + find -printf tree", 1.5),
-        ("list --agent smallest --limit 10 (json), no watcher", r["list --agent smallest (json)"],
-         click, "click", 1.3),
-        ("list --agent smallest --limit 10 (table), no watcher", r["list --agent smallest (table)"],
-         r["python -c 'import click, tabulate'"], "click+tabulate", 1.3),
+        (
+            "auto-start: list --limit 10 after the first",
+            r["list --limit 10 (all agents) [auto]"],
+            auto_click,
+            "click",
+            1.15,
+        ),
+        (
+            "list --agent largest --limit 10, no watcher",
+            r["list --agent largest (json)"],
+            click + r["find largest agent"],
+            "click + find -printf largest agent",
+            1.3,
+        ),
+        (
+            "list --limit 10, all agents, no watcher",
+            r["list --limit 10 (all agents)"],
+            click + r["find tree"],
+            "click + find -printf tree",
+            1.5,
+        ),
+        (
+            "list --agent smallest --limit 10 (json), no watcher",
+            r["list --agent smallest (json)"],
+            click,
+            "click",
+            1.3,
+        ),
+        (
+            "list --agent smallest --limit 10 (table), no watcher",
+            r["list --agent smallest (table)"],
+            r["python -c 'import click, tabulate'"],
+            "click+tabulate",
+            1.3,
+        ),
         ("show one session, no watcher", r["show"], click, "click", 1.3),
-        ("query group by agent, no watcher", r["query (group by agent)"], click + r["find tree"],
-         "click + find -printf tree", None),
+        (
+            "query group by agent, no watcher",
+            r["query (group by agent)"],
+            click + r["find tree"],
+            "click + find -printf tree",
+            None,
+        ),
     ]
     if "cold_build" in r:
-        rows.append(("cold index build", r["cold_build"], r["naive"], "naive parse-everything", 0.8))
+        rows.append(
+            ("cold index build", r["cold_build"], r["naive"], "naive parse-everything", 0.8)
+        )
     cold = f" ({args.cold_runs} for cold builds)" if "cold_build" in r else ""
     load = ", ".join(f"{value:.2f}" for value in r["load_average"])
-    out(f"{tree['sessions']:,} sessions over {tree['agents']} agents (largest {tree['largest_size']:,},"
+    out(
+        f"{tree['sessions']:,} sessions over {tree['agents']} agents (largest {tree['largest_size']:,},"
         f" smallest {tree['smallest_size']:,}); medians of {args.runs} runs{cold}; {os.cpu_count()} cores;"
-        f" load average at the end {load}")
+        f" load average at the end {load}"
+    )
     out("")
     out("| command | ours (ms) | floor | floor (ms) | ratio | target | met |")
     out("|---|---:|---|---:|---:|---:|:---:|")
     for name, ours, floor, floor_name, limit in rows:
         ratio = ours / floor
         met = "–" if limit is None else ("yes" if ratio <= limit else "**no**")
-        out(f"| {name} | {ours * 1000:.0f} | {floor_name} | {floor * 1000:.0f} | {ratio:.2f} |"
-            f" {'–' if limit is None else f'≤ {limit}'} | {met} |")
+        out(
+            f"| {name} | {ours * 1000:.0f} | {floor_name} | {floor * 1000:.0f} | {ratio:.2f} |"
+            f" {'–' if limit is None else f'≤ {limit}'} | {met} |"
+        )
     if "naive" in r:
         speedup = r["naive"] / r["list --limit 10 (all agents) [mofa-indexd]"]
-        out(f"| naive scan ÷ list with mofa-indexd | {speedup:.0f}× | | | | ≥ 50× |"
-            f" {'yes' if speedup >= 50 else '**no**'} |")
+        out(
+            f"| naive scan ÷ list with mofa-indexd | {speedup:.0f}× | | | | ≥ 50× |"
+            f" {'yes' if speedup >= 50 else '**no**'} |"
+        )
     mem = r["peak_rss_list_all_json_kb"] / 1024
-    out(f"| peak memory, list --output-format json of all sessions | {mem:.0f} MB | | | | ≤ 80 MB |"
-        f" {'yes' if mem <= 80 else '**no**'} |")
+    out(
+        f"| peak memory, list --output-format json of all sessions | {mem:.0f} MB | | | | ≤ 80 MB |"
+        f" {'yes' if mem <= 80 else '**no**'} |"
+    )
     indexd = r["indexd_peak_rss_kb"] / 1024
-    out(f"| mofa-indexd memory watching all sessions (peak) | {indexd:.0f} MB | | | | ≤ 150 MB |"
-        f" {'yes' if indexd <= 150 else '**no**'} |")
+    out(
+        f"| mofa-indexd memory watching all sessions (peak) | {indexd:.0f} MB | | | | ≤ 150 MB |"
+        f" {'yes' if indexd <= 150 else '**no**'} |"
+    )
     out("")
     tabulate = r["python -c 'import click, tabulate'"]
     naive = f"; naive scan {r['naive'] * 1000:.0f} ms" if "naive" in r else ""
-    out(f"Floors: python -c pass {r['python -c pass'] * 1000:.0f} ms, import click {click * 1000:.0f} ms,"
+    out(
+        f"Floors: python -c pass {r['python -c pass'] * 1000:.0f} ms, import click {click * 1000:.0f} ms,"
         f" import click+tabulate {tabulate * 1000:.0f} ms (tabulate: +{(tabulate - click) * 1000:.0f} ms),"
         f" find -printf tree {r['find tree'] * 1000:.0f} ms, largest agent {r['find largest agent'] * 1000:.0f} ms,"
-        f" smallest agent {r['find smallest agent'] * 1000:.0f} ms{naive}.")
+        f" smallest agent {r['find smallest agent'] * 1000:.0f} ms{naive}."
+    )
     for sessions, other in others.items():
         o, base = other["results"], r["list --limit 10 (all agents) [mofa-indexd]"] - watch_click
         extra = o["list --limit 10 (all agents)"] - o["python -c 'import click'"]
-        out(f"At {sessions:,} sessions, list --limit 10 with mofa-indexd costs {extra * 1000:+.1f} ms over its"
-            f" click floor, against {base * 1000:+.1f} ms at {tree['sessions']:,}.")
-    out(f"Auto-start: the first list took {r['auto first list'] * 1000:.0f} ms and started mofa-indexd,"
-        f" which answered {r['auto watcher ready_s']:.1f} s later.")
+        out(
+            f"At {sessions:,} sessions, list --limit 10 with mofa-indexd costs {extra * 1000:+.1f} ms over its"
+            f" click floor, against {base * 1000:+.1f} ms at {tree['sessions']:,}."
+        )
+    out(
+        f"Auto-start: the first list took {r['auto first list'] * 1000:.0f} ms and started mofa-indexd,"
+        f" which answered {r['auto watcher ready_s']:.1f} s later."
+    )
     if "latency_median_ms" in r:
-        out(f"mofa-indexd: write→row latency median {r['latency_median_ms']:.1f} ms, p99"
+        out(
+            f"mofa-indexd: write→row latency median {r['latency_median_ms']:.1f} ms, p99"
             f" {r['latency_p99_ms']:.1f} ms over {args.latency_writes} writes; idle CPU"
             f" {r['indexd_idle_cpu_percent']:.2f} % over {args.idle_seconds:.0f} s;"
-            f" RSS {r['indexd_rss_kb'] / 1024:.0f} MB (peak {indexd:.0f} MB).")
-    out(f"Commands run from a regular install (pip install ., bytecode compiled) in {os.path.join(args.data, 'venv')}.")
+            f" RSS {r['indexd_rss_kb'] / 1024:.0f} MB (peak {indexd:.0f} MB)."
+        )
+    out(
+        f"Commands run from a regular install (pip install ., bytecode compiled) in {os.path.join(args.data, 'venv')}."
+    )
     return "\n".join(lines) + "\n"
 
 

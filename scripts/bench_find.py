@@ -41,10 +41,12 @@ CLICK = [PY, "-c", "import click"]
 
 # -- small helpers (our own, so that this script does not follow bench.py's changes) ----------
 
+
 def run(argv, env, stdin: bytes | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, env=env, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=True)
+    subprocess.run(
+        argv, env=env, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+    )
     return time.perf_counter() - started
 
 
@@ -75,11 +77,17 @@ def checkpoint(path: str) -> None:
 
 def index_bytes(path: str) -> int:
     checkpoint(path)
-    return sum(os.path.getsize(path + suffix) for suffix in ("", "-wal") if os.path.exists(path + suffix))
+    return sum(
+        os.path.getsize(path + suffix) for suffix in ("", "-wal") if os.path.exists(path + suffix)
+    )
 
 
 def tree_bytes(root: str) -> int:
-    return int(subprocess.run(["du", "-sb", root], capture_output=True, text=True, check=True).stdout.split()[0])
+    return int(
+        subprocess.run(
+            ["du", "-sb", root], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+    )
 
 
 def environment(root: str, index: str) -> dict:
@@ -87,8 +95,13 @@ def environment(root: str, index: str) -> dict:
 
 
 def start_watcher(root: str, index: str):
-    process = subprocess.Popen([INDEXD, "--sessions-dir", root, "--index", index], env=environment(root, index),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [INDEXD, "--sessions-dir", root, "--index", index],
+        env=environment(root, index),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in process.stderr:
         if "watching" in line:
             break
@@ -113,15 +126,30 @@ def log(text: str) -> None:
 
 # -- the tree --------------------------------------------------------------------------------
 
+
 def tree_for(args) -> tuple[str, dict]:
     root = os.path.realpath(os.path.join(args.data, f"sessions-{args.sessions}"))
     summary_path = root + ".json"
     if not os.path.exists(summary_path):
         shutil.rmtree(root, ignore_errors=True)
         log(f"generating {args.sessions} sessions over {args.agents} agents in {root}")
-        output = subprocess.run([PY, os.path.join(HERE, "generate_sessions.py"), "--root", root,
-                                 "-n", str(args.sessions), "-a", str(args.agents), "--seed", str(args.seed)],
-                                check=True, capture_output=True, text=True).stdout
+        output = subprocess.run(
+            [
+                PY,
+                os.path.join(HERE, "generate_sessions.py"),
+                "--root",
+                root,
+                "-n",
+                str(args.sessions),
+                "-a",
+                str(args.agents),
+                "--seed",
+                str(args.seed),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         with open(summary_path, "w") as handle:
             handle.write(output)
     with open(summary_path) as handle:
@@ -152,12 +180,17 @@ def deletion_plan(root: str, data: str, count: int) -> dict:
             with open(path, "rb") as handle:
                 created = created_epoch(json.loads(handle.read())["created_at"])
             os.utime(path, (created, created))
-            sessions.append((created, f"{agent}:{name[:-len('.json')]}"))
+            sessions.append((created, f"{agent}:{name[: -len('.json')]}"))
     sessions.sort()
     # A gap of more than 4 minutes: `--older-than` counts whole minutes from the moment prune runs.
-    position = next(k for k in range(count, len(sessions)) if sessions[k][0] - sessions[k - 1][0] > 240)
-    plan = {"cutoff": (sessions[position - 1][0] + sessions[position][0]) / 2,
-            "ids": [session_id for _, session_id in sessions[:position]], "total": len(sessions)}
+    position = next(
+        k for k in range(count, len(sessions)) if sessions[k][0] - sessions[k - 1][0] > 240
+    )
+    plan = {
+        "cutoff": (sessions[position - 1][0] + sessions[position][0]) / 2,
+        "ids": [session_id for _, session_id in sessions[:position]],
+        "total": len(sessions),
+    }
     with open(plan_path, "w") as handle:
         json.dump(plan, handle)
     return plan
@@ -169,17 +202,26 @@ def count_files(root: str) -> int:
 
 # -- search ----------------------------------------------------------------------------------
 
+
 def measure_search(root: str, data: str, args, results: dict) -> None:
-    plain = os.path.join(data, "plain.sqlite3")          # the index nobody searched
-    searched = os.path.join(data, "searched.sqlite3")    # the same after a first search
+    plain = os.path.join(data, "plain.sqlite3")  # the index nobody searched
+    searched = os.path.join(data, "searched.sqlite3")  # the same after a first search
     cold = os.path.join(data, "cold.sqlite3")
     word = [MOFA, "session", "search", args.word, "--output-format", "json"]
     phrase = [MOFA, "session", "search", args.phrase, "--output-format", "json"]
     listing = [MOFA, "session", "list", "--limit", "10", "--output-format", "json"]
     rebuild = [MOFA, "session", "index", "rebuild"]
-    samples: dict[str, list[float]] = {name: [] for name in (
-        "cold build (list)", "cold build (search)", "rebuild", "first search",
-        "rebuild, search data exists", "search after that rebuild")}
+    samples: dict[str, list[float]] = {
+        name: []
+        for name in (
+            "cold build (list)",
+            "cold build (search)",
+            "rebuild",
+            "first search",
+            "rebuild, search data exists",
+            "search after that rebuild",
+        )
+    }
     for number in range(args.cold_runs):
         log(f"cold builds and first search, round {number + 1}/{args.cold_runs}")
         remove_index(plain)
@@ -195,36 +237,50 @@ def measure_search(root: str, data: str, args, results: dict) -> None:
     results["cold_samples"] = samples
     remove_index(cold)
 
-    results["sizes"] = {"tree": tree_bytes(root), "index": index_bytes(plain),
-                        "index with search data": index_bytes(searched)}
+    results["sizes"] = {
+        "tree": tree_bytes(root),
+        "index": index_bytes(plain),
+        "index with search data": index_bytes(searched),
+    }
 
     log("warm commands without the watcher")
-    results["warm"] = medians({
-        "python -c pass": ([PY, "-c", "pass"], None),
-        "import click": (CLICK, None),
-        "list, nobody searched": (listing, environment(root, plain)),
-        "list, search data exists": (listing, environment(root, searched)),
-        f"search {args.word}": (word, environment(root, searched)),
-        f"search {args.phrase}": (phrase, environment(root, searched)),
-    }, args.runs)
+    results["warm"] = medians(
+        {
+            "python -c pass": ([PY, "-c", "pass"], None),
+            "import click": (CLICK, None),
+            "list, nobody searched": (listing, environment(root, plain)),
+            "list, search data exists": (listing, environment(root, searched)),
+            f"search {args.word}": (word, environment(root, searched)),
+            f"search {args.phrase}": (phrase, environment(root, searched)),
+        },
+        args.runs,
+    )
 
     log("with mofa-indexd")
     watcher = start_watcher(root, searched)
     try:
         run(listing, environment(root, searched))
-        results["watcher"] = medians({
-            "import click": (CLICK, None),
-            "list": (listing, environment(root, searched)),
-            f"search {args.word}": (word, environment(root, searched)),
-            f"search {args.phrase}": (phrase, environment(root, searched)),
-        }, args.runs)
+        results["watcher"] = medians(
+            {
+                "import click": (CLICK, None),
+                "list": (listing, environment(root, searched)),
+                f"search {args.word}": (word, environment(root, searched)),
+                f"search {args.phrase}": (phrase, environment(root, searched)),
+            },
+            args.runs,
+        )
     finally:
         stop_watcher(watcher)
     with open(os.path.join(data, "hits.json"), "w") as handle:
-        handle.write(subprocess.run(word, env=environment(root, searched), capture_output=True, text=True).stdout)
+        handle.write(
+            subprocess.run(
+                word, env=environment(root, searched), capture_output=True, text=True
+            ).stdout
+        )
 
 
 # -- prune, delete - ---------------------------------------------------------------------------
+
 
 def measure_delete(root: str, data: str, args, results: dict) -> None:
     plan = deletion_plan(root, data, args.delete)
@@ -247,7 +303,11 @@ def measure_delete(root: str, data: str, args, results: dict) -> None:
         return [MOFA, "session", "prune", "--older-than", f"{minutes}m", "--force"]
 
     commands = {
-        "find -delete": (False, lambda: ["find", copy, "-name", "*.json", "!", "-newermt", stamp, "-delete"], None),
+        "find -delete": (
+            False,
+            lambda: ["find", copy, "-name", "*.json", "!", "-newermt", stamp, "-delete"],
+            None,
+        ),
         "prune --older-than --force": (True, prune, None),
         "delete - --force": (True, lambda: [MOFA, "session", "delete", "-", "--force"], stdin),
     }
@@ -272,57 +332,89 @@ def measure_delete(root: str, data: str, args, results: dict) -> None:
 
 # -- report ----------------------------------------------------------------------------------
 
+
 def report(r: dict, tree: dict, args) -> None:
     ms = lambda seconds: f"{1000 * seconds:.0f}"  # noqa: E731
-    lines = [f"{tree['sessions']:,} sessions over {tree['agents']} agents; medians of {args.runs} runs "
-             f"({args.cold_runs} for cold builds, {args.delete_runs} for deletions); {os.cpu_count()} cores", "",
-             "| command | ours (ms) | floor | floor (ms) | ratio |", "|---|---:|---|---:|---:|"]
+    lines = [
+        f"{tree['sessions']:,} sessions over {tree['agents']} agents; medians of {args.runs} runs "
+        f"({args.cold_runs} for cold builds, {args.delete_runs} for deletions); {os.cpu_count()} cores",
+        "",
+        "| command | ours (ms) | floor | floor (ms) | ratio |",
+        "|---|---:|---|---:|---:|",
+    ]
     if "warm" in r:
         warm, watch, cold, click = r["warm"], r["watcher"], r["cold"], r["warm"]["import click"]
         for name in (f"search {args.word}", f"search {args.phrase}"):
-            lines.append(f"| {name} | {ms(warm[name])} | click | {ms(click)} | {warm[name] / click:.2f} |")
-            lines.append(f"| {name}, mofa-indexd | {ms(watch[name])} | click | {ms(watch['import click'])} | "
-                         f"{watch[name] / watch['import click']:.2f} |")
-        lines.append(f"| list, search data exists | {ms(warm['list, search data exists'])} | list, nobody searched"
-                     f" | {ms(warm['list, nobody searched'])} | "
-                     f"{warm['list, search data exists'] / warm['list, nobody searched']:.2f} |")
-        lines.append(f"| first search (builds search data) | {ms(cold['first search'])} | cold build (list) | "
-                     f"{ms(cold['cold build (list)'])} | {cold['first search'] / cold['cold build (list)']:.2f} |")
-        lines.append(f"| cold build with search (search, no index) | {ms(cold['cold build (search)'])} | cold build "
-                     f"(list) | {ms(cold['cold build (list)'])} | "
-                     f"{cold['cold build (search)'] / cold['cold build (list)']:.2f} |")
-        lines.append(f"| index rebuild, search data exists | {ms(cold['rebuild, search data exists'])} | index "
-                     f"rebuild | {ms(cold['rebuild'])} | {cold['rebuild, search data exists'] / cold['rebuild']:.2f} |")
-        lines.append(f"| search right after that rebuild | {ms(cold['search after that rebuild'])} | search | "
-                     f"{ms(warm[f'search {args.word}'])} | "
-                     f"{cold['search after that rebuild'] / warm[f'search {args.word}']:.2f} |")
+            lines.append(
+                f"| {name} | {ms(warm[name])} | click | {ms(click)} | {warm[name] / click:.2f} |"
+            )
+            lines.append(
+                f"| {name}, mofa-indexd | {ms(watch[name])} | click | {ms(watch['import click'])} | "
+                f"{watch[name] / watch['import click']:.2f} |"
+            )
+        lines.append(
+            f"| list, search data exists | {ms(warm['list, search data exists'])} | list, nobody searched"
+            f" | {ms(warm['list, nobody searched'])} | "
+            f"{warm['list, search data exists'] / warm['list, nobody searched']:.2f} |"
+        )
+        lines.append(
+            f"| first search (builds search data) | {ms(cold['first search'])} | cold build (list) | "
+            f"{ms(cold['cold build (list)'])} | {cold['first search'] / cold['cold build (list)']:.2f} |"
+        )
+        lines.append(
+            f"| cold build with search (search, no index) | {ms(cold['cold build (search)'])} | cold build "
+            f"(list) | {ms(cold['cold build (list)'])} | "
+            f"{cold['cold build (search)'] / cold['cold build (list)']:.2f} |"
+        )
+        lines.append(
+            f"| index rebuild, search data exists | {ms(cold['rebuild, search data exists'])} | index "
+            f"rebuild | {ms(cold['rebuild'])} | {cold['rebuild, search data exists'] / cold['rebuild']:.2f} |"
+        )
+        lines.append(
+            f"| search right after that rebuild | {ms(cold['search after that rebuild'])} | search | "
+            f"{ms(warm[f'search {args.word}'])} | "
+            f"{cold['search after that rebuild'] / warm[f'search {args.word}']:.2f} |"
+        )
     if "delete" in r:
         d = r["delete"]
         for name in ("prune --older-than --force", "delete - --force"):
-            lines.append(f"| {name}, {r['deleted']:,} sessions | {ms(d[name])} | find -delete | "
-                         f"{ms(d['find -delete'])} | {d[name] / d['find -delete']:.2f} |")
+            lines.append(
+                f"| {name}, {r['deleted']:,} sessions | {ms(d[name])} | find -delete | "
+                f"{ms(d['find -delete'])} | {d[name] / d['find -delete']:.2f} |"
+            )
     if "sizes" in r:
         s = r["sizes"]
         mb = lambda n: f"{n / 1e6:.0f} MB"  # noqa: E731
-        lines += ["", f"Sizes: sessions {mb(s['tree'])} (du -sb); index {mb(s['index'])} "
-                  f"({s['index'] / s['tree']:.1%} of the sessions); with search data "
-                  f"{mb(s['index with search data'])} ({s['index with search data'] / s['tree']:.1%}; "
-                  f"{s['index with search data'] / s['index']:.1f}× the index without)."]
+        lines += [
+            "",
+            f"Sizes: sessions {mb(s['tree'])} (du -sb); index {mb(s['index'])} "
+            f"({s['index'] / s['tree']:.1%} of the sessions); with search data "
+            f"{mb(s['index with search data'])} ({s['index with search data'] / s['tree']:.1%}; "
+            f"{s['index with search data'] / s['index']:.1f}× the index without).",
+        ]
     if "warm" in r:
-        lines.append(f"Floors: python -c pass {ms(r['warm']['python -c pass'])} ms, import click "
-                     f"{ms(r['warm']['import click'])} ms (with mofa-indexd running: "
-                     f"{ms(r['watcher']['import click'])} ms).")
+        lines.append(
+            f"Floors: python -c pass {ms(r['warm']['python -c pass'])} ms, import click "
+            f"{ms(r['warm']['import click'])} ms (with mofa-indexd running: "
+            f"{ms(r['watcher']['import click'])} ms)."
+        )
     print("\n".join(lines))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", "--sessions", type=int, default=100_000)
     parser.add_argument("-a", "--agents", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=7, help="runs per warm command (median)")
-    parser.add_argument("--cold-runs", type=int, default=3, help="rounds of cold builds and first searches")
-    parser.add_argument("--delete", type=int, default=10_000, help="sessions to prune and to delete")
+    parser.add_argument(
+        "--cold-runs", type=int, default=3, help="rounds of cold builds and first searches"
+    )
+    parser.add_argument(
+        "--delete", type=int, default=10_000, help="sessions to prune and to delete"
+    )
     parser.add_argument("--delete-runs", type=int, default=3, help="runs of each deleting command")
     parser.add_argument("--word", default="refund", help="a one-word search")
     parser.add_argument("--phrase", default='"refund invoice delivery"', help="a phrase search")

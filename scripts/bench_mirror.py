@@ -54,18 +54,40 @@ def main() -> None:
     bindir = os.path.dirname(sys.executable)
     daemon = None
     try:
-        subprocess.run([sys.executable, os.path.join(HERE, "generate_sessions.py"), "--root", root,
-                        "-n", str(args.sessions)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(HERE, "generate_sessions.py"),
+                "--root",
+                root,
+                "-n",
+                str(args.sessions),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         conn = psycopg.connect(url, autocommit=True)
         started = time.monotonic()
-        daemon = subprocess.Popen([os.path.join(bindir, "mofa-indexd"), "--sessions-dir", root,
-                                   "--index", os.path.join(work, "index.db"), "--sync-to", url,
-                                   "--origin", "bench"],
-                                  stderr=open(os.path.join(work, "indexd.log"), "w"))
+        daemon = subprocess.Popen(
+            [
+                os.path.join(bindir, "mofa-indexd"),
+                "--sessions-dir",
+                root,
+                "--index",
+                os.path.join(work, "index.db"),
+                "--sync-to",
+                url,
+                "--origin",
+                "bench",
+            ],
+            stderr=open(os.path.join(work, "indexd.log"), "w"),
+        )
 
         def count() -> int:
             try:
-                return conn.execute("SELECT count(*) FROM mofa_sessions WHERE origin = 'bench'").fetchone()[0]
+                return conn.execute(
+                    "SELECT count(*) FROM mofa_sessions WHERE origin = 'bench'"
+                ).fetchone()[0]
             except psycopg.Error:
                 return -1
 
@@ -82,34 +104,45 @@ def main() -> None:
         time.sleep(1.0)
         for number in range(args.writes):
             session_id = f"latency-agent:w{number:05d}"
-            document = {"session_id": session_id, "created_at": "2024-06-01T00:00:00Z",
-                        "messages": [{"role": "user", "content": f"write {number}"}]}
+            document = {
+                "session_id": session_id,
+                "created_at": "2024-06-01T00:00:00Z",
+                "messages": [{"role": "user", "content": f"write {number}"}],
+            }
             path = os.path.join(agent_dir, f"w{number:05d}.json")
             temporary = path + ".tmp"
             with open(temporary, "w", encoding="utf-8") as handle:
                 json.dump(document, handle)
             begun = time.monotonic()
             os.rename(temporary, path)
-            while not conn.execute("SELECT EXISTS (SELECT 1 FROM mofa_sessions WHERE origin ="
-                                   " 'bench' AND session_id = %s)", (session_id,)).fetchone()[0]:
+            while not conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM mofa_sessions WHERE origin ="
+                " 'bench' AND session_id = %s)",
+                (session_id,),
+            ).fetchone()[0]:
                 time.sleep(0.001)
                 if time.monotonic() - begun > 30:
                     raise SystemExit(f"{session_id} never reached the database")
             latencies.append(time.monotonic() - begun)
         latencies.sort()
         rss, hwm = rss_kib(daemon.pid)
-        print(json.dumps({
-            "sessions": args.sessions,
-            "cold_mirror_s": round(cold, 2),
-            "cold_sessions_per_s": round(args.sessions / cold),
-            "writes": args.writes,
-            "latency_median_ms": round(statistics.median(latencies) * 1000, 1),
-            "latency_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
-            "latency_max_ms": round(latencies[-1] * 1000, 1),
-            "rss_after_cold_mib": round(memory_after_cold[0] / 1024, 1),
-            "rss_mib": round(rss / 1024, 1),
-            "peak_rss_mib": round(hwm / 1024, 1),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "sessions": args.sessions,
+                    "cold_mirror_s": round(cold, 2),
+                    "cold_sessions_per_s": round(args.sessions / cold),
+                    "writes": args.writes,
+                    "latency_median_ms": round(statistics.median(latencies) * 1000, 1),
+                    "latency_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+                    "latency_max_ms": round(latencies[-1] * 1000, 1),
+                    "rss_after_cold_mib": round(memory_after_cold[0] / 1024, 1),
+                    "rss_mib": round(rss / 1024, 1),
+                    "peak_rss_mib": round(hwm / 1024, 1),
+                },
+                indent=2,
+            )
+        )
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.terminate()

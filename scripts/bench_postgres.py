@@ -51,9 +51,23 @@ def generated_root(args) -> tuple[str, dict]:
     summary_path = root + ".json"
     if not os.path.exists(summary_path):
         print(f"generating {args.sessions} sessions in {root} ...", file=sys.stderr)
-        output = subprocess.run([PY, os.path.join(HERE, "generate_sessions.py"), "--root", root,
-                                 "-n", str(args.sessions), "-a", str(args.agents), "--seed",
-                                 str(args.seed)], check=True, capture_output=True, text=True).stdout
+        output = subprocess.run(
+            [
+                PY,
+                os.path.join(HERE, "generate_sessions.py"),
+                "--root",
+                root,
+                "-n",
+                str(args.sessions),
+                "-a",
+                str(args.agents),
+                "--seed",
+                str(args.seed),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         with open(summary_path, "w") as handle:
             handle.write(output)
     with open(summary_path) as handle:
@@ -78,15 +92,17 @@ def filled_store(admin, name: str) -> tuple[int, int] | None:
     schema once every row is in), else None."""
     from mofa.stores.postgres.schema import LATEST_VERSION
 
-    mark = admin.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace"
-                         " WHERE nspname = %s", (name,)).fetchone()
+    mark = admin.execute(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", (name,)
+    ).fetchone()
     if not mark or mark[0] != FILLED_MARK:
         return None
     version = admin.execute(f'SELECT version FROM "{name}".mofa_schema').fetchone()
     if not version or version[0] != LATEST_VERSION:
         return None
-    sessions, messages = admin.execute(f'SELECT count(*), coalesce(sum(message_count), 0)'
-                                       f' FROM "{name}".mofa_sessions').fetchone()
+    sessions, messages = admin.execute(
+        f'SELECT count(*), coalesce(sum(message_count), 0) FROM "{name}".mofa_sessions'
+    ).fetchone()
     return sessions - RARE_SESSIONS, int(messages) - RARE_SESSIONS
 
 
@@ -121,17 +137,23 @@ def copy_rate(url: str, documents) -> float:
     for session_id, document in documents:
         layout, fields, items, at = records.split_document(session_id, document)
         agent, name = records.identity(session_id, layout, fields.get("metadata") or {})
-        session = records.assemble(session_id, agent, name, layout, fields, items, at, time.time_ns())
+        session = records.assemble(
+            session_id, agent, name, layout, fields, items, at, time.time_ns()
+        )
         rows = [records.message_record(session_id, n, item) for n, item in enumerate(items)]
         sessions.append(records.session_record(session, fields, at, [row.message for row in rows]))
         messages.extend(rows)
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         with conn.transaction(), conn.cursor() as cursor:
-            with cursor.copy(f"COPY mofa_sessions ({', '.join(SessionRecord._fields)}) FROM STDIN") as copy:
+            with cursor.copy(
+                f"COPY mofa_sessions ({', '.join(SessionRecord._fields)}) FROM STDIN"
+            ) as copy:
                 for row in sessions:
                     copy.write_row(row)
-            with cursor.copy(f"COPY mofa_messages ({', '.join(MessageRecord._fields)}) FROM STDIN") as copy:
+            with cursor.copy(
+                f"COPY mofa_messages ({', '.join(MessageRecord._fields)}) FROM STDIN"
+            ) as copy:
                 for row in messages:
                     copy.write_row(row)
         return time.perf_counter() - started
@@ -143,9 +165,19 @@ def add_rare_sessions(url: str) -> None:
 
     with open_store(url) as store:
         for n in range(RARE_SESSIONS):
-            store.save(f"rare:s{n}", {"created_at": f"2024-05-0{n + 1}T10:00:00Z", "messages": [
-                {"role": "user", "content": f"The {RARE_WORD} order {n} is late",
-                 "timestamp": f"2024-05-0{n + 1}T10:00:00Z"}]})
+            store.save(
+                f"rare:s{n}",
+                {
+                    "created_at": f"2024-05-0{n + 1}T10:00:00Z",
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": f"The {RARE_WORD} order {n} is late",
+                            "timestamp": f"2024-05-0{n + 1}T10:00:00Z",
+                        }
+                    ],
+                },
+            )
 
 
 def remigrate(url: str) -> float:
@@ -181,23 +213,38 @@ def medians(commands: dict, runs: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", "--sessions", type=int, default=100_000)
     parser.add_argument("-a", "--agents", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--url", help="a server whose user may create schemas (default: start one)")
     parser.add_argument("--data", default=os.path.join(REPO, "bench-data"))
-    parser.add_argument("--root", help="an existing generated tree (its summary ROOT.json next to"
-                        " it) to read instead of generating one under --data")
-    parser.add_argument("--cluster", metavar="DIR", help="keep the server's cluster in DIR (not"
-                        " removed at the end) and, with --commands-only, reuse the store filled"
-                        " there by an earlier run")
-    parser.add_argument("--settings", default="", help="more server options for the cluster"
-                        " started here, e.g. \"-c shared_buffers=1GB\"")
-    parser.add_argument("--commands-only", action="store_true",
-                        help="fill the store by COPY and time only the commands (no import rate,"
-                        " no migration time): ~10 minutes less on 100,000 sessions")
+    parser.add_argument(
+        "--root",
+        help="an existing generated tree (its summary ROOT.json next to"
+        " it) to read instead of generating one under --data",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="DIR",
+        help="keep the server's cluster in DIR (not"
+        " removed at the end) and, with --commands-only, reuse the store filled"
+        " there by an earlier run",
+    )
+    parser.add_argument(
+        "--settings",
+        default="",
+        help='more server options for the cluster started here, e.g. "-c shared_buffers=1GB"',
+    )
+    parser.add_argument(
+        "--commands-only",
+        action="store_true",
+        help="fill the store by COPY and time only the commands (no import rate,"
+        " no migration time): ~10 minutes less on 100,000 sessions",
+    )
     args = parser.parse_args()
 
     import signal
@@ -254,63 +301,175 @@ def main() -> None:
         sizes = admin.execute(
             "SELECT c.relname, pg_size_pretty(pg_total_relation_size(c.oid)) FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'bench_store'"
-            " AND c.relkind = 'r' ORDER BY pg_total_relation_size(c.oid) DESC").fetchall()
+            " AND c.relkind = 'r' ORDER BY pg_total_relation_size(c.oid) DESC"
+        ).fetchall()
 
         largest = tree["largest"]
         some = f"{largest}:session-000000"
         floor = [PY, "-c", f"import click, psycopg; psycopg.connect({url!r}).execute('SELECT 1')"]
         print("commands ...", file=sys.stderr)
-        r = medians({
-            "floor": floor,
-            "list --limit 10": [MOFA, "--store", url, "session", "list", "--limit", "10", "-f", "json"],
-            "list --limit 10 (table)": [MOFA, "--store", url, "session", "list", "--limit", "10"],
-            "list --agent largest": [MOFA, "--store", url, "session", "list", "--agent", largest,
-                                     "-f", "json"],
-            "list --agent largest --limit 10": [MOFA, "--store", url, "session", "list", "--agent",
-                                                largest, "--limit", "10", "-f", "json"],
-            "show": [MOFA, "--store", url, "session", "show", some, "-f", "json"],
-            "search rare word --limit 10": [MOFA, "--store", url, "session", "search", RARE_WORD,
-                                            "--limit", "10", "-f", "json"],
-            "search common word --limit 10": [MOFA, "--store", url, "session", "search", "refund",
-                                              "--limit", "10", "-f", "json"],
-            "search two common words --limit 10": [MOFA, "--store", url, "session", "search",
-                                                   "refund invoice", "--limit", "10", "-f", "json"],
-            "search --agent smallest (2 words)": [MOFA, "--store", url, "session", "search",
-                                                  "refund invoice", "--agent", tree["smallest"],
-                                                  "-f", "json"],
-            "query group by agent": [MOFA, "--store", url, "session", "query",
-                                     "SELECT agent, count(*) FROM sessions GROUP BY agent", "-f", "json"],
-        }, args.runs)
+        r = medians(
+            {
+                "floor": floor,
+                "list --limit 10": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "list",
+                    "--limit",
+                    "10",
+                    "-f",
+                    "json",
+                ],
+                "list --limit 10 (table)": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "list",
+                    "--limit",
+                    "10",
+                ],
+                "list --agent largest": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "list",
+                    "--agent",
+                    largest,
+                    "-f",
+                    "json",
+                ],
+                "list --agent largest --limit 10": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "list",
+                    "--agent",
+                    largest,
+                    "--limit",
+                    "10",
+                    "-f",
+                    "json",
+                ],
+                "show": [MOFA, "--store", url, "session", "show", some, "-f", "json"],
+                "search rare word --limit 10": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "search",
+                    RARE_WORD,
+                    "--limit",
+                    "10",
+                    "-f",
+                    "json",
+                ],
+                "search common word --limit 10": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "search",
+                    "refund",
+                    "--limit",
+                    "10",
+                    "-f",
+                    "json",
+                ],
+                "search two common words --limit 10": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "search",
+                    "refund invoice",
+                    "--limit",
+                    "10",
+                    "-f",
+                    "json",
+                ],
+                "search --agent smallest (2 words)": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "search",
+                    "refund invoice",
+                    "--agent",
+                    tree["smallest"],
+                    "-f",
+                    "json",
+                ],
+                "query group by agent": [
+                    MOFA,
+                    "--store",
+                    url,
+                    "session",
+                    "query",
+                    "SELECT agent, count(*) FROM sessions GROUP BY agent",
+                    "-f",
+                    "json",
+                ],
+            },
+            args.runs,
+        )
     finally:
         if cluster is not None:
             cluster.stop()
 
-    print(f"\n{count:,} sessions ({messages:,} messages) over {tree['agents']} agents, largest"
-          f" {tree['largest_size']:,}; {os.cpu_count()} cores; medians of {args.runs} runs\n")
+    print(
+        f"\n{count:,} sessions ({messages:,} messages) over {tree['agents']} agents, largest"
+        f" {tree['largest_size']:,}; {os.cpu_count()} cores; medians of {args.runs} runs\n"
+    )
     print("| measure | ours | floor | ratio | target | met |")
     print("|---|---:|---:|---:|---:|:---:|")
     if import_seconds is not None:
         ratio = import_seconds / copy_seconds
-        print(f"| import, one save per session | {count / import_seconds:,.0f} sessions/s |"
-              f" COPY {count / copy_seconds:,.0f} sessions/s | {ratio:.2f} | ≤ 3 |"
-              f" {'yes' if ratio <= 3 else '**no**'} |")
-    for name in ("list --limit 10", "list --limit 10 (table)", "list --agent largest --limit 10",
-                 "list --agent largest", "show", "search rare word --limit 10",
-                 "search common word --limit 10", "search two common words --limit 10",
-                 "search --agent smallest (2 words)",
-                 "query group by agent"):
+        print(
+            f"| import, one save per session | {count / import_seconds:,.0f} sessions/s |"
+            f" COPY {count / copy_seconds:,.0f} sessions/s | {ratio:.2f} | ≤ 3 |"
+            f" {'yes' if ratio <= 3 else '**no**'} |"
+        )
+    for name in (
+        "list --limit 10",
+        "list --limit 10 (table)",
+        "list --agent largest --limit 10",
+        "list --agent largest",
+        "show",
+        "search rare word --limit 10",
+        "search common word --limit 10",
+        "search two common words --limit 10",
+        "search --agent smallest (2 words)",
+        "query group by agent",
+    ):
         ratio = r[name] / r["floor"]
         if name in UNTARGETED:  # every row of the largest agent: its output, not the store
-            print(f"| {name} (all {tree['largest_size']:,} rows) | {r[name] * 1000:.0f} ms |"
-                  f" {r['floor'] * 1000:.0f} ms | {ratio:.2f} | – | – |")
+            print(
+                f"| {name} (all {tree['largest_size']:,} rows) | {r[name] * 1000:.0f} ms |"
+                f" {r['floor'] * 1000:.0f} ms | {ratio:.2f} | – | – |"
+            )
             continue
-        print(f"| {name} | {r[name] * 1000:.0f} ms | {r['floor'] * 1000:.0f} ms | {ratio:.2f} |"
-              f" ≤ 1.3 | {'yes' if ratio <= 1.3 else '**no**'} |")
-    migrated = ("" if migration_seconds is None else
-                f"Migrations m004 and m005 (per-session words) on the filled store: {migration_seconds:.1f} s. ")
-    print(f"\n{migrated}Sizes (with indexes): {', '.join(f'{name} {size}' for name, size in sizes)}.")
-    read = ("" if read_seconds is None else f" Reading and parsing the files (not in either"
-            f" import figure): {read_seconds:.1f} s.")
+        print(
+            f"| {name} | {r[name] * 1000:.0f} ms | {r['floor'] * 1000:.0f} ms | {ratio:.2f} |"
+            f" ≤ 1.3 | {'yes' if ratio <= 1.3 else '**no**'} |"
+        )
+    migrated = (
+        ""
+        if migration_seconds is None
+        else f"Migrations m004 and m005 (per-session words) on the filled store: {migration_seconds:.1f} s. "
+    )
+    print(
+        f"\n{migrated}Sizes (with indexes): {', '.join(f'{name} {size}' for name, size in sizes)}."
+    )
+    read = (
+        ""
+        if read_seconds is None
+        else f" Reading and parsing the files (not in either import figure): {read_seconds:.1f} s."
+    )
     print(f"\nFloor: python -c 'import click, psycopg' + connect + SELECT 1.{read}")
 
 

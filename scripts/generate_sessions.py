@@ -14,14 +14,16 @@ import argparse
 import json
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-WORDS = ("the order account refund invoice delivery tracking customer agent request please thanks "
-         "error retry timeout database query result summary report weather travel booking flight "
-         "hotel payment card address update status pending shipped returned cancelled python code "
-         "function test build deploy server latency memory cpu disk network file session tool").split()
+WORDS = (
+    "the order account refund invoice delivery tracking customer agent request please thanks "
+    "error retry timeout database query result summary report weather travel booking flight "
+    "hotel payment card address update status pending shipped returned cancelled python code "
+    "function test build deploy server latency memory cpu disk network file session tool"
+).split()
 ROLES = ("user", "assistant")
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def agent_sizes(sessions: int, agents: int, skew: float = 1.1) -> list[int]:
@@ -43,14 +45,24 @@ def conversation(rng: random.Random, created: datetime) -> list[dict]:
         moment += timedelta(seconds=rng.randint(1, 90), microseconds=rng.randint(0, 999_999))
         role = ROLES[position % 2]
         if role == "assistant" and rng.random() < 0.15:
-            role, content = "tool", {"name": rng.choice(WORDS), "result": [sentence(rng, 3, 12)
-                                                                             for _ in range(rng.randint(1, 4))]}
+            role, content = (
+                "tool",
+                {
+                    "name": rng.choice(WORDS),
+                    "result": [sentence(rng, 3, 12) for _ in range(rng.randint(1, 4))],
+                },
+            )
         elif role == "user":
             content = sentence(rng, 3, 40)
         else:
             content = " ".join(sentence(rng, 8, 30) for _ in range(rng.randint(1, 6)))
-        messages.append({"role": role, "content": content,
-                         "timestamp": moment.isoformat(timespec="milliseconds")})
+        messages.append(
+            {
+                "role": role,
+                "content": content,
+                "timestamp": moment.isoformat(timespec="milliseconds"),
+            }
+        )
     return messages
 
 
@@ -67,8 +79,15 @@ def mofa_file_stem(key: str) -> str:
 def chrono_time(moment: datetime, offset: str) -> str:
     """A UTC time as chrono writes it: 0, 3, 6 or 9 fraction digits, the fewest that hold it."""
     nanos = moment.microsecond * 1000
-    fraction = ("" if nanos == 0 else f".{nanos // 1_000_000:03d}" if nanos % 1_000_000 == 0
-                else f".{nanos // 1000:06d}" if nanos % 1000 == 0 else f".{nanos:09d}")
+    fraction = (
+        ""
+        if nanos == 0
+        else f".{nanos // 1_000_000:03d}"
+        if nanos % 1_000_000 == 0
+        else f".{nanos // 1000:06d}"
+        if nanos % 1000 == 0
+        else f".{nanos:09d}"
+    )
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + offset
 
 
@@ -78,12 +97,16 @@ def mofa_jsonl(key: str, created: datetime, messages: list[dict], metadata: dict
     `{role, content, timestamp}` line per message (content a string, times with `Z` and nine
     fraction digits), joined by `\n` with no trailing newline."""
     last = datetime.fromisoformat(messages[-1]["timestamp"])
-    header = {"key": key, "created_at": chrono_time(created, "+00:00"),
-              "updated_at": chrono_time(last, "+00:00"), "metadata": metadata}
+    header = {
+        "key": key,
+        "created_at": chrono_time(created, "+00:00"),
+        "updated_at": chrono_time(last, "+00:00"),
+        "metadata": metadata,
+    }
     lines = [_compact(header)]
     for item in messages:
         content = item["content"] if isinstance(item["content"], str) else _compact(item["content"])
-        moment = datetime.fromisoformat(item["timestamp"]).astimezone(timezone.utc)
+        moment = datetime.fromisoformat(item["timestamp"]).astimezone(UTC)
         stamp = moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond * 1000:09d}Z"
         lines.append(_compact({"role": item["role"], "content": content, "timestamp": stamp}))
     return "\n".join(lines)
@@ -102,16 +125,22 @@ def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: f
             created = START + timedelta(seconds=rng.randint(0, 365 * 86400))
             messages = conversation(rng, created)
             key = f"session-{number:06d}"
-            metadata = {"agent_id": name, "user_id": f"user-{rng.randint(1, 5000)}",
-                        "tags": rng.sample(WORDS, 2)}
+            metadata = {
+                "agent_id": name,
+                "user_id": f"user-{rng.randint(1, 5000)}",
+                "tags": rng.sample(WORDS, 2),
+            }
             if rng.random() < jsonl_fraction:
                 data = mofa_jsonl(f"{name}:{key}", created, messages, metadata)
                 path = os.path.join(root, f"{mofa_file_stem(f'{name}:{key}')}.jsonl")
             else:
-                document = {"session_id": f"{name}:{key}",
-                            "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                            "updated_at": messages[-1]["timestamp"], "metadata": metadata,
-                            "messages": messages}
+                document = {
+                    "session_id": f"{name}:{key}",
+                    "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "updated_at": messages[-1]["timestamp"],
+                    "metadata": metadata,
+                    "messages": messages,
+                }
                 if rng.random() < 0.05:
                     document["status"] = "closed"
                 path = os.path.join(directory, f"{key}.json")
@@ -119,18 +148,32 @@ def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: f
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(data)
             written += 1
-    return {"root": root, "sessions": written, "agents": agents, "largest": names[0],
-            "largest_size": sizes[0], "smallest": names[-1], "smallest_size": sizes[-1], "seed": seed}
+    return {
+        "root": root,
+        "sessions": written,
+        "agents": agents,
+        "largest": names[0],
+        "largest_size": sizes[0],
+        "smallest": names[-1],
+        "smallest_size": sizes[-1],
+        "seed": seed,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", required=True, help="sessions root to fill")
     parser.add_argument("-n", "--sessions", type=int, default=100_000)
     parser.add_argument("-a", "--agents", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--jsonl-fraction", type=float, default=0.0,
-                        help="share of sessions written in MoFA's JSONL layout (default 0)")
+    parser.add_argument(
+        "--jsonl-fraction",
+        type=float,
+        default=0.0,
+        help="share of sessions written in MoFA's JSONL layout (default 0)",
+    )
     args = parser.parse_args()
     summary = generate(args.root, args.sessions, args.agents, args.seed, args.jsonl_fraction)
     print(json.dumps(summary))

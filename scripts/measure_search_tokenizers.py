@@ -24,8 +24,12 @@ from indexer import search as S  # noqa: E402
 from indexer.index import SessionIndex  # noqa: E402
 
 TOKENIZERS = ("unicode61 remove_diacritics 2", "trigram")
-QUERIES = (("word", "refund"), ("two words", "cancelled invoice"), ("phrase", '"order status"'),
-           ("prefix", "deliv*"))
+QUERIES = (
+    ("word", "refund"),
+    ("two words", "cancelled invoice"),
+    ("phrase", '"order status"'),
+    ("prefix", "deliv*"),
+)
 
 
 def timed(function):
@@ -42,7 +46,9 @@ def fresh_copy(base: str, path: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("root")
     parser.add_argument("work", help="directory for the index files")
     parser.add_argument("--runs", type=int, default=7)
@@ -60,10 +66,17 @@ def main() -> None:
         fresh_copy(base, path)
         index = SessionIndex(args.root, path)
         try:
-            read, wall, cpu = timed(lambda: S.ensure_search(index.conn, args.root, tokenizer=tokenizer))
+            read, wall, cpu = timed(
+                lambda: S.ensure_search(index.conn, args.root, tokenizer=tokenizer)
+            )
             index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            row = {"sessions_read": read, "build_wall_s": round(wall, 2), "build_cpu_s": round(cpu, 2),
-                   "index_bytes": os.path.getsize(path), "search_bytes": S.search_size(index.conn)}
+            row = {
+                "sessions_read": read,
+                "build_wall_s": round(wall, 2),
+                "build_cpu_s": round(cpu, 2),
+                "index_bytes": os.path.getsize(path),
+                "search_bytes": S.search_size(index.conn),
+            }
             for label, query in QUERIES:
                 walls, cpus = [], []
                 for _ in range(args.runs):
@@ -72,9 +85,14 @@ def main() -> None:
                     cpus.append(cpu)
                 matches = index.conn.execute(
                     "SELECT count(*) FROM search_messages WHERE search_messages MATCH ?",
-                    (S.match_expression(query),)).fetchone()[0]
-                row[label] = {"query": query, "messages": matches, "cpu_ms": round(statistics.median(cpus) * 1000, 1),
-                              "wall_ms": round(statistics.median(walls) * 1000, 1)}
+                    (S.match_expression(query),),
+                ).fetchone()[0]
+                row[label] = {
+                    "query": query,
+                    "messages": matches,
+                    "cpu_ms": round(statistics.median(cpus) * 1000, 1),
+                    "wall_ms": round(statistics.median(walls) * 1000, 1),
+                }
             report[tokenizer] = row
         finally:
             index.close()

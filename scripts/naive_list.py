@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The naive baseline: read and parse every session file, filter, sort, keep the newest N.
 
-    python scripts/naive_list.py ROOT [--agent AGENT] [--limit 10]
+python scripts/naive_list.py ROOT [--agent AGENT] [--limit 10]
 """
 
 import json
@@ -25,11 +25,23 @@ def main() -> None:
                 document = json.loads(handle.read())
             session_agent = document.get("metadata", {}).get("agent_id", directory)
             if agent is None or session_agent == agent:
-                rows.append((document.get("created_at", ""), f"{directory}:{name[:-5]}",
-                             len(document.get("messages", [])), document.get("status", "active")))
+                rows.append(
+                    (
+                        document.get("created_at", ""),
+                        f"{directory}:{name[:-5]}",
+                        len(document.get("messages", [])),
+                        document.get("status", "active"),
+                    )
+                )
     rows.sort()
-    json.dump([{"session_id": r[1], "created_at": r[0], "message_count": r[2], "status": r[3]}
-               for r in rows[-limit:]], sys.stdout, indent=2)
+    json.dump(
+        [
+            {"session_id": r[1], "created_at": r[0], "message_count": r[2], "status": r[3]}
+            for r in rows[-limit:]
+        ],
+        sys.stdout,
+        indent=2,
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ from tests.pg import pg_schema, pg_url, postgres_server  # noqa: F401  (fixtures
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     """Every test gets its own sessions root, index and home: no test touches a real one."""
-    for name in ("MOFA_INDEX_PATH", "MOFA_STORE", "NO_COLOR", "MOFA_DEBUG", "COLUMNS", "XDG_DATA_HOME"):
+    for name in (
+        "MOFA_INDEX_PATH",
+        "MOFA_STORE",
+        "NO_COLOR",
+        "MOFA_DEBUG",
+        "COLUMNS",
+        "XDG_DATA_HOME",
+    ):
         monkeypatch.delenv(name, raising=False)
     root = tmp_path / "sessions"
     root.mkdir()
@@ -42,4 +49,3 @@ def index_path(root):
     from indexer.location import resolve_index_path
 
     return resolve_index_path(str(root))
-

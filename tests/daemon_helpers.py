@@ -16,12 +16,24 @@ from tests.helpers import BIN
 class RunningDaemon:
     def __init__(self, root, index_path, extra_args=(), env=None, prefix=()):
         self.index_path = index_path
-        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         full_env = dict(os.environ, **(env or {}))
         self.process = subprocess.Popen(
-            [*prefix, str(BIN / "mofa-indexd"), "--sessions-dir", str(root), "--index", str(index_path), "-v",
-             *extra_args], stderr=subprocess.PIPE, text=True, env=full_env)
+            [
+                *prefix,
+                str(BIN / "mofa-indexd"),
+                "--sessions-dir",
+                str(root),
+                "--index",
+                str(index_path),
+                "-v",
+                *extra_args,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -51,8 +63,10 @@ class RunningDaemon:
             try:
                 self.log.append(self.lines.get(timeout=max(deadline - time.monotonic(), 0.01)))
             except queue.Empty:
-                raise AssertionError(f"mofa-indexd logged {text!r} fewer than {count} times; "
-                                     f"log: {''.join(self.log)}") from None
+                raise AssertionError(
+                    f"mofa-indexd logged {text!r} fewer than {count} times; "
+                    f"log: {''.join(self.log)}"
+                ) from None
 
     def drain(self) -> str:
         while True:
@@ -76,8 +90,10 @@ def index_rows(index_path) -> dict[str, tuple]:
     except sqlite3.OperationalError:
         return {}  # not created yet
     try:
-        return {row[0]: row[1:] for row in conn.execute(
-            "SELECT session_id, message_count, status FROM sessions")}
+        return {
+            row[0]: row[1:]
+            for row in conn.execute("SELECT session_id, message_count, status FROM sessions")
+        }
     except sqlite3.OperationalError:
         return {}
     finally:

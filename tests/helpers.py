@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -24,8 +24,9 @@ def message(role: str, content, timestamp: str | None = "2024-02-28T10:30:05Z", 
     return item
 
 
-def write_session(root: Path, agent: str, name: str, messages=None, created_at="2024-02-28T10:30:00Z",
-                  **fields) -> Path:
+def write_session(
+    root: Path, agent: str, name: str, messages=None, created_at="2024-02-28T10:30:00Z", **fields
+) -> Path:
     document = {}
     if created_at is not None:
         document["created_at"] = created_at
@@ -57,7 +58,7 @@ def _chrono_fraction(nanos: int) -> str:
 
 def _utc_seconds(epoch_ns: int) -> tuple[str, int]:
     seconds, nanos = divmod(epoch_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), nanos
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S"), nanos
 
 
 def mofa_header_time(epoch_ns: int) -> str:
@@ -75,13 +76,22 @@ def mofa_message_time(epoch_ns: int) -> str:
 def ns(text: str) -> int:
     """Epoch nanoseconds of `YYYY-MM-DDTHH:MM:SS[.fffffffff]` (UTC), for writing times exactly."""
     whole, _, fraction = text.partition(".")
-    moment = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc)
+    moment = datetime.fromisoformat(whole).replace(tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
-def write_jsonl(root: Path, key: str | None, messages=None, metadata=None, file_stem=None,
-                created_at="2024-02-28T10:30:00.123+00:00", extra_lines=(), updated_at=None,
-                header_extra=None, sort_header=False) -> Path:
+def write_jsonl(
+    root: Path,
+    key: str | None,
+    messages=None,
+    metadata=None,
+    file_stem=None,
+    created_at="2024-02-28T10:30:00.123+00:00",
+    extra_lines=(),
+    updated_at=None,
+    header_extra=None,
+    sort_header=False,
+) -> Path:
     """A MoFA session file exactly as MoFA writes it: a compact header line `{"key",
     "created_at", "updated_at", "metadata"}`, one compact `{"role", "content", "timestamp"}`
     line per message, lines joined by `\n` with no trailing newline, in `<root>/<file>.jsonl`
@@ -100,7 +110,11 @@ def write_jsonl(root: Path, key: str | None, messages=None, metadata=None, file_
     if sort_header:
         header = dict(sorted(header.items()))
     lines = [_compact(header)]
-    for item in messages if messages is not None else [message("user", "Hi", "2024-02-28T10:30:05.500000000Z")]:
+    for item in (
+        messages
+        if messages is not None
+        else [message("user", "Hi", "2024-02-28T10:30:05.500000000Z")]
+    ):
         lines.append(_compact(item))
     lines.extend(extra_lines)
     path = root / f"{file_stem if file_stem is not None else mofa_file_stem(key)}.jsonl"
@@ -116,16 +130,24 @@ def _compact(value) -> str:
 
 def run(*args, input=None, env=None, color=False):
     """`mofa ARGS` through click's runner (stdout and stderr kept apart)."""
-    return CliRunner().invoke(cli, list(args), input=input, env=env, color=color,
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        cli, list(args), input=input, env=env, color=color, catch_exceptions=False
+    )
 
 
 def run_installed(*args, input=None, env=None, timeout=120, script="mofa", **kwargs):
     """The installed console script as a subprocess, as users run it."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([str(BIN / script), *args], input=input, env=full_env, text=True,
-                          capture_output=True, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [str(BIN / script), *args],
+        input=input,
+        env=full_env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def listed_ids(result) -> list[str]:

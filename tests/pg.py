@@ -41,8 +41,10 @@ def find_bindir() -> str | None:
     chosen = os.environ.get("MOFA_TEST_PG_BINDIR")
     candidates = [chosen] if chosen else _bindirs()
     for directory in candidates:
-        if directory and all(os.access(os.path.join(directory, tool), os.X_OK)
-                             for tool in ("initdb", "pg_ctl", "postgres")):
+        if directory and all(
+            os.access(os.path.join(directory, tool), os.X_OK)
+            for tool in ("initdb", "pg_ctl", "postgres")
+        ):
             return directory
     return None
 
@@ -51,8 +53,11 @@ def _bindirs() -> list[str]:
     found = []
     if shutil.which("pg_config"):
         try:
-            found.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                        timeout=30).stdout.strip())
+            found.append(
+                subprocess.run(
+                    ["pg_config", "--bindir"], capture_output=True, text=True, timeout=30
+                ).stdout.strip()
+            )
         except (OSError, subprocess.SubprocessError):
             pass
 
@@ -76,18 +81,23 @@ class Server:
         self._names = itertools.count(1)
         self._admin = None
 
-    def url(self, schema: str | None = None, user: str | None = None,
-            password: str | None = None) -> str:
+    def url(
+        self, schema: str | None = None, user: str | None = None, password: str | None = None
+    ) -> str:
         """The server's database, seen through `schema` alone (its search_path), as `user`."""
         parts = urlsplit(self.base_url)
         netloc = parts.netloc
         if user is not None:
             host = netloc.rpartition("@")[2]
-            credentials = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+            credentials = quote(user, safe="") + (
+                f":{quote(password, safe='')}" if password else ""
+            )
             netloc = f"{credentials}@{host}"
         query = parts.query
         if schema is not None:
-            query = "&".join(filter(None, [query, "options=" + quote(f"-csearch_path={schema}", safe="")]))
+            query = "&".join(
+                filter(None, [query, "options=" + quote(f"-csearch_path={schema}", safe="")])
+            )
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
     def admin(self):
@@ -134,27 +144,45 @@ class Cluster:
         os.chmod(self.directory, 0o700)
 
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.prefix, os.path.join(self.bindir, args[0]), *args[1:]],
-                              capture_output=True, text=True, timeout=timeout,
-                              cwd=self.directory)
+        return subprocess.run(
+            [*self.prefix, os.path.join(self.bindir, args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.directory,
+        )
 
     def start(self, settings: str = "") -> str:
         """Start it (`initdb` first unless its data directory exists); `settings` are more
         `-c name=value` options for the server."""
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
-            done = self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E",
-                             "UTF8", "--locale=C", "--no-sync")
+            done = self._run(
+                "initdb",
+                "-D",
+                self.data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
             hba = os.path.join(self.data, "pg_hba.conf")
             with open(hba, "w", encoding="utf-8") as handle:
                 handle.write(f"local all {PASSWORD_ROLE} scram-sha-256\nlocal all all trust\n")
-        options = (f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-                   f" -c listen_addresses='' -c unix_socket_directories='{self.directory}'"
-                   f" -c max_connections=200 {settings}").rstrip()
+        options = (
+            f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+            f" -c listen_addresses='' -c unix_socket_directories='{self.directory}'"
+            f" -c max_connections=200 {settings}"
+        ).rstrip()
         self.started = True  # from here on, stop() has something to try
-        done = self._run("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60",
-                         "-o", options, "start")
+        done = self._run(
+            "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o", options, "start"
+        )
         if done.returncode != 0:
             raise RuntimeError(f"pg_ctl start failed: {done.stdout.strip()} {self._log_tail()}")
         return f"postgresql://postgres@/postgres?host={quote(self.directory, safe='/')}"

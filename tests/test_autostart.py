@@ -60,14 +60,18 @@ def test_a_big_root_gets_a_watcher_once_and_later_commands_use_it(big_root, inde
     pid = running_pid(index_path)
     assert watcher_record(index_path).idle_exit == 3600
 
-    second = run_installed("-v", "session", "list", "--limit", "1", "--output-format", "json", env=BIG)
+    second = run_installed(
+        "-v", "session", "list", "--limit", "1", "--output-format", "json", env=BIG
+    )
     assert second.returncode == 0, second.stderr
     assert "mofa-indexd confirmed the index" in second.stderr
     assert "started mofa-indexd" not in second.stderr
     assert running_pid(index_path) == pid  # the same watcher, no second one
 
     write_session(big_root, "agent-0", "fresh")  # the watcher keeps the index exact
-    third = run_installed("-v", "session", "list", "--agent", "agent-0", "--output-format", "json", env=BIG)
+    third = run_installed(
+        "-v", "session", "list", "--agent", "agent-0", "--output-format", "json", env=BIG
+    )
     assert "agent-0:fresh" in [row["session_id"] for row in json.loads(third.stdout)]
     assert "confirmed" in third.stderr
 

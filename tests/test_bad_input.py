@@ -9,19 +9,28 @@ from tests.daemon_helpers import RunningDaemon, index_rows, wait_until
 from tests.helpers import listed_ids, message, run, run_installed, write_session
 
 BAD_FILES = {
-    "truncated": (b'{"created_at": "2024-02-28T10:30:00Z", "messages": [{"role": "us', "invalid JSON"),
+    "truncated": (
+        b'{"created_at": "2024-02-28T10:30:00Z", "messages": [{"role": "us',
+        "invalid JSON",
+    ),
     "empty": (b"", "empty file"),
     "whitespace": (b"  \n\n", "empty file"),
     "array": (b"[1, 2, 3]", "not a JSON object (a JSON list)"),
     "string": (b'"just a string"', "not a JSON object (a JSON str)"),
     "null": (b"null", "not a JSON object (a JSON NoneType)"),
     "invalid-utf8": (b'{"messages": [], "x": "\xff\xfe\xfd"}', "not valid UTF-8"),
-    "latin1": ('{"messages": [{"role": "user", "content": "café"}]}'.encode("latin-1"), "not valid UTF-8"),
+    "latin1": (
+        '{"messages": [{"role": "user", "content": "café"}]}'.encode("latin-1"),
+        "not valid UTF-8",
+    ),
     "messages-object": (b'{"messages": {"role": "user"}}', "'messages' is not a list"),
     "messages-string": (b'{"messages": "hello"}', "'messages' is not a list"),
     "message-not-object": (b'{"messages": ["hello", 3]}', "message 1 is not a JSON object"),
     "metadata-list": (b'{"metadata": ["x"], "messages": []}', "'metadata' is not a JSON object"),
-    "deep-nesting": (b'{"messages": [], "x": ' + b"[" * 100000 + b"]" * 100000 + b"}", "nested too deeply"),
+    "deep-nesting": (
+        b'{"messages": [], "x": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+        "nested too deeply",
+    ),
     "nul-bytes": (b"\x00" * 64, "invalid JSON"),
 }
 
@@ -46,8 +55,11 @@ class TestEachBadFile:
             assert str(root / "agent" / "bad.json") in warnings[0] and with_bad in warnings[0]
 
     def test_show_and_export_fail_with_status_3(self, root, with_bad, tmp_path):
-        for command in (["show", "agent:bad"], ["show", "bad", "-f", "json"],
-                        ["export", "agent:bad", "-o", str(tmp_path / "out.json")]):
+        for command in (
+            ["show", "agent:bad"],
+            ["show", "bad", "-f", "json"],
+            ["export", "agent:bad", "-o", str(tmp_path / "out.json")],
+        ):
             result = run("session", *command)
             assert result.exit_code == 3, result.stdout
             assert result.stdout == ""
@@ -90,10 +102,20 @@ def test_fields_of_the_wrong_type_that_can_be_read_around(root):
     """Odd types where DESIGN.md gives a fallback are not errors: the session still shows."""
     path = root / "agent" / "odd.json"
     path.parent.mkdir()
-    path.write_text(json.dumps({
-        "created_at": 1709116200, "updated_at": ["x"], "status": 7, "session_id": {"x": 1},
-        "messages": [{"role": 5, "content": None, "timestamp": 12},
-                     {"role": "user", "content": "ok", "timestamp": "2024-02-28T10:30:05Z"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "created_at": 1709116200,
+                "updated_at": ["x"],
+                "status": 7,
+                "session_id": {"x": 1},
+                "messages": [
+                    {"role": 5, "content": None, "timestamp": 12},
+                    {"role": "user", "content": "ok", "timestamp": "2024-02-28T10:30:05Z"},
+                ],
+            }
+        )
+    )
     os.utime(path, (1_700_000_000, 1_700_000_000))
     rows = json.loads(run("session", "list", "-f", "json").stdout)
     assert rows[0]["session_id"] == "agent:odd" and rows[0]["status"] == "active"
@@ -101,12 +123,17 @@ def test_fields_of_the_wrong_type_that_can_be_read_around(root):
     assert rows[0]["created_at"] == "2023-11-14 22:13:20"
     shown = run("session", "show", "agent:odd")
     assert shown.exit_code == 0 and "│ 12 " in shown.stdout and "│ 5 " in shown.stdout
-    assert json.loads(run("session", "show", "odd", "-f", "json").stdout)["messages"][0]["timestamp"] == 12
+    assert (
+        json.loads(run("session", "show", "odd", "-f", "json").stdout)["messages"][0]["timestamp"]
+        == 12
+    )
 
 
 def test_a_session_of_20000_messages(root, tmp_path):
-    messages = [message("user" if n % 2 else "assistant", f"message {n}", "2024-02-28T10:30:05Z")
-                for n in range(20000)]
+    messages = [
+        message("user" if n % 2 else "assistant", f"message {n}", "2024-02-28T10:30:05Z")
+        for n in range(20000)
+    ]
     write_session(root, "big", "many", messages)
     assert json.loads(run("session", "list", "-f", "json").stdout)[0]["message_count"] == 20000
     assert run("session", "show", "many").stdout.count("\n│ ") == 20001

@@ -14,8 +14,12 @@ from tests.helpers import write_jsonl, write_session
 
 
 def index_sql(conn) -> set:
-    return set(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-                            " AND tbl_name = 'sessions' AND sql IS NOT NULL"))
+    return set(
+        conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+            " AND tbl_name = 'sessions' AND sql IS NOT NULL"
+        )
+    )
 
 
 @pytest.fixture
@@ -40,7 +44,11 @@ def test_a_cold_build_loads_first_and_indexes_after(many, tmp_path, monkeypatch)
         assert sum(text.startswith("BEGIN") for text in statements) == 1
         drops = [n for n, text in enumerate(statements) if text.startswith("DROP INDEX")]
         creates = [n for n, text in enumerate(statements) if text.startswith("CREATE INDEX")]
-        inserts = [n for n, text in enumerate(statements) if text.startswith("INSERT OR IGNORE INTO sessions")]
+        inserts = [
+            n
+            for n, text in enumerate(statements)
+            if text.startswith("INSERT OR IGNORE INTO sessions")
+        ]
         assert len(drops) == len(creates) == len(before)
         assert max(drops) < min(inserts) and max(inserts) < min(creates)
         assert index.count() == 41 and index.count("bad_files") == 1
@@ -51,8 +59,10 @@ def test_a_cold_build_loads_first_and_indexes_after(many, tmp_path, monkeypatch)
         other = SessionIndex(str(many), str(tmp_path / "other.sqlite3"))
         try:
             other.refresh(None)
-            query = ("SELECT session_id, agent, name, created_at, updated_at, message_count, status,"
-                     " user_id, tags, path, layout, dir, file, size FROM sessions ORDER BY session_id")
+            query = (
+                "SELECT session_id, agent, name, created_at, updated_at, message_count, status,"
+                " user_id, tags, path, layout, dir, file, size FROM sessions ORDER BY session_id"
+            )
             assert other.conn.execute(query).fetchall() == index.conn.execute(query).fetchall()
         finally:
             other.close()
@@ -122,10 +132,12 @@ LEAN_CASES = {
     "arabic digits": '{"created_at": "٢٠٢٤-02-28T10:30:00Z"}'.encode(),
     "padded": b'{"created_at": " 2024-02-28T10:30:00Z "}',
     "not a string": b'{"created_at": 1709116200, "updated_at": null}',
-    "times from messages": (b'{"messages": [{"role": "user", "timestamp": "2024-01-01T00:00:01.5Z"},'
-                            b' {"role": "assistant", "timestamp": "2024-01-01T00:00:09+01:00"}]}'),
+    "times from messages": (
+        b'{"messages": [{"role": "user", "timestamp": "2024-01-01T00:00:01.5Z"},'
+        b' {"role": "assistant", "timestamp": "2024-01-01T00:00:09+01:00"}]}'
+    ),
     "bad message times": b'{"messages": [{"timestamp": "yesterday"}, {"timestamp": 3}]}',
-    "only mtime": b'{}',
+    "only mtime": b"{}",
     "status": b'{"status": "archived", "messages": [{}]}',
     "empty status": b'{"status": "", "messages": [{}]}',
     "status not text": b'{"status": 3}',
@@ -148,11 +160,11 @@ LEAN_CASES = {
     "NaN": b'{"messages": [{"content": NaN}], "status": "ok"}',
     "big number": b'{"messages": [{"content": 1e999}]}',
     "duplicate keys": b'{"status": "one", "status": "two"}',
-    "not an object": b'[1, 2]',
+    "not an object": b"[1, 2]",
     "invalid JSON": b'{"created_at": ',
-    "empty file": b'',
+    "empty file": b"",
     "not UTF-8": b'{"status": "\xff"}',
-    "deeply nested": b'{"x": ' + b'[' * 100000 + b']' * 100000 + b'}',
+    "deeply nested": b'{"x": ' + b"[" * 100000 + b"]" * 100000 + b"}",
 }
 
 
@@ -199,8 +211,14 @@ def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, m
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
 
-    write_session(many, "agent-1", "tagged", metadata={"tags": ["x", 'q"uote'], "user_id": 7},
-                  status="closed", created_at="2024-02-28T10:30:00.123+01:00")
+    write_session(
+        many,
+        "agent-1",
+        "tagged",
+        metadata={"tags": ["x", 'q"uote'], "user_id": 7},
+        status="closed",
+        created_at="2024-02-28T10:30:00.123+01:00",
+    )
     (many / "agent-2" / "flat.json").write_text('{"messages": {"not": "a list"}}')
     index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
     try:
@@ -221,6 +239,7 @@ def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, m
 
 
 # -- index rebuild: the whole old index or the whole new one, never a part -------------------
+
 
 def test_a_reader_during_a_rebuild_sees_the_whole_old_or_the_whole_new_index(root, index_path):
     import subprocess
@@ -244,8 +263,11 @@ def test_a_reader_during_a_rebuild_sees_the_whole_old_or_the_whole_new_index(roo
         conn = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True, timeout=60)
         try:
             while not stop.is_set():
-                seen.append(conn.execute("SELECT (SELECT count(*) FROM sessions),"
-                                         " (SELECT count(*) FROM dirs)").fetchone())
+                seen.append(
+                    conn.execute(
+                        "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM dirs)"
+                    ).fetchone()
+                )
         finally:
             conn.close()
 
@@ -254,8 +276,12 @@ def test_a_reader_during_a_rebuild_sees_the_whole_old_or_the_whole_new_index(roo
     try:
         while not seen:
             time.sleep(0.001)
-        rebuild = subprocess.run([str(BIN / "mofa"), "session", "index", "rebuild"], capture_output=True,
-                                 text=True, timeout=120)
+        rebuild = subprocess.run(
+            [str(BIN / "mofa"), "session", "index", "rebuild"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         after = len(seen)
         deadline = time.monotonic() + 10
         while len(seen) < after + 5 and time.monotonic() < deadline:
@@ -283,8 +309,10 @@ class _Parsed:
 def _parse_now(fill):
     from indexer.coldbuild import parse_batch
 
-    fill._pending = [_Parsed(parse_batch((fill.root, *item))) if type(item) is tuple else item
-                     for item in fill._pending]
+    fill._pending = [
+        _Parsed(parse_batch((fill.root, *item))) if type(item) is tuple else item
+        for item in fill._pending
+    ]
 
 
 def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path, monkeypatch):
@@ -310,14 +338,17 @@ def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path
 
         monkeypatch.setattr(coldbuild.BulkFill, "_locked", meanwhile)
         index.rebuild()
-        assert index.conn.execute("SELECT status FROM sessions WHERE session_id = 'agent-1:s01'"
-                                  ).fetchone() == ("changed meanwhile",)
+        assert index.conn.execute(
+            "SELECT status FROM sessions WHERE session_id = 'agent-1:s01'"
+        ).fetchone() == ("changed meanwhile",)
         assert index.count() == 41
     finally:
         index.close()
 
 
-def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs(many, tmp_path, monkeypatch):
+def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs(
+    many, tmp_path, monkeypatch
+):
     """Another command filled part of the index between this one's look and its write lock:
     this one reads only what differs, directory by directory, and lists everything."""
     from indexer import coldbuild
@@ -347,8 +378,9 @@ def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs
         index.conn.set_trace_callback(None)
         assert len(calls) == 2  # the other command's first build, then this one's
         assert not any(text.startswith("DROP INDEX") for text in statements)
-        assert index.conn.execute("SELECT status FROM sessions WHERE session_id = 'agent-2:s02'"
-                                  ).fetchone() == ("changed meanwhile",)
+        assert index.conn.execute(
+            "SELECT status FROM sessions WHERE session_id = 'agent-2:s02'"
+        ).fetchone() == ("changed meanwhile",)
         assert index.count() == 41 and index.count("bad_files") == 1
         assert len(index_sql(index.conn)) >= 3
     finally:
@@ -410,6 +442,7 @@ def test_with_search_data_a_refresh_inserts_without_a_query_per_row(many, tmp_pa
 
 # -- the workers stat the files: what a row says is what was read -----------------------------
 
+
 def _rows(index) -> set:
     fields = ", ".join(refresh.IndexRow._fields)
     return set(index.conn.execute(f"SELECT {fields} FROM sessions"))
@@ -419,7 +452,9 @@ def _digests(index) -> dict:
     return dict(index.conn.execute("SELECT dir, digest FROM dirs"))
 
 
-def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, tmp_path, monkeypatch):
+def test_files_replaced_or_removed_between_the_listing_and_their_reading(
+    many, tmp_path, monkeypatch
+):
     """A cold build lists names first and reads the files later: a file replaced meanwhile gives
     the row of what was read, with that file's stat key; a file removed, or replaced by a
     symlink, gives none; and a later refresh has nothing stale to fix. The workers' stat keys
@@ -427,7 +462,7 @@ def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, t
     from mofa import tree
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
-    monkeypatch.setattr(refresh, "RACY_NS", -10**18)  # else every fresh file is read again anyway
+    monkeypatch.setattr(refresh, "RACY_NS", -(10**18))  # else every fresh file is read again anyway
     elsewhere = tmp_path / "elsewhere.json"
     elsewhere.write_text(json.dumps({"messages": [], "status": "not here"}))
     real = tree.list_dir
@@ -436,7 +471,9 @@ def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, t
         listing = real(path, agent, skipped)
         if path.endswith("agent-1"):
             replacement = many / "agent-1" / "s01.json.new"
-            replacement.write_text(json.dumps({"messages": [{"role": "user"}], "status": "replaced"}))
+            replacement.write_text(
+                json.dumps({"messages": [{"role": "user"}], "status": "replaced"})
+            )
             os.replace(replacement, many / "agent-1" / "s01.json")  # a new inode
             (many / "agent-1" / "s05.json").unlink()
             (many / "agent-1" / "s09.json").unlink()
@@ -448,10 +485,16 @@ def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, t
     try:
         index.refresh(None)
         status, inode = index.conn.execute(
-            "SELECT status, inode FROM sessions WHERE session_id = 'agent-1:s01'").fetchone()
+            "SELECT status, inode FROM sessions WHERE session_id = 'agent-1:s01'"
+        ).fetchone()
         assert status == "replaced" and inode == os.stat(many / "agent-1" / "s01.json").st_ino
         for gone in ("agent-1:s05", "agent-1:s09"):
-            assert index.conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (gone,)).fetchone() is None
+            assert (
+                index.conn.execute(
+                    "SELECT 1 FROM sessions WHERE session_id = ?", (gone,)
+                ).fetchone()
+                is None
+            )
         assert index.count("bad_files") == 1  # broken.json, as before: no row for the symlink
         built = _rows(index)
         for directory, digest in _digests(index).items():
@@ -463,7 +506,9 @@ def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, t
         monkeypatch.setattr(tree, "list_dir", real)
         read = []
         parse_one = refresh.parse_one
-        monkeypatch.setattr(refresh, "parse_one", lambda *args: read.append(args) or parse_one(*args))
+        monkeypatch.setattr(
+            refresh, "parse_one", lambda *args: read.append(args) or parse_one(*args)
+        )
         assert index.refresh(None).changed == 0 and read == []  # every row matches its file
         other = SessionIndex(str(many), str(tmp_path / "other.sqlite3"))
         try:
@@ -475,7 +520,9 @@ def test_files_replaced_or_removed_between_the_listing_and_their_reading(many, t
         index.close()
 
 
-def test_an_agent_directory_swapped_for_a_symlink_after_the_listing_is_not_read(many, tmp_path, monkeypatch):
+def test_an_agent_directory_swapped_for_a_symlink_after_the_listing_is_not_read(
+    many, tmp_path, monkeypatch
+):
     from mofa import tree
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
@@ -498,11 +545,17 @@ def test_an_agent_directory_swapped_for_a_symlink_after_the_listing_is_not_read(
     index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
     try:
         index.refresh(None)
-        assert index.conn.execute("SELECT count(*) FROM sessions WHERE status = 'outside'").fetchone() == (0,)
-        assert index.conn.execute("SELECT count(*) FROM sessions WHERE dir = 'agent-3'").fetchone() == (0,)
+        assert index.conn.execute(
+            "SELECT count(*) FROM sessions WHERE status = 'outside'"
+        ).fetchone() == (0,)
+        assert index.conn.execute(
+            "SELECT count(*) FROM sessions WHERE dir = 'agent-3'"
+        ).fetchone() == (0,)
         monkeypatch.setattr(tree, "list_dir", real)
         index.refresh(None)
-        assert index.conn.execute("SELECT count(*) FROM sessions WHERE dir = 'agent-3'").fetchone() == (0,)
+        assert index.conn.execute(
+            "SELECT count(*) FROM sessions WHERE dir = 'agent-3'"
+        ).fetchone() == (0,)
         assert index.count() == 31
     finally:
         index.close()
@@ -520,8 +573,9 @@ def test_the_pool_does_not_spin_while_results_wait_to_be_read(tmp_path, monkeypa
 
     passes = []
     real = mp_pool.Pool._maintain_pool  # a staticmethod, called once per pass of that loop
-    monkeypatch.setattr(mp_pool.Pool, "_maintain_pool",
-                        staticmethod(lambda *args: passes.append(1) or real(*args)))
+    monkeypatch.setattr(
+        mp_pool.Pool, "_maintain_pool", staticmethod(lambda *args: passes.append(1) or real(*args))
+    )
     parser = refresh.FileParser(str(tmp_path))
     try:
         pool = parser.pool()
@@ -537,15 +591,20 @@ def test_the_pool_does_not_spin_while_results_wait_to_be_read(tmp_path, monkeypa
         parser.close()
 
 
-def test_a_cold_build_settles_an_id_claimed_twice_as_a_build_directory_by_directory(many, tmp_path, monkeypatch):
+def test_a_cold_build_settles_an_id_claimed_twice_as_a_build_directory_by_directory(
+    many, tmp_path, monkeypatch
+):
     """The workers' rows are copied into the index in bulk; where that copy skips a row (its id
     is taken), the rows go the way every refresh settles a claim (claim_rank)."""
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
     write_jsonl(many, "agent-0:s00")  # a MoFA file that claims the id of agent-0/s00.json
     settled = []
     real = refresh.Refresher._insert_sessions
-    monkeypatch.setattr(refresh.Refresher, "_insert_sessions",
-                        lambda self, rows, bad: settled.append(len(rows)) or real(self, rows, bad))
+    monkeypatch.setattr(
+        refresh.Refresher,
+        "_insert_sessions",
+        lambda self, rows, bad: settled.append(len(rows)) or real(self, rows, bad),
+    )
     # Every column but ctime_ns (-1 where a stat was too recent to trust: a matter of timing).
     query = f"SELECT {', '.join(refresh.IndexRow._fields[:-1])} FROM sessions ORDER BY session_id"
     bad_query = "SELECT dir, file, error, duplicate_of FROM bad_files ORDER BY dir, file"

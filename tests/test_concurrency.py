@@ -49,8 +49,12 @@ def _reader(rounds):
     outcomes = []
     for _ in range(rounds):
         started = time.time()
-        result = subprocess.run([str(BIN / "mofa"), "session", "list", "-f", "json"],
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [str(BIN / "mofa"), "session", "list", "-f", "json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         outcomes.append((started, result))
     return outcomes
 
@@ -76,7 +80,9 @@ def test_sixteen_listers_and_a_writer(root, index_path, tmp_path, with_watcher):
         assert result.returncode == 0, result.stderr
         # A file caught half-written is rightly warned about; nothing else may show.
         assert "locked" not in result.stderr and "Error" not in result.stderr, result.stderr
-        assert all(line.startswith("warning: ") for line in result.stderr.splitlines()), result.stderr
+        assert all(line.startswith("warning: ") for line in result.stderr.splitlines()), (
+            result.stderr
+        )
         listed = {row["session_id"]: row["message_count"] for row in json.loads(result.stdout)}
         done_before = {}
         for stamp, session_id, count in writes:
@@ -86,5 +92,7 @@ def test_sixteen_listers_and_a_writer(root, index_path, tmp_path, with_watcher):
             assert session_id in listed, f"{session_id} was written before the listing began"
             assert listed[session_id] >= count, session_id
         assert all(count in (1, 2, 3, 4, 5, 7) for count in listed.values())
-    final = subprocess.run([str(BIN / "mofa"), "session", "list", "-f", "json"], capture_output=True, text=True)
+    final = subprocess.run(
+        [str(BIN / "mofa"), "session", "list", "-f", "json"], capture_output=True, text=True
+    )
     assert len(json.loads(final.stdout)) == 120

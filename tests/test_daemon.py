@@ -52,7 +52,9 @@ def test_atomic_replace_by_rename(daemon, root, index_path):
     write_session(root, "a", "s", [message("user", "x")])
     assert wait_until(lambda: has(index_path, "a:s", 1))
     temporary = root / "a" / ".s.json.tmp"
-    temporary.write_text(json.dumps({"created_at": "2024-01-01T00:00:00Z", "messages": [message("user", "y")] * 4}))
+    temporary.write_text(
+        json.dumps({"created_at": "2024-01-01T00:00:00Z", "messages": [message("user", "y")] * 4})
+    )
     os.replace(temporary, root / "a" / "s.json")
     assert wait_until(lambda: has(index_path, "a:s", 4))
     assert set(index_rows(index_path)) == {"a:s"}
@@ -75,7 +77,8 @@ def test_a_burst_into_new_directories(daemon, root, index_path):
         directory.mkdir()
         for number in range(100):
             (directory / f"s{number:03d}.json").write_text(
-                '{"created_at": "2024-02-28T10:30:00Z", "messages": []}')
+                '{"created_at": "2024-02-28T10:30:00Z", "messages": []}'
+            )
     assert wait_until(lambda: len(index_rows(index_path)) == 3000, timeout=120)
     assert run("session", "index", "verify").exit_code == 0
 
@@ -92,7 +95,9 @@ def test_corrupt_files_are_logged_and_skipped(daemon, root, index_path):
 def test_a_second_instance_refuses(daemon, root, index_path):
     result = run_installed("--sessions-dir", str(root), "--index", index_path, script="mofa-indexd")
     assert result.returncode == 1
-    assert f"another mofa-indexd (pid {daemon.process.pid}) already watches this root" in result.stderr
+    assert (
+        f"another mofa-indexd (pid {daemon.process.pid}) already watches this root" in result.stderr
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -116,7 +121,12 @@ def test_status_shows_the_watcher(daemon):
 def test_write_then_list_never_misses(daemon, root):
     """The handshake: each session written is in the very next listing, a hundred times."""
     for number in range(100):
-        write_session(root, "fast", f"s{number:03d}", created_at=f"2024-02-28T10:{number // 60:02d}:{number % 60:02d}Z")
+        write_session(
+            root,
+            "fast",
+            f"s{number:03d}",
+            created_at=f"2024-02-28T10:{number // 60:02d}:{number % 60:02d}Z",
+        )
         result = run("-v", "session", "list", "-a", "fast", "-n", "1", "-f", "json")
         assert listed_ids(result) == [f"fast:s{number:03d}"], result.stderr
         assert "mofa-indexd confirmed the index" in result.stderr
@@ -202,7 +212,17 @@ def test_a_root_given_through_a_symlink(root, tmp_path, index_path):
     try:
         write_session(root, "a", "s")
         assert wait_until(lambda: has(index_path, "a:s"))
-        result = run("-v", "--sessions-dir", str(link), "--index", index_path, "session", "list", "-f", "json")
+        result = run(
+            "-v",
+            "--sessions-dir",
+            str(link),
+            "--index",
+            index_path,
+            "session",
+            "list",
+            "-f",
+            "json",
+        )
         assert listed_ids(result) == ["a:s"]
         assert "mofa-indexd confirmed the index" in result.stderr
     finally:

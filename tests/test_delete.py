@@ -23,7 +23,8 @@ def test_interactive_yes(victim):
         "This action cannot be undone.\n\n"
         "Delete session? [y/N]: \n"
         "  Removing session data...\n"
-        "✓ Session deleted successfully\n")
+        "✓ Session deleted successfully\n"
+    )
     assert not victim.exists()
 
 
@@ -45,9 +46,11 @@ def test_anything_else_or_end_of_input_cancels(victim, answer):
 def test_force(victim):
     result = run("session", "delete", "session-123", "--force")
     assert result.exit_code == 0
-    assert result.stderr == ("→ Deleting session: agent-001:session-123\n"
-                             "  Removing session data...\n"
-                             "✓ Session deleted successfully\n")
+    assert result.stderr == (
+        "→ Deleting session: agent-001:session-123\n"
+        "  Removing session data...\n"
+        "✓ Session deleted successfully\n"
+    )
     assert not victim.exists()
 
 

@@ -45,8 +45,14 @@ def test_ids_from_standard_input_with_force(root):
 
 def test_ids_from_standard_input_without_a_terminal_cancel(root):
     write_session(root, "a", "s1")
-    result = subprocess.run([str(BIN / "mofa"), "session", "delete", "-"], input="a:s1\n", text=True,
-                            capture_output=True, timeout=60, start_new_session=True)  # no /dev/tty
+    result = subprocess.run(
+        [str(BIN / "mofa"), "session", "delete", "-"],
+        input="a:s1\n",
+        text=True,
+        capture_output=True,
+        timeout=60,
+        start_new_session=True,
+    )  # no /dev/tty
     assert result.returncode == 0
     assert "Cancelled" in result.stderr
     assert listed_ids(run("session", "list", "-f", "json")) == ["a:s1"]
@@ -62,8 +68,11 @@ def test_the_list_jq_delete_pipeline_of_the_readme(root):
     result = run_installed("session", "delete", "-", "--force", input=ids)
     assert result.returncode == 0, result.stderr
     assert len(listed_ids(run("session", "list", "-f", "json"))) == 10
-    assert not [item for item in json.loads(run("session", "list", "-f", "json").stdout)
-                if item["status"] == "empty"]
+    assert not [
+        item
+        for item in json.loads(run("session", "list", "-f", "json").stdout)
+        if item["status"] == "empty"
+    ]
 
 
 def test_emptied_agent_directories_go_but_never_the_root(root):

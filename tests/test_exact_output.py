@@ -11,9 +11,15 @@ import pytest
 
 from tests.helpers import run, run_installed
 
-NUMBERS = {"huge": "1e400", "tiny": "-1e-400", "precise": "0.10000000000000000555",
-           "big_int": "123456789012345678901234567890", "negative_zero": "-0.0", "upper": "1E+2",
-           "plain": "2.5"}
+NUMBERS = {
+    "huge": "1e400",
+    "tiny": "-1e-400",
+    "precise": "0.10000000000000000555",
+    "big_int": "123456789012345678901234567890",
+    "negative_zero": "-0.0",
+    "upper": "1E+2",
+    "plain": "2.5",
+}
 
 
 def _strict(constant):
@@ -22,9 +28,11 @@ def _strict(constant):
 
 def _document_text() -> str:
     fields = ", ".join(f'"{key}": {text}' for key, text in NUMBERS.items())
-    return ('{"created_at": "2024-02-28T10:30:00Z", "metadata": {"score": 1e400}, "numbers": {%s},'
-            ' "messages": [{"role": "tool", "content": {%s}, "timestamp": "2024-02-28T10:30:05Z"}]}'
-            % (fields, fields))
+    return (
+        '{"created_at": "2024-02-28T10:30:00Z", "metadata": {"score": 1e400}, "numbers": {%s},'
+        ' "messages": [{"role": "tool", "content": {%s}, "timestamp": "2024-02-28T10:30:05Z"}]}'
+        % (fields, fields)
+    )
 
 
 @pytest.fixture
@@ -38,7 +46,9 @@ def _exact(text: str):
     return json.loads(text, parse_float=Decimal, parse_constant=_strict)
 
 
-@pytest.mark.parametrize("command", [["export", "a:n", "-o", "-", "-f", "json"], ["show", "a:n", "-f", "json"]])
+@pytest.mark.parametrize(
+    "command", [["export", "a:n", "-o", "-", "-f", "json"], ["show", "a:n", "-f", "json"]]
+)
 def test_json_keeps_every_number_exactly(numbers_session, command):
     result = run_installed("session", *command)
     assert result.returncode == 0, result.stderr
@@ -54,7 +64,9 @@ def test_json_keeps_every_number_exactly(numbers_session, command):
         assert _exact(result.stdout) == {"session_id": "a:n", **_exact(_document_text())}
 
 
-@pytest.mark.parametrize("command", [["export", "a:n", "-o", "-", "-f", "yaml"], ["show", "a:n", "-f", "yaml"]])
+@pytest.mark.parametrize(
+    "command", [["export", "a:n", "-o", "-", "-f", "yaml"], ["show", "a:n", "-f", "yaml"]]
+)
 def test_yaml_keeps_every_number_exactly(numbers_session, command):
     result = run_installed("session", *command)
     assert result.returncode == 0, result.stderr
@@ -72,7 +84,8 @@ def test_an_exported_file_round_trips_exactly(numbers_session, tmp_path):
 def test_jsonl_numbers_are_exact_too(root):
     (root / "chat.jsonl").write_text(
         '{"key": "a:chat", "created_at": "2024-02-28T10:30:00Z", "metadata": {"w": 0.10000000000000000555}}\n'
-        '{"role": "user", "content": "x", "score": 1e400}\n')
+        '{"role": "user", "content": "x", "score": 1e400}\n'
+    )
     result = run("session", "export", "a:chat", "-o", "-", "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert '"w": 0.10000000000000000555' in result.stdout and '"score": 1e400' in result.stdout
@@ -94,8 +107,10 @@ def _nested(depth: int):
 
 @pytest.fixture
 def deep_session(root):
-    document = {"created_at": "2024-02-28T10:30:00Z",
-                "messages": [{"role": "tool", "content": _nested(400)}]}
+    document = {
+        "created_at": "2024-02-28T10:30:00Z",
+        "messages": [{"role": "tool", "content": _nested(400)}],
+    }
     (root / "a").mkdir()
     text = json.dumps(document)
     (root / "a" / "deep.json").write_text(text)
@@ -103,7 +118,10 @@ def deep_session(root):
 
 
 def test_a_result_nested_400_levels_shows_and_exports_in_json(deep_session):
-    for command in (["show", "a:deep", "-f", "json"], ["export", "a:deep", "-o", "-", "-f", "json"]):
+    for command in (
+        ["show", "a:deep", "-f", "json"],
+        ["export", "a:deep", "-o", "-", "-f", "json"],
+    ):
         result = run_installed("session", *command)
         assert result.returncode == 0, result.stderr[-300:]
         assert json.loads(result.stdout)["messages"] == deep_session["messages"]
@@ -118,8 +136,9 @@ def _load_deep_yaml(text: str):
     size = threading.stack_size(256 * 1024 * 1024)
     try:
         sys.setrecursionlimit(20_000)
-        reader = threading.Thread(target=lambda: outcome.update(
-            value=YAML(typ="safe", pure=True).load(text)))
+        reader = threading.Thread(
+            target=lambda: outcome.update(value=YAML(typ="safe", pure=True).load(text))
+        )
         reader.start()
         reader.join(timeout=60)
     finally:
@@ -129,7 +148,10 @@ def _load_deep_yaml(text: str):
 
 
 def test_a_result_nested_400_levels_shows_and_exports_in_yaml(deep_session, tmp_path):
-    for command in (["show", "a:deep", "-f", "yaml"], ["export", "a:deep", "-o", str(tmp_path / "d.yaml")]):
+    for command in (
+        ["show", "a:deep", "-f", "yaml"],
+        ["export", "a:deep", "-o", str(tmp_path / "d.yaml")],
+    ):
         result = run_installed("session", *command)
         assert result.returncode == 0, result.stderr[-300:]
         text = result.stdout if command[0] == "show" else (tmp_path / "d.yaml").read_text()

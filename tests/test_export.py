@@ -12,11 +12,24 @@ from tests.helpers import message, run, run_installed, write_jsonl, write_sessio
 @pytest.fixture
 def stored(root):
     path = write_session(
-        root, "agent-001", "session-123",
-        [message("user", "Hello", "2024-02-28T10:30:05Z", tokens=3),
-         message("assistant", {"tool": "search", "args": {"q": "x"}}, "2024-02-28T10:30:08+01:00")],
-        metadata={"agent_id": "agent-001", "user_id": "user-456", "tags": ["a", "b"], "custom_field": 1.5},
-        updated_at="2024-02-28T12:45:00Z", unknown_field={"kept": [None, True]})
+        root,
+        "agent-001",
+        "session-123",
+        [
+            message("user", "Hello", "2024-02-28T10:30:05Z", tokens=3),
+            message(
+                "assistant", {"tool": "search", "args": {"q": "x"}}, "2024-02-28T10:30:08+01:00"
+            ),
+        ],
+        metadata={
+            "agent_id": "agent-001",
+            "user_id": "user-456",
+            "tags": ["a", "b"],
+            "custom_field": 1.5,
+        },
+        updated_at="2024-02-28T12:45:00Z",
+        unknown_field={"kept": [None, True]},
+    )
     return json.loads(path.read_text())
 
 
@@ -30,7 +43,8 @@ def test_export_json_is_lossless(root, stored, tmp_path):
         "  Format: json\n"
         f"  Output: {out}\n"
         "  ✓ Exported 2 messages\n"
-        "✓ Session exported successfully\n")
+        "✓ Session exported successfully\n"
+    )
     exported = json.loads(out.read_text())
     assert exported == {"session_id": "agent-001:session-123", **stored}
     assert list(exported)[0] == "session_id"
@@ -44,13 +58,16 @@ def test_export_yaml_is_lossless(root, stored, tmp_path):
     assert out.read_text().startswith("session_id: agent-001:session-123\n")
 
 
-@pytest.mark.parametrize("name, fmt", [("s.json", "json"), ("s.yaml", "yaml"), ("s.yml", "yaml"),
-                                       ("S.JSON", "json")])
+@pytest.mark.parametrize(
+    "name, fmt", [("s.json", "json"), ("s.yaml", "yaml"), ("s.yml", "yaml"), ("S.JSON", "json")]
+)
 def test_format_from_suffix(root, stored, tmp_path, name, fmt):
     out = tmp_path / name
     result = run("session", "export", "session-123", "-o", str(out))
     assert f"  Format: {fmt}\n" in result.stderr
-    loaded = json.loads(out.read_text()) if fmt == "json" else YAML(typ="safe").load(out.read_text())
+    loaded = (
+        json.loads(out.read_text()) if fmt == "json" else YAML(typ="safe").load(out.read_text())
+    )
     assert loaded["messages"] == stored["messages"]
 
 
@@ -115,13 +132,19 @@ def test_export_of_a_missing_session(root, tmp_path):
 
 
 def test_export_jsonl_keeps_header_and_every_message(root, tmp_path):
-    messages = [message("user", "a", "2024-02-28T10:30:05.123+00:00"),
-                message("assistant", "b", "2024-02-28T10:30:06+00:00", extra="kept")]
+    messages = [
+        message("user", "a", "2024-02-28T10:30:05.123+00:00"),
+        message("assistant", "b", "2024-02-28T10:30:06+00:00", extra="kept"),
+    ]
     write_jsonl(root, "agent-7:c1", messages, metadata={"agent_id": "agent-7", "k": [1]})
     out = tmp_path / "c1.json"
     assert run("session", "export", "agent-7:c1", "-o", str(out)).exit_code == 0
     exported = json.loads(out.read_text())
-    assert exported == {"session_id": "agent-7:c1", "key": "agent-7:c1",
-                        "created_at": "2024-02-28T10:30:00.123+00:00",
-                        "updated_at": "2024-02-28T10:30:00.123+00:00",
-                        "metadata": {"agent_id": "agent-7", "k": [1]}, "messages": messages}
+    assert exported == {
+        "session_id": "agent-7:c1",
+        "key": "agent-7:c1",
+        "created_at": "2024-02-28T10:30:00.123+00:00",
+        "updated_at": "2024-02-28T10:30:00.123+00:00",
+        "metadata": {"agent_id": "agent-7", "k": [1]},
+        "messages": messages,
+    }

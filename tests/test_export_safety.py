@@ -30,9 +30,17 @@ def _inside_root_paths(root, tmp_path):
     }
 
 
-@pytest.mark.parametrize("case", ["the session file itself", "a new file in an agent directory",
-                                  "a new agent directory", "a JSONL file at the top",
-                                  "through a symlink to the root", "through .."])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "the session file itself",
+        "a new file in an agent directory",
+        "a new agent directory",
+        "a JSONL file at the top",
+        "through a symlink to the root",
+        "through ..",
+    ],
+)
 def test_a_path_inside_the_root_is_refused(root, tmp_path, session_file, case):
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     original = session_file.read_bytes()

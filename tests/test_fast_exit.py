@@ -22,8 +22,13 @@ main()
 
 
 def run_mofa(*args, env=None, python_args=()):
-    return subprocess.run([sys.executable, *python_args, "-c", PROGRAM, *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, *python_args, "-c", PROGRAM, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_a_listing_ends_without_teardown_its_output_whole(root):
@@ -42,7 +47,9 @@ def test_a_failure_keeps_its_status_and_message(root):
     assert "teardown ran" not in result.stderr
 
 
-@pytest.mark.parametrize("how", [{"env": {"PYTHONWARNINGS": "error"}}, {"python_args": ["-X", "dev"]}])
+@pytest.mark.parametrize(
+    "how", [{"env": {"PYTHONWARNINGS": "error"}}, {"python_args": ["-X", "dev"]}]
+)
 def test_asking_for_warnings_keeps_the_teardown(root, how):
     write_session(root, "a", "s")
     assert "teardown ran" not in run_mofa("session", "list", "--output-format", "json").stderr

@@ -15,7 +15,13 @@ def burst(root, start, count):
     for number in range(start, start + count):
         (root / f"agent-{number // 500}").mkdir(exist_ok=True)
         (root / f"agent-{number // 500}" / f"s{number:05d}.json").write_text(
-            json.dumps({"created_at": "2024-02-28T10:30:00Z", "messages": [{"role": "user", "content": "x"}]}))
+            json.dumps(
+                {
+                    "created_at": "2024-02-28T10:30:00Z",
+                    "messages": [{"role": "user", "content": "x"}],
+                }
+            )
+        )
 
 
 def test_kill_9_of_the_watcher_mid_burst_then_restart(root, index_path):
@@ -41,8 +47,11 @@ def test_kill_9_of_the_watcher_mid_burst_then_restart(root, index_path):
 def test_mofa_killed_mid_refresh_leaves_a_usable_index(root, index_path):
     burst(root, 0, 4000)
     for attempt in range(3):
-        process = subprocess.Popen([str(BIN / "mofa"), "session", "index", "rebuild"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [str(BIN / "mofa"), "session", "index", "rebuild"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         # Kill once it is writing: the index exists and has some rows (or after a bounded wait).
         wait_until(lambda: len(index_rows(index_path)) > 500 * attempt, timeout=30, interval=0.005)
         process.kill()

@@ -13,30 +13,49 @@ from tests.helpers import listed_ids, message, run, write_jsonl, write_session
 
 @pytest.fixture
 def fleet(root):
-    write_session(root, "agent-001", "old", [message("user", "refund my order")],
-                  created_at="2024-01-01T10:00:00Z", metadata={"user_id": "u1", "tags": ["billing"]})
-    write_session(root, "agent-001", "mid", [message("user", "hello")] * 3,
-                  created_at="2024-02-15T10:00:00Z", status="closed",
-                  metadata={"user_id": "u2", "tags": ["billing", "vip"]})
+    write_session(
+        root,
+        "agent-001",
+        "old",
+        [message("user", "refund my order")],
+        created_at="2024-01-01T10:00:00Z",
+        metadata={"user_id": "u1", "tags": ["billing"]},
+    )
+    write_session(
+        root,
+        "agent-001",
+        "mid",
+        [message("user", "hello")] * 3,
+        created_at="2024-02-15T10:00:00Z",
+        status="closed",
+        metadata={"user_id": "u2", "tags": ["billing", "vip"]},
+    )
     write_session(root, "agent-002", "new", [], created_at="2024-03-01T10:00:00Z")
-    write_jsonl(root, "telegram:chat-42", [message("user", "Where is the refund?", "2024-02-20T10:00:05.123456789Z")],
-                metadata={"agent_id": "agent-003", "user_id": "u1", "tags": ["vip"]},
-                created_at="2024-02-20T10:00:00.5+00:00")
+    write_jsonl(
+        root,
+        "telegram:chat-42",
+        [message("user", "Where is the refund?", "2024-02-20T10:00:05.123456789Z")],
+        metadata={"agent_id": "agent-003", "user_id": "u1", "tags": ["vip"]},
+        created_at="2024-02-20T10:00:00.5+00:00",
+    )
     return root
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--since", "2024-02-01"], ["agent-001:mid", "telegram:chat-42", "agent-002:new"]),
-    (["--until", "2024-02-16"], ["agent-001:old", "agent-001:mid"]),
-    (["--since", "2024-02-01", "--until", "2024-02-20T10:00:00.5Z"], ["agent-001:mid"]),
-    (["--status", "closed", "--status", "empty"], ["agent-001:mid", "agent-002:new"]),
-    (["--user", "u1"], ["agent-001:old", "telegram:chat-42"]),
-    (["--tag", "billing"], ["agent-001:old", "agent-001:mid"]),
-    (["--tag", "billing", "--tag", "vip"], ["agent-001:mid"]),
-    (["--tag", "vip", "--limit", "1"], ["telegram:chat-42"]),
-    (["--agent", "agent-001", "--user", "u1"], ["agent-001:old"]),
-    (["--user", "nobody"], []),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--since", "2024-02-01"], ["agent-001:mid", "telegram:chat-42", "agent-002:new"]),
+        (["--until", "2024-02-16"], ["agent-001:old", "agent-001:mid"]),
+        (["--since", "2024-02-01", "--until", "2024-02-20T10:00:00.5Z"], ["agent-001:mid"]),
+        (["--status", "closed", "--status", "empty"], ["agent-001:mid", "agent-002:new"]),
+        (["--user", "u1"], ["agent-001:old", "telegram:chat-42"]),
+        (["--tag", "billing"], ["agent-001:old", "agent-001:mid"]),
+        (["--tag", "billing", "--tag", "vip"], ["agent-001:mid"]),
+        (["--tag", "vip", "--limit", "1"], ["telegram:chat-42"]),
+        (["--agent", "agent-001", "--user", "u1"], ["agent-001:old"]),
+        (["--user", "nobody"], []),
+    ],
+)
 def test_list_filters_combine_and_the_limit_applies_after_them(fleet, args, expected):
     result = run("session", "list", *args, "-f", "json")
     assert result.exit_code == 0, result.stderr
@@ -46,15 +65,28 @@ def test_list_filters_combine_and_the_limit_applies_after_them(fleet, args, expe
 def test_list_since_a_duration_counts_back_from_now(fleet):
     with freeze_time("2024-03-02T00:00:00Z"):
         assert listed_ids(run("session", "list", "--since", "15d", "-f", "json")) == [
-            "telegram:chat-42", "agent-002:new"]
+            "telegram:chat-42",
+            "agent-002:new",
+        ]
 
 
 def test_list_filters_are_as_fresh_as_list(fleet):
-    write_session(fleet, "agent-009", "fresh", created_at="2024-05-01T00:00:00Z", metadata={"tags": ["billing"]})
-    assert listed_ids(run("session", "list", "--tag", "billing", "-f", "json"))[-1] == "agent-009:fresh"
+    write_session(
+        fleet,
+        "agent-009",
+        "fresh",
+        created_at="2024-05-01T00:00:00Z",
+        metadata={"tags": ["billing"]},
+    )
+    assert (
+        listed_ids(run("session", "list", "--tag", "billing", "-f", "json"))[-1]
+        == "agent-009:fresh"
+    )
 
 
-@pytest.mark.parametrize("args", [["--since", "yesterday"], ["--until", "2024-13-01"], ["--since", "-1d"]])
+@pytest.mark.parametrize(
+    "args", [["--since", "yesterday"], ["--until", "2024-13-01"], ["--since", "-1d"]]
+)
 def test_bad_times_are_usage_errors(fleet, args):
     result = run("session", "list", *args)
     assert result.exit_code == 2
@@ -68,6 +100,7 @@ def test_list_table_says_what_it_filters(fleet):
 
 
 # -- search --------------------------------------------------------------------------------------
+
 
 def test_search_json_and_table(fleet):
     result = run("session", "search", "refund", "-f", "json")
@@ -85,8 +118,10 @@ def test_search_json_and_table(fleet):
 def test_search_is_fresh_right_after_a_write(fleet):
     assert json.loads(run("session", "search", "zebra", "-f", "json").stdout) == []
     write_session(fleet, "agent-002", "zoo", [message("assistant", "a zebra!")])
-    assert [item["session_id"] for item in json.loads(run("session", "search", "zebra", "-f", "json").stdout)] == [
-        "agent-002:zoo"]
+    assert [
+        item["session_id"]
+        for item in json.loads(run("session", "search", "zebra", "-f", "json").stdout)
+    ] == ["agent-002:zoo"]
     (fleet / "agent-002" / "zoo.json").unlink()
     assert json.loads(run("session", "search", "zebra", "-f", "json").stdout) == []
 
@@ -103,6 +138,7 @@ def test_nothing_found(fleet):
 
 
 # -- prune ---------------------------------------------------------------------------------------
+
 
 def test_prune_dry_run_deletes_nothing(fleet):
     result = run("session", "prune", "--before", "2024-02-16", "--dry-run")
@@ -133,11 +169,23 @@ def test_prune_older_than_with_agent_and_status(fleet):
 
 def test_prune_archives_first(fleet, tmp_path):
     archive = tmp_path / "archive"
-    result = run("session", "prune", "--before", "2024-02-21", "--agent", "agent-003",
-                 "--archive", str(archive), "--force")
+    result = run(
+        "session",
+        "prune",
+        "--before",
+        "2024-02-21",
+        "--agent",
+        "agent-003",
+        "--archive",
+        str(archive),
+        "--force",
+    )
     assert result.exit_code == 0, result.stderr
     saved = json.loads((archive / "agent-003" / "chat-42.json").read_text())
-    assert saved["key"] == "telegram:chat-42" and saved["messages"][0]["content"] == "Where is the refund?"
+    assert (
+        saved["key"] == "telegram:chat-42"
+        and saved["messages"][0]["content"] == "Where is the refund?"
+    )
     assert not (fleet / "telegram:chat-42.jsonl").exists()
 
 
@@ -153,13 +201,22 @@ def test_a_session_whose_archive_fails_is_kept(fleet, tmp_path):
 
 
 def test_prune_refuses_an_archive_inside_the_root(fleet):
-    result = run("session", "prune", "--before", "2025-01-01", "--archive", str(fleet / "archive"), "--force")
+    result = run(
+        "session", "prune", "--before", "2025-01-01", "--archive", str(fleet / "archive"), "--force"
+    )
     assert result.exit_code == 2
     assert len(listed_ids(run("session", "list", "-f", "json"))) == 4
 
 
-@pytest.mark.parametrize("args", [[], ["--older-than", "1d", "--before", "2024-01-01"], ["--older-than", "7"],
-                                  ["--before", "soon"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--older-than", "1d", "--before", "2024-01-01"],
+        ["--older-than", "7"],
+        ["--before", "soon"],
+    ],
+)
 def test_prune_usage(fleet, args):
     result = run("session", "prune", *args, "--force")
     assert result.exit_code == 2

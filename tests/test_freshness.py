@@ -64,8 +64,10 @@ def test_the_files_it_counts_are_the_refreshs(indexed, root):
     from indexer.refresh import Refresher
 
     for agent in (None, "a"):
-        assert survey(indexed.conn, str(root), agent).files == \
-            Refresher(indexed.conn, str(root)).refresh(agent).files
+        assert (
+            survey(indexed.conn, str(root), agent).files
+            == Refresher(indexed.conn, str(root)).refresh(agent).files
+        )
 
 
 def test_a_change_hands_over_what_was_scanned(indexed, root, scans):
@@ -149,7 +151,9 @@ def test_a_listing_never_misses_a_change_made_between_commands(root):
     assert listed_ids(run_installed("session", "list", "--output-format", "json")) == ["a:s1"]
     time.sleep(RACY_NS / 1e9 * 2)
     run_installed("session", "list")
-    path = write_session(root, "a", "s1", messages=[message("user", "hi"), message("assistant", "hello")])
+    path = write_session(
+        root, "a", "s1", messages=[message("user", "hi"), message("assistant", "hello")]
+    )
     shown = run_installed("session", "list", "--output-format", "json")
     assert json.loads(shown.stdout)[0]["message_count"] == 2
     os.rename(path, root / "a" / "s9.json")

@@ -72,7 +72,9 @@ def inotify_masks(pid: int) -> list[int]:
             with open(f"/proc/{pid}/fdinfo/{fd}") as info:
                 for line in info:
                     if line.startswith("inotify wd:"):
-                        fields = dict(field.split(":", 1) for field in line.split()[1:] if ":" in field)
+                        fields = dict(
+                            field.split(":", 1) for field in line.split()[1:] if ":" in field
+                        )
                         masks.append(int(fields["mask"], 16))
         except FileNotFoundError:
             continue
@@ -93,7 +95,9 @@ def test_the_watcher_is_not_woken_by_readers(root, index_path):
         assert daemon.stop(signal.SIGTERM) == 0
 
 
-def test_a_command_asks_before_it_opens_the_index_and_checks_what_it_opened(root, index_path, tmp_path):
+def test_a_command_asks_before_it_opens_the_index_and_checks_what_it_opened(
+    root, index_path, tmp_path
+):
     """The cookie is made before SQLite is even imported, naming the epoch the watcher's record
     publishes; the answer counts only for an index whose file and epoch are the ones named."""
     import shutil
@@ -170,13 +174,23 @@ def test_a_command_does_not_wait_for_a_watcher_that_is_catching_up(root, index_p
     lock = DaemonLock(str(index_path))  # this process plays the watcher that holds the lock
     lock.acquire()
     try:
-        lock.record(WatcherRecord(os.getpid(), file_identity(str(root)), file_identity(str(index_path)),
-                                  "starting", None, "0123456789abcdef"))
+        lock.record(
+            WatcherRecord(
+                os.getpid(),
+                file_identity(str(root)),
+                file_identity(str(index_path)),
+                "starting",
+                None,
+                "0123456789abcdef",
+            )
+        )
         write_session(root, "a", "t")
         result = run_installed("-v", "session", "list", "--output-format", "json")
         assert result.returncode == 0, result.stderr
         assert [row["session_id"] for row in json.loads(result.stdout)] == ["a:s", "a:t"]
-        assert "mofa-indexd is catching up with the root; refreshing from the files" in result.stderr
+        assert (
+            "mofa-indexd is catching up with the root; refreshing from the files" in result.stderr
+        )
         assert not [name for name in os.listdir(root) if name.startswith(".mofa-")]  # no cookie
     finally:
         lock.release()
@@ -193,10 +207,19 @@ def test_the_root_digest_is_the_same_in_every_process_and_tells_roots_apart(tmp_
     first.mkdir()
     second.mkdir()
     link.symlink_to(first)
-    elsewhere = subprocess.run([sys.executable, "-c", "import sys; from indexer.handshake import root_digest;"
-                                " print(root_digest(sys.argv[1]))", str(first)],
-                               capture_output=True, text=True, check=True,
-                               env={"PYTHONHASHSEED": "random", "PATH": "/usr/bin:/bin"}).stdout.strip()
+    elsewhere = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from indexer.handshake import root_digest;"
+            " print(root_digest(sys.argv[1]))",
+            str(first),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "random", "PATH": "/usr/bin:/bin"},
+    ).stdout.strip()
     assert elsewhere == root_digest(str(first)) == root_digest(str(link))
     assert root_digest(str(second)) != root_digest(str(first))
     assert len(elsewhere) == 16 and int(elsewhere, 16) >= 0

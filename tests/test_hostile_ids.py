@@ -13,10 +13,35 @@ from mofa.stores.files import FileSessionStore
 from tests.helpers import run, write_session
 
 HOSTILE = [
-    "..", ".", "..:x", "x:..", ".:x", "x:.", "../victim", "agent:../victim", "agent:../../victim",
-    "/etc/passwd", "agent:/etc/passwd", "/tmp:x", "agent:sub/victim", "agent:sub\\victim",
-    "ag/ent:x", "ag\\ent:x", "agent:x\x00", "agent:x\n", "agent:\x1b[2J", "agent:\x7f", "\t:x",
-    ":", "::", ":x", "x:", "", "agent:.hidden", ".victim", "agent:..victim-dir/x",
+    "..",
+    ".",
+    "..:x",
+    "x:..",
+    ".:x",
+    "x:.",
+    "../victim",
+    "agent:../victim",
+    "agent:../../victim",
+    "/etc/passwd",
+    "agent:/etc/passwd",
+    "/tmp:x",
+    "agent:sub/victim",
+    "agent:sub\\victim",
+    "ag/ent:x",
+    "ag\\ent:x",
+    "agent:x\x00",
+    "agent:x\n",
+    "agent:\x1b[2J",
+    "agent:\x7f",
+    "\t:x",
+    ":",
+    "::",
+    ":x",
+    "x:",
+    "",
+    "agent:.hidden",
+    ".victim",
+    "agent:..victim-dir/x",
 ]
 
 
@@ -24,8 +49,13 @@ HOSTILE = [
 def planted(root, tmp_path):
     """Victim files around (and inside) the root that a wrong path would reach."""
     write_session(root, "agent", "real")
-    victims = [tmp_path / "victim.json", tmp_path / "victim", root / ".victim.json",
-               root / "agent" / ".hidden.json", tmp_path / "sessions-victim.json"]
+    victims = [
+        tmp_path / "victim.json",
+        tmp_path / "victim",
+        root / ".victim.json",
+        root / "agent" / ".hidden.json",
+        tmp_path / "sessions-victim.json",
+    ]
     (root / "agent" / "sub").mkdir()
     victims.append(root / "agent" / "sub" / "victim.json")
     for path in victims:
@@ -41,7 +71,9 @@ def snapshot(top):
             if path.startswith(str(top / "cache")):  # the index's own place, outside the root
                 continue
             st = os.lstat(path)
-            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if os.path.isfile(path) else ""
+            digest = (
+                hashlib.sha256(Path(path).read_bytes()).hexdigest() if os.path.isfile(path) else ""
+            )
             state[path] = (st.st_mtime_ns, st.st_size, digest)
     return state
 
@@ -49,8 +81,13 @@ def snapshot(top):
 @pytest.mark.parametrize("bad_id", HOSTILE)
 def test_every_command_refuses_and_touches_nothing(planted, bad_id):
     before = snapshot(planted)
-    for command in (["show", bad_id], ["show", bad_id, "-f", "json"], ["delete", bad_id, "--force"],
-                    ["delete", bad_id], ["export", bad_id, "-o", str(planted / "out.json")]):
+    for command in (
+        ["show", bad_id],
+        ["show", bad_id, "-f", "json"],
+        ["delete", bad_id, "--force"],
+        ["delete", bad_id],
+        ["export", bad_id, "-o", str(planted / "out.json")],
+    ):
         result = run("session", *command, input="y\n")
         assert result.exit_code == 1, (command, result.stderr)
         assert result.stdout == ""
@@ -66,10 +103,15 @@ def test_list_with_a_hostile_agent_lists_nothing(planted):
     assert snapshot(planted) == before
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
-       | st.lists(st.sampled_from(["..", ".", "/", "\\", ":", "x", "agent", "\x00", "~", "real"]),
-                  max_size=8).map("".join))
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+    | st.lists(
+        st.sampled_from(["..", ".", "/", "\\", ":", "x", "agent", "\x00", "~", "real"]), max_size=8
+    ).map("".join)
+)
 def test_no_id_resolves_outside_the_root(planted, text):
     root = planted / "sessions"
     store = FileSessionStore(str(root))

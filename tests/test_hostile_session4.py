@@ -13,8 +13,7 @@ import pytest
 
 from tests.helpers import BIN, listed_ids, run_installed
 
-SESSION = ('{"created_at": "2024-02-28T10:30:%02dZ", "metadata": {"user_id": "u"}, '
-           '"messages": [%s]}')
+SESSION = '{"created_at": "2024-02-28T10:30:%02dZ", "metadata": {"user_id": "u"}, "messages": [%s]}'
 MESSAGE = '{"role": "user", "content": "hi", "timestamp": "2024-02-28T10:31:00Z"}'
 
 
@@ -50,8 +49,9 @@ def _run_killing_workers(place, *args, timeout: float = 60.0):
     """Run `mofa ARGS`, killing (kill -9) each of its worker processes as soon as it appears,
     as the OOM killer would. (stdout, stderr, returncode, the pids killed); the command must end."""
     with open(place / "out", "w+b") as out, open(place / "err", "w+b") as err:
-        process = subprocess.Popen([str(BIN / "mofa"), *args], stdout=out, stderr=err,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [str(BIN / "mofa"), *args], stdout=out, stderr=err, start_new_session=True
+        )
         killed: set[int] = set()
         try:
             deadline = time.monotonic() + timeout
@@ -65,7 +65,9 @@ def _run_killing_workers(place, *args, timeout: float = 60.0):
                         killed.add(child)
                 time.sleep(0.001)
             if process.poll() is None:
-                pytest.fail(f"mofa {' '.join(args)} hung after its workers {sorted(killed)} were killed")
+                pytest.fail(
+                    f"mofa {' '.join(args)} hung after its workers {sorted(killed)} were killed"
+                )
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -115,8 +117,9 @@ def _found(root, directory: str, name: str):
     """The FileStat a scan gives a session file now (what a refresh then hands the parser)."""
     from mofa import tree
 
-    scan = tree.scan_dir(os.path.join(root, directory) if directory else str(root), bool(directory),
-                         keep_keys=True)
+    scan = tree.scan_dir(
+        os.path.join(root, directory) if directory else str(root), bool(directory), keep_keys=True
+    )
     return dict(zip(scan.names, tree.file_stats(scan)))[name]
 
 
@@ -147,8 +150,9 @@ def test_a_session_file_swapped_for_a_fifo_after_its_scan_is_not_waited_on(root,
 
 
 @pytest.mark.parametrize("directory, name", [("agent", "s.json"), ("", "k.jsonl")])
-def test_a_session_file_swapped_for_a_symlink_after_its_scan_is_not_followed(root, tmp_path,
-                                                                          directory, name):
+def test_a_session_file_swapped_for_a_symlink_after_its_scan_is_not_followed(
+    root, tmp_path, directory, name
+):
     # ... and read through a symlink put in its place: a file outside the root became a row.
     from indexer.refresh import parse_one
 
@@ -188,12 +192,15 @@ def test_a_root_whose_path_is_not_utf8_is_refused_in_one_line(tmp_path, command)
     os.makedirs(os.path.join(root, "agent"))
     with open(os.path.join(root, "agent", "s.json"), "w") as handle:
         handle.write('{"messages": []}')
-    result = subprocess.run([str(BIN / "mofa"), "--sessions-dir", root, *command],
-                            capture_output=True, timeout=120)
+    result = subprocess.run(
+        [str(BIN / "mofa"), "--sessions-dir", root, *command], capture_output=True, timeout=120
+    )
     assert result.returncode == 2
     lines = result.stderr.decode().splitlines()
-    assert lines[-1] == (f"Error: the sessions root {tmp_path}/sessions-\\xff\\xfe is not valid UTF-8:"
-                         " its sessions cannot be indexed (rename it)")
+    assert lines[-1] == (
+        f"Error: the sessions root {tmp_path}/sessions-\\xff\\xfe is not valid UTF-8:"
+        " its sessions cannot be indexed (rename it)"
+    )
     assert not [line for line in lines if "internal error" in line or "Traceback" in line]
 
 
@@ -225,7 +232,8 @@ def test_a_first_listing_says_an_unreadable_agent_directory_once(place):
     assert listing.returncode == 0, listing.stderr
     assert [item["session_id"] for item in json.loads(listing.stdout)] == ["open:s"]
     assert listing.stderr.splitlines() == [
-        f"warning: permission denied: {os.path.join(root, 'closed')}; its sessions are left out"]
+        f"warning: permission denied: {os.path.join(root, 'closed')}; its sessions are left out"
+    ]
 
 
 def test_a_directory_another_command_wrote_meanwhile_is_warned_of_once(root, index_path):

@@ -18,16 +18,30 @@ def write_mofa(root, key: str, file_stem: str | None = None, content: str = "hi"
     """A session file as MoFA writes it: sanitized file name, no trailing newline."""
     from mofa.ids import mofa_file_stem
 
-    header = {"key": key, "created_at": "2024-02-28T10:30:00.123456789+00:00",
-              "updated_at": "2024-02-28T10:30:00.123456789+00:00", "metadata": {}}
+    header = {
+        "key": key,
+        "created_at": "2024-02-28T10:30:00.123456789+00:00",
+        "updated_at": "2024-02-28T10:30:00.123456789+00:00",
+        "metadata": {},
+    }
     line = {"role": "user", "content": content, "timestamp": "2024-02-28T10:30:05.389498634Z"}
     path = root / f"{file_stem if file_stem is not None else mofa_file_stem(key)}.jsonl"
     path.write_text(json.dumps(header) + "\n" + json.dumps(line), encoding="utf-8")
     return str(path)
 
 
-KEYS = ["user/42", "../escape", ".hidden", "a\\b", "tab\tkey", ":x", "chat.v2:thread 7", "café:naïve",
-        "emoji🙂:x", "plain"]
+KEYS = [
+    "user/42",
+    "../escape",
+    ".hidden",
+    "a\\b",
+    "tab\tkey",
+    ":x",
+    "chat.v2:thread 7",
+    "café:naïve",
+    "emoji🙂:x",
+    "plain",
+]
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -51,7 +65,9 @@ def test_a_per_agent_file_wins_over_a_jsonl_header_for_every_command(root):
     mofa = write_mofa(root, "a:b", content="jsonl")
     for _ in range(2):
         listing = run("session", "list", "-f", "json")
-        assert [(item["session_id"], item["message_count"]) for item in json.loads(listing.stdout)] == [("a:b", 1)]
+        assert [
+            (item["session_id"], item["message_count"]) for item in json.loads(listing.stdout)
+        ] == [("a:b", 1)]
         assert "also used by" in listing.stderr
         shown = json.loads(run("session", "show", "a:b", "-f", "json").stdout)
         assert shown["messages"][0]["content"] == "per-agent"
@@ -68,7 +84,10 @@ def test_an_agent_directory_with_a_colon_against_a_longer_key(root):
     write_session(root, "a:b", "c", [message("user", "dir")])
     write_mofa(root, "a:b:c", content="jsonl")
     assert listed_ids(run("session", "list", "-f", "json")) == ["a:b:c"]
-    assert json.loads(run("session", "show", "a:b:c", "-f", "json").stdout)["messages"][0]["content"] == "dir"
+    assert (
+        json.loads(run("session", "show", "a:b:c", "-f", "json").stdout)["messages"][0]["content"]
+        == "dir"
+    )
     verify = run("session", "index", "verify")
     assert verify.exit_code == 0, verify.stdout + verify.stderr
     assert verify.stdout.startswith("duplicate: ") and "a:b:c.jsonl" in verify.stdout
@@ -78,14 +97,22 @@ def test_among_jsonl_files_the_one_named_for_the_key_wins_and_the_other_is_relea
     stray = write_mofa(root, "k:1", file_stem="0-first-in-byte-order", content="stray")
     own = write_mofa(root, "k:1", content="own")
     for _ in range(2):
-        assert json.loads(run("session", "show", "k:1", "-f", "json").stdout)["messages"][0]["content"] == "own"
+        assert (
+            json.loads(run("session", "show", "k:1", "-f", "json").stdout)["messages"][0]["content"]
+            == "own"
+        )
         run("session", "index", "rebuild")
     assert run("session", "delete", "k:1", "--force").exit_code == 0
     assert not os.path.exists(own) and os.path.exists(stray)
-    assert json.loads(run("session", "show", "k:1", "-f", "json").stdout)["messages"][0]["content"] == "stray"
+    assert (
+        json.loads(run("session", "show", "k:1", "-f", "json").stdout)["messages"][0]["content"]
+        == "stray"
+    )
 
 
-def test_delete_refuses_an_agent_directory_swapped_for_a_symlink_while_the_prompt_waits(root, tmp_path):
+def test_delete_refuses_an_agent_directory_swapped_for_a_symlink_while_the_prompt_waits(
+    root, tmp_path
+):
     outside = tmp_path / "outside"
     victim = outside / "s.json"
     outside.mkdir()
@@ -96,8 +123,14 @@ def test_delete_refuses_an_agent_directory_swapped_for_a_symlink_while_the_promp
 
     from tests.helpers import BIN
 
-    process = subprocess.Popen([str(BIN / "mofa"), "session", "delete", "agent:s"], env={**os.environ, **env},
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(BIN / "mofa"), "session", "delete", "agent:s"],
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Wait for the prompt, then swap the directory for a link to the outside one.
         prompt = ""
@@ -127,6 +160,8 @@ def test_a_tampered_index_row_cannot_make_delete_remove_a_file_outside(root, tmp
     conn.close()
     run("session", "delete", "k:1", "--force")
     assert victim.read_text() == "precious"
+
+
 def test_list_never_reads_an_agent_named_through_a_symlink_or_hidden(root, tmp_path):
     outside = tmp_path / "outside-agent"
     write_session(tmp_path, "outside-agent", "secret")
@@ -139,8 +174,10 @@ def test_list_never_reads_an_agent_named_through_a_symlink_or_hidden(root, tmp_p
     assert json.loads(query.stdout) == [{"n": 0}]
 
 
-@pytest.mark.parametrize("agent, name", [("agent", "tab\tname"), ("agent", "back\\slash"),
-                                         ("bell\x07", "s"), ("back\\slash", "s")])
+@pytest.mark.parametrize(
+    "agent, name",
+    [("agent", "tab\tname"), ("agent", "back\\slash"), ("bell\x07", "s"), ("back\\slash", "s")],
+)
 def test_per_agent_names_no_id_can_name_are_left_out_with_a_warning(root, agent, name):
     write_session(root, agent, name)
     write_session(root, "good", "s")
@@ -151,11 +188,16 @@ def test_per_agent_names_no_id_can_name_are_left_out_with_a_warning(root, agent,
         assert run("session", "show", session_id, "-f", "json").exit_code == 0
 
 
-NAMES = st.text(alphabet=st.sampled_from(list("ab.:-_\\\t\x07é🙂/ ")) | st.characters(codec="utf-8"),
-                min_size=1, max_size=12)
+NAMES = st.text(
+    alphabet=st.sampled_from(list("ab.:-_\\\t\x07é🙂/ ")) | st.characters(codec="utf-8"),
+    min_size=1,
+    max_size=12,
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(agent=NAMES, stem=NAMES, suffix=st.sampled_from([".json", ".jsonl", ".txt", ""]))
 def test_the_scans_follow_the_one_rule_for_session_names(tmp_path_factory, agent, stem, suffix):
     """tree.scan_root / scan_agent_dir inline `is_session_name`: they must agree with it."""
@@ -173,7 +215,9 @@ def test_the_scans_follow_the_one_rule_for_session_names(tmp_path_factory, agent
         return
     listing = tree.scan_root(str(root), [])
     assert (agent in listing.agents) == tree.is_agent_name(agent)
-    assert ([stat.name for stat in listing.jsonl if stat.name == name] == [name]) == tree.is_session_name("", name)
+    assert (
+        [stat.name for stat in listing.jsonl if stat.name == name] == [name]
+    ) == tree.is_session_name("", name)
     if tree.is_agent_name(agent):
         found = [stat.name for stat in tree.scan_agent_dir(str(root / agent), [])]
         assert (name in found) == tree.is_session_name(agent, name)

@@ -15,8 +15,15 @@ def export(session_id: str, path) -> str:
 
 
 def test_export_delete_import_gives_back_an_identical_export(root, tmp_path):
-    write_session(root, "agent-001", "s1", [message("user", "Hi"), message("tool", {"rows": [1, 2.5, None]})],
-                  metadata={"agent_id": "agent-001", "tags": ["x"]}, status="closed", extra={"kept": True})
+    write_session(
+        root,
+        "agent-001",
+        "s1",
+        [message("user", "Hi"), message("tool", {"rows": [1, 2.5, None]})],
+        metadata={"agent_id": "agent-001", "tags": ["x"]},
+        status="closed",
+        extra={"kept": True},
+    )
     write_jsonl(root, "telegram:chat-42", metadata={"agent_id": "bot", "n": 1})
     for session_id, suffix in (("agent-001:s1", "json"), ("telegram:chat-42", "yaml")):
         before = export(session_id, tmp_path / f"before.{suffix}")
@@ -61,7 +68,8 @@ def test_from_dir_copies_a_root_and_is_idempotent(root, tmp_path):
     assert "✓ Imported 6 sessions" in first.stderr
     assert "broken.json" in first.stderr
     assert sorted(listed_ids(run("session", "list", "-f", "json"))) == sorted(
-        ["agent-0:s0", "agent-0:s2", "agent-0:s4", "agent-1:s1", "agent-1:s3", "user/42"])
+        ["agent-0:s0", "agent-0:s2", "agent-0:s4", "agent-1:s1", "agent-1:s3", "user/42"]
+    )
     second = run("session", "import", "--from-dir", str(source))
     assert "✓ Imported 0 sessions (0 replaced, 6 unchanged)" in second.stderr
     assert (root / "user_42.jsonl").exists()
@@ -70,8 +78,13 @@ def test_from_dir_copies_a_root_and_is_idempotent(root, tmp_path):
 def test_bad_imports_each_get_one_error_line(root, tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     (tmp_path / "noid.json").write_text(json.dumps({"messages": []}))
-    result = run("session", "import", str(tmp_path / "bad.json"), str(tmp_path / "noid.json"),
-                 str(tmp_path / "missing.json"))
+    result = run(
+        "session",
+        "import",
+        str(tmp_path / "bad.json"),
+        str(tmp_path / "noid.json"),
+        str(tmp_path / "missing.json"),
+    )
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 3
     assert result.exit_code == 3  # the first failure's status: an unreadable file

@@ -11,23 +11,65 @@ from indexer.refresh import RACY_NS
 from tests.daemon_helpers import RunningDaemon
 from tests.helpers import BIN, listed_ids, run_installed, write_jsonl, write_session
 
-HEAVY = ("ruamel", "tabulate", "watchdog", "orjson", "multiprocessing", "concurrent",
-         "asyncio", "importlib.metadata", "email", "zipfile", "logging", "argparse")
+HEAVY = (
+    "ruamel",
+    "tabulate",
+    "watchdog",
+    "orjson",
+    "multiprocessing",
+    "concurrent",
+    "asyncio",
+    "importlib.metadata",
+    "email",
+    "zipfile",
+    "logging",
+    "argparse",
+)
 
 # Modules the command imports on top of `python -c "import click"`. The standard library's
 # own: sqlite3 (the index), fcntl (the watcher's lock), difflib and heapq (click, when it
 # matches a short option). Not locale: click's strings are not looked up in a catalog
 # (mofa.cli._untranslated_click).
-STDLIB_ALLOWED = {"sqlite3", "sqlite3.dbapi2", "_sqlite3", "fcntl",
-                  "difflib", "heapq", "_heapq", "zlib"}  # zlib: the default index file's name
+STDLIB_ALLOWED = {
+    "sqlite3",
+    "sqlite3.dbapi2",
+    "_sqlite3",
+    "fcntl",
+    "difflib",
+    "heapq",
+    "_heapq",
+    "zlib",
+}  # zlib: the default index file's name
 # The project's modules a listing of an index that is current needs (stat refresh included).
 OURS_LIST = {
-    "mofa", "mofa.cli", "mofa.cli.app", "mofa.cli.commands", "mofa.cli.console",
-    "mofa.cli.errors", "mofa.cli.filters", "mofa.cli.lazy", "mofa.cli.listing",
-    "mofa.cli.options", "mofa.errors", "mofa.ids", "mofa.paths", "mofa.session",
-    "mofa.stores", "mofa.stores.base", "mofa.stores.files", "mofa.stores.rows", "mofa.timestamps",
-    "mofa.tree", "indexer", "indexer.database", "indexer.freshness", "indexer.index",
-    "indexer.location", "indexer.lock", "indexer.migrations", "indexer.store",
+    "mofa",
+    "mofa.cli",
+    "mofa.cli.app",
+    "mofa.cli.commands",
+    "mofa.cli.console",
+    "mofa.cli.errors",
+    "mofa.cli.filters",
+    "mofa.cli.lazy",
+    "mofa.cli.listing",
+    "mofa.cli.options",
+    "mofa.errors",
+    "mofa.ids",
+    "mofa.paths",
+    "mofa.session",
+    "mofa.stores",
+    "mofa.stores.base",
+    "mofa.stores.files",
+    "mofa.stores.rows",
+    "mofa.timestamps",
+    "mofa.tree",
+    "indexer",
+    "indexer.database",
+    "indexer.freshness",
+    "indexer.index",
+    "indexer.location",
+    "indexer.lock",
+    "indexer.migrations",
+    "indexer.store",
 }
 # What only a listing that finds something changed needs: parsing and writing rows, and the
 # library's exceptions (imported where something fails).
@@ -36,26 +78,63 @@ ONLY_WHEN_CHANGED = {"indexer.refresh", "indexer.rows", "indexer.transactions", 
 # needed, nor the library's exceptions (imported when something fails), nor the result types
 # of search, verify and query: the listing path is these modules (issue 16).
 OURS_HANDSHAKE = {
-    "mofa", "mofa.cli", "mofa.cli.app", "mofa.cli.commands", "mofa.cli.console",
-    "mofa.cli.errors", "mofa.cli.filters", "mofa.cli.lazy", "mofa.cli.listing",
-    "mofa.cli.options", "mofa.paths", "mofa.stores", "mofa.stores.base", "mofa.stores.files",
-    "mofa.stores.rows", "mofa.timestamps", "indexer", "indexer.database", "indexer.handshake", "indexer.index",
-    "indexer.location", "indexer.lock", "indexer.store",
+    "mofa",
+    "mofa.cli",
+    "mofa.cli.app",
+    "mofa.cli.commands",
+    "mofa.cli.console",
+    "mofa.cli.errors",
+    "mofa.cli.filters",
+    "mofa.cli.lazy",
+    "mofa.cli.listing",
+    "mofa.cli.options",
+    "mofa.paths",
+    "mofa.stores",
+    "mofa.stores.base",
+    "mofa.stores.files",
+    "mofa.stores.rows",
+    "mofa.timestamps",
+    "indexer",
+    "indexer.database",
+    "indexer.handshake",
+    "indexer.index",
+    "indexer.location",
+    "indexer.lock",
+    "indexer.store",
 }
-NOT_ON_HANDSHAKE = {"indexer.refresh", "indexer.rows", "mofa.layouts", "mofa.tree", "mofa.ids",
-                    "mofa.session", "mofa.errors", "mofa.stores.results", "mofa.cli.showing",
-                    "mofa.cli.exporting", "mofa.cli.deleting", "indexer.migrations",
-                    "indexer.transactions"}
+NOT_ON_HANDSHAKE = {
+    "indexer.refresh",
+    "indexer.rows",
+    "mofa.layouts",
+    "mofa.tree",
+    "mofa.ids",
+    "mofa.session",
+    "mofa.errors",
+    "mofa.stores.results",
+    "mofa.cli.showing",
+    "mofa.cli.exporting",
+    "mofa.cli.deleting",
+    "indexer.migrations",
+    "indexer.transactions",
+}
 
 
 def imported_modules(*args, env=None) -> set[str]:
     import os
 
-    result = subprocess.run([sys.executable, "-X", "importtime", str(BIN / "mofa"), *args],
-                            capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(BIN / "mofa"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, result.stderr
-    return {line.split("|")[-1].strip() for line in result.stderr.splitlines()
-            if line.startswith("import time:") and "|" in line}
+    return {
+        line.split("|")[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
 
 
 def warm(root) -> None:
@@ -66,34 +145,48 @@ def warm(root) -> None:
 
 
 def click_modules() -> set[str]:
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import click"],
-                            capture_output=True, text=True, timeout=60)
-    return {line.split("|")[-1].strip() for line in result.stderr.splitlines()
-            if line.startswith("import time:") and "|" in line}
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import click"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return {
+        line.split("|")[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
 
 
-@pytest.mark.parametrize("args", [
-    ["session", "list", "--output-format", "json"],
-    ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
-    ["session", "list"],
-    ["session", "show", "a:s", "--format", "json"],
-    ["session", "show", "a:s"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["session", "list", "--output-format", "json"],
+        ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
+        ["session", "list"],
+        ["session", "show", "a:s", "--format", "json"],
+        ["session", "show", "a:s"],
+    ],
+)
 def test_no_heavy_module_on_the_common_paths(root, args):
     write_session(root, "a", "s")
     write_jsonl(root, "b:c")
     warm(root)  # what follows is a warm command
     modules = imported_modules(*args)
     assert "mofa.cli.commands" in modules  # the measurement sees our own imports
-    heavy = [name for name in modules
-             if any(name == top or name.startswith(top + ".") for top in HEAVY)]
+    heavy = [
+        name for name in modules if any(name == top or name.startswith(top + ".") for top in HEAVY)
+    ]
     assert not heavy
 
 
-@pytest.mark.parametrize("args", [
-    ["session", "list", "--limit", "10", "--output-format", "json"],
-    ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["session", "list", "--limit", "10", "--output-format", "json"],
+        ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
+    ],
+)
 def test_a_warm_listing_imports_only_what_it_needs(root, args):
     write_session(root, "a", "s")
     write_jsonl(root, "b:c")
@@ -106,10 +199,13 @@ def test_a_warm_listing_imports_only_what_it_needs(root, args):
     assert extra - ours <= STDLIB_ALLOWED, sorted(extra - ours - STDLIB_ALLOWED)
 
 
-@pytest.mark.parametrize("args", [
-    ["session", "list", "--limit", "10", "--output-format", "json"],
-    ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["session", "list", "--limit", "10", "--output-format", "json"],
+        ["session", "list", "--agent", "a", "--limit", "1", "--output-format", "json"],
+    ],
+)
 def test_a_listing_that_finds_a_change_refreshes_it(root, args):
     write_session(root, "a", "s")
     write_jsonl(root, "b:c")
@@ -117,7 +213,11 @@ def test_a_listing_that_finds_a_change_refreshes_it(root, args):
     write_session(root, "a", "t")
     extra = imported_modules(*args) - click_modules()
     assert ONLY_WHEN_CHANGED - {"mofa.errors"} <= extra
-    assert sorted(listed_ids(run_installed("session", "list", "--output-format", "json"))) == ["a:s", "a:t", "b:c"]
+    assert sorted(listed_ids(run_installed("session", "list", "--output-format", "json"))) == [
+        "a:s",
+        "a:t",
+        "b:c",
+    ]
 
 
 def test_a_table_listing_adds_only_the_renderer(root):
@@ -127,10 +227,13 @@ def test_a_table_listing_adds_only_the_renderer(root):
     assert extra - OURS_LIST - STDLIB_ALLOWED <= {"mofa.render", "unicodedata"}
 
 
-@pytest.mark.parametrize("args", [
-    ["session", "list", "--limit", "10", "--output-format", "json"],
-    ["session", "list", "--agent", "a", "--limit", "10", "--output-format", "json"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["session", "list", "--limit", "10", "--output-format", "json"],
+        ["session", "list", "--agent", "a", "--limit", "10", "--output-format", "json"],
+    ],
+)
 def test_the_handshake_path_neither_stats_nor_parses(root, index_path, args):
     write_session(root, "a", "s")
     daemon = RunningDaemon(root, index_path)
@@ -153,17 +256,33 @@ def test_show_of_a_per_agent_session_opens_no_index(root):
     warm(root)
     modules = imported_modules("session", "show", "a:s", "--format", "json")
     assert "mofa.cli.showing" in modules
-    assert not modules & {"sqlite3", "indexer.database", "indexer.index", "mofa.cli.listing",
-                          "mofa.stores.results"}
+    assert not modules & {
+        "sqlite3",
+        "indexer.database",
+        "indexer.index",
+        "mofa.cli.listing",
+        "mofa.stores.results",
+    }
 
 
 def test_query_as_json_imports_neither_json_nor_the_table_renderer(root):
     write_session(root, "a", "s")
     warm(root)
-    modules = imported_modules("session", "query", "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
-                               "--output-format", "json")
+    modules = imported_modules(
+        "session",
+        "query",
+        "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
+        "--output-format",
+        "json",
+    )
     assert "mofa.cli.query_output" in modules
-    unwanted = {"json", "mofa.render", "unicodedata", "mofa.cli.index_commands", "mofa.stores.results"}
+    unwanted = {
+        "json",
+        "mofa.render",
+        "unicodedata",
+        "mofa.cli.index_commands",
+        "mofa.stores.results",
+    }
     assert not modules & unwanted, sorted(modules & unwanted)
 
 
@@ -172,8 +291,13 @@ def test_a_query_with_the_watcher_imports_no_exceptions_and_no_other_result_type
     daemon = RunningDaemon(root, index_path)
     try:
         daemon.wait_for_log("watching")
-        modules = imported_modules("session", "query", "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
-                                   "--output-format", "json")
+        modules = imported_modules(
+            "session",
+            "query",
+            "SELECT agent, count(*) AS n FROM sessions GROUP BY agent",
+            "--output-format",
+            "json",
+        )
         assert "indexer.handshake" in modules and "mofa.stores.queries" in modules
         unwanted = NOT_ON_HANDSHAKE | {"json", "mofa.render", "mofa.cli.index_commands"}
         assert not modules & unwanted, sorted(modules & unwanted)
@@ -208,7 +332,9 @@ def test_the_row_types_on_the_listing_path_are_built_from_evaluated_annotations(
         for name in names:
             row_type = getattr(loaded, name)
             assert row_type._fields, name
-            strings = [field for field, hint in row_type.__annotations__.items() if isinstance(hint, str)]
+            strings = [
+                field for field, hint in row_type.__annotations__.items() if isinstance(hint, str)
+            ]
             assert not strings, f"{module}.{name}: string annotations {strings}"
 
 

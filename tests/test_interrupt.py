@@ -49,11 +49,20 @@ def group_members(pgid: int) -> list[int]:
 def interrupt_once_the_pool_runs(argv: list[str], what: str) -> tuple[int, str, int]:
     """(exit status, stderr, process group) of `mofa session ARGV` sent SIGINT (to its whole
     group, as a terminal's Ctrl-C is) once its pool of workers runs, after the group is gone."""
-    process = subprocess.Popen([str(BIN / "mofa"), "session", *argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [str(BIN / "mofa"), "session", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
-        while len(children(process.pid)) < 2 and process.poll() is None and time.monotonic() < deadline:
+        while (
+            len(children(process.pid)) < 2
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.005)
         assert process.poll() is None, f"the {what} ended before it could be interrupted"
         assert len(children(process.pid)) >= 2, "no pool of workers was started"
@@ -85,9 +94,14 @@ def test_ctrl_c_at_the_delete_prompt(root):
     from tests.helpers import write_session
 
     write_session(root, "a", "s")
-    process = subprocess.Popen([str(BIN / "mofa"), "session", "delete", "a:s"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(BIN / "mofa"), "session", "delete", "a:s"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         output = ""
@@ -127,11 +141,19 @@ def test_ctrl_c_during_a_rebuild_keeps_the_old_index_whole(big_root, index_path)
         assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == FILES
         assert conn.execute("SELECT count(*) FROM dirs").fetchone()[0] == 9
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert len(conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
-                                " AND tbl_name = 'sessions' AND sql IS NOT NULL").fetchall()) >= 3
+        assert (
+            len(
+                conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index'"
+                    " AND tbl_name = 'sessions' AND sql IS NOT NULL"
+                ).fetchall()
+            )
+            >= 3
+        )
     finally:
         conn.close()
-    assert sorted(name for name in os.listdir(index_dir) if not name.endswith(("-wal", "-shm"))) == \
-        sorted(name for name in files_before if not name.endswith(("-wal", "-shm")))
+    assert sorted(
+        name for name in os.listdir(index_dir) if not name.endswith(("-wal", "-shm"))
+    ) == sorted(name for name in files_before if not name.endswith(("-wal", "-shm")))
     assert len(listed_ids(run_installed("session", "list", "-f", "json"))) == FILES + 100
     assert run_installed("session", "index", "verify").returncode == 0

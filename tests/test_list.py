@@ -11,11 +11,21 @@ PAGE_HEADER = "│ session_id              │ created_at          │ message_c
 @pytest.fixture
 def page_sessions(root):
     """The sessions of the reference page's examples."""
-    write_session(root, "agent-001", "session-123", [message("user", "x")] * 12, "2024-02-28T10:30:00Z")
-    write_session(root, "agent-001", "session-124", [message("user", "x")] * 8, "2024-02-28T11:45:00Z")
-    write_session(root, "agent-002", "session-125", [message("user", "x")] * 5, "2024-02-28T12:15:00Z")
-    write_session(root, "agent-002", "session-126", [message("user", "x")] * 3, "2024-02-28T13:00:00Z")
-    write_session(root, "agent-003", "session-127", [message("user", "x")] * 15, "2024-02-28T14:20:00Z")
+    write_session(
+        root, "agent-001", "session-123", [message("user", "x")] * 12, "2024-02-28T10:30:00Z"
+    )
+    write_session(
+        root, "agent-001", "session-124", [message("user", "x")] * 8, "2024-02-28T11:45:00Z"
+    )
+    write_session(
+        root, "agent-002", "session-125", [message("user", "x")] * 5, "2024-02-28T12:15:00Z"
+    )
+    write_session(
+        root, "agent-002", "session-126", [message("user", "x")] * 3, "2024-02-28T13:00:00Z"
+    )
+    write_session(
+        root, "agent-003", "session-127", [message("user", "x")] * 15, "2024-02-28T14:20:00Z"
+    )
     return root
 
 
@@ -42,7 +52,9 @@ def test_filter_by_agent_is_exact(page_sessions):
     assert result.exit_code == 0
     assert "  Filtering by agent: agent-001" in result.stderr
     assert [line.split("│")[1].strip() for line in result.stdout.splitlines()[3:-1]] == [
-        "agent-001:session-123", "agent-001:session-124"]
+        "agent-001:session-123",
+        "agent-001:session-124",
+    ]
     assert listed_ids(run("session", "list", "-a", "agent-00", "-f", "json")) == []
 
 
@@ -50,7 +62,9 @@ def test_limit_keeps_the_newest_printed_oldest_first(page_sessions):
     result = run("session", "list", "--limit", "2", "--output-format", "json")
     assert listed_ids(result) == ["agent-002:session-126", "agent-003:session-127"]
     assert listed_ids(run("session", "list", "-n", "2", "-a", "agent-001", "-f", "json")) == [
-        "agent-001:session-123", "agent-001:session-124"]
+        "agent-001:session-123",
+        "agent-001:session-124",
+    ]
     table = run("session", "list", "-n", "5")
     assert "  Limit: 5" in table.stderr
     assert listed_ids(run("session", "list", "-n", "0", "-f", "json")) == []
@@ -68,7 +82,8 @@ def test_json_is_the_page_form(page_sessions):
     assert result.stdout == (
         '[\n  {\n    "session_id": "agent-003:session-127",\n'
         '    "created_at": "2024-02-28 14:20:00",\n    "message_count": 15,\n'
-        '    "status": "active"\n  }\n]\n')
+        '    "status": "active"\n  }\n]\n'
+    )
     assert result.stderr == ""
 
 
@@ -139,9 +154,16 @@ def test_status_and_created_at_fallbacks(root):
     write_session(root, "a", "closed", status="closed")
     write_session(root, "a", "empty", messages=[])
     write_session(root, "a", "blank-status", status="")
-    write_session(root, "a", "from-message", created_at=None,
-                  messages=[message("user", "x", "2024-03-01T09:00:00+01:00")])
-    path = write_session(root, "a", "from-mtime", created_at="not a time", messages=[message("user", "x", None)])
+    write_session(
+        root,
+        "a",
+        "from-message",
+        created_at=None,
+        messages=[message("user", "x", "2024-03-01T09:00:00+01:00")],
+    )
+    path = write_session(
+        root, "a", "from-mtime", created_at="not a time", messages=[message("user", "x", None)]
+    )
     os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
     rows = {r["session_id"]: r for r in json.loads(run("session", "list", "-f", "json").stdout)}
     assert rows["a:closed"]["status"] == "closed"
@@ -162,7 +184,12 @@ def test_limit_must_be_a_number(root):
 def test_both_layouts_list_together(root):
     write_session(root, "agent-003", "s", created_at="2024-02-28T10:00:00Z")
     write_jsonl(root, "agent-003:chat-1", created_at="2024-02-28T11:00:00.5+00:00")
-    write_jsonl(root, "telegram:42", metadata={"agent_id": "agent-003"}, created_at="2024-02-28T12:00:00Z")
+    write_jsonl(
+        root, "telegram:42", metadata={"agent_id": "agent-003"}, created_at="2024-02-28T12:00:00Z"
+    )
     assert listed_ids(run("session", "list", "-a", "agent-003", "-f", "json")) == [
-        "agent-003:s", "agent-003:chat-1", "telegram:42"]
+        "agent-003:s",
+        "agent-003:chat-1",
+        "telegram:42",
+    ]
     assert listed_ids(run("session", "list", "-a", "telegram", "-f", "json")) == []

@@ -61,14 +61,27 @@ _(empty)_
 
 
 def write_golden_session(root):
-    write_session(root, "agent-7", "s_1", messages=[
-        message("user", "Show me the *report* for `Q1`", "2024-02-29T00:59:58+01:00"),
-        message("tool", {"name": "report", "rows": [1, 2.5, None, True], "note": "```sql\nSELECT 1\n```"},
-                "2024-02-29T00:00:03Z"),
-        message("assistant", "Here it is:\n\n```python\nprint('hi')\n", "2024-02-29T00:00:04.5Z"),
-        message("assistant", "", None),
-    ], metadata={"agent_id": "agent-7", "user_id": "user_42", "tags": ["billing", "q1"]},
-        created_at="2024-02-28T23:59:00Z", updated_at="2024-02-29T09:00:00Z", status="archived")
+    write_session(
+        root,
+        "agent-7",
+        "s_1",
+        messages=[
+            message("user", "Show me the *report* for `Q1`", "2024-02-29T00:59:58+01:00"),
+            message(
+                "tool",
+                {"name": "report", "rows": [1, 2.5, None, True], "note": "```sql\nSELECT 1\n```"},
+                "2024-02-29T00:00:03Z",
+            ),
+            message(
+                "assistant", "Here it is:\n\n```python\nprint('hi')\n", "2024-02-29T00:00:04.5Z"
+            ),
+            message("assistant", "", None),
+        ],
+        metadata={"agent_id": "agent-7", "user_id": "user_42", "tags": ["billing", "q1"]},
+        created_at="2024-02-28T23:59:00Z",
+        updated_at="2024-02-29T09:00:00Z",
+        status="archived",
+    )
 
 
 def make_session(messages, document=None) -> Session:
@@ -86,22 +99,43 @@ def test_golden_transcript(root):
 
 
 def test_show_markdown_of_the_shipped_example():
-    result = run("--sessions-dir", str(EXAMPLES), "session", "show", "agent-001:session-123",
-                 "--format", "markdown")
+    result = run(
+        "--sessions-dir",
+        str(EXAMPLES),
+        "session",
+        "show",
+        "agent-001:session-123",
+        "--format",
+        "markdown",
+    )
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("# Session `agent-001:session-123`\n\n- **Agent:** `agent-001`\n"
-                                    "- **Created:** 2024-02-28 10:30:00 UTC\n")
+    assert result.stdout.startswith(
+        "# Session `agent-001:session-123`\n\n- **Agent:** `agent-001`\n"
+        "- **Created:** 2024-02-28 10:30:00 UTC\n"
+    )
     assert "## 1. user · 10:30:05\n\nHello, I need help with my order\n" in result.stdout
     assert "- **Messages:** 4\n" in result.stdout
 
 
-@pytest.mark.parametrize("spelling", [["-f", "markdown"], ["--format", "markdown"], ["-o", "markdown"],
-                                      ["--output-format", "markdown"]])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ["-f", "markdown"],
+        ["--format", "markdown"],
+        ["-o", "markdown"],
+        ["--output-format", "markdown"],
+    ],
+)
 def test_show_markdown_of_a_mofa_jsonl_session(root, spelling):
-    write_jsonl(root, "telegram:chat-9", [
-        message("user", "Weather in Paris?", "2024-02-28T10:30:05.5+00:00"),
-        message("assistant", "12 °C, cloudy.", "2024-02-28T10:30:09+00:00"),
-    ], metadata={"agent_id": "weather-bot", "user_id": 77})
+    write_jsonl(
+        root,
+        "telegram:chat-9",
+        [
+            message("user", "Weather in Paris?", "2024-02-28T10:30:05.5+00:00"),
+            message("assistant", "12 °C, cloudy.", "2024-02-28T10:30:09+00:00"),
+        ],
+        metadata={"agent_id": "weather-bot", "user_id": 77},
+    )
     result = run("session", "show", "telegram:chat-9", *spelling)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
@@ -140,7 +174,7 @@ def test_export_markdown_to_stdout_of_structured_content(root):
     write_session(root, "k", "1", [message("user", {"q": 1}, "2024-02-28T10:30:05Z")])
     result = run("session", "export", "k:1", "-o", "-", "-f", "markdown")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.endswith("## 1. user · 10:30:05\n\n```json\n{\n  \"q\": 1\n}\n```\n")
+    assert result.stdout.endswith('## 1. user · 10:30:05\n\n```json\n{\n  "q": 1\n}\n```\n')
 
 
 def test_unknown_suffix_names_md(root, tmp_path):
@@ -152,35 +186,42 @@ def test_unknown_suffix_names_md(root, tmp_path):
 
 def test_installed_show_markdown_is_utf8_whatever_the_locale(root):
     write_session(root, "a", "s", [message("user", "café \x1b[31m ☕ \u202e")])
-    result = run_installed("session", "show", "a:s", "-f", "markdown", env={"LC_ALL": "C", "LANG": "C"})
+    result = run_installed(
+        "session", "show", "a:s", "-f", "markdown", env={"LC_ALL": "C", "LANG": "C"}
+    )
     assert result.returncode == 0, result.stderr
     assert "café \\x1b[31m ☕ \\u202e" in result.stdout
 
 
 # -- the document keeps its shape, whatever the content ----------------------------------------
 
+
 def body(markdown: str) -> str:
     """The content of the first message."""
     return markdown.split("## 1.", 1)[1].split("\n\n", 1)[1]
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("bell\x07 escape\x1b[2J", "bell\\x07 escape\\x1b[2J"),
-    ("line one\r\nline two\rthree", "line one\nline two\\rthree"),
-    ("tab\tkept", "tab\tkept"),
-    ("rtl \u202eevil\u2066", "rtl \\u202eevil\\u2066"),
-    ("lone \ud800 surrogate", "lone \\ud800 surrogate"),
-    ("para\u2029sep", "para\\u2029sep"),
-    ("\x85next line", "\\x85next line"),
-    ("emoji 👩\u200d💻 joined", "emoji 👩\u200d💻 joined"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("bell\x07 escape\x1b[2J", "bell\\x07 escape\\x1b[2J"),
+        ("line one\r\nline two\rthree", "line one\nline two\\rthree"),
+        ("tab\tkept", "tab\tkept"),
+        ("rtl \u202eevil\u2066", "rtl \\u202eevil\\u2066"),
+        ("lone \ud800 surrogate", "lone \\ud800 surrogate"),
+        ("para\u2029sep", "para\\u2029sep"),
+        ("\x85next line", "\\x85next line"),
+        ("emoji 👩\u200d💻 joined", "emoji 👩\u200d💻 joined"),
+    ],
+)
 def test_control_characters_are_escaped(content, expected):
     assert body(session_markdown(make_session([message("user", content)]))) == expected + "\n"
 
 
 def test_an_open_fence_in_content_is_closed_after_it():
-    text = session_markdown(make_session([message("user", "look:\n~~~~ python\ncode"),
-                                          message("assistant", "after")]))
+    text = session_markdown(
+        make_session([message("user", "look:\n~~~~ python\ncode"), message("assistant", "after")])
+    )
     assert "look:\n~~~~ python\ncode\n~~~~\n\n## 2. assistant" in text
 
 
@@ -193,24 +234,28 @@ def test_a_closed_fence_is_left_alone():
 
 
 def test_an_html_block_cannot_swallow_the_messages_after_it():
-    text = session_markdown(make_session([message("user", "<pre>\n  <!-- open\nx < y"),
-                                          message("assistant", "after")]))
+    text = session_markdown(
+        make_session([message("user", "<pre>\n  <!-- open\nx < y"), message("assistant", "after")])
+    )
     assert body(text).startswith("\\<pre>\n  \\<!-- open\nx < y\n\n## 2. assistant")
 
 
 def test_a_backtick_run_longer_than_three_gets_a_longer_fence():
     text = session_markdown(make_session([message("tool", ["`````"])]))
-    assert "``````json\n[\n  \"`````\"\n]\n``````\n" in text
+    assert '``````json\n[\n  "`````"\n]\n``````\n' in text
 
 
-@pytest.mark.parametrize("role, heading", [
-    ("user", "## 1. user"),
-    ("*bold* #x", "## 1. \\*bold\\* \\#x"),
-    (None, "## 1. (no role)"),
-    (7, "## 1. 7"),
-    ({"name": "x"}, '## 1. {"name":"x"}'),
-    ("a\nb", "## 1. a\\\\nb"),  # the escape shown, its backslash escaped
-])
+@pytest.mark.parametrize(
+    "role, heading",
+    [
+        ("user", "## 1. user"),
+        ("*bold* #x", "## 1. \\*bold\\* \\#x"),
+        (None, "## 1. (no role)"),
+        (7, "## 1. 7"),
+        ({"name": "x"}, '## 1. {"name":"x"}'),
+        ("a\nb", "## 1. a\\\\nb"),  # the escape shown, its backslash escaped
+    ],
+)
 def test_roles_stay_one_heading(role, heading):
     item = {"content": "x", "timestamp": "2024-02-28T10:30:05Z"}
     if role is not None:
@@ -218,12 +263,15 @@ def test_roles_stay_one_heading(role, heading):
     assert f"\n{heading} · 10:30:05\n" in session_markdown(make_session([item]))
 
 
-@pytest.mark.parametrize("stamp, shown", [
-    ("2024-02-28T10:30:05Z", " · 10:30:05"),
-    ("2024-02-28T23:00:00-02:00", " · 2024-02-29 01:00:00 UTC"),  # another day in UTC
-    ("yesterday", " · `yesterday`"),
-    (12, " · `12`"),
-])
+@pytest.mark.parametrize(
+    "stamp, shown",
+    [
+        ("2024-02-28T10:30:05Z", " · 10:30:05"),
+        ("2024-02-28T23:00:00-02:00", " · 2024-02-29 01:00:00 UTC"),  # another day in UTC
+        ("yesterday", " · `yesterday`"),
+        (12, " · `12`"),
+    ],
+)
 def test_message_times(stamp, shown):
     text = session_markdown(make_session([{"role": "user", "content": "x", "timestamp": stamp}]))
     assert f"\n## 1. user{shown}\n" in text
@@ -265,7 +313,9 @@ def test_content_nested_a_little_is_indented():
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
     max_leaves=20,
 )
 UNSAFE = ("Cc", "Cf", "Cs", "Zl", "Zp")
@@ -277,8 +327,11 @@ def test_any_json_content_is_shown_safely(content, role, stamp):
     """Never raises; nothing unsafe reaches the text; structured content reads back as itself."""
     text = session_markdown(make_session([{"role": role, "content": content, "timestamp": stamp}]))
     text.encode("utf-8")
-    assert not [char for char in text if char not in "\n\t" and char != "\u200d"
-                and unicodedata.category(char) in UNSAFE]
+    assert not [
+        char
+        for char in text
+        if char not in "\n\t" and char != "\u200d" and unicodedata.category(char) in UNSAFE
+    ]
     if not isinstance(content, str):
         block = re.search(r"\n(`{3,})json\n(.*)\n\1\n", text, re.S)
         assert json.loads(block.group(2)) == content
@@ -288,6 +341,8 @@ def test_the_readme_shows_what_show_markdown_prints():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     command = "$ mofa session show session-124 --format markdown\n"
     documented = readme.split(command, 1)[1].split("\n````\n", 1)[0] + "\n"
-    result = run("--sessions-dir", str(EXAMPLES), "session", "show", "session-124", "--format", "markdown")
+    result = run(
+        "--sessions-dir", str(EXAMPLES), "session", "show", "session-124", "--format", "markdown"
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == documented

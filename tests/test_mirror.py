@@ -28,8 +28,9 @@ def expected(roots: dict[str, Path]) -> dict[tuple[str, str], str]:
         store = FileSessionStore(str(root))
         for row in store.list():
             session = store.load(store.resolve(row.session_id))
-            record, _ = records.prepared(row.session_id, export_document(session),
-                                         session.file_mtime_ns)
+            record, _ = records.prepared(
+                row.session_id, export_document(session), session.file_mtime_ns
+            )
             found[(origin, row.session_id)] = record.content_hash
     return found
 
@@ -45,7 +46,8 @@ def in_database(url: str) -> dict[tuple[str, str], str]:
         broken = conn.execute(
             "SELECT count(*) FROM mofa_sessions s WHERE message_count <>"
             " (SELECT count(*) FROM mofa_messages m WHERE m.origin = s.origin"
-            "  AND m.session_id = s.session_id)").fetchone()[0]
+            "  AND m.session_id = s.session_id)"
+        ).fetchone()[0]
     assert broken == 0
     return {(origin, session_id): digest for origin, session_id, digest in rows}
 
@@ -66,15 +68,18 @@ def wait_equal(url: str, roots: dict[str, Path], timeout: float = 90.0) -> None:
         missing = sorted(set(want) - set(have))[:5]
         extra = sorted(set(have) - set(want))[:5]
         stale = sorted(k for k in want if k in have and have[k] != want[k])[:5]
-        raise AssertionError(f"database never equal to the roots: missing {missing}, extra {extra},"
-                             f" stale {stale} ({len(have)} rows, {len(want)} wanted)")
+        raise AssertionError(
+            f"database never equal to the roots: missing {missing}, extra {extra},"
+            f" stale {stale} ({len(have)} rows, {len(want)} wanted)"
+        )
     raise AssertionError(f"database never equal to the roots: {have!r}")
 
 
 def start_watcher(tmp_path: Path, root: Path, url: str, origin: str) -> RunningDaemon:
     root.mkdir(exist_ok=True)
-    return RunningDaemon(root, tmp_path / f"index-{origin}.db",
-                         ["--sync-to", url, "--origin", origin])
+    return RunningDaemon(
+        root, tmp_path / f"index-{origin}.db", ["--sync-to", url, "--origin", origin]
+    )
 
 
 def stop_all(daemons) -> None:
@@ -114,8 +119,12 @@ def test_two_hosts_mirror_writes_deletes_and_a_burst(hosts, pg_url):
     write_session(roots["hostB"], "agent-b", "two", [message("user", "from b")])
     wait_equal(pg_url, roots)
     # A change in place and a deletion.
-    write_session(roots["hostA"], "agent-a", "one", [message("user", "from a"),
-                                                    message("assistant", "changed")])
+    write_session(
+        roots["hostA"],
+        "agent-a",
+        "one",
+        [message("user", "from a"), message("assistant", "changed")],
+    )
     (roots["hostB"] / "agent-b" / "two.json").unlink()
     wait_equal(pg_url, roots)
     write_many(roots["hostA"], "burst", 2000)
@@ -126,28 +135,39 @@ def test_two_hosts_mirror_writes_deletes_and_a_burst(hosts, pg_url):
 def test_the_same_id_on_two_hosts_is_two_sessions(hosts, pg_url, tmp_path):
     roots, _ = hosts
     write_session(roots["hostA"], "agent", "same", [message("user", "said on A")])
-    write_session(roots["hostB"], "agent", "same", [message("user", "said on B"),
-                                                   message("assistant", "twice")])
+    write_session(
+        roots["hostB"],
+        "agent",
+        "same",
+        [message("user", "said on B"), message("assistant", "twice")],
+    )
     wait_equal(pg_url, roots)
     listed = run("--store", pg_url, "session", "list", "--output-format", "json")
     assert listed.exit_code == 0, listed.output
     assert sorted((row["session_id"], row["origin"]) for row in json.loads(listed.stdout)) == [
-        ("agent:same", "hostA"), ("agent:same", "hostB")]
+        ("agent:same", "hostA"),
+        ("agent:same", "hostB"),
+    ]
     table = run("--store", pg_url, "session", "list")
     assert "origin" in table.stdout and "hostB" in table.stdout
     ambiguous = run("--store", pg_url, "session", "show", "agent:same")
     assert ambiguous.exit_code == 1
     assert "--origin hostA" in ambiguous.stderr and "--origin hostB" in ambiguous.stderr
-    shown = run("--store", pg_url, "session", "show", "agent:same", "--origin", "hostB",
-                "--format", "json")
+    shown = run(
+        "--store", pg_url, "session", "show", "agent:same", "--origin", "hostB", "--format", "json"
+    )
     assert shown.exit_code == 0, shown.output
     assert [m["content"] for m in json.loads(shown.stdout)["messages"]] == ["said on B", "twice"]
     out = tmp_path / "a.json"
-    exported = run("--store", pg_url, "session", "export", "same", "--origin", "hostA", "-o", str(out))
+    exported = run(
+        "--store", pg_url, "session", "export", "same", "--origin", "hostA", "-o", str(out)
+    )
     assert exported.exit_code == 0, exported.output
     assert [m["content"] for m in json.loads(out.read_text())["messages"]] == ["said on A"]
     # The database never changes a host's files: deleting there is refused, naming the origin.
-    refused = run("--store", pg_url, "session", "delete", "agent:same", "--origin", "hostA", "--force")
+    refused = run(
+        "--store", pg_url, "session", "delete", "agent:same", "--origin", "hostA", "--force"
+    )
     assert refused.exit_code == 2
     assert "hostA" in refused.stderr
     assert (roots["hostA"] / "agent" / "same.json").exists()
@@ -160,7 +180,8 @@ def test_one_origin_shows_no_origin_field(hosts, pg_url):
     wait_equal(pg_url, roots)
     listed = run("--store", pg_url, "session", "list", "--output-format", "json")
     assert [sorted(row) for row in json.loads(listed.stdout)] == [
-        ["created_at", "message_count", "session_id", "status"]]
+        ["created_at", "message_count", "session_id", "status"]
+    ]
     status = run("--store", pg_url, "session", "index", "status", "-f", "json")
     origins = json.loads(status.stdout)["origins"]
     assert [(o["origin"], o["sessions"]) for o in origins] == [("hostA", 1), ("hostB", 0)]
@@ -207,9 +228,11 @@ def test_a_restart_sends_only_what_changed(tmp_path, pg_url):
 
 def _restart_options(cluster) -> str:
     # As tests/pg.py's Cluster.start starts it.
-    return (f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-            f" -c listen_addresses='' -c unix_socket_directories='{cluster.directory}'"
-            f" -c max_connections=200")
+    return (
+        f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+        f" -c listen_addresses='' -c unix_socket_directories='{cluster.directory}'"
+        f" -c max_connections=200"
+    )
 
 
 def test_the_server_stopped_and_started_mid_burst(tmp_path):
@@ -237,12 +260,32 @@ def test_the_server_stopped_and_started_mid_burst(tmp_path):
         for daemon in daemons:
             daemon.wait_for_log("retrying with backoff")
         # Local commands keep working meanwhile, the watcher answering for its root.
-        local = run("--sessions-dir", str(roots["hostB"]), "--index",
-                    str(tmp_path / "index-hostB.db"), "session", "list", "--agent", "burst",
-                    "--output-format", "json")
+        local = run(
+            "--sessions-dir",
+            str(roots["hostB"]),
+            "--index",
+            str(tmp_path / "index-hostB.db"),
+            "session",
+            "list",
+            "--agent",
+            "burst",
+            "--output-format",
+            "json",
+        )
         assert local.exit_code == 0 and len(json.loads(local.stdout)) == 300
-        started = cluster._run("pg_ctl", "-D", cluster.data, "-l", cluster.log, "-w", "-t", "60",
-                               "-o", _restart_options(cluster), "start")
+        started = cluster._run(
+            "pg_ctl",
+            "-D",
+            cluster.data,
+            "-l",
+            cluster.log,
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            _restart_options(cluster),
+            "start",
+        )
         assert started.returncode == 0, started.stdout + started.stderr
         wait_equal(url, roots)
         for daemon in daemons:

@@ -38,43 +38,67 @@ def mofa_db(pg_url):
                 create_time timestamptz NOT NULL DEFAULT now(),
                 update_time timestamptz NOT NULL DEFAULT now())""")
         conn.execute("CREATE INDEX ON entity_llm_message (chat_session_id, create_time)")
-        conn.execute("INSERT INTO entity_chat_session VALUES (%s, %s, %s, NULL, 'Billing help',"
-                     " '{\"channel\": \"web\"}', '2024-03-01T10:00:00Z', '2024-03-01T10:05:00Z')",
-                     (SESSION, USER, AGENT))
-        for number, (role, content) in enumerate([("user", "my invoice is wrong"),
-                                                  ("assistant", "let me check the invoice")]):
-            conn.execute("INSERT INTO entity_llm_message VALUES (%s, NULL, %s, %s, %s, NULL, %s,"
-                         " %s, %s, %s)",
-                         (f"00000000-0000-4000-8000-00000000000{number}", SESSION, AGENT, USER,
-                          role, json.dumps(content), f"2024-03-01T10:0{number}:00Z",
-                          f"2024-03-01T10:0{number}:00Z"))
+        conn.execute(
+            "INSERT INTO entity_chat_session VALUES (%s, %s, %s, NULL, 'Billing help',"
+            " '{\"channel\": \"web\"}', '2024-03-01T10:00:00Z', '2024-03-01T10:05:00Z')",
+            (SESSION, USER, AGENT),
+        )
+        for number, (role, content) in enumerate(
+            [("user", "my invoice is wrong"), ("assistant", "let me check the invoice")]
+        ):
+            conn.execute(
+                "INSERT INTO entity_llm_message VALUES (%s, NULL, %s, %s, %s, NULL, %s,"
+                " %s, %s, %s)",
+                (
+                    f"00000000-0000-4000-8000-00000000000{number}",
+                    SESSION,
+                    AGENT,
+                    USER,
+                    role,
+                    json.dumps(content),
+                    f"2024-03-01T10:0{number}:00Z",
+                    f"2024-03-01T10:0{number}:00Z",
+                ),
+            )
     saved = run("--store", pg_url, "session", "list")  # creates mofa's schema beside them
     assert saved.exit_code == 0, saved.output
     from mofa.stores import open_store
 
     with open_store(pg_url) as store:
-        store.save("agent:direct", {"created_at": "2024-01-01T00:00:00Z",
-                                    "messages": [{"role": "user", "content": "an invoice too"}]})
+        store.save(
+            "agent:direct",
+            {
+                "created_at": "2024-01-01T00:00:00Z",
+                "messages": [{"role": "user", "content": "an invoice too"}],
+            },
+        )
     return pg_url
 
 
 def test_mofa_tables_are_listed_shown_searched_and_exported(mofa_db, tmp_path):
     listed = run("--store", mofa_db, "session", "list", "--output-format", "json")
     assert listed.exit_code == 0, listed.output
-    assert [(row["session_id"], row["origin"], row["message_count"])
-            for row in json.loads(listed.stdout)] == [("agent:direct", "", 1),
-                                                      (SESSION, "mofa-tables", 2)]
-    by_agent = run("--store", mofa_db, "session", "list", "--agent", AGENT, "--output-format", "json")
+    assert [
+        (row["session_id"], row["origin"], row["message_count"])
+        for row in json.loads(listed.stdout)
+    ] == [("agent:direct", "", 1), (SESSION, "mofa-tables", 2)]
+    by_agent = run(
+        "--store", mofa_db, "session", "list", "--agent", AGENT, "--output-format", "json"
+    )
     assert [row["session_id"] for row in json.loads(by_agent.stdout)] == [SESSION]
     shown = run("--store", mofa_db, "session", "show", SESSION, "--format", "json")
     assert shown.exit_code == 0, shown.output
     document = json.loads(shown.stdout)
-    assert [m["content"] for m in document["messages"]] == ["my invoice is wrong",
-                                                           "let me check the invoice"]
+    assert [m["content"] for m in document["messages"]] == [
+        "my invoice is wrong",
+        "let me check the invoice",
+    ]
     assert document["metadata"]["user_id"] == USER and document["metadata"]["channel"] == "web"
     found = run("--store", mofa_db, "session", "search", "invoice", "--output-format", "json")
     assert found.exit_code == 0, found.output
-    assert sorted(hit["session_id"] for hit in json.loads(found.stdout)) == sorted(["agent:direct", SESSION])
+    assert sorted(hit["session_id"] for hit in json.loads(found.stdout)) == sorted(
+        ["agent:direct", SESSION]
+    )
     out = tmp_path / "mofa.json"
     exported = run("--store", mofa_db, "session", "export", SESSION, "-o", str(out))
     assert exported.exit_code == 0, exported.output
@@ -95,8 +119,14 @@ def complete(url: str, words: str) -> list[str]:
     """What Tab offers after `words` (the shell's own call back into mofa)."""
     from tests.helpers import run_installed
 
-    result = run_installed(env={"_MOFA_COMPLETE": "bash_complete", "COMP_WORDS": words,
-                                "COMP_CWORD": str(len(words.split()) - 1), "MOFA_STORE": url})
+    result = run_installed(
+        env={
+            "_MOFA_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+            "MOFA_STORE": url,
+        }
+    )
     assert result.returncode == 0, result.stderr
     return [line.partition(",")[2] for line in result.stdout.split()]
 

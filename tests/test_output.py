@@ -43,7 +43,9 @@ def _commands(command, path=()):
             yield from _commands(command.get_command(context, name), path + (name,))
 
 
-@pytest.mark.parametrize("path, command", list(_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+@pytest.mark.parametrize(
+    "path, command", list(_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else ""
+)
 def test_every_command_has_help_with_an_example(path, command):
     assert command.help and command.help.strip(), f"{path} has no help"
     assert "Example" in command.help, f"{path} has no example"

@@ -26,7 +26,9 @@ def as_user(place, *args, input=None):
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: file modes cannot bind here")
         command = ["setpriv", f"--bounding-set={DROP}", f"--inh-caps={DROP}", *command]
-    return subprocess.run(command, input=input, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        command, input=input, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_unreadable_session_file(place):
@@ -80,7 +82,9 @@ def test_sessions_root_that_is_a_symlink(root, tmp_path):
     write_session(root, "agent", "s")
     link = tmp_path / "link"
     link.symlink_to(root)
-    assert listed_ids(run("--sessions-dir", str(link), "session", "list", "-f", "json")) == ["agent:s"]
+    assert listed_ids(run("--sessions-dir", str(link), "session", "list", "-f", "json")) == [
+        "agent:s"
+    ]
     assert run("--sessions-dir", str(link), "session", "show", "s").exit_code == 0
     assert run("--sessions-dir", str(link), "session", "delete", "s", "--force").exit_code == 0
     assert not (root / "agent" / "s.json").exists()

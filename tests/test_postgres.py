@@ -17,8 +17,8 @@ import pytest
 
 from mofa.documents import export_document, to_json
 from mofa.errors import QueryError, SessionExists, StoreUnavailable
-from mofa.stores.postgres.schema import LATEST_VERSION
 from mofa.stores import open_store
+from mofa.stores.postgres.schema import LATEST_VERSION
 from tests.helpers import message, run, run_installed, write_jsonl, write_session
 from tests.pg import PASSWORD, PASSWORD_ROLE
 
@@ -42,17 +42,37 @@ def copy_into(root: Path, url: str) -> list[str]:
 def both(root, pg_url):
     """The same sessions in a files root and in a database; their ids."""
     shutil.copytree(EXAMPLES, root, dirs_exist_ok=True)
-    write_session(root, "agent-003", "numbers", created_at="2024-03-01T08:00:00.123456Z",
-                  metadata={"user_id": 42, "tags": ["a", "b"], "score": 0.1},
-                  big=12345678901234567890123456789, small=1e-7, negative_zero=-0.0, huge=1.5e300,
-                  text="héllo ✓ \u2028 \x1b[31mred", nested={"z": 1, "a": [1, {"b": None}]},
-                  messages=[message("user", [{"type": "text", "text": "structured"}]),
-                            message("assistant", {"x": 1.0, "y": [True, None]}, "2024-03-01T08:00:01.5+02:00")])
-    write_session(root, "agent-003", "closed", created_at=None, status="closed",
-                  messages=[message("user", "no created_at", "2024-03-02T00:00:00Z")])
+    write_session(
+        root,
+        "agent-003",
+        "numbers",
+        created_at="2024-03-01T08:00:00.123456Z",
+        metadata={"user_id": 42, "tags": ["a", "b"], "score": 0.1},
+        big=12345678901234567890123456789,
+        small=1e-7,
+        negative_zero=-0.0,
+        huge=1.5e300,
+        text="héllo ✓ \u2028 \x1b[31mred",
+        nested={"z": 1, "a": [1, {"b": None}]},
+        messages=[
+            message("user", [{"type": "text", "text": "structured"}]),
+            message("assistant", {"x": 1.0, "y": [True, None]}, "2024-03-01T08:00:01.5+02:00"),
+        ],
+    )
+    write_session(
+        root,
+        "agent-003",
+        "closed",
+        created_at=None,
+        status="closed",
+        messages=[message("user", "no created_at", "2024-03-02T00:00:00Z")],
+    )
     (root / "agent-003" / "duplicate-keys.json").write_text(
-        '{"created_at": "2024-03-03T00:00:00Z", "a": 1, "messages": [], "a": 2}')
-    write_jsonl(root, "user/42", metadata={"agent_id": "support", "user_id": "u-1"}, file_stem="user_42")
+        '{"created_at": "2024-03-03T00:00:00Z", "a": 1, "messages": [], "a": 2}'
+    )
+    write_jsonl(
+        root, "user/42", metadata={"agent_id": "support", "user_id": "u-1"}, file_stem="user_42"
+    )
     write_jsonl(root, "tab\tkey", file_stem="tab_key", created_at="2024-03-04T00:00:00+05:30")
     return copy_into(root, pg_url)
 
@@ -71,14 +91,42 @@ COMMANDS = [
     ["session", "list", "--agent", "nobody"],
     ["session", "show", "session-123"],
     ["session", "show", "nope:nothing"],
-    ["session", "query", "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent ORDER BY 2 DESC, 1"],
-    ["session", "query", "SELECT substr(created_at, 1, 10) AS day, count(*) AS sessions FROM sessions"
-                         " GROUP BY day ORDER BY sessions DESC, day LIMIT 10", "-f", "json"],
-    ["session", "query", "SELECT user_id, sum(message_count) AS messages FROM sessions WHERE user_id"
-                         " IS NOT NULL GROUP BY user_id ORDER BY messages DESC, user_id LIMIT 10", "-f", "csv"],
-    ["session", "query", "SELECT session_id FROM sessions WHERE status = 'empty' ORDER BY 1", "-f", "csv"],
-    ["session", "query", "SELECT session_id, agent, name, created_at, updated_at, message_count, status,"
-                         " user_id, layout FROM sessions ORDER BY session_id", "-f", "json"],
+    [
+        "session",
+        "query",
+        "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent ORDER BY 2 DESC, 1",
+    ],
+    [
+        "session",
+        "query",
+        "SELECT substr(created_at, 1, 10) AS day, count(*) AS sessions FROM sessions"
+        " GROUP BY day ORDER BY sessions DESC, day LIMIT 10",
+        "-f",
+        "json",
+    ],
+    [
+        "session",
+        "query",
+        "SELECT user_id, sum(message_count) AS messages FROM sessions WHERE user_id"
+        " IS NOT NULL GROUP BY user_id ORDER BY messages DESC, user_id LIMIT 10",
+        "-f",
+        "csv",
+    ],
+    [
+        "session",
+        "query",
+        "SELECT session_id FROM sessions WHERE status = 'empty' ORDER BY 1",
+        "-f",
+        "csv",
+    ],
+    [
+        "session",
+        "query",
+        "SELECT session_id, agent, name, created_at, updated_at, message_count, status,"
+        " user_id, layout FROM sessions ORDER BY session_id",
+        "-f",
+        "json",
+    ],
 ]
 
 
@@ -91,10 +139,13 @@ def test_the_same_command_prints_the_same_on_both_stores(both, root, pg_url, arg
 def test_every_session_shows_and_exports_byte_for_byte_the_same(both, root, pg_url):
     assert len(both) == 10
     for session_id in both:
-        for args in (["show", session_id], ["show", session_id, "-f", "json"],
-                     ["show", session_id, "-f", "yaml"],
-                     ["export", session_id, "-o", "-", "-f", "json"],
-                     ["export", session_id, "-o", "-", "-f", "yaml"]):
+        for args in (
+            ["show", session_id],
+            ["show", session_id, "-f", "json"],
+            ["show", session_id, "-f", "yaml"],
+            ["export", session_id, "-o", "-", "-f", "json"],
+            ["export", session_id, "-o", "-", "-f", "yaml"],
+        ):
             files, database = outputs("session", *args, root=root, url=pg_url)
             assert files.exit_code == 0, (args, files.stderr)
             assert (database.exit_code, database.stdout) == (0, files.stdout), args
@@ -105,19 +156,45 @@ def test_export_keeps_key_order_duplicates_and_exact_numbers(both, pg_url):
         exported = to_json(export_document(database.get("agent-003:numbers")))
         assert '"big": 12345678901234567890123456789,' in exported
         assert '"small": 1e-07,' in exported and '"negative_zero": -0.0,' in exported
-        assert list(json.loads(exported)) == ["session_id", "created_at", "metadata", "messages",
-                                              "big", "small", "negative_zero", "huge", "text", "nested"]
+        assert list(json.loads(exported)) == [
+            "session_id",
+            "created_at",
+            "metadata",
+            "messages",
+            "big",
+            "small",
+            "negative_zero",
+            "huge",
+            "text",
+            "nested",
+        ]
         assert json.loads(to_json(export_document(database.get("duplicate-keys"))))["a"] == 2
 
 
-@pytest.mark.parametrize("document", [
-    {"metadata": {"user_id": "u"}, "messages": [{"role": "user", "content": "\ud800 lone \x00 nul"}]},
-    {"created_at": "2024-01-01T00:00:00Z", "nan": float("nan"), "messages": []},
-    {"messages": [{"timestamp": "2024-01-01T00:00:00.123456789Z", "role": "user", "content": "x",
-                   "extra": {"deep": [[[["x"]]]]}}], "z": 1, "a": 2},
-    {"created_at": "2024-01-01T00:00:00Z"},
-    {"key": "k:1", "created_at": "2024-01-01T00:00:00Z", "metadata": {}, "messages": None},
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {
+            "metadata": {"user_id": "u"},
+            "messages": [{"role": "user", "content": "\ud800 lone \x00 nul"}],
+        },
+        {"created_at": "2024-01-01T00:00:00Z", "nan": float("nan"), "messages": []},
+        {
+            "messages": [
+                {
+                    "timestamp": "2024-01-01T00:00:00.123456789Z",
+                    "role": "user",
+                    "content": "x",
+                    "extra": {"deep": [[[["x"]]]]},
+                }
+            ],
+            "z": 1,
+            "a": 2,
+        },
+        {"created_at": "2024-01-01T00:00:00Z"},
+        {"key": "k:1", "created_at": "2024-01-01T00:00:00Z", "metadata": {}, "messages": None},
+    ],
+)
 def test_what_files_cannot_hold_in_text_the_database_still_gives_back(pg_url, root, document):
     """Lone surrogates, NUL, NaN, a session without messages: the export from the database
     equals the export from the files."""
@@ -127,10 +204,12 @@ def test_what_files_cannot_hold_in_text_the_database_still_gives_back(pg_url, ro
     with open_store(pg_url) as database:
         database.save(session_id, json.loads(json.dumps(document)))
         assert to_json(export_document(database.get(session_id))) == to_json(
-            export_document(files.get(session_id)))
+            export_document(files.get(session_id))
+        )
         # (created_at aside: with no time in the session it is when each store saved it)
         assert [row._replace(created_at=None) for row in database.list()] == [
-            row._replace(created_at=None) for row in files.list()]
+            row._replace(created_at=None) for row in files.list()
+        ]
 
 
 def test_appending_matches_the_files_store(pg_url, root):
@@ -142,7 +221,8 @@ def test_appending_matches_the_files_store(pg_url, root):
             store.append(ref, message("user", "one", "2024-05-01T00:00:00Z"))
             store.append(store.resolve("grow"), message("assistant", "two", "2024-05-01T00:01:00Z"))
         assert to_json(export_document(database.get("agent:grow"))) == to_json(
-            export_document(files.get("agent:grow")))
+            export_document(files.get("agent:grow"))
+        )
         assert database.list() == files.list()
         assert database.list()[0].created_at.startswith("2024-05-01T00:00:00")
 
@@ -151,8 +231,10 @@ def test_delete_through_the_command(both, pg_url):
     for session_id in ("agent-001:session-123", "user/42"):
         result = run("--store", pg_url, "session", "delete", "--force", session_id)
         assert result.exit_code == 0, result.stderr
-    listed = [row["session_id"] for row in json.loads(run("--store", pg_url, "session", "list", "-f",
-                                                          "json").stdout)]
+    listed = [
+        row["session_id"]
+        for row in json.loads(run("--store", pg_url, "session", "list", "-f", "json").stdout)
+    ]
     assert "agent-001:session-123" not in listed and "user/42" not in listed and len(listed) == 8
     again = run("--store", pg_url, "session", "delete", "--force", "agent-001:session-123")
     assert again.exit_code == 1 and "not found" in again.stderr
@@ -175,7 +257,11 @@ def test_status_names_the_store_and_masks_the_password(postgres_server, pg_schem
     result = run("--store", url, "session", "index", "status", "-f", "json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["store"], report["schema_version"], report["sessions"]) == ("postgresql", LATEST_VERSION, 0)
+    assert (report["store"], report["schema_version"], report["sessions"]) == (
+        "postgresql",
+        LATEST_VERSION,
+        0,
+    )
     assert report["url"].startswith(f"postgresql://{PASSWORD_ROLE}:***@")
     assert PASSWORD not in result.stdout + result.stderr
     assert "migrated the mofa schema" in result.stderr  # the first use created it
@@ -183,9 +269,12 @@ def test_status_names_the_store_and_masks_the_password(postgres_server, pg_schem
 
 # -- errors ------------------------------------------------------------------------------------
 
+
 def one_error_line(result) -> str:
     """The one `Error:` line on stderr (a table's `→` status lines may come before it)."""
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("→") and line.strip()]
+    lines = [
+        line for line in result.stderr.splitlines() if not line.startswith("→") and line.strip()
+    ]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ") and "Traceback" not in result.stderr
     return lines[0]
@@ -194,8 +283,9 @@ def one_error_line(result) -> str:
 def test_a_server_that_is_not_there(tmp_path):
     empty = tmp_path / "no-server"
     empty.mkdir()
-    result = run_installed("--store", f"postgresql://someone:hunter2@/mofa?host={empty}",
-                           "session", "list")
+    result = run_installed(
+        "--store", f"postgresql://someone:hunter2@/mofa?host={empty}", "session", "list"
+    )
     line = one_error_line(result)
     assert result.returncode == 3 and result.stdout == ""
     assert "someone:***@" in line and "hunter2" not in line
@@ -210,16 +300,23 @@ def test_a_wrong_password_is_refused_in_one_line_that_never_shows_it(postgres_se
     line = one_error_line(result)
     assert result.returncode == 3
     assert "password authentication failed" in line and "wrong-horse-battery" not in result.stderr
-    good = run_installed("--store", postgres_server.url(pg_schema, user=PASSWORD_ROLE,
-                                                        password=PASSWORD), "session", "list")
+    good = run_installed(
+        "--store",
+        postgres_server.url(pg_schema, user=PASSWORD_ROLE, password=PASSWORD),
+        "session",
+        "list",
+    )
     assert good.returncode == 0 and PASSWORD not in good.stderr + good.stdout
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://u:pw-in-url@localhost:notaport/db",
-    "postgresql://u:pw-in-url@/db?host=/nonexistent&sslmode=bogus",
-    "postgres://u:pw-in-url@/db?nonsense_option=1",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw-in-url@localhost:notaport/db",
+        "postgresql://u:pw-in-url@/db?host=/nonexistent&sslmode=bogus",
+        "postgres://u:pw-in-url@/db?nonsense_option=1",
+    ],
+)
 def test_a_bad_url_is_one_clear_line(url):
     result = run_installed("--store", url, "session", "list")
     line = one_error_line(result)
@@ -252,12 +349,15 @@ def test_a_newer_schema_is_refused(pg_url, postgres_server, pg_schema):
 
 
 def test_a_missing_driver_names_the_extra(tmp_path):
-    script = ("import sys; sys.modules['psycopg'] = None\n"
-              "from mofa.cli import main\n"
-              "sys.argv = ['mofa', '--store', 'postgresql://u:pw@/db', 'session', 'list']\n"
-              "main()\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60)
+    script = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from mofa.cli import main\n"
+        "sys.argv = ['mofa', '--store', 'postgresql://u:pw@/db', 'session', 'list']\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 3
     assert "pip install 'mofa-session[postgres]'" in one_error_line(result)
 
@@ -271,18 +371,22 @@ def test_the_files_store_never_imports_the_driver(root):
 
 # -- query -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sql", [
-    "INSERT INTO mofa_sessions (session_id) VALUES ('x')",
-    "DROP TABLE mofa_messages",
-    "DELETE FROM mofa_sessions",
-    "SET statement_timeout = 0",
-    "SELECT 1; COMMIT; DELETE FROM mofa_sessions",
-    "WITH gone AS (DELETE FROM mofa_sessions RETURNING 1) SELECT * FROM gone",
-    "SELECT set_config('default_transaction_read_only', 'off', false); DELETE FROM mofa_sessions",
-    "CREATE TABLE t (x int)",
-    "TRUNCATE mofa_sessions",
-    "COPY mofa_sessions TO '/tmp/mofa-leak'",
-])
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO mofa_sessions (session_id) VALUES ('x')",
+        "DROP TABLE mofa_messages",
+        "DELETE FROM mofa_sessions",
+        "SET statement_timeout = 0",
+        "SELECT 1; COMMIT; DELETE FROM mofa_sessions",
+        "WITH gone AS (DELETE FROM mofa_sessions RETURNING 1) SELECT * FROM gone",
+        "SELECT set_config('default_transaction_read_only', 'off', false); DELETE FROM mofa_sessions",
+        "CREATE TABLE t (x int)",
+        "TRUNCATE mofa_sessions",
+        "COPY mofa_sessions TO '/tmp/mofa-leak'",
+    ],
+)
 def test_query_cannot_change_anything(both, pg_url, postgres_server, pg_schema, sql):
     count = f'SELECT count(*) FROM "{pg_schema}".mofa_sessions'
     before = postgres_server.admin().execute(count).fetchone()[0]
@@ -313,9 +417,11 @@ def test_query_stops_at_its_timeout(pg_url):
 
 def test_query_streams_many_rows_through_a_cursor(pg_url):
     with open_store(pg_url) as database:
-        result = database.query("SELECT n, n * 1.5 AS x, now() > '2000-01-01' AS recent, "
-                                "'2024-01-01'::date AS day FROM generate_series(1, 2500) n",
-                                timeout=10)
+        result = database.query(
+            "SELECT n, n * 1.5 AS x, now() > '2000-01-01' AS recent, "
+            "'2024-01-01'::date AS day FROM generate_series(1, 2500) n",
+            timeout=10,
+        )
         rows = list(result.rows)
         result.close()
         assert len(rows) == 2500 and rows[-1] == (2500, 3750.0, True, "2024-01-01")
@@ -325,9 +431,9 @@ def test_query_streams_many_rows_through_a_cursor(pg_url):
 def test_the_readme_python_api_example_runs(pg_url, monkeypatch):
     """The README's example for agents, run as written against the test's database."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Python API"):]
-    code = section[section.index("```python") + len("```python"):]
-    code = code[:code.index("```")]
+    section = text[text.index("## Python API") :]
+    code = section[section.index("```python") + len("```python") :]
+    code = code[: code.index("```")]
     monkeypatch.setenv("MOFA_STORE", pg_url)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
@@ -337,14 +443,17 @@ def test_the_readme_python_api_example_runs(pg_url, monkeypatch):
         assert rows[0].message_count == 2
 
 
-def test_verify_checks_the_message_rows_against_the_counts(both, pg_url, postgres_server, pg_schema):
+def test_verify_checks_the_message_rows_against_the_counts(
+    both, pg_url, postgres_server, pg_schema
+):
     result = run("--store", pg_url, "session", "index", "verify")
     assert result.exit_code == 0, result.stderr
     with open_store(pg_url) as database:
         assert database.verify() == (10, [])
         postgres_server.admin().execute(
             f'DELETE FROM "{pg_schema}".mofa_messages WHERE session_id = %s AND position = 1',
-            ("agent-001:session-123",))
+            ("agent-001:session-123",),
+        )
         report = database.verify()
         assert [(p.kind, p.where) for p in report.problems] == [("stale", "agent-001:session-123")]
     result = run("--store", pg_url, "session", "index", "verify")
@@ -354,9 +463,14 @@ def test_verify_checks_the_message_rows_against_the_counts(both, pg_url, postgre
 def test_ids_complete_from_the_database(both, pg_url):
     with open_store(pg_url) as database:
         assert database.complete_ids("agent-00") == [
-            "agent-001:session-123", "agent-001:session-124", "agent-002:session-125",
-            "agent-002:session-126", "agent-003:closed", "agent-003:duplicate-keys",
-            "agent-003:numbers"]
+            "agent-001:session-123",
+            "agent-001:session-124",
+            "agent-002:session-125",
+            "agent-002:session-126",
+            "agent-003:closed",
+            "agent-003:duplicate-keys",
+            "agent-003:numbers",
+        ]
         assert database.complete_ids("user/") == ["user/42"]
         assert database.complete_ids("%") == []
 
@@ -370,12 +484,17 @@ def test_ctrl_c_stops_a_running_query_on_the_server_too(pg_url, postgres_server)
     from tests.helpers import BIN
 
     open_store(pg_url).close()
-    process = subprocess.Popen([str(BIN / "mofa"), "--store", pg_url, "session", "query",
-                                "SELECT pg_sleep(25)"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(BIN / "mofa"), "--store", pg_url, "session", "query", "SELECT pg_sleep(25)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # (the cursor's FETCH is what runs, not the SELECT's text: find it by what it waits on)
-    running = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mofa'"
-               " AND wait_event = 'PgSleep'")
+    running = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mofa'"
+        " AND wait_event = 'PgSleep'"
+    )
     try:
         deadline = time.monotonic() + 60
         while postgres_server.admin().execute(running).fetchone()[0] == 0:
@@ -398,11 +517,19 @@ def test_ctrl_c_stops_a_running_query_on_the_server_too(pg_url, postgres_server)
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("wanted", [
-    {"tags": ("a",)}, {"tags": ("a", "b")}, {"tags": ("b", "zzz")}, {"user": "42"},
-    {"statuses": ("closed", "empty")}, {"agent": "agent-003", "limit": 2},
-    {"since": "2024-03-01T08:00:00.123456Z"}, {"until": "2024-03-01T08:00:00.123456Z", "limit": 3},
-])
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        {"tags": ("a",)},
+        {"tags": ("a", "b")},
+        {"tags": ("b", "zzz")},
+        {"user": "42"},
+        {"statuses": ("closed", "empty")},
+        {"agent": "agent-003", "limit": 2},
+        {"since": "2024-03-01T08:00:00.123456Z"},
+        {"until": "2024-03-01T08:00:00.123456Z", "limit": 3},
+    ],
+)
 def test_filters_answer_as_the_files_store_does(both, root, pg_url, wanted):
     from mofa.stores.base import SessionFilter
 
@@ -420,18 +547,35 @@ def test_import_from_dir_copies_a_files_root_and_is_idempotent(both, root, pg_ur
         for _ in range(2):
             result = run("--store", other, "session", "import", "--from-dir", str(root))
             assert result.exit_code == 0, result.stderr
-        assert run("--store", other, "session", "list", "-f", "json").stdout == run(
-            "--sessions-dir", str(root), "session", "list", "-f", "json").stdout
+        assert (
+            run("--store", other, "session", "list", "-f", "json").stdout
+            == run("--sessions-dir", str(root), "session", "list", "-f", "json").stdout
+        )
         for session_id in both:
-            exported = run("--store", other, "session", "export", session_id, "-o", "-", "-f", "json")
-            assert exported.stdout == run("--store", pg_url, "session", "export", session_id, "-o",
-                                          "-", "-f", "json").stdout
+            exported = run(
+                "--store", other, "session", "export", session_id, "-o", "-", "-f", "json"
+            )
+            assert (
+                exported.stdout
+                == run(
+                    "--store", pg_url, "session", "export", session_id, "-o", "-", "-f", "json"
+                ).stdout
+            )
     finally:
         postgres_server.drop_schema(schema)
 
 
-@pytest.mark.parametrize("query, role", [("hello", None), ("structured", None), ("no created*", "user"),
-                                         ('"no created_at"', None), ("hi", "assistant"), ("STRUCTURED", None)])
+@pytest.mark.parametrize(
+    "query, role",
+    [
+        ("hello", None),
+        ("structured", None),
+        ("no created*", "user"),
+        ('"no created_at"', None),
+        ("hi", "assistant"),
+        ("STRUCTURED", None),
+    ],
+)
 def test_search_finds_what_the_files_store_finds(both, root, pg_url, query, role):
     files = open_store(root=str(root), indexed=False)
     with open_store(pg_url) as database:

@@ -56,9 +56,15 @@ print(json.dumps(done))
 def start_together(tmp_path, url: str, roles: list[str]) -> list[subprocess.Popen]:
     """One process per role, released at once when all are ready."""
     go = tmp_path / "go"
-    processes = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(go), role, str(worker)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for worker, role in enumerate(roles)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, str(go), role, str(worker)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for worker, role in enumerate(roles)
+    ]
     try:
         deadline = time.monotonic() + 120
         while not all((tmp_path / f"go.ready-{worker}").exists() for worker in range(len(roles))):
@@ -98,12 +104,20 @@ def run_together(tmp_path, url: str, roles: list[str]) -> list[dict]:
 
 
 def message_rows(postgres_server, schema: str, session_id: str) -> list[tuple]:
-    return postgres_server.admin().execute(
-        f'SELECT position, message FROM "{schema}".mofa_messages WHERE session_id = %s'
-        " ORDER BY position", (session_id,)).fetchall()
+    return (
+        postgres_server.admin()
+        .execute(
+            f'SELECT position, message FROM "{schema}".mofa_messages WHERE session_id = %s'
+            " ORDER BY position",
+            (session_id,),
+        )
+        .fetchall()
+    )
 
 
-def test_concurrent_appenders_lose_and_duplicate_nothing(tmp_path, pg_url, postgres_server, pg_schema):
+def test_concurrent_appenders_lose_and_duplicate_nothing(
+    tmp_path, pg_url, postgres_server, pg_schema
+):
     with open_store(pg_url) as store:
         store.save("agent:chat", {"created_at": "2024-01-01T00:00:00Z", "messages": []})
     run_together(tmp_path, pg_url, ["append"] * 8)
@@ -119,7 +133,9 @@ def test_concurrent_appenders_lose_and_duplicate_nothing(tmp_path, pg_url, postg
         assert store.get("chat").messages[-1]["content"] in contents
 
 
-def test_concurrent_savers_of_the_same_ids_one_wins_each(tmp_path, pg_url, postgres_server, pg_schema):
+def test_concurrent_savers_of_the_same_ids_one_wins_each(
+    tmp_path, pg_url, postgres_server, pg_schema
+):
     results = run_together(tmp_path, pg_url, ["save"] * 8)
     assert sum(result["saved"] for result in results) == 20
     assert sum(result["refused"] for result in results) == 7 * 20
@@ -133,8 +149,9 @@ def test_concurrent_savers_of_the_same_ids_one_wins_each(tmp_path, pg_url, postg
             assert row.message_count == 3
 
 
-def test_concurrent_replacers_and_appenders_leave_one_whole_session(tmp_path, pg_url,
-                                                                    postgres_server, pg_schema):
+def test_concurrent_replacers_and_appenders_leave_one_whole_session(
+    tmp_path, pg_url, postgres_server, pg_schema
+):
     with open_store(pg_url) as store:
         store.save("agent:shared", {"messages": []})
     run_together(tmp_path, pg_url, ["replace"] * 6)
@@ -145,19 +162,21 @@ def test_concurrent_replacers_and_appenders_leave_one_whole_session(tmp_path, pg
         owner = session.document["by"]
         contents = [m["content"] for m in session.messages]
         # The last replace's messages, whole, then appends (of anyone) made after it.
-        assert contents[:owner + 1] == [f"{owner}"] * (owner + 1)
-        assert all(content.endswith("+") for content in contents[owner + 1:])
+        assert contents[: owner + 1] == [f"{owner}"] * (owner + 1)
+        assert all(content.endswith("+") for content in contents[owner + 1 :])
         assert store.list()[0].message_count == len(rows) == len(contents)
 
 
-def test_sixteen_first_uses_of_a_fresh_database_at_once_all_succeed(tmp_path, pg_url,
-                                                                    postgres_server, pg_schema):
+def test_sixteen_first_uses_of_a_fresh_database_at_once_all_succeed(
+    tmp_path, pg_url, postgres_server, pg_schema
+):
     results = run_together(tmp_path, pg_url, ["open"] * 16)
     from mofa.stores.postgres.schema import LATEST_VERSION
 
     assert [result["version"] for result in results] == [LATEST_VERSION] * 16
     assert postgres_server.admin().execute(
-        f'SELECT version FROM "{pg_schema}".mofa_schema').fetchall() == [(LATEST_VERSION,)]
+        f'SELECT version FROM "{pg_schema}".mofa_schema'
+    ).fetchall() == [(LATEST_VERSION,)]
 
 
 def test_readers_do_not_wait_for_a_writer(pg_url):
@@ -165,8 +184,12 @@ def test_readers_do_not_wait_for_a_writer(pg_url):
     with open_store(pg_url) as writer, open_store(pg_url) as reader:
         writer.save("agent:busy", {"created_at": "2024-01-01T00:00:00Z", "messages": []})
         with writer.conn.transaction():
-            writer.conn.execute("SELECT 1 FROM mofa_sessions WHERE session_id = 'agent:busy' FOR UPDATE")
-            writer.conn.execute("UPDATE mofa_sessions SET status = 'busy' WHERE session_id = 'agent:busy'")
+            writer.conn.execute(
+                "SELECT 1 FROM mofa_sessions WHERE session_id = 'agent:busy' FOR UPDATE"
+            )
+            writer.conn.execute(
+                "UPDATE mofa_sessions SET status = 'busy' WHERE session_id = 'agent:busy'"
+            )
             reader.conn.execute("SET statement_timeout = 5000")  # a wait would fail, not hang
             assert [row.status for row in reader.list()] == ["empty"]
             assert reader.get("busy").message_count == 0
@@ -193,9 +216,15 @@ def test_first_uses_queue_behind_a_migration_in_progress(tmp_path, pg_url, postg
                 conn.execute("INSERT INTO mofa_schema (version) VALUES (1)")
                 processes = start_together(tmp_path, pg_url, ["open"] * 16)
                 deadline = time.monotonic() + 60
-                while postgres_server.admin().execute(
+                while (
+                    postgres_server.admin()
+                    .execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mofa'"
-                        " AND wait_event_type = 'Lock'").fetchone()[0] < 16:
+                        " AND wait_event_type = 'Lock'"
+                    )
+                    .fetchone()[0]
+                    < 16
+                ):
                     assert time.monotonic() < deadline, "the first uses never queued"
                     assert all(process.poll() is None for process in processes), "one did not wait"
                     time.sleep(0.01)

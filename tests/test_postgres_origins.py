@@ -18,8 +18,10 @@ pytest.importorskip("psycopg")
 
 
 def document(text: str, created_at: str = "2024-01-01T00:00:00Z") -> dict:
-    return {"created_at": created_at, "messages": [
-        {"role": "user", "content": text, "timestamp": created_at}]}
+    return {
+        "created_at": created_at,
+        "messages": [{"role": "user", "content": text, "timestamp": created_at}],
+    }
 
 
 def mirror(store, origin: str, session_id: str, doc: dict) -> None:
@@ -42,13 +44,26 @@ def texts(url: str) -> dict[tuple[str, str], str]:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return {(origin, session_id): text for origin, session_id, text in conn.execute(
-            "SELECT origin, session_id, text FROM mofa_messages ORDER BY 1, 2").fetchall()}
+        return {
+            (origin, session_id): text
+            for origin, session_id, text in conn.execute(
+                "SELECT origin, session_id, text FROM mofa_messages ORDER BY 1, 2"
+            ).fetchall()
+        }
 
 
 def test_import_of_an_unchanged_export_is_unchanged_not_ambiguous(twins, tmp_path):
-    exported = run_installed("--store", twins, "session", "export", "a:1", "--origin", "",
-                             "-o", str(tmp_path / "a1.json"))
+    exported = run_installed(
+        "--store",
+        twins,
+        "session",
+        "export",
+        "a:1",
+        "--origin",
+        "",
+        "-o",
+        str(tmp_path / "a1.json"),
+    )
     assert exported.returncode == 0, exported.stderr
     imported = run_installed("--store", twins, "session", "import", str(tmp_path / "a1.json"))
     assert imported.returncode == 0, imported.stderr
@@ -59,21 +74,27 @@ def test_import_replace_replaces_the_direct_session_only(twins, tmp_path):
     path = tmp_path / "a1.json"
     with open_store(twins) as store:
         session = store.load(store.resolve("a:1", ""))
-    changed = export_document(session) | {"messages": [{"role": "user", "content": "replaced copy"}]}
+    changed = export_document(session) | {
+        "messages": [{"role": "user", "content": "replaced copy"}]
+    }
     path.write_text(to_json(changed))
     refused = run_installed("--store", twins, "session", "import", str(path))
     assert refused.returncode == 1 and "already exists with other content" in refused.stderr
     replaced = run_installed("--store", twins, "session", "import", "--replace", str(path))
     assert replaced.returncode == 0, replaced.stderr
     assert "✓ Imported 0 sessions (1 replaced, 0 unchanged)" in replaced.stderr
-    assert texts(twins) == {("", "a:1"): "replaced copy", ("host-1", "a:1"): "mirrored copy",
-                            ("host-1", "m:only"): "only on the host"}
+    assert texts(twins) == {
+        ("", "a:1"): "replaced copy",
+        ("host-1", "a:1"): "mirrored copy",
+        ("host-1", "m:only"): "only on the host",
+    }
 
 
 def test_import_of_an_id_only_a_host_holds_is_a_new_direct_session(twins, tmp_path):
     path = tmp_path / "m.json"
-    path.write_text(json.dumps({"session_id": "m:only"}
-                               | document("brought by hand", "2030-01-01T00:00:00Z")))
+    path.write_text(
+        json.dumps({"session_id": "m:only"} | document("brought by hand", "2030-01-01T00:00:00Z"))
+    )
     imported = run_installed("--store", twins, "session", "import", str(path))
     assert imported.returncode == 0, imported.stderr
     assert "✓ Imported 1 sessions (0 replaced, 0 unchanged)" in imported.stderr
@@ -85,13 +106,26 @@ def test_prune_acts_on_each_origins_session_as_list_shows_it(twins, tmp_path):
     dry = run_installed("--store", twins, "session", "prune", "--before", "2025-01-01", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines() == ["a:1", "a:1 (origin host-1)"]
-    pruned = run_installed("--store", twins, "session", "prune", "--before", "2025-01-01",
-                           "--archive", str(tmp_path / "archive"), "--force")
+    pruned = run_installed(
+        "--store",
+        twins,
+        "session",
+        "prune",
+        "--before",
+        "2025-01-01",
+        "--archive",
+        str(tmp_path / "archive"),
+        "--force",
+    )
     # The direct one goes (archived first); the mirrored one is the host's to delete: refused.
     assert pruned.returncode == 3
     assert "✓ Pruned 1 sessions (1 messages)" in pruned.stderr
     assert "mirrored from origin 'host-1'" in pruned.stderr and "ambiguous" not in pruned.stderr
-    assert json.loads((tmp_path / "archive" / "a" / "1.json").read_text())["messages"][0][
-        "content"] == "direct copy"
-    assert texts(twins) == {("host-1", "a:1"): "mirrored copy",
-                            ("host-1", "m:only"): "only on the host"}
+    assert (
+        json.loads((tmp_path / "archive" / "a" / "1.json").read_text())["messages"][0]["content"]
+        == "direct copy"
+    )
+    assert texts(twins) == {
+        ("host-1", "a:1"): "mirrored copy",
+        ("host-1", "m:only"): "only on the host",
+    }

@@ -13,29 +13,52 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-PROBE = '''
+PROBE = """
 def test_probe(pg_url, postgres_server):
     import psycopg
     print("CLUSTER", pg_url.split("host=")[1].split("&")[0])
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     assert VERDICT
-'''
+"""
 
 
 def run_probe(tmp_path, fail: bool = False, **env) -> subprocess.CompletedProcess:
     """A pytest run of its own, with the repository's fixtures, on one database test."""
     test = tmp_path / "test_probe.py"
     test.write_text(PROBE.replace("VERDICT", "False" if fail else "True"))
-    full_env = {key: value for key, value in os.environ.items()
-                if key not in ("CI", "MOFA_TEST_POSTGRES_URL", "PYTEST_ADDOPTS")}
+    full_env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CI", "MOFA_TEST_POSTGRES_URL", "PYTEST_ADDOPTS")
+    }
     full_env.update(env)
     full_env["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                           "--rootdir", str(REPO), "-c", str(REPO / "setup.cfg"),
-                           "--confcutdir", str(REPO / "tests"),
-                           "-p", "tests.conftest", str(test)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=full_env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(REPO),
+            "-c",
+            str(REPO / "setup.cfg"),
+            "--confcutdir",
+            str(REPO / "tests"),
+            "-p",
+            "tests.conftest",
+            str(test),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=full_env,
+    )
 
 
 def processes_mentioning(text: str) -> list[str]:

@@ -36,7 +36,9 @@ def run_with_terminal_stderr(*args) -> tuple[int, str, str]:
 
 def test_first_build_shows_a_progress_bar_on_a_terminal(root):
     many_sessions(root)
-    status, stdout, terminal = run_with_terminal_stderr("session", "list", "--limit", "1", "-f", "json")
+    status, stdout, terminal = run_with_terminal_stderr(
+        "session", "list", "--limit", "1", "-f", "json"
+    )
     assert status == 0
     assert "Indexing sessions" in terminal and "100%" in terminal
     assert "Indexing" not in stdout
@@ -47,6 +49,8 @@ def test_rebuild_shows_a_progress_bar_and_pipes_get_none(root):
     status, _, terminal = run_with_terminal_stderr("session", "index", "rebuild")
     assert status == 0
     assert "Rebuilding the index" in terminal and "100%" in terminal
-    piped = subprocess.run([str(BIN / "mofa"), "session", "index", "rebuild"], capture_output=True, text=True)
+    piped = subprocess.run(
+        [str(BIN / "mofa"), "session", "index", "rebuild"], capture_output=True, text=True
+    )
     assert "Rebuilding the index  [" not in piped.stderr
     assert "✓ Indexed 1500 sessions" in piped.stderr

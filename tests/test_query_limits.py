@@ -41,11 +41,19 @@ def _stop(process):
 
 
 def test_a_query_stops_at_its_timeout(sessions):
-    result = run_installed("session", "query", f"{FOREVER} SELECT count(*) FROM c", "--timeout", "0.5",
-                           timeout=60, preexec_fn=_limit_memory)
+    result = run_installed(
+        "session",
+        "query",
+        f"{FOREVER} SELECT count(*) FROM c",
+        "--timeout",
+        "0.5",
+        timeout=60,
+        preexec_fn=_limit_memory,
+    )
     assert result.returncode == 3, result.stderr
-    assert result.stderr == ("Error: query stopped after its timeout of 0.5 s"
-                             " (give --timeout SECONDS, 0 for none)\n")
+    assert result.stderr == (
+        "Error: query stopped after its timeout of 0.5 s (give --timeout SECONDS, 0 for none)\n"
+    )
     assert result.stdout == ""
 
 
@@ -54,7 +62,8 @@ def test_the_timeout_is_an_option_with_a_default(sessions):
     assert "--timeout SECONDS" in result.stdout and "30" in result.stdout
     assert run("session", "query", "SELECT 1", "--timeout", "-1").exit_code == 2
     assert run("session", "query", "SELECT 42 AS x", "--timeout", "0", "-f", "json").stdout == (
-        '[\n  {"x": 42}\n]\n')
+        '[\n  {"x": 42}\n]\n'
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -65,8 +74,15 @@ def _cpu_seconds(pid: int) -> float:
 
 def test_ctrl_c_stops_a_running_query(sessions):
     run("session", "list")  # the index exists: the query starts at once
-    process = _mofa("session", "query", f"{FOREVER} SELECT count(*) FROM c", "--timeout", "0",
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = _mofa(
+        "session",
+        "query",
+        f"{FOREVER} SELECT count(*) FROM c",
+        "--timeout",
+        "0",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while _cpu_seconds(process.pid) < 1.0 and time.monotonic() < deadline:
@@ -82,13 +98,16 @@ def test_ctrl_c_stops_a_running_query(sessions):
 
 
 def test_the_table_holds_at_most_10000_rows(sessions):
-    result = run_installed("session", "query", f"{FOREVER} SELECT x FROM c", timeout=120,
-                           preexec_fn=_limit_memory)
+    result = run_installed(
+        "session", "query", f"{FOREVER} SELECT x FROM c", timeout=120, preexec_fn=_limit_memory
+    )
     assert result.returncode == 0, result.stderr[-500:]
     lines = result.stdout.splitlines()
     assert lines[3] == "│ 1     │" and lines[-2] == "│ 10000 │" and len(lines) == 10_004
-    assert result.stderr == ("warning: the table shows the first 10,000 rows only;"
-                             " use -f csv or -f json for all of them\n")
+    assert result.stderr == (
+        "warning: the table shows the first 10,000 rows only;"
+        " use -f csv or -f json for all of them\n"
+    )
 
 
 def test_a_table_under_the_limit_is_whole_and_quiet(sessions):
@@ -97,10 +116,19 @@ def test_a_table_under_the_limit_is_whole_and_quiet(sessions):
     assert len(result.stdout.splitlines()) == 10_004 and result.stderr == ""
 
 
-@pytest.mark.parametrize("fmt, start", [("json", b'[\n  {"x": 1},\n  {"x": 2}'), ("csv", b"x\n1\n2\n3\n")])
+@pytest.mark.parametrize(
+    "fmt, start", [("json", b'[\n  {"x": 1},\n  {"x": 2}'), ("csv", b"x\n1\n2\n3\n")]
+)
 def test_json_and_csv_stream_and_end_quietly_when_the_reader_goes(sessions, fmt, start):
-    process = _mofa("session", "query", f"{FOREVER} SELECT x FROM c", "-f", fmt,
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = _mofa(
+        "session",
+        "query",
+        f"{FOREVER} SELECT x FROM c",
+        "-f",
+        fmt,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         head = process.stdout.read(1000)  # as `| head -c 1000`
         process.stdout.close()
@@ -113,12 +141,18 @@ def test_json_and_csv_stream_and_end_quietly_when_the_reader_goes(sessions, fmt,
 
 
 def test_json_is_strict_for_numbers_sqlite_cannot_hold(sessions):
-    result = run_installed("session", "query", "SELECT 1e999 AS big, -1e999 AS small, 0.5 AS half,"
-                           " 9223372036854775807 AS max_int", "-f", "json")
+    result = run_installed(
+        "session",
+        "query",
+        "SELECT 1e999 AS big, -1e999 AS small, 0.5 AS half, 9223372036854775807 AS max_int",
+        "-f",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
 
     def refuse(constant):
         raise AssertionError(f"not strict JSON: {constant}")
 
     assert json.loads(result.stdout, parse_constant=refuse) == [
-        {"big": None, "small": None, "half": 0.5, "max_int": 9223372036854775807}]
+        {"big": None, "small": None, "half": 0.5, "max_int": 9223372036854775807}
+    ]

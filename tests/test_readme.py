@@ -63,15 +63,20 @@ def _complete(command: str) -> bool:
     return True
 
 
-COMPARED = [(command, output) for command, output in documented_commands()
-            if not any(marker in command for marker in UNCOMPARED)]
+COMPARED = [
+    (command, output)
+    for command, output in documented_commands()
+    if not any(marker in command for marker in UNCOMPARED)
+]
 
 
 def test_the_readme_documents_commands():
     assert len(COMPARED) >= 6
 
 
-@pytest.mark.parametrize("command, expected", COMPARED, ids=[command.split("\n")[0][:60] for command, _ in COMPARED])
+@pytest.mark.parametrize(
+    "command, expected", COMPARED, ids=[command.split("\n")[0][:60] for command, _ in COMPARED]
+)
 def test_documented_output_is_real(tmp_path, command, expected):
     sessions = tmp_path / "examples" / "sessions"
     shutil.copytree(REPO / "examples" / "sessions", sessions)
@@ -84,6 +89,8 @@ def test_documented_output_is_real(tmp_path, command, expected):
     result = run_installed(*arguments, env=env, cwd=str(tmp_path))
     # A terminal shows both streams in the order they were written: stderr's progress lines
     # first for most commands, stdout's result first for a dry run's list of ids.
-    shown = [(first + second).replace(str(tmp_path) + os.sep, "/tmp/").rstrip("\n")
-             for first, second in ((result.stderr, result.stdout), (result.stdout, result.stderr))]
+    shown = [
+        (first + second).replace(str(tmp_path) + os.sep, "/tmp/").rstrip("\n")
+        for first, second in ((result.stderr, result.stdout), (result.stdout, result.stderr))
+    ]
     assert expected in shown, f"README is out of date for: {command}\n{shown[0]}"

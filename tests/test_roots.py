@@ -16,9 +16,16 @@ def _index_files(tmp_path) -> list[str]:
 
 
 @pytest.mark.parametrize("how", ["option", "variable"])
-@pytest.mark.parametrize("command", [["session", "list"], ["session", "list", "-f", "json"],
-                                     ["session", "show", "a:s"], ["session", "query", "SELECT 1"],
-                                     ["session", "index", "rebuild"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["session", "list"],
+        ["session", "list", "-f", "json"],
+        ["session", "show", "a:s"],
+        ["session", "query", "SELECT 1"],
+        ["session", "index", "rebuild"],
+    ],
+)
 def test_a_mistyped_root_is_an_error_and_leaves_no_index(tmp_path, how, command):
     missing = tmp_path / "sesions"
     if how == "option":
@@ -74,7 +81,11 @@ def test_an_ambiguous_short_id_lists_ten_ids_and_how_many_more(root):
     result = run("session", "show", "shared")
     assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 1
-    named = [f"agent-{number:02d}:shared" for number in range(25) if f"agent-{number:02d}:shared" in result.stderr]
+    named = [
+        f"agent-{number:02d}:shared"
+        for number in range(25)
+        if f"agent-{number:02d}:shared" in result.stderr
+    ]
     assert len(named) == 10
     assert result.stderr.rstrip().endswith("and 15 more")
 
@@ -84,7 +95,9 @@ def test_an_ambiguous_short_id_of_few_sessions_names_them_all(root):
     write_session(root, "b", "shared")
     result = run("session", "show", "shared")
     assert (result.exit_code, result.stderr) == (
-        1, "Error: session id 'shared' is ambiguous; use one of: a:shared, b:shared\n")
+        1,
+        "Error: session id 'shared' is ambiguous; use one of: a:shared, b:shared\n",
+    )
 
 
 def test_commands_close_the_index(root):
@@ -96,8 +109,13 @@ def test_commands_close_the_index(root):
     write_session(root, "a", "s1")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ResourceWarning)
-        for command in (["session", "list"], ["session", "show", "a:s1"], ["session", "index", "status"],
-                        ["session", "query", "SELECT 1"], ["session", "index", "verify"]):
+        for command in (
+            ["session", "list"],
+            ["session", "show", "a:s1"],
+            ["session", "index", "status"],
+            ["session", "query", "SELECT 1"],
+            ["session", "index", "verify"],
+        ):
             assert run(*command).exit_code == 0
             gc.collect()
     assert os.path.exists(run("session", "index", "path").stdout.strip())

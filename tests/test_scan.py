@@ -51,6 +51,8 @@ def test_only_the_changed_files_are_stat_ed_again(root, tmp_path, monkeypatch):
         index.refresh("a")
         assert sorted(asked) == ["new.json", "s05.json"]
         counts = dict(index.conn.execute("SELECT name, message_count FROM sessions"))
-        assert counts["s05"] == 0 and "s07" not in counts and counts["new"] == 1 and len(counts) == 20
+        assert (
+            counts["s05"] == 0 and "s07" not in counts and counts["new"] == 1 and len(counts) == 20
+        )
     finally:
         index.close()

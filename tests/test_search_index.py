@@ -51,8 +51,9 @@ def ids(hits):
 
 
 def search_tables(conn):
-    return sorted(name for (name,) in conn.execute(
-        "SELECT name FROM sqlite_master WHERE name LIKE 'search%'"))
+    return sorted(
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'search%'")
+    )
 
 
 def find(index, query, **where):
@@ -63,49 +64,56 @@ def find(index, query, **where):
 
 # -- the query language ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expression", [
-    ("refund", '"refund"'),
-    ("refund order", '"refund" "order"'),
-    ("  refund\t order\n", '"refund" "order"'),
-    ('"order status"', '"order status"'),
-    ('"order status" refund', '"order status" "refund"'),
-    ('refund"order status"', '"refund" "order status"'),
-    ("deliv*", '"deliv"*'),
-    ("deliv**", '"deliv"*'),
-    ('"order sta"*', '"order sta"*'),
-    ("café", '"café"'),
-    ("ORD-12345", '"ORD-12345"'),
-    # FTS5 syntax typed by a user is text, never syntax:
-    ("refund AND order", '"refund" "AND" "order"'),
-    ("NOT refund", '"NOT" "refund"'),
-    ("a OR b", '"a" "OR" "b"'),
-    ("NEAR(a b)", '"NEAR(a" "b)"'),
-    ("content:refund", '"content:refund"'),
-    ("^refund", '"^refund"'),
-    ("refund -", '"refund"'),  # "-" alone has nothing to match: left out
-    ("refund -order", '"refund" "-order"'),  # no exclusion operator: a word like any other
-    ("refund !!! ...", '"refund"'),
-    ('refund ""', '"refund"'),
-    ("re*fund", '"re*fund"'),
-    ("nul\x00byte", '"nul byte"'),
-    ("bell\x07", '"bell"'),
-])
+
+@pytest.mark.parametrize(
+    "text, expression",
+    [
+        ("refund", '"refund"'),
+        ("refund order", '"refund" "order"'),
+        ("  refund\t order\n", '"refund" "order"'),
+        ('"order status"', '"order status"'),
+        ('"order status" refund', '"order status" "refund"'),
+        ('refund"order status"', '"refund" "order status"'),
+        ("deliv*", '"deliv"*'),
+        ("deliv**", '"deliv"*'),
+        ('"order sta"*', '"order sta"*'),
+        ("café", '"café"'),
+        ("ORD-12345", '"ORD-12345"'),
+        # FTS5 syntax typed by a user is text, never syntax:
+        ("refund AND order", '"refund" "AND" "order"'),
+        ("NOT refund", '"NOT" "refund"'),
+        ("a OR b", '"a" "OR" "b"'),
+        ("NEAR(a b)", '"NEAR(a" "b)"'),
+        ("content:refund", '"content:refund"'),
+        ("^refund", '"^refund"'),
+        ("refund -", '"refund"'),  # "-" alone has nothing to match: left out
+        ("refund -order", '"refund" "-order"'),  # no exclusion operator: a word like any other
+        ("refund !!! ...", '"refund"'),
+        ('refund ""', '"refund"'),
+        ("re*fund", '"re*fund"'),
+        ("nul\x00byte", '"nul byte"'),
+        ("bell\x07", '"bell"'),
+    ],
+)
 def test_match_expression(text, expression):
     assert match_expression(text) == expression
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("", "empty search query"),
-    ("   \t\n", "empty search query"),
-    ("*", "nothing to search for"),
-    ("!!! --- ...", "nothing to search for"),
-    ('""', "nothing to search for"),
-    ('" "*', "nothing to search for"),
-    ("\x00\x1b", "nothing to search for"),
-    ('"order status', "unbalanced quote"),
-    ('refund "order', "unbalanced quote"),
-    ('don"t', "unbalanced quote"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("", "empty search query"),
+        ("   \t\n", "empty search query"),
+        ("*", "nothing to search for"),
+        ("!!! --- ...", "nothing to search for"),
+        ('""', "nothing to search for"),
+        ('" "*', "nothing to search for"),
+        ("\x00\x1b", "nothing to search for"),
+        ('"order status', "unbalanced quote"),
+        ('refund "order', "unbalanced quote"),
+        ('don"t', "unbalanced quote"),
+    ],
+)
 def test_queries_it_cannot_take(text, reason):
     with pytest.raises(InvalidSearchQuery) as caught:
         parse_query(text)
@@ -130,7 +138,9 @@ def test_a_bad_query_is_a_usage_error_for_the_cli():
 def test_any_text_is_refused_or_searched_never_an_sqlite_error(text):
     conn = sqlite3.connect(":memory:")
     try:
-        conn.execute("CREATE VIRTUAL TABLE t USING fts5(content, tokenize = 'unicode61 remove_diacritics 2')")
+        conn.execute(
+            "CREATE VIRTUAL TABLE t USING fts5(content, tokenize = 'unicode61 remove_diacritics 2')"
+        )
         conn.execute("INSERT INTO t (content) VALUES ('the quick brown fox')")
         try:
             expression = match_expression(text)
@@ -143,9 +153,13 @@ def test_any_text_is_refused_or_searched_never_an_sqlite_error(text):
 
 # -- what is searched --------------------------------------------------------------------------
 
+
 def test_message_text_takes_every_string_inside_structured_content():
-    content = {"name": "lookup", "args": {"city": "Paris", "days": 3, "ok": True},
-               "results": ["sunny", {"note": "windy"}, None, 2.5]}
+    content = {
+        "name": "lookup",
+        "args": {"city": "Paris", "days": 3, "ok": True},
+        "results": ["sunny", {"note": "windy"}, None, 2.5],
+    }
     assert message_text(content) == "lookup\nParis\nsunny\nwindy"
     assert message_text("plain") == "plain"
     assert message_text(None) == ""
@@ -160,6 +174,7 @@ def test_message_text_of_deeply_nested_content():
 
 
 # -- nobody searched: nobody pays ----------------------------------------------------------------
+
 
 def test_no_search_data_until_someone_searches(root, index):
     write_session(root, "a", "s", [message("user", "refund please")])
@@ -178,7 +193,10 @@ def test_the_first_search_builds_the_data(root, index):
     write_jsonl(root, "tg:1", [message("user", "where is my refund", "2024-02-28T10:30:05Z")])
     index.refresh()
     reports = []
-    assert ensure_search(index.conn, index.root, lambda done, total: reports.append((done, total))) == 2
+    assert (
+        ensure_search(index.conn, index.root, lambda done, total: reports.append((done, total)))
+        == 2
+    )
     assert reports == [(2, 2)]
     assert search_exists(index.conn)
     assert index.meta("search") == search_module.SEARCH_VERSION
@@ -189,25 +207,57 @@ def test_the_first_search_builds_the_data(root, index):
 
 # -- results -----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def corpus(root):
-    write_session(root, "shop", "s1", [
-        message("user", "Where is my order? It was a refund request."),
-        message("assistant", "Your order status is: shipped. The refund is pending.", "2024-02-28T10:31:00Z"),
-        message("tool", {"name": "lookup", "result": ["order status shipped", {"carrier": "Café Express"}]},
-                "2024-02-28T10:32:00Z"),
-    ], created_at="2024-03-01T10:00:00Z")
-    write_session(root, "shop", "s2", [
-        message("user", "I want a refund"),
-        message("assistant", "Deliveries are late this week."),
-    ], created_at="2024-03-05T10:00:00Z")
-    write_session(root, "travel", "t1", [
-        message("user", "Book a flight, then a hotel; refund if cancelled"),
-    ], created_at="2024-03-09T10:00:00Z")
-    write_jsonl(root, "tg:42", [
-        message("user", "status of my order?", "2024-03-07T10:00:05Z"),
-        message("assistant", "Your ORDER-STATUS: delivered", "2024-03-07T10:00:09Z"),
-    ], metadata={"agent_id": "telegram"}, created_at="2024-03-07T10:00:00Z")
+    write_session(
+        root,
+        "shop",
+        "s1",
+        [
+            message("user", "Where is my order? It was a refund request."),
+            message(
+                "assistant",
+                "Your order status is: shipped. The refund is pending.",
+                "2024-02-28T10:31:00Z",
+            ),
+            message(
+                "tool",
+                {"name": "lookup", "result": ["order status shipped", {"carrier": "Café Express"}]},
+                "2024-02-28T10:32:00Z",
+            ),
+        ],
+        created_at="2024-03-01T10:00:00Z",
+    )
+    write_session(
+        root,
+        "shop",
+        "s2",
+        [
+            message("user", "I want a refund"),
+            message("assistant", "Deliveries are late this week."),
+        ],
+        created_at="2024-03-05T10:00:00Z",
+    )
+    write_session(
+        root,
+        "travel",
+        "t1",
+        [
+            message("user", "Book a flight, then a hotel; refund if cancelled"),
+        ],
+        created_at="2024-03-09T10:00:00Z",
+    )
+    write_jsonl(
+        root,
+        "tg:42",
+        [
+            message("user", "status of my order?", "2024-03-07T10:00:05Z"),
+            message("assistant", "Your ORDER-STATUS: delivered", "2024-03-07T10:00:09Z"),
+        ],
+        metadata={"agent_id": "telegram"},
+        created_at="2024-03-07T10:00:00Z",
+    )
     return root
 
 
@@ -228,16 +278,36 @@ def test_phrase_prefix_case_and_diacritics(index, corpus):
 def test_one_row_per_session_with_its_matches_and_a_snippet_of_the_first(index, corpus):
     (hit,) = find(index, "shipped")
     assert (hit.session_id, hit.agent, hit.created_at, hit.matches) == (
-        "shop:s1", "shop", "2024-03-01T10:00:00.000000000Z", 2)
-    assert hit.snippet == f"Your order status is: {MARK_START}shipped{MARK_END}. The refund is pending."
-    assert list(snippet_parts(hit.snippet)) == [("Your order status is: ", False), ("shipped", True),
-                                               (". The refund is pending.", False)]
+        "shop:s1",
+        "shop",
+        "2024-03-01T10:00:00.000000000Z",
+        2,
+    )
+    assert (
+        hit.snippet
+        == f"Your order status is: {MARK_START}shipped{MARK_END}. The refund is pending."
+    )
+    assert list(snippet_parts(hit.snippet)) == [
+        ("Your order status is: ", False),
+        ("shipped", True),
+        (". The refund is pending.", False),
+    ]
     assert plain_snippet(hit.snippet) == "Your order status is: shipped. The refund is pending."
 
 
 def test_best_first(root, index):
-    write_session(root, "a", "once", [message("user", "a long message about many things and a refund "
-                                                       "among other words that dilute it a lot")])
+    write_session(
+        root,
+        "a",
+        "once",
+        [
+            message(
+                "user",
+                "a long message about many things and a refund "
+                "among other words that dilute it a lot",
+            )
+        ],
+    )
     write_session(root, "a", "often", [message("user", "refund"), message("user", "refund refund")])
     write_session(root, "a", "twice", [message("user", "refund now"), message("user", "no")])
     assert ids(find(index, "refund")) == ["a:often", "a:twice", "a:once"]
@@ -254,9 +324,16 @@ def test_filters(index, corpus):
     assert (hit.session_id, hit.matches) == ("shop:s1", 1)
     with freeze_time("2024-03-10T10:00:00Z"):
         assert sorted(ids(find(index, "refund", since=when_text("7d")))) == ["shop:s2", "travel:t1"]
-    assert sorted(ids(find(index, "refund", until=when_text("2024-03-05T10:00:00Z")))) == ["shop:s1"]
-    assert sorted(ids(find(index, "refund", until=when_text("2024-03-05T10:00:00.1Z")))) == ["shop:s1", "shop:s2"]
-    assert ids(find(index, "refund", since=when_text("2024-03-02"), until=when_text("2024-03-06"))) == ["shop:s2"]
+    assert sorted(ids(find(index, "refund", until=when_text("2024-03-05T10:00:00Z")))) == [
+        "shop:s1"
+    ]
+    assert sorted(ids(find(index, "refund", until=when_text("2024-03-05T10:00:00.1Z")))) == [
+        "shop:s1",
+        "shop:s2",
+    ]
+    assert ids(
+        find(index, "refund", since=when_text("2024-03-02"), until=when_text("2024-03-06"))
+    ) == ["shop:s2"]
     assert len(find(index, "refund", limit=2)) == 2
     assert find(index, "refund", limit=0) == []
     assert len(find(index, "refund", limit=None)) == 3
@@ -264,18 +341,23 @@ def test_filters(index, corpus):
 
 def test_since_is_inclusive_and_until_exclusive(index, corpus):
     at = "2024-03-09T10:00:00.000000000Z"
-    assert ids(find(index, "hotel", since=at, until="2024-03-09T10:00:00.000000001Z")) == ["travel:t1"]
+    assert ids(find(index, "hotel", since=at, until="2024-03-09T10:00:00.000000001Z")) == [
+        "travel:t1"
+    ]
     assert ids(find(index, "hotel", since=at, until=at)) == []
 
 
 def test_text_sqlite_cannot_hold_and_snippet_marks_are_stored_safely(root, index):
-    write_session(root, "a", "s", [message("user", f"lone \ud800 surrogate and {MARK_START}mark{MARK_END}s")])
+    write_session(
+        root, "a", "s", [message("user", f"lone \ud800 surrogate and {MARK_START}mark{MARK_END}s")]
+    )
     (hit,) = find(index, "surrogate")
     assert plain_snippet(hit.snippet) == "lone \\ud800 surrogate and  mark s"
     assert ids(find(index, "mark")) == ["a:s"]
 
 
 # -- freshness ---------------------------------------------------------------------------------
+
 
 def test_changes_deletions_and_new_sessions_are_caught_up(root, index, settled):
     write_session(root, "a", "keep", [message("user", "alpha")])
@@ -359,7 +441,9 @@ def test_search_data_of_another_version_is_rebuilt(root, index):
     write_session(root, "a", "s", [message("user", "alpha")])
     find(index, "alpha")
     index.conn.execute("UPDATE meta SET value = 'old' WHERE key = 'search'")
-    index.conn.execute("INSERT INTO search_messages (rowid, content, role) VALUES (99, 'stale', 'x')")
+    index.conn.execute(
+        "INSERT INTO search_messages (rowid, content, role) VALUES (99, 'stale', 'x')"
+    )
     assert ensure_search(index.conn, index.root) == 1
     assert search(index.conn, "stale") == []
     assert ids(search(index.conn, "alpha")) == ["a:s"]
@@ -391,7 +475,9 @@ def pending(conn):
 
 
 def triggers(conn):
-    return sorted(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+    return sorted(
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    )
 
 
 def test_every_refresh_queues_what_it_changed_once_search_exists(root, index, settled):
@@ -400,7 +486,11 @@ def test_every_refresh_queues_what_it_changed_once_search_exists(root, index, se
     index.refresh()
     assert triggers(index.conn) == []  # nobody searched: refreshes pay nothing
     find(index, "alpha")
-    assert triggers(index.conn) == ["search_queue_delete", "search_queue_insert", "search_queue_update"]
+    assert triggers(index.conn) == [
+        "search_queue_delete",
+        "search_queue_insert",
+        "search_queue_update",
+    ]
     assert pending(index.conn) == []
     write_session(root, "a", "s1", [message("user", "beta")])
     os.utime(root / "a" / "s1.json", ns=(5, 5))
@@ -444,14 +534,26 @@ def test_the_sqlite_shell_can_read_the_search_data(root, index, corpus):
     find(index, "refund")
     rows = index.conn.execute(
         "SELECT x.session_id, m.role FROM search_messages m JOIN search_sessions x ON x.id = m.rowid >> 24"
-        " WHERE search_messages MATCH '\"hotel\"'").fetchall()
+        " WHERE search_messages MATCH '\"hotel\"'"
+    ).fetchall()
     assert rows == [("travel:t1", "user")]
     assert json.loads(json.dumps([tuple(row) for row in rows])) == [["travel:t1", "user"]]
 
 
 # -- the search agrees with a plain reading of the text ------------------------------------------
 
-VOCABULARY = ["alpha", "Alpha", "ALPHA", "alphabet", "beta", "bêta", "gamma", "delta", "Délta", "al"]
+VOCABULARY = [
+    "alpha",
+    "Alpha",
+    "ALPHA",
+    "alphabet",
+    "beta",
+    "bêta",
+    "gamma",
+    "delta",
+    "Délta",
+    "al",
+]
 SEPARATORS = [" ", ", ", "-", "\n", "; ", "'"]
 
 
@@ -470,21 +572,41 @@ def satisfies(tokens, terms):
             words[-1:] = []
             last = folded_tokens(term.text)[-1]
         spans = range(len(tokens) - len(words) - (1 if term.prefix else 0) + 1)
-        if not any(tokens[i:i + len(words)] == words and (not term.prefix or tokens[i + len(words)].startswith(last))
-                   for i in spans):
+        if not any(
+            tokens[i : i + len(words)] == words
+            and (not term.prefix or tokens[i + len(words)].startswith(last))
+            for i in spans
+        ):
             return False
     return True
 
 
-session_texts = st.lists(st.lists(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=6)
-                                  .flatmap(lambda words: st.tuples(st.just(words), st.lists(
-                                      st.sampled_from(SEPARATORS), min_size=len(words), max_size=len(words))))
-                                  .map(lambda pair: "".join(w + s for w, s in zip(*pair)).strip()),
-                                  min_size=1, max_size=4), min_size=1, max_size=6)
-queries = st.lists(st.tuples(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=2), st.booleans()),
-                   min_size=1, max_size=2).map(
-    lambda terms: " ".join((f'"{" ".join(words)}"' if len(words) > 1 else words[0])
-                           + ("*" if prefix else "") for words, prefix in terms))
+session_texts = st.lists(
+    st.lists(
+        st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=6)
+        .flatmap(
+            lambda words: st.tuples(
+                st.just(words),
+                st.lists(st.sampled_from(SEPARATORS), min_size=len(words), max_size=len(words)),
+            )
+        )
+        .map(lambda pair: "".join(w + s for w, s in zip(*pair)).strip()),
+        min_size=1,
+        max_size=4,
+    ),
+    min_size=1,
+    max_size=6,
+)
+queries = st.lists(
+    st.tuples(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=2), st.booleans()),
+    min_size=1,
+    max_size=2,
+).map(
+    lambda terms: " ".join(
+        (f'"{" ".join(words)}"' if len(words) > 1 else words[0]) + ("*" if prefix else "")
+        for words, prefix in terms
+    )
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -501,13 +623,30 @@ def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
     try:
         built = []
         for number, texts in enumerate(sessions):
-            session = Session(f"a:s{number}", "a", f"s{number}", JSON_LAYOUT, f"/r/a/s{number}.json",
-                              {"created_at": "2024-01-01T00:00:00Z"}, [message("user", t) for t in texts], 0)
+            session = Session(
+                f"a:s{number}",
+                "a",
+                f"s{number}",
+                JSON_LAYOUT,
+                f"/r/a/s{number}.json",
+                {"created_at": "2024-01-01T00:00:00Z"},
+                [message("user", t) for t in texts],
+                0,
+            )
             conn.execute(
                 "INSERT INTO sessions (session_id, agent, name, created_at, message_count, status, path,"
                 " dir, file, size, mtime_ns, inode, ctime_ns) VALUES (?, 'a', ?, ?, ?, 'active', ?, 'a', ?,"
-                " 1, 1, ?, 1)", (session.session_id, session.name, "2024-01-01T00:00:00Z", len(texts),
-                                 session.path, session.name + ".json", number))
+                " 1, 1, ?, 1)",
+                (
+                    session.session_id,
+                    session.name,
+                    "2024-01-01T00:00:00Z",
+                    len(texts),
+                    session.path,
+                    session.name + ".json",
+                    number,
+                ),
+            )
             built.append(session)
         ensure_search(conn, "/nonexistent-root")  # creates it; the files cannot be read
         assert update_search(conn, [], built) == len(built)

@@ -12,8 +12,15 @@ from tests.helpers import listed_ids, run, write_session
 
 def test_sessions_dir_on_the_command_line_beats_mofa_store_in_the_environment(root):
     write_session(root, "a", "s")
-    result = run("--sessions-dir", str(root), "session", "list", "-f", "json",
-                 env={"MOFA_STORE": "nosuch://x"})
+    result = run(
+        "--sessions-dir",
+        str(root),
+        "session",
+        "list",
+        "-f",
+        "json",
+        env={"MOFA_STORE": "nosuch://x"},
+    )
     assert result.exit_code == 0, result.stderr
     assert listed_ids(result) == ["a:s"]
 
@@ -39,13 +46,22 @@ def test_an_unknown_store_is_refused_without_showing_a_password(root, url):
     assert "hunter2" not in result.stderr or url == "hunter2"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("postgresql://me:s3cret@db:5432/x", "postgresql://me:***@db:5432/x"),
-    ("postgresql://me@db/x", "postgresql://me@db/x"),
-    ("host=db password=s3cret user=me", "host=db password=*** user=me"),
-    ("postgresql://db/x?password=s3cret&sslmode=require", "postgresql://db/x?password=***&sslmode=require"),
-    ("could not connect to postgresql://u:p%40ss@h/x: refused", "could not connect to postgresql://u:***@h/x: refused"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("postgresql://me:s3cret@db:5432/x", "postgresql://me:***@db:5432/x"),
+        ("postgresql://me@db/x", "postgresql://me@db/x"),
+        ("host=db password=s3cret user=me", "host=db password=*** user=me"),
+        (
+            "postgresql://db/x?password=s3cret&sslmode=require",
+            "postgresql://db/x?password=***&sslmode=require",
+        ),
+        (
+            "could not connect to postgresql://u:p%40ss@h/x: refused",
+            "could not connect to postgresql://u:***@h/x: refused",
+        ),
+    ],
+)
 def test_passwords_are_masked(text, expected):
     assert masked(text) == expected
 

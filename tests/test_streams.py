@@ -23,8 +23,13 @@ TEXT = "日本語 ✓ café \u00e9"
 
 @pytest.fixture
 def unicode_session(root):
-    write_session(root, "agent", "s1", [message("user", TEXT), message("assistant", "ok")],
-                  metadata={"agent_id": "agent", "note": TEXT})
+    write_session(
+        root,
+        "agent",
+        "s1",
+        [message("user", TEXT), message("assistant", "ok")],
+        metadata={"agent_id": "agent", "note": TEXT},
+    )
     return root
 
 
@@ -46,8 +51,9 @@ COMMANDS = [
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_a_full_disk_on_stdout_is_one_error_line(unicode_session, command):
     with open("/dev/full", "w") as full:
-        result = subprocess.run([MOFA, *command], stdout=full, stderr=subprocess.PIPE, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            [MOFA, *command], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60
+        )
     _clean(result.stderr)
     assert result.returncode == 3, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
@@ -56,8 +62,14 @@ def test_a_full_disk_on_stdout_is_one_error_line(unicode_session, command):
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_a_closed_stdout_is_one_error_line(unicode_session, command):
-    result = subprocess.run([MOFA, *command], stderr=subprocess.PIPE, text=True, timeout=60,
-                            pass_fds=(), preexec_fn=lambda: os.close(1))
+    result = subprocess.run(
+        [MOFA, *command],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+    )
     _clean(result.stderr)
     assert result.returncode == 3, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
@@ -66,8 +78,12 @@ def test_a_closed_stdout_is_one_error_line(unicode_session, command):
 
 def test_a_closed_stdout_never_writes_into_a_file_the_command_opened(unicode_session, index_path):
     """With fd 1 closed, the index would be opened as fd 1: output must not land in it."""
-    subprocess.run([MOFA, "session", "list", "-f", "json"], stderr=subprocess.DEVNULL, timeout=60,
-                   preexec_fn=lambda: os.close(1))
+    subprocess.run(
+        [MOFA, "session", "list", "-f", "json"],
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )
     result = run_installed("session", "list", "-f", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["session_id"] == "agent:s1"
@@ -77,8 +93,12 @@ def test_a_closed_stdout_never_writes_into_a_file_the_command_opened(unicode_ses
 def test_head_on_a_big_listing_ends_quietly(root, fmt):
     for number in range(1500):
         write_session(root, f"agent-{number % 3}", f"session-{number:05d}")
-    process = subprocess.Popen([MOFA, "session", "list", "-f", fmt], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [MOFA, "session", "list", "-f", fmt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = process.stdout.readline()  # as `| head -n 1`
         process.stdout.close()
@@ -105,8 +125,13 @@ def test_an_enormous_limit_means_all(root):
 
 def test_a_closed_stdin_at_the_delete_prompt_cancels(unicode_session):
     victim = unicode_session / "agent" / "s1.json"
-    result = subprocess.run([MOFA, "session", "delete", "agent:s1"], capture_output=True, text=True,
-                            timeout=60, preexec_fn=lambda: os.close(0))
+    result = subprocess.run(
+        [MOFA, "session", "delete", "agent:s1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )
     _clean(result.stderr)
     assert result.returncode == 0, result.stderr
     assert "Cancelled: nothing was deleted." in result.stderr
@@ -115,8 +140,12 @@ def test_a_closed_stdin_at_the_delete_prompt_cancels(unicode_session):
 
 def test_ctrl_c_at_the_delete_prompt_is_130(unicode_session):
     victim = unicode_session / "agent" / "s1.json"
-    process = subprocess.Popen([MOFA, "session", "delete", "agent:s1"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [MOFA, "session", "delete", "agent:s1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     seen = bytearray()
     prompted = threading.Event()
 
@@ -147,19 +176,32 @@ def test_ctrl_c_at_the_delete_prompt_is_130(unicode_session):
     assert victim.exists()
 
 
-ENVIRONMENTS = [{"PYTHONIOENCODING": "latin-1"}, {"PYTHONIOENCODING": "ascii"},
-                {"LC_ALL": "C", "LANG": "C", "PYTHONIOENCODING": ""},
-                {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""}]
+ENVIRONMENTS = [
+    {"PYTHONIOENCODING": "latin-1"},
+    {"PYTHONIOENCODING": "ascii"},
+    {"LC_ALL": "C", "LANG": "C", "PYTHONIOENCODING": ""},
+    {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""},
+]
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda env: ",".join(f"{k}={v}" for k, v in env.items()))
+@pytest.mark.parametrize(
+    "env", ENVIRONMENTS, ids=lambda env: ",".join(f"{k}={v}" for k, v in env.items())
+)
 def test_json_and_yaml_are_whole_utf8_whatever_the_locale(unicode_session, env):
-    for command in (["session", "show", "agent:s1", "-f", "json"],
-                    ["session", "export", "agent:s1", "-o", "-", "-f", "json"],
-                    ["session", "query", "SELECT session_id, json_object('n', 'é✓') AS x FROM sessions",
-                     "-f", "json"]):
-        result = subprocess.run([MOFA, *command], capture_output=True, timeout=60,
-                                env=dict(os.environ, **env))
+    for command in (
+        ["session", "show", "agent:s1", "-f", "json"],
+        ["session", "export", "agent:s1", "-o", "-", "-f", "json"],
+        [
+            "session",
+            "query",
+            "SELECT session_id, json_object('n', 'é✓') AS x FROM sessions",
+            "-f",
+            "json",
+        ],
+    ):
+        result = subprocess.run(
+            [MOFA, *command], capture_output=True, timeout=60, env=dict(os.environ, **env)
+        )
         _clean(result.stderr.decode("utf-8", "replace"))
         assert result.returncode == 0, result.stderr
         document = json.loads(result.stdout.decode("utf-8"))
@@ -167,20 +209,30 @@ def test_json_and_yaml_are_whole_utf8_whatever_the_locale(unicode_session, env):
             assert document["messages"][0]["content"] == TEXT
         else:
             assert "é✓" in document[0]["x"]
-    result = subprocess.run([MOFA, "session", "show", "agent:s1", "-f", "yaml"], capture_output=True,
-                            timeout=60, env=dict(os.environ, **env))
+    result = subprocess.run(
+        [MOFA, "session", "show", "agent:s1", "-f", "yaml"],
+        capture_output=True,
+        timeout=60,
+        env=dict(os.environ, **env),
+    )
     assert result.returncode == 0, result.stderr
     assert f"content: {TEXT}\n" in result.stdout.decode("utf-8")
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS, ids=lambda env: ",".join(f"{k}={v}" for k, v in env.items()))
+@pytest.mark.parametrize(
+    "env", ENVIRONMENTS, ids=lambda env: ",".join(f"{k}={v}" for k, v in env.items())
+)
 def test_tables_and_warnings_degrade_on_a_terminal_that_is_not_utf8(unicode_session, env):
     bad = unicode_session / "agent" / "brisé-✓.json"
     bad.write_text("{not json")
-    for command in (["session", "list"], ["session", "show", "agent:s1"],
-                    ["session", "query", "SELECT session_id, 'é✓' AS x FROM sessions"]):
-        result = subprocess.run([MOFA, *command], capture_output=True, timeout=60,
-                                env=dict(os.environ, **env))
+    for command in (
+        ["session", "list"],
+        ["session", "show", "agent:s1"],
+        ["session", "query", "SELECT session_id, 'é✓' AS x FROM sessions"],
+    ):
+        result = subprocess.run(
+            [MOFA, *command], capture_output=True, timeout=60, env=dict(os.environ, **env)
+        )
         stderr = result.stderr.decode("utf-8", "replace")
         _clean(stderr)
         assert result.returncode == 0, stderr

@@ -30,8 +30,14 @@ def assert_safe(text: str) -> None:
 
 @pytest.mark.parametrize("payload", NASTY)
 def test_show_table_escapes_content_role_metadata_and_status(root, payload):
-    write_session(root, "agent", "s", [message(payload, payload), message("user", {"k": payload})],
-                  metadata={payload: payload}, status=payload)
+    write_session(
+        root,
+        "agent",
+        "s",
+        [message(payload, payload), message("user", {"k": payload})],
+        metadata={payload: payload},
+        status=payload,
+    )
     result = run("session", "show", "agent:s", env={"COLUMNS": "300"}, color=True)
     assert result.exit_code == 0
     assert_safe(result.stdout)
@@ -57,7 +63,10 @@ def test_warnings_and_errors_are_escaped_too(root):
 
 def test_json_keeps_the_text_exact(root):
     write_session(root, "agent", "s", [message("user", NASTY[0])])
-    assert json.loads(run("session", "show", "s", "-f", "json").stdout)["messages"][0]["content"] == NASTY[0]
+    assert (
+        json.loads(run("session", "show", "s", "-f", "json").stdout)["messages"][0]["content"]
+        == NASTY[0]
+    )
 
 
 def test_printable_leaves_ordinary_text_alone():

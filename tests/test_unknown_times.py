@@ -72,8 +72,13 @@ def test_list_query_rebuild_and_show_never_fail(odd_root):
     assert "internal error" not in table.stderr
     if _unknown(odd_root, "future"):
         assert "│ a:future   │ -                   │" in table.stdout
-    queried = run_installed("session", "query", "SELECT session_id, created_at FROM sessions ORDER BY"
-                            " created_at, session_id", "-f", "json")
+    queried = run_installed(
+        "session",
+        "query",
+        "SELECT session_id, created_at FROM sessions ORDER BY created_at, session_id",
+        "-f",
+        "json",
+    )
     assert queried.returncode == 0, queried.stderr
     order = [row["session_id"] for row in json.loads(queried.stdout)]
     if _unknown(odd_root, "future"):  # '' sorts before every time

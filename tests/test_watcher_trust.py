@@ -55,7 +55,12 @@ def listing(*args, root=None, index=None) -> list[str]:
 
 def many(root, agent, count):
     for number in range(count):
-        write_session(root, agent, f"s{number:03d}", created_at=f"2024-02-28T10:{number // 60:02d}:{number % 60:02d}Z")
+        write_session(
+            root,
+            agent,
+            f"s{number:03d}",
+            created_at=f"2024-02-28T10:{number // 60:02d}:{number % 60:02d}Z",
+        )
     return [f"{agent}:s{number:03d}" for number in range(count)]
 
 
@@ -69,8 +74,11 @@ def test_index_file_replaced_under_the_watcher(root, index_path, daemons, how):
         for suffix in ("", "-wal", "-shm"):
             os.unlink(index_path + suffix)
     elif how == "garbage in place":  # by another process, as a user would
-        subprocess.run(["dd", "if=/dev/urandom", f"of={index_path}", "bs=4096", "count=2", "conv=notrunc"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["dd", "if=/dev/urandom", f"of={index_path}", "bs=4096", "count=2", "conv=notrunc"],
+            check=True,
+            capture_output=True,
+        )
     elif how == "garbage renamed over":
         with open(index_path + ".new", "wb") as handle:
             handle.write(b"garbage" * 1000)
@@ -83,7 +91,9 @@ def test_index_file_replaced_under_the_watcher(root, index_path, daemons, how):
     write_session(root, "b", "later", created_at="2025-01-01T00:00:00Z")
     result = run("-v", "session", "list", "-f", "json")
     assert listed_ids(result) == ids + ["b:after", "b:later"]
-    assert wait_until(lambda: "mofa-indexd confirmed" in run("-v", "session", "list").stderr, timeout=20)
+    assert wait_until(
+        lambda: "mofa-indexd confirmed" in run("-v", "session", "list").stderr, timeout=20
+    )
 
 
 def test_two_roots_sharing_one_index_path(tmp_path, daemons, monkeypatch):
@@ -118,7 +128,9 @@ def bind_mounted(tmp_path):
 
 
 @pytest.mark.parametrize("shared_index", [True, False])
-def test_one_root_reached_through_a_bind_mount(bind_mounted, tmp_path, daemons, monkeypatch, shared_index):
+def test_one_root_reached_through_a_bind_mount(
+    bind_mounted, tmp_path, daemons, monkeypatch, shared_index
+):
     source, mounted = bind_mounted
     if shared_index:
         monkeypatch.setenv("MOFA_INDEX_PATH", str(tmp_path / "shared.sqlite3"))
@@ -142,10 +154,16 @@ def test_a_second_watcher_of_the_same_root_is_refused_whatever_its_index(root, t
     first_index, second_index = str(tmp_path / "first.sqlite3"), str(tmp_path / "second.sqlite3")
     first = started(root, first_index)
     daemons.append(first)
-    second = subprocess.run([str(BIN / "mofa-indexd"), "--sessions-dir", str(root), "--index", second_index],
-                            capture_output=True, text=True, timeout=60)
+    second = subprocess.run(
+        [str(BIN / "mofa-indexd"), "--sessions-dir", str(root), "--index", second_index],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert second.returncode == 1
-    assert f"pid {first.process.pid}" in second.stderr and "already watches this root" in second.stderr
+    assert (
+        f"pid {first.process.pid}" in second.stderr and "already watches this root" in second.stderr
+    )
     for number in range(20):
         write_session(root, "fast", f"s{number:03d}", created_at=f"2024-02-28T10:00:{number:02d}Z")
         index = first_index if number % 2 else second_index
@@ -169,8 +187,14 @@ def test_a_full_disk_is_never_acknowledged_and_not_retried_in_a_loop(root, tmp_p
     assert len(listing(index=index)) == 5
     big = "x" * 2000
     for number in range(500):  # ~1 MiB of rows: more than the index may hold
-        write_session(root, "b", f"s{number:03d}", messages=[message("user", big + str(number))],
-                      status=big, title=big)
+        write_session(
+            root,
+            "b",
+            f"s{number:03d}",
+            messages=[message("user", big + str(number))],
+            status=big,
+            title=big,
+        )
     running.wait_for_log("could not apply changes", timeout=60)
     result = run("--index", index, "session", "list", "-f", "json")
     assert len(listed_ids(result)) == 505, result.stderr
@@ -246,12 +270,20 @@ def test_while_the_root_is_gone_commands_do_not_wait_for_it(root, index_path, da
     daemons.append(running)
     shutil.rmtree(root)
     running.wait_for_log("re-attaching")
-    assert wait_until(lambda: (watcher_record(index_path) or None) and watcher_record(index_path).state == "detached")
+    assert wait_until(
+        lambda: (
+            (watcher_record(index_path) or None) and watcher_record(index_path).state == "detached"
+        )
+    )
     root.mkdir()
     write_session(root, "a", "s")
     # The command sees a record naming another root (or none attached): it refreshes at once.
     assert listing() == ["a:s"]
-    assert wait_until(lambda: (watcher_record(index_path) or None) and watcher_record(index_path).state == "answering")
+    assert wait_until(
+        lambda: (
+            (watcher_record(index_path) or None) and watcher_record(index_path).state == "answering"
+        )
+    )
     assert "mofa-indexd confirmed" in run("-v", "session", "list").stderr
 
 
@@ -262,6 +294,7 @@ def test_log_lines_carry_utc_timestamps_and_sighup_stops_it(root, index_path):
     running = started(root, index_path)
     assert running.stop(signal.SIGHUP) == 0
     lines = running.drain().splitlines()
-    assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z mofa-indexd: ", line)
-                         for line in lines), lines
+    assert lines and all(
+        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z mofa-indexd: ", line) for line in lines
+    ), lines
     assert "received SIGHUP; stopped" in "\n".join(lines)

@@ -42,9 +42,12 @@ def _configure_streams() -> None:
     stdout = sys.stdout
     encoding = getattr(stdout, "encoding", None) or "utf-8"
     line_buffering = bool(stdout is not None and stdout.isatty())
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(_StandardOutput(1, "w", closefd=False)),
-                                  encoding=encoding, errors="backslashreplace",
-                                  line_buffering=line_buffering)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(_StandardOutput(1, "w", closefd=False)),
+        encoding=encoding,
+        errors="backslashreplace",
+        line_buffering=line_buffering,
+    )
     if sys.stderr is not None:
         try:
             sys.stderr.reconfigure(errors="backslashreplace")
@@ -105,7 +108,9 @@ def main() -> None:
             raise
         from mofa.cli.console import error_line
 
-        error_line(f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)")
+        error_line(
+            f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)"
+        )
         code = 3
     code = _finish(code)
     if _may_skip_teardown(code):
@@ -125,9 +130,13 @@ def _may_skip_teardown(code) -> bool:
     asked for (-W, PYTHONWARNINGS, -X dev: the teardown is where unclosed files are reported)."""
     import threading
 
-    return ((code is None or type(code) is int) and not sys.warnoptions
-            and not sys.flags.dev_mode and threading.active_count() == 1
-            and not any(name in sys.modules for name in _EXIT_WORK))
+    return (
+        (code is None or type(code) is int)
+        and not sys.warnoptions
+        and not sys.flags.dev_mode
+        and threading.active_count() == 1
+        and not any(name in sys.modules for name in _EXIT_WORK)
+    )
 
 
 def _exit_now(code) -> None:

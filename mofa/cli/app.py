@@ -10,8 +10,9 @@ from mofa.cli import console
 class App:
     """Resolved once per invocation; the store is opened when a command first needs it."""
 
-    def __init__(self, store_url: str | None, sessions_dir: str | None, index_path: str | None,
-                 verbose: bool):
+    def __init__(
+        self, store_url: str | None, sessions_dir: str | None, index_path: str | None, verbose: bool
+    ):
         from mofa.paths import resolve_sessions_root
 
         self.store_url = store_url
@@ -31,9 +32,15 @@ class App:
             from mofa.stores import open_store
 
             self._store = open_store(
-                self.store_url, self.root, self.index_path, root_is_explicit=self.root_is_explicit,
-                warn=console.warning, notice=console.notice, progress=console.progress_reporter,
-                debug=self.debug if self.verbose else None)
+                self.store_url,
+                self.root,
+                self.index_path,
+                root_is_explicit=self.root_is_explicit,
+                warn=console.warning,
+                notice=console.notice,
+                progress=console.progress_reporter,
+                debug=self.debug if self.verbose else None,
+            )
         return self._store
 
     def close(self) -> None:

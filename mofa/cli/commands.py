@@ -13,16 +13,33 @@ from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import global_output_format_option
 
 
-@click.group(cls=MofaGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             lazy_subcommands={"completion": "mofa.cli.completion:completion"})
-@click.option("--sessions-dir", type=click.Path(file_okay=False, readable=False), envvar="MOFA_SESSIONS_DIR",
-              help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
-                   " ~/.local/share/mofa/sessions].")
-@click.option("--index", "index_path", type=click.Path(dir_okay=False), envvar="MOFA_INDEX_PATH",
-              help="Index file [default: $MOFA_INDEX_PATH, else one per root under"
-                   " $XDG_CACHE_HOME/mofa/index].")
-@click.option("--store", "store_url", metavar="URL", envvar="MOFA_STORE",
-              help="A database store instead of the files: postgresql://... [default: $MOFA_STORE].")
+@click.group(
+    cls=MofaGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy_subcommands={"completion": "mofa.cli.completion:completion"},
+)
+@click.option(
+    "--sessions-dir",
+    type=click.Path(file_okay=False, readable=False),
+    envvar="MOFA_SESSIONS_DIR",
+    help="Sessions root [default: $MOFA_SESSIONS_DIR, $XDG_DATA_HOME/mofa/sessions,"
+    " ~/.local/share/mofa/sessions].",
+)
+@click.option(
+    "--index",
+    "index_path",
+    type=click.Path(dir_okay=False),
+    envvar="MOFA_INDEX_PATH",
+    help="Index file [default: $MOFA_INDEX_PATH, else one per root under"
+    " $XDG_CACHE_HOME/mofa/index].",
+)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    envvar="MOFA_STORE",
+    help="A database store instead of the files: postgresql://... [default: $MOFA_STORE].",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr.")
 @global_output_format_option
 @click.version_option(__version__, prog_name="mofa")
@@ -37,7 +54,11 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
     """
     from click.core import ParameterSource
 
-    if store_url and sessions_dir and ctx.get_parameter_source("sessions_dir") == ParameterSource.COMMANDLINE:
+    if (
+        store_url
+        and sessions_dir
+        and ctx.get_parameter_source("sessions_dir") == ParameterSource.COMMANDLINE
+    ):
         if ctx.get_parameter_source("store_url") == ParameterSource.COMMANDLINE:
             raise click.UsageError("give either --store or --sessions-dir, not both")
         store_url = None  # an explicit root beats MOFA_STORE from the environment
@@ -45,15 +66,20 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
     ctx.call_on_close(app.close)
 
 
-@cli.group(cls=LazyGroup, lazy_subcommands={"list": "mofa.cli.listing:list_sessions",
-                                             "show": "mofa.cli.showing:show",
-                                             "export": "mofa.cli.exporting:export",
-                                             "delete": "mofa.cli.deleting:delete",
-                                             "query": "mofa.cli.query_output:query",
-                                             "import": "mofa.cli.importing:import_sessions",
-                                             "search": "mofa.cli.searching:search",
-                                             "prune": "mofa.cli.pruning:prune",
-                                             "index": "mofa.cli.index_commands:index_group"})
+@cli.group(
+    cls=LazyGroup,
+    lazy_subcommands={
+        "list": "mofa.cli.listing:list_sessions",
+        "show": "mofa.cli.showing:show",
+        "export": "mofa.cli.exporting:export",
+        "delete": "mofa.cli.deleting:delete",
+        "query": "mofa.cli.query_output:query",
+        "import": "mofa.cli.importing:import_sessions",
+        "search": "mofa.cli.searching:search",
+        "prune": "mofa.cli.pruning:prune",
+        "index": "mofa.cli.index_commands:index_group",
+    },
+)
 def session():
     """List, show, export, delete and query sessions.
 

@@ -46,8 +46,13 @@ def _completion(candidates: Candidates, help_text: str | None = None):
         from click.shell_completion import CompletionItem
 
         try:
-            found = sorted({value for value in candidates(ctx, incomplete)
-                            if isinstance(value, str) and value.startswith(incomplete)})
+            found = sorted(
+                {
+                    value
+                    for value in candidates(ctx, incomplete)
+                    if isinstance(value, str) and value.startswith(incomplete)
+                }
+            )
         except Exception:  # a Tab never prints a traceback into the user's command line
             return []
         return [CompletionItem(value, help=help_text) for value in found[:MAX_CANDIDATES]]
@@ -66,6 +71,7 @@ def agent_completion(candidates: Candidates):
 
 
 # -- candidates from the store ---------------------------------------------------------------
+
 
 def _store(ctx: click.Context):
     """The store the command line being completed names (the group's callback has not run)."""

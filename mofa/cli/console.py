@@ -53,7 +53,9 @@ def success(text: str) -> None:
 def warning(text: str) -> None:
     from mofa.render import printable
 
-    click.echo(click.style("warning:", fg="yellow") + " " + printable(text), err=True, color=_color())
+    click.echo(
+        click.style("warning:", fg="yellow") + " " + printable(text), err=True, color=_color()
+    )
 
 
 def notice(text: str) -> None:
@@ -83,8 +85,9 @@ def progress_reporter(label: str):
             return
         bar = state.get("bar")
         if bar is None:
-            bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr,
-                                                   color=_color())
+            bar = state["bar"] = click.progressbar(
+                length=total, label=label, file=sys.stderr, color=_color()
+            )
             bar.__enter__()
         bar.update(done - bar.pos)
         if done >= total:

@@ -14,11 +14,19 @@ from mofa.cli.prompt import confirmed
 
 
 @click.command("delete")
-@click.argument("session_ids", metavar="SESSION_ID...", nargs=-1, required=True,
-                shell_complete=complete_session_ids)
+@click.argument(
+    "session_ids",
+    metavar="SESSION_ID...",
+    nargs=-1,
+    required=True,
+    shell_complete=complete_session_ids,
+)
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
-@click.option("--origin", metavar="NAME",
-              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
+@click.option(
+    "--origin",
+    metavar="NAME",
+    help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.",
+)
 @pass_app
 def delete(app: App, session_ids, force, origin):
     """Delete sessions and their conversation history.
@@ -96,12 +104,19 @@ def delete_many(store, texts: list[str], force: bool, answers, origin: str | Non
         failure = cli_error(error)
         if failure is None:
             raise error
-        console.error_line(failure.format_message() if text in str(error) else f"{text}: {failure.format_message()}")
+        console.error_line(
+            failure.format_message()
+            if text in str(error)
+            else f"{text}: {failure.format_message()}"
+        )
         first_failure = first_failure or failure
 
     refs = []
-    outcomes = store.resolve_many(texts) if origin is None else [
-        _resolved(store, text, origin) for text in texts]
+    outcomes = (
+        store.resolve_many(texts)
+        if origin is None
+        else [_resolved(store, text, origin) for text in texts]
+    )
     for text, outcome in zip(texts, outcomes):
         if isinstance(outcome, BaseException):
             failed(outcome, text)

@@ -77,7 +77,9 @@ def cli_error(error: BaseException) -> CliError | None:
     if isinstance(error, MofaError):
         return CliError(str(error), status_for(error))
     if isinstance(error, PermissionError):
-        return CliError(f"permission denied: {error.filename or error}", ExitStatus.PERMISSION_DENIED)
+        return CliError(
+            f"permission denied: {error.filename or error}", ExitStatus.PERMISSION_DENIED
+        )
     if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         return CliError(f"{where}{error.strerror or error}", ExitStatus.FAILED)

@@ -22,12 +22,26 @@ SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
 
 @click.command("export")
 @click.argument("session_id", shell_complete=complete_session_ids)
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="File to write ('-' for standard output); parent directories are created.")
-@click.option("-f", "--format", "fmt", type=click.Choice(("json", "yaml", "markdown")),
-              help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].")
-@click.option("--origin", metavar="NAME",
-              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write ('-' for standard output); parent directories are created.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(("json", "yaml", "markdown")),
+    help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].",
+)
+@click.option(
+    "--origin",
+    metavar="NAME",
+    help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.",
+)
 @pass_app
 def export(app: App, session_id, output, fmt, origin):
     """Export a session, every stored field as stored, to a JSON or YAML file.
@@ -60,7 +74,8 @@ def format_from_suffix(output: str) -> str:
     if suffix not in SUFFIXES:
         raise click.UsageError(
             f"cannot tell the format from {output!r}: give --format json|yaml|markdown "
-            "or an output ending in .json, .yaml, .yml or .md")
+            "or an output ending in .json, .yaml, .yml or .md"
+        )
     return SUFFIXES[suffix]
 
 
@@ -106,8 +121,10 @@ def check_outside_root(output: str, root: str | None) -> None:
                 break
             probe = parent
     if inside:
-        raise RefusedPath(f"refusing to write {output}: it is inside the sessions root {root}"
-                          " (an export never overwrites or creates a session)")
+        raise RefusedPath(
+            f"refusing to write {output}: it is inside the sessions root {root}"
+            " (an export never overwrites or creates a session)"
+        )
 
 
 def write_file(path: str, data: bytes) -> None:
@@ -138,7 +155,7 @@ def write_into(path: str, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
     except PermissionError:

@@ -10,19 +10,33 @@ WHEN = "an RFC 3339 time, a date (YYYY-MM-DD) or a duration back from now (90m, 
 
 def time_options(function):
     """`--since WHEN` and `--until WHEN` (on created_at; since inclusive, until exclusive)."""
-    function = click.option("--until", metavar="WHEN",
-                            help=f"Only sessions created before WHEN: {WHEN}.")(function)
-    return click.option("--since", metavar="WHEN",
-                        help=f"Only sessions created at or after WHEN: {WHEN}.")(function)
+    function = click.option(
+        "--until", metavar="WHEN", help=f"Only sessions created before WHEN: {WHEN}."
+    )(function)
+    return click.option(
+        "--since", metavar="WHEN", help=f"Only sessions created at or after WHEN: {WHEN}."
+    )(function)
 
 
 def session_options(function):
     """`--status S` (repeatable), `--user U`, `--tag T` (repeatable; all must be there)."""
-    function = click.option("--tag", "tags", multiple=True, metavar="TAG",
-                            help="Only sessions whose metadata.tags holds TAG (repeat: all of them).")(function)
-    function = click.option("--user", metavar="USER_ID", help="Only the sessions of this metadata.user_id.")(function)
-    function = click.option("--status", "statuses", multiple=True, metavar="STATUS",
-                            help="Only sessions with this status (repeat for several).")(function)
+    function = click.option(
+        "--tag",
+        "tags",
+        multiple=True,
+        metavar="TAG",
+        help="Only sessions whose metadata.tags holds TAG (repeat: all of them).",
+    )(function)
+    function = click.option(
+        "--user", metavar="USER_ID", help="Only the sessions of this metadata.user_id."
+    )(function)
+    function = click.option(
+        "--status",
+        "statuses",
+        multiple=True,
+        metavar="STATUS",
+        help="Only sessions with this status (repeat for several).",
+    )(function)
     return time_options(function)
 
 
@@ -35,5 +49,12 @@ def session_filter(agent=None, limit=None, since=None, until=None, statuses=(), 
 
         since = when_text(since) if since is not None else None
         until = when_text(until) if until is not None else None
-    return SessionFilter(agent=agent, limit=limit, since=since, until=until,
-                         statuses=tuple(statuses), user=user, tags=tuple(tags))
+    return SessionFilter(
+        agent=agent,
+        limit=limit,
+        since=since,
+        until=until,
+        statuses=tuple(statuses),
+        user=user,
+        tags=tuple(tags),
+    )

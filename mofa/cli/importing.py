@@ -11,8 +11,13 @@ from mofa.cli.errors import CliError, ExitStatus, cli_error
 
 @click.command("import")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=False))
-@click.option("--from-dir", "from_dir", type=click.Path(file_okay=False), metavar="ROOT",
-              help="Copy every session of this files root into the current store.")
+@click.option(
+    "--from-dir",
+    "from_dir",
+    type=click.Path(file_okay=False),
+    metavar="ROOT",
+    help="Copy every session of this files root into the current store.",
+)
 @click.option("--replace", is_flag=True, help="Replace a stored session that has the same id.")
 @pass_app
 def import_sessions(app: App, files, from_dir, replace):
@@ -54,8 +59,10 @@ def import_sessions(app: App, files, from_dir, replace):
             first_failure = first_failure or failure
         if progress:
             progress(done, total)
-    console.success(f"✓ Imported {counts['imported']} sessions ({counts['replaced']} replaced,"
-                    f" {counts['unchanged']} unchanged)")
+    console.success(
+        f"✓ Imported {counts['imported']} sessions ({counts['replaced']} replaced,"
+        f" {counts['unchanged']} unchanged)"
+    )
     if first_failure is not None:
         click.get_current_context().exit(first_failure.exit_code)
 
@@ -72,8 +79,10 @@ def _import_one(store, exported, replace: bool) -> str:
         if export_document(store.load(ref)) == exported.document:
             return "unchanged"
         if not replace:
-            raise SessionExists(f"session {exported.session_id!r} already exists with other content"
-                                f" (from {exported.source}); use --replace")
+            raise SessionExists(
+                f"session {exported.session_id!r} already exists with other content"
+                f" (from {exported.source}); use --replace"
+            )
         store.save(exported.session_id, exported.document, replace=True)
         return "replaced"
     store.save(exported.session_id, exported.document)
@@ -95,5 +104,13 @@ def _from_root(root: str):
     root = os.path.abspath(root)
     total = sum(len(files) for _, files in tree.session_files(root, skipped=[]))
     source = FileSessionStore(root, console.warning)
-    return (((session.path, ExportedSession(session.path, session.session_id, export_document(session)))
-             for session in source.iter_sessions()), total)
+    return (
+        (
+            (
+                session.path,
+                ExportedSession(session.path, session.session_id, export_document(session)),
+            )
+            for session in source.iter_sessions()
+        ),
+        total,
+    )

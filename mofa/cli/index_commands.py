@@ -38,8 +38,10 @@ def index_path(app: App):
     location = store.index_location()
     if location is None:
         name = store.index_name()
-        raise CliError(f"the {store.kind} store keeps no index file" + (f" ({name})" if name else ""),
-                       ExitStatus.PERMISSION_DENIED)
+        raise CliError(
+            f"the {store.kind} store keeps no index file" + (f" ({name})" if name else ""),
+            ExitStatus.PERMISSION_DENIED,
+        )
     console.result(location)
 
 
@@ -63,9 +65,11 @@ def status(app: App, fmt):
     for key, value in report.items():
         if key == "origins":  # hosts mirroring into a database store: one line each
             for origin in value:
-                console.result(f"{'origin ' + origin['origin'] + ':':<20} {origin['sessions']} sessions,"
-                               f" last sync {origin['last_sync']} ({origin['lag_s']:g} s ago),"
-                               f" last change {origin['last_change'] or '-'}")
+                console.result(
+                    f"{'origin ' + origin['origin'] + ':':<20} {origin['sessions']} sessions,"
+                    f" last sync {origin['last_sync']} ({origin['lag_s']:g} s ago),"
+                    f" last change {origin['last_change'] or '-'}"
+                )
             continue
         console.result(f"{key.replace('_', ' ') + ':':<20} {'-' if value is None else value}")
 
@@ -83,14 +87,18 @@ def rebuild(app: App):
     started = time.monotonic()
     store = app.store()
     location = store.index_location()
-    console.status(f"→ Rebuilding the index: {location}" if location
-                   else f"→ Rebuilding {store.index_name() or 'the index'}")
+    console.status(
+        f"→ Rebuilding the index: {location}"
+        if location
+        else f"→ Rebuilding {store.index_name() or 'the index'}"
+    )
     result = store.rebuild(console.progress_reporter("Rebuilding the index"))
     for warning in result.warnings:
         console.warning(warning)
     unreadable = f" ({result.unreadable} unreadable files)" if location else ""
-    console.success(f"✓ Indexed {result.sessions} sessions{unreadable}"
-                    f" in {time.monotonic() - started:.1f} s")
+    console.success(
+        f"✓ Indexed {result.sessions} sessions{unreadable} in {time.monotonic() - started:.1f} s"
+    )
 
 
 @index_group.command()
@@ -109,7 +117,6 @@ def verify(app: App, repair):
     """
     from mofa.render import printable
 
-
     progress = console.progress_reporter("Verifying the index")
     store = app.store()
     report = store.verify(progress)
@@ -119,8 +126,11 @@ def verify(app: App, repair):
         console.result(f"{problem.kind}: {printable(problem.where)}: {printable(problem.detail)}")
     failures = [problem for problem in report.problems if problem.kind != "duplicate"]
     if not failures:
-        console.success(f"✓ The index agrees with the {report.examined} session files" if truth == "files"
-                        else f"✓ The index agrees with the {report.examined} sessions in the database")
+        console.success(
+            f"✓ The index agrees with the {report.examined} session files"
+            if truth == "files"
+            else f"✓ The index agrees with the {report.examined} sessions in the database"
+        )
         return
     counts = {kind: sum(p.kind == kind for p in failures) for kind in ("missing", "extra", "stale")}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)

@@ -33,5 +33,6 @@ class LazyGroup(click.Group):
             no_such = getattr(click.exceptions, "NoSuchCommand", None)
             if no_such is None or type(error) is not no_such:
                 raise
-            raise no_such(error.command_name, possibilities=self.list_commands(ctx),
-                          ctx=ctx) from None
+            raise no_such(
+                error.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None

@@ -16,10 +16,20 @@ HEADERS = ["session_id", "created_at", "message_count", "status"]
 
 
 @click.command("list")
-@click.option("-a", "--agent", metavar="AGENT_ID", shell_complete=complete_agents,
-              help="Only the sessions of this agent (exact match).")
-@click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N",
-              help="Only the N most recently created sessions (of those the filters keep).")
+@click.option(
+    "-a",
+    "--agent",
+    metavar="AGENT_ID",
+    shell_complete=complete_agents,
+    help="Only the sessions of this agent (exact match).",
+)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Only the N most recently created sessions (of those the filters keep).",
+)
 @session_options
 @output_format_option("table", "json", mofa_spellings=True)
 @pass_app
@@ -42,8 +52,13 @@ def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fm
         console.status("→ Listing sessions")
         if agent is not None:
             console.status(f"  Filtering by agent: {agent}")
-        for label, value in (("Since", since), ("Until", until), ("Status", ", ".join(statuses)),
-                             ("User", user), ("Tags", ", ".join(tags))):
+        for label, value in (
+            ("Since", since),
+            ("Until", until),
+            ("Status", ", ".join(statuses)),
+            ("User", user),
+            ("Tags", ", ".join(tags)),
+        ):
             if value:
                 console.status(f"  {label}: {value}")
         if limit is not None:
@@ -65,10 +80,18 @@ def write_json(rows) -> None:
     for row in rows:
         created_at = listing_text(row.created_at) if row.created_at else None
         origin = getattr(row, "origin", None)  # a store holding several origins says whose
-        text = None if origin is not None else _plain_item(row.session_id, created_at, row.message_count, row.status)
+        text = (
+            None
+            if origin is not None
+            else _plain_item(row.session_id, created_at, row.message_count, row.status)
+        )
         if text is None:
-            item = {"session_id": row.session_id, "created_at": created_at,
-                    "message_count": row.message_count, "status": row.status}
+            item = {
+                "session_id": row.session_id,
+                "created_at": created_at,
+                "message_count": row.message_count,
+                "status": row.status,
+            }
             if origin is not None:
                 item["origin"] = origin
             text = _json_text(item)
@@ -86,17 +109,29 @@ def _plain(text) -> bool:
 def _plain_item(session_id, created_at, message_count, status) -> str | None:
     """A row as `json.dumps(item, indent=2)` writes it (indented once more), without the json
     module (2 ms of imports on every listing) for the usual row; None for any other."""
-    if not (_plain(session_id) and _plain(status) and type(message_count) is int
-            and (created_at is None or _plain(created_at))):
+    if not (
+        _plain(session_id)
+        and _plain(status)
+        and type(message_count) is int
+        and (created_at is None or _plain(created_at))
+    ):
         return None
     created = "null" if created_at is None else f'"{created_at}"'
-    return (f'{{\n    "session_id": "{session_id}",\n    "created_at": {created},\n'
-            f'    "message_count": {message_count},\n    "status": "{status}"\n  }}')
+    return (
+        f'{{\n    "session_id": "{session_id}",\n    "created_at": {created},\n'
+        f'    "message_count": {message_count},\n    "status": "{status}"\n  }}'
+    )
 
 
 def _json_item(session_id, created_at, message_count, status) -> str:
-    return _json_text({"session_id": session_id, "created_at": created_at,
-                       "message_count": message_count, "status": status})
+    return _json_text(
+        {
+            "session_id": session_id,
+            "created_at": created_at,
+            "message_count": message_count,
+            "status": status,
+        }
+    )
 
 
 def _json_text(item: dict) -> str:
@@ -115,8 +150,16 @@ def write_table(rows) -> None:
 
     rows = list(rows)
     origins = bool(rows) and hasattr(rows[0], "origin")
-    cells = [[printable(row.session_id), listing_text(row.created_at), str(row.message_count),
-              printable(row.status)] + ([printable(row.origin)] if origins else []) for row in rows]
+    cells = [
+        [
+            printable(row.session_id),
+            listing_text(row.created_at),
+            str(row.message_count),
+            printable(row.status),
+        ]
+        + ([printable(row.origin)] if origins else [])
+        for row in rows
+    ]
     if not cells:
         click.echo("No sessions found.")
         return

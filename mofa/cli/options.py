@@ -15,14 +15,18 @@ def _formats(choices) -> click.Choice:
 
 def _chosen(choices):
     """The option's value, else MoFA's global `--output-format`, else the first choice."""
+
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value is None:
             value = ctx.meta.get(_GLOBAL_FORMAT)
             if value is None:
                 return choices[0]
             if value not in choices and value != "text":
-                raise click.UsageError(f"mofa --output-format {value}: not a format of this command"
-                                       f" (one of: {', '.join(choices)})", ctx)
+                raise click.UsageError(
+                    f"mofa --output-format {value}: not a format of this command"
+                    f" (one of: {', '.join(choices)})",
+                    ctx,
+                )
         return "table" if value == "text" else value
 
     return callback
@@ -30,35 +34,52 @@ def _chosen(choices):
 
 def global_output_format_option(function):
     """`mofa --output-format FMT session list`: MoFA's global spelling of a command's format."""
+
     def remember(ctx: click.Context, param: click.Parameter, value):
         if value is not None:
             ctx.meta[_GLOBAL_FORMAT] = value
         return value
 
     return click.option(
-        "--output-format", type=_formats(FORMATS), default=None, expose_value=False,
-        is_eager=True, callback=remember,
+        "--output-format",
+        type=_formats(FORMATS),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=remember,
         help="Output format of `session list` and `session show` (MoFA's global option).",
     )(function)
 
 
 def show_format_option(function):
     return click.option(
-        "-f", "--format", "-o", "--output-format", "fmt",
-        type=_formats(FORMATS), default=None, callback=_chosen(FORMATS),
+        "-f",
+        "--format",
+        "-o",
+        "--output-format",
+        "fmt",
+        type=_formats(FORMATS),
+        default=None,
+        callback=_chosen(FORMATS),
         help="Output format [default: table] (-o and --output-format are accepted too; text is table).",
     )(function)
 
 
 def output_format_option(*choices: str, mofa_spellings: bool = False):
     """`-f/--output-format`; with `mofa_spellings` also MoFA's `-o` and `--output` (list)."""
-    names = ("-f", "--output-format", "-o", "--output") if mofa_spellings else ("-f", "--output-format")
+    names = (
+        ("-f", "--output-format", "-o", "--output") if mofa_spellings else ("-f", "--output-format")
+    )
 
     def decorate(function):
         return click.option(
-            *names, "fmt", type=_formats(choices), default=None, callback=_chosen(choices),
+            *names,
+            "fmt",
+            type=_formats(choices),
+            default=None,
+            callback=_chosen(choices),
             help=f"Output format [default: {choices[0]}]"
-                 + (" (-o and --output are accepted too; text is table)." if mofa_spellings else "."),
+            + (" (-o and --output are accepted too; text is table)." if mofa_spellings else "."),
         )(function)
 
     return decorate

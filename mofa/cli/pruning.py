@@ -11,15 +11,30 @@ from mofa.cli.prompt import confirmed
 
 
 @click.command("prune")
-@click.option("--older-than", "older_than", metavar="DURATION",
-              help="Sessions created longer ago than DURATION (90m, 12h, 7d, 2w).")
-@click.option("--before", metavar="WHEN", help="Sessions created before WHEN (an RFC 3339 time or a date).")
+@click.option(
+    "--older-than",
+    "older_than",
+    metavar="DURATION",
+    help="Sessions created longer ago than DURATION (90m, 12h, 7d, 2w).",
+)
+@click.option(
+    "--before", metavar="WHEN", help="Sessions created before WHEN (an RFC 3339 time or a date)."
+)
 @click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent.")
-@click.option("--status", "statuses", multiple=True, metavar="STATUS",
-              help="Only sessions with this status (repeat for several).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="STATUS",
+    help="Only sessions with this status (repeat for several).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the ids that would go; delete nothing.")
-@click.option("--archive", metavar="DIR", type=click.Path(file_okay=False),
-              help="Export each session to DIR/<agent>/<session>.json before deleting it.")
+@click.option(
+    "--archive",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Export each session to DIR/<agent>/<session>.json before deleting it.",
+)
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
 @pass_app
 def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force):
@@ -52,13 +67,17 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         for row in rows:  # a store of several origins names each row's, as `list` does
             origin = getattr(row, "origin", None)
             console.result(f"{row.session_id} (origin {origin})" if origin else row.session_id)
-        console.status(f"Would prune {len(rows)} sessions ({messages} messages); nothing was deleted.")
+        console.status(
+            f"Would prune {len(rows)} sessions ({messages} messages); nothing was deleted."
+        )
         return
     if not rows:
         console.status("No sessions to prune.")
         return
     if not force:
-        console.status(f"→ Pruning {len(rows)} sessions ({messages} messages) created before {cutoff}")
+        console.status(
+            f"→ Pruning {len(rows)} sessions ({messages} messages) created before {cutoff}"
+        )
         console.status("This action cannot be undone.\n")
         if not confirmed(f"Prune {len(rows)} sessions? [y/N]: "):
             console.status("Cancelled: nothing was deleted.")
@@ -108,9 +127,9 @@ def _archive(session, directory: str) -> None:
     import os
 
     from mofa.cli.exporting import EXPORT_PREFIX
-    from mofa.stores.writing import write_atomically
     from mofa.documents import export_document, to_json
     from mofa.ids import mofa_file_stem
+    from mofa.stores.writing import write_atomically
 
     agent = mofa_file_stem(session.agent) or "_"
     name = mofa_file_stem(session.name) or "_"

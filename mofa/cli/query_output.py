@@ -22,8 +22,14 @@ TABLE_ROW_LIMIT = 10_000
 @click.command()
 @click.argument("sql")
 @output_format_option("table", "json", "csv")
-@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              metavar="SECONDS", help="Stop the query after this long (0: no limit).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop the query after this long (0: no limit).",
+)
 @pass_app
 def query(app: App, sql, fmt, timeout):
     """Run read-only SQL against the index (table `sessions`), refreshed first.
@@ -92,7 +98,9 @@ def write(columns: list[str], rows, fmt: str, warn=None) -> None:
         writer = csv.writer(_Stream(), lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if v is None else v.hex() if isinstance(v, bytes) else v for v in row])
+            writer.writerow(
+                ["" if v is None else v.hex() if isinstance(v, bytes) else v for v in row]
+            )
     else:
         write_text("[")
         first = True
@@ -152,8 +160,10 @@ def write_table(columns: list[str], rows, warn=None) -> None:
     for row in rows:
         if len(cells) == TABLE_ROW_LIMIT:
             if warn:
-                warn(f"the table shows the first {TABLE_ROW_LIMIT:,} rows only;"
-                     " use -f csv or -f json for all of them")
+                warn(
+                    f"the table shows the first {TABLE_ROW_LIMIT:,} rows only;"
+                    " use -f csv or -f json for all of them"
+                )
             break
         cells.append([_cell(v) for v in row])
     if not columns:

@@ -17,8 +17,15 @@ HEADERS = ["session_id", "created_at", "matches", "snippet"]
 def write_json(hits) -> None:
     from mofa.searching import plain_snippet
 
-    items = [{"session_id": hit.session_id, "created_at": listing_text(hit.created_at) if hit.created_at else None,
-              "matches": hit.matches, "snippet": plain_snippet(hit.snippet)} for hit in hits]
+    items = [
+        {
+            "session_id": hit.session_id,
+            "created_at": listing_text(hit.created_at) if hit.created_at else None,
+            "matches": hit.matches,
+            "snippet": plain_snippet(hit.snippet),
+        }
+        for hit in hits
+    ]
     click.echo(json.dumps(items, indent=2, ensure_ascii=False))
 
 
@@ -35,7 +42,15 @@ def write_table(hits) -> None:
         pieces = []
         for text, matched in snippet_parts(hit.snippet):
             text = printable(re.sub(r"\s+", " ", text))  # one line; spaces around a match kept
-            pieces.append(click.style(text, bold=True, fg="yellow") if matched and highlight else text)
-        rows.append([printable(hit.session_id), listing_text(hit.created_at) if hit.created_at else "-",
-                     str(hit.matches), "".join(pieces)])
+            pieces.append(
+                click.style(text, bold=True, fg="yellow") if matched and highlight else text
+            )
+        rows.append(
+            [
+                printable(hit.session_id),
+                listing_text(hit.created_at) if hit.created_at else "-",
+                str(hit.matches),
+                "".join(pieces),
+            ]
+        )
     click.echo(box_table(HEADERS, rows), color=highlight)

@@ -12,10 +12,19 @@ from mofa.cli.options import output_format_option
 @click.command("search")
 @click.argument("query")
 @click.option("-a", "--agent", metavar="AGENT_ID", help="Only the sessions of this agent.")
-@click.option("--role", metavar="ROLE", help="Only messages of this role (user, assistant, tool, ...).")
+@click.option(
+    "--role", metavar="ROLE", help="Only messages of this role (user, assistant, tool, ...)."
+)
 @time_options
-@click.option("-n", "--limit", type=click.IntRange(min=0), default=20, show_default=True, metavar="N",
-              help="At most N sessions.")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="At most N sessions.",
+)
 @output_format_option("table", "json")
 @pass_app
 def search(app: App, query, agent, role, since, until, limit, fmt):

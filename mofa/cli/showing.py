@@ -18,8 +18,11 @@ from mofa.timestamps import clock_text, index_text, listing_text, parse_timestam
 @click.command("show")
 @click.argument("session_id", shell_complete=complete_session_ids)
 @show_format_option
-@click.option("--origin", metavar="NAME",
-              help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.")
+@click.option(
+    "--origin",
+    metavar="NAME",
+    help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.",
+)
 @pass_app
 def show(app: App, session_id, fmt, origin):
     """Show a session: its fields, metadata and conversation.
@@ -48,9 +51,8 @@ def write(session: Session, fmt: str) -> None:
 
         click.echo(session_markdown(session), nl=False)
         return
-    from mofa.documents import show_document, to_json, to_yaml
-
     from mofa.cli.console import document
+    from mofa.documents import show_document, to_json, to_yaml
 
     dump = to_json if fmt == "json" else to_yaml
     document(dump(show_document(session)))
@@ -81,7 +83,9 @@ def table_text(session: Session, columns: int) -> str:
     ]
     if session.metadata:
         lines += ["", "Metadata:"]
-        lines += [f"  {printable(key)}: {printable(value)}" for key, value in session.metadata.items()]
+        lines += [
+            f"  {printable(key)}: {printable(value)}" for key, value in session.metadata.items()
+        ]
     lines += ["", "Conversation:", ""]
     if not session.messages:
         lines.append("  (no messages)")
@@ -90,9 +94,13 @@ def table_text(session: Session, columns: int) -> str:
     for message in session.messages:
         moment = parse_timestamp(message.get("timestamp"))
         stamp = clock_text(moment) if moment else printable(message.get("timestamp", ""))
-        rows.append([stamp, printable(message.get("role", "")), printable(message.get("content", ""))])
-    fixed = [max(width("Timestamp"), *(width(r[0]) for r in rows)),
-             max(width("Role"), *(width(r[1]) for r in rows))]
+        rows.append(
+            [stamp, printable(message.get("role", "")), printable(message.get("content", ""))]
+        )
+    fixed = [
+        max(width("Timestamp"), *(width(r[0]) for r in rows)),
+        max(width("Role"), *(width(r[1]) for r in rows)),
+    ]
     room = max(columns - sum(fixed) - 10, 12)  # 10: borders and padding of three columns
     for row in rows:
         row[2] = truncate(row[2], room)

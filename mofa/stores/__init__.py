@@ -23,11 +23,18 @@ def store_scheme(url: str) -> str:
     return scheme.lower() if sep else ""
 
 
-def open_store(url: str | None = None, root: str | None = None, index_path: str | None = None, *,
-               root_is_explicit: bool = True, indexed: bool = True,
-               warn: Warn | None = None, notice: Warn | None = None,
-               progress: Callable[[str], Progress | None] | None = None,
-               debug: Warn | None = None):
+def open_store(
+    url: str | None = None,
+    root: str | None = None,
+    index_path: str | None = None,
+    *,
+    root_is_explicit: bool = True,
+    indexed: bool = True,
+    warn: Warn | None = None,
+    notice: Warn | None = None,
+    progress: Callable[[str], Progress | None] | None = None,
+    debug: Warn | None = None,
+):
     """The store named by `url` (`postgresql://...`), else the files under `root` (an absolute
     path), kept in step with their SQLite index at `index_path` unless `indexed` is false.
 
@@ -44,16 +51,18 @@ def open_store(url: str | None = None, root: str | None = None, index_path: str 
 
         scheme = store_scheme(url)
         if scheme == "file":
-            root, root_is_explicit = url[len("file://"):], True
+            root, root_is_explicit = url[len("file://") :], True
         elif scheme in SCHEMES:
             module, function = SCHEMES[scheme].split(":")
-            return getattr(import_module(module), function)(url, warn=warn, notice=notice,
-                                                            progress=progress)
+            return getattr(import_module(module), function)(
+                url, warn=warn, notice=notice, progress=progress
+            )
         else:
             from mofa.stores.urls import masked
 
-            raise InvalidStoreLocation(f"unknown store {masked(url)!r}: expected postgresql://... "
-                                       "or file:///path")
+            raise InvalidStoreLocation(
+                f"unknown store {masked(url)!r}: expected postgresql://... or file:///path"
+            )
     if root is None:
         from mofa.paths import resolve_sessions_root
 
@@ -72,5 +81,6 @@ def open_store(url: str | None = None, root: str | None = None, index_path: str 
         return FileSessionStore(root, warn)
     from indexer.store import IndexedSessionStore
 
-    return IndexedSessionStore(root, index_path, warn=warn, notice=notice, progress=progress,
-                               debug=debug)
+    return IndexedSessionStore(
+        root, index_path, warn=warn, notice=notice, progress=progress, debug=debug
+    )

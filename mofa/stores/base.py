@@ -75,8 +75,10 @@ class SessionStore(ABC):
             return self.resolve(text)
         from mofa.errors import SessionNotFound
 
-        raise SessionNotFound(f"session not found: {text} from origin {origin!r} (the {self.kind}"
-                              " store holds no mirrored sessions)")
+        raise SessionNotFound(
+            f"session not found: {text} from origin {origin!r} (the {self.kind}"
+            " store holds no mirrored sessions)"
+        )
 
     def resolve_saved(self, session_id: str) -> SessionRef:
         """The session that `save(session_id, ...)` would replace, when there is one (raises
@@ -115,8 +117,9 @@ class SessionStore(ABC):
         return self.load(self.resolve(text))
 
     @abstractmethod
-    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
-               role: str | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+    ) -> list[SearchHit]:
         """Sessions with messages (of `role`) that hold every term of `query` (the language of
         `mofa.searching`), best first, narrowed by `wanted`'s agent, since, until and limit. Raises
         InvalidSearchQuery for a query it cannot take."""
@@ -190,8 +193,14 @@ class SessionStore(ABC):
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         """Session ids starting with `prefix` (and, for a short id, ids whose session part
         does), for shell completion: cheap, may be stale, never creates anything."""
-        return sorted({row.session_id for row in self.list()
-                       if row.session_id.startswith(prefix) or (":" not in prefix and row.name.startswith(prefix))})[:limit]
+        return sorted(
+            {
+                row.session_id
+                for row in self.list()
+                if row.session_id.startswith(prefix)
+                or (":" not in prefix and row.name.startswith(prefix))
+            }
+        )[:limit]
 
     def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
         """Agents starting with `prefix`, for shell completion."""

@@ -59,7 +59,7 @@ def read_bytes(path: str, found: bool = False) -> bytes:
     from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 
     try:
-        with (open(path, "rb") if not found else _open_found(path)) as handle:
+        with open(path, "rb") if not found else _open_found(path) as handle:
             limit = tree.max_session_bytes()
             size = os.fstat(handle.fileno()).st_size
             tree.check_size(path, size, limit)
@@ -93,8 +93,9 @@ def _open_found(path: str):
         raise
 
 
-def parse_file(layout: str, path: str, agent: str, name: str, data: bytes, mtime_ns: int,
-               fast: bool = False) -> Session:
+def parse_file(
+    layout: str, path: str, agent: str, name: str, data: bytes, mtime_ns: int, fast: bool = False
+) -> Session:
     from mofa.layouts import parse_agent_json, parse_jsonl
     from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
 
@@ -111,8 +112,15 @@ def load_path(root: str, directory: str, stat: tree.FileStat, fast: bool = False
 
     if directory:
         path = os.path.join(root, directory, stat.name)
-        return parse_file(JSON_LAYOUT, path, directory, stat.name[: -len(JSON_SUFFIX)],
-                          read_bytes(path, True), stat.mtime_ns, fast)
+        return parse_file(
+            JSON_LAYOUT,
+            path,
+            directory,
+            stat.name[: -len(JSON_SUFFIX)],
+            read_bytes(path, True),
+            stat.mtime_ns,
+            fast,
+        )
     path = os.path.join(root, stat.name)
     return parse_file(JSONL_LAYOUT, path, "", "", read_bytes(path, True), stat.mtime_ns, fast)
 
@@ -142,7 +150,7 @@ def passes(row: SessionRow, wanted: SessionFilter, tags: list | None = None) -> 
 def newest(rows: list[SessionRow], limit: int | None) -> list[SessionRow]:
     """Oldest first by created_at (unknown first), ties by id; the `limit` newest."""
     rows.sort(key=lambda row: (row.created_at or "", row.session_id))
-    return rows if limit is None else rows[max(len(rows) - limit, 0):]
+    return rows if limit is None else rows[max(len(rows) - limit, 0) :]
 
 
 class FileSessionStore(SessionStore):
@@ -189,21 +197,34 @@ class FileSessionStore(SessionStore):
         yield from winners.values()
 
     def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
-        rows = [row for session in self.iter_sessions(wanted.agent)
-                if passes(row := row_of(session), wanted, session.tags)]
+        rows = [
+            row
+            for session in self.iter_sessions(wanted.agent)
+            if passes(row := row_of(session), wanted, session.tags)
+        ]
         return newest(rows, wanted.limit)
 
-    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
-               role: str | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+    ) -> list[SearchHit]:
         from mofa.searching import search_sessions
         from mofa.stores.results import SearchHit
 
-        sessions = (session for session in self.iter_sessions(wanted.agent)
-                    if passes(row_of(session), SessionFilter(wanted.agent, None, wanted.since, wanted.until)))
-        hits = [SearchHit(session.session_id, session.agent, row_of(session).created_at, matches, snippet)
-                for session, matches, snippet in search_sessions(sessions, query, role)]
+        sessions = (
+            session
+            for session in self.iter_sessions(wanted.agent)
+            if passes(
+                row_of(session), SessionFilter(wanted.agent, None, wanted.since, wanted.until)
+            )
+        )
+        hits = [
+            SearchHit(
+                session.session_id, session.agent, row_of(session).created_at, matches, snippet
+            )
+            for session, matches, snippet in search_sessions(sessions, query, role)
+        ]
         hits.sort(key=lambda hit: (-hit.matches, _descending(hit.created_at or ""), hit.session_id))
-        return hits if wanted.limit is None else hits[:wanted.limit]
+        return hits if wanted.limit is None else hits[: wanted.limit]
 
     # -- resolving ids ---------------------------------------------------------------------
     def resolve(self, text: str) -> SessionRef:
@@ -265,10 +286,14 @@ class FileSessionStore(SessionStore):
             dir_stat = os.lstat(directory)
         except OSError:
             return None
-        if not S_ISDIR(dir_stat.st_mode) or tree.regular_file_stat(
-                os.path.join(directory, name + JSON_SUFFIX)) is None:
+        if (
+            not S_ISDIR(dir_stat.st_mode)
+            or tree.regular_file_stat(os.path.join(directory, name + JSON_SUFFIX)) is None
+        ):
             return None
-        handle = FileHandle(JSON_LAYOUT, agent, name + JSON_SUFFIX, (dir_stat.st_dev, dir_stat.st_ino))
+        handle = FileHandle(
+            JSON_LAYOUT, agent, name + JSON_SUFFIX, (dir_stat.st_dev, dir_stat.st_ino)
+        )
         return SessionRef(text, agent, name, handle)
 
     def _jsonl_ref(self, session_id: str) -> SessionRef | None:
@@ -287,7 +312,9 @@ class FileSessionStore(SessionStore):
         from mofa.session import JSONL_LAYOUT, JSONL_SUFFIX
 
         found: dict[str, list[tuple[tuple, SessionRef]]] = {}
-        for stat in sorted(tree.scan_root(self.root).jsonl, key=lambda stat: os.fsencode(stat.name)):
+        for stat in sorted(
+            tree.scan_root(self.root).jsonl, key=lambda stat: os.fsencode(stat.name)
+        ):
             stem = stat.name[: -len(JSONL_SUFFIX)]
             try:
                 session = load_path(self.root, "", stat)
@@ -305,8 +332,10 @@ class FileSessionStore(SessionStore):
             if session_id != full_id and (name is None or part != name):
                 continue
             ref = SessionRef(session_id, agent, part, FileHandle(JSONL_LAYOUT, "", stat.name))
-            rank = (0 if session is not None and mofa_file_stem(session_id) == stem else 1,
-                    1 if session is None else 0)
+            rank = (
+                0 if session is not None and mofa_file_stem(session_id) == stem else 1,
+                1 if session is None else 0,
+            )
             found.setdefault(session_id, []).append((rank, ref))
         winners = []
         for session_id, claims in found.items():
@@ -330,7 +359,9 @@ class FileSessionStore(SessionStore):
         st = tree.regular_file_stat(path)
         if st is None:
             raise SessionNotFound(f"session not found: {ref.session_id}")
-        return parse_file(handle.layout, path, ref.agent, ref.name, read_bytes(path, True), st.st_mtime_ns)
+        return parse_file(
+            handle.layout, path, ref.agent, ref.name, read_bytes(path, True), st.st_mtime_ns
+        )
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
@@ -391,8 +422,13 @@ class FileSessionStore(SessionStore):
     def status(self) -> dict[str, object]:
         from mofa import tree
 
-        return {"store": self.kind, "sessions_root": self.root,
-                "files_on_disk": sum(len(files) for _, files in tree.session_files(self.root, skipped=[]))}
+        return {
+            "store": self.kind,
+            "sessions_root": self.root,
+            "files_on_disk": sum(
+                len(files) for _, files in tree.session_files(self.root, skipped=[])
+            ),
+        }
 
 
 def _descending(text: str) -> tuple:
@@ -427,7 +463,7 @@ def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
 
     position = text.find(":")
     while position != -1:
-        agent, name = text[:position], text[position + 1:]
+        agent, name = text[:position], text[position + 1 :]
         if is_safe_name(agent) and is_safe_name(name):
             yield agent, name
         position = text.find(":", position + 1)
@@ -438,8 +474,11 @@ def _file_handle(ref: SessionRef) -> FileHandle:
     from mofa.ids import is_safe_name
 
     handle = ref.handle
-    if not isinstance(handle, FileHandle) or not is_safe_name(handle.file) or (
-            handle.directory and not is_safe_name(handle.directory)):
+    if (
+        not isinstance(handle, FileHandle)
+        or not is_safe_name(handle.file)
+        or (handle.directory and not is_safe_name(handle.directory))
+    ):
         raise SessionNotFound(f"session not found: {ref.session_id}")
     return handle
 
@@ -475,15 +514,22 @@ class _directory:
         except OSError as error:
             self.__exit__()
             if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise StoreError(f"{os.path.join(self.root, self.handle.directory)} is no longer"
-                                 " the agent directory that was looked up; nothing deleted") from None
+                raise StoreError(
+                    f"{os.path.join(self.root, self.handle.directory)} is no longer"
+                    " the agent directory that was looked up; nothing deleted"
+                ) from None
             raise _os_error(error, os.path.join(self.root, self.handle.directory)) from None
         self.fds.append(dir_fd)
         st = os.fstat(dir_fd)
-        if self.handle.dir_identity is not None and (st.st_dev, st.st_ino) != self.handle.dir_identity:
+        if (
+            self.handle.dir_identity is not None
+            and (st.st_dev, st.st_ino) != self.handle.dir_identity
+        ):
             self.__exit__()
-            raise StoreError(f"{os.path.join(self.root, self.handle.directory)} was replaced since"
-                             " it was looked up; nothing deleted")
+            raise StoreError(
+                f"{os.path.join(self.root, self.handle.directory)} was replaced since"
+                " it was looked up; nothing deleted"
+            )
         return dir_fd
 
     def __exit__(self, *exc_info) -> None:

@@ -35,8 +35,10 @@ def target_of(session_id: str, document: dict) -> tuple[str, str, str]:
     stem = mofa_file_stem(session_id)
     if not mofa_key or not stem:
         # Stored under another name, it would come back under another id.
-        raise InvalidSessionId(f"session id {session_id!r} cannot be stored in a files root: it is"
-                               " not <agent>:<session> with plain names, nor a MoFA session's key")
+        raise InvalidSessionId(
+            f"session id {session_id!r} cannot be stored in a files root: it is"
+            " not <agent>:<session> with plain names, nor a MoFA session's key"
+        )
     return "jsonl", "", stem + JSONL_SUFFIX
 
 
@@ -63,8 +65,9 @@ def save_document(root: str, session_id: str, document: dict) -> str:
     return path
 
 
-def write_atomically(path: str, data: bytes, mode: int | None = None,
-                     prefix: str = ".mofa-write-") -> None:
+def write_atomically(
+    path: str, data: bytes, mode: int | None = None, prefix: str = ".mofa-write-"
+) -> None:
     """Write `data` to `path` through a hidden temporary file renamed over it: all or nothing
     (no partial file, the old one whole on failure). Parent directories are created. `mode`:
     the permission bits to give it (those of the file it replaces), else the umask's."""
@@ -112,7 +115,9 @@ def append_message(path: str, layout: str, message: dict) -> None:
             raise _failure(error, path) from None
         with os.fdopen(fd, "ab") as handle:
             needs_break = handle.tell() > 0 and not _ends_with_newline(path)
-            handle.write((("\n" if needs_break else "") + _dumps(message)).encode("utf-8", "surrogatepass"))
+            handle.write(
+                (("\n" if needs_break else "") + _dumps(message)).encode("utf-8", "surrogatepass")
+            )
         return
     with open(path, "rb") as handle:
         document = json.loads(handle.read())

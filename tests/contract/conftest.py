@@ -17,16 +17,21 @@ def _files(tmp_path, root):
 def _indexed(tmp_path, root):
     from mofa.stores import open_store
 
-    return open_store(root=str(root), index_path=str(tmp_path / "index.sqlite3"),
-                      warn=lambda text: None, notice=lambda text: None)
+    return open_store(
+        root=str(root),
+        index_path=str(tmp_path / "index.sqlite3"),
+        warn=lambda text: None,
+        notice=lambda text: None,
+    )
 
 
 def _postgresql(tmp_path, root, request):
     """A fresh database on the test server (tests/pg.py), whose schema the store creates."""
     from mofa.stores import open_store
 
-    return open_store(request.getfixturevalue("pg_url"), warn=lambda text: None,
-                      notice=lambda text: None)
+    return open_store(
+        request.getfixturevalue("pg_url"), warn=lambda text: None, notice=lambda text: None
+    )
 
 
 STORES = {"files": _files, "files+index": _indexed, "postgresql": _postgresql}

@@ -21,17 +21,28 @@ def document(created_at: str, messages: int = 1, **fields) -> dict:
     return {
         "created_at": created_at,
         "metadata": fields.pop("metadata", {"user_id": "user-456"}),
-        "messages": [{"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n}",
-                      "timestamp": created_at} for n in range(messages)],
+        "messages": [
+            {
+                "role": "user" if n % 2 == 0 else "assistant",
+                "content": f"message {n}",
+                "timestamp": created_at,
+            }
+            for n in range(messages)
+        ],
         **fields,
     }
 
 
 def mofa_document(key: str, created_at: str, messages: int = 1, metadata=None) -> dict:
     return {
-        "key": key, "created_at": created_at, "updated_at": created_at, "metadata": metadata or {},
-        "messages": [{"role": "user", "content": f"line {n}", "timestamp": created_at}
-                     for n in range(messages)],
+        "key": key,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "metadata": metadata or {},
+        "messages": [
+            {"role": "user", "content": f"line {n}", "timestamp": created_at}
+            for n in range(messages)
+        ],
     }
 
 
@@ -39,11 +50,17 @@ def mofa_document(key: str, created_at: str, messages: int = 1, metadata=None) -
 def filled(store: SessionStore) -> SessionStore:
     store.save("agent-001:session-123", document("2024-02-28T10:30:00Z", 12))
     store.save("agent-001:session-124", document("2024-02-28T11:45:00Z", 8, status="closed"))
-    store.save("agent-002:session-125", document("2024-02-28T12:15:00Z", 5,
-                                                 metadata={"user_id": "user-789"}))
-    store.save("agent-002:session-126", document("2024-02-28T13:00:00Z", 0,
-                                                 metadata={"tags": ["billing", "vip", 7]}))
-    store.save("telegram:chat-42", mofa_document("telegram:chat-42", "2024-02-28T12:00:00.5+00:00", 3))
+    store.save(
+        "agent-002:session-125",
+        document("2024-02-28T12:15:00Z", 5, metadata={"user_id": "user-789"}),
+    )
+    store.save(
+        "agent-002:session-126",
+        document("2024-02-28T13:00:00Z", 0, metadata={"tags": ["billing", "vip", 7]}),
+    )
+    store.save(
+        "telegram:chat-42", mofa_document("telegram:chat-42", "2024-02-28T12:00:00.5+00:00", 3)
+    )
     store.save("user/42", mofa_document("user/42", "2024-02-28T09:00:00+00:00", 2))
     return store
 
@@ -55,48 +72,78 @@ def ids(rows) -> list[str]:
 def test_list_is_oldest_first_with_named_fields(filled):
     rows = list(filled.list())
     assert all(isinstance(row, SessionRow) for row in rows)
-    assert ids(rows) == ["user/42", "agent-001:session-123", "agent-001:session-124",
-                         "telegram:chat-42", "agent-002:session-125", "agent-002:session-126"]
+    assert ids(rows) == [
+        "user/42",
+        "agent-001:session-123",
+        "agent-001:session-124",
+        "telegram:chat-42",
+        "agent-002:session-125",
+        "agent-002:session-126",
+    ]
     first = rows[1]
     assert (first.agent, first.name, first.message_count, first.status, first.user_id) == (
-        "agent-001", "session-123", 12, "active", "user-456")
+        "agent-001",
+        "session-123",
+        12,
+        "active",
+        "user-456",
+    )
     assert first.created_at.startswith("2024-02-28T10:30:00")
 
 
 def test_limit_takes_the_newest_and_prints_them_oldest_first(filled):
-    assert ids(filled.list(SessionFilter(limit=2))) == ["agent-002:session-125", "agent-002:session-126"]
+    assert ids(filled.list(SessionFilter(limit=2))) == [
+        "agent-002:session-125",
+        "agent-002:session-126",
+    ]
     assert ids(filled.list(SessionFilter(limit=0))) == []
     assert len(list(filled.list(SessionFilter(limit=100)))) == 6
 
 
-@pytest.mark.parametrize("wanted, expected", [
-    (SessionFilter(agent="agent-001"), ["agent-001:session-123", "agent-001:session-124"]),
-    (SessionFilter(agent="telegram"), ["telegram:chat-42"]),
-    (SessionFilter(agent="nobody"), []),
-    (SessionFilter(agent="agent-002", limit=1), ["agent-002:session-126"]),
-    (SessionFilter(statuses=("closed",)), ["agent-001:session-124"]),
-    (SessionFilter(statuses=("empty", "closed")), ["agent-001:session-124", "agent-002:session-126"]),
-    (SessionFilter(user="user-789"), ["agent-002:session-125"]),
-    (SessionFilter(tags=("billing",)), ["agent-002:session-126"]),
-    (SessionFilter(tags=("billing", "vip")), ["agent-002:session-126"]),
-    (SessionFilter(tags=("billing", "nope")), []),
-    (SessionFilter(tags=("7",)), []),
-    (SessionFilter(since=at("2024-02-28T12:15:00Z")), ["agent-002:session-125", "agent-002:session-126"]),
-    (SessionFilter(until=at("2024-02-28T10:30:00Z")), ["user/42"]),
-    (SessionFilter(since=at("2024-02-28T11:00:00Z"), until=at("2024-02-28T12:30:00Z"), limit=2),
-     ["telegram:chat-42", "agent-002:session-125"]),
-])
+@pytest.mark.parametrize(
+    "wanted, expected",
+    [
+        (SessionFilter(agent="agent-001"), ["agent-001:session-123", "agent-001:session-124"]),
+        (SessionFilter(agent="telegram"), ["telegram:chat-42"]),
+        (SessionFilter(agent="nobody"), []),
+        (SessionFilter(agent="agent-002", limit=1), ["agent-002:session-126"]),
+        (SessionFilter(statuses=("closed",)), ["agent-001:session-124"]),
+        (
+            SessionFilter(statuses=("empty", "closed")),
+            ["agent-001:session-124", "agent-002:session-126"],
+        ),
+        (SessionFilter(user="user-789"), ["agent-002:session-125"]),
+        (SessionFilter(tags=("billing",)), ["agent-002:session-126"]),
+        (SessionFilter(tags=("billing", "vip")), ["agent-002:session-126"]),
+        (SessionFilter(tags=("billing", "nope")), []),
+        (SessionFilter(tags=("7",)), []),
+        (
+            SessionFilter(since=at("2024-02-28T12:15:00Z")),
+            ["agent-002:session-125", "agent-002:session-126"],
+        ),
+        (SessionFilter(until=at("2024-02-28T10:30:00Z")), ["user/42"]),
+        (
+            SessionFilter(
+                since=at("2024-02-28T11:00:00Z"), until=at("2024-02-28T12:30:00Z"), limit=2
+            ),
+            ["telegram:chat-42", "agent-002:session-125"],
+        ),
+    ],
+)
 def test_filters_combine_and_the_limit_applies_last(filled, wanted, expected):
     assert ids(filled.list(wanted)) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("agent-001:session-123", "agent-001:session-123"),
-    ("session-123", "agent-001:session-123"),
-    ("telegram:chat-42", "telegram:chat-42"),
-    ("chat-42", "telegram:chat-42"),
-    ("user/42", "user/42"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("agent-001:session-123", "agent-001:session-123"),
+        ("session-123", "agent-001:session-123"),
+        ("telegram:chat-42", "telegram:chat-42"),
+        ("chat-42", "telegram:chat-42"),
+        ("user/42", "user/42"),
+    ],
+)
 def test_every_listed_id_resolves_verbatim_and_short_ids_too(filled, text, expected):
     ref = filled.resolve(text)
     assert isinstance(ref, SessionRef)
@@ -109,7 +156,10 @@ def test_every_listed_id_round_trips(filled):
     for row in filled.list():
         session = filled.get(row.session_id)
         assert (session.session_id, session.message_count, session.status) == (
-            row.session_id, row.message_count, row.status)
+            row.session_id,
+            row.message_count,
+            row.status,
+        )
 
 
 @pytest.mark.parametrize("text", ["agent-001:nope", "nope", "nobody:session-123"])
@@ -135,7 +185,9 @@ def test_load_gives_every_stored_field(filled):
     session = filled.get("agent-001:session-124")
     assert session.document["status"] == "closed"
     assert session.metadata == {"user_id": "user-456"}
-    assert [message["content"] for message in session.messages] == [f"message {n}" for n in range(8)]
+    assert [message["content"] for message in session.messages] == [
+        f"message {n}" for n in range(8)
+    ]
 
 
 def test_delete_removes_the_session_and_only_it(filled):
@@ -166,7 +218,9 @@ def test_save_refuses_an_existing_id_unless_replacing(filled):
 
 def test_append_adds_one_message_at_the_end(filled):
     ref = filled.resolve("telegram:chat-42")
-    filled.append(ref, {"role": "assistant", "content": "appended", "timestamp": "2024-02-28T12:01:00Z"})
+    filled.append(
+        ref, {"role": "assistant", "content": "appended", "timestamp": "2024-02-28T12:01:00Z"}
+    )
     session = filled.get("telegram:chat-42")
     assert session.message_count == 4
     assert session.messages[-1]["content"] == "appended"
@@ -190,20 +244,48 @@ def test_an_empty_store_lists_nothing(store):
 
 # -- search ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def talked(store: SessionStore) -> SessionStore:
     def conversation(*lines):
-        return [{"role": role, "content": content, "timestamp": "2024-03-01T10:00:00Z"}
-                for role, content in lines]
+        return [
+            {"role": role, "content": content, "timestamp": "2024-03-01T10:00:00Z"}
+            for role, content in lines
+        ]
 
-    store.save("shop:s1", {"created_at": "2024-03-01T10:00:00Z", "messages": conversation(
-        ("user", "Where is my order? I want a refund."),
-        ("assistant", "Your order status is: shipped. The refund is pending."),
-        ("tool", {"order": {"status": "shipped", "note": "Café crème"}}))})
-    store.save("shop:s2", {"created_at": "2024-03-05T10:00:00Z", "messages": conversation(
-        ("user", "I want a refund"), ("assistant", "Deliveries are late this week."))})
-    store.save("tg:42", mofa_document("tg:42", "2024-03-07T10:00:00+00:00", 0) | {"messages": [
-        {"role": "user", "content": "status of my ORDER-STATUS?", "timestamp": "2024-03-07T10:00:05Z"}]})
+    store.save(
+        "shop:s1",
+        {
+            "created_at": "2024-03-01T10:00:00Z",
+            "messages": conversation(
+                ("user", "Where is my order? I want a refund."),
+                ("assistant", "Your order status is: shipped. The refund is pending."),
+                ("tool", {"order": {"status": "shipped", "note": "Café crème"}}),
+            ),
+        },
+    )
+    store.save(
+        "shop:s2",
+        {
+            "created_at": "2024-03-05T10:00:00Z",
+            "messages": conversation(
+                ("user", "I want a refund"), ("assistant", "Deliveries are late this week.")
+            ),
+        },
+    )
+    store.save(
+        "tg:42",
+        mofa_document("tg:42", "2024-03-07T10:00:00+00:00", 0)
+        | {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "status of my ORDER-STATUS?",
+                    "timestamp": "2024-03-07T10:00:05Z",
+                }
+            ]
+        },
+    )
     return store
 
 
@@ -211,15 +293,18 @@ def hit_ids(hits) -> list[str]:
     return sorted(hit.session_id for hit in hits)
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("refund", ["shop:s1", "shop:s2"]),
-    ("REFUND order", ["shop:s1"]),
-    ('"order status"', ["shop:s1", "tg:42"]),
-    ("deliv*", ["shop:s2"]),
-    ("cafe", ["shop:s1"]),
-    ("CAFÉ crème", ["shop:s1"]),
-    ("zebra", []),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("refund", ["shop:s1", "shop:s2"]),
+        ("REFUND order", ["shop:s1"]),
+        ('"order status"', ["shop:s1", "tg:42"]),
+        ("deliv*", ["shop:s2"]),
+        ("cafe", ["shop:s1"]),
+        ("CAFÉ crème", ["shop:s1"]),
+        ("zebra", []),
+    ],
+)
 def test_search_words_phrases_prefixes_folded(talked, query, expected):
     assert hit_ids(talked.search(query)) == expected
 
@@ -237,13 +322,20 @@ def test_search_filters(talked):
     assert hit_ids(talked.search("refund", role="assistant")) == ["shop:s1"]
     assert hit_ids(talked.search("shipped", role="tool")) == ["shop:s1"]
     assert hit_ids(talked.search("status", SessionFilter(agent="tg"))) == ["tg:42"]
-    assert hit_ids(talked.search("refund", SessionFilter(since=at("2024-03-02T00:00:00Z")))) == ["shop:s2"]
-    assert hit_ids(talked.search("refund", SessionFilter(until=at("2024-03-02T00:00:00Z")))) == ["shop:s1"]
+    assert hit_ids(talked.search("refund", SessionFilter(since=at("2024-03-02T00:00:00Z")))) == [
+        "shop:s2"
+    ]
+    assert hit_ids(talked.search("refund", SessionFilter(until=at("2024-03-02T00:00:00Z")))) == [
+        "shop:s1"
+    ]
     assert len(talked.search("refund", SessionFilter(limit=1))) == 1
 
 
 def test_search_is_as_fresh_as_list(talked):
-    talked.append(talked.resolve("shop:s2"), {"role": "user", "content": "zebra", "timestamp": "2024-03-05T10:01:00Z"})
+    talked.append(
+        talked.resolve("shop:s2"),
+        {"role": "user", "content": "zebra", "timestamp": "2024-03-05T10:01:00Z"},
+    )
     assert hit_ids(talked.search("zebra")) == ["shop:s2"]
     talked.delete(talked.resolve("shop:s2"))
     assert hit_ids(talked.search("refund")) == ["shop:s1"]
@@ -259,11 +351,20 @@ def test_a_query_it_cannot_take_is_refused(talked, query):
 
 # -- search: what a word is ------------------------------------------------------------------
 
+
 @pytest.fixture
 def worded(store: SessionStore) -> SessionStore:
     def said(session_id, created_at, *contents):
-        store.save(session_id, {"created_at": created_at, "messages": [
-            {"role": "user", "content": content, "timestamp": created_at} for content in contents]})
+        store.save(
+            session_id,
+            {
+                "created_at": created_at,
+                "messages": [
+                    {"role": "user", "content": content, "timestamp": created_at}
+                    for content in contents
+                ],
+            },
+        )
 
     said("w:refunded", "2024-04-01T10:00:00Z", "The order was refunded yesterday.")
     said("w:accents", "2024-04-02T10:00:00Z", "Ångström measured the CRÈME brûlée: naïve façade!")
@@ -275,44 +376,67 @@ def worded(store: SessionStore) -> SessionStore:
     return store
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("fund", []),                                   # words, not substrings
-    ("refund", []),                                 # a whole word: "refunded" is another
-    ("refund*", ["w:refunded"]),                    # unless it is a prefix
-    ("angstrom creme brulee naive facade", ["w:accents"]),  # accents and case folded
-    ('"creme brulee"', ["w:accents"]),
-    ('"brulee creme"', []),                         # a phrase keeps its order
-    ('"order 42"', ["w:punct"]),                    # punctuation separates words
-    ('"tracking id ab"', ["w:punct"]),
-    ("ab_12", ["w:punct"]),                         # "_" separates words too: "ab" and "12"
-    ("ab", ["w:punct"]),
-    ('"order status"', []),                         # a phrase is consecutive words
-    ("order status", ["w:punct"]),                  # all words in one message, in any order
-    ("отправлен", ["w:cyrillic"]),                  # any script, case folded
-    ("заказ*", ["w:cyrillic"]),
-    ("q" * 3000, ["w:long"]),                       # a word of any length
-    ("q" * 2999, []),
-    ("100", ["w:percent"]),                         # LIKE's own characters are plain text
-    ("under score", ["w:percent"]),
-    ('"back slash"', ["w:percent"]),
-    ("10*", ["w:percent"]),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("fund", []),  # words, not substrings
+        ("refund", []),  # a whole word: "refunded" is another
+        ("refund*", ["w:refunded"]),  # unless it is a prefix
+        ("angstrom creme brulee naive facade", ["w:accents"]),  # accents and case folded
+        ('"creme brulee"', ["w:accents"]),
+        ('"brulee creme"', []),  # a phrase keeps its order
+        ('"order 42"', ["w:punct"]),  # punctuation separates words
+        ('"tracking id ab"', ["w:punct"]),
+        ("ab_12", ["w:punct"]),  # "_" separates words too: "ab" and "12"
+        ("ab", ["w:punct"]),
+        ('"order status"', []),  # a phrase is consecutive words
+        ("order status", ["w:punct"]),  # all words in one message, in any order
+        ("отправлен", ["w:cyrillic"]),  # any script, case folded
+        ("заказ*", ["w:cyrillic"]),
+        ("q" * 3000, ["w:long"]),  # a word of any length
+        ("q" * 2999, []),
+        ("100", ["w:percent"]),  # LIKE's own characters are plain text
+        ("under score", ["w:percent"]),
+        ('"back slash"', ["w:percent"]),
+        ("10*", ["w:percent"]),
+    ],
+)
 def test_search_matches_whole_folded_words(worded, query, expected):
     assert hit_ids(worded.search(query)) == expected
 
 
 def test_search_orders_by_matching_messages_then_newest(store):
-    for session_id, created_at, matching in (("o:a", "2024-01-01T00:00:00Z", 1),
-                                             ("o:b", "2024-01-02T00:00:00Z", 3),
-                                             ("o:c", "2024-01-03T00:00:00Z", 1),
-                                             ("o:d", "2024-01-03T00:00:00Z", 1)):
-        store.save(session_id, {"created_at": created_at, "messages": [
-            {"role": "user", "content": "ticket" if n < matching else "other", "timestamp": created_at}
-            for n in range(3)]})
+    for session_id, created_at, matching in (
+        ("o:a", "2024-01-01T00:00:00Z", 1),
+        ("o:b", "2024-01-02T00:00:00Z", 3),
+        ("o:c", "2024-01-03T00:00:00Z", 1),
+        ("o:d", "2024-01-03T00:00:00Z", 1),
+    ):
+        store.save(
+            session_id,
+            {
+                "created_at": created_at,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "ticket" if n < matching else "other",
+                        "timestamp": created_at,
+                    }
+                    for n in range(3)
+                ],
+            },
+        )
     hits = store.search("ticket")
     if store.kind == "files" and store.index_location():  # ranked by FTS5's bm25 instead
         assert hits[0].session_id == "o:b" and len(hits) == 4
         return
     assert [(hit.session_id, hit.matches) for hit in hits] == [
-        ("o:b", 3), ("o:c", 1), ("o:d", 1), ("o:a", 1)]
-    assert [hit.session_id for hit in store.search("ticket", SessionFilter(limit=2))] == ["o:b", "o:c"]
+        ("o:b", 3),
+        ("o:c", 1),
+        ("o:d", 1),
+        ("o:a", 1),
+    ]
+    assert [hit.session_id for hit in store.search("ticket", SessionFilter(limit=2))] == [
+        "o:b",
+        "o:c",
+    ]

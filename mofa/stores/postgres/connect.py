@@ -21,7 +21,8 @@ def driver():
         import psycopg
     except ImportError:
         raise StoreUnavailable(
-            f"the PostgreSQL store needs the psycopg driver: {INSTALL_HINT}") from None
+            f"the PostgreSQL store needs the psycopg driver: {INSTALL_HINT}"
+        ) from None
     return psycopg
 
 

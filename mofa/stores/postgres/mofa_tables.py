@@ -11,7 +11,7 @@ the metadata does not name them); each message its role, content, time and ids.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mofa.session import JSONL_LAYOUT, Session
 from mofa.stores.base import SessionFilter
@@ -22,8 +22,10 @@ _SESSION_COLUMNS = "id::text, user_id::text, agent_id::text, tenant_id::text, ti
 
 
 def present(conn) -> bool:
-    row = conn.execute("SELECT to_regclass('entity_chat_session') IS NOT NULL"
-                       " AND to_regclass('entity_llm_message') IS NOT NULL").fetchone()
+    row = conn.execute(
+        "SELECT to_regclass('entity_chat_session') IS NOT NULL"
+        " AND to_regclass('entity_llm_message') IS NOT NULL"
+    ).fetchone()
     return bool(row[0])
 
 
@@ -33,8 +35,8 @@ def time_text(value) -> str | None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)  # a timestamp without zone: taken as UTC
-        value = value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)  # a timestamp without zone: taken as UTC
+        value = value.astimezone(UTC)
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return str(value)
 
@@ -56,8 +58,9 @@ def _header(row) -> dict:
 
 def _session(row, messages: list) -> Session:
     session_id, agent_id = row[0], row[2]
-    return Session(session_id, agent_id or "", session_id, JSONL_LAYOUT, session_id, _header(row),
-                   messages, 0)
+    return Session(
+        session_id, agent_id or "", session_id, JSONL_LAYOUT, session_id, _header(row), messages, 0
+    )
 
 
 def rows(conn, wanted: SessionFilter) -> list:
@@ -68,8 +71,9 @@ def rows(conn, wanted: SessionFilter) -> list:
         return []
     found = []
     for row in conn.execute(
-            f"SELECT {_SESSION_COLUMNS}, (SELECT count(*) FROM entity_llm_message m"
-            " WHERE m.chat_session_id = s.id) FROM entity_chat_session s").fetchall():
+        f"SELECT {_SESSION_COLUMNS}, (SELECT count(*) FROM entity_llm_message m"
+        " WHERE m.chat_session_id = s.id) FROM entity_chat_session s"
+    ).fetchall():
         session = _session(row[:-1], [{}] * row[-1])  # a listing needs only how many
         listed = row_of(session)
         if passes(listed, wanted, session.tags):
@@ -80,32 +84,51 @@ def rows(conn, wanted: SessionFilter) -> list:
 def find(conn, text: str, by_name: bool) -> list:
     """(session_id, agent, name, ORIGIN) of the chat session whose uuid is `text`."""
     del by_name  # a chat session's name is its id
-    return [(row[0], row[1] or "", row[0], ORIGIN) for row in conn.execute(
-        "SELECT id::text, agent_id::text FROM entity_chat_session WHERE id::text = %s",
-        (text.lower(),)).fetchall()]
+    return [
+        (row[0], row[1] or "", row[0], ORIGIN)
+        for row in conn.execute(
+            "SELECT id::text, agent_id::text FROM entity_chat_session WHERE id::text = %s",
+            (text.lower(),),
+        ).fetchall()
+    ]
 
 
 def ids_starting(conn, prefix: str, limit: int) -> list[str]:
     """Chat session ids (uuids, as `list` prints them) starting with `prefix`, for completion."""
-    return [row[0] for row in conn.execute(
-        "SELECT id::text FROM entity_chat_session WHERE starts_with(id::text, %s)"
-        " ORDER BY 1 LIMIT %s", (prefix, limit)).fetchall()]
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT id::text FROM entity_chat_session WHERE starts_with(id::text, %s)"
+            " ORDER BY 1 LIMIT %s",
+            (prefix, limit),
+        ).fetchall()
+    ]
 
 
 def agents_starting(conn, prefix: str, limit: int) -> list[str]:
-    return [row[0] for row in conn.execute(
-        "SELECT DISTINCT agent_id::text FROM entity_chat_session WHERE starts_with(agent_id::text, %s)"
-        " ORDER BY 1 LIMIT %s", (prefix, limit)).fetchall()]
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT agent_id::text FROM entity_chat_session WHERE starts_with(agent_id::text, %s)"
+            " ORDER BY 1 LIMIT %s",
+            (prefix, limit),
+        ).fetchall()
+    ]
 
 
 def _messages(conn, session_id: str) -> list:
     messages = []
     for message_id, parent, role, content, created in conn.execute(
-            "SELECT id::text, parent_message_id::text, role, content, create_time"
-            " FROM entity_llm_message WHERE chat_session_id::text = %s ORDER BY create_time, id",
-            (session_id,)).fetchall():
-        message = {"role": role, "content": content, "timestamp": time_text(created),
-                   "id": message_id}
+        "SELECT id::text, parent_message_id::text, role, content, create_time"
+        " FROM entity_llm_message WHERE chat_session_id::text = %s ORDER BY create_time, id",
+        (session_id,),
+    ).fetchall():
+        message = {
+            "role": role,
+            "content": content,
+            "timestamp": time_text(created),
+            "id": message_id,
+        }
         if parent is not None:
             message["parent_message_id"] = parent
         messages.append(message)
@@ -113,8 +136,9 @@ def _messages(conn, session_id: str) -> list:
 
 
 def load(conn, session_id: str) -> Session | None:
-    row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM entity_chat_session WHERE id::text = %s",
-                       (session_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {_SESSION_COLUMNS} FROM entity_chat_session WHERE id::text = %s", (session_id,)
+    ).fetchone()
     if row is None:
         return None
     return _session(row, _messages(conn, session_id))
@@ -128,11 +152,14 @@ def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
     if wanted.origin is not None and wanted.origin != ORIGIN:
         return []
     found = []
-    sessions = {row[0]: row for row in conn.execute(
-        f"SELECT {_SESSION_COLUMNS} FROM entity_chat_session").fetchall()}
+    sessions = {
+        row[0]: row
+        for row in conn.execute(f"SELECT {_SESSION_COLUMNS} FROM entity_chat_session").fetchall()
+    }
     for session_id, message_role, content in conn.execute(
-            "SELECT chat_session_id::text, role, content FROM entity_llm_message"
-            " ORDER BY chat_session_id, create_time, id").fetchall():
+        "SELECT chat_session_id::text, role, content FROM entity_llm_message"
+        " ORDER BY chat_session_id, create_time, id"
+    ).fetchall():
         if role is not None and message_role != role:
             continue
         row = sessions.get(session_id)

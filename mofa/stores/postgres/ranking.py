@@ -66,21 +66,30 @@ def _better(a: tuple, b: tuple) -> bool:
     return (a[2], a[3]) < (b[2], b[3])
 
 
-def candidates(atoms: list[tuple[str, bool]], session_conditions: list[str],
-               session_params: list, threshold: int, exact: bool) -> tuple[str, list]:
+def candidates(
+    atoms: list[tuple[str, bool]],
+    session_conditions: list[str],
+    session_params: list,
+    threshold: int,
+    exact: bool,
+) -> tuple[str, list]:
     """SQL and parameters of the sessions holding every atom in at least `threshold` messages,
     with their bound (exact when `exact`, and then their first matching position too), best
     first: (origin, session_id, agent, created_at, bound[, first])."""
     parts, params = [], []
     for index, (word, prefix) in enumerate(atoms):
         if prefix:
-            parts.append(f"a{index} AS (SELECT origin, session_id, sum(messages) AS n"
-                         " FROM mofa_session_words WHERE word LIKE %s GROUP BY origin, session_id"
-                         " HAVING sum(messages) >= %s)")
+            parts.append(
+                f"a{index} AS (SELECT origin, session_id, sum(messages) AS n"
+                " FROM mofa_session_words WHERE word LIKE %s GROUP BY origin, session_id"
+                " HAVING sum(messages) >= %s)"
+            )
             params += [_escaped(word) + "%", threshold]
         else:
-            parts.append(f"a{index} AS (SELECT origin, session_id, messages AS n, positions AS p"
-                         " FROM mofa_session_words WHERE word = %s AND messages >= %s)")
+            parts.append(
+                f"a{index} AS (SELECT origin, session_id, messages AS n, positions AS p"
+                " FROM mofa_session_words WHERE word = %s AND messages >= %s)"
+            )
             params += [word, threshold]
     plain = [index for index, (_, prefix) in enumerate(atoms) if not prefix]
     bits = f"a{plain[0]}.p" if plain else None
@@ -96,14 +105,18 @@ def candidates(atoms: list[tuple[str, bool]], session_conditions: list[str],
     # common word, 40-75 ms, instead of reading the first few).
     bound = counts[0] if len(atoms) == 1 else f"least({', '.join(counts)})::integer"
     first = f", position(B'1' IN {bits}) - 1 AS first" if exact else ""
-    joins = "".join(f" JOIN a{index} ON a{index}.origin = a0.origin"
-                    f" AND a{index}.session_id = a0.session_id" for index in range(1, len(atoms)))
+    joins = "".join(
+        f" JOIN a{index} ON a{index}.origin = a0.origin AND a{index}.session_id = a0.session_id"
+        for index in range(1, len(atoms))
+    )
     where = "".join(f" AND {condition}" for condition in session_conditions)
-    sql = (f"WITH {', '.join(parts)} SELECT * FROM ("
-           f" SELECT s.origin, s.session_id, s.agent, s.created_at, {bound} AS bound{first}"
-           f" FROM a0{joins}"
-           " JOIN mofa_sessions s ON s.origin = a0.origin AND s.session_id = a0.session_id"
-           f" WHERE true{where}) c")
+    sql = (
+        f"WITH {', '.join(parts)} SELECT * FROM ("
+        f" SELECT s.origin, s.session_id, s.agent, s.created_at, {bound} AS bound{first}"
+        f" FROM a0{joins}"
+        " JOIN mofa_sessions s ON s.origin = a0.origin AND s.session_id = a0.session_id"
+        f" WHERE true{where}) c"
+    )
     params += session_params
     if len(atoms) > 1:
         sql += " WHERE c.bound >= %s"
@@ -121,10 +134,11 @@ def first_threshold(conn, atoms: list[tuple[str, bool]], limit: int) -> int:
     counts = conn.execute(
         "SELECT (SELECT messages FROM mofa_session_words WHERE word = w.word"
         "        ORDER BY messages DESC OFFSET %s LIMIT 1) FROM unnest(%s::text[]) AS w(word)",
-        (limit - 1, plain)).fetchall()
-    if any(count is None for count, in counts):
+        (limit - 1, plain),
+    ).fetchall()
+    if any(count is None for (count,) in counts):
         return 1
-    return min(count for count, in counts)
+    return min(count for (count,) in counts)
 
 
 def lower(threshold: int) -> int:
@@ -132,8 +146,14 @@ def lower(threshold: int) -> int:
     return max(1, min(threshold - 1, threshold * 2 // 3))
 
 
-def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[str],
-           session_params: list, role: str | None, limit: int) -> list[Ranked] | None:
+def ranked(
+    conn,
+    terms: list[tuple[list[str], bool]],
+    session_conditions: list[str],
+    session_params: list,
+    role: str | None,
+    limit: int,
+) -> list[Ranked] | None:
     """The `limit` best sessions for `terms` (each its folded words and whether the last is a
     prefix), among those `session_conditions` (SQL over `s`, the sessions table) allow, with
     their exact numbers of matching messages (of `role` when given), best first. None when
@@ -149,8 +169,10 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
             if len(rows) == limit or threshold <= 1:
                 break
             threshold = lower(threshold)
-        found = [(bound, created_at, session_id, origin, agent, first)
-                 for origin, session_id, agent, created_at, bound, first in rows]
+        found = [
+            (bound, created_at, session_id, origin, agent, first)
+            for origin, session_id, agent, created_at, bound, first in rows
+        ]
     else:
         counter = _Counter(conn, terms, role, limit)
         while True:
@@ -163,14 +185,20 @@ def ranked(conn, terms: list[tuple[list[str], bool]], session_conditions: list[s
             threshold = lower(threshold)
     if not found:
         return []
-    texts = dict(((origin, session_id), text) for origin, session_id, text in conn.execute(
-        "SELECT m.origin, m.session_id, m.text"
-        " FROM unnest(%s::text[], %s::text[], %s::integer[]) AS c(origin, session_id, position)"
-        " JOIN mofa_messages m ON m.origin = c.origin AND m.session_id = c.session_id"
-        " AND m.position = c.position",
-        ([key[3] for key in found], [key[2] for key in found], [key[5] for key in found])).fetchall())
-    return [Ranked(session_id, agent, created_at, matches, texts[(origin, session_id)], origin)
-            for matches, created_at, session_id, origin, agent, _ in found]
+    texts = dict(
+        ((origin, session_id), text)
+        for origin, session_id, text in conn.execute(
+            "SELECT m.origin, m.session_id, m.text"
+            " FROM unnest(%s::text[], %s::text[], %s::integer[]) AS c(origin, session_id, position)"
+            " JOIN mofa_messages m ON m.origin = c.origin AND m.session_id = c.session_id"
+            " AND m.position = c.position",
+            ([key[3] for key in found], [key[2] for key in found], [key[5] for key in found]),
+        ).fetchall()
+    )
+    return [
+        Ranked(session_id, agent, created_at, matches, texts[(origin, session_id)], origin)
+        for matches, created_at, session_id, origin, agent, _ in found
+    ]
 
 
 class _Counter:
@@ -179,8 +207,9 @@ class _Counter:
 
     def __init__(self, conn, terms, role: str | None, limit: int):
         self.conn, self.limit = conn, limit
-        matching = " AND ".join(["m.words LIKE %s"] * len(terms)
-                                + (["m.role = %s"] if role is not None else []))
+        matching = " AND ".join(
+            ["m.words LIKE %s"] * len(terms) + (["m.role = %s"] if role is not None else [])
+        )
         self.matching_params = [like_pattern(words, prefix) for words, prefix in terms]
         if role is not None:
             self.matching_params.append(role)
@@ -191,7 +220,8 @@ class _Counter:
             f" min(m.position) FILTER (WHERE {matching})"
             " FROM unnest(%s::text[], %s::text[], %s::integer[]) AS c(origin, session_id, i)"
             " JOIN mofa_messages m ON m.origin = c.origin AND m.session_id = c.session_id"
-            " GROUP BY c.i")
+            " GROUP BY c.i"
+        )
         loose = role is not None or any(len(words) > 1 for words, _ in terms)
         self.budget = BUDGET // 10 if loose else BUDGET
         self.counted: set[tuple[str, str]] = set()
@@ -203,9 +233,16 @@ class _Counter:
         if not batch:
             return
         self.counted.update((row[0], row[1]) for row in batch)
-        counted = self.conn.execute(self.exact_sql, [
-            *self.matching_params, *self.matching_params, [row[0] for row in batch],
-            [row[1] for row in batch], list(range(len(batch)))]).fetchall()
+        counted = self.conn.execute(
+            self.exact_sql,
+            [
+                *self.matching_params,
+                *self.matching_params,
+                [row[0] for row in batch],
+                [row[1] for row in batch],
+                list(range(len(batch))),
+            ],
+        ).fetchall()
         found = self.found
         for index, matches, first in counted:
             if matches:
@@ -213,7 +250,7 @@ class _Counter:
                 found.append((matches, created_at, session_id, origin, agent, first))
         found.sort(key=lambda key: (key[2], key[3]))
         found.sort(key=lambda key: (key[0], key[1]), reverse=True)
-        del found[self.limit:]
+        del found[self.limit :]
 
     def rank(self, sql: str, params: list) -> bool:
         """Count the candidates of `sql` best bound first until none left can beat the k-th
@@ -231,7 +268,8 @@ class _Counter:
                     return True  # every candidate is counted
                 origin, session_id, _, created_at, bound_value = rest[0]
                 if len(self.found) == limit and not _better(
-                        (bound_value, created_at, session_id, origin), self.found[-1][:4]):
+                    (bound_value, created_at, session_id, origin), self.found[-1][:4]
+                ):
                     return True  # no candidate left can beat the k-th best
                 if len(self.counted) >= self.budget:
                     return False

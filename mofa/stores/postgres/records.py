@@ -79,16 +79,19 @@ def cleaned(text: str | None) -> str | None:
     """A derived value made storable: NUL and lone surrogates become U+FFFD."""
     if text is None or storable(text):
         return text
-    return "".join("\ufffd" if char == "\x00" or "\ud800" <= char <= "\udfff" else char
-                   for char in text)
+    return "".join(
+        "\ufffd" if char == "\x00" or "\ud800" <= char <= "\udfff" else char for char in text
+    )
 
 
 def check_id(session_id: str) -> None:
     if not isinstance(session_id, str) or not session_id:
         raise InvalidSessionId("invalid session id '': it is empty")
     if not storable(session_id):
-        raise InvalidSessionId(f"invalid session id {session_id!r}: PostgreSQL text cannot hold"
-                               " a NUL or a lone surrogate")
+        raise InvalidSessionId(
+            f"invalid session id {session_id!r}: PostgreSQL text cannot hold"
+            " a NUL or a lone surrogate"
+        )
 
 
 def _jsonb_holds(value, depth: int = 0) -> bool:
@@ -151,8 +154,11 @@ def split_document(session_id: str, document: dict) -> tuple[str, dict, list, in
         if not isinstance(message, dict):
             raise CorruptSession(session_id, f"message {position} is not a JSON object")
     metadata = fields.get("metadata")
-    if "metadata" in fields and not isinstance(metadata, dict) and not (
-            layout == JSONL_LAYOUT and metadata is None):
+    if (
+        "metadata" in fields
+        and not isinstance(metadata, dict)
+        and not (layout == JSONL_LAYOUT and metadata is None)
+    ):
         raise CorruptSession(session_id, "'metadata' is not a JSON object")
     keys = list(fields)
     messages_at = keys.index("messages") if layout == JSON_LAYOUT and "messages" in fields else None
@@ -160,8 +166,16 @@ def split_document(session_id: str, document: dict) -> tuple[str, dict, list, in
     return layout, rest, messages, messages_at
 
 
-def assemble(session_id: str, agent: str, name: str, layout: str, fields: dict,
-             messages: list, messages_at: int | None, mtime_ns: int) -> Session:
+def assemble(
+    session_id: str,
+    agent: str,
+    name: str,
+    layout: str,
+    fields: dict,
+    messages: list,
+    messages_at: int | None,
+    mtime_ns: int,
+) -> Session:
     """The Session the files store would read: a per-agent document with its messages where
     they stood, a MoFA header with its messages beside it."""
     if layout == JSON_LAYOUT and messages_at is not None:
@@ -180,13 +194,24 @@ def message_record(session_id: str, position: int, message: dict) -> MessageReco
     role = message.get("role")
     timestamp = message.get("timestamp")
     text = cleaned(message_text(message.get("content")))
-    return MessageRecord(session_id, position, cleaned(role) if isinstance(role, str) else None,
-                         cleaned(timestamp) if isinstance(timestamp, str) else None,
-                         text, word_text(text), json_text(message))
+    return MessageRecord(
+        session_id,
+        position,
+        cleaned(role) if isinstance(role, str) else None,
+        cleaned(timestamp) if isinstance(timestamp, str) else None,
+        text,
+        word_text(text),
+        json_text(message),
+    )
 
 
-def session_record(session: Session, fields: dict, messages_at: int | None,
-                   message_texts: list[str], fields_text: str | None = None) -> SessionRecord:
+def session_record(
+    session: Session,
+    fields: dict,
+    messages_at: int | None,
+    message_texts: list[str],
+    fields_text: str | None = None,
+) -> SessionRecord:
     """The row of a session; `message_texts` are its messages' JSON texts, in order."""
     summary = session.summary()
     metadata = session.metadata
@@ -215,13 +240,16 @@ def session_record(session: Session, fields: dict, messages_at: int | None,
     )
 
 
-def prepared(session_id: str, document: dict, mtime_ns: int) -> tuple[SessionRecord, list[MessageRecord]]:
+def prepared(
+    session_id: str, document: dict, mtime_ns: int
+) -> tuple[SessionRecord, list[MessageRecord]]:
     """The session row and message rows of a document as `export` writes it."""
     check_id(session_id)
     layout, fields, messages, messages_at = split_document(session_id, document)
     agent, name = identity(session_id, layout, fields.get("metadata") or {})
     session = assemble(session_id, agent, name, layout, fields, messages, messages_at, mtime_ns)
-    message_rows = [message_record(session_id, position, message)
-                    for position, message in enumerate(messages)]
+    message_rows = [
+        message_record(session_id, position, message) for position, message in enumerate(messages)
+    ]
     record = session_record(session, fields, messages_at, [row.message for row in message_rows])
     return record, message_rows

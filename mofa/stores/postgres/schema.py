@@ -43,16 +43,26 @@ def m001_initial(conn) -> None:
         )
         """
     )
-    conn.execute("COMMENT ON COLUMN mofa_sessions.fields IS 'the stored top-level fields but "
-                 "messages, JSON text exactly as saved (key order, duplicates and number text kept)'")
-    conn.execute("COMMENT ON COLUMN mofa_sessions.messages_at IS 'where messages stood among "
-                 "the fields of a per-agent JSON session (NULL: no messages field)'")
-    conn.execute("COMMENT ON COLUMN mofa_sessions.metadata IS 'metadata as jsonb, for queries "
-                 "only (NULL when jsonb cannot hold it exactly)'")
-    conn.execute("COMMENT ON COLUMN mofa_sessions.mtime_ns IS 'when the session was saved: the "
-                 "created_at of a session that names no time, as a file''s mtime is'")
+    conn.execute(
+        "COMMENT ON COLUMN mofa_sessions.fields IS 'the stored top-level fields but "
+        "messages, JSON text exactly as saved (key order, duplicates and number text kept)'"
+    )
+    conn.execute(
+        "COMMENT ON COLUMN mofa_sessions.messages_at IS 'where messages stood among "
+        "the fields of a per-agent JSON session (NULL: no messages field)'"
+    )
+    conn.execute(
+        "COMMENT ON COLUMN mofa_sessions.metadata IS 'metadata as jsonb, for queries "
+        "only (NULL when jsonb cannot hold it exactly)'"
+    )
+    conn.execute(
+        "COMMENT ON COLUMN mofa_sessions.mtime_ns IS 'when the session was saved: the "
+        "created_at of a session that names no time, as a file''s mtime is'"
+    )
     conn.execute("CREATE INDEX mofa_sessions_by_created ON mofa_sessions (created_at, session_id)")
-    conn.execute("CREATE INDEX mofa_sessions_by_agent ON mofa_sessions (agent, created_at, session_id)")
+    conn.execute(
+        "CREATE INDEX mofa_sessions_by_agent ON mofa_sessions (agent, created_at, session_id)"
+    )
     conn.execute("CREATE INDEX mofa_sessions_by_name ON mofa_sessions (name)")
     conn.execute("CREATE INDEX mofa_sessions_by_tags ON mofa_sessions USING gin (tags)")
     conn.execute(
@@ -70,12 +80,17 @@ def m001_initial(conn) -> None:
         )
         """
     )
-    conn.execute("COMMENT ON COLUMN mofa_messages.message IS 'the whole message, JSON text "
-                 "exactly as saved'")
-    conn.execute("COMMENT ON COLUMN mofa_messages.text IS 'the text of its content, for search "
-                 "snippets (mofa.searching.message_text)'")
-    conn.execute("COMMENT ON COLUMN mofa_messages.folded IS 'that text case- and accent-folded "
-                 "(mofa.searching.fold), where a search looks for its words'")
+    conn.execute(
+        "COMMENT ON COLUMN mofa_messages.message IS 'the whole message, JSON text exactly as saved'"
+    )
+    conn.execute(
+        "COMMENT ON COLUMN mofa_messages.text IS 'the text of its content, for search "
+        "snippets (mofa.searching.message_text)'"
+    )
+    conn.execute(
+        "COMMENT ON COLUMN mofa_messages.folded IS 'that text case- and accent-folded "
+        "(mofa.searching.fold), where a search looks for its words'"
+    )
     # The relation users query: the SQLite index's documented columns, so that the README's
     # queries run unchanged on both stores. A database has no files: their columns are NULL.
     conn.execute(
@@ -97,14 +112,20 @@ def m002_origins(conn) -> None:
     conn.execute("ALTER TABLE mofa_messages DROP CONSTRAINT mofa_messages_pkey")
     conn.execute("ALTER TABLE mofa_sessions DROP CONSTRAINT mofa_sessions_pkey")
     for table in ("mofa_sessions", "mofa_messages"):
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN origin text COLLATE \"C\" NOT NULL DEFAULT ''")
+        conn.execute(
+            f"ALTER TABLE {table} ADD COLUMN origin text COLLATE \"C\" NOT NULL DEFAULT ''"
+        )
     conn.execute("ALTER TABLE mofa_sessions ADD PRIMARY KEY (origin, session_id)")
     conn.execute("ALTER TABLE mofa_messages ADD PRIMARY KEY (origin, session_id, position)")
-    conn.execute("ALTER TABLE mofa_messages ADD FOREIGN KEY (origin, session_id)"
-                 " REFERENCES mofa_sessions (origin, session_id) ON DELETE CASCADE")
+    conn.execute(
+        "ALTER TABLE mofa_messages ADD FOREIGN KEY (origin, session_id)"
+        " REFERENCES mofa_sessions (origin, session_id) ON DELETE CASCADE"
+    )
     conn.execute("CREATE INDEX mofa_sessions_by_id ON mofa_sessions (session_id)")
-    conn.execute("COMMENT ON COLUMN mofa_sessions.origin IS 'the host (mofa-indexd --origin) "
-                 "this session is mirrored from; empty for a session written directly'")
+    conn.execute(
+        "COMMENT ON COLUMN mofa_sessions.origin IS 'the host (mofa-indexd --origin) "
+        "this session is mirrored from; empty for a session written directly'"
+    )
     # One row per mirroring host: when it last brought the database up to date with its root.
     conn.execute(
         """
@@ -136,9 +157,13 @@ def m003_search(conn) -> None:
     stay exact, only slower, `index status` says why, and `index rebuild` tries again."""
     from mofa.stores.postgres import search
 
-    conn.execute("ALTER TABLE mofa_messages ADD COLUMN words text COLLATE \"C\" NOT NULL DEFAULT ''")
-    conn.execute("COMMENT ON COLUMN mofa_messages.words IS 'the words of text, case- and "
-                 "accent-folded, each between two U+001F (mofa.stores.postgres.search)'")
+    conn.execute(
+        "ALTER TABLE mofa_messages ADD COLUMN words text COLLATE \"C\" NOT NULL DEFAULT ''"
+    )
+    conn.execute(
+        "COMMENT ON COLUMN mofa_messages.words IS 'the words of text, case- and "
+        "accent-folded, each between two U+001F (mofa.stores.postgres.search)'"
+    )
     search.fill_words(conn)
     conn.execute("ALTER TABLE mofa_messages DROP COLUMN folded")
     search.create_trigram_index(conn)
@@ -165,8 +190,13 @@ def m005_word_positions(conn) -> None:
     words.create(conn)
 
 
-MIGRATIONS: list[Callable] = [m001_initial, m002_origins, m003_search, m004_session_words,
-                              m005_word_positions]
+MIGRATIONS: list[Callable] = [
+    m001_initial,
+    m002_origins,
+    m003_search,
+    m004_session_words,
+    m005_word_positions,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -183,7 +213,8 @@ def _refuse_newer(version: int, where: str) -> None:
     if version > LATEST_VERSION:
         raise StoreUnavailable(
             f"the database at {where} has mofa schema version {version}, newer than this mofa "
-            f"knows ({LATEST_VERSION}): upgrade mofa-session")
+            f"knows ({LATEST_VERSION}): upgrade mofa-session"
+        )
 
 
 def migrate(conn, where: str, notice=None) -> int:

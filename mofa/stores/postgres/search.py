@@ -53,8 +53,10 @@ def like_pattern(words: list[str], prefix: bool) -> str:
 
 def trigram_index(conn) -> str | None:
     """The search index's definition when it exists, else None."""
-    row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s"
-                       " AND schemaname = current_schema()", (INDEX,)).fetchone()
+    row = conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = %s AND schemaname = current_schema()",
+        (INDEX,),
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -72,8 +74,9 @@ def create_trigram_index(conn) -> str | None:
                 schema = _extension_schema(conn)
             # The operator class by its schema: the extension may live outside search_path.
             opclass = f'"{schema}".gin_trgm_ops'
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {INDEX} ON mofa_messages"
-                         f" USING gin (words {opclass})")
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {INDEX} ON mofa_messages USING gin (words {opclass})"
+            )
     except psycopg.Error as error:
         from mofa.stores.postgres.connect import one_line
 
@@ -82,8 +85,11 @@ def create_trigram_index(conn) -> str | None:
 
 
 def _extension_schema(conn) -> str | None:
-    row = conn.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n"
-                       " ON n.oid = e.extnamespace WHERE e.extname = %s", (EXTENSION,)).fetchone()
+    row = conn.execute(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n"
+        " ON n.oid = e.extnamespace WHERE e.extname = %s",
+        (EXTENSION,),
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -100,7 +106,9 @@ def fill_words(conn, progress=None) -> int:
             batch = conn.execute(
                 "SELECT origin, session_id, position, text FROM mofa_messages"
                 + (" WHERE (origin, session_id, position) > (%s, %s, %s)" if after else "")
-                + " ORDER BY origin, session_id, position LIMIT %s", (*(after or ()), BATCH)).fetchall()
+                + " ORDER BY origin, session_id, position LIMIT %s",
+                (*(after or ()), BATCH),
+            ).fetchall()
             if not batch:
                 break
             origins, ids, positions, texts = (list(column) for column in zip(*batch))
@@ -110,7 +118,8 @@ def fill_words(conn, progress=None) -> int:
                 "  AS v(origin, session_id, position, text, words)"
                 " WHERE m.origin = v.origin AND m.session_id = v.session_id"
                 " AND m.position = v.position AND m.text = v.text AND m.words <> v.words",
-                (origins, ids, positions, texts, [word_text(text) for text in texts]))
+                (origins, ids, positions, texts, [word_text(text) for text in texts]),
+            )
         done += len(batch)
         after = batch[-1][:3]
         if progress is not None:
@@ -127,7 +136,9 @@ def stale_words(conn, progress=None, limit: int = 1000) -> list[tuple[str, str, 
         batch = conn.execute(
             "SELECT origin, session_id, position, text, words FROM mofa_messages"
             + (" WHERE (origin, session_id, position) > (%s, %s, %s)" if after else "")
-            + " ORDER BY origin, session_id, position LIMIT %s", (*(after or ()), BATCH)).fetchall()
+            + " ORDER BY origin, session_id, position LIMIT %s",
+            (*(after or ()), BATCH),
+        ).fetchall()
         if not batch:
             break
         stale += [row[:3] for row in batch if word_text(row[3]) != row[4]]

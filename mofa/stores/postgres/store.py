@@ -21,8 +21,8 @@ from mofa.errors import (
     CorruptSession,
     InvalidSessionId,
     QueryError,
-    SessionExists,
     ReadOnlySession,
+    SessionExists,
     SessionNotFound,
     StoreError,
     StoreUnavailable,
@@ -48,19 +48,23 @@ from mofa.stores.urls import masked
 
 _ROW_COLUMNS = ", ".join(SessionRow._fields)
 _RECORD_COLUMNS = ", ".join(SessionRecord._fields)
-_RECORD_VALUES = ", ".join("%s::jsonb" if field == "metadata" else "%s::text[]" if field == "tags"
-                           else "%s" for field in SessionRecord._fields)
+_RECORD_VALUES = ", ".join(
+    "%s::jsonb" if field == "metadata" else "%s::text[]" if field == "tags" else "%s"
+    for field in SessionRecord._fields
+)
 _RECORD_UPDATES = ", ".join(f"{field} = EXCLUDED.{field}" for field in SessionRecord._fields[1:])
 _MESSAGE_COLUMNS = ", ".join(MessageRecord._fields)
 # Binary arrays (%b): text arrays are escaped element by element in Python, five times slower.
-_MESSAGE_ARRAYS = ", ".join("%b::integer[]" if field == "position" else "%b::text[]"
-                            for field in MessageRecord._fields[1:])
+_MESSAGE_ARRAYS = ", ".join(
+    "%b::integer[]" if field == "position" else "%b::text[]" for field in MessageRecord._fields[1:]
+)
 _INSERT_NEW = (
     f"WITH saved AS (INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
     "  ON CONFLICT (origin, session_id) DO NOTHING RETURNING session_id),"
     f" added AS (INSERT INTO mofa_messages ({_MESSAGE_COLUMNS})"
     f"  SELECT saved.session_id, given.* FROM saved, unnest({_MESSAGE_ARRAYS}) AS given)"
-    " SELECT count(*) FROM saved")
+    " SELECT count(*) FROM saved"
+)
 
 # The first word of a statement that can run as a read-only query (anything else is refused
 # by the server; this only words the refusal).
@@ -98,8 +102,9 @@ class PostgresSessionStore(SessionStore):
 
     kind = "postgresql"
 
-    def __init__(self, url: str, warn: Warn | None = None, notice: Warn | None = None,
-                 progress=None):
+    def __init__(
+        self, url: str, warn: Warn | None = None, notice: Warn | None = None, progress=None
+    ):
         self.url = url
         self.where = masked(url)
         self.warn = warn
@@ -122,8 +127,9 @@ class PostgresSessionStore(SessionStore):
         try:
             yield
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            raise StoreUnavailable(f"the PostgreSQL store at {self.where} failed: "
-                                   f"{one_line(error)}") from None
+            raise StoreUnavailable(
+                f"the PostgreSQL store at {self.where} failed: {one_line(error)}"
+            ) from None
         except psycopg.Error as error:
             raise StoreError(f"PostgreSQL error at {self.where}: {one_line(error)}") from None
 
@@ -132,10 +138,12 @@ class PostgresSessionStore(SessionStore):
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         conditions, params = [], []
-        for column, operator, value in (("agent", "=", wanted.agent),
-                                        ("created_at", ">=", wanted.since),
-                                        ("created_at", "<", wanted.until),
-                                        ("user_id", "=", wanted.user)):
+        for column, operator, value in (
+            ("agent", "=", wanted.agent),
+            ("created_at", ">=", wanted.since),
+            ("created_at", "<", wanted.until),
+            ("user_id", "=", wanted.user),
+        ):
             if value is not None:
                 if not records.storable(value):
                     return []  # no stored value holds a NUL or a lone surrogate
@@ -157,18 +165,20 @@ class PostgresSessionStore(SessionStore):
             if wanted.origin == mofa_tables.ORIGIN:
                 rows = []
             elif wanted.limit is None:
-                rows = self.conn.execute(f"{sql} ORDER BY created_at, session_id, origin",
-                                         params).fetchall()
+                rows = self.conn.execute(
+                    f"{sql} ORDER BY created_at, session_id, origin", params
+                ).fetchall()
             else:
                 rows = self.conn.execute(
                     f"{sql} ORDER BY created_at DESC, session_id DESC, origin DESC LIMIT %s",
-                    [*params, wanted.limit]).fetchall()
+                    [*params, wanted.limit],
+                ).fetchall()
                 rows.reverse()
             extra = mofa_tables.rows(self.conn, wanted) if self.mofa_tables else []
         if extra:
             rows = sorted([*rows, *extra], key=lambda row: (row[3] or "", row[0], row[-1]))
             if wanted.limit is not None:
-                rows = rows[max(len(rows) - wanted.limit, 0):]
+                rows = rows[max(len(rows) - wanted.limit, 0) :]
         if many:
             return [OriginRow._make(row) for row in rows]
         return [SessionRow._make(row[:-1]) for row in rows]
@@ -182,10 +192,15 @@ class PostgresSessionStore(SessionStore):
                 " (SELECT origin FROM mofa_sessions ORDER BY origin LIMIT 1)"
                 " UNION ALL SELECT (SELECT s.origin FROM mofa_sessions s WHERE s.origin > o.origin"
                 "  ORDER BY s.origin LIMIT 1) FROM o WHERE o.origin IS NOT NULL)"
-                " SELECT origin FROM o WHERE origin IS NOT NULL").fetchall()
+                " SELECT origin FROM o WHERE origin IS NOT NULL"
+            ).fetchall()
             origins = [row[0] for row in rows]
-            if self.mofa_tables and self.conn.execute(
-                    "SELECT EXISTS (SELECT 1 FROM entity_chat_session)").fetchone()[0]:
+            if (
+                self.mofa_tables
+                and self.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM entity_chat_session)"
+                ).fetchone()[0]
+            ):
                 origins.append(mofa_tables.ORIGIN)
         return origins
 
@@ -204,13 +219,17 @@ class PostgresSessionStore(SessionStore):
                 # (a MoFA key without ':' is its own session part).
                 found = self.conn.execute(
                     f"SELECT session_id, agent, name, origin FROM mofa_sessions WHERE name = %s{mine}"
-                    " ORDER BY session_id, origin LIMIT 1000", (text, *params)).fetchall()
+                    " ORDER BY session_id, origin LIMIT 1000",
+                    (text, *params),
+                ).fetchall()
                 if len(found) > 1 and len({row[0] for row in found}) > 1:
                     raise AmbiguousSessionId(text, self._candidates(found))
             if not found:
                 found = self.conn.execute(
                     f"SELECT session_id, agent, name, origin FROM mofa_sessions"
-                    f" WHERE session_id = %s{mine} ORDER BY origin", (text, *params)).fetchall()
+                    f" WHERE session_id = %s{mine} ORDER BY origin",
+                    (text, *params),
+                ).fetchall()
             if self.mofa_tables and origin in (None, mofa_tables.ORIGIN):
                 found = [*found, *mofa_tables.find(self.conn, text, ":" not in text)]
             exact = found
@@ -254,7 +273,8 @@ class PostgresSessionStore(SessionStore):
                 " ARRAY(SELECT message FROM mofa_messages m WHERE m.session_id = s.session_id"
                 "       AND m.origin = s.origin ORDER BY position)"
                 " FROM mofa_sessions s WHERE session_id = %s AND origin = %s",
-                (ref.session_id, self._origin_of(ref))).fetchone()
+                (ref.session_id, self._origin_of(ref)),
+            ).fetchone()
         if row is None:
             raise SessionNotFound(f"session not found: {ref.session_id}")
         agent, name, layout, fields_text, messages_at, mtime_ns, message_texts = row
@@ -263,11 +283,13 @@ class PostgresSessionStore(SessionStore):
             messages = [json.loads(text) for text in message_texts]
         except (ValueError, RecursionError) as error:
             raise CorruptSession(ref.session_id, f"stored JSON does not parse ({error})") from None
-        return records.assemble(ref.session_id, agent, name, layout, fields, messages,
-                                messages_at, mtime_ns)
+        return records.assemble(
+            ref.session_id, agent, name, layout, fields, messages, messages_at, mtime_ns
+        )
 
-    def search(self, query: str, wanted: SessionFilter = SessionFilter(),
-               role: str | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+    ) -> list[SearchHit]:
         """The plain matcher's answer (`mofa.searching`), decided by the database: each term is
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
         pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
@@ -280,10 +302,12 @@ class PostgresSessionStore(SessionStore):
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         session_conditions, session_params = [], []
-        for column, operator, value in (("s.agent", "=", wanted.agent),
-                                        ("s.origin", "=", wanted.origin),
-                                        ("s.created_at", ">=", wanted.since),
-                                        ("s.created_at", "<", wanted.until)):
+        for column, operator, value in (
+            ("s.agent", "=", wanted.agent),
+            ("s.origin", "=", wanted.origin),
+            ("s.created_at", ">=", wanted.since),
+            ("s.created_at", "<", wanted.until),
+        ):
             if value is not None:
                 if not records.storable(value):
                     return []
@@ -303,29 +327,44 @@ class PostgresSessionStore(SessionStore):
                     # One snapshot for the bounds and the counts. No parallel workers: each
                     # would start cold (a process, its catalog caches) for a few milliseconds
                     # of work: 24 ms against 17 for two common words on 100,000 sessions.
-                    self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-                                      " SET LOCAL max_parallel_workers_per_gather = 0")
-                    rows = ranked(self.conn, terms, session_conditions, session_params, role,
-                                  wanted.limit)
+                    self.conn.execute(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                        " SET LOCAL max_parallel_workers_per_gather = 0"
+                    )
+                    rows = ranked(
+                        self.conn, terms, session_conditions, session_params, role, wanted.limit
+                    )
             else:
                 rows = None
             if rows is None:
                 rows = self._counted(terms, session_conditions, session_params, role, wanted.limit)
-            extra = (mofa_tables.messages_for_search(self.conn, wanted, role)
-                     if self.mofa_tables else [])
-        hits = [(SearchHit(session_id, agent, created_at, matches, match_message(text, terms) or ""),
-                 origin) for session_id, agent, created_at, matches, text, origin in rows]
+            extra = (
+                mofa_tables.messages_for_search(self.conn, wanted, role) if self.mofa_tables else []
+            )
+        hits = [
+            (
+                SearchHit(session_id, agent, created_at, matches, match_message(text, terms) or ""),
+                origin,
+            )
+            for session_id, agent, created_at, matches, text, origin in rows
+        ]
         if extra:
             # MoFA's own tables have no words column: their messages are matched here.
             hits += _matched(extra, terms)
             hits.sort(key=lambda pair: (pair[0].session_id, pair[1]))
             hits.sort(key=lambda pair: (pair[0].matches, pair[0].created_at or ""), reverse=True)
             if wanted.limit is not None:
-                hits = hits[:wanted.limit]
+                hits = hits[: wanted.limit]
         return [hit for hit, _ in hits]
 
-    def _counted(self, terms, session_conditions: list[str], session_params: list,
-                 role: str | None, limit: int | None) -> list[tuple]:
+    def _counted(
+        self,
+        terms,
+        session_conditions: list[str],
+        session_params: list,
+        role: str | None,
+        limit: int | None,
+    ) -> list[tuple]:
         """Every session's matching messages counted (what a search without a limit needs):
         each term a `LIKE` over the messages' folded words (mofa.stores.postgres.search),
         narrowed by the pg_trgm index when there is one, ordered and limited in SQL."""
@@ -351,7 +390,8 @@ class PostgresSessionStore(SessionStore):
             " JOIN mofa_sessions s USING (origin, session_id)"
             " JOIN mofa_messages f ON f.origin = h.origin AND f.session_id = h.session_id"
             "  AND f.position = h.first"
-            " ORDER BY h.matches DESC, s.created_at DESC, h.session_id, h.origin" + limited)
+            " ORDER BY h.matches DESC, s.created_at DESC, h.session_id, h.origin" + limited
+        )
         return self.conn.execute(sql, params).fetchall()
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
@@ -361,9 +401,15 @@ class PostgresSessionStore(SessionStore):
             return []
         columns = ["session_id"] if ":" in prefix else ["session_id", "name"]
         with self._errors():
-            ids = [row[0] for column in columns for row in self.conn.execute(
-                f"SELECT DISTINCT session_id FROM mofa_sessions WHERE starts_with({column}, %s)"
-                f" ORDER BY session_id LIMIT %s", (prefix, limit)).fetchall()]
+            ids = [
+                row[0]
+                for column in columns
+                for row in self.conn.execute(
+                    f"SELECT DISTINCT session_id FROM mofa_sessions WHERE starts_with({column}, %s)"
+                    f" ORDER BY session_id LIMIT %s",
+                    (prefix, limit),
+                ).fetchall()
+            ]
             if self.mofa_tables:
                 ids += mofa_tables.ids_starting(self.conn, prefix, limit)
         return sorted(set(ids))[:limit]
@@ -373,13 +419,17 @@ class PostgresSessionStore(SessionStore):
             return []
         with self._errors():
             # A loose index scan over (agent, ...): one probe per agent, not one row per session.
-            agents = [row[0] for row in self.conn.execute(
-                "WITH RECURSIVE a(agent) AS ("
-                " (SELECT agent FROM mofa_sessions WHERE agent >= %s ORDER BY agent LIMIT 1)"
-                " UNION ALL SELECT (SELECT s.agent FROM mofa_sessions s WHERE s.agent > a.agent"
-                "  ORDER BY s.agent LIMIT 1) FROM a WHERE starts_with(a.agent, %s))"
-                " SELECT agent FROM a WHERE starts_with(agent, %s) LIMIT %s",
-                (prefix, prefix, prefix, limit)).fetchall()]
+            agents = [
+                row[0]
+                for row in self.conn.execute(
+                    "WITH RECURSIVE a(agent) AS ("
+                    " (SELECT agent FROM mofa_sessions WHERE agent >= %s ORDER BY agent LIMIT 1)"
+                    " UNION ALL SELECT (SELECT s.agent FROM mofa_sessions s WHERE s.agent > a.agent"
+                    "  ORDER BY s.agent LIMIT 1) FROM a WHERE starts_with(a.agent, %s))"
+                    " SELECT agent FROM a WHERE starts_with(agent, %s) LIMIT %s",
+                    (prefix, prefix, prefix, limit),
+                ).fetchall()
+            ]
             if self.mofa_tables:
                 agents += mofa_tables.agents_starting(self.conn, prefix, limit)
         return sorted(set(agents))[:limit]
@@ -388,21 +438,26 @@ class PostgresSessionStore(SessionStore):
     def delete(self, ref: SessionRef) -> None:
         self.check_deletable(ref)
         with self._errors():
-            deleted = self.conn.execute("DELETE FROM mofa_sessions WHERE session_id = %s"
-                                        " AND origin = ''", (ref.session_id,)).rowcount
+            deleted = self.conn.execute(
+                "DELETE FROM mofa_sessions WHERE session_id = %s AND origin = ''", (ref.session_id,)
+            ).rowcount
         if not deleted:
             raise SessionNotFound(f"session not found: {ref.session_id}")
 
     def check_deletable(self, ref: SessionRef) -> None:
         origin = self._origin_of(ref)
         if origin == mofa_tables.ORIGIN:
-            raise ReadOnlySession(f"session {ref.session_id} is in MoFA's own tables"
-                                  " (entity_chat_session): read-only here")
+            raise ReadOnlySession(
+                f"session {ref.session_id} is in MoFA's own tables"
+                " (entity_chat_session): read-only here"
+            )
         if origin:
             # The host's files are the truth: a row deleted here would come back at its next
             # reconcile, or worse, look deleted while the host still has it.
-            raise ReadOnlySession(f"session {ref.session_id} is mirrored from origin {origin!r}:"
-                                  " delete it on that host")
+            raise ReadOnlySession(
+                f"session {ref.session_id} is mirrored from origin {origin!r}:"
+                " delete it on that host"
+            )
 
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
         record, message_rows = records.prepared(session_id, document, time.time_ns())
@@ -413,7 +468,8 @@ class PostgresSessionStore(SessionStore):
             # (or waits for a concurrent saver of the same id, then sees its row): exactly one
             # of several savers creates it.
             columns = [list(column) for column in zip(*message_rows)] or [
-                [] for _ in MessageRecord._fields]
+                [] for _ in MessageRecord._fields
+            ]
             with self._errors():
                 created = self.conn.execute(_INSERT_NEW, (*record, *columns[1:])).fetchone()[0]
             if not created:
@@ -421,14 +477,19 @@ class PostgresSessionStore(SessionStore):
             return ref
         with self._errors(), self.conn.transaction():
             # The upsert locks the row: concurrent replacers and appenders queue behind it.
-            self.conn.execute(f"INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
-                              f" ON CONFLICT (origin, session_id) DO UPDATE SET {_RECORD_UPDATES}",
-                              record)
-            self.conn.execute("DELETE FROM mofa_messages WHERE session_id = %s AND origin = ''",
-                              (session_id,))
+            self.conn.execute(
+                f"INSERT INTO mofa_sessions ({_RECORD_COLUMNS}) VALUES ({_RECORD_VALUES})"
+                f" ON CONFLICT (origin, session_id) DO UPDATE SET {_RECORD_UPDATES}",
+                record,
+            )
+            self.conn.execute(
+                "DELETE FROM mofa_messages WHERE session_id = %s AND origin = ''", (session_id,)
+            )
             if message_rows:
-                with self.conn.cursor() as cursor, cursor.copy(
-                        f"COPY mofa_messages ({_MESSAGE_COLUMNS}) FROM STDIN") as copy:
+                with (
+                    self.conn.cursor() as cursor,
+                    cursor.copy(f"COPY mofa_messages ({_MESSAGE_COLUMNS}) FROM STDIN") as copy,
+                ):
                     for row in message_rows:
                         copy.write_row(row)
         return ref
@@ -437,15 +498,18 @@ class PostgresSessionStore(SessionStore):
         if not isinstance(message, dict):
             raise StoreError(f"cannot append to {ref.session_id}: a message is a JSON object")
         if self._origin_of(ref):
-            raise ReadOnlySession(f"session {ref.session_id} is mirrored from origin"
-                                  f" {self._origin_of(ref)!r}: change it on that host")
+            raise ReadOnlySession(
+                f"session {ref.session_id} is mirrored from origin"
+                f" {self._origin_of(ref)!r}: change it on that host"
+            )
         with self._errors(), self.conn.transaction():
             # The row lock makes concurrent appenders (and savers) of one session queue: each
             # reads the count left by the one before and takes the next position.
             row = self.conn.execute(
                 "SELECT agent, name, layout, fields, messages_at, mtime_ns, message_count,"
                 " content_hash FROM mofa_sessions WHERE session_id = %s AND origin = '' FOR UPDATE",
-                (ref.session_id,)).fetchone()
+                (ref.session_id,),
+            ).fetchone()
             if row is None:
                 raise SessionNotFound(f"session not found: {ref.session_id}")
             agent, name, layout, fields_text, messages_at, mtime_ns, count, content_hash = row
@@ -454,32 +518,46 @@ class PostgresSessionStore(SessionStore):
                 first_text = self.conn.execute(
                     "SELECT message FROM mofa_messages WHERE session_id = %s AND origin = ''"
                     " AND position = 0",
-                    (ref.session_id,)).fetchone()
+                    (ref.session_id,),
+                ).fetchone()
                 first = json.loads(first_text[0]) if first_text else {}
             fields = json.loads(fields_text)
             if layout == JSON_LAYOUT and messages_at is None:
                 messages_at = len(fields)  # the files store adds the messages field at the end
             # The derived fields read only the first and the last message, and the count.
             messages = [first] + [{}] * (count - 1) + [message] if count else [message]
-            session = records.assemble(ref.session_id, agent, name, layout, fields, messages,
-                                       messages_at, mtime_ns)
+            session = records.assemble(
+                ref.session_id, agent, name, layout, fields, messages, messages_at, mtime_ns
+            )
             summary = session.summary()
             added = records.message_record(ref.session_id, count, message)
-            self.conn.execute(f"INSERT INTO mofa_messages ({_MESSAGE_COLUMNS})"
-                              f" VALUES ({', '.join(['%s'] * len(MessageRecord._fields))})", added)
+            self.conn.execute(
+                f"INSERT INTO mofa_messages ({_MESSAGE_COLUMNS})"
+                f" VALUES ({', '.join(['%s'] * len(MessageRecord._fields))})",
+                added,
+            )
             self.conn.execute(
                 "UPDATE mofa_sessions SET created_at = %s, updated_at = %s, message_count = %s,"
                 " status = %s, messages_at = %s, content_hash = %s"
                 " WHERE session_id = %s AND origin = ''",
-                (summary.created_at, summary.updated_at, count + 1, records.cleaned(summary.status),
-                 messages_at, records.chained_hash(content_hash, added.message), ref.session_id))
+                (
+                    summary.created_at,
+                    summary.updated_at,
+                    count + 1,
+                    records.cleaned(summary.status),
+                    messages_at,
+                    records.chained_hash(content_hash, added.message),
+                    ref.session_id,
+                ),
+            )
 
     # -- mirroring (mofa-indexd --sync-to) ------------------------------------------------
     def mirror_hashes(self, origin: str) -> dict[str, str]:
         """session_id -> content_hash of every session mirrored from `origin`."""
         with self._errors():
-            rows = self.conn.execute("SELECT session_id, content_hash FROM mofa_sessions"
-                                     " WHERE origin = %s", (origin,)).fetchall()
+            rows = self.conn.execute(
+                "SELECT session_id, content_hash FROM mofa_sessions WHERE origin = %s", (origin,)
+            ).fetchall()
         return dict(rows)
 
     def mirror_apply(self, origin: str, upserts: list, deletes: list[str], sessions: int) -> None:
@@ -492,18 +570,25 @@ class PostgresSessionStore(SessionStore):
         values = f"%s, {_RECORD_VALUES}"
         with self._errors(), self.conn.transaction():
             if deletes:
-                self.conn.execute("DELETE FROM mofa_sessions WHERE origin = %s"
-                                  " AND session_id = ANY(%s::text[])", (origin, list(deletes)))
+                self.conn.execute(
+                    "DELETE FROM mofa_sessions WHERE origin = %s AND session_id = ANY(%s::text[])",
+                    (origin, list(deletes)),
+                )
             if upserts:
                 ids = [record.session_id for record, _ in upserts]
                 # Gone first, then inserted afresh: the messages go with their session (cascade).
-                self.conn.execute("DELETE FROM mofa_sessions WHERE origin = %s"
-                                  " AND session_id = ANY(%s::text[])", (origin, ids))
+                self.conn.execute(
+                    "DELETE FROM mofa_sessions WHERE origin = %s AND session_id = ANY(%s::text[])",
+                    (origin, ids),
+                )
                 with self.conn.cursor() as cursor:
-                    cursor.executemany(f"INSERT INTO mofa_sessions ({columns}) VALUES ({values})",
-                                       [(origin, *record) for record, _ in upserts])
-                    with cursor.copy(f"COPY mofa_messages (origin, {_MESSAGE_COLUMNS})"
-                                     " FROM STDIN") as copy:
+                    cursor.executemany(
+                        f"INSERT INTO mofa_sessions ({columns}) VALUES ({values})",
+                        [(origin, *record) for record, _ in upserts],
+                    )
+                    with cursor.copy(
+                        f"COPY mofa_messages (origin, {_MESSAGE_COLUMNS}) FROM STDIN"
+                    ) as copy:
                         for _, message_rows in upserts:
                             for row in message_rows:
                                 copy.write_row((origin, *row))
@@ -511,7 +596,9 @@ class PostgresSessionStore(SessionStore):
             self.conn.execute(
                 "INSERT INTO mofa_origins (origin, last_sync, last_change, sessions)"
                 " VALUES (%s, now(), now(), %s) ON CONFLICT (origin) DO UPDATE SET"
-                f" last_sync = now(), sessions = EXCLUDED.sessions{changed}", (origin, sessions))
+                f" last_sync = now(), sessions = EXCLUDED.sessions{changed}",
+                (origin, sessions),
+            )
 
     def origin_status(self) -> list[dict[str, object]]:
         """Per mirroring origin: when it last synced, how long ago, how many sessions."""
@@ -520,22 +607,36 @@ class PostgresSessionStore(SessionStore):
                 "SELECT o.origin, o.last_sync, o.last_change,"
                 " extract(epoch FROM now() - o.last_sync)::float8,"
                 " (SELECT count(*) FROM mofa_sessions s WHERE s.origin = o.origin)"
-                " FROM mofa_origins o ORDER BY o.origin").fetchall()
-        return [{"origin": origin, "last_sync": last_sync.isoformat() if last_sync else None,
-                 "last_change": last_change.isoformat() if last_change else None,
-                 "lag_s": round(lag, 3), "sessions": count}
-                for origin, last_sync, last_change, lag, count in rows]
+                " FROM mofa_origins o ORDER BY o.origin"
+            ).fetchall()
+        return [
+            {
+                "origin": origin,
+                "last_sync": last_sync.isoformat() if last_sync else None,
+                "last_change": last_change.isoformat() if last_change else None,
+                "lag_s": round(lag, 3),
+                "sessions": count,
+            }
+            for origin, last_sync, last_change, lag, count in rows
+        ]
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
         with self._errors():
             sessions, messages, agents = self.conn.execute(
                 "SELECT count(*), coalesce(sum(message_count), 0), count(DISTINCT agent)"
-                " FROM mofa_sessions").fetchone()
+                " FROM mofa_sessions"
+            ).fetchone()
             server = self.conn.execute("SHOW server_version").fetchone()[0]
-        report = {"store": self.kind, "url": self.where, "schema_version": self.schema_version,
-                  "server_version": server, "sessions": sessions, "messages": int(messages),
-                  "agents": agents}
+        report = {
+            "store": self.kind,
+            "url": self.where,
+            "schema_version": self.schema_version,
+            "server_version": server,
+            "sessions": sessions,
+            "messages": int(messages),
+            "agents": agents,
+        }
         report["search_index"] = self.search_index()
         origins = self.origin_status()
         if origins:
@@ -548,16 +649,23 @@ class PostgresSessionStore(SessionStore):
 
         with self._errors():
             if trigram_index(self.conn) is not None:
-                size = self.conn.execute("SELECT pg_size_pretty(pg_relation_size(%s))",
-                                         (INDEX,)).fetchone()[0]
+                size = self.conn.execute(
+                    "SELECT pg_size_pretty(pg_relation_size(%s))", (INDEX,)
+                ).fetchone()[0]
                 return f"pg_trgm GIN {INDEX} ({size})"
-            available = self.conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions"
-                                          " WHERE name = 'pg_trgm')").fetchone()[0]
-        why = ("the server lacks the pg_trgm extension (postgresql-contrib)" if not available
-               else "pg_trgm could not be created (CREATE EXTENSION pg_trgm needs the database's"
-               " CREATE privilege)")
-        return (f"none: {why}; searches stay exact but read every message;"
-                " `mofa session index rebuild` creates it once pg_trgm can be had")
+            available = self.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm')"
+            ).fetchone()[0]
+        why = (
+            "the server lacks the pg_trgm extension (postgresql-contrib)"
+            if not available
+            else "pg_trgm could not be created (CREATE EXTENSION pg_trgm needs the database's"
+            " CREATE privilege)"
+        )
+        return (
+            f"none: {why}; searches stay exact but read every message;"
+            " `mofa session index rebuild` creates it once pg_trgm can be had"
+        )
 
     def index_name(self) -> str:
         return f"the search index in the database at {self.where}"
@@ -567,7 +675,12 @@ class PostgresSessionStore(SessionStore):
         rebuild the pg_trgm index (REINDEX), creating it (and pg_trgm) when missing. Writers
         are not held: the words are rewritten a batch per transaction, the index concurrently."""
         from mofa.stores.postgres import words
-        from mofa.stores.postgres.search import INDEX, create_trigram_index, fill_words, trigram_index
+        from mofa.stores.postgres.search import (
+            INDEX,
+            create_trigram_index,
+            fill_words,
+            trigram_index,
+        )
 
         warnings = []
         with self._errors():
@@ -576,8 +689,9 @@ class PostgresSessionStore(SessionStore):
             # disagree all the same (triggers disabled once, or rows edited by hand).
             before = None
             while (stale := words.stale(self.conn)) and stale != before:  # 1000 rows a pass
-                words.recount(self.conn, sorted({(origin, session_id)
-                                                 for origin, session_id, _ in stale}))
+                words.recount(
+                    self.conn, sorted({(origin, session_id) for origin, session_id, _ in stale})
+                )
                 before = stale
             if trigram_index(self.conn) is not None:
                 # CONCURRENTLY: agents keep appending while it rebuilds (a plain REINDEX would
@@ -587,8 +701,9 @@ class PostgresSessionStore(SessionStore):
                 with self.conn.transaction():
                     why = create_trigram_index(self.conn)
                 if why is not None:
-                    warnings.append(f"no search index: {why} (searches stay exact but read every"
-                                    " message)")
+                    warnings.append(
+                        f"no search index: {why} (searches stay exact but read every message)"
+                    )
             self.conn.execute("ANALYZE mofa_messages")
             sessions = self.conn.execute("SELECT count(*) FROM mofa_sessions").fetchone()[0]
         return UpkeepResult(sessions, 0, warnings)
@@ -609,19 +724,37 @@ class PostgresSessionStore(SessionStore):
                 " GROUP BY s.origin, s.session_id, s.message_count"
                 " HAVING s.message_count <> count(m.position)"
                 "     OR coalesce(max(m.position) + 1, 0) <> count(m.position)"
-                " ORDER BY s.session_id LIMIT 1000").fetchall()
-            problems = [Problem("stale", session_id, f"message_count {count} but {rows} message"
-                                f" rows (positions up to {end - 1})")
-                        for session_id, count, rows, end in wrong]
+                " ORDER BY s.session_id LIMIT 1000"
+            ).fetchall()
+            problems = [
+                Problem(
+                    "stale",
+                    session_id,
+                    f"message_count {count} but {rows} message rows (positions up to {end - 1})",
+                )
+                for session_id, count, rows, end in wrong
+            ]
             # What search reads, derived from each message's text: as `rebuild` would write it?
-            problems += [Problem("stale", session_id if not origin else qualified(session_id, origin),
-                                 f"message {position + 1}: its search words are out of date")
-                         for origin, session_id, position in stale_words(self.conn, progress)]
+            problems += [
+                Problem(
+                    "stale",
+                    session_id if not origin else qualified(session_id, origin),
+                    f"message {position + 1}: its search words are out of date",
+                )
+                for origin, session_id, position in stale_words(self.conn, progress)
+            ]
             # And the per-session word counts that bound a ranked search (triggers keep them).
-            sessions = sorted({(origin, session_id) for origin, session_id, _ in words.stale(self.conn)})
-            problems += [Problem("stale", session_id if not origin else qualified(session_id, origin),
-                                 "its word counts for search are out of date")
-                         for origin, session_id in sessions]
+            sessions = sorted(
+                {(origin, session_id) for origin, session_id, _ in words.stale(self.conn)}
+            )
+            problems += [
+                Problem(
+                    "stale",
+                    session_id if not origin else qualified(session_id, origin),
+                    "its word counts for search are out of date",
+                )
+                for origin, session_id in sessions
+            ]
         return VerifyReport(examined, problems)
 
     def query(self, sql: str, timeout: float) -> QueryResult:
@@ -672,13 +805,17 @@ class PostgresSessionStore(SessionStore):
         if isinstance(error, errors.QueryCanceled):
             return QueryError(f"query stopped: it ran longer than the {timeout:g} s timeout")
         if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
-                error, errors.InsufficientPrivilege):
-            return StoreUnavailable(f"the PostgreSQL store at {self.where} failed: {one_line(error)}")
+            error, errors.InsufficientPrivilege
+        ):
+            return StoreUnavailable(
+                f"the PostgreSQL store at {self.where} failed: {one_line(error)}"
+            )
         if isinstance(error, errors.ReadOnlySqlTransaction):
             return QueryError(f"query refused: the store is read-only here ({one_line(error)})")
         if isinstance(error, errors.SyntaxError) and not _first_word(sql).startswith(_QUERY_WORDS):
-            return QueryError("query refused: only one read-only SELECT (or WITH, VALUES, TABLE)"
-                              " runs here")
+            return QueryError(
+                "query refused: only one read-only SELECT (or WITH, VALUES, TABLE) runs here"
+            )
         if isinstance(error, errors.SyntaxError) and "multiple commands" in str(error):
             return QueryError("query refused: one statement at a time")
         return QueryError(f"SQL error: {one_line(error)}")

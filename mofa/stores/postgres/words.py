@@ -71,12 +71,15 @@ _BIT_COUNT = """
 _DISTINCT = (
     "SELECT r.origin, r.session_id, r.position, w.word FROM {rows} r,"
     " LATERAL (SELECT DISTINCT word FROM unnest(string_to_array(r.words, chr(31))) AS u(word)"
-    "          WHERE word <> '') w WHERE r.words <> ''")
+    "          WHERE word <> '') w WHERE r.words <> ''"
+)
 
 # Per (origin, session_id, word) of those: how many messages, and which.
-_GROUPED = ("SELECT origin, session_id, word, count(*)::integer AS messages,"
-            " mofa_bits(array_agg(position)) AS positions FROM ({distinct}) d"
-            " GROUP BY origin, session_id, word")
+_GROUPED = (
+    "SELECT origin, session_id, word, count(*)::integer AS messages,"
+    " mofa_bits(array_agg(position)) AS positions FROM ({distinct}) d"
+    " GROUP BY origin, session_id, word"
+)
 
 # Add them to the table (new rows for new words). Sorted, so that two writers lock rows in
 # one order.
@@ -105,9 +108,11 @@ def _grouped(rows: str) -> str:
 def _function(name: str, body: str) -> str:
     # SET search_path FROM CURRENT: the table of the schema the function was made in, whatever
     # search path the writer has (an admin may write to mofa_messages schema-qualified).
-    return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql"
-            " SET search_path FROM CURRENT AS $f$"
-            f" BEGIN {body} RETURN NULL; END $f$")
+    return (
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql"
+        " SET search_path FROM CURRENT AS $f$"
+        f" BEGIN {body} RETURN NULL; END $f$"
+    )
 
 
 def drop_v4(conn) -> None:
@@ -125,8 +130,11 @@ def create(conn) -> None:
     for helper in _HELPERS:
         conn.execute(helper)
     version = conn.execute("SELECT current_setting('server_version_num')::integer").fetchone()[0]
-    conn.execute(_BIT_COUNT.format(body="bit_count(a)" if version >= 140000
-                                   else "length(replace(a::text, '0', ''))"))
+    conn.execute(
+        _BIT_COUNT.format(
+            body="bit_count(a)" if version >= 140000 else "length(replace(a::text, '0', ''))"
+        )
+    )
     conn.execute(
         f"""
         CREATE TABLE {TABLE} (
@@ -136,36 +144,56 @@ def create(conn) -> None:
             messages   integer NOT NULL,
             positions  bit varying NOT NULL
         )
-        """)
-    conn.execute(f"COMMENT ON TABLE {TABLE} IS 'in how many messages of each session each word"
-                 " is, and which (kept by triggers on mofa_messages; mofa.stores.postgres.words)'")
-    conn.execute(f"COMMENT ON COLUMN {TABLE}.positions IS 'bit i set: the message at position i"
-                 " holds the word (missing bits are zeros)'")
+        """
+    )
+    conn.execute(
+        f"COMMENT ON TABLE {TABLE} IS 'in how many messages of each session each word"
+        " is, and which (kept by triggers on mofa_messages; mofa.stores.postgres.words)'"
+    )
+    conn.execute(
+        f"COMMENT ON COLUMN {TABLE}.positions IS 'bit i set: the message at position i"
+        " holds the word (missing bits are zeros)'"
+    )
     conn.execute(_function("mofa_words_added", _ADD.format(grouped=_grouped("added"))))
-    conn.execute(_function("mofa_words_removed", _TAKE.format(grouped=_grouped("removed"),
-                                                              rows="removed")))
+    conn.execute(
+        _function("mofa_words_removed", _TAKE.format(grouped=_grouped("removed"), rows="removed"))
+    )
     # Taken away first, then added: a message whose words did not change comes back as it was.
-    conn.execute(_function("mofa_words_changed", _TAKE.format(grouped=_grouped("removed"),
-                                                              rows="removed")
-                           + _ADD.format(grouped=_grouped("added"))))
-    conn.execute("CREATE TRIGGER mofa_words_added AFTER INSERT ON mofa_messages"
-                 " REFERENCING NEW TABLE AS added FOR EACH STATEMENT"
-                 " EXECUTE FUNCTION mofa_words_added()")
-    conn.execute("CREATE TRIGGER mofa_words_removed AFTER DELETE ON mofa_messages"
-                 " REFERENCING OLD TABLE AS removed FOR EACH STATEMENT"
-                 " EXECUTE FUNCTION mofa_words_removed()")
-    conn.execute("CREATE TRIGGER mofa_words_changed AFTER UPDATE ON mofa_messages"
-                 " REFERENCING NEW TABLE AS added OLD TABLE AS removed FOR EACH STATEMENT"
-                 " EXECUTE FUNCTION mofa_words_changed()")
-    conn.execute(f"INSERT INTO {TABLE} (origin, session_id, word, messages, positions)"
-                 f" {_grouped('mofa_messages')}")
+    conn.execute(
+        _function(
+            "mofa_words_changed",
+            _TAKE.format(grouped=_grouped("removed"), rows="removed")
+            + _ADD.format(grouped=_grouped("added")),
+        )
+    )
+    conn.execute(
+        "CREATE TRIGGER mofa_words_added AFTER INSERT ON mofa_messages"
+        " REFERENCING NEW TABLE AS added FOR EACH STATEMENT"
+        " EXECUTE FUNCTION mofa_words_added()"
+    )
+    conn.execute(
+        "CREATE TRIGGER mofa_words_removed AFTER DELETE ON mofa_messages"
+        " REFERENCING OLD TABLE AS removed FOR EACH STATEMENT"
+        " EXECUTE FUNCTION mofa_words_removed()"
+    )
+    conn.execute(
+        "CREATE TRIGGER mofa_words_changed AFTER UPDATE ON mofa_messages"
+        " REFERENCING NEW TABLE AS added OLD TABLE AS removed FOR EACH STATEMENT"
+        " EXECUTE FUNCTION mofa_words_changed()"
+    )
+    conn.execute(
+        f"INSERT INTO {TABLE} (origin, session_id, word, messages, positions)"
+        f" {_grouped('mofa_messages')}"
+    )
     # Indexes once it is filled (a sorted build, compact): the key, in session order (what
     # the triggers look up: a session's words are neighbours), and in each word the sessions
     # with the most messages holding it first, their positions with them, for best-first
     # search to read in order from the index alone.
     conn.execute(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (origin, session_id, word)")
-    conn.execute(f"CREATE INDEX {TABLE}_by_word ON {TABLE} (word, messages DESC, origin, session_id)"
-                 " INCLUDE (positions)")
+    conn.execute(
+        f"CREATE INDEX {TABLE}_by_word ON {TABLE} (word, messages DESC, origin, session_id)"
+        " INCLUDE (positions)"
+    )
     conn.execute(f"ANALYZE {TABLE}")
 
 
@@ -184,7 +212,8 @@ def stale(conn, limit: int = 1000) -> list[tuple[str, str, str]]:
         " WHERE c.messages IS DISTINCT FROM t.messages"
         " OR rtrim(c.positions::text, '0') IS DISTINCT FROM rtrim(t.positions::text, '0')"
         " ORDER BY 2, 1, 3 LIMIT %s",
-        (limit,)).fetchall()
+        (limit,),
+    ).fetchall()
 
 
 def recount(conn, sessions: list[tuple[str, str]]) -> None:
@@ -195,10 +224,18 @@ def recount(conn, sessions: list[tuple[str, str]]) -> None:
     origins, ids = [origin for origin, _ in sessions], [session_id for _, session_id in sessions]
     given = "unnest(%s::text[], %s::text[]) AS g(origin, session_id)"
     with conn.transaction():
-        conn.execute(f"SELECT 1 FROM mofa_sessions s JOIN {given} USING (origin, session_id)"
-                     " ORDER BY s.origin, s.session_id FOR UPDATE OF s", (origins, ids))
-        conn.execute(f"DELETE FROM {TABLE} t USING {given}"
-                     " WHERE t.origin = g.origin AND t.session_id = g.session_id", (origins, ids))
+        conn.execute(
+            f"SELECT 1 FROM mofa_sessions s JOIN {given} USING (origin, session_id)"
+            " ORDER BY s.origin, s.session_id FOR UPDATE OF s",
+            (origins, ids),
+        )
+        conn.execute(
+            f"DELETE FROM {TABLE} t USING {given}"
+            " WHERE t.origin = g.origin AND t.session_id = g.session_id",
+            (origins, ids),
+        )
         mine = f"(SELECT m.* FROM mofa_messages m JOIN {given} USING (origin, session_id))"
-        conn.execute(f"INSERT INTO {TABLE} (origin, session_id, word, messages, positions)"
-                     f" {_grouped(mine)}", (origins, ids))
+        conn.execute(
+            f"INSERT INTO {TABLE} (origin, session_id, word, messages, positions) {_grouped(mine)}",
+            (origins, ids),
+        )
