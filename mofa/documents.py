@@ -55,6 +55,11 @@ def export_document(session: Session) -> dict:
     return document
 
 
+def json_export(session: Session) -> bytes:
+    """The bytes `export -f json` writes for the session (also an archive's file)."""
+    return to_json(export_document(session)).encode("utf-8")
+
+
 def to_json(document: object) -> str:
     """Strict JSON, numbers as stored (see mofa.jsontext)."""
     from mofa.jsontext import dumps

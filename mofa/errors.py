@@ -59,6 +59,10 @@ class SessionExists(MofaError):
     """A session with this id is already stored (import without --replace)."""
 
 
+class SessionChanged(MofaError):
+    """A session was written to since it was read (and archived): it is kept, not deleted."""
+
+
 class ReadOnlySession(MofaError):
     """The store holds this session but may not change it (e.g. mirrored from another host)."""
 

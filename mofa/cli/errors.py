@@ -44,6 +44,7 @@ def _statuses() -> list:
         (errors.InvalidTimeSpec, ExitStatus.PERMISSION_DENIED),  # bad input: a usage error
         (errors.InvalidSearchQuery, ExitStatus.PERMISSION_DENIED),
         (errors.CorruptSession, ExitStatus.FAILED),
+        (errors.SessionChanged, ExitStatus.FAILED),
         (errors.StoreError, ExitStatus.FAILED),
         (errors.IndexUnavailable, ExitStatus.FAILED),
         (errors.StoreUnavailable, ExitStatus.FAILED),
