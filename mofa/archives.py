@@ -107,20 +107,29 @@ def _root_identity(root: str | None) -> tuple[int, int] | None:
         return None
 
 
-def planned_file(directory: str, root: str | None, session_id: str, agent: str) -> str:
-    """Where `Archive.add` would put this session now (the path under `directory`), for a dry
-    run: nothing is created. RefusedPath when that is inside the sessions root."""
+def check_agent_dirs(directory: str, root: str | None, agents) -> None:
+    """Raise RefusedPath when the archive `directory`, or the directory of one of `agents` in
+    it, is inside the sessions `root` (by any path, symlink or mount): before anything is
+    written, so that a refused archive leaves everything as it was."""
     from mofa.paths import check_outside_root
 
     check_outside_root(directory, root)
-    agent_dir = os.path.join(directory, agent_dir_name(agent))
-    check_outside_root(agent_dir, root)
     root_identity = _root_identity(root)
-    try:
-        if root_identity is not None and _identity(os.stat(agent_dir)) == root_identity:
+    for agent in set(agents):
+        agent_dir = os.path.join(directory, agent_dir_name(agent))
+        check_outside_root(agent_dir, root)
+        try:
+            same = root_identity is not None and _identity(os.stat(agent_dir)) == root_identity
+        except OSError:
+            same = False
+        if same:
             raise _into_root(agent_dir, root)
-    except OSError:
-        pass
+
+
+def planned_file(directory: str, session_id: str, agent: str) -> str:
+    """Where `Archive.add` would put this session now (its path under `directory`), for a dry
+    run: nothing is created."""
+    agent_dir = os.path.join(directory, agent_dir_name(agent))
     for name in _candidates(file_base(session_id, agent)):
         if not os.path.lexists(os.path.join(agent_dir, name)):
             return os.path.join(agent_dir, name)

@@ -60,18 +60,19 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
 
     cutoff = older_than_text(older_than) if older_than is not None else when_text(before)
     store = app.store()
-    if archive is not None:
-        from mofa.paths import check_outside_root
-
-        check_outside_root(archive, app.root)
     rows = [
         row
         for row in store.list(SessionFilter(agent=agent, until=cutoff, statuses=tuple(statuses)))
         if row.created_at  # unknown ('' or None): no age, so never old enough
     ]
     messages = sum(row.message_count for row in rows)
+    if archive is not None:
+        from mofa.archives import check_agent_dirs
+
+        # an archive that would write into the root is refused before anything is done
+        check_agent_dirs(archive, app.root, (row.agent for row in rows))
     if dry_run:
-        _dry_run(rows, archive, app.root)
+        _dry_run(rows, archive)
         console.status(
             f"Would prune {len(rows)} sessions ({messages} messages); nothing was deleted."
         )
@@ -79,11 +80,6 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
     if not rows:
         console.status("No sessions to prune.")
         return
-    if archive is not None:
-        from mofa.archives import planned_file
-
-        for row in rows:  # an archive that would write into the root: refused before anything
-            planned_file(archive, app.root, row.session_id, row.agent)
     if not force:
         console.status(
             f"→ Pruning {len(rows)} sessions ({messages} messages) created before {cutoff}"
@@ -139,7 +135,7 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         raise CliError(f"{failures} sessions could not be pruned", ExitStatus.FAILED)
 
 
-def _dry_run(rows, archive: str | None, root: str | None) -> None:
+def _dry_run(rows, archive: str | None) -> None:
     """Each id that would go (its origin, when the store holds several, as `list` shows it),
     and with an archive, the file it would be archived to."""
     if archive is not None:
@@ -148,7 +144,7 @@ def _dry_run(rows, archive: str | None, root: str | None) -> None:
         origin = getattr(row, "origin", None)
         line = f"{row.session_id} (origin {origin})" if origin else row.session_id
         if archive is not None:
-            line += f" → {planned_file(archive, root, row.session_id, row.agent)}"
+            line += f" → {planned_file(archive, row.session_id, row.agent)}"
         console.result(line)
 
 
