@@ -337,8 +337,10 @@ def test_any_json_content_is_shown_safely(content, role, stamp):
         assert json.loads(block.group(2)) == content
 
 
-def test_the_readme_shows_what_show_markdown_prints():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+def test_the_docs_show_what_show_markdown_prints():
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "commands.md").read_text(
+        encoding="utf-8"
+    )
     command = "$ mofa session show session-124 --format markdown\n"
     documented = readme.split(command, 1)[1].split("\n````\n", 1)[0] + "\n"
     result = run(

@@ -23,7 +23,7 @@ from tests.helpers import message, run, run_installed, write_jsonl, write_sessio
 from tests.pg import PASSWORD, PASSWORD_ROLE
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "sessions"
-README = Path(__file__).resolve().parent.parent / "README.md"
+STORES_PAGE = Path(__file__).resolve().parent.parent / "docs" / "stores.md"
 
 
 def copy_into(root: Path, url: str) -> list[str]:
@@ -428,15 +428,15 @@ def test_query_streams_many_rows_through_a_cursor(pg_url):
         assert database.conn.info.transaction_status == 0  # idle: the read-only transaction ended
 
 
-def test_the_readme_python_api_example_runs(pg_url, monkeypatch):
-    """The README's example for agents, run as written against the test's database."""
-    text = README.read_text(encoding="utf-8")
+def test_the_python_api_example_of_the_docs_runs(pg_url, monkeypatch):
+    """The docs' example for agents, run as written against the test's database."""
+    text = STORES_PAGE.read_text(encoding="utf-8")
     section = text[text.index("## Python API") :]
     code = section[section.index("```python") + len("```python") :]
     code = code[: code.index("```")]
     monkeypatch.setenv("MOFA_STORE", pg_url)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/stores.md", "exec"), namespace)
     with open_store(pg_url) as database:
         rows = database.list()
         assert [row.session_id for row in rows] == ["support-bot:ticket-7"]
