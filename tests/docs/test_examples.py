@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_installed
+from tests.helpers import REPO, run_installed
 
-REPO = Path(__file__).resolve().parent.parent.parent
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 # Shown for the shape of a pipeline or an environment-specific report, not compared.

@@ -19,11 +19,10 @@ from mofa.documents import export_document, to_json
 from mofa.errors import QueryError, SessionExists, StoreUnavailable
 from mofa.stores import open_store
 from mofa.stores.postgres.schema import LATEST_VERSION
-from tests.helpers import message, run, run_installed, write_jsonl, write_session
+from tests.helpers import EXAMPLES, REPO, message, run, run_installed, write_jsonl, write_session
 from tests.pg import PASSWORD, PASSWORD_ROLE
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "sessions"
-STORES_PAGE = Path(__file__).resolve().parent.parent / "docs" / "stores.md"
+STORES_PAGE = REPO / "docs" / "stores.md"
 
 
 def copy_into(root: Path, url: str) -> list[str]:
@@ -363,7 +362,7 @@ def test_a_missing_driver_names_the_extra(tmp_path):
 
 
 def test_the_files_store_never_imports_the_driver(root):
-    from tests.test_import_budget import imported_modules
+    from tests.cli.test_startup_cost import imported_modules
 
     write_session(root, "a", "s")
     assert not [name for name in imported_modules("session", "list") if name.startswith("psycopg")]
