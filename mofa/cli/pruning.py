@@ -98,9 +98,9 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         console.error_line(f"{failure.format_message()} ({session_id} kept)")
         failures += 1
 
-    # One refresh for every id; each session read once, archived from what was read (a
-    # session whose archive fails is kept); then every file deleted only if still as it was
-    # read, and their rows dropped in one transaction.
+    # One refresh for every id; with an archive, each session read once and archived from
+    # what was read (a session whose archive fails is kept), then deleted only if still as it
+    # was read; the files deleted first, their rows dropped in one transaction.
     going, versions = [], []
     progress = console.progress_reporter("Archiving sessions") if archive is not None else None
     with _opened_archive(archive, app.root) as archived:
@@ -110,10 +110,11 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
                 continue
             try:
                 store.check_deletable(ref)  # one it may not delete is not archived either
-                session, version = store.load_version(ref)
+                version = None  # without an archive, nothing read: nothing to compare
                 if archived is not None:
                     from mofa.documents import json_export
 
+                    session, version = store.load_version(ref)
                     archived.add(session.session_id, session.agent, json_export(session))
             except Exception as error:
                 kept(error, row.session_id)
