@@ -159,6 +159,10 @@ class IndexedSessionStore(FileSessionStore):
         self._jsonl_fresh = False  # each look-up answers from the files as they are now
         return super().resolve(text)
 
+    def _exact_ref(self, session_id: str) -> SessionRef | None:
+        self._jsonl_fresh = False  # a save looks at the files as they are now, as resolve does
+        return super()._exact_ref(session_id)
+
     def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
         from mofa.session import JSONL_LAYOUT
 
