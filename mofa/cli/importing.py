@@ -73,13 +73,15 @@ def import_sessions(app: App, files, from_dir, replace):
 
 
 def _import_one(store, exported, replace: bool) -> str:
-    from mofa.errors import SessionExists
+    from mofa.errors import SessionExists, SessionFileTaken
 
     state = _stored_state(store, exported)
     if state == "same":
         return "unchanged"
     try:
         store.save(exported.session_id, exported.document, replace=replace)
+    except SessionFileTaken:
+        raise
     except SessionExists:
         # Another import may have stored this very session meanwhile: that is no failure.
         if _stored_state(store, exported) == "same":
