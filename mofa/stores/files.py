@@ -410,17 +410,27 @@ class FileSessionStore(SessionStore):
 
     def _exact_ref(self, session_id: str) -> SessionRef | None:
         """The winning file of this very id: a per-agent file, else a MoFA file."""
+        from mofa import tree
+
+        if not tree.utf8_name(session_id):
+            return None  # no file name, no header read as UTF-8, holds a lone surrogate
         ref = self._agent_json_ref(session_id) if ":" in session_id else None
         return ref if ref is not None else self._jsonl_ref(session_id)
 
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
         """Write the session through the root's one writer (mofa.stores.writing): over the file
         that holds this id now when `replace`, so that every reader finds the new content."""
+        from mofa import tree
         from mofa.errors import InvalidSessionId, SessionExists
         from mofa.stores.writing import Target, write_session
 
         if not isinstance(session_id, str) or not session_id:
             raise InvalidSessionId("invalid session id '': it is empty")
+        if not tree.utf8_name(session_id):
+            raise InvalidSessionId(
+                f"session id {session_id!r} cannot be stored in a files root:"
+                " it is not valid UTF-8 (it holds a lone surrogate)"
+            )
         existing = self._exact_ref(session_id)
         if existing is not None and not replace:
             raise SessionExists(f"session {session_id!r} already exists (use --replace)")

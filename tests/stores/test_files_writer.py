@@ -187,3 +187,13 @@ def test_import_refuses_what_would_not_read_back_the_same(root, tmp_path):
 def test_import_leaves_no_temporary_file(root, tmp_path):
     assert import_document(tmp_path, {"session_id": "a:s", "messages": []}).exit_code == 0
     assert os.listdir(root / "a") == ["s.json"]
+
+
+def test_import_refuses_an_id_that_is_not_valid_utf8(root, tmp_path):
+    for text in ('"a\\ud800:s"', '"k\\udcff"'):
+        source = tmp_path / "s.json"
+        source.write_text(f'{{"session_id": {text}, "key": {text}, "messages": []}}')
+        result = run("session", "import", str(source))
+        assert result.exit_code == 1, result.stderr
+        assert "not valid UTF-8" in result.stderr and "internal error" not in result.stderr
+    assert os.listdir(root) == []
