@@ -211,3 +211,14 @@ def _wait_for_rows(url: str, process: subprocess.Popen) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("the import stored nothing")
+
+
+def test_import_from_dir_twice_is_unchanged_for_a_session_holding_nan(root, tmp_path, pg_url):
+    source = tmp_path / "source"
+    (source / "a").mkdir(parents=True)
+    (source / "a" / "s.json").write_text('{"metadata": {"x": NaN}, "messages": []}')
+    for store in ((), ("--store", pg_url)):
+        for _ in range(2):
+            result = run(*store, "session", "import", "--from-dir", str(source))
+            assert result.exit_code == 0, result.stderr
+        assert "(0 replaced, 1 unchanged)" in result.stderr
