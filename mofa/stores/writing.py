@@ -111,7 +111,7 @@ def _messages(fields: dict) -> list:
 def expected_export(session_id: str, layout: str, fields: dict) -> dict:
     """What `export` gives of these fields stored in `layout` (a MoFA file keeps its
     messages as lines, after the header)."""
-    document = {} if "session_id" in fields else {"session_id": session_id}
+    document: dict = {} if "session_id" in fields else {"session_id": session_id}
     if layout == JSON_LAYOUT:
         document.update(fields)
         return document
@@ -345,7 +345,7 @@ def append_message(root: str, target: Target, session_id: str, message: dict) ->
     write_session(root, session_id, document, replace=True, winner=target)
 
 
-# -- files outside the root (exports, archives) ------------------------------------------------
+# -- files outside the root (exports, archives) ----------------------------------------------
 def write_atomically(
     path: str, data: bytes, mode: int | None = None, prefix: str = ".mofa-write-"
 ) -> None:
@@ -377,12 +377,6 @@ def write_atomically(
         if isinstance(error, OSError):
             raise StoreError(f"cannot write {path}: {error.strerror or error}") from None
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _umask() -> int:
