@@ -41,6 +41,7 @@ class App:
                 notice=console.notice,
                 progress=console.progress_reporter,
                 debug=self.debug if self.verbose else None,
+                status=console.status,
             )
         return self._store
 
