@@ -63,6 +63,19 @@ class SessionChanged(MofaError):
     """A session was written to since it was read (and archived): it is kept, not deleted."""
 
 
+class SessionFileTaken(SessionExists):
+    """The file a session would be written to holds another session (two MoFA keys of one
+    file name)."""
+
+
+class UnstorableSession(MofaError):
+    """A files root cannot hold this session so that it reads back the same."""
+
+
+class RefusedInput(MofaError):
+    """Input the tool will not read (a YAML anchor or alias, which no export holds)."""
+
+
 class ReadOnlySession(MofaError):
     """The store holds this session but may not change it (e.g. mirrored from another host)."""
 
