@@ -51,18 +51,22 @@ def delete(app: App, session_ids, force, origin):
 
 
 def wanted_ids(arguments: tuple[str, ...]) -> tuple[list[str], object]:
-    """The ids to delete (each once, in order; `-` reads standard input, one per line) and
-    where the prompt's answer comes from (the terminal when standard input held the ids)."""
+    """The ids to delete (`read_ids`) and where the prompt's answer comes from (the terminal
+    when standard input held the ids)."""
+    return read_ids(arguments), _terminal() if "-" in arguments else sys.stdin
+
+
+def read_ids(arguments: tuple[str, ...]) -> list[str]:
+    """The ids the arguments name, each once, in order; `-` reads standard input, one id per
+    line, each exactly as written but for its final line break."""
     texts: list[str] = []
-    answers = sys.stdin
     for argument in arguments:
         if argument == "-":
             texts.extend(line.rstrip("\r\n") for line in sys.stdin if line.strip())
-            answers = _terminal()
         else:
             texts.append(argument)
     seen: set[str] = set()
-    return [text for text in texts if not (text in seen or seen.add(text))], answers
+    return [text for text in texts if not (text in seen or seen.add(text))]
 
 
 def _terminal():
