@@ -145,7 +145,7 @@ def _to_archive(app: App, store, refs: list, directory: str, failures: _Failures
     check_agent_dirs(directory, app.root, (ref.agent for ref in refs))
     console.status(f"→ Exporting {_sessions(len(refs))} to the archive {directory}")
     exported = messages = 0
-    with Archive.open(directory, app.root) as archive:
+    with Archive.open(directory, app.root, durable=False) as archive:
         for session in _loaded(store, refs, failures, "Exporting sessions"):
             try:
                 archive.add(session.session_id, session.agent, json_export(session))
