@@ -360,3 +360,32 @@ def test_bulk_export_and_import_on_postgresql(root, tmp_path, pg_url):
     failed = run_installed(*store, "session", "export", "nope:x", ids[0], "-o", "-")
     assert failed.returncode == 1
     assert [json.loads(line)["session_id"] for line in failed.stdout.splitlines()] == [ids[0]]
+
+
+@pytest.mark.parametrize("how", ["filters", "stdin"])
+def test_one_handshake_with_a_running_watcher_for_every_session(root, tmp_path, index_path, how):
+    import signal
+
+    from tests.daemon_helpers import RunningDaemon
+
+    ids = [f"agent-{number % 3}:s{number}" for number in range(60)]
+    for session_id in ids:
+        write_session(root, *session_id.split(":"))
+    daemon = RunningDaemon(root, index_path)
+    try:
+        daemon.wait_for_log("watching")
+        arguments = ["--agent", "agent-1"] if how == "filters" else ["-"]
+        result = run_installed(
+            "-v",
+            "session",
+            "export",
+            *arguments,
+            "-o",
+            str(tmp_path / "archive"),
+            input="\n".join(ids) + "\n" if how == "stdin" else None,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.count("mofa-indexd confirmed the index") == 1, result.stderr
+        assert len(manifest(tmp_path / "archive")) == (20 if how == "filters" else 60)
+    finally:
+        assert daemon.stop(signal.SIGTERM) == 0
