@@ -1,10 +1,11 @@
 """Sessions as rows and rows as sessions: what the database keeps of a session, derived the
 same way the files store derives it, and the session rebuilt so that `export` is identical.
 
-The stored fields and every message are kept as JSON text exactly as `json.dumps` writes them:
-`json.loads` gives back the very values the files store would read (key order, numbers, NaN),
-which jsonb would not (it reorders keys, rewrites numbers, refuses NaN and NUL). A jsonb copy
-of the metadata exists for queries only, when jsonb can hold it.
+The stored fields and every message are kept as compact JSON text (mofa.jsontext: a number
+with its original text, `1e400` and `0.10000000000000000555` included), read back with the
+files store's parser (`loads`): the very values the files store reads (key order, numbers),
+which jsonb would not give (it reorders keys, rewrites numbers, refuses NUL). A jsonb copy of
+the metadata exists for queries only, when jsonb can hold it.
 """
 
 from __future__ import annotations
@@ -51,17 +52,21 @@ class MessageRecord(NamedTuple):
 
 
 def json_text(value) -> str:
-    """Compact JSON, UTF-8 where it can be (lone surrogates, which no database text can hold,
-    are kept as escapes); `json.loads` gives `value` back."""
+    """Compact strict JSON, numbers as their text, UTF-8 where it can be (lone surrogates,
+    which no database text can hold, are kept as escapes); `loads` gives `value` back."""
+    from mofa.jsontext import dumps
+
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError) as error:
+        return dumps(value, indent=None)
+    except TypeError as error:
         raise StoreError(f"cannot store this session as JSON: {error}") from None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-    return text
+
+
+def loads(text: str):
+    """A stored JSON text as the files store reads a file: numbers keep their text."""
+    from mofa.numbers import exact_float
+
+    return json.loads(text, parse_float=exact_float)
 
 
 def storable(text: str) -> bool:
