@@ -33,6 +33,7 @@ def _statuses() -> list:
         (errors.SessionNotFound, ExitStatus.NOT_FOUND),
         (errors.AmbiguousSessionId, ExitStatus.NOT_FOUND),
         (errors.SessionExists, ExitStatus.NOT_FOUND),
+        (errors.OriginTaken, ExitStatus.NOT_FOUND),
         (errors.ReadOnlySession, ExitStatus.PERMISSION_DENIED),
         (errors.Unsupported, ExitStatus.PERMISSION_DENIED),
         (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),
