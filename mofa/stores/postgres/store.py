@@ -294,11 +294,9 @@ class PostgresSessionStore(SessionStore):
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
         pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
         only the hits' first matching messages come back, for their snippets."""
-        from mofa.searching import _term_words as term_words  # the plain matcher's own words
-        from mofa.searching import match_message, parse_query
+        from mofa.searching import match_message, search_terms
 
-        terms = [(term_words(term), term.prefix) for term in parse_query(query)]
-        terms = [(words, prefix) for words, prefix in terms if words]
+        terms = search_terms(query)
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         session_conditions, session_params = [], []
