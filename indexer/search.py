@@ -317,8 +317,8 @@ def update_search(
 def search(
     conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()
 ) -> list[SearchHit]:
-    """The sessions with messages matching `query`, best first (the sum of their messages'
-    bm25), each with its number of matching messages and a snippet of its first match (by
+    """The sessions with messages matching `query`, best first (most matching messages, then
+    the newest, as every store orders them; `score` is their bm25 sum, for information), each with its number of matching messages and a snippet of its first match (by
     mofa.searching's rule, as every store makes it, not FTS5's snippet()).
 
     Raises InvalidSearchQuery for a query it cannot take. Without search data, no hits.
@@ -352,7 +352,8 @@ def search(
         f" GROUP BY rowid >> {POSITION_BITS}) m"
         " JOIN search_sessions x ON x.id = m.key JOIN sessions s ON s.session_id = x.session_id"
         + (" WHERE " + " AND ".join(outer) if outer else "")
-        + " ORDER BY m.score, x.session_id"
+        # Best first as on every store: most matching messages, then the newest.
+        + " ORDER BY m.matches DESC, s.created_at DESC, x.session_id"
         + limit
     )
     hits = []
