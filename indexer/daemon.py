@@ -463,7 +463,8 @@ def _parse_args(argv):
     parser.add_argument(
         "--origin",
         metavar="NAME",
-        help="the name the mirrored sessions carry (default: the host name)",
+        help="the name the mirrored sessions carry (default: the host name); an origin"
+        " belongs to one root: one that another root mirrors is refused (exit 1)",
     )
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)

@@ -62,7 +62,7 @@ class Mirror:
         self.refused: OriginTaken | None = None  # the origin is another root's: stopped
         self.on_refused = None  # called (no argument) when refused: the daemon stops
         self.store = None
-        self.remote: dict[str, str] | None = None  # id -> hash in the database, once read
+        self.remote: dict[str, str] | None = None  # id -> hash in the database, as last read
         self.files: dict[tuple[str, str], Known] = {}
         self.claims: dict[str, set] = {}  # id -> the files that hold it (usually one)
         self.affected: set[str] = set()  # ids whose files changed since the last pass
