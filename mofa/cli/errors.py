@@ -34,6 +34,8 @@ def _statuses() -> list:
         (errors.AmbiguousSessionId, ExitStatus.NOT_FOUND),
         (errors.SessionExists, ExitStatus.NOT_FOUND),
         (errors.OriginTaken, ExitStatus.NOT_FOUND),
+        (errors.UnstorableSession, ExitStatus.NOT_FOUND),
+        (errors.RefusedInput, ExitStatus.PERMISSION_DENIED),
         (errors.ReadOnlySession, ExitStatus.PERMISSION_DENIED),
         (errors.Unsupported, ExitStatus.PERMISSION_DENIED),
         (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),

@@ -1,7 +1,7 @@
 """What a store's search, rebuild and verify return (`mofa.stores.base` names them too).
 
 Apart from `mofa.stores.base` because a listing never needs them: each NamedTuple costs a
-little to define, and the listing path is budgeted (tests/test_import_budget.py).
+little to define, and the listing path is budgeted (tests/cli/test_startup_cost.py).
 """
 
 from __future__ import annotations
@@ -42,3 +42,13 @@ class Problem(NamedTuple):
 class VerifyReport(NamedTuple):
     examined: int
     problems: list[Problem]
+
+
+class CachedIndex(NamedTuple):
+    """One index file of the cache directory."""
+
+    path: str
+    root: str | None  # None: the file does not say (not an index, or unreadable)
+    root_exists: bool
+    size_bytes: int
+    watcher_pid: int | None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run
-from tests.test_mirror import start_watcher, stop_all, wait_equal
+from tests.watch.test_mirror import start_watcher, stop_all, wait_equal
 
 pytest.importorskip("psycopg")
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.daemon_helpers import RunningDaemon
 from tests.helpers import message, write_session
-from tests.test_mirror import in_database, start_watcher, stop_all, wait_equal
+from tests.watch.test_mirror import in_database, start_watcher, stop_all, wait_equal
 
 pytest.importorskip("psycopg")
 

@@ -1,17 +1,16 @@
 """Sessions as rows and rows as sessions: what the database keeps of a session, derived the
 same way the files store derives it, and the session rebuilt so that `export` is identical.
 
-The stored fields and every message are kept as compact JSON text (mofa.jsontext: a number
-with its original text, `1e400` and `0.10000000000000000555` included), read back with the
-files store's parser (`loads`): the very values the files store reads (key order, numbers),
-which jsonb would not give (it reorders keys, rewrites numbers, refuses NUL). A jsonb copy of
-the metadata exists for queries only, when jsonb can hold it.
+The stored fields and every message are kept as strict JSON text, numbers as their text
+(mofa.jsontext): read with `exact_float`, they give back the very values the files store
+would read (key order, exact numbers),
+which jsonb would not (it reorders keys, rewrites numbers, refuses NaN and NUL). A jsonb copy
+of the metadata exists for queries only, when jsonb can hold it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from typing import NamedTuple
 
@@ -52,21 +51,15 @@ class MessageRecord(NamedTuple):
 
 
 def json_text(value) -> str:
-    """Compact strict JSON, numbers as their text, UTF-8 where it can be (lone surrogates,
-    which no database text can hold, are kept as escapes); `loads` gives `value` back."""
+    """Compact strict JSON, numbers as their text (mofa.jsontext), UTF-8 where it can be (a
+    lone surrogate, which no database text can hold, is kept as an escape); `json.loads` with
+    `exact_float` gives `value` back."""
     from mofa.jsontext import dumps
 
     try:
-        return dumps(value, indent=None)
+        return dumps(value, None)
     except TypeError as error:
         raise StoreError(f"cannot store this session as JSON: {error}") from None
-
-
-def loads(text: str):
-    """A stored JSON text as the files store reads a file: numbers keep their text."""
-    from mofa.numbers import exact_float
-
-    return json.loads(text, parse_float=exact_float)
 
 
 def storable(text: str) -> bool:
