@@ -401,7 +401,12 @@ def bash_reply(value: str, incomplete: str, typed: str, text: str) -> str | None
     kept = _state_after(typed[: len(typed) - len(text)])
     if kept is None or not value.startswith(kept[0]):
         return None
-    return bash_quote(value[len(kept[0]) :], kept[1])
+    reply = bash_quote(value[len(kept[0]) :], kept[1])
+    if kept[1] and reply.endswith(kept[1]):
+        # readline closes the quote after a sole match unless the line already ends in its
+        # quote character: then it must be closed here
+        reply += kept[1]
+    return reply
 
 
 def _ansi_c(char: str) -> str:

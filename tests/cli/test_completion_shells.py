@@ -27,21 +27,29 @@ HOSTILE = [
     ("bq:`touch CANARY2`", "bq"),
     ("evil*", "evi"),
     ("back\\slash", "back"),
-    ("nl:a\nsup:injected", "nl"),
+    ("nl:a\nsup:injected", "nl:"),
+    # lines that click's own scripts would read as more candidates (bash, fish; zsh)
+    ("inj:a\nplain,injected\nplain\ninjected\n_", "inj"),
     ("sp:a b", "sp:"),
     ("q:it's", "q:"),
-    ('dq:say "hi"', "dq"),
+    ('dq:say "hi"', "dq:"),
     ("semi:a;b", "semi"),
     ("pipe:a|b", "pipe"),
     ("amp:a&b", "amp"),
     ("var:$HOME", "var"),
     ("tilde:~x", "tild"),
-    ("bang:a!b", "bang"),
+    ("bang:a!b", "bang:"),
     ("tab:a\tb", "tab"),
     ("uni:héllo wörld", "uni"),
     ("brace:{a,b}", "brac"),
     ("lt:a>b<c", "'lt"),
     ("hash:#x", '"has'),
+    ("cmd:$(touch CANARY3)", "cmd:\\$\\(to"),  # a prefix typed already escaped
+    ('dq2:say "hi" $x!', '"dq2:say \\"h'),  # inside double quotes, past a colon
+    ("sqend:it'", "'sqe"),  # quoted words that end in a quote or a `!`
+    ('dqend:say "hi"', '"dqe'),
+    ("bangend:wow!", '"bange'),
+    ("nlend:x\n", "'nle"),
 ]
 PROMPT = b"READY> "
 TIMEOUT = 30  # seconds any one step may take before the test fails
@@ -183,6 +191,7 @@ def _start(shell: str, tmp_path):
     work.mkdir()
     (work / "evil1").write_text("")  # what `evil*` would expand to
     (work / "evilX").write_text("")
+    (work / "dir $(touch CANARY)").mkdir()
     return Terminal(argv, env, str(work)), record, work
 
 
@@ -217,7 +226,11 @@ def test_a_completed_id_reaches_the_command_as_one_exact_argument(shell, hostile
         # and what was typed runs as typed
         expected["tab:a\tb"] = ["session", "show", "tab"]
     assert ran == expected
-    assert sorted(os.listdir(work)) == ["evil1", "evilX"]  # no CANARY: nothing ran
+    assert sorted(os.listdir(work)) == [
+        "dir $(touch CANARY)",
+        "evil1",
+        "evilX",
+    ]  # no CANARY: nothing ran
 
 
 # -- bash: the reply to each partial word, read back by bash itself ------------------------------
@@ -237,7 +250,8 @@ def test_bash_replies_read_back_as_the_id(session_id, typed, text, close):
     value = session_id if typed != "x:" else "x:" + session_id
     reply = bash_reply(value, "", typed, text)
     assert reply is not None
-    word = typed + reply + close
+    # as readline inserts a sole match: it closes an open quote unless the reply ends in one
+    word = typed + reply + (close if not reply.endswith(close) else "")
     result = subprocess.run(
         [_shell("bash"), "--norc", "--noprofile", "-c", f"set -H; printf '%s\\0' {word}"],
         capture_output=True,
@@ -274,6 +288,8 @@ def test_commands_options_and_agents_complete_in_the_shell(shell, hostile_root, 
             _run_typed(terminal, record, b"mofa sess\tli\t--ag\tev\t\r"),
             _run_typed(terminal, record, b"mofa session list --agent bac\t\r"),
         ]
+        # a directory is the shell's own file name completion, quoted by the shell
+        ran.append(_run_typed(terminal, record, b"mofa --sessions-dir di\t session list\r"))
         if shell == "bash":
             ran.append(_run_typed(terminal, record, b"mofa session list --agent=ev\t\r"))
     finally:
@@ -282,5 +298,7 @@ def test_commands_options_and_agents_complete_in_the_shell(shell, hostile_root, 
         ["session", "list", "--agent", "evil*"],
         ["session", "list", "--agent", "back\\slash"],
     ]
-    assert ran[2:] == ([["session", "list", "--agent=evil*"]] if shell == "bash" else [])
-    assert sorted(os.listdir(work)) == ["evil1", "evilX"]
+    assert ran[2][0] == "--sessions-dir" and ran[2][1].rstrip("/") == "dir $(touch CANARY)"
+    assert ran[2][2:] == ["session", "list"]
+    assert ran[3:] == ([["session", "list", "--agent=evil*"]] if shell == "bash" else [])
+    assert sorted(os.listdir(work)) == ["dir $(touch CANARY)", "evil1", "evilX"]
