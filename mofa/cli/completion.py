@@ -13,6 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import click
+from click.shell_completion import (
+    BashComplete,
+    CompletionItem,
+    FishComplete,
+    ShellComplete,
+    ZshComplete,
+    add_completion_class,
+)
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_MOFA_COMPLETE"
@@ -103,15 +111,6 @@ def indexed_agents(ctx: click.Context, incomplete: str) -> list[str]:
 # reaches the command line quoted for the shell: by mofa for bash (which inserts what it is
 # given), by the shell itself for zsh (`compadd` without -Q) and fish (it escapes completions).
 
-from click.shell_completion import (  # noqa: E402  (after the commands, which do not need it)
-    BashComplete,
-    CompletionItem,
-    FishComplete,
-    ShellComplete,
-    ZshComplete,
-    add_completion_class,
-)
-
 _BASH_SCRIPT = r"""%(complete_func)s() {
     local type value
     COMPREPLY=()
@@ -174,7 +173,7 @@ fi
 
 _FISH_SCRIPT = r"""function %(complete_func)s
     set -l current (commandline -ct | string unescape)
-    set -l response (printf '%%s\0' "$current" (commandline -opc) \
+    set -l response (printf '%%s\0' (commandline -opc) "$current" \
         | env _MOFA_COMP_STDIN=words %(complete_var)s=fish_complete %(prog_name)s \
         | string split0)
     while set -q response[3]
@@ -206,50 +205,70 @@ def _one_line(help_text: str | None) -> str:
     return " ".join((help_text or "").split())
 
 
-def _plain_values(items: list[CompletionItem]) -> list[CompletionItem]:
+def _passable(items: list[CompletionItem]) -> list[CompletionItem]:
     """Candidates that can reach a shell at all: a NUL cannot be in an argument."""
     return [item for item in items if "\0" not in str(item.value)]
 
 
 class _NulAnswer(ShellComplete):
-    """The answer as NUL-terminated fields; the words before the cursor come from stdin."""
+    """zsh and fish: the words before the cursor come NUL-terminated on stdin, and the answer
+    is (type, value, help) per candidate, NUL-terminated; the shell quotes what it inserts."""
+
+    def get_completion_args(self) -> tuple[list[str], str]:
+        import sys
+
+        data = sys.stdin.buffer.read() if sys.stdin is not None else b""
+        words = data.decode("utf-8", "surrogateescape").split("\0")[:-1]
+        return words[1:-1], words[-1] if words else ""
 
     def complete(self) -> str:
-        if not _from_our_script():
+        import os
+
+        # a script saved by an older mofa (click's) inserts what it is given as the shell reads
+        # it, and may leave stdin the terminal: it gets no answer
+        if os.environ.get("_MOFA_COMP_STDIN") != "words":
             return ""
         args, incomplete = self.get_completion_args()
-        items = _plain_values(self.get_completions(args, incomplete))
+        items = _passable(self.get_completions(args, incomplete))
         return "".join(self.format_completion(item) for item in items)
+
+    def format_completion(self, item: CompletionItem) -> str:
+        return _fields(item.type, str(item.value), _one_line(item.help))
 
 
 class SafeBashComplete(BashComplete):
-    """bash inserts a candidate as given: mofa quotes it for the word being completed."""
+    """bash inserts a candidate as given: mofa quotes it for the word being completed. bash
+    sends the line up to the cursor and the end of the word that it will replace."""
 
     source_template = _BASH_SCRIPT
 
-    def get_completion_args(self) -> tuple[list[str], str]:
+    def _word(self) -> tuple[list[str], str, str, str] | None:
+        """(complete words after the command, the word under the cursor, that word as typed,
+        the end of it that bash replaces); None when the line is not one to complete."""
         import os
 
-        words = bash_words(os.environ.get("_MOFA_COMP_LINE", ""))
-        if words is None:
-            self._word = None
-            return [], ""
-        *complete, (incomplete, raw) = words
-        self._word = (incomplete, raw, os.environ.get("_MOFA_COMP_TEXT", ""))
-        return [value for value, _ in complete[1:]], incomplete
+        line = os.environ.get("_MOFA_COMP_LINE")
+        words = None if line is None else bash_words(line)
+        if words is None:  # also a script saved by an older mofa (click's), which sends no line
+            return None
+        *complete, (incomplete, typed) = words
+        args = [value for value, _ in complete[1:]]
+        return args, incomplete, typed, os.environ.get("_MOFA_COMP_TEXT", "")
+
+    def get_completion_args(self) -> tuple[list[str], str]:
+        word = self._word()
+        return ([], "") if word is None else (word[0], word[1])
 
     def complete(self) -> str:
-        if not _from_our_script():
+        word = self._word()
+        if word is None:
             return ""
-        args, incomplete = self.get_completion_args()
-        if self._word is None:
-            return ""
-        items = _plain_values(self.get_completions(args, incomplete))
+        args, incomplete, typed, text = word
         answer = []
-        for item in items:
-            reply = item.value
+        for item in _passable(self.get_completions(args, incomplete)):
+            reply = str(item.value)
             if item.type == "plain":
-                reply = bash_reply(str(item.value), *self._word)
+                reply = bash_reply(reply, incomplete, typed, text)
                 if reply is None:
                     continue
             answer.append(_fields(item.type, reply))
@@ -259,21 +278,9 @@ class SafeBashComplete(BashComplete):
 class SafeZshComplete(_NulAnswer, ZshComplete):
     source_template = _ZSH_SCRIPT
 
-    def get_completion_args(self) -> tuple[list[str], str]:
-        words = _stdin_words()
-        return words[1:-1], words[-1] if words else ""
-
-    def format_completion(self, item: CompletionItem) -> str:
-        return _fields(item.type, str(item.value), _one_line(item.help))
-
 
 class SafeFishComplete(_NulAnswer, FishComplete):
     source_template = _FISH_SCRIPT
-
-    def get_completion_args(self) -> tuple[list[str], str]:
-        words = _stdin_words()
-        incomplete, words = (words[0], words[1:]) if words else ("", [])
-        return words[1:], incomplete
 
     def get_completions(self, args, incomplete):
         # fish reads a tab in a candidate as the start of its description: such an id cannot
@@ -283,9 +290,6 @@ class SafeFishComplete(_NulAnswer, FishComplete):
             for item in super().get_completions(args, incomplete)
             if "\t" not in str(item.value)
         ]
-
-    def format_completion(self, item: CompletionItem) -> str:
-        return _fields(item.type, str(item.value), _one_line(item.help))
 
 
 SHELL_CLASSES: dict[str, type[ShellComplete]] = {
@@ -299,22 +303,6 @@ def register_shells() -> None:
     """Answer `_MOFA_COMPLETE=<shell>_complete` with these classes instead of click's."""
     for name, shell_class in SHELL_CLASSES.items():
         add_completion_class(shell_class, name)
-
-
-def _from_our_script() -> bool:
-    """Whether the script asking is one of ours. A script saved by an older mofa (click's)
-    would insert candidates unquoted and may leave stdin the terminal: it gets no answer."""
-    import os
-
-    return "_MOFA_COMP_LINE" in os.environ or os.environ.get("_MOFA_COMP_STDIN") == "words"
-
-
-def _stdin_words() -> list[str]:
-    """The words before the cursor, NUL-terminated, as our zsh and fish scripts send them."""
-    import sys
-
-    data = sys.stdin.buffer.read() if sys.stdin is not None else b""
-    return data.decode("utf-8", "surrogateescape").split("\0")[:-1]
 
 
 # -- bash words and their quoting ----------------------------------------------------------------
