@@ -50,6 +50,11 @@ HOSTILE = [
     ('dqend:say "hi"', '"dqe'),
     ("bangend:wow!", '"bange'),
     ("nlend:x\n", "'nle"),
+    ("~tilde", "\\~til"),  # characters special at the start of a word
+    ("#hash", "\\#has"),
+    ("esc:\x1b[31mred\x7f", "esc"),  # terminal controls and invisible characters
+    ("cr:a\rb", "cr:"),
+    ("bidi:\u202eevil", "bidi"),
 ]
 PROMPT = b"READY> "
 TIMEOUT = 30  # seconds any one step may take before the test fails
