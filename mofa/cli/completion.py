@@ -266,12 +266,10 @@ class SafeBashComplete(BashComplete):
         args, incomplete, typed, text = word
         answer = []
         for item in _passable(self.get_completions(args, incomplete)):
-            reply = str(item.value)
-            if item.type == "plain":
-                reply = bash_reply(reply, incomplete, typed, text)
-                if reply is None:
-                    continue
-            answer.append(_fields(item.type, reply))
+            value = str(item.value)
+            reply = bash_reply(value, incomplete, typed, text) if item.type == "plain" else value
+            if reply is not None:
+                answer.append(_fields(item.type, reply))
         return "".join(answer)
 
 
