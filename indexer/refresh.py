@@ -186,10 +186,10 @@ class FileParser:
             # starts at once with every module imported.
             method = "fork" if threading.active_count() == 1 else "forkserver"
             shm = "/dev/shm"  # memory: the results are read back at once
-            self._folder = tempfile.mkdtemp(
-                prefix="mofa-parse-",
-                dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None,
-            )
+            place = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+            place = place or tempfile.gettempdir()
+            _remove_left_results(place)
+            self._folder = tempfile.mkdtemp(prefix=f"{_RESULTS}{os.getpid()}-", dir=place)
             self._pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context(method),
@@ -257,6 +257,34 @@ class FileParser:
 
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+_RESULTS = "mofa-parse-"  # then the pid of the process whose pool's results it holds
+
+
+def _remove_left_results(place: str) -> None:
+    """Remove the results folders that processes killed during a build (kill -9) left in
+    `place`: this user's, of a process that is gone."""
+    import shutil
+
+    try:
+        entries = list(os.scandir(place))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(_RESULTS):
+            continue
+        pid = entry.name[len(_RESULTS) :].partition("-")[0]
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid() or not entry.is_dir(
+                follow_symlinks=False
+            ):
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
 
 
 def _written(path: str, parse, batch) -> str:
