@@ -221,7 +221,7 @@ def test_yaml_is_imported_only_for_yaml(root):
 
 def test_the_row_types_on_the_listing_path_are_built_from_evaluated_annotations():
     """A NamedTuple compiles each string annotation (`from __future__ import annotations`) into
-    a ForwardRef: twice the cost of the class, on every command's start-up (issue 16). The
+    a ForwardRef: twice the cost of the class, on every command's start-up. The
     modules defining the listing path's rows do without that import."""
     import importlib
 
