@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from mofa.cli import console
@@ -50,4 +52,46 @@ class App:
             store.close()
 
 
-pass_app = click.make_pass_decorator(App)
+_pass_app = click.make_pass_decorator(App)
+
+
+def pass_app(function):
+    """click's pass decorator for the App, after refusing a text argument that is not valid
+    UTF-8 (an id, an agent, SQL, a search query: what the shell passed as raw bytes cannot
+    name anything a store holds). Paths may be any bytes, as the file system allows."""
+    passed = _pass_app(function)
+
+    @functools.wraps(passed)
+    def checked(*args, **kwargs):
+        ctx = click.get_current_context()
+        for param in ctx.command.params:
+            if not isinstance(param.type, click.Path):
+                _refuse_undecodable(param, ctx.params.get(param.name))
+        return passed(*args, **kwargs)
+
+    return checked
+
+
+def _refuse_undecodable(param: click.Parameter, value) -> None:
+    for text in value if isinstance(value, (tuple, list)) else (value,):
+        if isinstance(text, str) and not text.isascii() and not _encodable(text):
+            import os
+
+            from mofa.cli.errors import CliError, ExitStatus
+
+            shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+            name = (
+                param.opts[-1]
+                if isinstance(param, click.Option)
+                else param.human_readable_name.removesuffix("...")
+            )
+            raise CliError(f"{name} is not valid UTF-8: {shown}", ExitStatus.PERMISSION_DENIED)
+
+
+def _encodable(text: str) -> bool:
+    """False for the surrogate escapes Python decodes undecodable bytes of argv into."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
