@@ -25,6 +25,7 @@ TABLE_ROW_LIMIT = 10_000
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0),
+    callback=lambda ctx, param, value: _finite(value),
     default=30.0,
     show_default=True,
     metavar="SECONDS",
@@ -49,6 +50,17 @@ def query(app: App, sql, fmt, timeout):
         write(result.columns, result.rows, fmt, console.warning)
     finally:
         result.close()
+
+
+def _finite(seconds: float) -> float:
+    if not math.isfinite(seconds):
+        from mofa.cli.errors import CliError, ExitStatus
+
+        raise CliError(
+            f"--timeout {seconds}: give a number of seconds (0 for no limit)",
+            ExitStatus.PERMISSION_DENIED,
+        )
+    return seconds
 
 
 def _utf8_argument(text: str) -> str:
