@@ -63,9 +63,14 @@ def wanted_ids(arguments: tuple[str, ...]) -> tuple[list[str | CliError], object
         else:
             items.append(argument)
     seen: set[str] = set()
-    return [
-        item for item in items if not isinstance(item, str) or not (item in seen or seen.add(item))
-    ], answers
+    unique: list[str | CliError] = []
+    for item in items:
+        if isinstance(item, str):
+            if item in seen:
+                continue
+            seen.add(item)
+        unique.append(item)
+    return unique, answers
 
 
 def _stdin_ids(data: bytes) -> list[str | CliError]:
@@ -161,8 +166,8 @@ def delete_many(
             seen.add(key)
             try:
                 store.check_deletable(outcome)
-            except MofaError as error:
-                outcome = error
+            except MofaError as refused:
+                outcome = refused
         if isinstance(outcome, BaseException):
             failed(outcome, item)
         else:
