@@ -51,3 +51,31 @@ def test_a_path_that_is_not_utf8_is_still_a_path(root, tmp_path):
     result = _mofa("session", "export", "a:s", "-o", target)
     assert result.returncode == 0, result.stderr.decode()
     assert os.path.exists(target)
+
+
+def test_not_utf8_is_refused_and_utf8_taken_in_a_locale_that_is_not_utf8(root):
+    write_session(root, "a", "s")
+    c_locale = dict(os.environ, LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    refused = subprocess.run(
+        [os.fsencode(BIN / "mofa"), b"session", b"show", b"a:\xff"],
+        capture_output=True,
+        timeout=120,
+        env=c_locale,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr == b"Error: SESSION_ID is not valid UTF-8: a:\\xff\n"
+    taken = subprocess.run(
+        [
+            os.fsencode(BIN / "mofa"),
+            b"session",
+            b"query",
+            "SELECT 'é' AS e".encode(),
+            b"-f",
+            b"csv",
+        ],
+        capture_output=True,
+        timeout=120,
+        env=c_locale,
+    )
+    assert taken.returncode == 0, taken.stderr
+    assert taken.stdout == "e\né\n".encode()
