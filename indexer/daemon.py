@@ -463,7 +463,8 @@ def _parse_args(argv):
     parser.add_argument(
         "--origin",
         metavar="NAME",
-        help="the name the mirrored sessions carry (default: the host name)",
+        help="the name the mirrored sessions carry (default: the host name); an origin"
+        " belongs to one root: one that another root mirrors is refused (exit 1)",
     )
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
@@ -491,6 +492,8 @@ def main(argv=None) -> None:
         mirror = Mirror(root, args.sync_to, args.origin)
         log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
     daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
+    if mirror is not None:
+        mirror.on_refused = daemon.stop  # its origin is another root's: exit 1, said why
     try:
         os.makedirs(os.path.dirname(index_path), exist_ok=True)
         os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
@@ -530,7 +533,10 @@ def main(argv=None) -> None:
     finally:
         lock.release()
         root_lock.release()
-    if received:
+    refused = mirror is not None and mirror.refused is not None
+    if refused:
+        log.info("stopped: origin %r belongs to another root", mirror.origin)
+    elif received:
         log.info("received %s; stopped", received[0])
     else:
         log.info("stopped")
@@ -539,7 +545,9 @@ def main(argv=None) -> None:
         # index file now at their path: end here instead.
         logging.shutdown()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(1 if refused else 0)
+    if refused:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

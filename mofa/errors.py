@@ -59,6 +59,10 @@ class SessionExists(MofaError):
     """A session with this id is already stored (import without --replace)."""
 
 
+class SessionChanged(MofaError):
+    """A session was written to since it was read (and archived): it is kept, not deleted."""
+
+
 class SessionFileTaken(SessionExists):
     """The file a session would be written to holds another session (two MoFA keys of one
     file name)."""
@@ -111,3 +115,8 @@ class StoreUnavailable(MofaError):
 
 class QueryTooLarge(QueryError):
     """A value or row of a user's SQL too large to print within MOFA_QUERY_MAX_BYTES."""
+
+
+class OriginTaken(MofaError):
+    """A mirror's origin already belongs to another root: mirroring under it would delete
+    that root's sessions from the database."""

@@ -97,6 +97,20 @@ def message_text(content: object) -> str:
     return "\n".join(strings)
 
 
+_UNHELD = re.compile("[\x00\x02\x03\ud800-\udfff]")
+
+
+def searchable_text(content: object) -> str:
+    """What every store searches and quotes in snippets for a message whose content is
+    `content`: its text (message_text), with what some store cannot hold (a NUL, a lone
+    surrogate) as U+FFFD and the snippet marks as spaces. One rule, so that the same sessions
+    give the same rows, snippets included, on every store."""
+    text = message_text(content)
+    if not _UNHELD.search(text):
+        return text
+    return _UNHELD.sub(lambda found: " " if found.group() in "\x02\x03" else "\ufffd", text)
+
+
 def snippet_parts(snippet: str) -> Iterator[tuple[str, bool]]:
     """(text, is_a_match) pieces of a snippet, for a terminal to highlight the matches."""
     rest = snippet
@@ -147,6 +161,13 @@ def _term_words(term: Term) -> list[str]:
     return [fold(word) for word, _, _ in _words(term.text)]  # folded as the text's words are
 
 
+def search_terms(query: str) -> list[tuple[list[str], bool]]:
+    """(folded words, is a prefix) of each term of `query` that has words: what match_message
+    takes. Raises InvalidSearchQuery."""
+    terms = [(_term_words(term), term.prefix) for term in parse_query(query)]
+    return [(words, prefix) for words, prefix in terms if words]
+
+
 def _find(words: list[str], wanted: list[str], prefix: bool) -> int:
     """The index of the first word where `wanted` starts in `words`, -1 when nowhere."""
     count = len(wanted)
@@ -161,7 +182,8 @@ def _find(words: list[str], wanted: list[str], prefix: bool) -> int:
 
 
 def match_message(text: str, terms: list[tuple[list[str], bool]]) -> str | None:
-    """A snippet of `text` around its first match when every term is in it, else None."""
+    """A snippet of `text` (a searchable_text) around its first match when every term is in
+    it, else None: the one snippet rule of every store."""
     located = _words(text)
     words = [fold(word) for word, _, _ in located]
     marked: set[int] = set()
@@ -175,7 +197,9 @@ def match_message(text: str, terms: list[tuple[list[str], bool]]) -> str | None:
 
 def _snippet(text: str, located: list, marked: set[int]) -> str:
     first = min(marked) if marked else 0
-    begin = max(first - SNIPPET_TOKENS // 4, 0)
+    # A few words before the first match, more when the text ends soon after it: as much of
+    # the text as SNIPPET_TOKENS words can show (a short message whole).
+    begin = max(min(first - SNIPPET_TOKENS // 4, len(located) - SNIPPET_TOKENS), 0)
     end = min(begin + SNIPPET_TOKENS, len(located))
     pieces = ["…" if begin else ""]
     cursor = located[begin][1] if located else 0
@@ -208,14 +232,13 @@ def message_matcher(query: str):
 def search_sessions(sessions: Iterable[Session], query: str, role: str | None = None):
     """(session, matching messages, snippet of the first) for each session with a message
     that holds every term of `query`; raises InvalidSearchQuery."""
-    terms = [(_term_words(term), term.prefix) for term in parse_query(query)]
-    terms = [(words, prefix) for words, prefix in terms if words]
+    terms = search_terms(query)
     for session in sessions:
         matches, snippet = 0, None
         for message in session.messages:
             if not isinstance(message, dict) or (role is not None and message.get("role") != role):
                 continue
-            found = match_message(message_text(message.get("content")), terms)
+            found = match_message(searchable_text(message.get("content")), terms)
             if found is not None:
                 matches += 1
                 snippet = found if snippet is None else snippet

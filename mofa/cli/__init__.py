@@ -96,6 +96,10 @@ def main() -> None:
     _untranslated_click()
     from mofa.cli.commands import cli
 
+    if "_MOFA_COMPLETE" in os.environ:  # a shell asks for candidates: answer as our scripts read
+        from mofa.cli.completion import register_shells
+
+        register_shells()
     try:
         cli(prog_name="mofa")
         code = 0

@@ -33,6 +33,7 @@ def _statuses() -> list:
         (errors.SessionNotFound, ExitStatus.NOT_FOUND),
         (errors.AmbiguousSessionId, ExitStatus.NOT_FOUND),
         (errors.SessionExists, ExitStatus.NOT_FOUND),
+        (errors.OriginTaken, ExitStatus.NOT_FOUND),
         (errors.UnstorableSession, ExitStatus.NOT_FOUND),
         (errors.RefusedInput, ExitStatus.PERMISSION_DENIED),
         (errors.ReadOnlySession, ExitStatus.PERMISSION_DENIED),
@@ -47,6 +48,7 @@ def _statuses() -> list:
         (errors.InvalidTimeSpec, ExitStatus.PERMISSION_DENIED),  # bad input: a usage error
         (errors.InvalidSearchQuery, ExitStatus.PERMISSION_DENIED),
         (errors.CorruptSession, ExitStatus.FAILED),
+        (errors.SessionChanged, ExitStatus.FAILED),
         (errors.StoreError, ExitStatus.FAILED),
         (errors.IndexUnavailable, ExitStatus.FAILED),
         (errors.StoreUnavailable, ExitStatus.FAILED),

@@ -296,11 +296,9 @@ class PostgresSessionStore(SessionStore):
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
         pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
         only the hits' first matching messages come back, for their snippets."""
-        from mofa.searching import _term_words as term_words  # the plain matcher's own words
-        from mofa.searching import match_message, parse_query
+        from mofa.searching import match_message, search_terms
 
-        terms = [(term_words(term), term.prefix) for term in parse_query(query)]
-        terms = [(words, prefix) for words, prefix in terms if words]
+        terms = search_terms(query)
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         session_conditions, session_params = [], []
@@ -554,23 +552,74 @@ class PostgresSessionStore(SessionStore):
             )
 
     # -- mirroring (mofa-indexd --sync-to) ------------------------------------------------
-    def mirror_hashes(self, origin: str) -> dict[str, str]:
-        """session_id -> content_hash of every session mirrored from `origin`."""
+    def mirror_hashes(self, origin: str, ids: list[str] | None = None) -> dict[str, str]:
+        """session_id -> content_hash of the sessions mirrored from `origin` (of `ids` only,
+        when given), as the database holds them now: a session that lost message rows has
+        the hash '' (it is sent again whole)."""
+        only = "" if ids is None else " AND s.session_id = ANY(%s::text[])"
+        params = (origin,) if ids is None else (origin, list(ids))
         with self._errors():
             rows = self.conn.execute(
-                "SELECT session_id, content_hash FROM mofa_sessions WHERE origin = %s", (origin,)
+                "SELECT s.session_id, CASE WHEN s.message_count = (SELECT count(*)"
+                " FROM mofa_messages m WHERE m.origin = s.origin AND m.session_id = s.session_id)"
+                " THEN s.content_hash ELSE '' END FROM mofa_sessions s WHERE s.origin = %s" + only,
+                params,
             ).fetchall()
         return dict(rows)
 
-    def mirror_apply(self, origin: str, upserts: list, deletes: list[str], sessions: int) -> None:
+    def mirror_claim(self, origin: str, owner: tuple[str, str], replaceable=None) -> None:
+        """Make `origin` the origin of `owner` (host, root path): new, unclaimed (mirrored
+        before roots were recorded) or already its own. An origin of another root is refused
+        with OriginTaken naming it, unless `replaceable(host, root)` says that root is gone."""
+        from mofa.errors import OriginTaken
+
+        if not origin:
+            raise StoreError("a mirror needs a non-empty origin")
+        with self._errors(), self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO mofa_origins (origin, last_sync, sessions) VALUES (%s, now(), 0)"
+                " ON CONFLICT (origin) DO NOTHING",
+                (origin,),
+            )
+            host, root = self.conn.execute(
+                "SELECT host, root FROM mofa_origins WHERE origin = %s FOR UPDATE", (origin,)
+            ).fetchone()
+            if root is not None and (host, root) != tuple(owner):
+                if replaceable is None or not replaceable(host, root):
+                    raise OriginTaken(
+                        f"origin {origin!r} already mirrors the root {root} on host {host}:"
+                        " give this root another --origin NAME"
+                    )
+            self.conn.execute(
+                "UPDATE mofa_origins SET host = %s, root = %s WHERE origin = %s", (*owner, origin)
+            )
+
+    def mirror_apply(
+        self,
+        origin: str,
+        upserts: list,
+        deletes: list[str],
+        sessions: int,
+        owner: tuple[str, str] | None = None,
+    ) -> None:
         """In one transaction: each (SessionRecord, [MessageRecord]) of `upserts` replaces the
         session of that id from `origin`, each id of `deletes` goes, and the origin's last
-        sync time and session count are noted. Nothing changes when any of it fails."""
+        sync time and session count are noted. Nothing changes when any of it fails, or when
+        `origin` no longer belongs to `owner` (OriginTaken)."""
+        from mofa.errors import OriginTaken
+
         if not origin:
             raise StoreError("a mirror needs a non-empty origin")
         columns = f"origin, {_RECORD_COLUMNS}"
         values = f"%s, {_RECORD_VALUES}"
         with self._errors(), self.conn.transaction():
+            if owner is not None:
+                held = self.conn.execute(
+                    "SELECT host, root FROM mofa_origins WHERE origin = %s FOR UPDATE", (origin,)
+                ).fetchone()
+                if held is None or tuple(held) != tuple(owner):
+                    where = "nobody" if held is None else f"the root {held[1]} on host {held[0]}"
+                    raise OriginTaken(f"origin {origin!r} now belongs to {where}")
             if deletes:
                 self.conn.execute(
                     "DELETE FROM mofa_sessions WHERE origin = %s AND session_id = ANY(%s::text[])",
