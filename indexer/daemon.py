@@ -89,7 +89,7 @@ class IndexDaemon:
 
     # -- the watcher's life ----------------------------------------------------------------
     def run(self) -> None:
-        os.makedirs(self.root, exist_ok=True)
+        # Never makes the root: one that is missing (a typo, or removed) is waited for.
         if self.mirror is not None:
             self.mirror.start()
         try:
@@ -474,6 +474,10 @@ def main(argv=None) -> None:
     _log_to_stderr(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("watchdog").setLevel(logging.WARNING)
     root = resolve_sessions_root(args.sessions_dir)
+    if not os.path.isdir(root):
+        # A watcher never creates its root (a typo would become an empty root and index).
+        log.error("the sessions root %s does not exist or is not a directory; not starting", root)
+        sys.exit(1)
     index_path = resolve_index_path(root, args.index)
     lock = DaemonLock(index_path)
     # One watcher per root, whatever index it writes: a second lock, named for the root alone.
