@@ -25,6 +25,7 @@ from indexer.lock import (
     DaemonLock,
     WatcherRecord,
 )
+from indexer.private import make_private_dirs
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
@@ -496,8 +497,8 @@ def main(argv=None) -> None:
         log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
     daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
     try:
-        os.makedirs(os.path.dirname(index_path), exist_ok=True)
-        os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
+        make_private_dirs(os.path.dirname(index_path))
+        make_private_dirs(os.path.dirname(root_lock.path))
         root_lock.acquire()
         try:
             lock.acquire()

@@ -149,14 +149,17 @@ def open_index(
     """
     if path == MEMORY:
         return _connect(path, root)
+    from indexer.private import create_private_file, make_private_dirs
+
     directory = os.path.dirname(path)
     try:
-        os.makedirs(directory, exist_ok=True)
+        make_private_dirs(directory)
     except OSError as error:
         raise _unavailable(
             f"cannot create the index directory {directory}: {error.strerror or error}"
         ) from None
     try:
+        create_private_file(path)
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
         if not is_corruption(error):
@@ -177,7 +180,7 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
     # One process at a time replaces the file, and only if it is still broken when its turn
     # comes: another process may have rebuilt it meanwhile.
     try:
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as error:
         raise _unavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
     try:
@@ -194,6 +197,9 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
             )
         remove_index_files(path)
         try:
+            from indexer.private import create_private_file
+
+            create_private_file(path)
             return _connect(path, root)
         except (sqlite3.Error, OSError) as error:
             raise _unavailable(f"cannot create the index {path}: {error}") from None
