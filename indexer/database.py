@@ -149,18 +149,22 @@ def open_index(
     """
     if path == MEMORY:
         return _connect(path, root)
-    from indexer.private import create_private_file, make_private_dirs
-
     directory = os.path.dirname(path)
-    try:
-        make_private_dirs(directory)
-    except OSError as error:
-        raise _unavailable(
-            f"cannot create the index directory {directory}: {error.strerror or error}"
-        ) from None
+    if not os.path.isdir(directory):  # (indexer.private is imported only when something is made)
+        from indexer.private import make_private_dirs
+
+        try:
+            make_private_dirs(directory)
+        except OSError as error:
+            raise _unavailable(
+                f"cannot create the index directory {directory}: {error.strerror or error}"
+            ) from None
     fence = _fence(path, fcntl.LOCK_SH)
     try:
-        create_private_file(path)
+        if not os.path.exists(path):
+            from indexer.private import create_private_file
+
+            create_private_file(path)
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
         if not is_corruption(error):
