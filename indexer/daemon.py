@@ -475,10 +475,6 @@ def main(argv=None) -> None:
     _log_to_stderr(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("watchdog").setLevel(logging.WARNING)
     root = resolve_sessions_root(args.sessions_dir)
-    if not os.path.isdir(root):
-        # A watcher never creates its root (a typo would become an empty root and index).
-        log.error("the sessions root %s does not exist or is not a directory; not starting", root)
-        sys.exit(1)
     index_path = resolve_index_path(root, args.index)
     lock = DaemonLock(index_path)
     # One watcher per root, whatever index it writes: a second lock, named for the root alone.
@@ -495,6 +491,10 @@ def main(argv=None) -> None:
             sys.exit(2)
         mirror = Mirror(root, args.sync_to, args.origin)
         log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
+    if not os.path.isdir(root):
+        # A watcher never creates its root (a typo would become an empty root and index).
+        log.error("the sessions root %s does not exist or is not a directory; not starting", root)
+        sys.exit(1)
     daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
     try:
         make_private_dirs(os.path.dirname(index_path))
