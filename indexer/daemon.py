@@ -25,6 +25,7 @@ from indexer.lock import (
     DaemonLock,
     WatcherRecord,
 )
+from indexer.private import make_private_dirs
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
@@ -89,7 +90,7 @@ class IndexDaemon:
 
     # -- the watcher's life ----------------------------------------------------------------
     def run(self) -> None:
-        os.makedirs(self.root, exist_ok=True)
+        # Never makes the root: one that is missing (a typo, or removed) is waited for.
         if self.mirror is not None:
             self.mirror.start()
         try:
@@ -488,12 +489,16 @@ def main(argv=None) -> None:
             sys.exit(2)
         mirror = Mirror(root, args.sync_to, args.origin)
         log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
+    if not os.path.isdir(root):
+        # A watcher never creates its root (a typo would become an empty root and index).
+        log.error("the sessions root %s does not exist or is not a directory; not starting", root)
+        sys.exit(1)
     daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
     if mirror is not None:
         mirror.on_refused = daemon.stop  # its origin is another root's: exit 1, said why
     try:
-        os.makedirs(os.path.dirname(index_path), exist_ok=True)
-        os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
+        make_private_dirs(os.path.dirname(index_path))
+        make_private_dirs(os.path.dirname(root_lock.path))
         root_lock.acquire()
         try:
             lock.acquire()
