@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from indexer.autostart import log_path
-from indexer.location import root_lock_path
-from indexer.lock import lock_path, running_pid, watcher_record
+from indexer.index.location import root_lock_path
+from indexer.watch.autostart import log_path
+from indexer.watch.lock import lock_path, running_pid, watcher_record
 from tests.daemon_helpers import RunningDaemon, wait_until
 from tests.helpers import BIN, message, run_installed, write_session
 

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 
-from indexer.lock import watcher_record
+from indexer.watch.lock import watcher_record
 from tests.daemon_helpers import RunningDaemon, index_rows, wait_until
 from tests.helpers import BIN, listed_ids, run, write_session
 

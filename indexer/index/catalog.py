@@ -9,10 +9,10 @@ import signal
 import sqlite3
 import time
 
-from indexer.autostart import log_path
-from indexer.database import remove_index_files
-from indexer.location import cache_home, root_lock_path
-from indexer.lock import lock_path, running_pid
+from indexer.index.database import remove_index_files
+from indexer.index.location import cache_home, root_lock_path
+from indexer.watch.autostart import log_path
+from indexer.watch.lock import lock_path, running_pid
 from mofa.stores.results import CachedIndex
 
 SUFFIX = ".sqlite3"

@@ -25,7 +25,7 @@ class WatcherRecord(NamedTuple):
     index: tuple[int, int] | None
     state: str
     idle_exit: float | None = None  # set when a command started it: it exits after so long idle
-    epoch: str | None = None  # the epoch of the index it writes (indexer.database.epoch)
+    epoch: str | None = None  # the epoch of the index it writes (indexer.index.database.epoch)
 
     def may_answer(self, root: tuple[int, int] | None, index: tuple[int, int] | None) -> bool:
         return self.state == ANSWERING and self.root == root and self.index == index
@@ -130,7 +130,7 @@ class DaemonLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        from indexer.private import open_own_file
+        from indexer.index.private import open_own_file
 
         # Truncated below: never a file reached through a symlink or that is not this user's.
         fd = open_own_file(self.path, os.O_RDWR)

@@ -38,7 +38,7 @@ def _program() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "mofa-indexd")
     if os.access(script, os.X_OK):
         return [script]
-    return [sys.executable, "-m", "indexer.daemon"]
+    return [sys.executable, "-m", "indexer.watch.daemon"]
 
 
 def start(root: str, index_path: str) -> int:
@@ -48,7 +48,7 @@ def start(root: str, index_path: str) -> int:
     subprocess would import a dozen modules first."""
     idle = idle_seconds()
     argv = _program() + ["--sessions-dir", root, "--index", index_path, "--idle-exit", f"{idle:g}"]
-    from indexer.private import open_own_file
+    from indexer.index.private import open_own_file
 
     # Opened here, not by the spawn: never appended to through a symlink or another's file.
     log = open_own_file(log_path(index_path), os.O_WRONLY | os.O_APPEND)

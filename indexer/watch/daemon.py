@@ -11,12 +11,13 @@ import sys
 import threading
 import time
 
-from indexer.changes import Batch, PendingChanges
-from indexer.database import epoch, replace_index_file
-from indexer.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
-from indexer.index import SessionIndex
-from indexer.location import resolve_index_path, root_lock_path
-from indexer.lock import (
+from indexer.index.database import epoch, replace_index_file
+from indexer.index.location import resolve_index_path, root_lock_path
+from indexer.index.private import make_private_dirs
+from indexer.index.session_index import SessionIndex
+from indexer.watch.changes import Batch, PendingChanges
+from indexer.watch.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
+from indexer.watch.lock import (
     ANSWERING,
     DETACHED,
     FAILING,
@@ -25,7 +26,6 @@ from indexer.lock import (
     DaemonLock,
     WatcherRecord,
 )
-from indexer.private import make_private_dirs
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
@@ -40,7 +40,7 @@ class IndexDaemon:
     """Reconciles at start, then applies batches of changes until stopped.
 
     It answers a handshake cookie only for its own root and index file, and only when every
-    write before it succeeded (see indexer.handshake). It notices its index file replaced,
+    write before it succeeded (see indexer.watch.handshake). It notices its index file replaced,
     deleted or emptied (the file's identity or epoch changed) and rebuilds it; its root
     removed, recreated or renamed (the root's identity changed), and re-attaches to whatever
     directory the root's path names once there is one again.
@@ -147,7 +147,7 @@ class IndexDaemon:
         self._publish(STARTING)
         from watchdog.observers import Observer
 
-        from indexer.watcher import SessionEventHandler, wanted_events
+        from indexer.watch.watcher import SessionEventHandler, wanted_events
 
         observer = Observer()
         # Watch before reconciling: a change made meanwhile is both seen and reconciled.

@@ -7,12 +7,12 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from indexer.database import MEMORY, is_corruption, open_index, replace_broken_index
+from indexer.index.database import MEMORY, is_corruption, open_index, replace_broken_index
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
-    from indexer.freshness import RefreshResult
-    from indexer.refresh import Progress
+    from indexer.build.freshness import RefreshResult
+    from indexer.build.refresh import Progress
 
 ROW_COLUMNS = ", ".join(SessionRow._fields)
 
@@ -102,7 +102,7 @@ class SessionIndex:
             raise _failed(error) from None
 
     def _refresher(self, progress: "Progress | None" = None):
-        from indexer.refresh import Refresher  # only commands that stat the files need it
+        from indexer.build.refresh import Refresher  # only commands that stat the files need it
 
         return Refresher(self.conn, self.root, progress)
 
@@ -110,7 +110,7 @@ class SessionIndex:
         self, agent: str | None = None, progress: "Progress | None" = None
     ) -> "RefreshResult":
         def operation():
-            from indexer.freshness import RefreshResult, survey
+            from indexer.build.freshness import RefreshResult, survey
 
             seen = survey(
                 self.conn, self.root, agent
@@ -232,7 +232,7 @@ class SessionIndex:
             by_dir.setdefault(directory, []).append(file)
 
         def drop():
-            from indexer.transactions import write_transaction
+            from indexer.index.transactions import write_transaction
 
             with write_transaction(self.conn):
                 refresher = self._refresher()

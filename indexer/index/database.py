@@ -13,10 +13,10 @@ import os
 import sqlite3
 from collections.abc import Callable
 
-from indexer.location import MEMORY
+from indexer.index.location import MEMORY
 
 BUSY_TIMEOUT_S = 60.0
-# The version of the last migration (indexer.migrations.LATEST_VERSION, which a test holds
+# The version of the last migration (indexer.index.migrations.LATEST_VERSION, which a test holds
 # equal): an index already at it opens without importing the migrations (issue 16).
 SCHEMA_VERSION = 7
 
@@ -74,7 +74,7 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            from indexer.migrations import migrate
+            from indexer.index.migrations import migrate
 
             migrate(conn)  # raises UnknownSchemaVersion for a newer schema
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
@@ -102,7 +102,7 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
     """Adopting an index empties it: never under the running watcher of its root (two roots
     sharing MOFA_INDEX_PATH, or one root reached through a bind mount, would otherwise empty
     each other's index in turn)."""
-    from indexer.lock import running_pid
+    from indexer.watch.lock import running_pid
 
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
@@ -113,7 +113,7 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
     """Make the index the (empty) index of `root`: rows of another root must never show."""
-    from indexer.transactions import write_transaction
+    from indexer.index.transactions import write_transaction
 
     with write_transaction(conn):
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
@@ -150,8 +150,10 @@ def open_index(
     if path == MEMORY:
         return _connect(path, root)
     directory = os.path.dirname(path)
-    if not os.path.isdir(directory):  # (indexer.private is imported only when something is made)
-        from indexer.private import make_private_dirs
+    if not os.path.isdir(
+        directory
+    ):  # (indexer.index.private is imported only when something is made)
+        from indexer.index.private import make_private_dirs
 
         try:
             make_private_dirs(directory)
@@ -162,7 +164,7 @@ def open_index(
     fence = _fence(path, fcntl.LOCK_SH)
     try:
         if not os.path.exists(path):
-            from indexer.private import create_private_file
+            from indexer.index.private import create_private_file
 
             create_private_file(path)
         return _connect(path, root)
@@ -226,7 +228,7 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
             )
         remove_index_files(path)
         try:
-            from indexer.private import create_private_file
+            from indexer.index.private import create_private_file
 
             create_private_file(path)
             return _connect(path, root)
