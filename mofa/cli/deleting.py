@@ -120,7 +120,7 @@ def delete_many(store, texts: list[str], force: bool, answers, origin: str | Non
     for text, outcome in zip(texts, outcomes):
         if isinstance(outcome, BaseException):
             failed(outcome, text)
-        else:
+        elif outcome not in refs:  # named twice (full and short id): deleted once
             refs.append(outcome)
     if refs:
         console.status(f"→ Deleting {len(refs)} sessions")
