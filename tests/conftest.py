@@ -22,7 +22,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MOFA_SESSIONS_DIR", str(root))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    # No test starts a watcher by itself unless it asks to (tests/test_autostart.py).
+    # No test starts a watcher by itself unless it asks to (tests/watch/test_autostart.py).
     monkeypatch.setenv("MOFA_AUTOSTART", "0")
     for name in ("MOFA_AUTOSTART_MIN_FILES", "MOFA_AUTOSTART_IDLE"):
         monkeypatch.delenv(name, raising=False)
@@ -36,7 +36,7 @@ def root(isolated_env):
 
 @pytest.fixture
 def place(tmp_path):
-    """A directory for tests that take permissions away (tests/test_permissions.py::as_user):
+    """A directory for tests that take permissions away (tests/cli/test_permissions.py::as_user):
     given back afterwards, so that pytest can remove it."""
     yield str(tmp_path)
     for directory, dirs, files in os.walk(tmp_path):

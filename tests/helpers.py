@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from mofa.cli.commands import cli
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "sessions"
 
 
 def message(role: str, content, timestamp: str | None = "2024-02-28T10:30:05Z", **extra) -> dict:

@@ -1,7 +1,7 @@
 """What a store's search, rebuild and verify return (`mofa.stores.base` names them too).
 
 Apart from `mofa.stores.base` because a listing never needs them: each NamedTuple costs a
-little to define, and the listing path is budgeted (tests/test_import_budget.py).
+little to define, and the listing path is budgeted (tests/cli/test_startup_cost.py).
 """
 
 from __future__ import annotations

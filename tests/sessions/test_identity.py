@@ -1,5 +1,5 @@
 """Which file an id names: MoFA keys of any spelling, two files claiming one id, and deletion
-that never leaves the root (issue 10 items 2-3, issue 11 item 1)."""
+that never leaves the root."""
 
 from __future__ import annotations
 

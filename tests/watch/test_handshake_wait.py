@@ -1,4 +1,4 @@
-"""How fast a command hears mofa-indexd's answer (issue 16): the command looks for it often at
+"""How fast a command hears mofa-indexd's answer: the command looks for it often at
 first, the watcher is woken by the one event a cookie makes and not by every reader of a
 session file. Real files, a real watcher; no wall-clock assertion."""
 

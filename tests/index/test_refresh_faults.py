@@ -1,5 +1,5 @@
-"""Hostile checks of what session 4 merged (the no-watcher look for changes, the cold build's
-workers, untranslated click, the FNV-1a root digest)."""
+"""A refresh under faults: workers killed, session files swapped for FIFOs or symlinks after
+their scan, a root whose path is not UTF-8, and each warning said once."""
 
 from __future__ import annotations
 
@@ -221,8 +221,8 @@ def test_a_first_listing_says_each_warning_once(root):
 
 
 def test_a_first_listing_says_an_unreadable_agent_directory_once(place):
+    from tests.cli.test_permissions import as_user
     from tests.helpers import write_session
-    from tests.test_permissions import as_user
 
     root = os.path.join(place, "sessions")
     write_session(__import__("pathlib").Path(root), "open", "s")

@@ -221,7 +221,7 @@ def test_no_rebuild_when_switching_between_two_roots(tmp_path, monkeypatch):
 
 def test_an_index_opens_without_the_migrations_only_at_the_last_version():
     """indexer.database knows the last migration's version, so that a current index opens
-    without importing them (issue 16): the two must never drift apart."""
+    without importing them: the two must never drift apart."""
     from indexer.database import SCHEMA_VERSION
 
     assert SCHEMA_VERSION == LATEST_VERSION == len(MIGRATIONS)

@@ -1,6 +1,6 @@
 """A command without the watcher first looks for changes by stat digests alone (indexer.freshness):
 when nothing changed the index answers as it is; when something did, the refresh goes on from
-what the look scanned, reading no directory twice but the one that differed (issue 16)."""
+what the look scanned, reading no directory twice but the one that differed."""
 
 import json
 import os
@@ -15,8 +15,8 @@ from indexer.freshness import RefreshResult, Survey, survey
 from indexer.index import SessionIndex
 from indexer.refresh import RACY_NS
 from mofa import tree
+from tests.cli.test_permissions import as_user
 from tests.helpers import listed_ids, message, run_installed, write_jsonl, write_session
-from tests.test_permissions import as_user
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_query_refreshes_first_and_prints_a_table(sessions):
 
 
 def test_json_is_json_dumps_text_whatever_the_values(sessions):
-    """Plain rows are written without the json module (issue 16), in json.dumps's own text."""
+    """Plain rows are written without the json module, in json.dumps's own text."""
     sql = (
         "SELECT 'plain' AS text, 'a \"quote\"' AS quoted, 'back\\slash' AS slash, char(10) AS newline,"
         " 'é ✓' AS unicode, char(127) AS del, 42 AS int, -0.5 AS float, 1e999 AS inf, NULL AS nil,"

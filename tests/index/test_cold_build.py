@@ -1,5 +1,5 @@
 """A cold build writes every directory in one transaction, with the secondary indexes of
-`sessions` dropped first and built again after (issue 16); a failure midway leaves the index
+`sessions` dropped first and built again after; a failure midway leaves the index
 as it was, its indexes included."""
 
 import json

@@ -3,7 +3,6 @@
 import json
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,9 +10,7 @@ from hypothesis import strategies as st
 
 from mofa.markdown import session_markdown
 from mofa.session import JSON_LAYOUT, Session
-from tests.helpers import message, run, run_installed, write_jsonl, write_session
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "sessions"
+from tests.helpers import EXAMPLES, REPO, message, run, run_installed, write_jsonl, write_session
 
 GOLDEN = """\
 # Session `agent-7:s_1`
@@ -337,8 +334,8 @@ def test_any_json_content_is_shown_safely(content, role, stamp):
         assert json.loads(block.group(2)) == content
 
 
-def test_the_readme_shows_what_show_markdown_prints():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+def test_the_docs_show_what_show_markdown_prints():
+    readme = (REPO / "docs" / "commands.md").read_text(encoding="utf-8")
     command = "$ mofa session show session-124 --format markdown\n"
     documented = readme.split(command, 1)[1].split("\n````\n", 1)[0] + "\n"
     result = run(

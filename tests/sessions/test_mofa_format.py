@@ -1,6 +1,6 @@
 """A root written exactly as the MoFA framework writes it (reference/mofa-jsonl-format.md):
 sanitized file names, nanosecond times within one second, a truncated header, null metadata,
-lines MoFA itself rejects. Issue 11 items 2-9, issue 10 items 4 and 11."""
+lines MoFA itself rejects."""
 
 import json
 import os
@@ -16,6 +16,7 @@ from mofa import tree
 from mofa.paths import default_sessions_root
 from mofa.stores.files import FileSessionStore
 from tests.helpers import (
+    EXAMPLES,
     listed_ids,
     message,
     mofa_file_stem,
@@ -27,7 +28,7 @@ from tests.helpers import (
     write_session,
 )
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "sessions" / "telegram:chat-42.jsonl"
+EXAMPLE = EXAMPLES / "telegram:chat-42.jsonl"
 INDEX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
 SECOND = ns("2026-11-24T02:29:43")
 # Six sessions started within one second; their ids run against their times.
@@ -132,7 +133,7 @@ def test_every_session_mofa_wrote_is_listed(mofa_root):
     assert rows(listing)["user/42"]["message_count"] == 4
 
 
-# -- issue 11 item 4: --limit at full precision ------------------------------------------------
+# -- --limit at full precision ------------------------------------------------
 
 
 def test_limit_picks_the_newest_at_full_precision(mofa_root):
@@ -213,7 +214,7 @@ def test_an_index_of_the_previous_schema_is_read_again(mofa_root, index_path):
     assert run("session", "show", "corrupt:hdr").exit_code == 3
 
 
-# -- issue 11 item 5: show keeps the stored fraction -------------------------------------------
+# -- show keeps the stored fraction -------------------------------------------
 
 
 def test_show_keeps_the_stored_fraction_in_utc(root):
@@ -253,7 +254,7 @@ def test_show_keeps_the_stored_fraction_in_utc(root):
     assert YAML(typ="safe").load(yaml_text)["message_count"] == 3
 
 
-# -- issue 11 item 6: message counts as MoFA would load ----------------------------------------
+# -- message counts as MoFA would load ----------------------------------------
 
 
 def test_lines_mofa_rejects_are_not_messages(mofa_root):
@@ -283,7 +284,7 @@ def test_per_agent_json_keeps_its_rules(root):
     assert rows(run("session", "list", "-f", "json"))["a:s"]["message_count"] == 2
 
 
-# -- issue 11 item 3: null metadata ------------------------------------------------------------
+# -- null metadata ------------------------------------------------------------
 
 
 def test_null_metadata_is_an_empty_object(mofa_root, tmp_path):
@@ -315,7 +316,7 @@ def test_per_agent_null_metadata_is_an_empty_object(root):
     assert json.loads(run("session", "show", "a:nullmeta", "-f", "json").stdout)["metadata"] == {}
 
 
-# -- issue 11 item 2: a truncated header is still addressable ----------------------------------
+# -- a truncated header is still addressable ----------------------------------
 
 
 def test_a_truncated_header_is_addressable_by_its_file_name(mofa_root, tmp_path):
@@ -365,7 +366,7 @@ def test_the_file_store_without_index_finds_unreadable_files_too(mofa_root):
     assert not (mofa_root / "corrupt:hdr.jsonl").exists()
 
 
-# -- issue 11 item 7: MoFA's CLI spellings -----------------------------------------------------
+# -- MoFA's CLI spellings -----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -422,7 +423,7 @@ def test_a_global_format_the_command_lacks_is_a_usage_error(mofa_root):
     )
 
 
-# -- issue 11 item 8: examples and fixtures look exactly like MoFA's files ---------------------
+# -- examples and fixtures look exactly like MoFA's files ---------------------
 
 
 def _check_mofa_file(
@@ -485,7 +486,7 @@ def test_every_listed_id_round_trips(mofa_root, tmp_path):
     assert listed_ids(run("session", "list", "-f", "json")) == []
 
 
-# -- issue 11 item 9: macOS default root -------------------------------------------------------
+# -- macOS default root -------------------------------------------------------
 
 
 def test_the_default_root_on_macos_is_mofas(monkeypatch, tmp_path):
@@ -500,7 +501,7 @@ def test_the_default_root_on_macos_is_mofas(monkeypatch, tmp_path):
     assert default_sessions_root(environ) == str(tmp_path / "xdg" / "mofa" / "sessions")
 
 
-# -- issue 10 item 4: --agent never reads outside the root -------------------------------------
+# -- --agent never reads outside the root -------------------------------------
 
 
 @pytest.mark.parametrize("name", ["link", ".hidden", "..", ".", "link/", "../outside", ".hidden/"])
@@ -532,7 +533,7 @@ def test_an_agent_directory_swapped_for_a_symlink_is_not_scanned(tmp_path):
     )
 
 
-# -- issue 10 item 11: MOFA_MAX_SESSION_BYTES --------------------------------------------------
+# -- MOFA_MAX_SESSION_BYTES --------------------------------------------------
 
 
 @pytest.fixture

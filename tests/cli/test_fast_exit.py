@@ -1,4 +1,4 @@
-"""A command ends without the interpreter's teardown (issue 16: ~6 ms of a listing), its
+"""A command ends without the interpreter's teardown (~6 ms of a listing), its
 output whole and its exit status kept; the teardown still runs where it has work to do or
 where warnings were asked for. Real subprocesses."""
 

@@ -1,27 +1,33 @@
-"""The README's example outputs are the code's: each documented `$ mofa ...` command is run on
-the shipped examples and its output compared, so the README can never drift."""
+"""The docs' example outputs are the code's: each documented `$ mofa ...` command of the README
+and of `docs/` is run on the shipped examples and its output compared, and the README's quick
+start runs as written, so the docs can never drift."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_installed
+from tests.helpers import REPO, run_installed
 
-REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 # Shown for the shape of a pipeline or an environment-specific report, not compared.
 UNCOMPARED = ("|", "$(", ">", "index status", "delete", "completion")
 
 
 def documented_commands() -> list[tuple[str, str]]:
-    """(command, expected output) for every `$ mofa ...` line in the README's code blocks."""
+    """(command, expected output) for every `$ mofa ...` line in the docs' code blocks."""
     examples = []
-    for lines in _plain_blocks(README.read_text(encoding="utf-8").splitlines()):
+    blocks = [
+        block for page in PAGES for block in _plain_blocks(page.read_text("utf-8").splitlines())
+    ]
+    for lines in blocks:
         position = 0
         while position < len(lines):
             line = lines[position]
@@ -41,7 +47,7 @@ def documented_commands() -> list[tuple[str, str]]:
 
 
 def _plain_blocks(lines: list[str]) -> list[list[str]]:
-    """The lines of each fenced block that has no language (the README's terminal sessions)."""
+    """The lines of each fenced block that has no language (the docs' terminal sessions)."""
     blocks, current, fence = [], None, None
     for line in lines:
         if current is None and line.startswith("```"):
@@ -70,8 +76,8 @@ COMPARED = [
 ]
 
 
-def test_the_readme_documents_commands():
-    assert len(COMPARED) >= 6
+def test_the_docs_document_commands():
+    assert len(COMPARED) >= 12
 
 
 @pytest.mark.parametrize(
@@ -93,4 +99,40 @@ def test_documented_output_is_real(tmp_path, command, expected):
         (first + second).replace(str(tmp_path) + os.sep, "/tmp/").rstrip("\n")
         for first, second in ((result.stderr, result.stdout), (result.stdout, result.stderr))
     ]
-    assert expected in shown, f"README is out of date for: {command}\n{shown[0]}"
+    assert expected in shown, f"the docs are out of date for: {command}\n{shown[0]}"
+
+
+def _quick_start() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Quick start") :]
+    block = section[section.index("```sh\n") + len("```sh\n") :]
+    return block[: block.index("```")]
+
+
+def test_the_quick_start_runs_as_written_in_a_fresh_checkout(tmp_path):
+    """The quick start's commands, verbatim, in a copy of the checkout's examples beside a
+    `.venv` that is the test's own environment (the first set-up command's)."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "examples", checkout / "examples")
+    (checkout / ".venv").symlink_to(sys.prefix)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOFA_")}
+    env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    script = "set -euo pipefail\n" + _quick_start()
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=checkout, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "agent-001:session-124" in result.stdout
+    assert "charged twice" in result.stdout  # show
+    assert "agent-002:session-125" in result.stdout  # the search for refund
+    assert (Path("/tmp/mofa-export/session-123.json")).is_file()
+
+
+def test_the_command_reference_is_current():
+    check = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "cli_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr

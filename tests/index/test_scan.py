@@ -1,6 +1,6 @@
 """The stat refresh without the watcher: one pass through a directory descriptor that keeps a
 hash per file, not a stat object; only files whose hash differs from their row are stat-ed
-again (issue 16)."""
+again."""
 
 import os
 import time

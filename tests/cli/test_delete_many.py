@@ -1,4 +1,4 @@
-"""`delete ID...` and `delete -`: many sessions, one prompt, one process (issue 13 item 4)."""
+"""`delete ID...` and `delete -`: many sessions, one prompt, one process."""
 
 from __future__ import annotations
 

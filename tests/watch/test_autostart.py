@@ -1,4 +1,4 @@
-"""Auto-start (issue 16): a command that stat-ed a big root starts mofa-indexd for it, later
+"""Auto-start: a command that stat-ed a big root starts mofa-indexd for it, later
 commands take its handshake, it exits after a while without commands, MOFA_AUTOSTART=0 turns
 it off. Real processes throughout; whatever is started is killed in the end."""
 

@@ -19,11 +19,10 @@ from mofa.documents import export_document, to_json
 from mofa.errors import QueryError, SessionExists, StoreUnavailable
 from mofa.stores import open_store
 from mofa.stores.postgres.schema import LATEST_VERSION
-from tests.helpers import message, run, run_installed, write_jsonl, write_session
+from tests.helpers import EXAMPLES, REPO, message, run, run_installed, write_jsonl, write_session
 from tests.pg import PASSWORD, PASSWORD_ROLE
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "sessions"
-README = Path(__file__).resolve().parent.parent / "README.md"
+STORES_PAGE = REPO / "docs" / "stores.md"
 
 
 def copy_into(root: Path, url: str) -> list[str]:
@@ -363,7 +362,7 @@ def test_a_missing_driver_names_the_extra(tmp_path):
 
 
 def test_the_files_store_never_imports_the_driver(root):
-    from tests.test_import_budget import imported_modules
+    from tests.cli.test_startup_cost import imported_modules
 
     write_session(root, "a", "s")
     assert not [name for name in imported_modules("session", "list") if name.startswith("psycopg")]
@@ -428,15 +427,15 @@ def test_query_streams_many_rows_through_a_cursor(pg_url):
         assert database.conn.info.transaction_status == 0  # idle: the read-only transaction ended
 
 
-def test_the_readme_python_api_example_runs(pg_url, monkeypatch):
-    """The README's example for agents, run as written against the test's database."""
-    text = README.read_text(encoding="utf-8")
+def test_the_python_api_example_of_the_docs_runs(pg_url, monkeypatch):
+    """The docs' example for agents, run as written against the test's database."""
+    text = STORES_PAGE.read_text(encoding="utf-8")
     section = text[text.index("## Python API") :]
     code = section[section.index("```python") + len("```python") :]
     code = code[: code.index("```")]
     monkeypatch.setenv("MOFA_STORE", pg_url)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/stores.md", "exec"), namespace)
     with open_store(pg_url) as database:
         rows = database.list()
         assert [row.session_id for row in rows] == ["support-bot:ticket-7"]

@@ -1,4 +1,4 @@
-"""`list` filters, `search` and `prune` through the command line (issue 13), both layouts."""
+"""`list` filters, `search` and `prune` through the command line, both layouts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Each call pays for the modules it imports: the listing path imports no heavy module, and the
-`list`/`show` paths import nothing beyond click but the few modules they need (issue 16)."""
+`list`/`show` paths import nothing beyond click but the few modules they need."""
 
 import subprocess
 import sys
@@ -76,7 +76,7 @@ OURS_LIST = {
 ONLY_WHEN_CHANGED = {"indexer.refresh", "indexer.rows", "indexer.transactions", "mofa.errors"}
 # With mofa-indexd answering the handshake, nothing that stats, names or parses files is
 # needed, nor the library's exceptions (imported when something fails), nor the result types
-# of search, verify and query: the listing path is these modules (issue 16).
+# of search, verify and query: the listing path is these modules.
 OURS_HANDSHAKE = {
     "mofa",
     "mofa.cli",
@@ -251,7 +251,7 @@ def test_the_handshake_path_neither_stats_nor_parses(root, index_path, args):
 
 
 def test_show_of_a_per_agent_session_opens_no_index(root):
-    """Nor imports SQLite: a per-agent session is found by its path (issue 16)."""
+    """Nor imports SQLite: a per-agent session is found by its path."""
     write_session(root, "a", "s")
     warm(root)
     modules = imported_modules("session", "show", "a:s", "--format", "json")
@@ -312,7 +312,7 @@ def test_yaml_is_imported_only_for_yaml(root):
 
 def test_the_row_types_on_the_listing_path_are_built_from_evaluated_annotations():
     """A NamedTuple compiles each string annotation (`from __future__ import annotations`) into
-    a ForwardRef: twice the cost of the class, on every command's start-up (issue 16). The
+    a ForwardRef: twice the cost of the class, on every command's start-up. The
     modules defining the listing path's rows do without that import."""
     import importlib
 

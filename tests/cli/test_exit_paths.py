@@ -1,4 +1,5 @@
-"""Hostile checks of what session 3 merged (fast exit, handshake, cold build, lazy commands)."""
+"""How a command ends: a mistyped subcommand suggested, and its exit status kept whatever
+happened to stderr and stdout."""
 
 from __future__ import annotations
 
