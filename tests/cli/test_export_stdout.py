@@ -26,3 +26,11 @@ def test_export_to_stdout_in_another_format_when_asked(root):
     result = run_installed("session", "export", "session-123", "-o", "-", "-f", "yaml")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("session_id: agent-001:session-123\n")
+
+
+def test_export_of_a_listed_mofa_key_that_is_also_a_short_id_of_another_session(root):
+    write_jsonl(root, "c")
+    write_session(root, "bot", "c")
+    result = run_installed("session", "export", "c", "-o", "-")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout)["key"] == "c"
