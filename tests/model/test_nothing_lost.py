@@ -36,6 +36,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -572,33 +573,122 @@ class NothingLost(RuleBasedStateMachine):
             "parent": self.work,
             "inside-root": self.work / "root-link" / "old",
         }[where]
-        winners = self.winners()
-        limit = parse_time(cutoff if "T" in cutoff else cutoff + "T00:00:00Z")
-        eligible = {found.path: found for found in winners.values() if found.created < limit}
-        manifest = directory / "manifest.jsonl"
-        before = manifest.read_bytes() if manifest.is_file() else b""
+        eligible = self._eligible(cutoff)
+        before = self._manifest(directory)
         result = self.mofa(
             "session", "prune", "--before", cutoff, "--archive", str(directory), "--force"
         )
         if where == "inside-root":
             assert result.returncode == 2, result.stderr
             return
+        self._check_prune(directory, eligible, before, result)
+
+    @precondition(lambda self: self.files)
+    @rule(data=st.data(), item=messages(count=1), delay=st.sampled_from([0, 0.05, 0.15, 0.3]))
+    def prune_while_an_agent_appends(self, data, item, delay):
+        """DESIGN "Archives": a session written to while it is pruned is kept, never lost."""
+        eligible = self._eligible(CUTOFFS[-1])
+        if not eligible:
+            return
+        path = data.draw(st.sampled_from(sorted(eligible)))
+        before = self._manifest(self.archive)
+        args = ["session", "prune", "--before", CUTOFFS[-1], "--archive", str(self.archive)]
+        self.log.append(f"mofa {args} --force, appending to {path} after {delay} s")
+        process = subprocess.Popen(
+            [str(BIN / "mofa"), *args, "--force"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(delay)
+            written = self._append_racing(path, item[0])
+        finally:
+            stdout, stderr = process.communicate(timeout=120)
+        result = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+        for bad in ("Traceback", "internal error"):
+            assert bad not in stderr, stderr
+        files, _, _ = root_files(self.root)
+        if written is None:  # pruned before the agent came: as any prune
+            self._check_prune(self.archive, eligible, before, result)
+            return
+        if files.get(path) == written:  # kept, or written again after it went: in the root
+            self.files[path] = written
+            if path in eligible and path in files:
+                eligible.pop(path)
+                if result.returncode == 3:  # kept because it changed: reported, not lost
+                    self._check_prune(self.archive, eligible, before, result, changed=1)
+                    return
+            self._check_prune(self.archive, eligible, before, result)
+            return
+        # Gone from the root: then what the agent wrote must be what was archived.
+        found = read_session(path, written, 0)
+        eligible[path] = found
+        self.files[path] = written
+        self._check_prune(self.archive, eligible, before, result)
+
+    def _append_racing(self, relative: str, item: dict) -> bytes | None:
+        """An agent adds a message while a command runs, writing the whole file beside it and
+        renaming it into place (an in-place write racing an unlink could be lost by any tool).
+        None: the file was gone before the agent read it."""
+        path = self.root / relative
+        try:
+            old = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if relative.endswith(".jsonl"):
+            data = old + (b"" if old.endswith(b"\n") else b"\n") + dumps(item).encode()
+        else:
+            document = loads(old)
+            document.setdefault("messages", []).append(item)
+            data = (dumps(document, 2) + "\n").encode()
+        temporary = path.parent / f".{path.name}.tmp"
+        try:
+            temporary.write_bytes(data)
+            os.rename(temporary, path)
+        except FileNotFoundError:  # its agent directory went with the session
+            return None
+        return data
+
+    def _eligible(self, cutoff: str) -> dict[str, Found]:
+        limit = parse_time(cutoff if "T" in cutoff else cutoff + "T00:00:00Z")
+        return {found.path: found for found in self.winners().values() if found.created < limit}
+
+    @staticmethod
+    def _manifest(directory: Path) -> bytes:
+        manifest = directory / "manifest.jsonl"
+        return manifest.read_bytes() if manifest.is_file() else b""
+
+    def _check_prune(
+        self,
+        directory: Path,
+        eligible: dict[str, Found],
+        before: bytes,
+        result: subprocess.CompletedProcess,
+        changed: int = 0,
+    ) -> None:
+        """Every eligible session pruned and archived (DESIGN "Archives"), or kept in the root;
+        kept ones only where something stood in the way, and then reported (exit 3)."""
         self.archive_dirs.add(directory)
         files, _, _ = root_files(self.root)
-        pruned = {path: found for path, found in eligible.items() if path not in files}
+        pruned = {path: found for path, found in eligible.items() if files.get(path) is None}
         kept = set(eligible) - set(pruned)
-        if pruned or kept:
-            assert result.returncode == (3 if kept else 0), result.stderr
-        else:
-            assert result.returncode == 0, result.stderr
         # A symlink planted in the archive, or the root itself as DIR/<agent> when DIR is its
-        # parent: the writer may not follow it, so such a session may be kept (and reported).
+        # parent: the writer may not follow it; such a prune may refuse (exit 2, nothing
+        # deleted) or keep those sessions (exit 3).
         hazard = (directory == self.archive and bool(self.hazards)) or (
             directory == self.work and any(f.agent == "sessions" for f in eligible.values())
         )
-        if not hazard:
-            assert not kept, f"prune kept {sorted(kept)} with nothing in its way: {result.stderr}"
-        after = manifest.read_bytes() if manifest.is_file() else b""
+        if result.returncode == 2 and hazard:
+            assert not pruned, (sorted(pruned), result.stderr)
+        else:
+            expected = 3 if (kept or changed) else 0
+            assert result.returncode == expected, (sorted(kept), result.stderr)
+            if not hazard:
+                assert not kept, f"prune kept {sorted(kept)}, nothing in its way: {result.stderr}"
+        after = self._manifest(directory)
         assert after.startswith(before), "manifest.jsonl was rewritten, not appended to"
         lines = [json.loads(line) for line in after[len(before) :].decode().splitlines() if line]
         by_id: dict[str, list[dict]] = {}
@@ -618,8 +708,8 @@ class NothingLost(RuleBasedStateMachine):
                 assert file.parent.name == found.agent or hazard, (line, found.agent)
             self.archived.append(Archived(found.session_id, file, line["sha256"]))
             del self.files[path]
-        if eligible:
-            assert f"✓ Pruned {len(pruned)} sessions" in result.stderr, result.stderr
+        if eligible and result.returncode != 2:
+            assert f"✓ Pruned {len(pruned)} session" in result.stderr, result.stderr
 
     @precondition(lambda self: self.files)
     @rule(data=st.data(), to_stdout=st.booleans())
