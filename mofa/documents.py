@@ -55,6 +55,28 @@ def export_document(session: Session) -> dict:
     return document
 
 
+def same_content(first: dict, second: dict) -> bool:
+    """Whether two documents hold the same values, numbers compared by their text (`1e400`
+    and `1e401` are both infinity as floats, never the same number). The same export text is
+    the same content too (NaN, which no strict JSON holds, is exported and stored as null)."""
+    if first == second and _number_texts(first) == _number_texts(second):
+        return True
+    return to_json(first) == to_json(second)
+
+
+def _number_texts(document: object) -> list[str]:
+    texts, stack = [], [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, float):
+            texts.append(value.text if isinstance(value, ExactFloat) else repr(value))
+    return sorted(texts)
+
+
 def to_json(document: object) -> str:
     """Strict JSON, numbers as stored (see mofa.jsontext)."""
     from mofa.jsontext import dumps

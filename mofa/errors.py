@@ -59,6 +59,19 @@ class SessionExists(MofaError):
     """A session with this id is already stored (import without --replace)."""
 
 
+class SessionFileTaken(SessionExists):
+    """The file a session would be written to holds another session (two MoFA keys of one
+    file name)."""
+
+
+class UnstorableSession(MofaError):
+    """A files root cannot hold this session so that it reads back the same."""
+
+
+class RefusedInput(MofaError):
+    """Input the tool will not read (a YAML anchor or alias, which no export holds)."""
+
+
 class ReadOnlySession(MofaError):
     """The store holds this session but may not change it (e.g. mirrored from another host)."""
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import NamedTuple
 
-from mofa.errors import CorruptSession, InvalidSessionId
+from mofa.errors import CorruptSession, InvalidSessionId, RefusedInput
+from mofa.numbers import ExactFloat, exact_float
 
 
 class ExportedSession(NamedTuple):
@@ -39,7 +41,7 @@ def _decode(path: str, data: bytes):
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in (".yaml", ".yml"):
         try:
-            return json.loads(data)
+            return json.loads(data, parse_float=exact_float)
         except (ValueError, RecursionError) as error:
             if suffix == ".json":
                 raise CorruptSession(path, f"invalid JSON ({error})") from None
@@ -47,10 +49,48 @@ def _decode(path: str, data: bytes):
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise CorruptSession(path, "not valid UTF-8") from None
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    yaml = _exact_yaml()
     try:
-        return YAML(typ="safe", pure=True).load(text)
+        _refuse_anchors(path, yaml, text)
+        return yaml.load(text)
     except (YAMLError, RecursionError) as error:
         raise CorruptSession(path, f"invalid YAML ({str(error).splitlines()[0]})") from None
+
+
+# JSON's number syntax: what an export writes for a number with a fraction or an exponent.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def _exact_yaml():
+    """A safe YAML loader that reads a number written as JSON as an ExactFloat, its text kept
+    (`1e400` stays 1e400, never infinity), as the JSON reader does."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
+
+    class ExactConstructor(SafeConstructor):
+        def construct_yaml_float(self, node):
+            text = self.construct_scalar(node)
+            if isinstance(text, str) and _JSON_NUMBER.fullmatch(text):
+                return ExactFloat(text)
+            return super().construct_yaml_float(node)
+
+    ExactConstructor.add_constructor(
+        "tag:yaml.org,2002:float", ExactConstructor.construct_yaml_float
+    )
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = ExactConstructor
+    return yaml
+
+
+def _refuse_anchors(path: str, yaml, text: str) -> None:
+    """Exports never hold YAML anchors or aliases; an alias can make a small file expand to
+    gigabytes, so they are refused from the event stream, before anything is built."""
+    from ruamel.yaml.events import AliasEvent
+
+    for event in yaml.parse(text):
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise RefusedInput(
+                f"{path}: YAML anchors and aliases are not accepted (exports never hold them)"
+            )

@@ -33,6 +33,8 @@ def _statuses() -> list:
         (errors.SessionNotFound, ExitStatus.NOT_FOUND),
         (errors.AmbiguousSessionId, ExitStatus.NOT_FOUND),
         (errors.SessionExists, ExitStatus.NOT_FOUND),
+        (errors.UnstorableSession, ExitStatus.NOT_FOUND),
+        (errors.RefusedInput, ExitStatus.PERMISSION_DENIED),
         (errors.ReadOnlySession, ExitStatus.PERMISSION_DENIED),
         (errors.Unsupported, ExitStatus.PERMISSION_DENIED),
         (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),

@@ -33,6 +33,7 @@ def import_sessions(app: App, files, from_dir, replace):
       mofa session import --replace session.json
       mofa --store postgresql://db/mofa session import --from-dir ~/.local/share/mofa/sessions
     """
+    from mofa.errors import StoreUnavailable
     from mofa.importing import ExportedSession, read_export
 
     if bool(files) == bool(from_dir):
@@ -51,6 +52,10 @@ def import_sessions(app: App, files, from_dir, replace):
         try:
             exported = item if isinstance(item, ExportedSession) else read_export(source)
             counts[_import_one(store, exported, replace)] += 1
+        except StoreUnavailable as error:  # a lost store fails every session left: say it once
+            console.error_line(str(error))
+            first_failure = first_failure or CliError(str(error), ExitStatus.FAILED)
+            break
         except Exception as error:  # one line per file that fails; a bug still surfaces
             failure = cli_error(error)
             if failure is None:
@@ -68,25 +73,47 @@ def import_sessions(app: App, files, from_dir, replace):
 
 
 def _import_one(store, exported, replace: bool) -> str:
-    from mofa.documents import export_document
-    from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionExists, SessionNotFound
+    from mofa.errors import SessionExists, SessionFileTaken
 
+    state = _stored_state(store, exported)
+    if state == "same":
+        return "unchanged"
     try:
-        ref = store.resolve_saved(exported.session_id)  # the session a save would replace
-    except (SessionNotFound, InvalidSessionId, AmbiguousSessionId):
-        ref = None
-    if ref is not None and ref.session_id == exported.session_id:
-        if export_document(store.load(ref)) == exported.document:
+        store.save(exported.session_id, exported.document, replace=replace)
+    except SessionFileTaken:
+        raise
+    except SessionExists:
+        # Another import may have stored this very session meanwhile: that is no failure.
+        if _stored_state(store, exported) == "same":
             return "unchanged"
         if not replace:
             raise SessionExists(
                 f"session {exported.session_id!r} already exists with other content"
                 f" (from {exported.source}); use --replace"
-            )
-        store.save(exported.session_id, exported.document, replace=True)
-        return "replaced"
-    store.save(exported.session_id, exported.document)
-    return "imported"
+            ) from None
+        raise
+    return "replaced" if state == "other" else "imported"
+
+
+def _stored_state(store, exported) -> str:
+    """ "same" when the store holds this id with exactly this content, "other" when it holds
+    it otherwise, "none" when it does not hold it."""
+    from mofa.documents import export_document, same_content
+    from mofa.errors import AmbiguousSessionId, CorruptSession, InvalidSessionId, SessionNotFound
+
+    try:
+        ref = store.resolve_saved(exported.session_id)  # the session a save would replace
+    except (SessionNotFound, InvalidSessionId, AmbiguousSessionId):
+        return "none"
+    if ref.session_id != exported.session_id:
+        return "none"
+    try:
+        stored = export_document(store.load(ref))
+    except SessionNotFound:
+        return "none"
+    except CorruptSession:
+        return "other"  # an unreadable stored session is never the same
+    return "same" if same_content(stored, exported.document) else "other"
 
 
 def _from_root(root: str):

@@ -9,7 +9,7 @@ import click
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.filters import session_filter, session_options
-from mofa.cli.options import complete_agents, output_format_option
+from mofa.cli.options import complete_agents, output_format_option, pager_option
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "message_count", "status"]
@@ -32,8 +32,9 @@ HEADERS = ["session_id", "created_at", "message_count", "status"]
 )
 @session_options
 @output_format_option("table", "json", mofa_spellings=True)
+@pager_option
 @pass_app
-def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fmt):
+def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fmt, no_pager):
     """List sessions: the N most recently created, printed oldest first.
 
     Every filter narrows; --limit applies last.
@@ -68,7 +69,7 @@ def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fm
     if fmt == "json":
         write_json(rows)
     else:
-        write_table(rows)
+        write_table(rows, app.timezone, pager=not no_pager)
 
 
 def write_json(rows) -> None:
@@ -145,15 +146,19 @@ def _json_text(item: dict) -> str:
     return text.replace("\n", "\n  ")
 
 
-def write_table(rows) -> None:
+def write_table(rows, zone=None, pager: bool = False) -> None:
+    """The box table; times in `zone` (None: UTC); a table longer than the screen through the
+    pager when `pager` and stdout is a terminal."""
+    from mofa.cli.terminal import page
     from mofa.render import box_table, printable
+    from mofa.timestamps import zoned_listing_text
 
     rows = list(rows)
     origins = bool(rows) and hasattr(rows[0], "origin")
     cells = [
         [
             printable(row.session_id),
-            listing_text(row.created_at),
+            zoned_listing_text(row.created_at, zone),
             str(row.message_count),
             printable(row.status),
         ]
@@ -163,4 +168,4 @@ def write_table(rows) -> None:
     if not cells:
         click.echo("No sessions found.")
         return
-    click.echo(box_table(HEADERS + ["origin"] if origins else HEADERS, cells))
+    page(box_table(HEADERS + ["origin"] if origins else HEADERS, cells), pager, long_only=True)

@@ -401,24 +401,54 @@ class FileSessionStore(SessionStore):
         finally:
             os.close(root_fd)
 
-    def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
-        from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionExists, SessionNotFound
-        from mofa.stores.writing import save_document
+    def resolve_saved(self, session_id: str) -> SessionRef:
+        """The file that holds exactly this id (a short id names no other session here)."""
+        from mofa.errors import SessionNotFound
 
-        try:
-            existing = self.resolve(session_id)
-        except (SessionNotFound, InvalidSessionId, AmbiguousSessionId):
-            existing = None
-        if existing is not None and existing.session_id == session_id and not replace:
+        ref = self._exact_ref(session_id)
+        if ref is None:
+            raise SessionNotFound(f"session not found: {session_id}")
+        return ref
+
+    def _exact_ref(self, session_id: str) -> SessionRef | None:
+        """The winning file of this very id: a per-agent file, else a MoFA file."""
+        from mofa import tree
+
+        if not tree.utf8_name(session_id):
+            return None  # no file name, no header read as UTF-8, holds a lone surrogate
+        ref = self._agent_json_ref(session_id) if ":" in session_id else None
+        return ref if ref is not None else self._jsonl_ref(session_id)
+
+    def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
+        """Write the session through the root's one writer (mofa.stores.writing): over the file
+        that holds this id now when `replace`, so that every reader finds the new content."""
+        from mofa import tree
+        from mofa.errors import InvalidSessionId, SessionExists
+        from mofa.stores.writing import Target, write_session
+
+        if not isinstance(session_id, str) or not session_id:
+            raise InvalidSessionId("invalid session id '': it is empty")
+        if not tree.utf8_name(session_id):
+            raise InvalidSessionId(
+                f"session id {session_id!r} cannot be stored in a files root:"
+                " it is not valid UTF-8 (it holds a lone surrogate)"
+            )
+        existing = self._exact_ref(session_id)
+        if existing is not None and not replace:
             raise SessionExists(f"session {session_id!r} already exists (use --replace)")
-        save_document(self.root, session_id, document)
-        return self.resolve(session_id)
+        winner = None
+        if existing is not None:
+            handle = _file_handle(existing)
+            winner = Target(handle.layout, handle.directory, handle.file)
+        write_session(self.root, session_id, document, replace, winner)
+        return self.resolve_saved(session_id)
 
     def append(self, ref: SessionRef, message: dict) -> None:
-        from mofa.stores.writing import append_message
+        from mofa.stores.writing import Target, append_message
 
         handle = _file_handle(ref)
-        append_message(self.path_of(handle), handle.layout, message)
+        target = Target(handle.layout, handle.directory, handle.file)
+        append_message(self.root, target, ref.session_id, message)
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:

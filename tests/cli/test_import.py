@@ -97,7 +97,7 @@ def test_usage(root, tmp_path):
 
 
 def test_an_id_no_file_can_hold_is_refused_and_nothing_is_written(root, tmp_path):
-    for session_id in ("../../etc:passwd", "a/b:c", ".hidden:x", "plain-no-colon"):
+    for session_id in ("../../etc:passwd", "a/b:c", ".hidden:x", "../no-colon"):
         (tmp_path / "x.json").write_text(json.dumps({"session_id": session_id, "messages": []}))
         result = run("session", "import", str(tmp_path / "x.json"))
         assert result.exit_code == 1, (session_id, result.stderr)

@@ -1,8 +1,9 @@
 """Sessions as rows and rows as sessions: what the database keeps of a session, derived the
 same way the files store derives it, and the session rebuilt so that `export` is identical.
 
-The stored fields and every message are kept as JSON text exactly as `json.dumps` writes them:
-`json.loads` gives back the very values the files store would read (key order, numbers, NaN),
+The stored fields and every message are kept as strict JSON text, numbers as their text
+(mofa.jsontext): read with `exact_float`, they give back the very values the files store
+would read (key order, exact numbers),
 which jsonb would not (it reorders keys, rewrites numbers, refuses NaN and NUL). A jsonb copy
 of the metadata exists for queries only, when jsonb can hold it.
 """
@@ -10,7 +11,6 @@ of the metadata exists for queries only, when jsonb can hold it.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from typing import NamedTuple
 
@@ -51,17 +51,15 @@ class MessageRecord(NamedTuple):
 
 
 def json_text(value) -> str:
-    """Compact JSON, UTF-8 where it can be (lone surrogates, which no database text can hold,
-    are kept as escapes); `json.loads` gives `value` back."""
+    """Compact strict JSON, numbers as their text (mofa.jsontext), UTF-8 where it can be (a
+    lone surrogate, which no database text can hold, is kept as an escape); `json.loads` with
+    `exact_float` gives `value` back."""
+    from mofa.jsontext import dumps
+
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError) as error:
+        return dumps(value, None)
+    except TypeError as error:
         raise StoreError(f"cannot store this session as JSON: {error}") from None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-    return text
 
 
 def storable(text: str) -> bool:

@@ -27,6 +27,7 @@ from mofa.errors import (
     StoreError,
     StoreUnavailable,
 )
+from mofa.numbers import exact_float
 from mofa.session import JSON_LAYOUT, Session
 from mofa.stores.base import (
     Problem,
@@ -281,8 +282,8 @@ class PostgresSessionStore(SessionStore):
             raise SessionNotFound(f"session not found: {ref.session_id}")
         agent, name, layout, fields_text, messages_at, mtime_ns, message_texts = row
         try:
-            fields = json.loads(fields_text)
-            messages = [json.loads(text) for text in message_texts]
+            fields = json.loads(fields_text, parse_float=exact_float)
+            messages = [json.loads(text, parse_float=exact_float) for text in message_texts]
         except (ValueError, RecursionError) as error:
             raise CorruptSession(ref.session_id, f"stored JSON does not parse ({error})") from None
         return records.assemble(
@@ -522,8 +523,8 @@ class PostgresSessionStore(SessionStore):
                     " AND position = 0",
                     (ref.session_id,),
                 ).fetchone()
-                first = json.loads(first_text[0]) if first_text else {}
-            fields = json.loads(fields_text)
+                first = json.loads(first_text[0], parse_float=exact_float) if first_text else {}
+            fields = json.loads(fields_text, parse_float=exact_float)
             if layout == JSON_LAYOUT and messages_at is None:
                 messages_at = len(fields)  # the files store adds the messages field at the end
             # The derived fields read only the first and the last message, and the count.
