@@ -263,9 +263,11 @@ class IndexedSessionStore(FileSessionStore):
     def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
         from mofa.errors import AmbiguousSessionId
 
+        if text in session_ids or not session_ids:  # a MoFA key names itself, verbatim
+            return FileSessionStore.resolve(self, text)
         if len(session_ids) > 1:
             raise AmbiguousSessionId(text, sorted(session_ids))
-        return FileSessionStore.resolve(self, session_ids[0] if session_ids else text)
+        return FileSessionStore.resolve(self, session_ids[0])
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:

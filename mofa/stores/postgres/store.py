@@ -224,6 +224,8 @@ class PostgresSessionStore(SessionStore):
                     " ORDER BY session_id, origin LIMIT 1000",
                     (text, *params),
                 ).fetchall()
+                if any(row[0] == text for row in found):  # a MoFA key: its own id, verbatim
+                    found = [row for row in found if row[0] == text]
                 if len(found) > 1 and len({row[0] for row in found}) > 1:
                     raise AmbiguousSessionId(text, self._candidates(found))
             if not found:
