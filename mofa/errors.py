@@ -111,3 +111,12 @@ class SessionsRootMissing(MofaError):
 class StoreUnavailable(MofaError):
     """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
     its driver is not installed, or its schema is newer than this program."""
+
+
+class QueryTooLarge(QueryError):
+    """A value or row of a user's SQL too large to print within MOFA_QUERY_MAX_BYTES."""
+
+
+class OriginTaken(MofaError):
+    """A mirror's origin already belongs to another root: mirroring under it would delete
+    that root's sessions from the database."""

@@ -63,7 +63,7 @@ class _Failures:
         self.first: CliError | None = None
 
     def add(self, error: BaseException, session_id: str) -> None:
-        failure = cli_error(error)
+        failure = error if isinstance(error, CliError) else cli_error(error)
         if failure is None:
             raise error  # a bug still surfaces
         message = failure.format_message()
@@ -93,7 +93,12 @@ def _refs(store, chosen, origin: str | None, failures: _Failures) -> list:
     else:
         from mofa.cli.deleting import read_ids
 
-        labels = read_ids(chosen.ids)
+        labels = []
+        for item in read_ids(chosen.ids):
+            if isinstance(item, CliError):  # a line of standard input that is not UTF-8
+                failures.add(item, "")
+            else:
+                labels.append(item)
         if origin is None:
             outcomes = store.resolve_many(labels)
         else:

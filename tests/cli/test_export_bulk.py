@@ -389,3 +389,20 @@ def test_one_handshake_with_a_running_watcher_for_every_session(root, tmp_path, 
         assert len(manifest(tmp_path / "archive")) == (20 if how == "filters" else 60)
     finally:
         assert daemon.stop(signal.SIGTERM) == 0
+
+
+def test_a_line_of_standard_input_that_is_not_utf8_fails_alone(week, tmp_path):
+    import subprocess
+
+    from tests.helpers import BIN
+
+    result = subprocess.run(
+        [str(BIN / "mofa"), "session", "export", "-", "-o", "-"],
+        input=b"agent-001:s1\n\xff\xfe\nagent-002:s3\n",
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode().count("Error:") == 1
+    exported_ids = [json.loads(line)["session_id"] for line in result.stdout.splitlines()]
+    assert exported_ids == ["agent-001:s1", "agent-002:s3"]

@@ -190,12 +190,24 @@ def m005_word_positions(conn) -> None:
     words.create(conn)
 
 
+def m006_origin_roots(conn) -> None:
+    """Which root each mirroring origin belongs to (its host and the root's path): a second
+    root under the same origin is refused, so that one root never deletes another's sessions.
+    Origins mirrored before are claimed by the first root that syncs under them again."""
+    conn.execute("ALTER TABLE mofa_origins ADD COLUMN host text, ADD COLUMN root text")
+    conn.execute(
+        "COMMENT ON COLUMN mofa_origins.root IS 'the root (real path on host) this origin"
+        " mirrors: mofa-indexd refuses another root under the same origin'"
+    )
+
+
 MIGRATIONS: list[Callable] = [
     m001_initial,
     m002_origins,
     m003_search,
     m004_session_words,
     m005_word_positions,
+    m006_origin_roots,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
