@@ -28,7 +28,7 @@ def export_many(app: App, chosen, output: str, fmt: str | None, origin: str | No
     store = app.store()
     refs = _refs(store, chosen, origin, failures)
     if not refs:
-        if failures.first is None:
+        if failures.first is None and not to_stdout:
             console.status("No sessions to export.")
         failures.exit()
         return
@@ -47,6 +47,12 @@ def _form(fmt: str | None, output: str) -> str:
     if output == "-":
         raise click.UsageError(
             "several sessions go to standard output one per line: give -f jsonl (or no -f)"
+        )
+    suffix = os.path.splitext(output)[1].lower()
+    if fmt is None and suffix in (".yaml", ".yml", ".md"):
+        raise click.UsageError(
+            f"several sessions go into an archive directory or a jsonl file, not {output!r}"
+            " (yaml and markdown export one session at a time)"
         )
     if fmt not in (None, "json"):
         raise click.UsageError(

@@ -141,6 +141,11 @@ def test_the_jsonl_suffix_chooses_jsonl_even_for_one_session(week, tmp_path):
     assert out.read_bytes().count(b"\n") == 1
 
 
+def test_nothing_found_to_standard_output_writes_nothing(week):
+    result = run_installed("session", "export", "--agent", "nobody", "-o", "-")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
 def test_jsonl_to_standard_output_writes_nothing_but_the_exports(week):
     result = run_installed("session", "export", "--all", "-o", "-")
     assert result.returncode == 0, result.stderr
@@ -187,6 +192,8 @@ def test_one_session_to_a_file_keeps_the_reference_output(week, tmp_path):
     [
         ["--all", "-f", "yaml", "-o", "x"],
         ["a", "b", "-f", "markdown", "-o", "x"],
+        ["a", "b", "-o", "week.md"],
+        ["--all", "-o", "week.yaml"],
         ["-o", "x"],
         ["agent-001:s1", "--agent", "agent-001", "-o", "x"],
     ],
