@@ -25,7 +25,7 @@ SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown",
 
 @click.command("export")
 @click.argument(
-    "session_ids", metavar="[SESSION_ID...]", nargs=-1, shell_complete=complete_session_ids
+    "session_ids", metavar="SESSION_ID...", nargs=-1, shell_complete=complete_session_ids
 )
 @click.option(
     "-o",
