@@ -97,6 +97,14 @@ def m007_agent_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX sessions_agent ON sessions (agent)")
 
 
+def m008_titles(conn: sqlite3.Connection) -> None:
+    """`title` (`mofa.session.title_of`), for `list --wide`. Rows written before have none: they
+    go, and the next refresh reads every file again."""
+    conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT")
+    for table in ("sessions", "bad_files", "dirs"):
+        conn.execute(f"DELETE FROM {table}")
+
+
 MIGRATIONS = [
     m001_sessions,
     m002_bookkeeping,
@@ -105,6 +113,7 @@ MIGRATIONS = [
     m005_precise_times_and_bad_file_ids,
     m006_tags,
     m007_agent_index,
+    m008_titles,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

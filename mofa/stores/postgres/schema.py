@@ -190,12 +190,55 @@ def m005_word_positions(conn) -> None:
     words.create(conn)
 
 
+def m006_titles(conn) -> None:
+    """`title` (`mofa.session.title_of`), for `list --wide`, derived for the sessions already
+    held from their fields and first user message; the `sessions` view shows it as the index
+    does."""
+    import json
+
+    from mofa.numbers import exact_float
+    from mofa.session import title_of
+    from mofa.stores.postgres.records import cleaned
+
+    conn.execute('ALTER TABLE mofa_sessions ADD COLUMN title text COLLATE "C"')
+    rows = conn.execute(
+        "SELECT origin, session_id, fields, (SELECT m.message FROM mofa_messages m"
+        "  WHERE m.origin = s.origin AND m.session_id = s.session_id AND m.role = 'user'"
+        "  ORDER BY m.position LIMIT 1) FROM mofa_sessions s"
+    ).fetchall()
+    titles = []
+    for origin, session_id, fields_text, first_user in rows:
+        fields = json.loads(fields_text, parse_float=exact_float)
+        metadata = fields.get("metadata") if isinstance(fields, dict) else None
+        messages = [] if first_user is None else [json.loads(first_user, parse_float=exact_float)]
+        title = title_of(metadata if isinstance(metadata, dict) else {}, messages)
+        if title is not None:
+            titles.append((cleaned(title), origin, session_id))
+    if titles:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE mofa_sessions SET title = %s WHERE origin = %s AND session_id = %s",
+                titles,
+            )
+    conn.execute(
+        """
+        CREATE OR REPLACE VIEW sessions AS
+        SELECT session_id, agent, name, created_at, updated_at, message_count, status, user_id,
+               NULL::text AS path, layout, NULL::text AS dir, NULL::text AS file,
+               NULL::bigint AS size, NULL::bigint AS mtime_ns, NULL::bigint AS inode,
+               NULL::bigint AS ctime_ns, origin, title
+        FROM mofa_sessions
+        """
+    )
+
+
 MIGRATIONS: list[Callable] = [
     m001_initial,
     m002_origins,
     m003_search,
     m004_session_words,
     m005_word_positions,
+    m006_titles,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
