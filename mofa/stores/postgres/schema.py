@@ -193,7 +193,9 @@ def m005_word_positions(conn) -> None:
 def m006_titles(conn) -> None:
     """`title` (`mofa.session.title_of`), for `list --wide`, derived for the sessions already
     held from their fields and first user message; the `sessions` view shows it as the index
-    does."""
+    does. And an index in the order of `list --sort updated` (last activity, then id): its
+    `--limit 10` over 100,000 sessions reads 10 entries instead of sorting them all (72 ->
+    0.2 ms)."""
     import json
 
     from mofa.numbers import exact_float
@@ -201,6 +203,10 @@ def m006_titles(conn) -> None:
     from mofa.stores.postgres.records import cleaned
 
     conn.execute('ALTER TABLE mofa_sessions ADD COLUMN title text COLLATE "C"')
+    conn.execute(
+        "CREATE INDEX mofa_sessions_by_activity"
+        " ON mofa_sessions ((coalesce(updated_at, created_at)), session_id)"
+    )
     rows = conn.execute(
         "SELECT origin, session_id, fields, (SELECT m.message FROM mofa_messages m"
         "  WHERE m.origin = s.origin AND m.session_id = s.session_id AND m.role = 'user'"
