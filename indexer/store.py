@@ -12,7 +12,7 @@ from mofa.stores.files import FileHandle, FileSessionStore
 if TYPE_CHECKING:
     from indexer.index import SessionIndex
     from mofa.stores.queries import QueryResult
-    from mofa.stores.results import SearchHit, UpkeepResult, VerifyReport
+    from mofa.stores.results import CachedIndex, SearchHit, UpkeepResult, VerifyReport
 
 AUTOSTART_MIN_FILES = 20_000  # README "Performance": where a watcher pays (~60 ms of stats here)
 
@@ -42,6 +42,7 @@ class IndexedSessionStore(FileSessionStore):
         notice: Warn | None = None,
         progress=None,
         debug: Warn | None = None,
+        status: Warn | None = None,
     ):
         from indexer.location import MEMORY, resolve_index_path
 
@@ -51,6 +52,7 @@ class IndexedSessionStore(FileSessionStore):
         )
         self.notice = notice
         self.debug = debug
+        self.status_line = status
         self._progress = progress
         self._index: SessionIndex | None = None
         self._jsonl_fresh = False
@@ -112,11 +114,15 @@ class IndexedSessionStore(FileSessionStore):
             if self.debug:
                 self.debug(f"could not start mofa-indexd: {error.strerror or error}")
             return
+        if self.status_line:
+            self.status_line(
+                f"→ Started mofa-indexd for {self.root} (pid {pid}): later commands answer"
+                " through it (MOFA_AUTOSTART=0 turns this off)"
+            )
         if self.debug:
             self.debug(
-                f"stat-ed {files} session files: started mofa-indexd (pid {pid}, log"
-                f" {log_path(self.index.path)}); it exits after {idle_seconds():g} s without"
-                " commands (MOFA_AUTOSTART=0 turns this off)"
+                f"stat-ed {files} session files; mofa-indexd logs to {log_path(self.index.path)}"
+                f" and exits after {idle_seconds():g} s without commands"
             )
 
     def _confirmed_by_watcher(self) -> bool:
@@ -185,6 +191,26 @@ class IndexedSessionStore(FileSessionStore):
 
     def index_location(self) -> str | None:
         return self.index_path
+
+    def stop_watcher(self) -> int | None:
+        from indexer.catalog import stop_watcher
+
+        return stop_watcher(self.root, self.index_path)
+
+    def cached_indexes(self) -> list[CachedIndex]:
+        from indexer.catalog import cached_indexes
+
+        return cached_indexes()
+
+    def clean_indexes(self) -> list[CachedIndex]:
+        from indexer.catalog import cached_indexes, remove_cached_index
+
+        gone = [
+            entry for entry in cached_indexes() if entry.root is not None and not entry.root_exists
+        ]
+        for entry in gone:
+            remove_cached_index(entry)
+        return [entry for entry in gone if not os.path.exists(entry.path)]
 
     def search(
         self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from mofa.render import printable
 from mofa.session import Session
-from mofa.timestamps import index_text, listing_text, parse_timestamp
+from mofa.timestamps import in_zone, index_text, listing_text, parse_timestamp, zoned_text
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 # The starts of the CommonMark HTML blocks that end only at their closing tag or a blank line.
@@ -24,14 +24,20 @@ _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>#~&|])")
 _LONGEST_BACKTICKS = re.compile(r"`+")
 
 
-def session_markdown(session: Session) -> str:
-    """The whole transcript, ending with one newline."""
+def session_markdown(
+    session: Session, positions: list[int] | None = None, zone: tzinfo | None = None
+) -> str:
+    """The transcript, ending with one newline: every message, or those at `positions`
+    (1-based); times in UTC, or in `zone`."""
     created = session.created_at
-    parts = [f"# Session {_code(session.session_id)}", "", *_fields(session, created), ""]
-    if not session.messages:
+    parts = [f"# Session {_code(session.session_id)}", "", *_fields(session, created, zone), ""]
+    if positions is None:
+        positions = list(range(1, len(session.messages) + 1))
+    if not positions:
         parts += ["_No messages._", ""]
-    for position, message in enumerate(session.messages, 1):
-        parts += [_heading(position, message, created), ""]
+    for position in positions:
+        message = session.messages[position - 1]
+        parts += [_heading(position, message, created, zone), ""]
         if isinstance(message, dict) and "content" not in message:
             parts += ["_(no content)_", ""]
         else:
@@ -42,11 +48,11 @@ def session_markdown(session: Session) -> str:
     return "\n".join(parts)
 
 
-def _fields(session: Session, created: datetime) -> list[str]:
-    fields = [("Agent", _code(session.agent)), ("Created", _utc(created))]
+def _fields(session: Session, created: datetime | None, zone: tzinfo | None) -> list[str]:
+    fields = [("Agent", _code(session.agent)), ("Created", _time(created, zone))]
     updated = session.updated_at
     if updated is not None:
-        fields.append(("Updated", _utc(updated)))
+        fields.append(("Updated", _time(updated, zone)))
     fields += [("Status", _text(session.status)), ("Messages", str(session.message_count))]
     if session.user_id is not None:
         fields.append(("User", _code(session.user_id)))
@@ -58,11 +64,16 @@ def _fields(session: Session, created: datetime) -> list[str]:
     return [f"- **{name}:** {value}" for name, value in fields]
 
 
-def _utc(moment: datetime) -> str:
-    return listing_text(index_text(moment)) + " UTC"
+def _time(moment: datetime | None, zone: tzinfo | None) -> str:
+    if moment is None:
+        return "unknown"
+    if zone is None:
+        return listing_text(index_text(moment)) + " UTC"
+    local = in_zone(moment, zone)
+    return f"{zoned_text(local, zone)} {local.tzname() or local.strftime('%z')}"
 
 
-def _heading(position: int, message: object, created: datetime) -> str:
+def _heading(position: int, message: object, created: datetime | None, zone: tzinfo | None) -> str:
     role = message.get("role") if isinstance(message, dict) else None
     heading = f"## {position}. {_text(role) if role is not None else '(no role)'}"
     stamp = message.get("timestamp") if isinstance(message, dict) else None
@@ -72,9 +83,10 @@ def _heading(position: int, message: object, created: datetime) -> str:
     if moment is None:
         return f"{heading} · {_code(stamp)}"
     # The clock alone when the message is of the session's day, as the conversation table.
-    if moment.date() == created.date():
-        return f"{heading} · {moment:%H:%M:%S}"
-    return f"{heading} · {_utc(moment)}"
+    local = in_zone(moment, zone)
+    if created is not None and local.date() == in_zone(created, zone).date():
+        return f"{heading} · {local:%H:%M:%S}"
+    return f"{heading} · {_time(moment, zone)}"
 
 
 def _content(content: object) -> str:

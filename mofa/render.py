@@ -73,11 +73,12 @@ def _pad(text: str, columns: int) -> str:
 
 
 def box_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A box-drawn table, as the reference page shows, cells already printable."""
+    """A box-drawn table, as the reference page shows, cells already printable. A cell of
+    several lines (`wrap`) makes its row as tall, the other cells blank below their first line."""
     widths = [width(h) for h in headers]
     for row in rows:
         for column, cell in enumerate(row):
-            cell_width = width(cell)
+            cell_width = max(map(width, cell.split("\n"))) if "\n" in cell else width(cell)
             if cell_width > widths[column]:
                 widths[column] = cell_width
 
@@ -85,9 +86,45 @@ def box_table(headers: list[str], rows: list[list[str]]) -> str:
         return left + middle.join("─" * (w + 2) for w in widths) + right
 
     def line(cells) -> str:
-        return "│ " + " │ ".join(_pad(c, w) for c, w in zip(cells, widths)) + " │"
+        return "│ " + " │ ".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)) + " │"
 
     out = [rule("┌", "┬", "┐"), line(headers), rule("├", "┼", "┤")]
-    out.extend(line(row) for row in rows)
+    for row in rows:
+        if not any("\n" in cell for cell in row):
+            out.append(line(row))
+            continue
+        stacked = [cell.split("\n") for cell in row]
+        for depth in range(max(map(len, stacked))):
+            out.append(line(cell[depth] if depth < len(cell) else "" for cell in stacked))
     out.append(rule("└", "┴", "┘"))
     return "\n".join(out)
+
+
+def wrap(text: str, columns: int) -> str:
+    """`text` wrapped to lines of at most `columns` columns, at spaces where it can, its own
+    line breaks kept; each line printable (tabs become spaces, other controls escaped)."""
+    columns = max(columns, 1)
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        line = printable(paragraph.rstrip("\r").expandtabs(4))
+        while width(line) > columns:
+            cut = _cut(line, columns)
+            space = line.rfind(" ", 0, cut + 1)
+            if space > 0:
+                out.append(line[:space].rstrip())
+                line = line[space + 1 :]
+            else:
+                out.append(line[:cut])
+                line = line[cut:]
+        out.append(line)
+    return "\n".join(out)
+
+
+def _cut(text: str, columns: int) -> int:
+    """How many characters of `text` fit in `columns` columns (at least one)."""
+    used = 0
+    for position, char in enumerate(text):
+        used += width(char)
+        if used > columns:
+            return max(position, 1)
+    return len(text)

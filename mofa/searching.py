@@ -175,6 +175,21 @@ def _snippet(text: str, located: list, marked: set[int]) -> str:
     return "".join(pieces).strip()
 
 
+def message_matcher(query: str):
+    """A function telling whether a message (a dict of a session's messages) matches `query`,
+    as `search` decides it; raises InvalidSearchQuery."""
+    terms = [(_term_words(term), term.prefix) for term in parse_query(query)]
+    terms = [(words, prefix) for words, prefix in terms if words]
+
+    def matches(message: object) -> bool:
+        return (
+            isinstance(message, dict)
+            and match_message(message_text(message.get("content")), terms) is not None
+        )
+
+    return matches
+
+
 def search_sessions(sessions: Iterable[Session], query: str, role: str | None = None):
     """(session, matching messages, snippet of the first) for each session with a message
     that holds every term of `query`; raises InvalidSearchQuery."""

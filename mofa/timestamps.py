@@ -1,8 +1,9 @@
-"""Parsing of RFC 3339 timestamps and the three ways the tool shows a time (all UTC)."""
+"""Parsing of RFC 3339 timestamps and the ways the tool shows a time: UTC, as stored, unless a
+table is asked for another time zone (`--timezone`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -60,6 +61,54 @@ def listing_text(index_value: str) -> str:
 
 def clock_text(moment: datetime) -> str:
     return moment.strftime("%H:%M:%S")
+
+
+def in_zone(moment: datetime, zone: tzinfo | None) -> datetime:
+    """`moment` in `zone` (None: UTC, as every time is stored); as it is when not representable
+    there (the year 1 or 9999 shifted out of range)."""
+    try:
+        return moment.astimezone(zone or UTC)
+    except (OverflowError, ValueError):
+        return moment
+
+
+def zoned_text(moment: datetime, zone: tzinfo | None) -> str:
+    """`YYYY-MM-DD HH:MM:SS` of `moment` in `zone`, as tables show a time."""
+    local = in_zone(moment, zone)
+    return (
+        f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
+        f" {local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+    )
+
+
+def zoned_listing_text(index_value: str, zone: tzinfo | None) -> str:
+    """`listing_text` of the index's form, shown in `zone` (None: UTC, unchanged)."""
+    if zone is None or not index_value:
+        return listing_text(index_value)
+    moment = parse_timestamp(index_value)
+    return zoned_text(moment, zone) if moment is not None else listing_text(index_value)
+
+
+def conversation_times(
+    moments: list[datetime | None], first: datetime | None, zone: tzinfo | None
+) -> list[str | None]:
+    """The time column of a conversation: `HH:MM:SS` for a message on the session's first day
+    (the day of `first`, else of its first timed message, in `zone`), the date too for a message
+    on another day; None where a message has no time."""
+    if first is None:
+        first = next((moment for moment in moments if moment is not None), None)
+    first_day = in_zone(first, zone).date() if first is not None else None
+    shown: list[str | None] = []
+    for moment in moments:
+        if moment is None:
+            shown.append(None)
+            continue
+        local = in_zone(moment, zone)
+        clock = f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+        if local.date() != first_day:
+            clock = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {clock}"
+        shown.append(clock)
+    return shown
 
 
 def normalize(value: object) -> object:

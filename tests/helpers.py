@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from click.testing import CliRunner
 
@@ -154,3 +155,59 @@ def run_installed(*args, input=None, env=None, timeout=120, script="mofa", **kwa
 
 def listed_ids(result) -> list[str]:
     return [item["session_id"] for item in json.loads(result.stdout)]
+
+
+class TerminalRun(NamedTuple):
+    returncode: int
+    output: str  # what the terminal showed: stdout and stderr as written
+
+
+def run_in_terminal(*args, env=None, columns=80, lines=24, timeout=60, script="mofa"):
+    """The installed console script with its standard streams on a pseudo-terminal of
+    `columns` x `lines`, as a person runs it; returns what the terminal showed."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    full_env = dict(os.environ)
+    full_env.pop("COLUMNS", None)
+    full_env.pop("LINES", None)
+    full_env.update(env or {})
+    main, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    process = subprocess.Popen(
+        [str(BIN / script), *args],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=full_env,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(main, 65536)
+                except OSError:  # EIO: every writer of the terminal is gone
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif process.poll() is not None and not select.select([main], [], [], 0.2)[0]:
+                break  # it ended and wrote nothing more
+        returncode = process.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait()
+        os.close(main)
+    return TerminalRun(
+        returncode, b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    )

@@ -20,6 +20,7 @@ class App:
         self.root_is_explicit = sessions_dir is not None  # the option, or MOFA_SESSIONS_DIR
         self.index_path = index_path
         self.verbose = verbose
+        self.timezone = None  # `--timezone`: a tzinfo, or None for UTC
         self._store = None
 
     def debug(self, text: str) -> None:
@@ -40,6 +41,7 @@ class App:
                 notice=console.notice,
                 progress=console.progress_reporter,
                 debug=self.debug if self.verbose else None,
+                status=console.status,
             )
         return self._store
 

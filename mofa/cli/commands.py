@@ -4,9 +4,12 @@ imported only when it runs (click's lazy subcommands): `list` does not pay for d
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from mofa import __version__
+from mofa.cli import console
 from mofa.cli.app import App
 from mofa.cli.errors import MofaGroup
 from mofa.cli.lazy import LazyGroup
@@ -42,9 +45,26 @@ from mofa.cli.options import global_output_format_option
 )
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr.")
 @global_output_format_option
+@click.option(
+    "--color",
+    type=click.Choice(console.COLOR_MODES),
+    default="auto",
+    show_default=True,
+    help="Colour: auto (only on a terminal, and never with NO_COLOR), always, never.",
+)
+@click.option(
+    "--timezone",
+    metavar="NAME",
+    envvar="MOFA_TIMEZONE",
+    help="Show the times of tables and conversations in this time zone: an IANA name"
+    " (Europe/Paris) or local [default: $MOFA_TIMEZONE, else UTC]. JSON and YAML stay UTC.",
+)
+@click.option("--no-pager", is_flag=True, help="Never page output (also: MOFA_PAGER=cat).")
 @click.version_option(__version__, prog_name="mofa")
 @click.pass_context
-def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
+def cli(
+    ctx: click.Context, sessions_dir, index_path, store_url, verbose, color, timezone, no_pager
+):
     """Manage the conversation sessions that AI agents leave on disk.
 
     \b
@@ -62,7 +82,14 @@ def cli(ctx: click.Context, sessions_dir, index_path, store_url, verbose):
         if ctx.get_parameter_source("store_url") == ParameterSource.COMMANDLINE:
             raise click.UsageError("give either --store or --sessions-dir, not both")
         store_url = None  # an explicit root beats MOFA_STORE from the environment
+    console.set_color_mode(color)
+    if no_pager:
+        os.environ["MOFA_PAGER"] = "cat"  # and for any command of this process
     app = ctx.obj = App(store_url, sessions_dir, index_path, verbose)
+    if timezone:
+        from mofa.cli.terminal import parse_timezone
+
+        app.timezone = parse_timezone(timezone)
     ctx.call_on_close(app.close)
 
 

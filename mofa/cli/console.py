@@ -1,6 +1,7 @@
 """Writing to the terminal: results to stdout; progress, warnings and errors to stderr.
 
-Colour only when the stream is a terminal (click strips it otherwise) and never with NO_COLOR.
+Colour (`mofa --color auto|always|never`): `auto` colours a terminal only (click strips
+colour from anything else) and never with NO_COLOR; `always` colours wherever the output goes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,36 @@ import sys
 
 import click
 
+COLOR_MODES = ("auto", "always", "never")
+_color_mode = "auto"
+
+
+def set_color_mode(mode: str) -> None:
+    """One of COLOR_MODES, from `mofa --color`."""
+    global _color_mode
+    _color_mode = mode
+
 
 def _color() -> bool | None:
-    return False if os.environ.get("NO_COLOR") else None
+    """click.echo's `color`: True to keep colour, False to strip it, None to let click decide
+    from the stream (a terminal keeps it)."""
+    if _color_mode == "always":
+        return True
+    if _color_mode == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return None
+
+
+def colors(stream=None) -> bool:
+    """Whether text written to `stream` (stdout by default) is to carry colour."""
+    decided = _color()
+    if decided is not None:
+        return decided
+    stream = sys.stdout if stream is None else stream
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def result(text: str) -> None:

@@ -1,4 +1,4 @@
-"""`mofa session index path | status | rebuild | verify`."""
+"""`mofa session index path | status | rebuild | verify | stop | clean`."""
 
 from __future__ import annotations
 
@@ -46,16 +46,26 @@ def index_path(app: App):
 
 
 @index_group.command()
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every index file in the cache directory: its root, whether it still exists, its size.",
+)
 @output_format_option("table", "json")
 @pass_app
-def status(app: App, fmt):
+def status(app: App, every, fmt):
     """Show what the index holds, how fresh it is and whether mofa-indexd watches the root.
 
     \b
     Examples:
       mofa session index status
       mofa session index status -f json | jq .watcher_pid
+      mofa session index status --all
     """
+    if every:
+        _write_catalog(app.store().cached_indexes(), fmt)
+        return
     report = app.store().status()
     if fmt == "json":
         import json
@@ -141,3 +151,89 @@ def verify(app: App, repair):
     if left:
         raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
     console.success(f"✓ Repaired: {summary}; the index now agrees with the {truth}")
+
+
+def _write_catalog(entries, fmt: str) -> None:
+    from mofa.render import box_table, printable
+
+    if fmt == "json":
+        import json
+
+        console.result(json.dumps([entry._asdict() for entry in entries], indent=2))
+        return
+    if not entries:
+        console.result("No index files.")
+        return
+    rows = [
+        [
+            printable(entry.root if entry.root is not None else "?"),
+            "yes" if entry.root_exists else "no",
+            _size_text(entry.size_bytes),
+            "-" if entry.watcher_pid is None else str(entry.watcher_pid),
+            printable(entry.path),
+        ]
+        for entry in entries
+    ]
+    console.result(box_table(["root", "exists", "size", "watcher", "index"], rows))
+    stale = [entry for entry in entries if entry.root is not None and not entry.root_exists]
+    if stale:
+        total = _size_text(sum(entry.size_bytes for entry in stale))
+        console.status(
+            f"{_count(len(stale), 'index', 'indexes')} of removed roots ({total}):"
+            " `mofa session index clean` removes them"
+        )
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _size_text(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+@index_group.command()
+@pass_app
+def clean(app: App):
+    """Remove the index files of sessions roots that no longer exist.
+
+    Index files live in the cache directory, one per root; a root removed or renamed leaves
+    its index behind. Indexes of roots that exist, and any a watcher uses, are kept.
+
+    \b
+    Examples:
+      mofa session index status --all
+      mofa session index clean
+    """
+    gone = app.store().clean_indexes()
+    for entry in gone:
+        console.status(f"  removed {entry.path} (root {entry.root})")
+    freed = _size_text(sum(entry.size_bytes for entry in gone))
+    console.success(f"✓ Removed {_count(len(gone), 'index', 'indexes')} of removed roots ({freed})")
+
+
+@index_group.command()
+@pass_app
+def stop(app: App):
+    """Stop the mofa-indexd watching the sessions root (SIGTERM), and wait for it to exit.
+
+    Commands keep working without it, stat-ing the files; a big root starts one again.
+
+    \b
+    Example:
+      mofa session index stop
+    """
+    try:
+        pid = app.store().stop_watcher()
+    except TimeoutError as error:
+        raise CliError(
+            f"mofa-indexd (pid {error.args[0]}) did not stop", ExitStatus.FAILED
+        ) from None
+    if pid is None:
+        console.status("No mofa-indexd watches this root.")
+        return
+    console.success(f"✓ Stopped mofa-indexd (pid {pid})")

@@ -9,7 +9,7 @@ import click
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.filters import session_filter, session_options
-from mofa.cli.options import complete_agents, output_format_option
+from mofa.cli.options import complete_agents, output_format_option, pager_option
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "message_count", "status"]
@@ -48,8 +48,11 @@ WIDE_HEADERS = ["agent", "updated_at", "user_id"]  # then origin when there is o
 )
 @session_options
 @output_format_option("table", "json", mofa_spellings=True)
+@pager_option
 @pass_app
-def list_sessions(app: App, agent, limit, sort, wide, since, until, statuses, user, tags, fmt):
+def list_sessions(
+    app: App, agent, limit, sort, wide, since, until, statuses, user, tags, fmt, no_pager
+):
     """List sessions: the N most recently created (or active), printed oldest first.
 
     Every filter narrows; --limit applies last.
@@ -91,13 +94,13 @@ def list_sessions(app: App, agent, limit, sort, wide, since, until, statuses, us
         if fmt == "json":
             write_wide_json(rows)
         else:
-            write_wide_table(rows)
+            write_wide_table(rows, app.timezone, pager=not no_pager)
         return
     rows = app.store().list(wanted)
     if fmt == "json":
         write_json(rows)
     else:
-        write_table(rows)
+        write_table(rows, app.timezone, pager=not no_pager)
 
 
 def write_json(rows) -> None:
@@ -174,15 +177,19 @@ def _json_text(item: dict) -> str:
     return text.replace("\n", "\n  ")
 
 
-def write_table(rows) -> None:
+def write_table(rows, zone=None, pager: bool = False) -> None:
+    """The box table; times in `zone` (None: UTC); a table longer than the screen through the
+    pager when `pager` and stdout is a terminal."""
+    from mofa.cli.terminal import page
     from mofa.render import box_table, printable
+    from mofa.timestamps import zoned_listing_text
 
     rows = list(rows)
     origins = bool(rows) and hasattr(rows[0], "origin")
     cells = [
         [
             printable(row.session_id),
-            listing_text(row.created_at),
+            zoned_listing_text(row.created_at, zone),
             str(row.message_count),
             printable(row.status),
         ]
@@ -192,7 +199,7 @@ def write_table(rows) -> None:
     if not cells:
         click.echo("No sessions found.")
         return
-    click.echo(box_table(HEADERS + ["origin"] if origins else HEADERS, cells))
+    page(box_table(HEADERS + ["origin"] if origins else HEADERS, cells), pager, long_only=True)
 
 
 def write_wide_json(rows) -> None:
@@ -220,9 +227,12 @@ def write_wide_json(rows) -> None:
     sys.stdout.flush()
 
 
-def write_wide_table(rows) -> None:
+def write_wide_table(rows, zone=None, pager: bool = False) -> None:
+    """`write_table` with the wide columns, the title cut to the terminal's width."""
     from mofa.cli.showing import terminal_columns
+    from mofa.cli.terminal import page
     from mofa.render import box_table, printable, truncate, width
+    from mofa.timestamps import zoned_listing_text
 
     rows = list(rows)
     if not rows:
@@ -233,11 +243,11 @@ def write_wide_table(rows) -> None:
     cells = [
         [
             printable(row.session_id),
-            listing_text(row.created_at),
+            zoned_listing_text(row.created_at, zone),
             str(row.message_count),
             printable(row.status),
             printable(row.agent),
-            listing_text(row.updated_at),
+            zoned_listing_text(row.updated_at or "", zone),
             "-" if row.user_id is None else printable(row.user_id),
         ]
         + ([printable(row.origin)] if origins else [])
@@ -253,4 +263,4 @@ def write_wide_table(rows) -> None:
     room = max(terminal_columns() - fixed - 3 * len(headers) - 1, width("title"))
     for cell in cells:
         cell[-1] = truncate(cell[-1], room)
-    click.echo(box_table(headers, cells))
+    page(box_table(headers, cells), pager, long_only=True)

@@ -96,3 +96,12 @@ def complete_agents(ctx: click.Context, param: click.Parameter, incomplete: str)
     from mofa.cli.completion import agent_completion, indexed_agents
 
     return agent_completion(indexed_agents)(ctx, param, incomplete)
+
+
+def pager_option(function):
+    """`--no-pager` for commands whose table or transcript goes through the pager."""
+    return click.option(
+        "--no-pager",
+        is_flag=True,
+        help="Write straight to the terminal, never through the pager (also: MOFA_PAGER=cat).",
+    )(function)

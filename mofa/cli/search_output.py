@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 
 import click
 
+from mofa.cli import console
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "matches", "snippet"]
@@ -29,14 +28,18 @@ def write_json(hits) -> None:
     click.echo(json.dumps(items, indent=2, ensure_ascii=False))
 
 
-def write_table(hits) -> None:
+def write_table(hits, zone=None, pager: bool = False) -> None:
+    """The box table; times in `zone` (None: UTC); through the pager when longer than the
+    screen and `pager` (stdout a terminal)."""
+    from mofa.cli.terminal import page
     from mofa.render import box_table, printable
     from mofa.searching import snippet_parts
+    from mofa.timestamps import zoned_listing_text
 
     if not hits:
         click.echo("No sessions found.")
         return
-    highlight = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    highlight = console.colors()
     rows = []
     for hit in hits:
         pieces = []
@@ -48,9 +51,9 @@ def write_table(hits) -> None:
         rows.append(
             [
                 printable(hit.session_id),
-                listing_text(hit.created_at) if hit.created_at else "-",
+                zoned_listing_text(hit.created_at, zone) if hit.created_at else "-",
                 str(hit.matches),
                 "".join(pieces),
             ]
         )
-    click.echo(box_table(HEADERS, rows), color=highlight)
+    page(box_table(HEADERS, rows), pager, long_only=True)

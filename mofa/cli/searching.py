@@ -6,7 +6,7 @@ import click
 
 from mofa.cli.app import App, pass_app
 from mofa.cli.filters import session_filter, time_options
-from mofa.cli.options import output_format_option
+from mofa.cli.options import output_format_option, pager_option
 
 
 @click.command("search")
@@ -26,8 +26,9 @@ from mofa.cli.options import output_format_option
     help="At most N sessions.",
 )
 @output_format_option("table", "json")
+@pager_option
 @pass_app
-def search(app: App, query, agent, role, since, until, limit, fmt):
+def search(app: App, query, agent, role, since, until, limit, fmt, no_pager):
     """Search the text of the messages: every word must match, best match first.
 
     QUERY is words (all must be in one message), "a phrase" and prefix* terms; case and
@@ -46,4 +47,4 @@ def search(app: App, query, agent, role, since, until, limit, fmt):
     if fmt == "json":
         search_output.write_json(hits)
     else:
-        search_output.write_table(hits)
+        search_output.write_table(hits, app.timezone, pager=not no_pager)

@@ -34,6 +34,7 @@ def open_store(
     notice: Warn | None = None,
     progress: Callable[[str], Progress | None] | None = None,
     debug: Warn | None = None,
+    status: Warn | None = None,
 ):
     """The store named by `url` (`postgresql://...`), else the files under `root` (an absolute
     path), kept in step with their SQLite index at `index_path` unless `indexed` is false.
@@ -41,7 +42,8 @@ def open_store(
     A root named explicitly (`root_is_explicit`: an option or variable) that does not exist is
     SessionsRootMissing; the default root missing is an empty store (and no index file).
     `warn` hears what a command mentions but does not stop for, `notice` what the store did by
-    itself (an index rebuilt), `progress(label)` gives a progress callback for long work.
+    itself (an index rebuilt), `status` what it starts on the user's behalf (a watcher: one
+    `→` line), `progress(label)` gives a progress callback for long work.
     Raises InvalidStoreLocation for a URL no store takes.
     """
     if url:
@@ -82,5 +84,5 @@ def open_store(
     from indexer.store import IndexedSessionStore
 
     return IndexedSessionStore(
-        root, index_path, warn=warn, notice=notice, progress=progress, debug=debug
+        root, index_path, warn=warn, notice=notice, progress=progress, debug=debug, status=status
     )

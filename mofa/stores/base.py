@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mofa.errors import MofaError
     from mofa.session import Session
     from mofa.stores.queries import QueryResult
-    from mofa.stores.results import SearchHit, UpkeepResult, VerifyReport
+    from mofa.stores.results import CachedIndex, SearchHit, UpkeepResult, VerifyReport
 
 Warn = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -187,6 +187,24 @@ class SessionStore(ABC):
     def index_location(self) -> str | None:
         """The file of the store's index, when it keeps one that users may read."""
         return None
+
+    def stop_watcher(self) -> int | None:
+        """Stop the mofa-indexd watching this store's root: its pid, None when none ran."""
+        from mofa.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind} store has no watcher")
+
+    def cached_indexes(self) -> list[CachedIndex]:
+        """Every index file of the user's cache directory, for any root."""
+        from mofa.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind} store keeps no index files")
+
+    def clean_indexes(self) -> list[CachedIndex]:
+        """Remove the cached index files of roots that no longer exist; returns them."""
+        from mofa.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind} store keeps no index files")
 
     def index_name(self) -> str | None:
         """The store's index as `index` commands name it: its file, or where it lives; None

@@ -42,3 +42,13 @@ class Problem(NamedTuple):
 class VerifyReport(NamedTuple):
     examined: int
     problems: list[Problem]
+
+
+class CachedIndex(NamedTuple):
+    """One index file of the cache directory."""
+
+    path: str
+    root: str | None  # None: the file does not say (not an index, or unreadable)
+    root_exists: bool
+    size_bytes: int
+    watcher_pid: int | None

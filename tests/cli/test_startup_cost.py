@@ -220,11 +220,11 @@ def test_a_listing_that_finds_a_change_refreshes_it(root, args):
     ]
 
 
-def test_a_table_listing_adds_only_the_renderer(root):
+def test_a_table_listing_adds_only_the_renderer_and_the_pager(root):
     write_session(root, "a", "s")
     warm(root)
     extra = imported_modules("session", "list") - click_modules()
-    assert extra - OURS_LIST - STDLIB_ALLOWED <= {"mofa.render", "unicodedata"}
+    assert extra - OURS_LIST - STDLIB_ALLOWED <= {"mofa.render", "mofa.cli.terminal", "unicodedata"}
 
 
 @pytest.mark.parametrize(

@@ -53,9 +53,10 @@ def watcher_answering(index_path) -> bool:
 
 
 def test_a_big_root_gets_a_watcher_once_and_later_commands_use_it(big_root, index_path, reaper):
-    first = run_installed("-v", "session", "list", "--limit", "1", env=BIG)
+    first = run_installed("session", "list", "--limit", "1", env=BIG)
     assert first.returncode == 0, first.stderr
-    assert "started mofa-indexd (pid" in first.stderr
+    started = [line for line in first.stderr.splitlines() if "mofa-indexd" in line]
+    assert len(started) == 1 and started[0].startswith("→ Started mofa-indexd for ")
     assert wait_until(lambda: watcher_answering(index_path), timeout=30)
     pid = running_pid(index_path)
     assert watcher_record(index_path).idle_exit == 3600
@@ -65,7 +66,7 @@ def test_a_big_root_gets_a_watcher_once_and_later_commands_use_it(big_root, inde
     )
     assert second.returncode == 0, second.stderr
     assert "mofa-indexd confirmed the index" in second.stderr
-    assert "started mofa-indexd" not in second.stderr
+    assert "Started mofa-indexd" not in second.stderr
     assert running_pid(index_path) == pid  # the same watcher, no second one
 
     write_session(big_root, "agent-0", "fresh")  # the watcher keeps the index exact
@@ -83,7 +84,7 @@ def test_a_big_root_gets_a_watcher_once_and_later_commands_use_it(big_root, inde
 
 def test_an_auto_started_watcher_exits_after_the_idle_time(big_root, index_path, reaper):
     env = dict(BIG, MOFA_AUTOSTART_IDLE="1")
-    assert "started mofa-indexd" in run_installed("-v", "session", "list", env=env).stderr
+    assert "→ Started mofa-indexd" in run_installed("session", "list", env=env).stderr
     assert wait_until(lambda: running_pid(index_path) is not None, timeout=30)
     # Without a command it goes by itself (bounded wait, far above the idle time).
     assert wait_until(lambda: running_pid(index_path) is None, timeout=60)
@@ -134,3 +135,15 @@ def test_an_auto_started_watcher_whose_root_is_gone_still_exits(big_root, index_
     assert wait_until(lambda: running_pid(index_path) is None, timeout=60)
     log = watcher_log(index_path)
     assert "is gone" in log and "no command for 2 s" in log
+
+
+def test_index_stop_stops_the_watcher_of_the_root(big_root, index_path, reaper):
+    run_installed("session", "list", "--limit", "1", env=BIG)
+    assert wait_until(lambda: running_pid(index_path) is not None, timeout=30)
+    pid = running_pid(index_path)
+    stopped = run_installed("session", "index", "stop", env=BIG)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"Stopped mofa-indexd (pid {pid})" in stopped.stderr
+    assert running_pid(index_path) is None
+    again = run_installed("session", "index", "stop", env=BIG)
+    assert again.returncode == 0 and "No mofa-indexd watches this root" in again.stderr

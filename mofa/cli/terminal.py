@@ -1,0 +1,97 @@
+"""What a person at a terminal gets, as git gives it: long output through a pager, and times
+in the time zone they ask for. Nothing here applies when stdout is not a terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from mofa.cli import console
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
+
+DEFAULT_PAGER = "less -FRX"
+
+
+def pager_command() -> str | None:
+    """MOFA_PAGER, else PAGER, else `less -FRX`; None when one of them is empty or `cat`."""
+    for name in ("MOFA_PAGER", "PAGER"):
+        value = os.environ.get(name)
+        if value is not None:
+            value = value.strip()
+            return None if value in ("", "cat") else value
+    return DEFAULT_PAGER
+
+
+def terminal_lines() -> int:
+    """LINES, else the terminal's height, else 24."""
+    try:
+        lines = int(os.environ.get("LINES", "0"))
+    except ValueError:
+        lines = 0
+    if lines > 0:
+        return lines
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).lines or 24
+    except (AttributeError, ValueError, OSError):
+        return 24
+
+
+def page(text: str, enabled: bool = True, long_only: bool = False) -> None:
+    """Write `text` and a newline to stdout: through the pager when stdout is a terminal and
+    `enabled` (not `--no-pager`); with `long_only`, only when it does not fit the screen."""
+    if not enabled or not sys.stdout.isatty():
+        console.result(text)
+        return
+    command = pager_command()
+    if command is None or (long_only and text.count("\n") + 1 < terminal_lines()):
+        console.result(text)
+        return
+    import signal
+    import subprocess
+
+    sys.stdout.flush()
+    environment = dict(os.environ)
+    environment.setdefault("LESS", "FRX")  # as git: quit if one screen, keep colours and screen
+    environment.setdefault("LV", "-c")
+    try:
+        pager = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=environment)
+    except OSError:
+        console.result(text)
+        return
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    # The pager owns Ctrl-C while it runs (less uses it to stop a search); quitting it ends us.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        try:
+            with pager.stdin as pipe:  # type: ignore[union-attr]
+                pipe.write((text + "\n").encode(encoding, "backslashreplace"))
+        except (BrokenPipeError, OSError):
+            pass  # the user quit the pager before reading everything
+        pager.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def parse_timezone(name: str | None) -> tzinfo | None:
+    """`--timezone` / MOFA_TIMEZONE: an IANA name, `local`, or `UTC`; None for the default
+    (UTC). Raises click.BadParameter for a name the system does not know."""
+    if name is None or name.strip() == "":
+        return None
+    if name == "local":
+        from datetime import datetime
+
+        return datetime.now().astimezone().tzinfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise click.BadParameter(
+            f"unknown time zone {name!r}: give an IANA name such as Europe/Paris, or local",
+            param_hint="'--timezone'",
+        ) from None
