@@ -205,3 +205,16 @@ def test_help_shows_both_with_examples():
     assert "--sort [created|updated]" in text and "-w, --wide" in text
     assert "mofa session list --sort updated --limit 10" in text
     assert "mofa session list --wide" in text
+
+
+def test_wide_table_shows_both_times_in_the_chosen_zone_and_json_in_utc(sessions):
+    result = run("--timezone", "Asia/Tokyo", "session", "list", "-w", env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    rows = {cells(line)[0]: cells(line) for line in result.stdout.splitlines()[3:-1]}
+    assert rows["agent-a:s1"][1] == "2024-03-01 19:00:00"
+    assert rows["agent-a:s1"][5] == "2024-03-02 00:00:00"
+    assert rows["agent-a:s2"][5] == "-"
+    as_json = json.loads(
+        run("--timezone", "Asia/Tokyo", "session", "list", "-w", "-f", "json").stdout
+    )
+    assert as_json[1]["updated_at"] == "2024-03-01 15:00:00"
