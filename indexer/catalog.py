@@ -24,10 +24,11 @@ def index_directory(environ=os.environ) -> str:
 
 def _files_of(path: str) -> list[str]:
     """Every file that belongs to the index at `path`: the database, its journals, the
-    watcher's lock and log."""
+    watcher's lock and log, and the lock its openers and repairers take."""
     return [path + suffix for suffix in ("", "-wal", "-shm", "-journal")] + [
         lock_path(path),
         log_path(path),
+        path + ".lock",
     ]
 
 

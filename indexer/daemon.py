@@ -25,6 +25,7 @@ from indexer.lock import (
     DaemonLock,
     WatcherRecord,
 )
+from indexer.private import make_private_dirs
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
@@ -89,7 +90,7 @@ class IndexDaemon:
 
     # -- the watcher's life ----------------------------------------------------------------
     def run(self) -> None:
-        os.makedirs(self.root, exist_ok=True)
+        # Never makes the root: one that is missing (a typo, or removed) is waited for.
         if self.mirror is not None:
             self.mirror.start()
         try:
@@ -146,10 +147,8 @@ class IndexDaemon:
         self._publish(STARTING)
         from watchdog.observers import Observer
 
-        from indexer.watcher import OverflowListener, SessionEventHandler, wanted_events
+        from indexer.watcher import SessionEventHandler, wanted_events
 
-        overflow = OverflowListener(self.pending)
-        logging.getLogger("watchdog").addHandler(overflow)
         observer = Observer()
         # Watch before reconciling: a change made meanwhile is both seen and reconciled.
         watched = os.path.realpath(self.root)  # watchdog does not follow a symlinked root
@@ -183,7 +182,6 @@ class IndexDaemon:
         finally:
             observer.stop()
             observer.join(timeout=5)
-            logging.getLogger("watchdog").removeHandler(overflow)
 
     def _idle_too_long(self, now: float) -> bool:
         if self.idle_exit is None or now - self.last_command < self.idle_exit:
@@ -463,7 +461,8 @@ def _parse_args(argv):
     parser.add_argument(
         "--origin",
         metavar="NAME",
-        help="the name the mirrored sessions carry (default: the host name)",
+        help="the name the mirrored sessions carry (default: the host name); an origin"
+        " belongs to one root: one that another root mirrors is refused (exit 1)",
     )
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
@@ -490,10 +489,16 @@ def main(argv=None) -> None:
             sys.exit(2)
         mirror = Mirror(root, args.sync_to, args.origin)
         log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
+    if not os.path.isdir(root):
+        # A watcher never creates its root (a typo would become an empty root and index).
+        log.error("the sessions root %s does not exist or is not a directory; not starting", root)
+        sys.exit(1)
     daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
+    if mirror is not None:
+        mirror.on_refused = daemon.stop  # its origin is another root's: exit 1, said why
     try:
-        os.makedirs(os.path.dirname(index_path), exist_ok=True)
-        os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
+        make_private_dirs(os.path.dirname(index_path))
+        make_private_dirs(os.path.dirname(root_lock.path))
         root_lock.acquire()
         try:
             lock.acquire()
@@ -530,7 +535,10 @@ def main(argv=None) -> None:
     finally:
         lock.release()
         root_lock.release()
-    if received:
+    refused = mirror is not None and mirror.refused is not None
+    if refused:
+        log.info("stopped: origin %r belongs to another root", mirror.origin)
+    elif received:
         log.info("received %s; stopped", received[0])
     else:
         log.info("stopped")
@@ -539,7 +547,9 @@ def main(argv=None) -> None:
         # index file now at their path: end here instead.
         logging.shutdown()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(1 if refused else 0)
+    if refused:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -150,13 +150,21 @@ def open_index(
     if path == MEMORY:
         return _connect(path, root)
     directory = os.path.dirname(path)
+    if not os.path.isdir(directory):  # (indexer.private is imported only when something is made)
+        from indexer.private import make_private_dirs
+
+        try:
+            make_private_dirs(directory)
+        except OSError as error:
+            raise _unavailable(
+                f"cannot create the index directory {directory}: {error.strerror or error}"
+            ) from None
+    fence = _fence(path, fcntl.LOCK_SH)
     try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as error:
-        raise _unavailable(
-            f"cannot create the index directory {directory}: {error.strerror or error}"
-        ) from None
-    try:
+        if not os.path.exists(path):
+            from indexer.private import create_private_file
+
+            create_private_file(path)
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
         if not is_corruption(error):
@@ -164,7 +172,33 @@ def open_index(
         reason = str(error)
     except OSError as error:
         raise _unavailable(f"cannot open the index {path}: {error.strerror or error}") from None
+    finally:
+        if fence is not None:
+            os.close(fence)
     return _replace_broken(path, root, reason, notice)
+
+
+def _fence(path: str, how: int) -> int | None:
+    """`<path>.lock`, locked `how`: shared while a process opens the index (SQLite opens the
+    file, its -wal and its -shm one by one), exclusive while one replaces the three, so that
+    no opener pairs a new index file with the old one's -wal (an index that lists its
+    directories as read but holds none of their sessions). None when no lock can be made (a
+    read-only cache): the files are then opened as they are."""
+    try:
+        fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, how)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def replace_broken_index(path: str, root: str, reason: str) -> sqlite3.Connection:
+    """A new, empty index at `path` in place of one found corrupt while in use."""
+    return _replace_broken(path, root, reason, None, force=True)
 
 
 def replace_index_file(path: str, root: str) -> None:
@@ -176,12 +210,10 @@ def replace_index_file(path: str, root: str) -> None:
 def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.Connection:
     # One process at a time replaces the file, and only if it is still broken when its turn
     # comes: another process may have rebuilt it meanwhile.
+    lock = _fence(path, fcntl.LOCK_EX)
+    if lock is None:
+        raise _unavailable(f"cannot lock the index {path}")
     try:
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as error:
-        raise _unavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
         if not force:
             try:
                 return _connect(path, root)
@@ -194,6 +226,9 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
             )
         remove_index_files(path)
         try:
+            from indexer.private import create_private_file
+
+            create_private_file(path)
             return _connect(path, root)
         except (sqlite3.Error, OSError) as error:
             raise _unavailable(f"cannot create the index {path}: {error}") from None

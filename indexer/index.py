@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
+from indexer.database import MEMORY, is_corruption, open_index, replace_broken_index
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -77,8 +77,10 @@ class SessionIndex:
     def closed(self, conn: sqlite3.Connection) -> bool:
         return getattr(self, "_closed", None) is conn
 
-    def _repaired(self, operation):
-        """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again."""
+    def _repaired(self, operation, reads: bool = False):
+        """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again
+        (one that `reads` the index, once the new index is filled from the files: never
+        answered from the new, empty one)."""
         try:
             return operation()
         except sqlite3.DatabaseError as error:
@@ -91,9 +93,10 @@ class SessionIndex:
                 f"the index {self.path} was unusable ({reason}); "
                 "rebuilding it from the session files"
             )
-        remove_index_files(self.path)
-        self.conn = open_index(self.path, self.root, self.notice)
+        self.conn = replace_broken_index(self.path, self.root, reason)
         try:
+            if reads:
+                self.refresh(None)
             return operation()
         except sqlite3.Error as error:
             raise _failed(error) from None
@@ -141,7 +144,7 @@ class SessionIndex:
             cursor = self.conn.execute(sql, params)
             return cursor, cursor.fetchone()
 
-        cursor, row = self._repaired(first)
+        cursor, row = self._repaired(first, reads=True)
         if row is None:
             return
         yield row
@@ -158,7 +161,7 @@ class SessionIndex:
         return self._rows(sql, params)
 
     def _all(self, sql: str, params=()) -> list[tuple]:
-        return self._repaired(lambda: self.conn.execute(sql, params).fetchall())
+        return self._repaired(lambda: self.conn.execute(sql, params).fetchall(), reads=True)
 
     def list_rows(self, wanted: SessionFilter, wide: bool = False) -> Iterator[SessionRow]:
         """The sessions `wanted` names, oldest first (by created_at, or last activity with
@@ -219,8 +222,9 @@ class SessionIndex:
         return [
             JsonlMatch._make(row)
             for row in self._all(
-                f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions WHERE dir = '' AND layout = 'jsonl'"
-                " AND (session_id = ? OR name = ?) ORDER BY session_id",
+                f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions"
+                " WHERE dir = '' AND layout = 'jsonl' AND (session_id = ? OR name = ?)"
+                " ORDER BY session_id",
                 (full_id, name),
             )
         ]

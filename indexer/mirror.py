@@ -3,10 +3,16 @@
 A thread of its own, beside the local index (which never waits for the database): the
 daemon tells it which files each batch touched, and it brings the database up to date with
 them, a burst in one transaction. What it sends is decided by content hash, never by "send
-everything": it knows each session's hash in the database (read once per connection) and each
-file's (computed when the file's stat changes), and sends only those that differ, deleting
-those the root no longer holds. The same comparison is the catch-up after an outage or a
-restart, so a dropped connection, a server restart or a SIGKILLed watcher lose nothing.
+everything": it reads the database's hashes of what a pass looks at (all of them on a full
+pass, at least every IDLE_SYNC_S; the changed ids otherwise), never trusting its memory of
+them, and each file's (computed when the file's stat changes), and sends only those that
+differ, deleting those the root no longer holds. The same comparison is the catch-up after an
+outage or a restart, so a dropped connection, a server restart, a SIGKILLed watcher or rows
+deleted in the database behind its back lose nothing.
+
+An origin belongs to one root (its host and real path, recorded in the database): a second
+root under the same origin is refused (OriginTaken), since its passes would delete the first
+root's sessions. A root that no longer exists on this host gives its origin up to the next.
 
 The database never changes a host's files: nothing here writes under the root.
 """
@@ -21,7 +27,7 @@ import time
 from typing import NamedTuple
 
 from mofa import tree
-from mofa.errors import MofaError, StoreUnavailable
+from mofa.errors import MofaError, OriginTaken, StoreUnavailable
 from mofa.stores.urls import masked
 
 log = logging.getLogger("mofa-indexd")
@@ -52,8 +58,11 @@ class Mirror:
         self.url = url
         self.where = masked(url)
         self.origin = origin or default_origin()
+        self.owner = (default_origin(), os.path.realpath(root))  # whose origin it is
+        self.refused: OriginTaken | None = None  # the origin is another root's: stopped
+        self.on_refused = None  # called (no argument) when refused: the daemon stops
         self.store = None
-        self.remote: dict[str, str] | None = None  # id -> hash in the database, once read
+        self.remote: dict[str, str] | None = None  # id -> hash in the database, as last read
         self.files: dict[tuple[str, str], Known] = {}
         self.claims: dict[str, set] = {}  # id -> the files that hold it (usually one)
         self.affected: set[str] = set()  # ids whose files changed since the last pass
@@ -105,6 +114,13 @@ class Mirror:
                 touched, self.touched, self.everything = self.touched, set(), False
             try:
                 self._pass(everything, touched)
+            except OriginTaken as error:
+                self._close()
+                self.refused = error
+                log.error("%s; not mirroring %s", error, self.root)
+                if self.on_refused is not None:
+                    self.on_refused()
+                return
             except Exception as error:  # the database's trouble never stops the watcher
                 with self.lock:
                     self.everything = True  # what was not sent is found by the next full pass
@@ -148,7 +164,7 @@ class Mirror:
         from mofa.stores.postgres import open_postgres_store
 
         self.store = open_postgres_store(self.url)
-        self.remote = self.store.mirror_hashes(self.origin)
+        self.store.mirror_claim(self.origin, self.owner, _gone_from_this_host)
 
     # -- one pass --------------------------------------------------------------------------
     def _pass(self, everything: bool, touched: set) -> None:
@@ -159,10 +175,20 @@ class Mirror:
         fresh: dict[str, tuple] = {}  # id -> prepared rows read during this pass
         self.sent = 0
         if everything:
+            # What the database holds now, not what it held: rows deleted behind the mirror's
+            # back are sent again.
+            self.remote = self.store.mirror_hashes(self.origin)
             self._scan_all(fresh)
         else:
             for key in touched:
                 self._look_at(key, fresh)
+            if self.affected:
+                held = self.store.mirror_hashes(self.origin, sorted(self.affected))
+                for sid in self.affected:
+                    if sid in held:
+                        self.remote[sid] = held[sid]
+                    else:
+                        self.remote.pop(sid, None)
         remote = self.remote
         if everything:
             local = self._local_hashes()
@@ -203,7 +229,7 @@ class Mirror:
             )
 
     def _send(self, upserts: list, deletes: list, sessions: int) -> None:
-        self.store.mirror_apply(self.origin, upserts, deletes, sessions)
+        self.store.mirror_apply(self.origin, upserts, deletes, sessions, self.owner)
         for record, _ in upserts:
             self.remote[record.session_id] = record.content_hash
         for sid in deletes:
@@ -327,6 +353,12 @@ def winner_of(session_id: str, holders) -> tuple[str, str]:
         return (kind, os.fsencode(os.path.join(directory, name)))
 
     return min(holders, key=rank)
+
+
+def _gone_from_this_host(host: str, root: str) -> bool:
+    """Whether the root an origin was recorded for is no longer a directory here (moved or
+    removed): its origin may go to the root that mirrors now."""
+    return host == default_origin() and not os.path.isdir(root)
 
 
 def check_url(url: str) -> None:

@@ -25,17 +25,19 @@ from mofa.searching import (  # noqa: F401 (the query language is shared by ever
     MARK_END,
     MARK_START,
     Term,
+    match_message,
     message_text,
     parse_query,
     plain_snippet,
+    search_terms,
+    searchable_text,
     snippet_parts,
 )
 from mofa.session import Session
 
-SEARCH_VERSION = "1"
+SEARCH_VERSION = "2"
 TOKENIZER = "unicode61 remove_diacritics 2"
 POSITION_BITS = 24  # messages after the 16,777,216th of one session are not searched
-SNIPPET_TOKENS = 16
 BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
 Progress = Callable[[int, int], None]
 
@@ -75,14 +77,12 @@ def match_expression(text: str) -> str:
 
 
 def _storable(text: str) -> str:
-    """Text SQLite can hold (lone surrogates kept as escapes), without the snippet marks."""
+    """A role as SQLite can hold it (lone surrogates kept as escapes)."""
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    if MARK_START in text or MARK_END in text:
-        text = text.replace(MARK_START, " ").replace(MARK_END, " ")
     return text
 
 
@@ -93,13 +93,13 @@ def message_rows(session: Session, session_key: int) -> list[tuple]:
     for position, message in enumerate(session.messages[: 1 << POSITION_BITS]):
         if not isinstance(message, dict):
             continue
-        text = message_text(message.get("content"))
+        text = searchable_text(message.get("content"))  # what snippets quote, on every store
         if not text:
             continue
         role = message.get("role")
         if not isinstance(role, str):
             role = "" if role is None else str(role)
-        rows.append((base + position, _storable(text), _storable(role)))
+        rows.append((base + position, text, _storable(role)))
     return rows
 
 
@@ -317,12 +317,14 @@ def update_search(
 def search(
     conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()
 ) -> list[SearchHit]:
-    """The sessions with messages matching `query`, best first (the sum of their messages'
-    bm25), each with its number of matching messages and a snippet of its first match.
+    """The sessions with messages matching `query`, best first (most matching messages, then
+    the newest, as every store orders them; `score` is their bm25 sum, for information), each with its number of matching messages and a snippet of its first match (by
+    mofa.searching's rule, as every store makes it, not FTS5's snippet()).
 
     Raises InvalidSearchQuery for a query it cannot take. Without search data, no hits.
     """
     expression = match_expression(query)
+    terms = search_terms(query)
     if not search_exists(conn):
         return []
     inner = ["search_messages MATCH ?"]
@@ -350,21 +352,19 @@ def search(
         f" GROUP BY rowid >> {POSITION_BITS}) m"
         " JOIN search_sessions x ON x.id = m.key JOIN sessions s ON s.session_id = x.session_id"
         + (" WHERE " + " AND ".join(outer) if outer else "")
-        + " ORDER BY m.score, x.session_id"
+        # Best first as on every store: most matching messages, then the newest.
+        + " ORDER BY m.matches DESC, s.created_at DESC, x.session_id"
         + limit
     )
     hits = []
     for session_id, agent, created_at, matches, first, score in conn.execute(
         sql, params
     ).fetchall():
-        snippet = conn.execute(
-            f"SELECT snippet(search_messages, 0, ?, ?, '…', {SNIPPET_TOKENS}) FROM search_messages"
-            " WHERE search_messages MATCH ? AND rowid = ?",
-            (MARK_START, MARK_END, expression, first),
+        text = conn.execute(
+            "SELECT content FROM search_messages WHERE rowid = ?", (first,)
         ).fetchone()
-        hits.append(
-            SearchHit(session_id, agent, created_at, matches, snippet[0] if snippet else "", score)
-        )
+        snippet = (match_message(text[0], terms) if text else None) or ""
+        hits.append(SearchHit(session_id, agent, created_at, matches, snippet, score))
     return hits
 
 

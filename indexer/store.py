@@ -273,15 +273,23 @@ class IndexedSessionStore(FileSessionStore):
         handle = ref.handle
         self.index.forget(handle.directory, handle.file)
 
-    def delete_many(self, refs: list[SessionRef]) -> list:
+    def delete_unchanged(self, ref: SessionRef, version: object) -> None:
+        super().delete_unchanged(ref, version)
+        handle = ref.handle
+        self.index.forget(handle.directory, handle.file)
+
+    def delete_many(self, refs: list[SessionRef], versions: list | None = None) -> list:
         """Every file first, then their rows in one transaction."""
         from mofa.errors import MofaError
 
         outcomes: list = []
         gone = []
-        for ref in refs:
+        for ref, version in zip(refs, versions or [None] * len(refs), strict=True):
             try:
-                FileSessionStore.delete(self, ref)
+                if version is None:
+                    FileSessionStore.delete(self, ref)
+                else:
+                    FileSessionStore.delete_unchanged(self, ref, version)
             except MofaError as error:
                 outcomes.append(error)
             else:

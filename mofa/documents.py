@@ -55,6 +55,11 @@ def export_document(session: Session) -> dict:
     return document
 
 
+def json_export(session: Session) -> bytes:
+    """The bytes `export -f json` writes for the session (also an archive's file)."""
+    return to_json(export_document(session)).encode("utf-8")
+
+
 def same_content(first: dict, second: dict) -> bool:
     """Whether two documents hold the same values, numbers compared by their text (`1e400`
     and `1e401` are both infinity as floats, never the same number). The same export text is

@@ -59,6 +59,10 @@ class SessionExists(MofaError):
     """A session with this id is already stored (import without --replace)."""
 
 
+class SessionChanged(MofaError):
+    """A session was written to since it was read (and archived): it is kept, not deleted."""
+
+
 class SessionFileTaken(SessionExists):
     """The file a session would be written to holds another session (two MoFA keys of one
     file name)."""
@@ -107,3 +111,12 @@ class SessionsRootMissing(MofaError):
 class StoreUnavailable(MofaError):
     """A store cannot be reached or used: its server is down, its URL or credentials are wrong,
     its driver is not installed, or its schema is newer than this program."""
+
+
+class QueryTooLarge(QueryError):
+    """A value or row of a user's SQL too large to print within MOFA_QUERY_MAX_BYTES."""
+
+
+class OriginTaken(MofaError):
+    """A mirror's origin already belongs to another root: mirroring under it would delete
+    that root's sessions from the database."""

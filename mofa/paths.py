@@ -40,3 +40,37 @@ def sessions_root_exists(root: str, explicit: bool) -> bool:
             " (given by --sessions-dir or MOFA_SESSIONS_DIR)"
         )
     return False
+
+
+def check_outside_root(output: str, root: str | None) -> None:
+    """Refuse (RefusedPath) an output inside the sessions root, however it is named: through
+    symlinks, `..`, or another mount of the same directory; the file need not exist yet. A
+    store with no root (a database) has nothing to protect here."""
+    if output == "-" or root is None:
+        return
+    real = os.path.realpath(output)
+    real_root = os.path.realpath(root)
+    inside = real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+    if not inside:
+        try:
+            root_stat = os.stat(real_root)
+        except OSError:
+            return  # no root: nothing to protect
+        probe = os.path.dirname(real)
+        while not inside:
+            try:
+                st = os.stat(probe)
+                inside = (st.st_dev, st.st_ino) == (root_stat.st_dev, root_stat.st_ino)
+            except OSError:
+                pass
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+    if inside:
+        from mofa.errors import RefusedPath
+
+        raise RefusedPath(
+            f"refusing to write {output}: it is inside the sessions root {root}"
+            " (an export never overwrites or creates a session)"
+        )

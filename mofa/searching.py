@@ -15,6 +15,10 @@ from mofa.session import Session
 
 MARK_START, MARK_END = "\x02", "\x03"  # around each match in a snippet; never in stored text
 SNIPPET_TOKENS = 16
+# The largest query taken: each term costs a pass over the candidates' text, and a query of
+# thousands of them would run for minutes on any store.
+MAX_QUERY_TERMS = 64
+MAX_QUERY_CHARS = 1_000
 
 
 class Term(NamedTuple):
@@ -25,17 +29,28 @@ class Term(NamedTuple):
 def parse_query(text: str) -> list[Term]:
     """Words (all must match), `"a phrase"`, `prefix*`; raises InvalidSearchQuery.
 
-    A word or phrase with no letter or digit cannot match anything and is left out.
+    A word or phrase with no letter or digit cannot match anything and is left out. A query
+    longer than MAX_QUERY_CHARS or of more than MAX_QUERY_TERMS words and phrases is refused.
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidSearchQuery("empty search query: give words to search for")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidSearchQuery(
+            f"search query too long ({len(text):,} characters): at most {MAX_QUERY_CHARS:,}"
+        )
     terms = []
+    written = 0
     position, end = 0, len(text)
     while position < end:
         char = text[position]
         if char.isspace():
             position += 1
             continue
+        written += 1
+        if written > MAX_QUERY_TERMS:
+            raise InvalidSearchQuery(
+                f"search query has too many terms: at most {MAX_QUERY_TERMS} words and phrases"
+            )
         if char == '"':
             close = text.find('"', position + 1)
             if close < 0:
@@ -80,6 +95,20 @@ def message_text(content: object) -> str:
         elif isinstance(value, list):
             stack.extend(reversed(value))
     return "\n".join(strings)
+
+
+_UNHELD = re.compile("[\x00\x02\x03\ud800-\udfff]")
+
+
+def searchable_text(content: object) -> str:
+    """What every store searches and quotes in snippets for a message whose content is
+    `content`: its text (message_text), with what some store cannot hold (a NUL, a lone
+    surrogate) as U+FFFD and the snippet marks as spaces. One rule, so that the same sessions
+    give the same rows, snippets included, on every store."""
+    text = message_text(content)
+    if not _UNHELD.search(text):
+        return text
+    return _UNHELD.sub(lambda found: " " if found.group() in "\x02\x03" else "\ufffd", text)
 
 
 def snippet_parts(snippet: str) -> Iterator[tuple[str, bool]]:
@@ -132,6 +161,13 @@ def _term_words(term: Term) -> list[str]:
     return [fold(word) for word, _, _ in _words(term.text)]  # folded as the text's words are
 
 
+def search_terms(query: str) -> list[tuple[list[str], bool]]:
+    """(folded words, is a prefix) of each term of `query` that has words: what match_message
+    takes. Raises InvalidSearchQuery."""
+    terms = [(_term_words(term), term.prefix) for term in parse_query(query)]
+    return [(words, prefix) for words, prefix in terms if words]
+
+
 def _find(words: list[str], wanted: list[str], prefix: bool) -> int:
     """The index of the first word where `wanted` starts in `words`, -1 when nowhere."""
     count = len(wanted)
@@ -146,7 +182,8 @@ def _find(words: list[str], wanted: list[str], prefix: bool) -> int:
 
 
 def match_message(text: str, terms: list[tuple[list[str], bool]]) -> str | None:
-    """A snippet of `text` around its first match when every term is in it, else None."""
+    """A snippet of `text` (a searchable_text) around its first match when every term is in
+    it, else None: the one snippet rule of every store."""
     located = _words(text)
     words = [fold(word) for word, _, _ in located]
     marked: set[int] = set()
@@ -160,7 +197,9 @@ def match_message(text: str, terms: list[tuple[list[str], bool]]) -> str | None:
 
 def _snippet(text: str, located: list, marked: set[int]) -> str:
     first = min(marked) if marked else 0
-    begin = max(first - SNIPPET_TOKENS // 4, 0)
+    # A few words before the first match, more when the text ends soon after it: as much of
+    # the text as SNIPPET_TOKENS words can show (a short message whole).
+    begin = max(min(first - SNIPPET_TOKENS // 4, len(located) - SNIPPET_TOKENS), 0)
     end = min(begin + SNIPPET_TOKENS, len(located))
     pieces = ["…" if begin else ""]
     cursor = located[begin][1] if located else 0
@@ -193,14 +232,13 @@ def message_matcher(query: str):
 def search_sessions(sessions: Iterable[Session], query: str, role: str | None = None):
     """(session, matching messages, snippet of the first) for each session with a message
     that holds every term of `query`; raises InvalidSearchQuery."""
-    terms = [(_term_words(term), term.prefix) for term in parse_query(query)]
-    terms = [(words, prefix) for words, prefix in terms if words]
+    terms = search_terms(query)
     for session in sessions:
         matches, snippet = 0, None
         for message in session.messages:
             if not isinstance(message, dict) or (role is not None and message.get("role") != role):
                 continue
-            found = match_message(message_text(message.get("content")), terms)
+            found = match_message(searchable_text(message.get("content")), terms)
             if found is not None:
                 matches += 1
                 snippet = found if snippet is None else snippet

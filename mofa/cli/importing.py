@@ -10,7 +10,7 @@ from mofa.cli.errors import CliError, ExitStatus, cli_error
 
 
 @click.command("import")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=False))
+@click.argument("files", nargs=-1, type=click.Path(allow_dash=False))
 @click.option(
     "--from-dir",
     "from_dir",
@@ -21,15 +21,19 @@ from mofa.cli.errors import CliError, ExitStatus, cli_error
 @click.option("--replace", is_flag=True, help="Replace a stored session that has the same id.")
 @pass_app
 def import_sessions(app: App, files, from_dir, replace):
-    """Restore exported sessions (json or yaml) into the current store, keeping their ids.
+    """Restore exported sessions (json or yaml files, or archive directories) into the
+    current store, keeping their ids.
 
     An id that is already stored is refused (exit status 1) unless --replace; a session
     identical to the stored one is skipped, so running an import twice changes nothing.
-    Export, delete and import give back an identical export.
+    Export, delete and import give back an identical export. An archive (a directory that
+    `prune --archive` wrote) is read through its manifest, each file checked against its
+    SHA-256.
 
     \b
     Examples:
       mofa session import session.json exports/*.yaml
+      mofa session import ~/session-archive
       mofa session import --replace session.json
       mofa --store postgresql://db/mofa session import --from-dir ~/.local/share/mofa/sessions
     """
@@ -43,13 +47,15 @@ def import_sessions(app: App, files, from_dir, replace):
         items, total = _from_root(from_dir)
         console.status(f"→ Importing {total} sessions from {from_dir}")
     else:
-        items, total = ((path, None) for path in files), len(files)
+        items, total = _files_and_archives(files)
         console.status(f"→ Importing {total} files")
     progress = console.progress_reporter("Importing sessions")
     counts = {"imported": 0, "replaced": 0, "unchanged": 0}
     first_failure = None
     for done, (source, item) in enumerate(items, 1):
         try:
+            if isinstance(item, Exception):
+                raise item  # an archived session that cannot be restored
             exported = item if isinstance(item, ExportedSession) else read_export(source)
             counts[_import_one(store, exported, replace)] += 1
         except StoreUnavailable as error:  # a lost store fails every session left: say it once
@@ -114,6 +120,25 @@ def _stored_state(store, exported) -> str:
     except CorruptSession:
         return "other"  # an unreadable stored session is never the same
     return "same" if same_content(stored, exported.document) else "other"
+
+
+def _files_and_archives(files):
+    """(source, None) for each export file and (source, ExportedSession or its failure) for
+    each session an archive directory's manifest names, streamed; and how many in all."""
+    import os
+
+    from mofa.archives import archived_exports, manifest_entries
+
+    total = sum(len(manifest_entries(path)) if os.path.isdir(path) else 1 for path in files)
+
+    def items():
+        for path in files:
+            if os.path.isdir(path):
+                yield from archived_exports(path)
+            else:
+                yield path, None
+
+    return items(), total
 
 
 def _from_root(root: str):

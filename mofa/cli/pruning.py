@@ -33,15 +33,18 @@ from mofa.cli.prompt import confirmed
     "--archive",
     metavar="DIR",
     type=click.Path(file_okay=False),
-    help="Export each session to DIR/<agent>/<session>.json before deleting it.",
+    help="Archive each session into DIR (its json export and a manifest line) before deleting it.",
 )
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
 @pass_app
 def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force):
     """Delete the sessions created before a time, all at once.
 
-    One prompt names how many sessions (and messages) go; --force skips it. With --archive,
-    a session whose export fails is kept. Agent directories left empty are removed.
+    One prompt names how many sessions (and messages) go; --force skips it. A session whose
+    creation time is unknown is never pruned. With --archive, each session is written to DIR
+    (docs/archives.md), flushed and read back, and deleted only if its file is unchanged since
+    it was read; a session whose archive fails, or that was written to meanwhile, is kept
+    (exit status 3). Agent directories left empty are removed.
 
     \b
     Examples:
@@ -57,16 +60,19 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
 
     cutoff = older_than_text(older_than) if older_than is not None else when_text(before)
     store = app.store()
-    if archive is not None:
-        from mofa.cli.exporting import check_outside_root
-
-        check_outside_root(archive, app.root)
-    rows = list(store.list(SessionFilter(agent=agent, until=cutoff, statuses=tuple(statuses))))
+    rows = [
+        row
+        for row in store.list(SessionFilter(agent=agent, until=cutoff, statuses=tuple(statuses)))
+        if row.created_at  # unknown ('' or None): no age, so never old enough
+    ]
     messages = sum(row.message_count for row in rows)
+    if archive is not None:
+        from mofa.archives import check_agent_dirs
+
+        # an archive that would write into the root is refused before anything is done
+        check_agent_dirs(archive, app.root, (row.agent for row in rows))
     if dry_run:
-        for row in rows:  # a store of several origins names each row's, as `list` does
-            origin = getattr(row, "origin", None)
-            console.result(f"{row.session_id} (origin {origin})" if origin else row.session_id)
+        _dry_run(rows, archive)
         console.status(
             f"Would prune {len(rows)} sessions ({messages} messages); nothing was deleted."
         )
@@ -92,26 +98,34 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         console.error_line(f"{failure.format_message()} ({session_id} kept)")
         failures += 1
 
-    # One refresh for every id, each archived first (a session whose archive fails is kept),
-    # then every file deleted and their rows dropped in one transaction.
-    going = []
+    # One refresh for every id; with an archive, each session read once and archived from
+    # what was read (a session whose archive fails is kept), then deleted only if still as it
+    # was read; the files deleted first, their rows dropped in one transaction.
+    going, versions = [], []
     progress = console.progress_reporter("Archiving sessions") if archive is not None else None
-    for done, (row, ref) in enumerate(zip(rows, store.resolve_rows(rows)), 1):
-        if isinstance(ref, BaseException):
-            kept(ref, row.session_id)
-            continue
-        try:
-            store.check_deletable(ref)  # one it may not delete is not archived either
-            if archive is not None:
-                _archive(store.load(ref), archive)
-        except Exception as error:
-            kept(error, row.session_id)
-        else:
-            going.append((row, ref))
-        if progress:
-            progress(done, len(rows))
+    with _opened_archive(archive, app.root) as archived:
+        for done, (row, ref) in enumerate(zip(rows, store.resolve_rows(rows), strict=True), 1):
+            if isinstance(ref, BaseException):
+                kept(ref, row.session_id)
+                continue
+            try:
+                store.check_deletable(ref)  # one it may not delete is not archived either
+                version = None  # without an archive, nothing read: nothing to compare
+                if archived is not None:
+                    from mofa.documents import json_export
+
+                    session, version = store.load_version(ref)
+                    archived.add(session.session_id, session.agent, json_export(session))
+            except Exception as error:
+                kept(error, row.session_id)
+            else:
+                going.append((row, ref))
+                versions.append(version)
+            if progress:
+                progress(done, len(rows))
     pruned, pruned_messages = 0, 0
-    for (row, ref), error in zip(going, store.delete_many([ref for _, ref in going])):
+    outcomes = store.delete_many([ref for _, ref in going], versions)
+    for (row, _ref), error in zip(going, outcomes, strict=True):
         if error is not None:
             kept(error, row.session_id)
         else:
@@ -122,16 +136,32 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         raise CliError(f"{failures} sessions could not be pruned", ExitStatus.FAILED)
 
 
-def _archive(session, directory: str) -> None:
-    """DIR/<agent>/<session>.json, each part made a plain file name (MoFA's own rule)."""
-    import os
+def _dry_run(rows, archive: str | None) -> None:
+    """Each id that would go (its origin, when the store holds several, as `list` shows it),
+    and with an archive, the file it would be archived to."""
+    if archive is not None:
+        from mofa.archives import planned_file
+    for row in rows:
+        origin = getattr(row, "origin", None)
+        line = f"{row.session_id} (origin {origin})" if origin else row.session_id
+        if archive is not None:
+            line += f" → {planned_file(archive, row.session_id, row.agent)}"
+        console.result(line)
 
-    from mofa.cli.exporting import EXPORT_PREFIX
-    from mofa.documents import export_document, to_json
-    from mofa.ids import mofa_file_stem
-    from mofa.stores.writing import write_atomically
 
-    agent = mofa_file_stem(session.agent) or "_"
-    name = mofa_file_stem(session.name) or "_"
-    path = os.path.join(directory, agent, name + ".json")
-    write_atomically(path, to_json(export_document(session)).encode("utf-8"), prefix=EXPORT_PREFIX)
+class _opened_archive:
+    """The archive at `path` opened for the prune (None without one), closed after it."""
+
+    def __init__(self, path: str | None, root: str | None):
+        self.path, self.root, self.archive = path, root, None
+
+    def __enter__(self):
+        if self.path is not None:
+            from mofa.archives import Archive
+
+            self.archive = Archive.open(self.path, self.root)
+        return self.archive
+
+    def __exit__(self, *exc_info) -> None:
+        if self.archive is not None:
+            self.archive.close()

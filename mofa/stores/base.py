@@ -137,14 +137,38 @@ class SessionStore(ABC):
         """Raise what `delete(ref)` would refuse with before touching anything (ReadOnlySession:
         a session this store only mirrors), so that a prune archives nothing it cannot delete."""
 
-    def delete_many(self, refs: list[SessionRef]) -> list[MofaError | None]:
-        """`delete` for each ref, in order: None where it went, else the failure it met."""
+    def load_version(self, ref: SessionRef) -> tuple[Session, object]:
+        """The session, and a token of the state it was read in, for `delete_unchanged`."""
+        from mofa.documents import export_document, to_json
+
+        session = self.load(ref)
+        return session, to_json(export_document(session))
+
+    def delete_unchanged(self, ref: SessionRef, version: object) -> None:
+        """`delete`, only if the session is still as `load_version` read it; else raise
+        SessionChanged and keep it."""
+        from mofa.errors import SessionChanged
+
+        if self.load_version(ref)[1] != version:
+            raise SessionChanged(
+                f"session {ref.session_id} was written to since it was read; kept, not deleted"
+            )
+        self.delete(ref)
+
+    def delete_many(
+        self, refs: list[SessionRef], versions: list | None = None
+    ) -> list[MofaError | None]:
+        """`delete` for each ref, in order (`delete_unchanged` with its version, when
+        `versions` are given): None where it went, else the failure it met."""
         from mofa.errors import MofaError
 
         outcomes: list = []
-        for ref in refs:
+        for ref, version in zip(refs, versions or [None] * len(refs), strict=True):
             try:
-                self.delete(ref)
+                if version is None:
+                    self.delete(ref)
+                else:
+                    self.delete_unchanged(ref, version)
                 outcomes.append(None)
             except MofaError as error:
                 outcomes.append(error)

@@ -37,6 +37,31 @@ class FileHandle(NamedTuple):
     dir_identity: tuple[int, int] | None = None
 
 
+class FileVersion(NamedTuple):
+    """A session file as it was read: its identity, times and size, and its content's digest.
+    Any write since (an append, a rewrite, a rename onto it) changes one of them."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    sha256: str
+
+    @classmethod
+    def of(cls, st: os.stat_result, data: bytes) -> FileVersion:
+        import hashlib
+
+        return cls(
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            hashlib.sha256(data).hexdigest(),
+        )
+
+
 def _os_error(error: OSError, what: str) -> Exception:
     from mofa.errors import SessionPermissionError, StoreError
 
@@ -55,6 +80,11 @@ def read_bytes(path: str, found: bool = False) -> bytes:
     """The bytes of the file at `path`. `found`: a session file a scan or lookup found as a
     regular file; anything else in its place since (a symlink, a FIFO, a device, a directory)
     is gone, as the next scan would say (SessionNotFound), never followed nor waited on."""
+    return read_with_stat(path, found)[0]
+
+
+def read_with_stat(path: str, found: bool = False) -> tuple[bytes, os.stat_result]:
+    """`read_bytes`, and the stat of the file that was read (taken from its descriptor)."""
     from mofa import tree
     from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 
@@ -69,7 +99,7 @@ def read_bytes(path: str, found: bool = False) -> bytes:
             if len(data) > size:
                 data += handle.read(limit + 1 - len(data))
                 tree.check_size(path, len(data), limit)
-            return data
+            return data, os.fstat(handle.fileno())
     except FileNotFoundError:
         raise SessionNotFound(f"session file vanished: {path}") from None
     except PermissionError:
@@ -376,12 +406,28 @@ class FileSessionStore(SessionStore):
             handle.layout, path, ref.agent, ref.name, read_bytes(path, True), st.st_mtime_ns
         )
 
+    def load_version(self, ref: SessionRef) -> tuple[Session, FileVersion]:
+        """The session, and its file as it was read (what `delete_unchanged` compares)."""
+        handle = _file_handle(ref)
+        path = self.path_of(handle)
+        data, st = read_with_stat(path, True)
+        session = parse_file(handle.layout, path, ref.agent, ref.name, data, st.st_mtime_ns)
+        return session, FileVersion.of(st, data)
+
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
+        self._delete(ref, None)
+
+    def delete_unchanged(self, ref: SessionRef, version: object) -> None:
+        self._delete(ref, version)
+
+    def _delete(self, ref: SessionRef, version: object) -> None:
         from mofa.errors import SessionNotFound
 
         handle = _file_handle(ref)
         with _directory(self.root, handle, ref.session_id) as dir_fd:
+            if version is not None:
+                _check_unchanged(dir_fd, handle.file, self.path_of(handle), ref, version)
             try:
                 st = os.stat(handle.file, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
@@ -390,6 +436,8 @@ class FileSessionStore(SessionStore):
                 raise _os_error(error, self.path_of(handle)) from None
             if not S_ISREG(st.st_mode):
                 raise SessionNotFound(f"session not found: {ref.session_id} (not a regular file)")
+            if isinstance(version, FileVersion) and (st.st_dev, st.st_ino) != version[:2]:
+                raise _changed(ref)
             try:
                 os.unlink(handle.file, dir_fd=dir_fd)
             except FileNotFoundError:
@@ -472,6 +520,39 @@ class FileSessionStore(SessionStore):
                 len(files) for _, files in tree.session_files(self.root, skipped=[])
             ),
         }
+
+
+def _changed(ref: SessionRef) -> Exception:
+    from mofa.errors import SessionChanged
+
+    return SessionChanged(
+        f"session {ref.session_id} was written to since it was read; kept, not deleted"
+    )
+
+
+def _check_unchanged(dir_fd: int, name: str, path: str, ref: SessionRef, version) -> None:
+    """Raise SessionChanged unless the file `name` is still the one `version` describes, with
+    the same content; SessionNotFound when it is gone."""
+    from mofa import tree
+    from mofa.errors import SessionNotFound
+
+    if not isinstance(version, FileVersion):
+        raise _changed(ref)
+    try:
+        fd = os.open(name, _FOUND, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise SessionNotFound(f"session not found: {ref.session_id}") from None
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENXIO):
+            raise _changed(ref) from None
+        raise _os_error(error, path) from None
+    with open(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode) or FileVersion.of(st, b"")[:5] != version[:5]:
+            raise _changed(ref)
+        tree.check_size(path, st.st_size, tree.max_session_bytes())
+        if FileVersion.of(st, handle.read(st.st_size + 1)) != version:
+            raise _changed(ref)
 
 
 def _descending(text: str) -> tuple:

@@ -181,7 +181,7 @@ def test_prune_archives_first(fleet, tmp_path):
         "--force",
     )
     assert result.exit_code == 0, result.stderr
-    saved = json.loads((archive / "agent-003" / "chat-42.json").read_text())
+    saved = json.loads((archive / "agent-003" / "@telegram%3Achat-42.json").read_text())
     assert (
         saved["key"] == "telegram:chat-42"
         and saved["messages"][0]["content"] == "Where is the refund?"

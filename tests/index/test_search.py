@@ -310,9 +310,8 @@ def test_best_first(root, index):
     )
     write_session(root, "a", "often", [message("user", "refund"), message("user", "refund refund")])
     write_session(root, "a", "twice", [message("user", "refund now"), message("user", "no")])
-    assert ids(find(index, "refund")) == ["a:often", "a:twice", "a:once"]
-    scores = [hit.score for hit in find(index, "refund")]
-    assert scores == sorted(scores)
+    # Most matching messages first, then the newest, then by id: as on every store.
+    assert ids(find(index, "refund")) == ["a:often", "a:once", "a:twice"]
 
 
 def test_filters(index, corpus):
@@ -352,7 +351,7 @@ def test_text_sqlite_cannot_hold_and_snippet_marks_are_stored_safely(root, index
         root, "a", "s", [message("user", f"lone \ud800 surrogate and {MARK_START}mark{MARK_END}s")]
     )
     (hit,) = find(index, "surrogate")
-    assert plain_snippet(hit.snippet) == "lone \\ud800 surrogate and  mark s"
+    assert plain_snippet(hit.snippet) == "lone \ufffd surrogate and  mark s"
     assert ids(find(index, "mark")) == ["a:s"]
 
 

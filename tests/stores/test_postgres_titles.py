@@ -29,12 +29,12 @@ def test_migrating_a_database_that_holds_sessions_derives_their_titles(pg_url):
             },
         )
         store.save("t:none", {"created_at": "2024-01-03T00:00:00Z", "messages": []})
-    # Back to version 5: no title column, no index by activity, the view without the title.
+    # Back to version 6: no title column, no index by activity, the view without the title.
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DROP VIEW sessions")
         conn.execute("ALTER TABLE mofa_sessions DROP COLUMN title")
         conn.execute("DROP INDEX mofa_sessions_by_activity")
-        conn.execute("UPDATE mofa_schema SET version = 5")
+        conn.execute("UPDATE mofa_schema SET version = 6")
     with open_store(pg_url) as store:
         assert store.schema_version == schema.LATEST_VERSION
         rows = store.list(SessionFilter(), wide=True)

@@ -159,7 +159,7 @@ def load(conn, session_id: str) -> Session | None:
 
 def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
     """(session_id, agent, created_at, text, ORIGIN) of every message, in session order."""
-    from mofa.searching import message_text
+    from mofa.searching import searchable_text
     from mofa.stores.files import passes, row_of
 
     if wanted.origin is not None and wanted.origin != ORIGIN:
@@ -181,5 +181,7 @@ def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
         listed = row_of(_session(row, [{}]))
         if not passes(listed, wanted._replace(statuses=(), user=None, tags=())):
             continue
-        found.append((session_id, listed.agent, listed.created_at, message_text(content), ORIGIN))
+        found.append(
+            (session_id, listed.agent, listed.created_at, searchable_text(content), ORIGIN)
+        )
     return found

@@ -187,12 +187,12 @@ def assemble(
 
 
 def message_record(session_id: str, position: int, message: dict) -> MessageRecord:
-    from mofa.searching import message_text
+    from mofa.searching import searchable_text
     from mofa.stores.postgres.search import word_text
 
     role = message.get("role")
     timestamp = message.get("timestamp")
-    text = cleaned(message_text(message.get("content")))
+    text = searchable_text(message.get("content"))
     return MessageRecord(
         session_id,
         position,

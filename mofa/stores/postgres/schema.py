@@ -190,7 +190,18 @@ def m005_word_positions(conn) -> None:
     words.create(conn)
 
 
-def m006_titles(conn) -> None:
+def m006_origin_roots(conn) -> None:
+    """Which root each mirroring origin belongs to (its host and the root's path): a second
+    root under the same origin is refused, so that one root never deletes another's sessions.
+    Origins mirrored before are claimed by the first root that syncs under them again."""
+    conn.execute("ALTER TABLE mofa_origins ADD COLUMN host text, ADD COLUMN root text")
+    conn.execute(
+        "COMMENT ON COLUMN mofa_origins.root IS 'the root (real path on host) this origin"
+        " mirrors: mofa-indexd refuses another root under the same origin'"
+    )
+
+
+def m007_titles(conn) -> None:
     """`title` (`mofa.session.title_of`), for `list --wide`, derived for the sessions already
     held from their fields and first user message; the `sessions` view shows it as the index
     does. And an index in the order of `list --sort updated` (last activity, then id): its
@@ -244,7 +255,8 @@ MIGRATIONS: list[Callable] = [
     m003_search,
     m004_session_words,
     m005_word_positions,
-    m006_titles,
+    m006_origin_roots,
+    m007_titles,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -70,6 +70,7 @@ _INSERT_NEW = (
 # The first word of a statement that can run as a read-only query (anything else is refused
 # by the server; this only words the refusal).
 _QUERY_WORDS = ("select", "with", "values", "table", "(")
+_FIRST_BATCH = 16  # rows of a query fetched before their size is known
 
 
 class PostgresHandle(NamedTuple):
@@ -305,11 +306,9 @@ class PostgresSessionStore(SessionStore):
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
         pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
         only the hits' first matching messages come back, for their snippets."""
-        from mofa.searching import _term_words as term_words  # the plain matcher's own words
-        from mofa.searching import match_message, parse_query
+        from mofa.searching import match_message, search_terms
 
-        terms = [(term_words(term), term.prefix) for term in parse_query(query)]
-        terms = [(words, prefix) for words, prefix in terms if words]
+        terms = search_terms(query)
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         session_conditions, session_params = [], []
@@ -582,23 +581,74 @@ class PostgresSessionStore(SessionStore):
         return records.cleaned(title_of(metadata, messages))
 
     # -- mirroring (mofa-indexd --sync-to) ------------------------------------------------
-    def mirror_hashes(self, origin: str) -> dict[str, str]:
-        """session_id -> content_hash of every session mirrored from `origin`."""
+    def mirror_hashes(self, origin: str, ids: list[str] | None = None) -> dict[str, str]:
+        """session_id -> content_hash of the sessions mirrored from `origin` (of `ids` only,
+        when given), as the database holds them now: a session that lost message rows has
+        the hash '' (it is sent again whole)."""
+        only = "" if ids is None else " AND s.session_id = ANY(%s::text[])"
+        params = (origin,) if ids is None else (origin, list(ids))
         with self._errors():
             rows = self.conn.execute(
-                "SELECT session_id, content_hash FROM mofa_sessions WHERE origin = %s", (origin,)
+                "SELECT s.session_id, CASE WHEN s.message_count = (SELECT count(*)"
+                " FROM mofa_messages m WHERE m.origin = s.origin AND m.session_id = s.session_id)"
+                " THEN s.content_hash ELSE '' END FROM mofa_sessions s WHERE s.origin = %s" + only,
+                params,
             ).fetchall()
         return dict(rows)
 
-    def mirror_apply(self, origin: str, upserts: list, deletes: list[str], sessions: int) -> None:
+    def mirror_claim(self, origin: str, owner: tuple[str, str], replaceable=None) -> None:
+        """Make `origin` the origin of `owner` (host, root path): new, unclaimed (mirrored
+        before roots were recorded) or already its own. An origin of another root is refused
+        with OriginTaken naming it, unless `replaceable(host, root)` says that root is gone."""
+        from mofa.errors import OriginTaken
+
+        if not origin:
+            raise StoreError("a mirror needs a non-empty origin")
+        with self._errors(), self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO mofa_origins (origin, last_sync, sessions) VALUES (%s, now(), 0)"
+                " ON CONFLICT (origin) DO NOTHING",
+                (origin,),
+            )
+            host, root = self.conn.execute(
+                "SELECT host, root FROM mofa_origins WHERE origin = %s FOR UPDATE", (origin,)
+            ).fetchone()
+            if root is not None and (host, root) != tuple(owner):
+                if replaceable is None or not replaceable(host, root):
+                    raise OriginTaken(
+                        f"origin {origin!r} already mirrors the root {root} on host {host}:"
+                        " give this root another --origin NAME"
+                    )
+            self.conn.execute(
+                "UPDATE mofa_origins SET host = %s, root = %s WHERE origin = %s", (*owner, origin)
+            )
+
+    def mirror_apply(
+        self,
+        origin: str,
+        upserts: list,
+        deletes: list[str],
+        sessions: int,
+        owner: tuple[str, str] | None = None,
+    ) -> None:
         """In one transaction: each (SessionRecord, [MessageRecord]) of `upserts` replaces the
         session of that id from `origin`, each id of `deletes` goes, and the origin's last
-        sync time and session count are noted. Nothing changes when any of it fails."""
+        sync time and session count are noted. Nothing changes when any of it fails, or when
+        `origin` no longer belongs to `owner` (OriginTaken)."""
+        from mofa.errors import OriginTaken
+
         if not origin:
             raise StoreError("a mirror needs a non-empty origin")
         columns = f"origin, {_RECORD_COLUMNS}"
         values = f"%s, {_RECORD_VALUES}"
         with self._errors(), self.conn.transaction():
+            if owner is not None:
+                held = self.conn.execute(
+                    "SELECT host, root FROM mofa_origins WHERE origin = %s FOR UPDATE", (origin,)
+                ).fetchone()
+                if held is None or tuple(held) != tuple(owner):
+                    where = "nobody" if held is None else f"the root {held[1]} on host {held[0]}"
+                    raise OriginTaken(f"origin {origin!r} now belongs to {where}")
             if deletes:
                 self.conn.execute(
                     "DELETE FROM mofa_sessions WHERE origin = %s AND session_id = ANY(%s::text[])",
@@ -787,27 +837,39 @@ class PostgresSessionStore(SessionStore):
             ]
         return VerifyReport(examined, problems)
 
-    def query(self, sql: str, timeout: float) -> QueryResult:
-        """`sql` in a READ ONLY transaction under `statement_timeout`, through a server-side
-        cursor: one statement only (the extended protocol refuses several), rows streamed."""
+    def query(self, sql: str, timeout: float | None) -> QueryResult:
+        """`sql` in a READ ONLY transaction through a server-side cursor: one statement only
+        (the extended protocol refuses several), rows streamed in batches of at most about
+        the size limit. The timeout is the server's `statement_timeout` and the client's own
+        (`QueryLimits` cancels the query: a statement may turn the server's off)."""
+        from mofa.stores.queries import QueryLimits
+
         psycopg = sys.modules["psycopg"]
-        milliseconds = max(1, int(timeout * 1000))
+        # The server's limit is an int of milliseconds (about 24 days): longer is the client's.
+        milliseconds = min(max(1, int(timeout * 1000)), 2**31 - 1) if timeout else 0
+        limits = QueryLimits(timeout, self.conn.cancel_safe)
         cursor = self.conn.cursor(name="mofa_query")
 
         def close() -> None:
+            limits.close()
             with contextlib.suppress(psycopg.Error):
                 cursor.close()
             self._end_query()
+
+        def failure(error) -> Exception:
+            if limits.expired or isinstance(error, psycopg.errors.QueryCanceled):
+                return limits.timed_out()
+            return self._query_error(error, sql)
 
         try:
             self.conn.execute("BEGIN TRANSACTION READ ONLY")
             self.conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
             cursor.execute(sql)
             columns = [column.name for column in cursor.description or ()]
-            first = cursor.fetchmany(500)
+            first = cursor.fetchmany(_FIRST_BATCH)
         except psycopg.Error as error:
             close()
-            raise self._query_error(error, sql, timeout) from None
+            raise failure(error) from None
         except BaseException:
             close()
             raise
@@ -815,12 +877,17 @@ class PostgresSessionStore(SessionStore):
         def rows() -> Iterator[tuple]:
             batch = first
             while batch:
+                size = 0
                 for row in batch:
+                    limits.check_time()  # the time spent writing the output counts
+                    size += limits.row_size(row)
                     yield tuple(_plain(value) for value in row)
+                # The next batch holds about the size limit at most, and 500 rows.
+                count = max(1, min(500, len(batch) * limits.max_bytes // max(size, 1)))
                 try:
-                    batch = cursor.fetchmany(500)
+                    batch = cursor.fetchmany(count)
                 except psycopg.Error as error:
-                    raise self._query_error(error, sql, timeout) from None
+                    raise failure(error) from None
 
         return QueryResult(columns, rows(), close)
 
@@ -829,11 +896,9 @@ class PostgresSessionStore(SessionStore):
         with contextlib.suppress(psycopg.Error):
             self.conn.execute("ROLLBACK")
 
-    def _query_error(self, error, sql: str, timeout: float) -> Exception:
+    def _query_error(self, error, sql: str) -> Exception:
         psycopg = sys.modules["psycopg"]
         errors = psycopg.errors
-        if isinstance(error, errors.QueryCanceled):
-            return QueryError(f"query stopped: it ran longer than the {timeout:g} s timeout")
         if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
             error, errors.InsufficientPrivilege
         ):
