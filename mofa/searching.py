@@ -98,11 +98,11 @@ def _tokens(text: str) -> list[tuple[str, object]]:
     return tokens
 
 
-def _flat(operands: list, kind: type) -> tuple:
+def _flat(operands: list, kind: type[And] | type[Or]) -> tuple:
     """`a (b c)` as `a b c`: a group of the same kind spliced into its parent."""
     flat: list = []
     for operand in operands:
-        flat.extend(operand.operands if isinstance(operand, kind) else (operand,))
+        flat.extend(operand.operands if isinstance(operand, kind) else (operand,))  # type: ignore[union-attr]
     return tuple(flat)
 
 
@@ -321,9 +321,10 @@ def plain_terms(tree: Node) -> list[tuple[list[str], bool]] | None:
     """(folded words, is a prefix) of each term when the query is terms that must all be in
     the message (no OR, no negation), else None: what a store's fast ranking takes."""
     operands = tree.operands if isinstance(tree, And) else (tree,)
-    if all(isinstance(operand, Term) for operand in operands):
-        return [(list(operand.words), operand.prefix) for operand in operands]
-    return None
+    terms = [operand for operand in operands if isinstance(operand, Term)]
+    if len(terms) < len(operands):
+        return None
+    return [(list(term.words), term.prefix) for term in terms]
 
 
 def _find(words: list[str], wanted: list[str], prefix: bool) -> int:
@@ -343,8 +344,8 @@ def _evaluate(node: Node, words: list[str]) -> set[int] | None:
     """The word indexes a match of `node` marks in a message of `words`, None when it does not
     match. A negation marks nothing; an OR marks what each alternative that matches marks."""
     if isinstance(node, Term):
-        found = _find(words, list(node.words), node.prefix)
-        return None if found < 0 else set(range(found, found + len(node.words)))
+        start = _find(words, list(node.words), node.prefix)
+        return None if start < 0 else set(range(start, start + len(node.words)))
     if isinstance(node, Not):
         return set() if _evaluate(node.operand, words) is None else None
     marked: set[int] = set()
