@@ -16,6 +16,10 @@ from mofa.session import Session
 
 MARK_START, MARK_END = "\x02", "\x03"  # around each match in a snippet; never in stored text
 SNIPPET_TOKENS = 16
+# The largest query taken: each term costs a pass over the candidates' text, and a query of
+# thousands of them would run for minutes on any store.
+MAX_QUERY_TERMS = 64
+MAX_QUERY_CHARS = 1_000
 
 
 class Term(NamedTuple):
@@ -48,8 +52,6 @@ class Or(NamedTuple):
 
 Node = Term | Not | And | Or
 
-MAX_TERMS = 64
-MAX_QUERY_CHARS = 1000
 _OPERATORS = {"AND", "OR", "NOT"}  # upper case only: `or` is a word like any other
 
 
@@ -159,7 +161,7 @@ class _Parser:
                 return None
             return operand.operand if isinstance(operand, Not) else Not(operand)
         if kind == "(":
-            if depth >= MAX_TERMS:
+            if depth >= MAX_QUERY_TERMS:
                 raise self.refuse("too deeply nested")
             inner = self.any_of(depth + 1)
             if self.peek() != ")":
@@ -210,7 +212,7 @@ def parse_query(text: str) -> Node:
     starting so; `a OR b` either; `-word` or `NOT word` not in it; parentheses group. NOT binds
     tightest, then AND (written or implied by a space), then OR. The operators are upper case
     (`or` is a word). A `-` inside a word (`e-mail`) is part of the word. A word or phrase with
-    no letter or digit cannot match anything and is left out. At most MAX_TERMS terms and
+    no letter or digit cannot match anything and is left out. At most MAX_QUERY_TERMS terms and
     MAX_QUERY_CHARS characters.
     """
     if not isinstance(text, str) or not text.strip():
@@ -221,8 +223,10 @@ def parse_query(text: str) -> Node:
         )
     tokens = _tokens(text)
     terms = sum(kind == "term" for kind, _ in tokens)
-    if terms > MAX_TERMS:
-        raise InvalidSearchQuery(f"search query has too many terms: {terms} (at most {MAX_TERMS})")
+    if terms > MAX_QUERY_TERMS:
+        raise InvalidSearchQuery(
+            f"search query has too many terms: {terms} (at most {MAX_QUERY_TERMS})"
+        )
     parser = _Parser(text, tokens)
     tree = parser.any_of(0)
     if parser.at < len(tokens):  # only a `)` stops the outermost OR early

@@ -36,7 +36,8 @@ SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
     "--format",
     "fmt",
     type=click.Choice(("json", "yaml", "markdown")),
-    help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].",
+    help="Export format [default: from the output's suffix .json, .yaml, .yml or .md;"
+    " json for '-'].",
 )
 @click.option(
     "--origin",
@@ -56,18 +57,21 @@ def export(app: App, session_id, output, fmt, origin):
       mofa session export agent-001:session-123 -o session.json
       mofa session export session-123 -o ./exports/session.yaml --format yaml
     """
-    fmt = fmt or format_from_suffix(output)
+    to_stdout = output == "-"
+    fmt = fmt or ("json" if to_stdout else format_from_suffix(output))
     check_outside_root(output, app.root)
     store = app.store()
     loaded = store.load(store.resolve_origin(session_id, origin))
-    console.status(f"→ Exporting session: {loaded.session_id}")
-    console.status(f"  Format: {fmt}")
-    console.status(f"  Output: {output}")
+    if not to_stdout:  # to stdout, nothing but the export is written
+        console.status(f"→ Exporting session: {loaded.session_id}")
+        console.status(f"  Format: {fmt}")
+        console.status(f"  Output: {output}")
     for warning in loaded.warnings:
         console.warning(warning)
     write(loaded, fmt, output)
-    console.success(f"  ✓ Exported {loaded.message_count} messages")
-    console.success("✓ Session exported successfully")
+    if not to_stdout:
+        console.success(f"  ✓ Exported {loaded.message_count} messages")
+        console.success("✓ Session exported successfully")
 
 
 def format_from_suffix(output: str) -> str:

@@ -5,10 +5,11 @@ import subprocess
 
 import click
 import pytest
-from click.shell_completion import BashComplete, get_completion_class
+from click.shell_completion import BashComplete
 
 from mofa.cli.commands import cli
 from mofa.cli.completion import (
+    SHELL_CLASSES,
     agent_completion,
     indexed_agents,
     indexed_session_ids,
@@ -30,10 +31,7 @@ def test_the_script_for_each_shell(shell, marker):
     assert result.returncode == 0, result.stderr
     assert marker in result.stdout
     assert f"_MOFA_COMPLETE={shell}_complete" in result.stdout
-    assert (
-        result.stdout
-        == get_completion_class(shell)(cli, {}, "mofa", "_MOFA_COMPLETE").source() + "\n"
-    )
+    assert result.stdout == SHELL_CLASSES[shell](cli, {}, "mofa", "_MOFA_COMPLETE").source() + "\n"
     assert result.stderr == ""
 
 
@@ -43,26 +41,32 @@ def test_an_unknown_shell_is_a_usage_error():
     assert "'tcsh' is not one of 'bash', 'zsh', 'fish'" in result.stderr
 
 
-def test_the_shell_calls_mofa_back():
+def bash_asks(line: str, text: str | None = None):
+    """What mofa answers bash's script for the command line `line` (up to the cursor), as
+    (type, reply) pairs; `text` is what bash will replace (the word's end after any `:`)."""
+    if text is None:
+        text = line.rsplit(" ", 1)[-1]
     result = run_installed(
-        env={"_MOFA_COMPLETE": "bash_complete", "COMP_WORDS": "mofa session sh", "COMP_CWORD": "2"}
+        env={"_MOFA_COMPLETE": "bash_complete", "_MOFA_COMP_LINE": line, "_MOFA_COMP_TEXT": text}
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["plain,show"]
+    fields = result.stdout.split("\0")[:-1]
+    return list(zip(fields[::2], fields[1::2], strict=True))
+
+
+def test_the_shell_calls_mofa_back():
+    assert bash_asks("mofa session sh") == [("plain", "show")]
 
 
 def test_completion_is_listed_and_completes_itself():
-    result = run_installed(
-        env={"_MOFA_COMPLETE": "bash_complete", "COMP_WORDS": "mofa comp", "COMP_CWORD": "1"}
-    )
-    assert result.stdout.split() == ["plain,completion"]
+    assert bash_asks("mofa comp") == [("plain", "completion")]
 
 
 def test_bash_runs_the_script():
     """The script as bash loads it: Tab after `mofa session de` offers `delete`."""
     script = (
-        'eval "$(mofa completion bash)"; COMP_WORDS=(mofa session de); COMP_CWORD=2;'
-        ' _mofa_completion mofa; printf "%s\\n" "${COMPREPLY[@]}"'
+        'eval "$(mofa completion bash)"; COMP_LINE="mofa session de"; COMP_POINT=15;'
+        ' _mofa_completion mofa de session; printf "%s\\n" "${COMPREPLY[@]}"'
     )
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     result = subprocess.run(
@@ -178,31 +182,43 @@ def test_ids_and_agents_complete_from_the_index_in_a_real_shell_request(root):
     write_session(root, "agent-001", "session-124")
     write_session(root, "zeta", "other")
     assert run_installed("session", "list").returncode == 0  # the index knows them now
-    for words, cword, expected in (
-        ("mofa session show agent-0", 3, {"agent-001:session-123", "agent-001:session-124"}),
-        ("mofa session delete x sess", 4, {"session-123", "session-124"}),
-        ("mofa session list --agent ze", 4, {"zeta"}),
+    for line, expected in (
+        ("mofa session show agent-0", {"agent-001:session-123", "agent-001:session-124"}),
+        ("mofa session delete x sess", {"session-123", "session-124"}),
+        ("mofa session list --agent ze", {"zeta"}),
     ):
-        result = run_installed(
-            env={"_MOFA_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
-        )
-        assert result.returncode == 0, result.stderr
-        offered = {line.split(",", 1)[1] for line in result.stdout.splitlines() if "," in line}
-        assert offered == expected, result.stdout
+        assert {reply for _, reply in bash_asks(line)} == expected
 
 
 def test_completion_creates_no_index(root, index_path):
     import os
 
-    from tests.helpers import run_installed, write_session
+    from tests.helpers import write_session
 
     write_session(root, "a", "s")
-    result = run_installed(
-        env={
-            "_MOFA_COMPLETE": "bash_complete",
-            "COMP_WORDS": "mofa session show a",
-            "COMP_CWORD": "3",
-        }
-    )
-    assert result.returncode == 0 and result.stdout.strip() == ""
+    assert bash_asks("mofa session show a") == []
     assert not os.path.exists(index_path)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_a_script_saved_by_an_older_mofa_gets_no_answer(shell, root):
+    """click's own scripts insert candidates unquoted (and never close mofa's stdin): mofa
+    answers them nothing, at once, without reading the terminal."""
+    write_jsonl(root, "support:$(touch X)")
+    assert run_installed("session", "list").returncode == 0
+    reader, writer = os.pipe()  # a stdin that never ends, as a terminal would be
+    try:
+        result = run_installed(
+            env={
+                "_MOFA_COMPLETE": f"{shell}_complete",
+                "COMP_WORDS": "mofa session show sup",
+                "COMP_CWORD": "3" if shell != "fish" else "sup",
+            },
+            stdin=reader,
+            timeout=60,
+        )
+    finally:
+        os.close(reader)
+        os.close(writer)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -5,11 +5,12 @@ as it was, its indexes included."""
 import json
 import os
 import sqlite3
+import time
 
 import pytest
 
-from indexer import refresh
-from indexer.index import SessionIndex
+from indexer.build import refresh
+from indexer.index.session_index import SessionIndex
 from tests.helpers import write_jsonl, write_session
 
 
@@ -173,8 +174,8 @@ NOT_RACY = 2**62  # a racy_after no file's ctime reaches
 
 @pytest.mark.parametrize("name", list(LEAN_CASES))
 def test_lean_workers_give_the_reference_parsers_row(root, name):
-    from indexer.coldbuild import parse_batch, unpack
-    from indexer.refresh import parse_one
+    from indexer.build.coldbuild import parse_batch, unpack
+    from indexer.build.refresh import parse_one
     from mofa import tree
 
     path = root / "agent" / f"{name.replace(' ', '-')}.json"
@@ -194,7 +195,7 @@ def test_lean_workers_give_the_reference_parsers_row(root, name):
 
 
 def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
-    from indexer.coldbuild import parse_batch
+    from indexer.build.coldbuild import parse_batch
     from mofa import tree
 
     path = write_session(root, "agent", "big")
@@ -206,7 +207,7 @@ def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
 
 def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, monkeypatch):
     """Every row the bulk path writes is the row the reference parser makes of that file."""
-    from indexer.refresh import parse_one
+    from indexer.build.refresh import parse_one
     from mofa import tree
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
@@ -296,29 +297,26 @@ def test_a_reader_during_a_rebuild_sees_the_whole_old_or_the_whole_new_index(roo
     assert {directories for _, directories in seen} == {7}  # six agents and the root, never emptied
 
 
-class _Parsed:
-    """A batch parsed already, in the place of the pool's AsyncResult."""
+def _parse_now(fill, folder):
+    """Every batch not yet handed to the pool parsed now, as a worker would have (its result in
+    a file in `folder`, a done Future of that file's name in the batch's place)."""
+    from concurrent.futures import Future
 
-    def __init__(self, value):
-        self.value = value
+    from indexer.build.coldbuild import parse_batch
 
-    def get(self, timeout=None):
-        return self.value
-
-
-def _parse_now(fill):
-    from indexer.coldbuild import parse_batch
-
-    fill._pending = [
-        _Parsed(parse_batch((fill.root, *item))) if type(item) is tuple else item
-        for item in fill._pending
-    ]
+    for position, item in enumerate(fill._pending):
+        if type(item) is tuple:
+            done = Future()
+            path = os.path.join(folder, str(position))
+            done.set_result(refresh._written(path, parse_batch, (fill.root, *item)))
+            fill._pending[position] = done
+            fill._handed[position] = item
 
 
 def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path, monkeypatch):
     """A watcher (or any refresh) that writes a directory after the rebuild parsed it: the rebuild
     must not write its older rows over the newer ones."""
-    from indexer import coldbuild
+    from indexer.build import coldbuild
 
     path = str(tmp_path / "index.sqlite3")
     index = SessionIndex(str(many), path)
@@ -327,7 +325,7 @@ def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path
         real = coldbuild.BulkFill._locked
 
         def meanwhile(self, work):
-            _parse_now(self)  # every file parsed as it was: then it changes
+            _parse_now(self, str(tmp_path))  # every file parsed as it was: then it changes
             write_session(many, "agent-1", "s01", status="changed meanwhile")
             other = SessionIndex(str(many), path)
             try:
@@ -351,7 +349,7 @@ def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs
 ):
     """Another command filled part of the index between this one's look and its write lock:
     this one reads only what differs, directory by directory, and lists everything."""
-    from indexer import coldbuild
+    from indexer.build import coldbuild
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
     path = str(tmp_path / "index.sqlite3")
@@ -390,7 +388,7 @@ def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs
 def test_a_first_build_holds_the_write_lock_from_before_its_scan(many, tmp_path, monkeypatch):
     """So that a second command started at the same time waits, then finds the index filled,
     rather than parsing every file a second time beside the first."""
-    from indexer import coldbuild
+    from indexer.build import coldbuild
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
     path = str(tmp_path / "index.sqlite3")
@@ -421,7 +419,7 @@ def test_a_first_build_holds_the_write_lock_from_before_its_scan(many, tmp_path,
 def test_with_search_data_a_refresh_inserts_without_a_query_per_row(many, tmp_path, monkeypatch):
     """The search data's triggers add rows of their own: telling an insert that skipped a
     duplicate id from one that did not must not count them (else every row is looked up)."""
-    from indexer.search import ensure_search
+    from indexer.index.search import ensure_search
 
     index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
     try:
@@ -565,28 +563,25 @@ def _big_result(size: int) -> bytes:
     return b"x" * size
 
 
-def test_the_pool_does_not_spin_while_results_wait_to_be_read(tmp_path, monkeypatch):
-    """multiprocessing's worker-handling thread also waited on the result pipe: while results
-    waited there (this process busy inserting rows), it looped without pause, taking CPU and
-    the GIL from the build. Its loop now runs when a worker exits or the pool changes state."""
-    from multiprocessing import pool as mp_pool
+def test_the_pool_takes_no_cpu_while_its_results_wait_to_be_read(tmp_path):
+    """While the workers' results wait (this process busy inserting rows), no thread of the
+    pool polls for them: the CPU this process spends is its own work's."""
+    from concurrent.futures import wait
 
-    passes = []
-    real = mp_pool.Pool._maintain_pool  # a staticmethod, called once per pass of that loop
-    monkeypatch.setattr(
-        mp_pool.Pool, "_maintain_pool", staticmethod(lambda *args: passes.append(1) or real(*args))
-    )
     parser = refresh.FileParser(str(tmp_path))
     try:
-        pool = parser.pool()
-        if pool is None:
+        if parser.pool() is None:
             pytest.skip("one CPU: no pool")
-        pending = [pool.apply_async(_big_result, (1 << 20,)) for _ in range(40)]
+        size = 1 << 20
+        pending = [parser.submit(_big_result, size) for _ in range(40)]
+        wait(pending, timeout=60)
+        mine, everyone = time.thread_time(), time.process_time()
         busy = 0
-        while not all(result.ready() for result in pending[:-1]):  # busy, as the main process is
+        while time.thread_time() - mine < 0.3:  # busy, as the main process is
             busy += sum(range(10_000))
-        assert all(len(result.get(timeout=60)) == 1 << 20 for result in pending)
-        assert len(passes) < 10, len(passes)  # thousands before
+        mine, everyone = time.thread_time() - mine, time.process_time() - everyone
+        assert everyone - mine < mine / 4, (mine, everyone)
+        assert all(len(parser.collect(future, size, _big_result)) == size for future in pending)
     finally:
         parser.close()
 

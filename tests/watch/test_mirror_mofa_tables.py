@@ -115,20 +115,21 @@ def test_mofa_tables_are_read_only(mofa_db):
         assert conn.execute("SELECT count(*) FROM entity_llm_message").fetchone()[0] == 2
 
 
-def complete(url: str, words: str) -> list[str]:
-    """What Tab offers after `words` (the shell's own call back into mofa)."""
+def complete(url: str, line: str) -> list[str]:
+    """What Tab offers after `line` (the shell's own call back into mofa: bash's script sends
+    the line and the word it will replace, and reads NUL-terminated type and reply)."""
     from tests.helpers import run_installed
 
     result = run_installed(
         env={
             "_MOFA_COMPLETE": "bash_complete",
-            "COMP_WORDS": words,
-            "COMP_CWORD": str(len(words.split()) - 1),
+            "_MOFA_COMP_LINE": line,
+            "_MOFA_COMP_TEXT": line.rsplit(" ", 1)[-1],
             "MOFA_STORE": url,
         }
     )
     assert result.returncode == 0, result.stderr
-    return [line.partition(",")[2] for line in result.stdout.split()]
+    return result.stdout.split("\0")[1:-1:2]
 
 
 def test_ids_and_agents_of_mofa_tables_complete(mofa_db):

@@ -27,8 +27,8 @@ from datetime import datetime
 from stat import S_ISREG
 from typing import NamedTuple
 
-from indexer.rows import BadRow, IndexRow, columns, insert_sql
-from indexer.transactions import write_transaction
+from indexer.index.rows import BadRow, IndexRow, columns, insert_sql
+from indexer.index.transactions import write_transaction
 from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX
@@ -171,7 +171,7 @@ def parse_batch(batch: tuple) -> Batch:
     digest its key). A name that is no longer a regular file is left out (as a later scan
     would); a per-agent file that is plainly well-formed is read by `lean_fields`, anything
     else (and the root's MoFA files) by the reference parser, `refresh.parse_one`."""
-    from indexer.refresh import name_id, parse_one
+    from indexer.build.refresh import name_id, parse_one
 
     root, directory, names, racy_after = batch
     dir_path = os.path.join(root, directory) if directory else root
@@ -346,7 +346,7 @@ class BulkFill:
     """
 
     def __init__(self, refresher, state: dict, rebuild: bool):
-        from indexer.refresh import FileParser
+        from indexer.build.refresh import FileParser
 
         self.refresher = refresher
         self.conn = refresher.conn
@@ -354,9 +354,9 @@ class BulkFill:
         self.state = state  # dir -> (digest, generation) as stored before the scan
         self.rebuild = rebuild
         self.parser = FileParser(refresher.root, refresher.progress)
-        self._pending: list = []  # per batch: the pool's AsyncResult, or the batch to parse here
+        self._pending: list = []  # per batch: the pool's Future, or the batch to parse here
         self._handed: dict = {}  # position -> a batch handed to the pool (parsed here if lost)
-        self._pool = None
+        self._pooled = False  # whether the batches go to the pool (FileParser.submit)
 
     def run(self, directories):
         """The refresh's result; None when a first build finds the index filled by another
@@ -385,7 +385,7 @@ class BulkFill:
         return self.refresher.result(changed, files)
 
     def _first_build(self, directories) -> tuple[list, int, int]:
-        from indexer.refresh import BIG_WRITE
+        from indexer.build.refresh import BIG_WRITE
 
         if not self.refresher._empty():
             raise _NotInBulk  # filled by another process since this one looked
@@ -396,7 +396,7 @@ class BulkFill:
 
     def _scan(self, directories) -> tuple[list, int]:
         """List each directory (names only) and hand its files to the pool in batches."""
-        from indexer.refresh import BIG_WRITE, PARALLEL_THRESHOLD, RACY_NS
+        from indexer.build.refresh import BIG_WRITE, PARALLEL_THRESHOLD, RACY_NS
 
         # A pool only for a load in bulk (see run), of enough files to be worth its start.
         threshold = max(PARALLEL_THRESHOLD, 0 if self.rebuild else BIG_WRITE + 1)
@@ -417,9 +417,8 @@ class BulkFill:
             for start in range(0, len(names), BATCH):
                 self._pending.append((directory, names[start : start + BATCH], racy_after))
             self.parser.total += len(names)
-            if self._pool is None and self.parser.total >= threshold:
-                self._pool = self.parser.pool()
-            if self._pool is not None:
+            self._pooled = self._pooled or self.parser.total >= threshold
+            if self._pooled:
                 self._submit()
         return listed, files
 
@@ -444,16 +443,19 @@ class BulkFill:
         return _Listed(directory, generation, scan_start, *listing)
 
     def _submit(self) -> None:
-        """Hand the batches not yet handed to the pool."""
-        pending, apply = self._pending, self._pool.apply_async
+        """Hand the batches not yet handed to the pool (none when there is none, or no longer)."""
+        pending, submit = self._pending, self.parser.submit
         for position in range(len(pending) - 1, -1, -1):
             if type(pending[position]) is not tuple:
                 break
         else:
             position = -1
         for position in range(position + 1, len(pending)):
+            future = submit(parse_batch, (self.root, *pending[position]))
+            if future is None:
+                return
             self._handed[position] = pending[position]
-            pending[position] = apply(parse_batch, ((self.root, *pending[position]),))
+            pending[position] = future
 
     def _results(self):
         """Each batch's results, in order (each let go once taken: not all kept to the end);
@@ -465,7 +467,7 @@ class BulkFill:
                 yield parse_batch((self.root, *item))
             else:
                 batch = handed.pop(position, None)
-                yield collect(item.get, batch and (self.root, *batch), parse_batch)
+                yield collect(item, (self.root, *batch), parse_batch)
 
     def _locked(self, work):
         """`work()` in one write transaction, with a bulk load's page cache and no fsync."""
@@ -484,7 +486,7 @@ class BulkFill:
             conn.execute("PRAGMA cache_size = -2000")
 
     def _fill(self, listed: list) -> int:
-        from indexer.refresh import RACY_NS
+        from indexer.build.refresh import RACY_NS
 
         conn, refresher = self.conn, self.refresher
         generations = dict(conn.execute("SELECT dir, generation FROM dirs"))

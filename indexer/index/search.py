@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from indexer.transactions import write_transaction
+from indexer.index.transactions import write_transaction
 from mofa.searching import (  # noqa: F401 (the query language is shared by every store)
     MARK_END,
     MARK_START,
