@@ -40,6 +40,16 @@ def _snippet_cell(snippet: str, room: int, highlight: bool) -> str:
         for text, matched in snippet_parts(snippet)
     ]
     cut = sum(width(text) for text, _ in parts) > room
+    first = next((index for index, (_, matched) in enumerate(parts) if matched), None)
+    if cut and first is not None:
+        before = "".join(text for text, _ in parts[:first])
+        match, rest = width(parts[first][0]), sum(width(text) for text, _ in parts[first:])
+        # The first match would be cut off: the text before it shortened from the left, keeping
+        # as much as leaves the rest whole, else a third of the room (when the match fits).
+        keep = room - 1 - rest if rest < room else min(room // 3, room - 2 - match)
+        if width(before) + match > room - 1 and keep >= 0:
+            parts = [("…" + _tail(before, keep), False), *parts[first:]]
+            cut = sum(width(text) for text, _ in parts) > room
     left = room - 1 if cut else room  # a column kept for the ellipsis
     pieces = []
     for text, matched in parts:
@@ -49,6 +59,18 @@ def _snippet_cell(snippet: str, room: int, highlight: bool) -> str:
         left -= width(text)
         pieces.append(click.style(text, bold=True, fg="yellow") if matched and highlight else text)
     return "".join(pieces) + ("…" if cut else "")
+
+
+def _tail(text: str, columns: int) -> str:
+    """The end of `text` that fits in `columns` columns."""
+    from mofa.render import width
+
+    kept = ""
+    for char in reversed(text):
+        if width(char + kept) > columns:
+            break
+        kept = char + kept
+    return kept
 
 
 def write_table(hits, zone=None, pager: bool = False) -> None:

@@ -158,7 +158,7 @@ def test_the_table_fits_the_terminal_width(root, columns):
     lines = result.stdout.splitlines()
     assert max(width(line) for line in lines) <= columns
     row = next(line for line in lines if "birds:long" in line)
-    assert "2024-03-04 10:00:00" in row and "│ 1 " in row and "the pel" in row
+    assert "2024-03-04 10:00:00" in row and "│ 1 " in row and "pelican" in row
     if columns == 200:
         assert snippet in row and width(row) < 200  # a snippet that fits is whole
     else:
@@ -183,3 +183,13 @@ def test_the_table_under_a_terminal_takes_its_width(root):
     import re
 
     assert width(re.sub(r"\x1b\[[0-9;]*m", "", row.rstrip("\r"))) == 70
+
+
+@pytest.mark.parametrize("columns", [60, 70, 80])
+def test_a_cut_snippet_keeps_its_first_match_in_sight(root, columns):
+    text = "alpha beta gamma delta epsilon zeta eta theta pelican iota kappa lambda mu"
+    write_session(root, "birds", "far", [message("user", text)], created_at="2024-03-04T10:00:00Z")
+    result = run("session", "search", "pelican", env={"COLUMNS": str(columns)})
+    row = next(line for line in result.stdout.splitlines() if "birds:far" in line)
+    assert width(row) == columns
+    assert "…" in row and "pelican" in row and "alpha" not in row
