@@ -56,6 +56,10 @@ class IndexedSessionStore(FileSessionStore):
         self._progress = progress
         self._index: SessionIndex | None = None
         self._jsonl_fresh = False
+        # A watcher's handshake vouches for every change made before this command started:
+        # asked once per command, then only the command's own writes are indexed by it.
+        self._watcher_confirmed = False
+        self._own_writes: dict[str, set[str]] = {}
 
     @property
     def index(self) -> SessionIndex:
@@ -86,7 +90,7 @@ class IndexedSessionStore(FileSessionStore):
     def refresh(self, agent: str | None = None) -> None:
         """Bring the index up to date for `agent` (or all): through a running mofa-indexd's
         handshake when it answers, else by stat-ing the files."""
-        if not self._confirmed_by_watcher():
+        if not self._fresh_through_watcher(None):
             result = self.index.refresh(agent, self.progress("Indexing sessions"))
             self._report(result.warnings)
             if result.files >= _autostart_min_files():
@@ -124,6 +128,24 @@ class IndexedSessionStore(FileSessionStore):
                 f"stat-ed {files} session files; mofa-indexd logs to {log_path(self.index.path)}"
                 f" and exits after {idle_seconds():g} s without commands"
             )
+
+    def _fresh_through_watcher(self, directory: str | None) -> bool:
+        """Whether the index is fresh for `directory` (None: every one) through the watcher:
+        its handshake once, then the files this command wrote since (the watcher may not have
+        applied them yet) indexed here."""
+        if not self._watcher_confirmed:
+            self._watcher_confirmed = self._confirmed_by_watcher()
+            return self._watcher_confirmed
+        directories = list(self._own_writes) if directory is None else [directory]
+        for written in directories:
+            names = self._own_writes.pop(written, None)
+            if names:
+                self.index.refresh_files(written, sorted(names))
+        return True
+
+    def _wrote(self, directory: str, file: str) -> None:
+        if self._watcher_confirmed:  # before the handshake, the handshake covers it
+            self._own_writes.setdefault(directory, set()).add(file)
 
     def _confirmed_by_watcher(self) -> bool:
         from indexer.index.location import MEMORY
@@ -183,7 +205,7 @@ class IndexedSessionStore(FileSessionStore):
 
     def _refresh_jsonl(self) -> None:
         if not self._jsonl_fresh:
-            if not self._confirmed_by_watcher():
+            if not self._fresh_through_watcher(""):
                 self._report(
                     self.index.refresh_dirs([""], self.progress("Indexing sessions")).warnings
                 )

@@ -6,6 +6,11 @@ session has 1 to 40 messages of realistic sizes, some of them tool results given
 
     python scripts/generate_sessions.py --root bench-data/sessions -n 100000 -a 200
     python scripts/generate_sessions.py --root /tmp/s -n 5000 --jsonl-fraction 0.2
+    python scripts/generate_sessions.py --root /tmp/s -n 100000 --realistic
+
+--realistic draws the words of the messages from real English frequencies (the `wordfreq`
+package: `pip install -e '.[bench]'`): `the` is 5 % of the words, most words are rare, so
+search is measured on the distribution users' text has, not on 60 words that are all common.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ WORDS = (
     "function test build deploy server latency memory cpu disk network file session tool"
 ).split()
 ROLES = ("user", "assistant")
+REALISTIC_VOCABULARY = 30_000  # wordfreq's most frequent English words: ~94 % of running text
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -34,11 +40,36 @@ def agent_sizes(sessions: int, agents: int, skew: float = 1.1) -> list[int]:
     return sizes
 
 
-def sentence(rng: random.Random, low: int, high: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))).capitalize() + "."
+class Words:
+    """Draws words: uniformly from WORDS, or by real English frequency (wordfreq)."""
+
+    def __init__(self, realistic: bool = False):
+        if realistic:
+            from wordfreq import top_n_list, word_frequency
+
+            self.words = top_n_list("en", REALISTIC_VOCABULARY)
+            total = 0.0
+            self.cumulative: list[float] | None = []
+            for word in self.words:
+                total += word_frequency(word, "en")
+                self.cumulative.append(total)
+        else:
+            self.words, self.cumulative = WORDS, None
+
+    def draw(self, rng: random.Random, count: int) -> list[str]:
+        if self.cumulative is None:
+            return [rng.choice(self.words) for _ in range(count)]
+        return rng.choices(self.words, cum_weights=self.cumulative, k=count)
 
 
-def conversation(rng: random.Random, created: datetime) -> list[dict]:
+UNIFORM = Words()
+
+
+def sentence(rng: random.Random, low: int, high: int, words: Words = UNIFORM) -> str:
+    return " ".join(words.draw(rng, rng.randint(low, high))).capitalize() + "."
+
+
+def conversation(rng: random.Random, created: datetime, words: Words = UNIFORM) -> list[dict]:
     messages = []
     moment = created
     for position in range(rng.randint(1, 40)):
@@ -49,13 +80,13 @@ def conversation(rng: random.Random, created: datetime) -> list[dict]:
                 "tool",
                 {
                     "name": rng.choice(WORDS),
-                    "result": [sentence(rng, 3, 12) for _ in range(rng.randint(1, 4))],
+                    "result": [sentence(rng, 3, 12, words) for _ in range(rng.randint(1, 4))],
                 },
             )
         elif role == "user":
-            content = sentence(rng, 3, 40)
+            content = sentence(rng, 3, 40, words)
         else:
-            content = " ".join(sentence(rng, 8, 30) for _ in range(rng.randint(1, 6)))
+            content = " ".join(sentence(rng, 8, 30, words) for _ in range(rng.randint(1, 6)))
         messages.append(
             {
                 "role": role,
@@ -72,7 +103,7 @@ def _compact(value) -> str:
 
 
 def mofa_file_stem(key: str) -> str:
-    """MoFA's file name for a key: every character not a letter, digit, `-`, `:` or `_` becomes `_`."""
+    """MoFA's file name for a key: each character not a letter, digit, `-`, `:`, `_` is `_`."""
     return "".join(char if char.isalnum() or char in "-:_" else "_" for char in key)
 
 
@@ -112,18 +143,26 @@ def mofa_jsonl(key: str, created: datetime, messages: list[dict], metadata: dict
     return "\n".join(lines)
 
 
-def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: float) -> dict:
+def generate(
+    root: str,
+    sessions: int,
+    agents: int,
+    seed: int,
+    jsonl_fraction: float,
+    realistic: bool = False,
+) -> dict:
     rng = random.Random(seed)
+    words = Words(realistic)
     sizes = agent_sizes(sessions, agents)
     names = [f"agent-{rank:03d}" for rank in range(agents)]
     os.makedirs(root, exist_ok=True)
     written = 0
-    for name, size in zip(names, sizes):
+    for name, size in zip(names, sizes, strict=True):
         directory = os.path.join(root, name)
         os.makedirs(directory, exist_ok=True)
         for number in range(size):
             created = START + timedelta(seconds=rng.randint(0, 365 * 86400))
-            messages = conversation(rng, created)
+            messages = conversation(rng, created, words)
             key = f"session-{number:06d}"
             metadata = {
                 "agent_id": name,
@@ -157,6 +196,7 @@ def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: f
         "smallest": names[-1],
         "smallest_size": sizes[-1],
         "seed": seed,
+        "realistic": realistic,
     }
 
 
@@ -174,8 +214,15 @@ def main() -> None:
         default=0.0,
         help="share of sessions written in MoFA's JSONL layout (default 0)",
     )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="words by real English frequency (needs wordfreq: pip install -e '.[bench]')",
+    )
     args = parser.parse_args()
-    summary = generate(args.root, args.sessions, args.agents, args.seed, args.jsonl_fraction)
+    summary = generate(
+        args.root, args.sessions, args.agents, args.seed, args.jsonl_fraction, args.realistic
+    )
     print(json.dumps(summary))
 
 

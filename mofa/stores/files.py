@@ -506,8 +506,12 @@ class FileSessionStore(SessionStore):
         if existing is not None:
             handle = _file_handle(existing)
             winner = Target(handle.layout, handle.directory, handle.file)
-        write_session(self.root, session_id, document, replace, winner)
+        target = write_session(self.root, session_id, document, replace, winner)
+        self._wrote(target.directory, target.file)
         return self.resolve_saved(session_id)
+
+    def _wrote(self, directory: str, file: str) -> None:
+        """This store wrote `file` of `directory`: a store that keeps an index learns of it."""
 
     def append(self, ref: SessionRef, message: dict) -> None:
         from mofa.stores.writing import Target, append_message
@@ -515,6 +519,7 @@ class FileSessionStore(SessionStore):
         handle = _file_handle(ref)
         target = Target(handle.layout, handle.directory, handle.file)
         append_message(self.root, target, ref.session_id, message)
+        self._wrote(handle.directory, handle.file)
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
