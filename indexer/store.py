@@ -322,10 +322,13 @@ class IndexedSessionStore(FileSessionStore):
 
     def query(self, sql: str, timeout: float | None) -> QueryResult:
         from indexer.query import run_query
+        from indexer.search import ensure_search, mentions_messages
         from mofa.stores.queries import QueryResult
 
         self.refresh()
         index = self.index
+        if mentions_messages(sql):  # its data is the search data's: built the first time
+            ensure_search(index.conn, self.root, self.progress("Building the search index"))
         # An index kept in memory (no writable cache, no root yet) is queried as it is.
         rows = run_query(self.index_path, sql, timeout, index.conn if index.in_memory else None)
         return QueryResult(rows.columns, iter(rows), rows.close)
