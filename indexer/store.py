@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from mofa.plurals import counted
 from mofa.stores.base import Progress, SessionFilter, SessionRef, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
@@ -121,7 +122,8 @@ class IndexedSessionStore(FileSessionStore):
             )
         if self.debug:
             self.debug(
-                f"stat-ed {files} session files; mofa-indexd logs to {log_path(self.index.path)}"
+                f"stat-ed {counted(files, 'session file')};"
+                f" mofa-indexd logs to {log_path(self.index.path)}"
                 f" and exits after {idle_seconds():g} s without commands"
             )
 

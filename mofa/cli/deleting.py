@@ -11,6 +11,7 @@ from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, cli_error
 from mofa.cli.options import complete_session_ids
 from mofa.cli.prompt import confirmed
+from mofa.plurals import counted
 
 
 @click.command("delete")
@@ -80,7 +81,7 @@ def delete_one(store, text: str, force: bool, answers, origin: str | None = None
     if not force:
         try:
             count = store.load(ref).message_count
-            console.status(f"\nSession contains {count} messages.")
+            console.status(f"\nSession contains {counted(count, 'message')}.")
         except CorruptSession as error:
             console.status(f"\nThe session file cannot be read ({error.reason}).")
         except MofaError as error:  # unreadable for another reason: the prompt still decides
@@ -123,10 +124,10 @@ def delete_many(store, texts: list[str], force: bool, answers, origin: str | Non
         else:
             refs.append(outcome)
     if refs:
-        console.status(f"→ Deleting {len(refs)} sessions")
+        console.status(f"→ Deleting {counted(len(refs), 'session')}")
         if not force:
             console.status("This action cannot be undone.\n")
-            if not confirmed(f"Delete {len(refs)} sessions? [y/N]: ", answers):
+            if not confirmed(f"Delete {counted(len(refs), 'session')}? [y/N]: ", answers):
                 console.status("Cancelled: nothing was deleted.")
                 return
         deleted = 0
@@ -135,7 +136,7 @@ def delete_many(store, texts: list[str], force: bool, answers, origin: str | Non
                 deleted += 1
             else:
                 failed(error, ref.session_id)
-        console.success(f"✓ Deleted {deleted} sessions")
+        console.success(f"✓ Deleted {counted(deleted, 'session')}")
     if first_failure is not None:
         click.get_current_context().exit(first_failure.exit_code)
 

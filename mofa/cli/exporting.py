@@ -13,6 +13,7 @@ from mofa.cli.options import complete_session_ids
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
 from mofa.paths import check_outside_root  # noqa: F401  (also used by prune)
+from mofa.plurals import counted
 from mofa.session import Session
 from mofa.stores.writing import write_atomically
 
@@ -66,7 +67,7 @@ def export(app: App, session_id, output, fmt, origin):
     for warning in loaded.warnings:
         console.warning(warning)
     write(loaded, fmt, output)
-    console.success(f"  ✓ Exported {loaded.message_count} messages")
+    console.success(f"  ✓ Exported {counted(loaded.message_count, 'message')}")
     console.success("✓ Session exported successfully")
 
 
