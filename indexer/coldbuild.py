@@ -354,9 +354,9 @@ class BulkFill:
         self.state = state  # dir -> (digest, generation) as stored before the scan
         self.rebuild = rebuild
         self.parser = FileParser(refresher.root, refresher.progress)
-        self._pending: list = []  # per batch: the pool's AsyncResult, or the batch to parse here
+        self._pending: list = []  # per batch: the pool's Future, or the batch to parse here
         self._handed: dict = {}  # position -> a batch handed to the pool (parsed here if lost)
-        self._pool = None
+        self._pooled = False  # whether the batches go to the pool (FileParser.submit)
 
     def run(self, directories):
         """The refresh's result; None when a first build finds the index filled by another
@@ -417,9 +417,8 @@ class BulkFill:
             for start in range(0, len(names), BATCH):
                 self._pending.append((directory, names[start : start + BATCH], racy_after))
             self.parser.total += len(names)
-            if self._pool is None and self.parser.total >= threshold:
-                self._pool = self.parser.pool()
-            if self._pool is not None:
+            self._pooled = self._pooled or self.parser.total >= threshold
+            if self._pooled:
                 self._submit()
         return listed, files
 
@@ -444,16 +443,19 @@ class BulkFill:
         return _Listed(directory, generation, scan_start, *listing)
 
     def _submit(self) -> None:
-        """Hand the batches not yet handed to the pool."""
-        pending, apply = self._pending, self._pool.apply_async
+        """Hand the batches not yet handed to the pool (none when there is none, or no longer)."""
+        pending, submit = self._pending, self.parser.submit
         for position in range(len(pending) - 1, -1, -1):
             if type(pending[position]) is not tuple:
                 break
         else:
             position = -1
         for position in range(position + 1, len(pending)):
+            future = submit(parse_batch, (self.root, *pending[position]))
+            if future is None:
+                return
             self._handed[position] = pending[position]
-            pending[position] = apply(parse_batch, ((self.root, *pending[position]),))
+            pending[position] = future
 
     def _results(self):
         """Each batch's results, in order (each let go once taken: not all kept to the end);
@@ -465,7 +467,7 @@ class BulkFill:
                 yield parse_batch((self.root, *item))
             else:
                 batch = handed.pop(position, None)
-                yield collect(item.get, batch and (self.root, *batch), parse_batch)
+                yield collect(item, (self.root, *batch), parse_batch)
 
     def _locked(self, work):
         """`work()` in one write transaction, with a bulk load's page cache and no fsync."""

@@ -146,10 +146,8 @@ class IndexDaemon:
         self._publish(STARTING)
         from watchdog.observers import Observer
 
-        from indexer.watcher import OverflowListener, SessionEventHandler, wanted_events
+        from indexer.watcher import SessionEventHandler, wanted_events
 
-        overflow = OverflowListener(self.pending)
-        logging.getLogger("watchdog").addHandler(overflow)
         observer = Observer()
         # Watch before reconciling: a change made meanwhile is both seen and reconciled.
         watched = os.path.realpath(self.root)  # watchdog does not follow a symlinked root
@@ -183,7 +181,6 @@ class IndexDaemon:
         finally:
             observer.stop()
             observer.join(timeout=5)
-            logging.getLogger("watchdog").removeHandler(overflow)
 
     def _idle_too_long(self, now: float) -> bool:
         if self.idle_exit is None or now - self.last_command < self.idle_exit:

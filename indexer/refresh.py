@@ -119,7 +119,6 @@ def _parse_batch(batch):
 
 
 BATCH = 128
-WAIT_S = 0.2  # how often a wait for the pool looks whether it lost a worker
 
 
 class FileParser:
@@ -127,6 +126,13 @@ class FileParser:
 
     Parsing is what a cold build costs; the pool is made once and kept for the whole refresh,
     and it is fed batches of files, so that few and small messages cross the pipes.
+
+    The pool is concurrent.futures' ProcessPoolExecutor. A worker killed (kill -9, the OOM
+    killer) breaks it: every batch not yet parsed then fails with BrokenProcessPool and is
+    parsed here instead, as is every later one. A worker writes what it made to a file and
+    sends back only the file's name, in one write shorter than PIPE_BUF: a worker killed while
+    sending a long result would leave half a message in the result pipe, on which the pool's
+    reading thread would wait for ever, and the pool would never be seen broken.
     """
 
     def __init__(self, root: str, progress: Progress | None = None):
@@ -135,6 +141,8 @@ class FileParser:
         self.total = 0
         self.done = 0
         self._pool = None
+        self._folder: str | None = None  # where the workers write what they made
+        self._sent = 0  # batches handed to the pool: each one's file is named by its number
         self._abandoned = False  # the pool lost a worker: every batch is parsed here
 
     def parse(self, jobs: list):
@@ -142,14 +150,13 @@ class FileParser:
         big = len(jobs) >= PARALLEL_THRESHOLD or (
             self.total >= PARALLEL_THRESHOLD and len(jobs) >= 16
         )
-        pool = self.pool() if big else None
-        if pool is not None:
+        if big and self.pool() is not None:
             batches = _batches(jobs)
-            made = pool.imap(_parse_batch, batches)
+            futures = [self.submit(_parse_batch, batch) for batch in batches]
             results = (
                 (batch[1], name, parsed)
-                for batch in batches
-                for name, parsed in self.collect(made.next, batch, _parse_batch)
+                for batch, future in zip(batches, futures, strict=True)
+                for name, parsed in self.collect(future, batch, _parse_batch)
             )
         else:
             results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
@@ -161,109 +168,148 @@ class FileParser:
             yield result
 
     def pool(self):
-        """The pool of parsing processes (made on first use), or None on a single CPU."""
+        """The pool of parsing processes (made on first use), or None on a single CPU or once
+        the pool lost a worker."""
         workers = os.cpu_count() or 1
         if workers < 2 or self._abandoned:
             return None
         if self._pool is None:
             import multiprocessing
+            import tempfile
             import threading
+            from concurrent.futures import ProcessPoolExecutor
 
             # Forking copies only the calling thread: in a process that runs others (the
             # watcher's), a child could inherit a lock one of them held and hang. There the
-            # workers come from a single-threaded fork server instead.
+            # workers come from a single-threaded fork server instead. Named, not left to the
+            # default, which Python 3.14 changed from fork to forkserver: a forked worker
+            # starts at once with every module imported.
             method = "fork" if threading.active_count() == 1 else "forkserver"
-            self._pool = self._start_pool(multiprocessing.get_context(method), workers)
+            shm = "/dev/shm"  # memory: the results are read back at once
+            place = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+            place = place or tempfile.gettempdir()
+            _remove_left_results(place)
+            self._folder = tempfile.mkdtemp(prefix=f"{_RESULTS}{os.getpid()}-", dir=place)
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=_quiet_worker,
+            )
         return self._pool
 
-    def collect(self, get, batch, parse):
-        """What the pool made of `batch` (`get(timeout)` gives it), or what `parse(batch)` makes
-        of it here when the pool lost a worker: a worker killed (kill -9, the OOM killer) takes
-        its batch with it, and the wait for that batch, or for any other (a dead worker may
-        hold a lock of the pool's queues), would never end. The pool is then let go, and every
-        later batch is parsed here too."""
-        from multiprocessing import TimeoutError
-
-        while not self._abandoned:
-            try:
-                return get(WAIT_S)
-            except TimeoutError:
-                if self._pool is None or self._pool.lost():
-                    if self._pool is not None:
-                        self._pool.abandon()
-                        self._pool = None
-                    self._abandoned = True
-        return parse(batch)
-
-    @staticmethod
-    def _start_pool(context, workers: int):
-        """A pool whose workers ignore SIGINT: Ctrl-C reaches the whole process group, and only
-        this process must stop (it then terminates the workers); a worker interrupted midway
-        prints a traceback and can leave the pool's queue locked, hanging the shutdown. SIGINT
-        stays blocked from the fork until each worker has set it to be ignored."""
+    def submit(self, parse, batch):
+        """`parse(batch)` handed to the pool: its Future (of the name of the file holding the
+        result, see collect), or None when there is no pool (or no longer one)."""
         import signal
-        from multiprocessing.pool import Pool
+        from concurrent.futures.process import BrokenProcessPool
 
-        class QuietPool(Pool):
-            """multiprocessing's Pool, whose worker-handling thread also waits on the result pipe:
-            while results wait there to be read, that thread spins (and takes the GIL from
-            this one), ~15 % of a cold build's CPU. Worker exits and state changes (the other
-            sentinels) still wake it; a worker here never exits by itself (no maxtasksperchild)."""
-
-            def Process(self, ctx, *args, **kwargs):
-                # Every worker ever started, kept: the worker-handling thread replaces a dead
-                # one (even before __init__ returns), and the death is what must be seen.
-                worker = ctx.Process(*args, **kwargs)
-                self.__dict__.setdefault("_spawned", []).append(worker)
-                return worker
-
-            def _get_sentinels(self):
-                return [self._change_notifier._reader]
-
-            def lost(self) -> bool:
-                """Whether a worker died: one here exits only when the pool ends."""
-                return any(worker.exitcode is not None for worker in self._spawned)
-
-            def abandon(self) -> None:
-                """End the pool without waiting on any lock. Not `terminate`: it takes the
-                task queue's lock first, which a worker killed while waiting for a task holds
-                for ever. The workers are killed; the pool's threads (daemons) are told to
-                stop, and end with the process at the latest."""
-                from multiprocessing.pool import TERMINATE
-
-                self._terminate.cancel()  # its run at exit would wait on that lock too
-                self._state = self._worker_handler._state = TERMINATE
-                self._change_notifier.put(None)  # the worker handler wakes up, and stops
-                for worker in self._spawned:
-                    if worker.pid is None:
-                        continue  # made but not started (its start was interrupted)
-                    if worker.exitcode is None:
-                        worker.kill()
-                    worker.join(5)
-
+        pool = self.pool()
+        if pool is None:
+            return None
+        self._sent += 1
+        path = os.path.join(self._folder, str(self._sent))
+        # The pool starts its workers and threads within submit: with SIGINT blocked, each
+        # thread starts with it blocked (Ctrl-C is then handled by this one), and each worker
+        # until it ignores it (_quiet_worker).
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            return QuietPool(workers, initializer=FileParser._ignore_sigint, context=context)
+            return pool.submit(_written, path, parse, batch)
+        except BrokenProcessPool:  # a worker was killed since the last batch
+            self._abandon()
+            return None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
-    @staticmethod
-    def _ignore_sigint() -> None:
-        import gc
-        import signal
+    def collect(self, future, batch, parse):
+        """What the pool made of `batch` (`future` is submit's), or what `parse(batch)` makes of
+        it here when the pool lost a worker: a worker killed takes its batch with it. The pool
+        is then let go, and every later batch is parsed here too."""
+        import pickle
+        from concurrent.futures.process import BrokenProcessPool
 
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        # What the worker inherited (a forked copy of the scan: a hundred thousand objects) is
-        # never garbage: the collector need not walk it, touching (and copying) every page.
-        gc.freeze()
+        if future is None:  # not handed to the pool: it had lost a worker already
+            return parse(batch)
+        try:
+            path = future.result()
+        except BrokenProcessPool:
+            self._abandon()
+            return parse(batch)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        os.unlink(path)
+        return pickle.loads(data)
+
+    def _abandon(self) -> None:
+        """Let the broken pool go: it has ended its workers; nothing of it is waited on."""
+        self._abandoned = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def close(self) -> None:
+        """End the pool: the batches not begun are dropped, the workers finish the ones they
+        are on (a fraction of a second) and exit; their files are removed."""
         if self._pool is not None:
-            # Not terminate(): a worker killed at any moment (even after its last batch) may
-            # hold a lock of the pool's queues, which terminate() would wait on for ever.
-            self._pool.abandon()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._folder is not None:
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+_RESULTS = "mofa-parse-"  # then the pid of the process whose pool's results it holds
+
+
+def _remove_left_results(place: str) -> None:
+    """Remove the results folders that processes killed during a build (kill -9) left in
+    `place`: this user's, of a process that is gone."""
+    import shutil
+
+    try:
+        entries = list(os.scandir(place))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(_RESULTS):
+            continue
+        pid = entry.name[len(_RESULTS) :].partition("-")[0]
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid() or not entry.is_dir(
+                follow_symlinks=False
+            ):
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
+def _written(path: str, parse, batch) -> str:
+    """Worker side: `parse(batch)`, pickled into a new file at `path`; `path` (see FileParser)."""
+    import pickle
+
+    made = pickle.dumps(parse(batch), pickle.HIGHEST_PROTOCOL)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with open(fd, "wb") as handle:
+        handle.write(made)
+    return path
+
+
+def _quiet_worker() -> None:
+    """A worker ignores SIGINT: Ctrl-C reaches the whole process group, and only the main
+    process must stop (it then ends the pool); a worker interrupted midway would print a
+    traceback. SIGINT stays blocked from the fork until it is ignored (FileParser.submit)."""
+    import gc
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # What the worker inherited (a forked copy of the scan: a hundred thousand objects) is
+    # never garbage: the collector need not walk it, touching (and copying) every page.
+    gc.freeze()
 
 
 def parse_all(jobs: list, progress: Progress | None = None):

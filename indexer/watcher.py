@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler, FileSystemMovedEvent
+from watchdog.events import (
+    EventsLostEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+    FileSystemMovedEvent,
+)
 
 from indexer.changes import PendingChanges
 from indexer.handshake import is_cookie
@@ -53,43 +57,36 @@ class SessionEventHandler(FileSystemEventHandler):
                 self.pending.add_file(agent, name)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
+        if event.event_type in ("opened", "closed_no_write") or isinstance(event, EventsLostEvent):
             return
         self._note(event.src_path, event.is_directory, created=event.event_type == "created")
         if isinstance(event, FileSystemMovedEvent) and event.dest_path:
             self._note(event.dest_path, event.is_directory)
 
+    def on_events_lost(self, event: EventsLostEvent) -> None:
+        """The kernel dropped events (its inotify queue overflowed): which files changed is no
+        longer known, so the whole root is reconciled."""
+        self.pending.add_everything()
+
 
 def wanted_events() -> list:
     """The events SessionEventHandler takes: all but opens and closes without a write, which
     every reader of a session file (a command, a cold build) would otherwise send the watcher
-    to wake up for and ignore. watchdog asks inotify only for what this list names."""
+    to wake up for and ignore. watchdog asks inotify only for what this list names, and
+    delivers EventsLostEvent only to a watch whose list names it."""
     from watchdog import events
 
-    names = (
-        "FileCreatedEvent",
-        "DirCreatedEvent",
-        "FileDeletedEvent",
-        "DirDeletedEvent",
-        "FileMovedEvent",
-        "DirMovedEvent",
-        "FileModifiedEvent",
-        "DirModifiedEvent",
-        "FileClosedEvent",
-        "FileAttribEvent",
-        "DirAttribEvent",
-    )  # attrib: watchdog >= 5
-    return [getattr(events, name) for name in names if hasattr(events, name)]
-
-
-class OverflowListener(logging.Handler):
-    """Watchdog re-adds its watches when the kernel's inotify queue overflows, but only logs
-    that events were lost; this hears that log record and asks for a full reconcile."""
-
-    def __init__(self, pending: PendingChanges):
-        super().__init__(level=logging.WARNING)
-        self.pending = pending
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.pending.add_everything()
+    return [
+        events.FileCreatedEvent,
+        events.DirCreatedEvent,
+        events.FileDeletedEvent,
+        events.DirDeletedEvent,
+        events.FileMovedEvent,
+        events.DirMovedEvent,
+        events.FileModifiedEvent,
+        events.DirModifiedEvent,
+        events.FileClosedEvent,
+        events.FileAttribEvent,
+        events.DirAttribEvent,
+        events.EventsLostEvent,
+    ]

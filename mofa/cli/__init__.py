@@ -75,25 +75,9 @@ def _finish(code) -> int:
     return code
 
 
-def _english(message: str) -> str:
-    return message
-
-
-def _untranslated_click() -> None:
-    """mofa speaks English, and so does click here. click passes its own strings (the help
-    option, type names, usage errors) through `gettext.gettext`, which on every call looks for a
-    catalog of the default domain (one click does not ship) and imports `locale` to do so: ~5 M
-    instructions, 1.2 ms of every command, ~3 % of a listing (issue 16). Set before click is
-    imported: click binds the function when it is."""
-    import gettext
-
-    gettext.gettext = _english
-
-
 def main() -> None:
     """Console entry point: run `mofa`, and never show a traceback for a failure."""
     _configure_streams()
-    _untranslated_click()
     from mofa.cli.commands import cli
 
     if "_MOFA_COMPLETE" in os.environ:  # a shell asks for candidates: answer as our scripts read

@@ -5,6 +5,7 @@ as it was, its indexes included."""
 import json
 import os
 import sqlite3
+import time
 
 import pytest
 
@@ -296,23 +297,20 @@ def test_a_reader_during_a_rebuild_sees_the_whole_old_or_the_whole_new_index(roo
     assert {directories for _, directories in seen} == {7}  # six agents and the root, never emptied
 
 
-class _Parsed:
-    """A batch parsed already, in the place of the pool's AsyncResult."""
+def _parse_now(fill, folder):
+    """Every batch not yet handed to the pool parsed now, as a worker would have (its result in
+    a file in `folder`, a done Future of that file's name in the batch's place)."""
+    from concurrent.futures import Future
 
-    def __init__(self, value):
-        self.value = value
-
-    def get(self, timeout=None):
-        return self.value
-
-
-def _parse_now(fill):
     from indexer.coldbuild import parse_batch
 
-    fill._pending = [
-        _Parsed(parse_batch((fill.root, *item))) if type(item) is tuple else item
-        for item in fill._pending
-    ]
+    for position, item in enumerate(fill._pending):
+        if type(item) is tuple:
+            done = Future()
+            path = os.path.join(folder, str(position))
+            done.set_result(refresh._written(path, parse_batch, (fill.root, *item)))
+            fill._pending[position] = done
+            fill._handed[position] = item
 
 
 def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path, monkeypatch):
@@ -327,7 +325,7 @@ def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path
         real = coldbuild.BulkFill._locked
 
         def meanwhile(self, work):
-            _parse_now(self)  # every file parsed as it was: then it changes
+            _parse_now(self, str(tmp_path))  # every file parsed as it was: then it changes
             write_session(many, "agent-1", "s01", status="changed meanwhile")
             other = SessionIndex(str(many), path)
             try:
@@ -565,28 +563,25 @@ def _big_result(size: int) -> bytes:
     return b"x" * size
 
 
-def test_the_pool_does_not_spin_while_results_wait_to_be_read(tmp_path, monkeypatch):
-    """multiprocessing's worker-handling thread also waited on the result pipe: while results
-    waited there (this process busy inserting rows), it looped without pause, taking CPU and
-    the GIL from the build. Its loop now runs when a worker exits or the pool changes state."""
-    from multiprocessing import pool as mp_pool
+def test_the_pool_takes_no_cpu_while_its_results_wait_to_be_read(tmp_path):
+    """While the workers' results wait (this process busy inserting rows), no thread of the
+    pool polls for them: the CPU this process spends is its own work's."""
+    from concurrent.futures import wait
 
-    passes = []
-    real = mp_pool.Pool._maintain_pool  # a staticmethod, called once per pass of that loop
-    monkeypatch.setattr(
-        mp_pool.Pool, "_maintain_pool", staticmethod(lambda *args: passes.append(1) or real(*args))
-    )
     parser = refresh.FileParser(str(tmp_path))
     try:
-        pool = parser.pool()
-        if pool is None:
+        if parser.pool() is None:
             pytest.skip("one CPU: no pool")
-        pending = [pool.apply_async(_big_result, (1 << 20,)) for _ in range(40)]
+        size = 1 << 20
+        pending = [parser.submit(_big_result, size) for _ in range(40)]
+        wait(pending, timeout=60)
+        mine, everyone = time.thread_time(), time.process_time()
         busy = 0
-        while not all(result.ready() for result in pending[:-1]):  # busy, as the main process is
+        while time.thread_time() - mine < 0.3:  # busy, as the main process is
             busy += sum(range(10_000))
-        assert all(len(result.get(timeout=60)) == 1 << 20 for result in pending)
-        assert len(passes) < 10, len(passes)  # thousands before
+        mine, everyone = time.thread_time() - mine, time.process_time() - everyone
+        assert everyone - mine < mine / 4, (mine, everyone)
+        assert all(len(parser.collect(future, size, _big_result)) == size for future in pending)
     finally:
         parser.close()
 
