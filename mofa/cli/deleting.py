@@ -24,26 +24,37 @@ from mofa.plurals import counted
 )
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
 @click.option(
+    "-0",
+    "--null",
+    is_flag=True,
+    help="With `-`: the ids on standard input are separated by NUL characters, not lines"
+    " (an id may then hold a newline).",
+)
+@click.option(
     "--origin",
     metavar="NAME",
     help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.",
 )
 @pass_app
-def delete(app: App, session_ids, force, origin):
+def delete(app: App, session_ids, force, null, origin):
     """Delete sessions and their conversation history.
 
-    Several ids, or `-` to read them from standard input, one per line, are deleted in one
-    go after one prompt (then answered on the terminal). Anything but `y` or `yes`, or the
-    end of input, cancels (exit status 0). Exit statuses: 0 all deleted or cancelled, else
-    the first failing id's: 1 not found, 2 permission denied, 3 failed.
+    Several ids, or `-` to read them from standard input, one per line (with -0, separated by
+    NUL characters), are deleted in one go after one prompt (then answered on the terminal).
+    Anything but `y` or `yes`, or the end of input, cancels (exit status 0). Exit statuses: 0
+    all deleted or cancelled, else the first failing id's: 1 not found, 2 permission denied,
+    3 failed.
 
     \b
     Examples:
       mofa session delete agent-001:session-123
       mofa session delete session-123 session-124 --force
       mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session delete - --force
+      mofa session list -f json | jq -j '.[].session_id + "\\u0000"' | mofa session delete - -0
     """
-    texts, answers = wanted_ids(session_ids)
+    if null and "-" not in session_ids:
+        raise click.UsageError("-0/--null reads the ids from standard input: give `-` too")
+    texts, answers = wanted_ids(session_ids, null)
     store = app.store()
     if len(texts) == 1 and session_ids != ("-",):
         delete_one(store, texts[0], force, answers, origin)
@@ -51,13 +62,17 @@ def delete(app: App, session_ids, force, origin):
         delete_many(store, texts, force, answers, origin)
 
 
-def wanted_ids(arguments: tuple[str, ...]) -> tuple[list[str], object]:
-    """The ids to delete (each once, in order; `-` reads standard input, one per line) and
-    where the prompt's answer comes from (the terminal when standard input held the ids)."""
+def wanted_ids(arguments: tuple[str, ...], null: bool = False) -> tuple[list[str], object]:
+    """The ids to delete (each once, in order; `-` reads standard input, one per line, or with
+    `null` NUL-separated, a final NUL optional) and where the prompt's answer comes from (the
+    terminal when standard input held the ids)."""
     texts: list[str] = []
     answers = sys.stdin
     for argument in arguments:
-        if argument == "-":
+        if argument == "-" and null:
+            texts.extend(text for text in sys.stdin.read().split("\0") if text)
+            answers = _terminal()
+        elif argument == "-":
             texts.extend(line.rstrip("\r\n") for line in sys.stdin if line.strip())
             answers = _terminal()
         else:
