@@ -46,7 +46,9 @@ SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
 )
 @pass_app
 def export(app: App, session_id, output, fmt, origin):
-    """Export a session, every stored field as stored, to a JSON or YAML file.
+    """Export a session to a JSON, YAML or Markdown file (json and yaml: every stored field
+    as stored; markdown: the conversation to read). The format is --format, else the
+    output's suffix (.json, .yaml/.yml, .md).
 
     An existing file is replaced atomically, keeping its permissions: a failed export leaves
     no partial file. A device or FIFO is written into. A path inside the sessions root is
@@ -56,6 +58,7 @@ def export(app: App, session_id, output, fmt, origin):
     Examples:
       mofa session export agent-001:session-123 -o session.json
       mofa session export session-123 -o ./exports/session.yaml --format yaml
+      mofa session export session-123 -o session.md
     """
     fmt = fmt or format_from_suffix(output)
     check_outside_root(output, app.root)
