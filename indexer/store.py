@@ -231,6 +231,19 @@ class IndexedSessionStore(FileSessionStore):
             for hit in search(self.index.conn, query, where)
         ]
 
+    def suggest_ids(self, text: str) -> list[str]:
+        from mofa.suggestions import close_matches
+
+        self.refresh()
+        return close_matches(text, self.index.select("SELECT session_id, name FROM sessions"))
+
+    def suggest_agents(self, agent: str) -> list[str]:
+        from mofa.suggestions import close_matches
+
+        self.refresh()
+        agents = [name for (name,) in self.index.select("SELECT DISTINCT agent FROM sessions")]
+        return [] if agent in agents else close_matches(agent, ((name,) for name in agents))
+
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         from indexer.query import distinct_values
 

@@ -11,6 +11,7 @@ from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, cli_error
 from mofa.cli.options import complete_session_ids
 from mofa.cli.prompt import confirmed
+from mofa.cli.suggesting import resolved, with_suggestions
 from mofa.plurals import counted
 
 
@@ -91,7 +92,7 @@ def _terminal():
 def delete_one(store, text: str, force: bool, answers, origin: str | None = None) -> None:
     from mofa.errors import CorruptSession, MofaError
 
-    ref = store.resolve_origin(text, origin)
+    ref = resolved(store, text, origin)
     console.status(f"→ Deleting session: {ref.session_id}")
     if not force:
         try:
@@ -135,7 +136,7 @@ def delete_many(store, texts: list[str], force: bool, answers, origin: str | Non
     )
     for text, outcome in zip(texts, outcomes):
         if isinstance(outcome, BaseException):
-            failed(outcome, text)
+            failed(with_suggestions(store, outcome, text), text)
         else:
             refs.append(outcome)
     if refs:

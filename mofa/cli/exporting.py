@@ -10,6 +10,7 @@ import click
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.options import complete_session_ids
+from mofa.cli.suggesting import resolved
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
 from mofa.paths import check_outside_root  # noqa: F401  (also used by prune)
@@ -63,7 +64,7 @@ def export(app: App, session_id, output, fmt, origin):
     fmt = fmt or format_from_suffix(output)
     check_outside_root(output, app.root)
     store = app.store()
-    loaded = store.load(store.resolve_origin(session_id, origin))
+    loaded = store.load(resolved(store, session_id, origin))
     console.status(f"→ Exporting session: {loaded.session_id}")
     console.status(f"  Format: {fmt}")
     console.status(f"  Output: {output}")

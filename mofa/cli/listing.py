@@ -65,11 +65,26 @@ def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fm
         if limit is not None:
             console.status(f"  Limit: {limit}")
         console.status("")
-    rows = app.store().list(wanted)
+    store = app.store()
+    rows = store.list(wanted)
+    found = False
+    if agent is not None:  # an agent with no session may be a typo: told once the rows are out
+
+        def watched(rows):
+            nonlocal found
+            for row in rows:
+                found = True
+                yield row
+
+        rows = watched(rows)
     if fmt == "json":
         write_json(rows)
     else:
         write_table(rows, app.timezone, pager=not no_pager)
+    if agent is not None and not found:
+        from mofa.cli.suggesting import hint_agent
+
+        hint_agent(store, agent)
 
 
 def write_json(rows) -> None:
