@@ -70,6 +70,8 @@ def test_an_id_found_or_far_from_every_id_gets_no_suggestion(sessions):
     assert "did you mean" not in run("session", "show", "agent-001:session-123").stderr
     far = run("session", "show", "nothing-like-it:at-all")
     assert far.exit_code == 1 and "did you mean" not in far.stderr
+    same_agent = run("session", "show", "agent-001:nope")  # a shared agent is no likeness
+    assert same_agent.stderr == "Error: session not found: agent-001:nope\n"
 
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
