@@ -347,7 +347,7 @@ class Mirror:
 
 def winner_of(session_id: str, holders) -> tuple[str, str]:
     """Of the (directory, file) pairs that claim one id, the one every local command shows:
-    DESIGN's rule, as `indexer.rows.claim_rank` applies it to the index."""
+    DESIGN's rule, as `indexer.index.rows.claim_rank` applies it to the index."""
     from mofa.ids import mofa_file_stem
     from mofa.session import JSONL_SUFFIX
 

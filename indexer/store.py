@@ -11,7 +11,7 @@ from mofa.stores.base import Progress, SessionFilter, SessionRef, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
-    from indexer.index import SessionIndex
+    from indexer.index.session_index import SessionIndex
     from mofa.stores.queries import QueryResult
     from mofa.stores.results import CachedIndex, SearchHit, UpkeepResult, VerifyReport
 
@@ -45,7 +45,7 @@ class IndexedSessionStore(FileSessionStore):
         debug: Warn | None = None,
         status: Warn | None = None,
     ):
-        from indexer.location import MEMORY, resolve_index_path
+        from indexer.index.location import MEMORY, resolve_index_path
 
         super().__init__(root, warn)
         self.index_path = (
@@ -62,7 +62,7 @@ class IndexedSessionStore(FileSessionStore):
     def index(self) -> SessionIndex:
         """Opened on first use: `show` of a per-agent session needs no index at all."""
         if self._index is None:
-            from indexer.index import open_session_index
+            from indexer.index.session_index import open_session_index
 
             self._index = open_session_index(
                 self.root, self.index_path, self.notice or (lambda text: None)
@@ -96,10 +96,10 @@ class IndexedSessionStore(FileSessionStore):
         self._report(self.index.bad_files(agent))
 
     def _start_watcher(self, files: int) -> None:
-        """Auto-start (indexer/autostart.py): this command stat-ed a big root; a watcher makes
+        """Auto-start (indexer/watch/autostart.py): this command stat-ed a big root; a watcher makes
         every later one take the handshake path."""
-        from indexer.location import root_lock_path
-        from indexer.lock import running_pid
+        from indexer.index.location import root_lock_path
+        from indexer.watch.lock import running_pid
 
         if (
             self.index.in_memory
@@ -107,7 +107,7 @@ class IndexedSessionStore(FileSessionStore):
             or running_pid(root_lock_path(self.root)) is not None
         ):
             return  # one watcher per root: one runs already (it did not answer, or writes another index)
-        from indexer.autostart import idle_seconds, log_path, start
+        from indexer.watch.autostart import idle_seconds, log_path, start
 
         try:
             pid = start(self.root, self.index.path)
@@ -128,12 +128,12 @@ class IndexedSessionStore(FileSessionStore):
             )
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.location import MEMORY
-        from indexer.lock import STARTING, running_pid, watcher_record
+        from indexer.index.location import MEMORY
+        from indexer.watch.lock import STARTING, running_pid, watcher_record
 
         if self.index_path == MEMORY or running_pid(self.index_path) is None:
             return False
-        from indexer.handshake import answer, ask, confirm_index
+        from indexer.watch.handshake import answer, ask, confirm_index
 
         record = watcher_record(self.index_path)
         if record is not None and record.state == STARTING:
@@ -195,17 +195,17 @@ class IndexedSessionStore(FileSessionStore):
         return self.index_path
 
     def stop_watcher(self) -> int | None:
-        from indexer.catalog import stop_watcher
+        from indexer.index.catalog import stop_watcher
 
         return stop_watcher(self.root, self.index_path)
 
     def cached_indexes(self) -> list[CachedIndex]:
-        from indexer.catalog import cached_indexes
+        from indexer.index.catalog import cached_indexes
 
         return cached_indexes()
 
     def clean_indexes(self) -> list[CachedIndex]:
-        from indexer.catalog import cached_indexes, remove_cached_index
+        from indexer.index.catalog import cached_indexes, remove_cached_index
 
         gone = [
             entry for entry in cached_indexes() if entry.root is not None and not entry.root_exists
@@ -217,7 +217,7 @@ class IndexedSessionStore(FileSessionStore):
     def search(
         self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
     ) -> list[SearchHit]:
-        from indexer.search import SearchFilter, ensure_search, parse_query, search
+        from indexer.index.search import SearchFilter, ensure_search, parse_query, search
         from mofa.stores.results import SearchHit
 
         parse_query(query)  # a query it cannot take is refused before any work
@@ -245,7 +245,7 @@ class IndexedSessionStore(FileSessionStore):
         return [] if agent in agents else close_matches(agent, ((name,) for name in agents))
 
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
-        from indexer.query import distinct_values
+        from indexer.index.query import distinct_values
 
         ids = distinct_values(self.index_path, self.root, "session_id", prefix, limit)
         if ":" not in prefix:
@@ -253,7 +253,7 @@ class IndexedSessionStore(FileSessionStore):
         return sorted(set(ids))[:limit]
 
     def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
-        from indexer.query import distinct_values
+        from indexer.index.query import distinct_values
 
         return distinct_values(self.index_path, self.root, "agent", prefix, limit)
 
@@ -278,9 +278,11 @@ class IndexedSessionStore(FileSessionStore):
     def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
         from mofa.errors import AmbiguousSessionId
 
+        if text in session_ids or not session_ids:  # a MoFA key names itself, verbatim
+            return FileSessionStore.resolve(self, text)
         if len(session_ids) > 1:
             raise AmbiguousSessionId(text, sorted(session_ids))
-        return FileSessionStore.resolve(self, session_ids[0] if session_ids else text)
+        return FileSessionStore.resolve(self, session_ids[0])
 
     # -- writing ---------------------------------------------------------------------------
     def delete(self, ref: SessionRef) -> None:
@@ -316,7 +318,7 @@ class IndexedSessionStore(FileSessionStore):
 
     # -- upkeep ----------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
-        from indexer.status import index_status
+        from indexer.index.status import index_status
 
         return {"store": self.kind, **index_status(self.index, self.root, self.index_path)}
 
@@ -331,18 +333,19 @@ class IndexedSessionStore(FileSessionStore):
         )
 
     def verify(self, progress: Progress | None = None) -> VerifyReport:
-        from indexer.verify import verify
+        from indexer.index.verify import verify
 
         return verify(self.index, self.root, progress)
 
     def query(self, sql: str, timeout: float | None) -> QueryResult:
-        from indexer.query import run_query
-        from indexer.search import ensure_search, mentions_messages
+        from indexer.index.query import mentions_messages, run_query
         from mofa.stores.queries import QueryResult
 
         self.refresh()
         index = self.index
         if mentions_messages(sql):  # its data is the search data's: built the first time
+            from indexer.index.search import ensure_search
+
             ensure_search(index.conn, self.root, self.progress("Building the search index"))
         # An index kept in memory (no writable cache, no root yet) is queried as it is.
         rows = run_query(self.index_path, sql, timeout, index.conn if index.in_memory else None)

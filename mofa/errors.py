@@ -113,6 +113,10 @@ class StoreUnavailable(MofaError):
     its driver is not installed, or its schema is newer than this program."""
 
 
+class QueryTooLarge(QueryError):
+    """A value or row of a user's SQL too large to print within MOFA_QUERY_MAX_BYTES."""
+
+
 class OriginTaken(MofaError):
     """A mirror's origin already belongs to another root: mirroring under it would delete
     that root's sessions from the database."""

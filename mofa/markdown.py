@@ -1,10 +1,10 @@
 """A session as a Markdown transcript that a person can read (`show`/`export -f markdown`).
 
 The title names the id, a short field list follows, then one heading per message with its role
-and time. Text content is written as text (models write Markdown); structured content as a
-fenced JSON block. Whatever a session holds, the document keeps its shape: a fence that content
-opens is closed after it, a fence around content is longer than any inside, an HTML block
-cannot swallow the messages after it, and control characters are escaped, never raw.
+and time, and the message's content in a fenced block: its text as written, structured content
+as JSON. Whatever a session holds, the document keeps its shape: the fence around content is
+longer than any backtick run inside, so no content line can close it or read as a heading or
+separator of the transcript, and control characters are escaped, never raw.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from mofa.render import printable
 from mofa.session import Session
 from mofa.timestamps import in_zone, index_text, listing_text, parse_timestamp, zoned_text
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-# The starts of the CommonMark HTML blocks that end only at their closing tag or a blank line.
-_HTML_START = re.compile(r"^( {0,3})<(?=[A-Za-z/!?])")
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>#~&|])")
 _LONGEST_BACKTICKS = re.compile(r"`+")
 
@@ -96,28 +93,10 @@ def _content(content: object) -> str:
 
 
 def _text_block(text: str) -> str:
-    """Content written as Markdown, its control characters escaped, and kept from taking the
-    rest of the document: an HTML block start is escaped, a fence it leaves open is closed."""
-    lines = []
-    open_fence = None  # (character, length) of the fence the content is inside
-    for line in _escape_controls(text.replace("\r\n", "\n")).split("\n"):
-        fence = _FENCE.match(line)
-        if open_fence is None:
-            if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
-                open_fence = (fence.group(1)[0], len(fence.group(1)))
-            else:
-                line = _HTML_START.sub(r"\1\\<", line)
-        elif (
-            fence
-            and fence.group(1)[0] == open_fence[0]
-            and len(fence.group(1)) >= open_fence[1]
-            and not fence.group(2).strip()
-        ):
-            open_fence = None
-        lines.append(line)
-    if open_fence is not None:
-        lines.append(open_fence[0] * open_fence[1])
-    return "\n".join(lines)
+    """Text content in a fenced block, its control characters escaped: inside it no line can
+    read as a heading, a separator, a list or HTML of the transcript (a line of content such as
+    `## 9. system` would otherwise pass for a message of its own), and no line can close it."""
+    return _fenced(_escape_controls(text.replace("\r\n", "\n")), "")
 
 
 def _fenced(text: str, info: str) -> str:

@@ -15,6 +15,10 @@ from mofa.session import Session
 
 MARK_START, MARK_END = "\x02", "\x03"  # around each match in a snippet; never in stored text
 SNIPPET_TOKENS = 16
+# The largest query taken: each term costs a pass over the candidates' text, and a query of
+# thousands of them would run for minutes on any store.
+MAX_QUERY_TERMS = 64
+MAX_QUERY_CHARS = 1_000
 
 
 class Term(NamedTuple):
@@ -25,17 +29,28 @@ class Term(NamedTuple):
 def parse_query(text: str) -> list[Term]:
     """Words (all must match), `"a phrase"`, `prefix*`; raises InvalidSearchQuery.
 
-    A word or phrase with no letter or digit cannot match anything and is left out.
+    A word or phrase with no letter or digit cannot match anything and is left out. A query
+    longer than MAX_QUERY_CHARS or of more than MAX_QUERY_TERMS words and phrases is refused.
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidSearchQuery("empty search query: give words to search for")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidSearchQuery(
+            f"search query too long ({len(text):,} characters): at most {MAX_QUERY_CHARS:,}"
+        )
     terms = []
+    written = 0
     position, end = 0, len(text)
     while position < end:
         char = text[position]
         if char.isspace():
             position += 1
             continue
+        written += 1
+        if written > MAX_QUERY_TERMS:
+            raise InvalidSearchQuery(
+                f"search query has too many terms: at most {MAX_QUERY_TERMS} words and phrases"
+            )
         if char == '"':
             close = text.find('"', position + 1)
             if close < 0:

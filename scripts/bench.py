@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKOUT = os.path.dirname(HERE)
 sys.path.insert(
     0, CHECKOUT
-)  # indexer.lock, to read the watcher's record as this checkout writes it
+)  # indexer.watch.lock, to read the watcher's record as this checkout writes it
 # Set by use_venv(): the bench venv's interpreter and console scripts.
 PY = MOFA = INDEXD = ""
 # What a regular install of the checkout needs from it (a fresh copy each run: a stale build/
@@ -191,7 +191,7 @@ def read_tree(root: str) -> None:
 
 def remove_index(path: str) -> None:
     """The index's own removal: the file, its -wal, -shm and -journal."""
-    from indexer.database import remove_index_files
+    from indexer.index.database import remove_index_files
 
     remove_index_files(path)
 
@@ -214,7 +214,7 @@ FIND_FORMAT = "%T@ %s %i\n"
 
 
 def watcher_answering(index: str) -> bool:
-    from indexer.lock import watcher_record
+    from indexer.watch.lock import watcher_record
 
     record = watcher_record(index)
     return record is not None and record.state == "answering"
@@ -222,7 +222,7 @@ def watcher_answering(index: str) -> bool:
 
 def stop_watcher(index: str) -> None:
     """Stop a watcher of this index that a command started (it is nobody's child here)."""
-    from indexer.lock import running_pid
+    from indexer.watch.lock import running_pid
 
     pid = running_pid(index)
     if pid is None or pid <= 0:

@@ -29,7 +29,7 @@ import sys
 import time
 from datetime import datetime
 
-from indexer.database import remove_index_files as remove_index
+from indexer.index.database import remove_index_files as remove_index
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)

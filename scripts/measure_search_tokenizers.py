@@ -20,8 +20,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from indexer import search as S  # noqa: E402
-from indexer.index import SessionIndex  # noqa: E402
+from indexer.index import search as S  # noqa: E402
+from indexer.index.session_index import SessionIndex  # noqa: E402
 
 TOKENIZERS = ("unicode61 remove_diacritics 2", "trigram")
 QUERIES = (

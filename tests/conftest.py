@@ -46,6 +46,6 @@ def place(tmp_path):
 
 @pytest.fixture
 def index_path(root):
-    from indexer.location import resolve_index_path
+    from indexer.index.location import resolve_index_path
 
     return resolve_index_path(str(root))

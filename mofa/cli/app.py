@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from mofa.cli import console
@@ -52,4 +54,59 @@ class App:
             store.close()
 
 
-pass_app = click.make_pass_decorator(App)
+_pass_app = click.make_pass_decorator(App)
+
+
+def pass_app(function):
+    """click's pass decorator for the App, after checking the text arguments (an id, an agent,
+    SQL, a search query): what the shell passed as bytes must be UTF-8, whatever the locale
+    decoded it as. Paths may be any bytes, as the file system allows."""
+    passed = _pass_app(function)
+
+    @functools.wraps(passed)
+    def checked(*args, **kwargs):
+        ctx = click.get_current_context()
+        for param in ctx.command.params:
+            if param.name in kwargs and not isinstance(param.type, click.Path):
+                _check_utf8(param, kwargs[param.name])
+        return passed(*args, **kwargs)
+
+    return checked
+
+
+def _check_utf8(param: click.Parameter, value) -> None:
+    """Raise CliError (exit 2) when `value` (text, or a tuple of texts) was bytes that are not
+    UTF-8. A locale that is not UTF-8 (C without Python's UTF-8 mode) hands any non-ASCII
+    bytes over as surrogate escapes: those of valid UTF-8 pass."""
+    if isinstance(value, tuple):
+        for item in value:
+            _check_utf8(param, item)
+        return
+    if not isinstance(value, str) or value.isascii() or _encodable(value):
+        return
+    import os
+
+    raw = os.fsencode(value)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        from mofa.cli.errors import CliError, ExitStatus
+
+        name = (
+            param.opts[-1]
+            if isinstance(param, click.Option)
+            else param.human_readable_name.removesuffix("...")
+        )
+        shown = raw.decode("utf-8", "backslashreplace")
+        raise CliError(
+            f"{name} is not valid UTF-8: {shown}", ExitStatus.PERMISSION_DENIED
+        ) from None
+
+
+def _encodable(text: str) -> bool:
+    """False for the surrogate escapes Python decodes undecodable bytes of argv into."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -8,10 +8,10 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
-from mofa.cli.errors import CliError, cli_error
+from mofa.cli.errors import CliError, ExitStatus, cli_error
 from mofa.cli.options import complete_session_ids
 from mofa.cli.prompt import confirmed
-from mofa.cli.suggesting import resolved, with_suggestions
+from mofa.cli.suggesting import resolve_or_suggest, with_suggestions
 from mofa.plurals import counted
 
 
@@ -55,31 +55,57 @@ def delete(app: App, session_ids, force, null, origin):
     """
     if null and "-" not in session_ids:
         raise click.UsageError("-0/--null reads the ids from standard input: give `-` too")
-    texts, answers = wanted_ids(session_ids, null)
+    items, answers = wanted_ids(session_ids, null)
     store = app.store()
-    if len(texts) == 1 and session_ids != ("-",):
-        delete_one(store, texts[0], force, answers, origin)
+    if len(items) == 1 and isinstance(items[0], str) and session_ids != ("-",):
+        delete_one(store, items[0], force, answers, origin)
     else:
-        delete_many(store, texts, force, answers, origin)
+        delete_many(store, items, force, answers, origin)
 
 
-def wanted_ids(arguments: tuple[str, ...], null: bool = False) -> tuple[list[str], object]:
+def wanted_ids(
+    arguments: tuple[str, ...], null: bool = False
+) -> tuple[list[str | CliError], object]:
     """The ids to delete (each once, in order; `-` reads standard input, one per line, or with
-    `null` NUL-separated, a final NUL optional) and where the prompt's answer comes from (the
-    terminal when standard input held the ids)."""
-    texts: list[str] = []
+    `null` NUL-separated), an id that is not valid UTF-8 standing as its error, and where the
+    prompt's answer comes from (the terminal when standard input held the ids)."""
+    items: list[str | CliError] = []
     answers = sys.stdin
     for argument in arguments:
-        if argument == "-" and null:
-            texts.extend(text for text in sys.stdin.read().split("\0") if text)
-            answers = _terminal()
-        elif argument == "-":
-            texts.extend(line.rstrip("\r\n") for line in sys.stdin if line.strip())
+        if argument == "-":
+            items.extend(_stdin_ids(sys.stdin.buffer.read(), b"\0" if null else b"\n"))
             answers = _terminal()
         else:
-            texts.append(argument)
+            items.append(argument)
     seen: set[str] = set()
-    return [text for text in texts if not (text in seen or seen.add(text))], answers
+    unique: list[str | CliError] = []
+    for item in items:
+        if isinstance(item, str):
+            if item in seen:
+                continue
+            seen.add(item)
+        unique.append(item)
+    return unique, answers
+
+
+def _stdin_ids(data: bytes, separator: bytes = b"\n") -> list[str | CliError]:
+    """Each line (or NUL-separated item) exactly as written but for its final separator (a
+    `\r` is part of the id); empty ones are no ids."""
+    items: list[str | CliError] = []
+    for number, line in enumerate(data.split(separator), 1):
+        if not line:
+            continue
+        try:
+            items.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            shown = line.decode("utf-8", "backslashreplace")
+            items.append(
+                CliError(
+                    f"line {number} of standard input is not valid UTF-8: {shown}",
+                    ExitStatus.PERMISSION_DENIED,
+                )
+            )
+    return items
 
 
 def _terminal():
@@ -92,7 +118,8 @@ def _terminal():
 def delete_one(store, text: str, force: bool, answers, origin: str | None = None) -> None:
     from mofa.errors import CorruptSession, MofaError
 
-    ref = resolved(store, text, origin)
+    ref = resolve_or_suggest(store, text, origin)
+    store.check_deletable(ref)  # a refused delete says so before any progress line
     console.status(f"→ Deleting session: {ref.session_id}")
     if not force:
         try:
@@ -112,8 +139,11 @@ def delete_one(store, text: str, force: bool, answers, origin: str | None = None
     console.success("✓ Session deleted successfully")
 
 
-def delete_many(store, texts: list[str], force: bool, answers, origin: str | None = None) -> None:
-    """Resolve every id first, then one prompt, then delete; one error line per failure."""
+def delete_many(
+    store, items: list[str | CliError], force: bool, answers, origin: str | None = None
+) -> None:
+    """Resolve every id first, then one prompt, then delete; one error line per failure. A
+    session named twice (by its full and its short id) is deleted once."""
     first_failure: CliError | None = None
 
     def failed(error: BaseException, text: str) -> None:
@@ -128,15 +158,33 @@ def delete_many(store, texts: list[str], force: bool, answers, origin: str | Non
         )
         first_failure = first_failure or failure
 
-    refs = []
-    outcomes = (
+    from mofa.errors import MofaError
+
+    texts = [item for item in items if isinstance(item, str)]
+    resolved = iter(
         store.resolve_many(texts)
         if origin is None
         else [_resolved(store, text, origin) for text in texts]
     )
-    for text, outcome in zip(texts, outcomes):
+    refs = []
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        if isinstance(item, CliError):
+            console.error_line(item.format_message())
+            first_failure = first_failure or item
+            continue
+        outcome = next(resolved)
+        if not isinstance(outcome, BaseException):
+            key = (outcome.session_id, repr(outcome.handle))
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                store.check_deletable(outcome)
+            except MofaError as refused:
+                outcome = refused
         if isinstance(outcome, BaseException):
-            failed(with_suggestions(store, outcome, text), text)
+            failed(with_suggestions(store, outcome, item), item)
         else:
             refs.append(outcome)
     if refs:
@@ -147,7 +195,7 @@ def delete_many(store, texts: list[str], force: bool, answers, origin: str | Non
                 console.status("Cancelled: nothing was deleted.")
                 return
         deleted = 0
-        for ref, error in zip(refs, store.delete_many(refs)):
+        for ref, error in zip(refs, store.delete_many(refs), strict=True):
             if error is None:
                 deleted += 1
             else:

@@ -41,6 +41,7 @@ def _statuses() -> list:
         (errors.InvalidStoreLocation, ExitStatus.PERMISSION_DENIED),
         (errors.SessionsRootMissing, ExitStatus.NOT_FOUND),
         (errors.QueryTimeout, ExitStatus.FAILED),
+        (errors.QueryTooLarge, ExitStatus.FAILED),
         (errors.QueryError, ExitStatus.NOT_FOUND),
         (errors.SessionPermissionError, ExitStatus.PERMISSION_DENIED),
         (errors.RefusedPath, ExitStatus.PERMISSION_DENIED),

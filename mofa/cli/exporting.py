@@ -10,7 +10,7 @@ import click
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.options import complete_session_ids
-from mofa.cli.suggesting import resolved
+from mofa.cli.suggesting import resolve_or_suggest
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
 from mofa.paths import check_outside_root  # noqa: F401  (also used by prune)
@@ -38,7 +38,8 @@ SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
     "--format",
     "fmt",
     type=click.Choice(("json", "yaml", "markdown")),
-    help="Export format [default: from the output's suffix .json, .yaml, .yml or .md].",
+    help="Export format [default: from the output's suffix .json, .yaml, .yml or .md;"
+    " json for '-'].",
 )
 @click.option(
     "--origin",
@@ -61,18 +62,21 @@ def export(app: App, session_id, output, fmt, origin):
       mofa session export session-123 -o ./exports/session.yaml --format yaml
       mofa session export session-123 -o session.md
     """
-    fmt = fmt or format_from_suffix(output)
+    to_stdout = output == "-"
+    fmt = fmt or ("json" if to_stdout else format_from_suffix(output))
     check_outside_root(output, app.root)
     store = app.store()
-    loaded = store.load(resolved(store, session_id, origin))
-    console.status(f"→ Exporting session: {loaded.session_id}")
-    console.status(f"  Format: {fmt}")
-    console.status(f"  Output: {output}")
+    loaded = store.load(resolve_or_suggest(store, session_id, origin))
+    if not to_stdout:  # to stdout, nothing but the export is written
+        console.status(f"→ Exporting session: {loaded.session_id}")
+        console.status(f"  Format: {fmt}")
+        console.status(f"  Output: {output}")
     for warning in loaded.warnings:
         console.warning(warning)
     write(loaded, fmt, output)
-    console.success(f"  ✓ Exported {counted(loaded.message_count, 'message')}")
-    console.success("✓ Session exported successfully")
+    if not to_stdout:
+        console.success(f"  ✓ Exported {counted(loaded.message_count, 'message')}")
+        console.success("✓ Session exported successfully")
 
 
 def format_from_suffix(output: str) -> str:

@@ -40,6 +40,9 @@ def session_options(function):
     return time_options(function)
 
 
+SQL_INTEGER_MAX = 2**63 - 1
+
+
 def session_filter(agent=None, limit=None, since=None, until=None, statuses=(), user=None, tags=()):
     """The SessionFilter of a command's options; raises InvalidTimeSpec (exit 2)."""
     from mofa.stores.base import SessionFilter
@@ -49,6 +52,8 @@ def session_filter(agent=None, limit=None, since=None, until=None, statuses=(), 
 
         since = when_text(since) if since is not None else None
         until = when_text(until) if until is not None else None
+    if limit is not None:
+        limit = min(limit, SQL_INTEGER_MAX)  # more than SQL can count: all of them
     return SessionFilter(
         agent=agent,
         limit=limit,

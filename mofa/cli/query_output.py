@@ -25,6 +25,7 @@ TABLE_ROW_LIMIT = 10_000
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0),
+    callback=lambda ctx, param, value: _finite(value),
     default=30.0,
     show_default=True,
     metavar="SECONDS",
@@ -56,6 +57,17 @@ def query(app: App, sql, fmt, timeout):
         write(result.columns, result.rows, fmt, console.warning)
     finally:
         result.close()
+
+
+def _finite(seconds: float) -> float:
+    if not math.isfinite(seconds):
+        from mofa.cli.errors import CliError, ExitStatus
+
+        raise CliError(
+            f"--timeout {seconds}: give a number of seconds (0 for no limit)",
+            ExitStatus.PERMISSION_DENIED,
+        )
+    return seconds
 
 
 def _utf8_argument(text: str) -> str:
@@ -111,6 +123,7 @@ def write(columns: list[str], rows, fmt: str, warn=None) -> None:
     else:
         write_text("[")
         first = True
+        columns = json_keys(columns)
         plain_columns = all(_plain(column) for column in columns)
         for row in rows:
             text = _plain_row(columns, row) if plain_columns else None
@@ -120,6 +133,30 @@ def write(columns: list[str], rows, fmt: str, warn=None) -> None:
             first = False
         write_text("]\n" if first else "\n]\n")
     sys.stdout.flush()
+
+
+def json_keys(columns: list[str]) -> list[str]:
+    """The columns' names as keys of one JSON object: a repeated name becomes `a_2`, `a_3`,
+    ..., skipping any name another column already has, so that no value is lost."""
+    taken = set(columns)
+    if len(taken) == len(columns):
+        return columns
+    seen: set[str] = set()
+    following: dict[str, int] = {}
+    keys = []
+    for column in columns:
+        if column in seen:
+            number = following.get(column, 2)
+            while f"{column}_{number}" in taken:
+                number += 1
+            following[column] = number + 1
+            key = f"{column}_{number}"
+            taken.add(key)
+        else:
+            key = column
+        seen.add(column)
+        keys.append(key)
+    return keys
 
 
 def _plain(text) -> bool:
@@ -132,7 +169,7 @@ def _plain_row(columns: list[str], row) -> str | None:
     query, issue 16) for the usual row of plain text, integers, finite floats and NULLs; None
     for any other."""
     parts = []
-    for column, value in zip(columns, row):
+    for column, value in zip(columns, row, strict=True):
         kind = type(value)
         if value is None:
             text = "null"
@@ -151,7 +188,7 @@ def _plain_row(columns: list[str], row) -> str | None:
 def _json_row(columns: list[str], row) -> str:
     import json
 
-    item = {c: _json_value(v) for c, v in zip(columns, row)}
+    item = {c: _json_value(v) for c, v in zip(columns, row, strict=True)}
     try:
         text = json.dumps(item, ensure_ascii=False, allow_nan=False)
         text.encode("utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mofa.cli import console
 
 
-def resolved(store, text: str, origin: str | None = None):
+def resolve_or_suggest(store, text: str, origin: str | None = None):
     """`store.resolve_origin(text, origin)`; an id that names no session fails with up to
     three close ids in its message."""
     from mofa.errors import SessionNotFound

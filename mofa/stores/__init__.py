@@ -16,6 +16,17 @@ SCHEMES = {
     "postgresql": "mofa.stores.postgres:open_postgres_store",
     "postgres": "mofa.stores.postgres:open_postgres_store",
 }
+# The files store kept in step with its SQLite index, named as the schemes' stores are: the
+# library below it (`mofa`) never imports the index package above it (`indexer`).
+INDEXED_FILES_STORE = "indexer.store:IndexedSessionStore"
+
+
+def _named(name: str):
+    """The object `module:attribute` names, its module imported on first use."""
+    from importlib import import_module
+
+    module, attribute = name.split(":")
+    return getattr(import_module(module), attribute)
 
 
 def store_scheme(url: str) -> str:
@@ -47,18 +58,13 @@ def open_store(
     Raises InvalidStoreLocation for a URL no store takes.
     """
     if url:
-        from importlib import import_module
-
         from mofa.errors import InvalidStoreLocation
 
         scheme = store_scheme(url)
         if scheme == "file":
             root, root_is_explicit = url[len("file://") :], True
         elif scheme in SCHEMES:
-            module, function = SCHEMES[scheme].split(":")
-            return getattr(import_module(module), function)(
-                url, warn=warn, notice=notice, progress=progress
-            )
+            return _named(SCHEMES[scheme])(url, warn=warn, notice=notice, progress=progress)
         else:
             from mofa.stores.urls import masked
 
@@ -81,8 +87,6 @@ def open_store(
         from mofa.stores.files import FileSessionStore
 
         return FileSessionStore(root, warn)
-    from indexer.store import IndexedSessionStore
-
-    return IndexedSessionStore(
+    return _named(INDEXED_FILES_STORE)(
         root, index_path, warn=warn, notice=notice, progress=progress, debug=debug, status=status
     )

@@ -287,6 +287,8 @@ class FileSessionStore(SessionStore):
                     matches[ref.session_id] = ref
         for ref in self.jsonl_refs(name=text):
             matches.setdefault(ref.session_id, ref)
+        if text in matches:  # an id `list` prints names its session, verbatim (a MoFA key)
+            return matches[text]
         if not matches:
             exact = self._jsonl_ref(text)  # a MoFA key without ':' is an id of its own
             if exact is not None:

@@ -13,3 +13,104 @@ class QueryResult(NamedTuple):
     columns: list[str]
     rows: Iterator[tuple]
     close: Callable[[], None]
+
+
+MAX_BYTES = 64 * 1024 * 1024  # MOFA_QUERY_MAX_BYTES unless set
+
+
+def max_bytes() -> int:
+    """The largest value or row a query may print: MOFA_QUERY_MAX_BYTES, else 64 MiB."""
+    import os
+
+    text = os.environ.get("MOFA_QUERY_MAX_BYTES", "").strip()
+    if not text:
+        return MAX_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        from mofa.errors import QueryError
+
+        raise QueryError(f"MOFA_QUERY_MAX_BYTES={text!r}: give a positive number of bytes")
+    return value
+
+
+class QueryLimits:
+    """A running query's time and size limits, the same for every store.
+
+    The time counts from the start, whoever spends it: the database, or writing the output
+    (checked at each row). At the deadline a timer thread calls `stop` once, so that the
+    database stops even a statement that turned its own timeout off. A value or row is
+    measured as it arrives (bytes count twice: they print as hex), before it is printed.
+    """
+
+    def __init__(self, timeout: float | None, stop: Callable[[], object] | None = None):
+        import threading
+        import time
+
+        self.timeout = timeout or None
+        self.max_bytes = max_bytes()
+        self.expired = False
+        self._deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        self._timer = None
+        if self.timeout is not None and stop is not None and self.timeout < threading.TIMEOUT_MAX:
+
+            def expire() -> None:
+                self.expired = True
+                try:
+                    stop()
+                except Exception:  # a connection already gone: the next check still fails
+                    pass
+
+            self._timer = threading.Timer(self.timeout, expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def past_deadline(self) -> bool:
+        import time
+
+        if self._deadline is not None and not self.expired and time.monotonic() > self._deadline:
+            self.expired = True
+        return self.expired
+
+    def timed_out(self) -> Exception:
+        from mofa.errors import QueryTimeout
+
+        return QueryTimeout(
+            f"query stopped after its timeout of {self.timeout:g} s"
+            " (give --timeout SECONDS, 0 for none)"
+        )
+
+    def check_time(self) -> None:
+        if self.past_deadline():
+            raise self.timed_out()
+
+    def row_size(self, row: tuple) -> int:
+        """The printed size of `row` as far as it matters here; raises QueryTooLarge."""
+        size = 0
+        for value in row:
+            kind = type(value)
+            if kind is str:
+                size += len(value)
+            elif kind is bytes or kind is bytearray or kind is memoryview:
+                size += 2 * len(value)
+            else:
+                continue
+            if size > self.max_bytes:
+                raise self.too_large()
+        return size
+
+    def too_large(self) -> Exception:
+        from mofa.errors import QueryTooLarge
+
+        return QueryTooLarge(
+            f"query stopped: a value or row is larger than {self.max_bytes:,} bytes"
+            " (MOFA_QUERY_MAX_BYTES)"
+        )
+
+    def close(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            timer.join()

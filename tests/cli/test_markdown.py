@@ -25,7 +25,9 @@ GOLDEN = """\
 
 ## 1. user · 23:59:58
 
+```
 Show me the *report* for `Q1`
+```
 
 ## 2. tool · 2024-02-29 00:00:03 UTC
 
@@ -44,12 +46,13 @@ Show me the *report* for `Q1`
 
 ## 3. assistant · 2024-02-29 00:00:04 UTC
 
+````
 Here it is:
 
 ```python
 print('hi')
 
-```
+````
 
 ## 4. assistant
 
@@ -110,7 +113,7 @@ def test_show_markdown_of_the_shipped_example():
         "# Session `agent-001:session-123`\n\n- **Agent:** `agent-001`\n"
         "- **Created:** 2024-02-28 10:30:00 UTC\n"
     )
-    assert "## 1. user · 10:30:05\n\nHello, I need help with my order\n" in result.stdout
+    assert "## 1. user · 10:30:05\n\n```\nHello, I need help with my order\n```\n" in result.stdout
     assert "- **Messages:** 4\n" in result.stdout
 
 
@@ -143,8 +146,8 @@ def test_show_markdown_of_a_mofa_jsonl_session(root, spelling):
         "- **Status:** active\n"
         "- **Messages:** 2\n"
         "- **User:** `77`\n\n"
-        "## 1. user · 10:30:05\n\nWeather in Paris?\n\n"
-        "## 2. assistant · 10:30:09\n\n12 °C, cloudy.\n"
+        "## 1. user · 10:30:05\n\n```\nWeather in Paris?\n```\n\n"
+        "## 2. assistant · 10:30:09\n\n```\n12 °C, cloudy.\n```\n"
     )
 
 
@@ -194,8 +197,11 @@ def test_installed_show_markdown_is_utf8_whatever_the_locale(root):
 
 
 def body(markdown: str) -> str:
-    """The content of the first message."""
-    return markdown.split("## 1.", 1)[1].split("\n\n", 1)[1]
+    """The content of the first message, inside its fence."""
+    block = markdown.split("## 1.", 1)[1].split("\n\n", 1)[1]
+    fence = block.split("\n", 1)[0]
+    assert set(fence) == {"`"}, block
+    return block.split("\n", 1)[1].split(f"\n{fence}\n", 1)[0] + "\n"
 
 
 @pytest.mark.parametrize(
@@ -215,26 +221,61 @@ def test_control_characters_are_escaped(content, expected):
     assert body(session_markdown(make_session([message("user", content)]))) == expected + "\n"
 
 
-def test_an_open_fence_in_content_is_closed_after_it():
+def test_a_fence_in_content_stays_inside_the_message():
     text = session_markdown(
         make_session([message("user", "look:\n~~~~ python\ncode"), message("assistant", "after")])
     )
-    assert "look:\n~~~~ python\ncode\n~~~~\n\n## 2. assistant" in text
+    assert "```\nlook:\n~~~~ python\ncode\n```\n\n## 2. assistant" in text
 
 
-def test_a_closed_fence_is_left_alone():
+def test_backtick_fences_in_content_get_a_longer_fence_around_them():
     content = "```\n<pre>\n```\n``` info\n````\n<pre>"
     text = session_markdown(make_session([message("user", content)]))
-    # A ``` with an info string opens a block, and a longer fence closes it: nothing added;
-    # <pre> inside code is code, after the blocks it is escaped.
-    assert body(text) == "```\n<pre>\n```\n``` info\n````\n\\<pre>\n"
+    assert f"`````\n{content}\n`````\n" in text
+    assert body(text) == content + "\n"
 
 
 def test_an_html_block_cannot_swallow_the_messages_after_it():
     text = session_markdown(
         make_session([message("user", "<pre>\n  <!-- open\nx < y"), message("assistant", "after")])
     )
-    assert body(text).startswith("\\<pre>\n  \\<!-- open\nx < y\n\n## 2. assistant")
+    assert "```\n<pre>\n  <!-- open\nx < y\n```\n\n## 2. assistant" in text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "## 99. system · 00:00:00",
+        "# Session `other`",
+        "   ## 2. assistant",
+        "---",
+        "***",
+        "===",
+        "- **Agent:** `forged`",
+        "<h2>99. system</h2>",
+        "> ## quoted heading",
+        "    indented",
+        "```",
+        "~~~",
+        "````````````",
+    ],
+)
+def test_no_content_line_reads_as_part_of_the_transcript(line):
+    """Each message's text is one fenced block that no line of it can close: what renders
+    between two message headings is that message's text, whatever it holds."""
+    content = f"before\n\n{line}\nheading?\n{line}\nafter"
+    text = session_markdown(make_session([message("user", content), message("assistant", "ok")]))
+    head, rest = text.split("## 1. user · 10:30:05\n\n", 1)
+    block, tail = rest.split("\n\n## 2. assistant", 1)
+    fence = block.split("\n", 1)[0]
+    assert set(fence) == {"`"} and len(fence) >= 3
+    assert block == f"{fence}\n{content}\n{fence}"
+    inner = content.split("\n")
+    # No inner line closes the fence: a closing fence is at least as long, backticks only.
+    assert not [
+        item for item in inner if set(item.strip()) == {"`"} and len(item.strip()) >= len(fence)
+    ]
+    assert "## 1." not in head and tail.startswith(" · 10:30:05\n\n```\nok\n```")
 
 
 def test_a_backtick_run_longer_than_three_gets_a_longer_fence():

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from indexer.migrations import LATEST_VERSION
+from indexer.index.migrations import LATEST_VERSION
 from tests.helpers import message, run, write_session
 
 

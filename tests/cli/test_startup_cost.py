@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from indexer.refresh import RACY_NS
+from indexer.build.refresh import RACY_NS
 from tests.daemon_helpers import RunningDaemon
 from tests.helpers import BIN, listed_ids, run_installed, write_jsonl, write_session
 
@@ -227,15 +227,15 @@ def test_the_row_types_on_the_listing_path_are_built_from_evaluated_annotations(
 
     for module, names in {
         "mofa.stores.rows": ("SessionFilter", "SessionRow", "SessionRef"),
-        "indexer.rows": ("StatKey", "IndexRow", "BadRow"),
-        "indexer.refresh": ("Parsed", "Plan"),
-        "indexer.freshness": ("RefreshResult", "Survey"),
-        "indexer.lock": ("WatcherRecord",),
-        "indexer.index": ("JsonlMatch",),
+        "indexer.index.rows": ("StatKey", "IndexRow", "BadRow"),
+        "indexer.build.refresh": ("Parsed", "Plan"),
+        "indexer.build.freshness": ("RefreshResult", "Survey"),
+        "indexer.watch.lock": ("WatcherRecord",),
+        "indexer.index.session_index": ("JsonlMatch",),
         "mofa.tree": ("FileStat", "RootListing", "DirScan"),
         "mofa.session": ("SessionSummary",),
         "mofa.ids": ("SessionId",),
-        "indexer.handshake": ("Cookie",),
+        "indexer.watch.handshake": ("Cookie",),
     }.items():
         loaded = importlib.import_module(module)
         for name in names:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from indexer import refresh
-from indexer.index import SessionIndex
+from indexer.build import refresh
+from indexer.index.session_index import SessionIndex
 from tests.helpers import write_jsonl, write_session
 
 
@@ -174,8 +174,8 @@ NOT_RACY = 2**62  # a racy_after no file's ctime reaches
 
 @pytest.mark.parametrize("name", list(LEAN_CASES))
 def test_lean_workers_give_the_reference_parsers_row(root, name):
-    from indexer.coldbuild import parse_batch, unpack
-    from indexer.refresh import parse_one
+    from indexer.build.coldbuild import parse_batch, unpack
+    from indexer.build.refresh import parse_one
     from mofa import tree
 
     path = root / "agent" / f"{name.replace(' ', '-')}.json"
@@ -195,7 +195,7 @@ def test_lean_workers_give_the_reference_parsers_row(root, name):
 
 
 def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
-    from indexer.coldbuild import parse_batch
+    from indexer.build.coldbuild import parse_batch
     from mofa import tree
 
     path = write_session(root, "agent", "big")
@@ -207,7 +207,7 @@ def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
 
 def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, monkeypatch):
     """Every row the bulk path writes is the row the reference parser makes of that file."""
-    from indexer.refresh import parse_one
+    from indexer.build.refresh import parse_one
     from mofa import tree
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
@@ -302,7 +302,7 @@ def _parse_now(fill, folder):
     a file in `folder`, a done Future of that file's name in the batch's place)."""
     from concurrent.futures import Future
 
-    from indexer.coldbuild import parse_batch
+    from indexer.build.coldbuild import parse_batch
 
     for position, item in enumerate(fill._pending):
         if type(item) is tuple:
@@ -316,7 +316,7 @@ def _parse_now(fill, folder):
 def test_a_directory_written_meanwhile_is_read_again_by_a_rebuild(many, tmp_path, monkeypatch):
     """A watcher (or any refresh) that writes a directory after the rebuild parsed it: the rebuild
     must not write its older rows over the newer ones."""
-    from indexer import coldbuild
+    from indexer.build import coldbuild
 
     path = str(tmp_path / "index.sqlite3")
     index = SessionIndex(str(many), path)
@@ -349,7 +349,7 @@ def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs
 ):
     """Another command filled part of the index between this one's look and its write lock:
     this one reads only what differs, directory by directory, and lists everything."""
-    from indexer import coldbuild
+    from indexer.build import coldbuild
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
     path = str(tmp_path / "index.sqlite3")
@@ -388,7 +388,7 @@ def test_a_first_build_that_finds_the_index_filled_meanwhile_writes_what_differs
 def test_a_first_build_holds_the_write_lock_from_before_its_scan(many, tmp_path, monkeypatch):
     """So that a second command started at the same time waits, then finds the index filled,
     rather than parsing every file a second time beside the first."""
-    from indexer import coldbuild
+    from indexer.build import coldbuild
 
     monkeypatch.setattr(refresh, "BIG_WRITE", 10)
     path = str(tmp_path / "index.sqlite3")
@@ -419,7 +419,7 @@ def test_a_first_build_holds_the_write_lock_from_before_its_scan(many, tmp_path,
 def test_with_search_data_a_refresh_inserts_without_a_query_per_row(many, tmp_path, monkeypatch):
     """The search data's triggers add rows of their own: telling an insert that skipped a
     duplicate id from one that did not must not count them (else every row is looked up)."""
-    from indexer.search import ensure_search
+    from indexer.index.search import ensure_search
 
     index = SessionIndex(str(many), str(tmp_path / "index.sqlite3"))
     try:

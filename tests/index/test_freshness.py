@@ -1,4 +1,4 @@
-"""A command without the watcher first looks for changes by stat digests alone (indexer.freshness):
+"""A command without the watcher first looks for changes by stat digests alone (indexer.build.freshness):
 when nothing changed the index answers as it is; when something did, the refresh goes on from
 what the look scanned, reading no directory twice but the one that differed."""
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer import freshness
-from indexer.freshness import RefreshResult, Survey, survey
-from indexer.index import SessionIndex
-from indexer.refresh import RACY_NS
+from indexer.build import freshness
+from indexer.build.freshness import RefreshResult, Survey, survey
+from indexer.build.refresh import RACY_NS
+from indexer.index.session_index import SessionIndex
 from mofa import tree
 from tests.cli.test_permissions import as_user
 from tests.helpers import listed_ids, message, run_installed, write_jsonl, write_session
@@ -61,7 +61,7 @@ def test_nothing_changed_is_told_from_the_digests(indexed, root, scans):
 
 def test_the_files_it_counts_are_the_refreshs(indexed, root):
     """What decides mofa-indexd's auto-start does not depend on which path answered."""
-    from indexer.refresh import Refresher
+    from indexer.build.refresh import Refresher
 
     for agent in (None, "a"):
         assert (

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from freezegun import freeze_time
 
-from indexer.migrations import LATEST_VERSION, MIGRATIONS, migrate
+from indexer.index.migrations import LATEST_VERSION, MIGRATIONS, migrate
 from tests.helpers import listed_ids, message, run, run_installed, write_jsonl, write_session
 
 
@@ -220,9 +220,9 @@ def test_no_rebuild_when_switching_between_two_roots(tmp_path, monkeypatch):
 
 
 def test_an_index_opens_without_the_migrations_only_at_the_last_version():
-    """indexer.database knows the last migration's version, so that a current index opens
+    """indexer.index.database knows the last migration's version, so that a current index opens
     without importing them: the two must never drift apart."""
-    from indexer.database import SCHEMA_VERSION
+    from indexer.index.database import SCHEMA_VERSION
 
     assert SCHEMA_VERSION == LATEST_VERSION == len(MIGRATIONS)
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from indexer import refresh
+from indexer.build import refresh
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no pool of workers on a single CPU")

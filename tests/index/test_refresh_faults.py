@@ -130,7 +130,7 @@ def test_a_session_file_swapped_for_a_fifo_after_its_scan_is_not_waited_on(root,
     # for ever in open().
     import threading
 
-    from indexer.refresh import parse_one
+    from indexer.build.refresh import parse_one
 
     (root / "agent").mkdir()
     path = root / directory / name
@@ -154,7 +154,7 @@ def test_a_session_file_swapped_for_a_symlink_after_its_scan_is_not_followed(
     root, tmp_path, directory, name
 ):
     # ... and read through a symlink put in its place: a file outside the root became a row.
-    from indexer.refresh import parse_one
+    from indexer.build.refresh import parse_one
 
     (root / "agent").mkdir()
     path = root / directory / name
@@ -239,8 +239,8 @@ def test_a_first_listing_says_an_unreadable_agent_directory_once(place):
 def test_a_directory_another_command_wrote_meanwhile_is_warned_of_once(root, index_path):
     # A refresh that finds a directory written by another process since its scan scans it
     # again under the lock: what both scans warned of was said twice.
-    from indexer.freshness import survey
-    from indexer.index import SessionIndex
+    from indexer.build.freshness import survey
+    from indexer.index.session_index import SessionIndex
     from tests.helpers import write_session
 
     write_session(root, "agent-1", "s1")

@@ -5,8 +5,8 @@ again."""
 import os
 import time
 
-from indexer.index import SessionIndex
-from indexer.refresh import RACY_NS
+from indexer.build.refresh import RACY_NS
+from indexer.index.session_index import SessionIndex
 from mofa import tree
 from tests.helpers import write_session
 

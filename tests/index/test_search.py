@@ -9,10 +9,9 @@ from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import indexer.refresh
-from indexer import search as search_module
-from indexer.index import SessionIndex
-from indexer.search import (
+import indexer.build.refresh
+from indexer.index import search as search_module
+from indexer.index.search import (
     MARK_END,
     MARK_START,
     SearchFilter,
@@ -26,6 +25,7 @@ from indexer.search import (
     snippet_parts,
     update_search,
 )
+from indexer.index.session_index import SessionIndex
 from mofa.errors import InvalidSearchQuery, MofaError
 from mofa.stores.files import FileSessionStore
 from mofa.when import when_text
@@ -43,7 +43,7 @@ def index(root, tmp_path):
 def settled(monkeypatch):
     """Files written by a test are not 'racily clean' (their rows keep their real ctime), so
     that what a catch-up re-reads is exactly what changed."""
-    monkeypatch.setattr(indexer.refresh, "RACY_NS", 0)
+    monkeypatch.setattr(indexer.build.refresh, "RACY_NS", 0)
 
 
 def ids(hits):
@@ -518,8 +518,8 @@ def test_a_search_with_nothing_queued_takes_no_write_lock(root, index, tmp_path)
 
 
 def test_dropping_the_search_data_makes_refreshes_free_again(root, index):
-    from indexer.search import drop_search
-    from indexer.transactions import write_transaction
+    from indexer.index.search import drop_search
+    from indexer.index.transactions import write_transaction
 
     write_session(root, "a", "s", [message("user", "alpha")])
     find(index, "alpha")
@@ -613,8 +613,8 @@ queries = st.lists(
 def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
     """Which sessions match, and how many of their messages, as reading each message's words
     (case and diacritics folded) says: all words, phrases as consecutive words, prefixes."""
-    from indexer.database import open_index
-    from indexer.search import parse_query
+    from indexer.index.database import open_index
+    from indexer.index.search import parse_query
     from mofa.session import JSON_LAYOUT, Session
 
     path = str(tmp_path_factory.mktemp("search") / "index.db")

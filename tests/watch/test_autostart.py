@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from indexer.autostart import log_path
-from indexer.lock import running_pid, watcher_record
+from indexer.watch.autostart import log_path
+from indexer.watch.lock import running_pid, watcher_record
 from tests.daemon_helpers import RunningDaemon, wait_until
 from tests.helpers import run_installed, write_session
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from indexer.daemon import IndexDaemon
+from indexer.watch.daemon import IndexDaemon
 from tests.daemon_helpers import RunningDaemon, index_rows, wait_until
 from tests.helpers import listed_ids, message, run, run_installed, write_session
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from watchdog.events import EventsLostEvent, FileCreatedEvent
 
-from indexer.changes import PendingChanges
-from indexer.watcher import SessionEventHandler, wanted_events
+from indexer.watch.changes import PendingChanges
+from indexer.watch.watcher import SessionEventHandler, wanted_events
 
 
 def test_lost_events_make_the_watcher_reconcile_the_whole_root(tmp_path):

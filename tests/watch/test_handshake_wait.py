@@ -5,8 +5,8 @@ session file. Real files, a real watcher; no wall-clock assertion."""
 import os
 import signal
 
-from indexer import handshake
-from indexer.lock import watcher_record
+from indexer.watch import handshake
+from indexer.watch.lock import watcher_record
 from tests.daemon_helpers import RunningDaemon
 from tests.helpers import write_session
 
@@ -102,7 +102,7 @@ def test_a_command_asks_before_it_opens_the_index_and_checks_what_it_opened(
     publishes; the answer counts only for an index whose file and epoch are the ones named."""
     import shutil
 
-    from indexer.index import open_session_index
+    from indexer.index.session_index import open_session_index
 
     write_session(root, "a", "s")
     daemon = RunningDaemon(root, index_path)
@@ -134,7 +134,7 @@ def test_the_watcher_says_it_is_catching_up_until_its_reconcile_is_done(root, in
     """The reconcile at start can take seconds on a big root (the first command after an
     auto-start): the watcher's record says "starting" all the while (a real IndexDaemon, its
     real observer and index; the reconcile spied on)."""
-    from indexer.daemon import IndexDaemon
+    from indexer.watch.daemon import IndexDaemon
 
     write_session(root, "a", "s")
 
@@ -165,8 +165,8 @@ def test_a_command_does_not_wait_for_a_watcher_that_is_catching_up(root, index_p
     """It refreshes by itself at once, and says why (-v)."""
     import json
 
-    from indexer.handshake import file_identity
-    from indexer.lock import DaemonLock, WatcherRecord
+    from indexer.watch.handshake import file_identity
+    from indexer.watch.lock import DaemonLock, WatcherRecord
     from tests.helpers import run_installed
 
     write_session(root, "a", "s")
@@ -201,7 +201,7 @@ def test_the_root_digest_is_the_same_in_every_process_and_tells_roots_apart(tmp_
     import subprocess
     import sys
 
-    from indexer.handshake import root_digest
+    from indexer.watch.handshake import root_digest
 
     first, second, link = tmp_path / "first", tmp_path / "second", tmp_path / "link"
     first.mkdir()
@@ -211,7 +211,7 @@ def test_the_root_digest_is_the_same_in_every_process_and_tells_roots_apart(tmp_
         [
             sys.executable,
             "-c",
-            "import sys; from indexer.handshake import root_digest;"
+            "import sys; from indexer.watch.handshake import root_digest;"
             " print(root_digest(sys.argv[1]))",
             str(first),
         ],

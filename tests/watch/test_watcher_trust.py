@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from indexer.lock import watcher_record
+from indexer.watch.lock import watcher_record
 from tests.daemon_helpers import RunningDaemon, wait_until
 from tests.helpers import BIN, listed_ids, message, run, write_session
 
@@ -134,7 +134,7 @@ def test_one_root_reached_through_a_bind_mount(
     source, mounted = bind_mounted
     if shared_index:
         monkeypatch.setenv("MOFA_INDEX_PATH", str(tmp_path / "shared.sqlite3"))
-    from indexer.location import resolve_index_path
+    from indexer.index.location import resolve_index_path
 
     ids = many(source, "a", 3)
     daemons.append(started(source, resolve_index_path(str(source))))

@@ -71,6 +71,7 @@ _INSERT_NEW = (
 # The first word of a statement that can run as a read-only query (anything else is refused
 # by the server; this only words the refusal).
 _QUERY_WORDS = ("select", "with", "values", "table", "(")
+_FIRST_BATCH = 16  # rows of a query fetched before their size is known
 
 
 class PostgresHandle(NamedTuple):
@@ -224,6 +225,8 @@ class PostgresSessionStore(SessionStore):
                     " ORDER BY session_id, origin LIMIT 1000",
                     (text, *params),
                 ).fetchall()
+                if any(row[0] == text for row in found):  # a MoFA key: its own id, verbatim
+                    found = [row for row in found if row[0] == text]
                 if len(found) > 1 and len({row[0] for row in found}) > 1:
                     raise AmbiguousSessionId(text, self._candidates(found))
             if not found:
@@ -809,27 +812,39 @@ class PostgresSessionStore(SessionStore):
             ]
         return VerifyReport(examined, problems)
 
-    def query(self, sql: str, timeout: float) -> QueryResult:
-        """`sql` in a READ ONLY transaction under `statement_timeout`, through a server-side
-        cursor: one statement only (the extended protocol refuses several), rows streamed."""
+    def query(self, sql: str, timeout: float | None) -> QueryResult:
+        """`sql` in a READ ONLY transaction through a server-side cursor: one statement only
+        (the extended protocol refuses several), rows streamed in batches of at most about
+        the size limit. The timeout is the server's `statement_timeout` and the client's own
+        (`QueryLimits` cancels the query: a statement may turn the server's off)."""
+        from mofa.stores.queries import QueryLimits
+
         psycopg = sys.modules["psycopg"]
-        milliseconds = max(1, int(timeout * 1000))
+        # The server's limit is an int of milliseconds (about 24 days): longer is the client's.
+        milliseconds = min(max(1, int(timeout * 1000)), 2**31 - 1) if timeout else 0
+        limits = QueryLimits(timeout, self.conn.cancel_safe)
         cursor = self.conn.cursor(name="mofa_query")
 
         def close() -> None:
+            limits.close()
             with contextlib.suppress(psycopg.Error):
                 cursor.close()
             self._end_query()
+
+        def failure(error) -> Exception:
+            if limits.expired or isinstance(error, psycopg.errors.QueryCanceled):
+                return limits.timed_out()
+            return self._query_error(error, sql)
 
         try:
             self.conn.execute("BEGIN TRANSACTION READ ONLY")
             self.conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
             cursor.execute(sql)
             columns = [column.name for column in cursor.description or ()]
-            first = cursor.fetchmany(500)
+            first = cursor.fetchmany(_FIRST_BATCH)
         except psycopg.Error as error:
             close()
-            raise self._query_error(error, sql, timeout) from None
+            raise failure(error) from None
         except BaseException:
             close()
             raise
@@ -837,12 +852,17 @@ class PostgresSessionStore(SessionStore):
         def rows() -> Iterator[tuple]:
             batch = first
             while batch:
+                size = 0
                 for row in batch:
+                    limits.check_time()  # the time spent writing the output counts
+                    size += limits.row_size(row)
                     yield tuple(_plain(value) for value in row)
+                # The next batch holds about the size limit at most, and 500 rows.
+                count = max(1, min(500, len(batch) * limits.max_bytes // max(size, 1)))
                 try:
-                    batch = cursor.fetchmany(500)
+                    batch = cursor.fetchmany(count)
                 except psycopg.Error as error:
-                    raise self._query_error(error, sql, timeout) from None
+                    raise failure(error) from None
 
         return QueryResult(columns, rows(), close)
 
@@ -851,11 +871,9 @@ class PostgresSessionStore(SessionStore):
         with contextlib.suppress(psycopg.Error):
             self.conn.execute("ROLLBACK")
 
-    def _query_error(self, error, sql: str, timeout: float) -> Exception:
+    def _query_error(self, error, sql: str) -> Exception:
         psycopg = sys.modules["psycopg"]
         errors = psycopg.errors
-        if isinstance(error, errors.QueryCanceled):
-            return QueryError(f"query stopped: it ran longer than the {timeout:g} s timeout")
         if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
             error, errors.InsufficientPrivilege
         ):

@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from indexer.transactions import write_transaction
+from indexer.index.transactions import write_transaction
 from mofa.searching import (  # noqa: F401 (the query language is shared by every store)
     MARK_END,
     MARK_START,
@@ -137,13 +137,6 @@ _MESSAGES_VIEW = (
     " FROM search_sessions x JOIN search_messages m"
     f" ON m.rowid >= x.id << {POSITION_BITS} AND m.rowid < (x.id + 1) << {POSITION_BITS}"
 )
-
-
-def mentions_messages(sql: str) -> bool:
-    """Whether a user's query may read `messages` (then its data is brought up to date)."""
-    import re
-
-    return re.search(r"\bmessages\b", sql, re.IGNORECASE) is not None
 
 
 def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from indexer.database import UnknownSchemaVersion
-from indexer.transactions import write_transaction
+from indexer.index.database import UnknownSchemaVersion
+from indexer.index.transactions import write_transaction
 
 
 def m001_sessions(conn: sqlite3.Connection) -> None:

@@ -93,7 +93,7 @@ def confirm(
 ) -> float | None:
     """Seconds the watcher of `root` writing the index at `index_path` (whose epoch, as this
     process read it, is `epoch`) took to acknowledge a new cookie; None when it did not."""
-    from indexer.lock import watcher_record
+    from indexer.watch.lock import watcher_record
 
     identity = file_identity(index_path)
     if identity is None or not epoch:
@@ -133,7 +133,7 @@ def ask(root: str, index_path: str, record) -> Question | None:
     record says it writes, and `answer` checks that the index the command opened has it. None
     when no running watcher's record says it may answer with an epoch (an older watcher: the
     command asks with confirm_index once the index is open). `record` is the watcher's
-    (indexer.lock.watcher_record)."""
+    (indexer.watch.lock.watcher_record)."""
     identity = file_identity(index_path)
     if (
         record is None
@@ -154,7 +154,7 @@ def answer(question: Question, index, timeout: float = DEFAULT_TIMEOUT_S) -> flo
     `index` (a SessionIndex) open; None when it did not, or when the index the command's
     connection reads is not the one the cookie named (another file, another epoch: replaced
     or adopted since the watcher last published its record)."""
-    from indexer.database import epoch
+    from indexer.index.database import epoch
 
     cookie = question.cookie
     try:
@@ -219,7 +219,7 @@ def confirm_index(root: str, index) -> float | None:
     """confirm() for a command holding `index` (a SessionIndex) open: the cookie names the
     epoch its connection reads, so that an index replaced after it was opened is not vouched
     for."""
-    from indexer.database import epoch
+    from indexer.index.database import epoch
 
     try:
         current = epoch(index.conn)

@@ -9,10 +9,10 @@ import signal
 import sqlite3
 import time
 
-from indexer.autostart import log_path
-from indexer.database import remove_index_files
-from indexer.location import cache_home, root_lock_path
-from indexer.lock import lock_path, running_pid
+from indexer.index.database import remove_index_files
+from indexer.index.location import cache_home, root_lock_path
+from indexer.watch.autostart import log_path
+from indexer.watch.lock import lock_path, running_pid
 from mofa.stores.results import CachedIndex
 
 SUFFIX = ".sqlite3"
@@ -24,10 +24,11 @@ def index_directory(environ=os.environ) -> str:
 
 def _files_of(path: str) -> list[str]:
     """Every file that belongs to the index at `path`: the database, its journals, the
-    watcher's lock and log."""
+    watcher's lock and log, and the lock its openers and repairers take."""
     return [path + suffix for suffix in ("", "-wal", "-shm", "-journal")] + [
         lock_path(path),
         log_path(path),
+        path + ".lock",
     ]
 
 

@@ -9,7 +9,6 @@ changes, transactions, writing pragmas). `execute` refuses several statements in
 from __future__ import annotations
 
 import sqlite3
-import time
 
 _ALLOWED = {
     sqlite3.SQLITE_SELECT,
@@ -80,70 +79,74 @@ def make_readonly(conn: sqlite3.Connection) -> None:
     conn.set_authorizer(_authorize)
 
 
-_FETCH = 256  # rows per step: streamed output, bounded memory
 _CHECK_EVERY = 10_000  # SQLite VM instructions between two looks at the clock
 
 
 class QueryRows:
-    """The rows of a running query, fetched a batch at a time.
+    """The rows of a running query, fetched one at a time (a row is measured before the next
+    is fetched: memory stays bounded by the size limit).
 
-    The time spent inside SQLite counts against `timeout` seconds (waiting for the reader of
-    the output does not); past it, the query is interrupted and QueryTimeout raised. Ctrl-C
+    Its `QueryLimits`: past the timeout (counted from the start, writing the output included)
+    the query is interrupted and QueryTimeout raised; a value or row larger than the size
+    limit raises QueryTooLarge (SQLite refuses to build a longer value at all). Ctrl-C
     interrupts it too: Python's SIGINT handler runs in the progress handler, whose exception
     makes SQLite stop; that comes back here as KeyboardInterrupt.
     """
 
     def __init__(self, conn: sqlite3.Connection, sql: str, timeout: float | None):
+        from mofa.stores.queries import QueryLimits
+
         self.conn = conn
-        self.timeout = timeout if timeout else None
-        self._spent = 0.0
-        self._started: float | None = None
-        self._timed_out = False
+        self.limits = QueryLimits(timeout, conn.interrupt)
         self._interrupted = False
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(self.limits.max_bytes, 2**31 - 1))
         conn.set_progress_handler(self._progress, _CHECK_EVERY)
-        self.cursor = self._step(lambda: conn.execute(sql))
+        try:
+            self.cursor = self._step(lambda: conn.execute(sql))
+        except BaseException:
+            self.limits.close()
+            raise
         self.columns = [description[0] for description in self.cursor.description or ()]
 
     def _progress(self) -> int:
         try:
-            if self.timeout is not None and self._started is not None:
-                if self._spent + time.monotonic() - self._started > self.timeout:
-                    self._timed_out = True
-                    return 1
-            return 0
+            return 1 if self.limits.past_deadline() else 0
         except KeyboardInterrupt:  # SQLite would swallow it: remember it, and stop
             self._interrupted = True
             return 1
 
     def _step(self, action):
-        self._started = time.monotonic()
         try:
             return action()
-        except sqlite3.OperationalError as error:
-            if self._interrupted or (not self._timed_out and "interrupt" in str(error)):
-                raise KeyboardInterrupt from None
-            if self._timed_out:
-                from mofa.errors import QueryTimeout
-
-                raise QueryTimeout(
-                    f"query stopped after its timeout of {self.timeout:g} s"
-                    " (give --timeout SECONDS, 0 for none)"
-                ) from None
-            raise _query_error(error) from None
         except sqlite3.DatabaseError as error:
-            raise _query_error(error) from None
-        finally:
-            self._spent += time.monotonic() - self._started
-            self._started = None
+            raise self._failure(error) from None
+
+    def _failure(self, error: sqlite3.DatabaseError) -> BaseException:
+        if self.limits.expired:
+            return self.limits.timed_out()
+        if isinstance(error, sqlite3.OperationalError) and (
+            self._interrupted or "interrupt" in str(error)
+        ):
+            return KeyboardInterrupt()
+        if isinstance(error, sqlite3.DataError) and "too big" in str(error):
+            return self.limits.too_large()
+        return _query_error(error)
 
     def __iter__(self):
+        limits, fetch = self.limits, self.cursor.fetchone
         while True:
-            rows = self._step(lambda: self.cursor.fetchmany(_FETCH))
-            if not rows:
+            limits.check_time()  # after the previous row was written: output time counts
+            try:
+                row = fetch()
+            except sqlite3.DatabaseError as error:
+                raise self._failure(error) from None
+            if row is None:
                 return
-            yield from rows
+            limits.row_size(row)
+            yield row
 
     def close(self) -> None:
+        self.limits.close()
         self.conn.close()
 
 
@@ -154,6 +157,14 @@ def _query_error(error: sqlite3.DatabaseError) -> Exception:
     if "authoriz" in message or "prohibited" in message or "readonly" in message:
         return QueryError(f"query refused: the index is read-only here ({message})")
     return QueryError(f"SQL error: {message}")
+
+
+def mentions_messages(sql: str) -> bool:
+    """Whether a user's query may read the `messages` view, whose data (the search data's,
+    indexer.index.search) is then brought up to date first."""
+    import re
+
+    return re.search(r"\bmessages\b", sql, re.IGNORECASE) is not None
 
 
 def run_query(
@@ -173,7 +184,7 @@ def run_query(
     except (sqlite3.ProgrammingError, sqlite3.Warning) as error:
         conn.close()
         raise _refused(f"query refused: {error}") from None
-    except BaseException:  # QueryError and QueryTimeout included
+    except BaseException:  # QueryError, QueryTimeout and QueryTooLarge included
         conn.close()
         raise
 

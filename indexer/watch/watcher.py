@@ -11,8 +11,8 @@ from watchdog.events import (
     FileSystemMovedEvent,
 )
 
-from indexer.changes import PendingChanges
-from indexer.handshake import is_cookie
+from indexer.watch.changes import PendingChanges
+from indexer.watch.handshake import is_cookie
 from mofa import tree
 
 

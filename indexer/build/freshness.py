@@ -1,7 +1,7 @@
 """Whether the index is current for a listing, told from the directories' stat digests alone.
 
 A command without mofa-indexd must stat what it lists; most of the time nothing changed, and
-then it needs neither the parser nor the writer (`indexer.refresh`, the row types, the write
+then it needs neither the parser nor the writer (`indexer.build.refresh`, the row types, the write
 transactions): importing those cost a listing about 4 % of its start-up (issue 16). `survey`
 scans as `Refresher.refresh` would and compares each digest with the one stored; when one
 differs it stops, and the refresh takes over with what was scanned, so no directory is read

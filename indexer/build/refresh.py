@@ -22,9 +22,17 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from indexer.freshness import RefreshResult, Survey, listed_directories, stored_state
-from indexer.rows import BadRow, IndexRow, StatKey, as_duplicate, claim_rank, columns, insert_sql
-from indexer.transactions import write_transaction
+from indexer.build.freshness import RefreshResult, Survey, listed_directories, stored_state
+from indexer.index.rows import (
+    BadRow,
+    IndexRow,
+    StatKey,
+    as_duplicate,
+    claim_rank,
+    columns,
+    insert_sql,
+)
+from indexer.index.transactions import write_transaction
 from mofa import tree
 from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
@@ -371,7 +379,7 @@ class Refresher:
     ) -> RefreshResult:
         """Refresh what listing `agent` (or every agent) needs: its directory and the JSONL files.
         `rebuild` reads every file again and replaces every row in one transaction. `survey`
-        (indexer.freshness) is what a look for changes scanned already: its root scan is used,
+        (indexer.build.freshness) is what a look for changes scanned already: its root scan is used,
         and the directories it found unchanged are not read again."""
         # One scan of the root serves both the agent list and the JSONL files' plan (a MoFA
         # root may hold many thousands of .jsonl files): time and root stat taken before it.
@@ -399,7 +407,7 @@ class Refresher:
         An empty index (a first build) and a rebuild are filled in bulk instead (coldbuild)."""
         state = stored_state(self.conn) if state is None else state
         if rebuild or self._empty():
-            from indexer.coldbuild import BulkFill  # a first build or a rebuild only
+            from indexer.build.coldbuild import BulkFill  # a first build or a rebuild only
 
             result = BulkFill(self, state, rebuild).run(directories)
             if result is not None:
@@ -430,7 +438,7 @@ class Refresher:
 
     def result(self, changed: int, files: int) -> RefreshResult:
         """What this refresh did. Each warning once, however many scans of a directory said it:
-        a look for changes (indexer.freshness), a first build too small for a bulk load, and a
+        a look for changes (indexer.build.freshness), a first build too small for a bulk load, and a
         directory another process wrote meanwhile are each scanned again."""
         return RefreshResult(changed, list(dict.fromkeys(self.warnings)), files)
 

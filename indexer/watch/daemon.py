@@ -11,12 +11,13 @@ import sys
 import threading
 import time
 
-from indexer.changes import Batch, PendingChanges
-from indexer.database import epoch, replace_index_file
-from indexer.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
-from indexer.index import SessionIndex
-from indexer.location import resolve_index_path, root_lock_path
-from indexer.lock import (
+from indexer.index.database import epoch, replace_index_file
+from indexer.index.location import resolve_index_path, root_lock_path
+from indexer.index.private import make_private_dirs
+from indexer.index.session_index import SessionIndex
+from indexer.watch.changes import Batch, PendingChanges
+from indexer.watch.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
+from indexer.watch.lock import (
     ANSWERING,
     DETACHED,
     FAILING,
@@ -40,7 +41,7 @@ class IndexDaemon:
     """Reconciles at start, then applies batches of changes until stopped.
 
     It answers a handshake cookie only for its own root and index file, and only when every
-    write before it succeeded (see indexer.handshake). It notices its index file replaced,
+    write before it succeeded (see indexer.watch.handshake). It notices its index file replaced,
     deleted or emptied (the file's identity or epoch changed) and rebuilds it; its root
     removed, recreated or renamed (the root's identity changed), and re-attaches to whatever
     directory the root's path names once there is one again.
@@ -90,7 +91,7 @@ class IndexDaemon:
 
     # -- the watcher's life ----------------------------------------------------------------
     def run(self) -> None:
-        os.makedirs(self.root, exist_ok=True)
+        # Never makes the root: one that is missing (a typo, or removed) is waited for.
         if self.mirror is not None:
             self.mirror.start()
         try:
@@ -147,7 +148,7 @@ class IndexDaemon:
         self._publish(STARTING)
         from watchdog.observers import Observer
 
-        from indexer.watcher import SessionEventHandler, wanted_events
+        from indexer.watch.watcher import SessionEventHandler, wanted_events
 
         observer = Observer()
         # Watch before reconciling: a change made meanwhile is both seen and reconciled.
@@ -489,12 +490,16 @@ def main(argv=None) -> None:
             sys.exit(2)
         mirror = Mirror(root, args.sync_to, args.origin)
         log.info("mirroring %s to %s as origin %r", root, mirror.where, mirror.origin)
+    if not os.path.isdir(root):
+        # A watcher never creates its root (a typo would become an empty root and index).
+        log.error("the sessions root %s does not exist or is not a directory; not starting", root)
+        sys.exit(1)
     daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
     if mirror is not None:
         mirror.on_refused = daemon.stop  # its origin is another root's: exit 1, said why
     try:
-        os.makedirs(os.path.dirname(index_path), exist_ok=True)
-        os.makedirs(os.path.dirname(root_lock.path), exist_ok=True)
+        make_private_dirs(os.path.dirname(index_path))
+        make_private_dirs(os.path.dirname(root_lock.path))
         root_lock.acquire()
         try:
             lock.acquire()

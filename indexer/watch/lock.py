@@ -25,7 +25,7 @@ class WatcherRecord(NamedTuple):
     index: tuple[int, int] | None
     state: str
     idle_exit: float | None = None  # set when a command started it: it exits after so long idle
-    epoch: str | None = None  # the epoch of the index it writes (indexer.database.epoch)
+    epoch: str | None = None  # the epoch of the index it writes (indexer.index.database.epoch)
 
     def may_answer(self, root: tuple[int, int] | None, index: tuple[int, int] | None) -> bool:
         return self.state == ANSWERING and self.root == root and self.index == index
@@ -93,7 +93,7 @@ def _if_held(index_path: str, read):
     """`read(fd)` of the lock file while a mofa-indexd holds it (our shared lock would block),
     else None: none runs, or the file is not there."""
     try:
-        fd = os.open(lock_path(index_path), os.O_RDONLY)
+        fd = os.open(lock_path(index_path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -130,7 +130,10 @@ class DaemonLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        from indexer.index.private import open_own_file
+
+        # Truncated below: never a file reached through a symlink or that is not this user's.
+        fd = open_own_file(self.path, os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -27,8 +27,8 @@ from datetime import datetime
 from stat import S_ISREG
 from typing import NamedTuple
 
-from indexer.rows import BadRow, IndexRow, columns, insert_sql
-from indexer.transactions import write_transaction
+from indexer.index.rows import BadRow, IndexRow, columns, insert_sql
+from indexer.index.transactions import write_transaction
 from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX
@@ -171,7 +171,7 @@ def parse_batch(batch: tuple) -> Batch:
     digest its key). A name that is no longer a regular file is left out (as a later scan
     would); a per-agent file that is plainly well-formed is read by `lean_fields`, anything
     else (and the root's MoFA files) by the reference parser, `refresh.parse_one`."""
-    from indexer.refresh import name_id, parse_one
+    from indexer.build.refresh import name_id, parse_one
 
     root, directory, names, racy_after = batch
     dir_path = os.path.join(root, directory) if directory else root
@@ -346,7 +346,7 @@ class BulkFill:
     """
 
     def __init__(self, refresher, state: dict, rebuild: bool):
-        from indexer.refresh import FileParser
+        from indexer.build.refresh import FileParser
 
         self.refresher = refresher
         self.conn = refresher.conn
@@ -385,7 +385,7 @@ class BulkFill:
         return self.refresher.result(changed, files)
 
     def _first_build(self, directories) -> tuple[list, int, int]:
-        from indexer.refresh import BIG_WRITE
+        from indexer.build.refresh import BIG_WRITE
 
         if not self.refresher._empty():
             raise _NotInBulk  # filled by another process since this one looked
@@ -396,7 +396,7 @@ class BulkFill:
 
     def _scan(self, directories) -> tuple[list, int]:
         """List each directory (names only) and hand its files to the pool in batches."""
-        from indexer.refresh import BIG_WRITE, PARALLEL_THRESHOLD, RACY_NS
+        from indexer.build.refresh import BIG_WRITE, PARALLEL_THRESHOLD, RACY_NS
 
         # A pool only for a load in bulk (see run), of enough files to be worth its start.
         threshold = max(PARALLEL_THRESHOLD, 0 if self.rebuild else BIG_WRITE + 1)
@@ -486,7 +486,7 @@ class BulkFill:
             conn.execute("PRAGMA cache_size = -2000")
 
     def _fill(self, listed: list) -> int:
-        from indexer.refresh import RACY_NS
+        from indexer.build.refresh import RACY_NS
 
         conn, refresher = self.conn, self.refresher
         generations = dict(conn.execute("SELECT dir, generation FROM dirs"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from indexer.refresh import parse_all
-from indexer.rows import BadRow, IndexRow, columns
+from indexer.build.refresh import parse_all
+from indexer.index.rows import BadRow, IndexRow, columns
 from mofa import tree
 from mofa.stores.results import Problem, VerifyReport
 
 if TYPE_CHECKING:
-    from indexer.index import SessionIndex
+    from indexer.index.session_index import SessionIndex
 
 # What a file says and its row must agree on.
 COMPARED = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from indexer.database import index_size
-from indexer.lock import running_pid
-from indexer.migrations import schema_version
+from indexer.index.database import index_size
+from indexer.index.migrations import schema_version
+from indexer.watch.lock import running_pid
 from mofa import tree
 
 
@@ -37,8 +37,8 @@ def index_status(index, root: str, index_path: str) -> dict:
 def watcher_state(index, root: str, index_path: str) -> dict:
     """Whether a mofa-indexd watches this root, and how long it takes to catch up with now:
     the time it takes to acknowledge a handshake cookie, having applied every earlier change."""
-    from indexer.handshake import confirm_index
-    from indexer.lock import watcher_record
+    from indexer.watch.handshake import confirm_index
+    from indexer.watch.lock import watcher_record
 
     pid = running_pid(index_path)
     if pid is None:

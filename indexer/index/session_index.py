@@ -7,12 +7,12 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from indexer.database import MEMORY, is_corruption, open_index, remove_index_files
+from indexer.index.database import MEMORY, is_corruption, open_index, replace_broken_index
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
-    from indexer.freshness import RefreshResult
-    from indexer.refresh import Progress
+    from indexer.build.freshness import RefreshResult
+    from indexer.build.refresh import Progress
 
 ROW_COLUMNS = ", ".join(SessionRow._fields)
 
@@ -77,8 +77,10 @@ class SessionIndex:
     def closed(self, conn: sqlite3.Connection) -> bool:
         return getattr(self, "_closed", None) is conn
 
-    def _repaired(self, operation):
-        """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again."""
+    def _repaired(self, operation, reads: bool = False):
+        """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again
+        (one that `reads` the index, once the new index is filled from the files: never
+        answered from the new, empty one)."""
         try:
             return operation()
         except sqlite3.DatabaseError as error:
@@ -91,15 +93,16 @@ class SessionIndex:
                 f"the index {self.path} was unusable ({reason}); "
                 "rebuilding it from the session files"
             )
-        remove_index_files(self.path)
-        self.conn = open_index(self.path, self.root, self.notice)
+        self.conn = replace_broken_index(self.path, self.root, reason)
         try:
+            if reads:
+                self.refresh(None)
             return operation()
         except sqlite3.Error as error:
             raise _failed(error) from None
 
     def _refresher(self, progress: "Progress | None" = None):
-        from indexer.refresh import Refresher  # only commands that stat the files need it
+        from indexer.build.refresh import Refresher  # only commands that stat the files need it
 
         return Refresher(self.conn, self.root, progress)
 
@@ -107,7 +110,7 @@ class SessionIndex:
         self, agent: str | None = None, progress: "Progress | None" = None
     ) -> "RefreshResult":
         def operation():
-            from indexer.freshness import RefreshResult, survey
+            from indexer.build.freshness import RefreshResult, survey
 
             seen = survey(
                 self.conn, self.root, agent
@@ -141,7 +144,7 @@ class SessionIndex:
             cursor = self.conn.execute(sql, params)
             return cursor, cursor.fetchone()
 
-        cursor, row = self._repaired(first)
+        cursor, row = self._repaired(first, reads=True)
         if row is None:
             return
         yield row
@@ -158,7 +161,7 @@ class SessionIndex:
         return self._rows(sql, params)
 
     def _all(self, sql: str, params=()) -> list[tuple]:
-        return self._repaired(lambda: self.conn.execute(sql, params).fetchall())
+        return self._repaired(lambda: self.conn.execute(sql, params).fetchall(), reads=True)
 
     def list_rows(self, wanted: SessionFilter) -> Iterator[SessionRow]:
         """The sessions `wanted` names, oldest first; with a limit, the newest `limit` of them."""
@@ -194,8 +197,9 @@ class SessionIndex:
         return [
             JsonlMatch._make(row)
             for row in self._all(
-                f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions WHERE dir = '' AND layout = 'jsonl'"
-                " AND (session_id = ? OR name = ?) ORDER BY session_id",
+                f"SELECT {', '.join(JsonlMatch._fields)} FROM sessions"
+                " WHERE dir = '' AND layout = 'jsonl' AND (session_id = ? OR name = ?)"
+                " ORDER BY session_id",
                 (full_id, name),
             )
         ]
@@ -228,7 +232,7 @@ class SessionIndex:
             by_dir.setdefault(directory, []).append(file)
 
         def drop():
-            from indexer.transactions import write_transaction
+            from indexer.index.transactions import write_transaction
 
             with write_transaction(self.conn):
                 refresher = self._refresher()

@@ -13,10 +13,10 @@ import os
 import sqlite3
 from collections.abc import Callable
 
-from indexer.location import MEMORY
+from indexer.index.location import MEMORY
 
 BUSY_TIMEOUT_S = 60.0
-# The version of the last migration (indexer.migrations.LATEST_VERSION, which a test holds
+# The version of the last migration (indexer.index.migrations.LATEST_VERSION, which a test holds
 # equal): an index already at it opens without importing the migrations (issue 16).
 SCHEMA_VERSION = 7
 
@@ -74,7 +74,7 @@ def _connect(path: str, root: str) -> sqlite3.Connection:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            from indexer.migrations import migrate
+            from indexer.index.migrations import migrate
 
             migrate(conn)  # raises UnknownSchemaVersion for a newer schema
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
@@ -102,7 +102,7 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
     """Adopting an index empties it: never under the running watcher of its root (two roots
     sharing MOFA_INDEX_PATH, or one root reached through a bind mount, would otherwise empty
     each other's index in turn)."""
-    from indexer.lock import running_pid
+    from indexer.watch.lock import running_pid
 
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
@@ -113,7 +113,7 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
 
 def _adopt(conn: sqlite3.Connection, root: str) -> None:
     """Make the index the (empty) index of `root`: rows of another root must never show."""
-    from indexer.transactions import write_transaction
+    from indexer.index.transactions import write_transaction
 
     with write_transaction(conn):
         owner = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
@@ -150,13 +150,23 @@ def open_index(
     if path == MEMORY:
         return _connect(path, root)
     directory = os.path.dirname(path)
+    if not os.path.isdir(
+        directory
+    ):  # (indexer.index.private is imported only when something is made)
+        from indexer.index.private import make_private_dirs
+
+        try:
+            make_private_dirs(directory)
+        except OSError as error:
+            raise _unavailable(
+                f"cannot create the index directory {directory}: {error.strerror or error}"
+            ) from None
+    fence = _fence(path, fcntl.LOCK_SH)
     try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as error:
-        raise _unavailable(
-            f"cannot create the index directory {directory}: {error.strerror or error}"
-        ) from None
-    try:
+        if not os.path.exists(path):
+            from indexer.index.private import create_private_file
+
+            create_private_file(path)
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
         if not is_corruption(error):
@@ -164,7 +174,33 @@ def open_index(
         reason = str(error)
     except OSError as error:
         raise _unavailable(f"cannot open the index {path}: {error.strerror or error}") from None
+    finally:
+        if fence is not None:
+            os.close(fence)
     return _replace_broken(path, root, reason, notice)
+
+
+def _fence(path: str, how: int) -> int | None:
+    """`<path>.lock`, locked `how`: shared while a process opens the index (SQLite opens the
+    file, its -wal and its -shm one by one), exclusive while one replaces the three, so that
+    no opener pairs a new index file with the old one's -wal (an index that lists its
+    directories as read but holds none of their sessions). None when no lock can be made (a
+    read-only cache): the files are then opened as they are."""
+    try:
+        fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, how)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def replace_broken_index(path: str, root: str, reason: str) -> sqlite3.Connection:
+    """A new, empty index at `path` in place of one found corrupt while in use."""
+    return _replace_broken(path, root, reason, None, force=True)
 
 
 def replace_index_file(path: str, root: str) -> None:
@@ -176,12 +212,10 @@ def replace_index_file(path: str, root: str) -> None:
 def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.Connection:
     # One process at a time replaces the file, and only if it is still broken when its turn
     # comes: another process may have rebuilt it meanwhile.
+    lock = _fence(path, fcntl.LOCK_EX)
+    if lock is None:
+        raise _unavailable(f"cannot lock the index {path}")
     try:
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as error:
-        raise _unavailable(f"cannot lock the index {path}: {error.strerror or error}") from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
         if not force:
             try:
                 return _connect(path, root)
@@ -194,6 +228,9 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
             )
         remove_index_files(path)
         try:
+            from indexer.index.private import create_private_file
+
+            create_private_file(path)
             return _connect(path, root)
         except (sqlite3.Error, OSError) as error:
             raise _unavailable(f"cannot create the index {path}: {error}") from None
