@@ -23,6 +23,7 @@ def test_counted():
     assert counted(1, "session") == "1 session"
     assert counted(2, "index", "indexes") == "2 indexes"
     assert counted(1, "index", "indexes") == "1 index"
+    assert counted(67108864, "byte", spec=",") == "67,108,864 bytes"
 
 
 @pytest.mark.parametrize(("n", "noun"), [(1, "message"), (2, "messages")])
