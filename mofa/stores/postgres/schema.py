@@ -268,7 +268,7 @@ def m008_query_relations(conn) -> None:
     )
     conn.execute(
         """
-        CREATE VIEW messages AS
+        CREATE OR REPLACE VIEW messages AS
         SELECT session_id, position + 1 AS position, role, timestamp,
                length(text) AS chars, origin
         FROM mofa_messages
