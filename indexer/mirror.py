@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from mofa import tree
 from mofa.errors import MofaError, OriginTaken, StoreUnavailable
+from mofa.plurals import counted
 from mofa.stores.urls import masked
 
 log = logging.getLogger("mofa-indexd")
@@ -217,15 +218,18 @@ class Mirror:
         self.passes += 1
         if connected:
             log.info(
-                "reconciled with %s by hash: %d sessions sent, %d deleted, %d unchanged",
+                "reconciled with %s by hash: %s sent, %d deleted, %d unchanged",
                 self.where,
-                self.sent,
+                counted(self.sent, "session"),
                 len(deletes),
                 count - self.sent,
             )
         elif upserts or deletes:
             log.debug(
-                "synced %d sessions, deleted %d, to %s", len(upserts), len(deletes), self.where
+                "synced %s, deleted %d, to %s",
+                counted(len(upserts), "session"),
+                len(deletes),
+                self.where,
             )
 
     def _send(self, upserts: list, deletes: list, sessions: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from mofa.plurals import counted
 from mofa.stores.base import Progress, SessionFilter, SessionRef, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
@@ -125,7 +126,8 @@ class IndexedSessionStore(FileSessionStore):
             )
         if self.debug:
             self.debug(
-                f"stat-ed {files} session files; mofa-indexd logs to {log_path(self.index.path)}"
+                f"stat-ed {counted(files, 'session file')};"
+                f" mofa-indexd logs to {log_path(self.index.path)}"
                 f" and exits after {idle_seconds():g} s without commands"
             )
 
@@ -253,6 +255,19 @@ class IndexedSessionStore(FileSessionStore):
             for hit in search(self.index.conn, query, where)
         ]
 
+    def suggest_ids(self, text: str) -> list[str]:
+        from mofa.suggestions import close_matches
+
+        self.refresh()
+        return close_matches(text, self.index.select("SELECT session_id, name FROM sessions"))
+
+    def suggest_agents(self, agent: str) -> list[str]:
+        from mofa.suggestions import close_matches
+
+        self.refresh()
+        agents = [name for (name,) in self.index.select("SELECT DISTINCT agent FROM sessions")]
+        return [] if agent in agents else close_matches(agent, ((name,) for name in agents))
+
     def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
         from indexer.index.query import distinct_values
 
@@ -355,11 +370,15 @@ class IndexedSessionStore(FileSessionStore):
         return verify(self.index, self.root, progress)
 
     def query(self, sql: str, timeout: float | None) -> QueryResult:
-        from indexer.index.query import run_query
+        from indexer.index.query import mentions_messages, run_query
         from mofa.stores.queries import QueryResult
 
         self.refresh()
         index = self.index
+        if mentions_messages(sql):  # its data is the search data's: built the first time
+            from indexer.index.search import ensure_search
+
+            ensure_search(index.conn, self.root, self.progress("Building the search index"))
         # An index kept in memory (no writable cache, no root yet) is queried as it is.
         rows = run_query(self.index_path, sql, timeout, index.conn if index.in_memory else None)
         return QueryResult(rows.columns, iter(rows), rows.close)

@@ -11,6 +11,7 @@ import os
 from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
+from mofa.plurals import counted
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
 
 
@@ -373,5 +374,7 @@ def check_size(path: str, size: int, limit: int) -> None:
         from mofa.errors import CorruptSession
 
         raise CorruptSession(
-            path, f"too large: {size} bytes, more than MOFA_MAX_SESSION_BYTES ({limit}); not read"
+            path,
+            f"too large: {counted(size, 'byte')}, more than MOFA_MAX_SESSION_BYTES ({limit});"
+            " not read",
         )

@@ -30,17 +30,26 @@ _READ_PRAGMAS = {
     "collation_list",
     "function_list",
     "compile_options",
+    "data_version",  # FTS5 reads it (the `messages` view); with no argument it only reads
 }
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 
 
 def _authorize(action, first, second, database, trigger):
+    # A table-valued function (json_each, json_tree, an FTS5 table) declares its columns when
+    # first used, which SQLite checks as an update of sqlite_master's columns; SQLite itself
+    # refuses any real write to sqlite_master (no writable_schema: that pragma is denied).
+    if action == sqlite3.SQLITE_UPDATE and first == "sqlite_master" and trigger is None:
+        return sqlite3.SQLITE_OK
     if action in _ALLOWED:
         if action == sqlite3.SQLITE_FUNCTION and (second or "").lower() in _DENIED_FUNCTIONS:
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and (first or "").lower() in _READ_PRAGMAS:
-        if first.lower() in ("user_version", "schema_version") and second is not None:
+        if (
+            first.lower() in ("user_version", "schema_version", "data_version")
+            and second is not None
+        ):
             return sqlite3.SQLITE_DENY  # setting them writes
         return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
@@ -148,6 +157,14 @@ def _query_error(error: sqlite3.DatabaseError) -> Exception:
     if "authoriz" in message or "prohibited" in message or "readonly" in message:
         return QueryError(f"query refused: the index is read-only here ({message})")
     return QueryError(f"SQL error: {message}")
+
+
+def mentions_messages(sql: str) -> bool:
+    """Whether a user's query may read the `messages` view, whose data (the search data's,
+    indexer.index.search) is then brought up to date first."""
+    import re
+
+    return re.search(r"\bmessages\b", sql, re.IGNORECASE) is not None
 
 
 def run_query(

@@ -8,10 +8,12 @@ stat differs from what it indexed: the search data is never older than the listi
 refreshed. `update_search` is a hook by which a refresh can index the sessions it just parsed
 itself, saving the search that re-read.
 
-One FTS row per message: its text (a string content, or every string inside structured content)
-and its role. The row id holds the session (`search_sessions.id`) in its high bits and the
-message's position in the low 24: a session's rows are one id range, removed with one range
-delete, and no id or position is stored a million times over.
+One FTS row per message: its text (a string content, or every string inside structured content),
+its role and its timestamp; a message without text has its row too, for the `messages` view
+that `query` reads (session_id, position, role, timestamp, chars: the length of that text).
+The row id holds the session (`search_sessions.id`) in its high bits and the message's
+position in the low 24: a session's rows are one id range, removed with one range delete, and
+no id or position is stored a million times over.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from mofa.searching import (  # noqa: F401 (the query language is shared by ever
 )
 from mofa.session import Session
 
-SEARCH_VERSION = "2"
+SEARCH_VERSION = "3"
 TOKENIZER = "unicode61 remove_diacritics 2"
 POSITION_BITS = 24  # messages after the 16,777,216th of one session are not searched
 BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
@@ -106,19 +108,20 @@ def _storable(text: str) -> str:
 
 
 def message_rows(session: Session, session_key: int) -> list[tuple]:
-    """(rowid, content, role) of each message of `session`, stored under `session_key`."""
+    """(rowid, content, role, timestamp) of each message of `session`, stored under
+    `session_key`."""
     base = session_key << POSITION_BITS
     rows = []
     for position, message in enumerate(session.messages[: 1 << POSITION_BITS]):
         if not isinstance(message, dict):
             continue
         text = searchable_text(message.get("content"))  # what snippets quote, on every store
-        if not text:
-            continue
         role = message.get("role")
         if not isinstance(role, str):
             role = "" if role is None else str(role)
-        rows.append((base + position, text, _storable(role)))
+        timestamp = message.get("timestamp")
+        timestamp = _storable(timestamp) if isinstance(timestamp, str) else None
+        rows.append((base + position, text, _storable(role), timestamp))
     return rows
 
 
@@ -143,6 +146,18 @@ _TRIGGERS = {
 }
 
 
+# What `query` offers as `messages`, the same columns as on PostgreSQL: positions 1-based as
+# `search` reports them, `chars` the length of the searchable text (mofa.searching.message_text).
+_MESSAGES_VIEW = (
+    "CREATE VIEW messages AS SELECT x.session_id AS session_id,"
+    f" (m.rowid & {(1 << POSITION_BITS) - 1}) + 1 AS position,"
+    " CASE WHEN m.role = '' THEN NULL ELSE m.role END AS role,"
+    " m.timestamp AS timestamp, length(m.content) AS chars"
+    " FROM search_sessions x JOIN search_messages m"
+    f" ON m.rowid >= x.id << {POSITION_BITS} AND m.rowid < (x.id + 1) << {POSITION_BITS}"
+)
+
+
 def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:
     """The search tables, empty, with every session queued for reading (in the caller's
     transaction); data of another version is dropped first."""
@@ -154,8 +169,9 @@ def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:
     )
     conn.execute(
         "CREATE VIRTUAL TABLE search_messages USING fts5("
-        f"content, role UNINDEXED, tokenize = '{tokenizer}')"
+        f"content, role UNINDEXED, timestamp UNINDEXED, tokenize = '{tokenizer}')"
     )
+    conn.execute(_MESSAGES_VIEW)
     conn.execute("CREATE TABLE search_pending (session_id TEXT PRIMARY KEY) WITHOUT ROWID")
     for name, body in _TRIGGERS.items():
         conn.execute(f"CREATE TRIGGER {name} {body}")
@@ -165,6 +181,7 @@ def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:
 
 def drop_search(conn: sqlite3.Connection) -> None:
     """Remove the search data (in the caller's transaction): the root pays nothing again."""
+    conn.execute("DROP VIEW IF EXISTS messages")
     for name in _TRIGGERS:
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
     for table in ("search_messages", "search_sessions", "search_pending"):
@@ -199,7 +216,7 @@ def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
         (session.session_id, *stamp),
     ).lastrowid
     conn.executemany(
-        "INSERT INTO search_messages (rowid, content, role) VALUES (?, ?, ?)",
+        "INSERT INTO search_messages (rowid, content, role, timestamp) VALUES (?, ?, ?, ?)",
         message_rows(session, key),
     )
 

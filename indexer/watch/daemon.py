@@ -29,6 +29,7 @@ from indexer.watch.lock import (
 from mofa import __version__, tree
 from mofa.errors import MofaError
 from mofa.paths import resolve_sessions_root
+from mofa.plurals import counted
 
 log = logging.getLogger("mofa-indexd")
 # Connections to index files that were deleted or replaced under the watcher: kept open until
@@ -335,10 +336,10 @@ class IndexDaemon:
             index.refresh_files(directory, sorted(names))
             self._note_links(directory, names)
         log.debug(
-            "applied a batch: %d files, %d directories rescanned, %d handshakes",
-            sum(map(len, batch.files.values())),
-            len(batch.dirs),
-            len(batch.cookies),
+            "applied a batch: %s, %s rescanned, %s",
+            counted(sum(map(len, batch.files.values())), "file"),
+            counted(len(batch.dirs), "directory", "directories"),
+            counted(len(batch.cookies), "handshake"),
         )
 
     def _reconcile(self) -> None:
@@ -352,10 +353,10 @@ class IndexDaemon:
         for directory, files in tree.session_files(self.root, skipped=[]):
             self._note_links(directory, [stat.name for stat in files])
         log.info(
-            "reconciled %d changes in %.2f s; %d sessions indexed",
-            result.changed,
+            "reconciled %s in %.2f s; %s indexed",
+            counted(result.changed, "change"),
             time.monotonic() - started,
-            self.index.count(),
+            counted(self.index.count(), "session"),
         )
 
     # -- files with several links ----------------------------------------------------------

@@ -108,7 +108,9 @@ def cli(
     },
 )
 def session():
-    """List, show, export, delete and query sessions.
+    """List, show, search, export, import, delete, prune and query sessions; keep the index.
+
+    Every command below has its own --help, with examples.
 
     \b
     Examples:

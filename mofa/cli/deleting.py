@@ -11,6 +11,8 @@ from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus, cli_error
 from mofa.cli.options import complete_session_ids
 from mofa.cli.prompt import confirmed
+from mofa.cli.suggesting import resolve_or_suggest, with_suggestions
+from mofa.plurals import counted
 
 
 @click.command("delete")
@@ -23,26 +25,37 @@ from mofa.cli.prompt import confirmed
 )
 @click.option("--force", is_flag=True, help="Skip the confirmation prompt.")
 @click.option(
+    "-0",
+    "--null",
+    is_flag=True,
+    help="With `-`: the ids on standard input are separated by NUL characters, not lines"
+    " (an id may then hold a newline).",
+)
+@click.option(
     "--origin",
     metavar="NAME",
     help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.",
 )
 @pass_app
-def delete(app: App, session_ids, force, origin):
+def delete(app: App, session_ids, force, null, origin):
     """Delete sessions and their conversation history.
 
-    Several ids, or `-` to read them from standard input, one per line, are deleted in one
-    go after one prompt (then answered on the terminal). Anything but `y` or `yes`, or the
-    end of input, cancels (exit status 0). Exit statuses: 0 all deleted or cancelled, else
-    the first failing id's: 1 not found, 2 permission denied, 3 failed.
+    Several ids, or `-` to read them from standard input, one per line (with -0, separated by
+    NUL characters), are deleted in one go after one prompt (then answered on the terminal).
+    Anything but `y` or `yes`, or the end of input, cancels (exit status 0). Exit statuses: 0
+    all deleted or cancelled, else the first failing id's: 1 not found, 2 permission denied,
+    3 failed.
 
     \b
     Examples:
       mofa session delete agent-001:session-123
       mofa session delete session-123 session-124 --force
       mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session delete - --force
+      mofa session list -f json | jq -j '.[].session_id + "\\u0000"' | mofa session delete - -0
     """
-    items, answers = wanted_ids(session_ids)
+    if null and "-" not in session_ids:
+        raise click.UsageError("-0/--null reads the ids from standard input: give `-` too")
+    items, answers = wanted_ids(session_ids, null)
     store = app.store()
     if len(items) == 1 and isinstance(items[0], str) and session_ids != ("-",):
         delete_one(store, items[0], force, answers, origin)
@@ -50,19 +63,21 @@ def delete(app: App, session_ids, force, origin):
         delete_many(store, items, force, answers, origin)
 
 
-def wanted_ids(arguments: tuple[str, ...]) -> tuple[list[str | CliError], object]:
+def wanted_ids(
+    arguments: tuple[str, ...], null: bool = False
+) -> tuple[list[str | CliError], object]:
     """The ids to delete (`read_ids`) and where the prompt's answer comes from (the terminal
     when standard input held the ids)."""
-    return read_ids(arguments), _terminal() if "-" in arguments else sys.stdin
+    return read_ids(arguments, null), _terminal() if "-" in arguments else sys.stdin
 
 
-def read_ids(arguments: tuple[str, ...]) -> list[str | CliError]:
+def read_ids(arguments: tuple[str, ...], null: bool = False) -> list[str | CliError]:
     """The ids the arguments name, each once, in order (`-` reads standard input, one per
-    line), a line that is not valid UTF-8 standing as its error."""
+    line, or with `null` NUL-separated), an id that is not valid UTF-8 standing as its error."""
     items: list[str | CliError] = []
     for argument in arguments:
         if argument == "-":
-            items.extend(_stdin_ids(sys.stdin.buffer.read()))
+            items.extend(_stdin_ids(sys.stdin.buffer.read(), b"\0" if null else b"\n"))
         else:
             items.append(argument)
     seen: set[str] = set()
@@ -76,11 +91,11 @@ def read_ids(arguments: tuple[str, ...]) -> list[str | CliError]:
     return unique
 
 
-def _stdin_ids(data: bytes) -> list[str | CliError]:
-    """Each line exactly as written but for its final newline (a `\r` is part of the id);
-    empty lines are no ids."""
+def _stdin_ids(data: bytes, separator: bytes = b"\n") -> list[str | CliError]:
+    """Each line (or NUL-separated item) exactly as written but for its final separator (a
+    `\r` is part of the id); empty ones are no ids."""
     items: list[str | CliError] = []
-    for number, line in enumerate(data.split(b"\n"), 1):
+    for number, line in enumerate(data.split(separator), 1):
         if not line:
             continue
         try:
@@ -106,13 +121,13 @@ def _terminal():
 def delete_one(store, text: str, force: bool, answers, origin: str | None = None) -> None:
     from mofa.errors import CorruptSession, MofaError
 
-    ref = store.resolve_origin(text, origin)
+    ref = resolve_or_suggest(store, text, origin)
     store.check_deletable(ref)  # a refused delete says so before any progress line
     console.status(f"→ Deleting session: {ref.session_id}")
     if not force:
         try:
             count = store.load(ref).message_count
-            console.status(f"\nSession contains {count} messages.")
+            console.status(f"\nSession contains {counted(count, 'message')}.")
         except CorruptSession as error:
             console.status(f"\nThe session file cannot be read ({error.reason}).")
         except MofaError as error:  # unreadable for another reason: the prompt still decides
@@ -172,14 +187,14 @@ def delete_many(
             except MofaError as refused:
                 outcome = refused
         if isinstance(outcome, BaseException):
-            failed(outcome, item)
+            failed(with_suggestions(store, outcome, item), item)
         else:
             refs.append(outcome)
     if refs:
-        console.status(f"→ Deleting {len(refs)} sessions")
+        console.status(f"→ Deleting {counted(len(refs), 'session')}")
         if not force:
             console.status("This action cannot be undone.\n")
-            if not confirmed(f"Delete {len(refs)} sessions? [y/N]: ", answers):
+            if not confirmed(f"Delete {counted(len(refs), 'session')}? [y/N]: ", answers):
                 console.status("Cancelled: nothing was deleted.")
                 return
         deleted = 0
@@ -188,7 +203,7 @@ def delete_many(
                 deleted += 1
             else:
                 failed(error, ref.session_id)
-        console.success(f"✓ Deleted {deleted} sessions")
+        console.success(f"✓ Deleted {counted(deleted, 'session')}")
     if first_failure is not None:
         click.get_current_context().exit(first_failure.exit_code)
 

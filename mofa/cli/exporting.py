@@ -12,9 +12,11 @@ from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.filters import session_options
 from mofa.cli.options import complete_session_ids
+from mofa.cli.suggesting import resolve_or_suggest
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
 from mofa.paths import check_outside_root  # noqa: F401  (also used by prune)
+from mofa.plurals import counted
 from mofa.session import Session
 from mofa.stores.writing import pieces, write_atomically
 
@@ -67,8 +69,9 @@ def export(
     everything,
     origin,
 ):
-    """Export sessions, every stored field as stored: one to a JSON, YAML or markdown file;
-    several to an archive directory or a jsonl file.
+    """Export sessions: one to a JSON, YAML or Markdown file (json and yaml: every stored
+    field as stored; markdown: the conversation to read; the format is --format, else the
+    output's suffix: .json, .yaml/.yml, .md); several to an archive directory or a jsonl file.
 
     One session: an existing file is replaced atomically, keeping its permissions, so a failed
     export leaves no partial file; a device or FIFO is written into. With `-o -` the format is
@@ -135,7 +138,7 @@ def _export_one(app: App, session_id: str, output: str, fmt: str | None, origin)
         raise click.BadParameter(f"{output!r} is a directory.", param_hint="'-o' / '--output'")
     check_outside_root(output, app.root)
     store = app.store()
-    loaded = store.load(store.resolve_origin(session_id, origin))
+    loaded = store.load(resolve_or_suggest(store, session_id, origin))
     say = (lambda text: None) if to_stdout else console.status
     say(f"→ Exporting session: {loaded.session_id}")
     say(f"  Format: {fmt}")
@@ -144,7 +147,7 @@ def _export_one(app: App, session_id: str, output: str, fmt: str | None, origin)
         console.warning(warning)
     write(loaded, fmt, output)
     if not to_stdout:
-        console.success(f"  ✓ Exported {loaded.message_count} messages")
+        console.success(f"  ✓ Exported {counted(loaded.message_count, 'message')}")
         console.success("✓ Session exported successfully")
 
 

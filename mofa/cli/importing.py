@@ -7,6 +7,7 @@ import click
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus, cli_error
+from mofa.plurals import counted
 
 
 @click.command("import")
@@ -46,10 +47,10 @@ def import_sessions(app: App, files, from_dir, replace):
     store = app.store()
     if from_dir:
         items, total = _from_root(from_dir)
-        console.status(f"→ Importing {total} sessions from {from_dir}")
+        console.status(f"→ Importing {counted(total, 'session')} from {from_dir}")
     else:
         items, total = _files_and_archives(files)
-        console.status(f"→ Importing {total} files")
+        console.status(f"→ Importing {counted(total, 'file')}")
     progress = console.progress_reporter("Importing sessions")
     counts = {"imported": 0, "replaced": 0, "unchanged": 0}
     first_failure = None
@@ -72,7 +73,7 @@ def import_sessions(app: App, files, from_dir, replace):
         if progress:
             progress(done, total)
     console.success(
-        f"✓ Imported {counts['imported']} sessions ({counts['replaced']} replaced,"
+        f"✓ Imported {counted(counts['imported'], 'session')} ({counts['replaced']} replaced,"
         f" {counts['unchanged']} unchanged)"
     )
     if first_failure is not None:

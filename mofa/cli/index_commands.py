@@ -10,6 +10,7 @@ from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus
 from mofa.cli.options import output_format_option
+from mofa.plurals import counted
 
 
 @click.group("index")
@@ -76,7 +77,8 @@ def status(app: App, every, fmt):
         if key == "origins":  # hosts mirroring into a database store: one line each
             for origin in value:
                 console.result(
-                    f"{'origin ' + origin['origin'] + ':':<20} {origin['sessions']} sessions,"
+                    f"{'origin ' + origin['origin'] + ':':<20}"
+                    f" {counted(origin['sessions'], 'session')},"
                     f" last sync {origin['last_sync']} ({origin['lag_s']:g} s ago),"
                     f" last change {origin['last_change'] or '-'}"
                 )
@@ -105,9 +107,10 @@ def rebuild(app: App):
     result = store.rebuild(console.progress_reporter("Rebuilding the index"))
     for warning in result.warnings:
         console.warning(warning)
-    unreadable = f" ({result.unreadable} unreadable files)" if location else ""
+    unreadable = f" ({counted(result.unreadable, 'unreadable file')})" if location else ""
     console.success(
-        f"✓ Indexed {result.sessions} sessions{unreadable} in {time.monotonic() - started:.1f} s"
+        f"✓ Indexed {counted(result.sessions, 'session')}{unreadable}"
+        f" in {time.monotonic() - started:.1f} s"
     )
 
 
@@ -137,9 +140,10 @@ def verify(app: App, repair):
     failures = [problem for problem in report.problems if problem.kind != "duplicate"]
     if not failures:
         console.success(
-            f"✓ The index agrees with the {report.examined} session files"
+            f"✓ The index agrees with the {counted(report.examined, 'session file')}"
             if truth == "files"
-            else f"✓ The index agrees with the {report.examined} sessions in the database"
+            else f"✓ The index agrees with the {counted(report.examined, 'session')}"
+            " in the database"
         )
         return
     counts = {kind: sum(p.kind == kind for p in failures) for kind in ("missing", "extra", "stale")}
@@ -149,7 +153,7 @@ def verify(app: App, repair):
     store.rebuild(progress)
     left = [problem for problem in store.verify(progress).problems if problem.kind != "duplicate"]
     if left:
-        raise CliError(f"repair left {len(left)} problems", ExitStatus.FAILED)
+        raise CliError(f"repair left {counted(len(left), 'problem')}", ExitStatus.FAILED)
     console.success(f"✓ Repaired: {summary}; the index now agrees with the {truth}")
 
 
@@ -179,13 +183,9 @@ def _write_catalog(entries, fmt: str) -> None:
     if stale:
         total = _size_text(sum(entry.size_bytes for entry in stale))
         console.status(
-            f"{_count(len(stale), 'index', 'indexes')} of removed roots ({total}):"
+            f"{counted(len(stale), 'index', 'indexes')} of removed roots ({total}):"
             " `mofa session index clean` removes them"
         )
-
-
-def _count(number: int, one: str, many: str) -> str:
-    return f"{number} {one if number == 1 else many}"
 
 
 def _size_text(size: int) -> str:
@@ -213,7 +213,9 @@ def clean(app: App):
     for entry in gone:
         console.status(f"  removed {entry.path} (root {entry.root})")
     freed = _size_text(sum(entry.size_bytes for entry in gone))
-    console.success(f"✓ Removed {_count(len(gone), 'index', 'indexes')} of removed roots ({freed})")
+    console.success(
+        f"✓ Removed {counted(len(gone), 'index', 'indexes')} of removed roots ({freed})"
+    )
 
 
 @index_group.command()

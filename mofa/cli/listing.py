@@ -89,18 +89,30 @@ def list_sessions(
         if sort != "created":
             console.status(f"  Sort: {sort}")
         console.status("")
-    if wide:
-        rows = app.store().list(wanted, wide=True)
-        if fmt == "json":
-            write_wide_json(rows)
-        else:
-            write_wide_table(rows, app.timezone, pager=not no_pager)
-        return
-    rows = app.store().list(wanted)
-    if fmt == "json":
+    store = app.store()
+    rows = store.list(wanted, wide=True) if wide else store.list(wanted)
+    found = False
+    if agent is not None:  # an agent with no session may be a typo: told once the rows are out
+
+        def watched(rows):
+            nonlocal found
+            for row in rows:
+                found = True
+                yield row
+
+        rows = watched(rows)
+    if wide and fmt == "json":
+        write_wide_json(rows)
+    elif wide:
+        write_wide_table(rows, app.timezone, pager=not no_pager)
+    elif fmt == "json":
         write_json(rows)
     else:
         write_table(rows, app.timezone, pager=not no_pager)
+    if agent is not None and not found:
+        from mofa.cli.suggesting import hint_agent
+
+        hint_agent(store, agent)
 
 
 def write_json(rows) -> None:

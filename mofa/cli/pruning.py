@@ -8,6 +8,7 @@ from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus, cli_error
 from mofa.cli.prompt import confirmed
+from mofa.plurals import counted
 
 
 @click.command("prune")
@@ -74,7 +75,8 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
     if dry_run:
         _dry_run(rows, archive)
         console.status(
-            f"Would prune {len(rows)} sessions ({messages} messages); nothing was deleted."
+            f"Would prune {counted(len(rows), 'session')} ({counted(messages, 'message')});"
+            " nothing was deleted."
         )
         return
     if not rows:
@@ -82,10 +84,11 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         return
     if not force:
         console.status(
-            f"→ Pruning {len(rows)} sessions ({messages} messages) created before {cutoff}"
+            f"→ Pruning {counted(len(rows), 'session')} ({counted(messages, 'message')})"
+            f" created before {cutoff}"
         )
         console.status("This action cannot be undone.\n")
-        if not confirmed(f"Prune {len(rows)} sessions? [y/N]: "):
+        if not confirmed(f"Prune {counted(len(rows), 'session')}? [y/N]: "):
             console.status("Cancelled: nothing was deleted.")
             return
     failures = 0
@@ -131,9 +134,11 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         else:
             pruned += 1
             pruned_messages += row.message_count
-    console.success(f"✓ Pruned {pruned} sessions ({pruned_messages} messages)")
+    console.success(
+        f"✓ Pruned {counted(pruned, 'session')} ({counted(pruned_messages, 'message')})"
+    )
     if failures:
-        raise CliError(f"{failures} sessions could not be pruned", ExitStatus.FAILED)
+        raise CliError(f"{counted(failures, 'session')} could not be pruned", ExitStatus.FAILED)
 
 
 def _dry_run(rows, archive: str | None) -> None:

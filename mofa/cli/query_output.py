@@ -33,7 +33,12 @@ TABLE_ROW_LIMIT = 10_000
 )
 @pass_app
 def query(app: App, sql, fmt, timeout):
-    """Run read-only SQL against the index (table `sessions`), refreshed first.
+    """Run read-only SQL over the relations `sessions` and `messages`, refreshed first.
+
+    `sessions` holds one row per session (session_id, agent, created_at, updated_at,
+    message_count, status, user_id, tags: a JSON array, ...); `messages` one row per message
+    (session_id, position from 1, role, timestamp, chars: the length of its text). JSON
+    functions work, json_each and json_tree included.
 
     No statement can change the index or any other file. A query stops after --timeout
     seconds (exit status 3) or at Ctrl-C (130). The table shows at most 10,000 rows; json and
@@ -44,6 +49,8 @@ def query(app: App, sql, fmt, timeout):
       mofa session query "SELECT agent, count(*) AS sessions FROM sessions GROUP BY agent"
       mofa session query "SELECT session_id FROM sessions WHERE status = 'empty'" -f json
       mofa session query "SELECT * FROM sessions" --output-format csv > sessions.csv
+      mofa session query "SELECT value AS tag, count(*) FROM sessions, json_each(tags) GROUP BY tag"
+      mofa session query "SELECT role, sum(chars) FROM messages GROUP BY role"
     """
     result = app.store().query(_utf8_argument(sql), timeout or None)
     try:

@@ -12,6 +12,7 @@ import click
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.options import complete_session_ids, pager_option, show_format_option
+from mofa.cli.suggesting import resolve_or_suggest
 from mofa.cli.terminal import page
 from mofa.session import Session
 from mofa.timestamps import conversation_times, parse_timestamp, zoned_text
@@ -84,7 +85,7 @@ def show(app: App, session_id, fmt, origin, full, message_range, grep, context, 
 
         parse_query(grep)  # a query it cannot take is refused before any work
     store = app.store()
-    loaded = store.load(store.resolve_origin(session_id, origin))
+    loaded = store.load(resolve_or_suggest(store, session_id, origin))
     for warning in loaded.warnings:
         console.warning(warning)
     positions = None

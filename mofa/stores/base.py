@@ -251,6 +251,20 @@ class SessionStore(ABC):
         """Agents starting with `prefix`, for shell completion."""
         return sorted({row.agent for row in self.list() if row.agent.startswith(prefix)})[:limit]
 
+    def suggest_ids(self, text: str) -> list[str]:
+        """Up to three known session ids closest to `text`, an id that named no session (by
+        its full id, or for a short id by its session part too): for "did you mean"."""
+        from mofa.suggestions import close_matches
+
+        return close_matches(text, ((row.session_id, row.name) for row in self.list()))
+
+    def suggest_agents(self, agent: str) -> list[str]:
+        """Up to three known agents closest to `agent`; [] when `agent` has sessions."""
+        from mofa.suggestions import close_matches
+
+        agents = {row.agent for row in self.list()}
+        return [] if agent in agents else close_matches(agent, ((name,) for name in agents))
+
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
 

@@ -103,10 +103,11 @@ class QueryLimits:
 
     def too_large(self) -> Exception:
         from mofa.errors import QueryTooLarge
+        from mofa.plurals import counted
 
+        limit = counted(self.max_bytes, "byte", spec=",")
         return QueryTooLarge(
-            f"query stopped: a value or row is larger than {self.max_bytes:,} bytes"
-            " (MOFA_QUERY_MAX_BYTES)"
+            f"query stopped: a value or row is larger than {limit} (MOFA_QUERY_MAX_BYTES)"
         )
 
     def close(self) -> None:

@@ -64,3 +64,24 @@ def test_unknown_command_is_a_usage_error():
     result = run("session", "frobnicate")
     assert result.exit_code == 2
     assert "No such command 'frobnicate'" in result.stderr
+
+
+def test_session_help_names_and_describes_every_command():
+    from mofa.cli.commands import session
+
+    names = session.list_commands(None)
+    assert {"list", "show", "search", "export", "import", "delete", "prune", "query"} <= set(names)
+    text = run("session", "--help").stdout
+    summary = text.split("\n\n")[1].lower()
+    listed = text.split("Commands:\n")[1].splitlines()
+    for name in names:
+        if name != "index":
+            assert name in summary, name
+        assert any(line.split()[:1] == [name] and len(line.split()) > 2 for line in listed), name
+
+
+def test_export_and_query_help_name_their_formats_and_relations():
+    export = run("session", "export", "--help").stdout
+    assert "Markdown" in export and ".md" in export
+    query = run("session", "query", "--help").stdout
+    assert "`messages`" in query and "json_each" in query

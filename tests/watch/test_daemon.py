@@ -37,7 +37,7 @@ def test_reconciles_at_start(root, index_path):
 def test_follows_create_change_and_delete(daemon, root, index_path):
     path = write_session(root, "a", "s", [message("user", "x")])
     assert wait_until(lambda: has(index_path, "a:s", 1))
-    daemon.wait_for_log("applied a batch: 1 files")  # -v logs every batch
+    daemon.wait_for_log("applied a batch: 1 file")  # -v logs every batch
     document = json.loads(path.read_text())
     document["messages"] *= 3
     with open(path, "r+") as handle:  # in place: same inode

@@ -220,7 +220,7 @@ def test_a_restart_sends_only_what_changed(tmp_path, pg_url):
         (roots["hostA"] / "agent" / "s00008.json").unlink()
         daemons.append(start_watcher(tmp_path, roots["hostA"], pg_url, "hostA"))
         line = daemons[-1].wait_for_log("reconciled with")
-        assert "1 sessions sent, 1 deleted, 198 unchanged" in line
+        assert "1 session sent, 1 deleted, 198 unchanged" in line
         wait_equal(pg_url, roots)
     finally:
         stop_all(daemons)

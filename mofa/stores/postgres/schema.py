@@ -249,6 +249,33 @@ def m007_titles(conn) -> None:
     )
 
 
+def m008_query_relations(conn) -> None:
+    """What users query, as on the SQLite index: `sessions` gains `tags` (the same JSON array
+    text as json.dumps(tags, ensure_ascii=False) gives there, NULL without tags), and
+    `messages` (session_id, position from 1, role, timestamp, chars: the length of the
+    searchable text, mofa.searching.message_text)."""
+    conn.execute(
+        """
+        CREATE OR REPLACE VIEW sessions AS
+        SELECT session_id, agent, name, created_at, updated_at, message_count, status, user_id,
+               NULL::text AS path, layout, NULL::text AS dir, NULL::text AS file,
+               NULL::bigint AS size, NULL::bigint AS mtime_ns, NULL::bigint AS inode,
+               NULL::bigint AS ctime_ns, origin, title,
+               (SELECT '[' || string_agg(to_json(tag)::text, ', ' ORDER BY n) || ']'
+                FROM unnest(tags) WITH ORDINALITY AS t (tag, n)) AS tags
+        FROM mofa_sessions
+        """
+    )
+    conn.execute(
+        """
+        CREATE OR REPLACE VIEW messages AS
+        SELECT session_id, position + 1 AS position, role, timestamp,
+               length(text) AS chars, origin
+        FROM mofa_messages
+        """
+    )
+
+
 MIGRATIONS: list[Callable] = [
     m001_initial,
     m002_origins,
@@ -257,6 +284,7 @@ MIGRATIONS: list[Callable] = [
     m005_word_positions,
     m006_origin_roots,
     m007_titles,
+    m008_query_relations,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -28,6 +28,7 @@ from mofa.errors import (
     StoreUnavailable,
 )
 from mofa.numbers import exact_float
+from mofa.plurals import counted
 from mofa.session import JSON_LAYOUT, Session
 from mofa.stores.base import (
     Problem,
@@ -820,7 +821,8 @@ class PostgresSessionStore(SessionStore):
                 Problem(
                     "stale",
                     session_id,
-                    f"message_count {count} but {rows} message rows (positions up to {end - 1})",
+                    f"message_count {count} but {counted(rows, 'message row')}"
+                    f" (positions up to {end - 1})",
                 )
                 for session_id, count, rows, end in wrong
             ]
