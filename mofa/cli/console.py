@@ -43,6 +43,11 @@ def colors(stream=None) -> bool:
         return False
 
 
+def counted(number: int, noun: str, plural: str = "") -> str:
+    """`1 session`, `2 sessions`: a count with its noun."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def result(text: str) -> None:
     click.echo(text, color=_color())
 

@@ -109,7 +109,7 @@ def delete_one(store, text: str, force: bool, answers, origin: str | None = None
     if not force:
         try:
             count = store.load(ref).message_count
-            console.status(f"\nSession contains {count} messages.")
+            console.status(f"\nSession contains {console.counted(count, 'message')}.")
         except CorruptSession as error:
             console.status(f"\nThe session file cannot be read ({error.reason}).")
         except MofaError as error:  # unreadable for another reason: the prompt still decides
@@ -173,10 +173,10 @@ def delete_many(
         else:
             refs.append(outcome)
     if refs:
-        console.status(f"→ Deleting {len(refs)} sessions")
+        console.status(f"→ Deleting {console.counted(len(refs), 'session')}")
         if not force:
             console.status("This action cannot be undone.\n")
-            if not confirmed(f"Delete {len(refs)} sessions? [y/N]: ", answers):
+            if not confirmed(f"Delete {console.counted(len(refs), 'session')}? [y/N]: ", answers):
                 console.status("Cancelled: nothing was deleted.")
                 return
         deleted = 0
@@ -185,7 +185,7 @@ def delete_many(
                 deleted += 1
             else:
                 failed(error, ref.session_id)
-        console.success(f"✓ Deleted {deleted} sessions")
+        console.success(f"✓ Deleted {console.counted(deleted, 'session')}")
     if first_failure is not None:
         click.get_current_context().exit(first_failure.exit_code)
 

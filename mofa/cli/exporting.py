@@ -70,7 +70,7 @@ def export(app: App, session_id, output, fmt, origin):
         console.warning(warning)
     write(loaded, fmt, output)
     if not to_stdout:
-        console.success(f"  ✓ Exported {loaded.message_count} messages")
+        console.success(f"  ✓ Exported {console.counted(loaded.message_count, 'message')}")
         console.success("✓ Session exported successfully")
 
 

@@ -45,10 +45,10 @@ def import_sessions(app: App, files, from_dir, replace):
     store = app.store()
     if from_dir:
         items, total = _from_root(from_dir)
-        console.status(f"→ Importing {total} sessions from {from_dir}")
+        console.status(f"→ Importing {console.counted(total, 'session')} from {from_dir}")
     else:
         items, total = _files_and_archives(files)
-        console.status(f"→ Importing {total} files")
+        console.status(f"→ Importing {console.counted(total, 'file')}")
     progress = console.progress_reporter("Importing sessions")
     counts = {"imported": 0, "replaced": 0, "unchanged": 0}
     first_failure = None
@@ -70,9 +70,9 @@ def import_sessions(app: App, files, from_dir, replace):
             first_failure = first_failure or failure
         if progress:
             progress(done, total)
+    imported = console.counted(counts["imported"], "session")
     console.success(
-        f"✓ Imported {counts['imported']} sessions ({counts['replaced']} replaced,"
-        f" {counts['unchanged']} unchanged)"
+        f"✓ Imported {imported} ({counts['replaced']} replaced, {counts['unchanged']} unchanged)"
     )
     if first_failure is not None:
         click.get_current_context().exit(first_failure.exit_code)

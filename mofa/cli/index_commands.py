@@ -75,8 +75,9 @@ def status(app: App, every, fmt):
     for key, value in report.items():
         if key == "origins":  # hosts mirroring into a database store: one line each
             for origin in value:
+                sessions = console.counted(origin["sessions"], "session")
                 console.result(
-                    f"{'origin ' + origin['origin'] + ':':<20} {origin['sessions']} sessions,"
+                    f"{'origin ' + origin['origin'] + ':':<20} {sessions},"
                     f" last sync {origin['last_sync']} ({origin['lag_s']:g} s ago),"
                     f" last change {origin['last_change'] or '-'}"
                 )
@@ -105,10 +106,9 @@ def rebuild(app: App):
     result = store.rebuild(console.progress_reporter("Rebuilding the index"))
     for warning in result.warnings:
         console.warning(warning)
-    unreadable = f" ({result.unreadable} unreadable files)" if location else ""
-    console.success(
-        f"✓ Indexed {result.sessions} sessions{unreadable} in {time.monotonic() - started:.1f} s"
-    )
+    unreadable = f" ({console.counted(result.unreadable, 'unreadable file')})" if location else ""
+    sessions = console.counted(result.sessions, "session")
+    console.success(f"✓ Indexed {sessions}{unreadable} in {time.monotonic() - started:.1f} s")
 
 
 @index_group.command()
@@ -136,11 +136,12 @@ def verify(app: App, repair):
         console.result(f"{problem.kind}: {printable(problem.where)}: {printable(problem.detail)}")
     failures = [problem for problem in report.problems if problem.kind != "duplicate"]
     if not failures:
-        console.success(
-            f"✓ The index agrees with the {report.examined} session files"
+        examined = (
+            console.counted(report.examined, "session file")
             if truth == "files"
-            else f"✓ The index agrees with the {report.examined} sessions in the database"
+            else console.counted(report.examined, "session") + " in the database"
         )
+        console.success(f"✓ The index agrees with the {examined}")
         return
     counts = {kind: sum(p.kind == kind for p in failures) for kind in ("missing", "extra", "stale")}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
@@ -179,13 +180,9 @@ def _write_catalog(entries, fmt: str) -> None:
     if stale:
         total = _size_text(sum(entry.size_bytes for entry in stale))
         console.status(
-            f"{_count(len(stale), 'index', 'indexes')} of removed roots ({total}):"
+            f"{console.counted(len(stale), 'index', 'indexes')} of removed roots ({total}):"
             " `mofa session index clean` removes them"
         )
-
-
-def _count(number: int, one: str, many: str) -> str:
-    return f"{number} {one if number == 1 else many}"
 
 
 def _size_text(size: int) -> str:
@@ -213,7 +210,9 @@ def clean(app: App):
     for entry in gone:
         console.status(f"  removed {entry.path} (root {entry.root})")
     freed = _size_text(sum(entry.size_bytes for entry in gone))
-    console.success(f"✓ Removed {_count(len(gone), 'index', 'indexes')} of removed roots ({freed})")
+    console.success(
+        f"✓ Removed {console.counted(len(gone), 'index', 'indexes')} of removed roots ({freed})"
+    )
 
 
 @index_group.command()

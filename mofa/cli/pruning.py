@@ -73,19 +73,15 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         check_agent_dirs(archive, app.root, (row.agent for row in rows))
     if dry_run:
         _dry_run(rows, archive)
-        console.status(
-            f"Would prune {len(rows)} sessions ({messages} messages); nothing was deleted."
-        )
+        console.status(f"Would prune {_sessions(len(rows), messages)}; nothing was deleted.")
         return
     if not rows:
         console.status("No sessions to prune.")
         return
     if not force:
-        console.status(
-            f"→ Pruning {len(rows)} sessions ({messages} messages) created before {cutoff}"
-        )
+        console.status(f"→ Pruning {_sessions(len(rows), messages)} created before {cutoff}")
         console.status("This action cannot be undone.\n")
-        if not confirmed(f"Prune {len(rows)} sessions? [y/N]: "):
+        if not confirmed(f"Prune {console.counted(len(rows), 'session')}? [y/N]: "):
             console.status("Cancelled: nothing was deleted.")
             return
     failures = 0
@@ -131,9 +127,11 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
         else:
             pruned += 1
             pruned_messages += row.message_count
-    console.success(f"✓ Pruned {pruned} sessions ({pruned_messages} messages)")
+    console.success(f"✓ Pruned {_sessions(pruned, pruned_messages)}")
     if failures:
-        raise CliError(f"{failures} sessions could not be pruned", ExitStatus.FAILED)
+        raise CliError(
+            f"{console.counted(failures, 'session')} could not be pruned", ExitStatus.FAILED
+        )
 
 
 def _dry_run(rows, archive: str | None) -> None:
@@ -165,3 +163,7 @@ class _opened_archive:
     def __exit__(self, *exc_info) -> None:
         if self.archive is not None:
             self.archive.close()
+
+
+def _sessions(sessions: int, messages: int) -> str:
+    return f"{console.counted(sessions, 'session')} ({console.counted(messages, 'message')})"

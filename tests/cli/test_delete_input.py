@@ -67,5 +67,5 @@ def test_one_session_named_by_its_full_and_short_id_is_deleted_once(root, ids):
     result = run("session", "delete", *ids, "--force")
     assert result.exit_code == 0, result.stderr
     assert "Error" not in result.stderr
-    assert "✓ Deleted 1 sessions" in result.stderr
+    assert "✓ Deleted 1 session" in result.stderr
     assert listed_ids(run("session", "list", "-f", "json")) == ["agent-001:session-124"]

@@ -29,7 +29,7 @@ def test_failures_are_one_line_each_and_the_first_sets_the_status(root):
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 3
-    assert "✓ Deleted 1 sessions" in result.stderr
+    assert "✓ Deleted 1 session" in result.stderr
     assert sorted(listed_ids(run("session", "list", "-f", "json"))) == ["b:same", "c:same"]
 
 

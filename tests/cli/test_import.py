@@ -30,7 +30,7 @@ def test_export_delete_import_gives_back_an_identical_export(root, tmp_path):
         assert run("session", "delete", session_id, "--force").exit_code == 0
         imported = run("session", "import", str(tmp_path / f"before.{suffix}"))
         assert imported.exit_code == 0, imported.stderr
-        assert "✓ Imported 1 sessions (0 replaced, 0 unchanged)" in imported.stderr
+        assert "✓ Imported 1 session (0 replaced, 0 unchanged)" in imported.stderr
         assert export(session_id, tmp_path / f"after.{suffix}") == before
 
 

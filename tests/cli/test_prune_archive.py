@@ -124,7 +124,7 @@ def test_an_agent_directory_symlinked_elsewhere_is_never_followed(root, tmp_path
     result = run("session", "prune", "--before", BEFORE, "--archive", str(archive), "--force")
     assert result.exit_code == 3
     assert "symlink" in result.stderr and "(old:s kept)" in result.stderr
-    assert "✓ Pruned 1 sessions (1 messages)" in result.stderr
+    assert "✓ Pruned 1 session (1 message)" in result.stderr
     assert old.exists() and os.listdir(elsewhere) == []
 
 
@@ -191,7 +191,7 @@ def test_a_session_written_to_while_it_is_archived_is_kept_and_reported(
     result = run("session", "prune", "--before", BEFORE, "--archive", str(archive), "--force")
     assert result.exit_code == 3
     assert "telegram:chat-1 was written to since it was read" in result.stderr
-    assert "✓ Pruned 1 sessions (1 messages)" in result.stderr
+    assert "✓ Pruned 1 session (1 message)" in result.stderr
     assert path.read_text().endswith(appended)  # the new message is still in the root
     assert {entry["id"]: (archive / entry["file"]).read_bytes() for entry in manifest(archive)}[
         "telegram:chat-1"
@@ -237,7 +237,7 @@ def test_a_session_of_unknown_age_is_never_pruned(tmpfs_root, mtime_ns):
     assert dry.stdout == "a:old\n"
     result = run("session", "prune", "--before", "9999-01-01", "--force")
     assert result.exit_code == 0, result.stderr
-    assert "✓ Pruned 1 sessions (1 messages)" in result.stderr
+    assert "✓ Pruned 1 session (1 message)" in result.stderr
     assert unknown.exists()
 
 

@@ -41,6 +41,6 @@ def test_a_refused_delete_among_several_is_not_counted_or_prompted_for(pg_url):
     result = run_installed("--store", pg_url, "session", "delete", "m:only", "d:1", "--force")
     assert result.returncode == 2, result.stderr
     assert "mirrored from origin 'host-1'" in result.stderr
-    assert "✓ Deleted 1 sessions" in result.stderr
+    assert "✓ Deleted 1 session" in result.stderr
     listed = run_installed("--store", pg_url, "session", "list")
     assert "m:only" in listed.stdout and "d:1" not in listed.stdout

@@ -97,7 +97,7 @@ def test_import_of_an_id_only_a_host_holds_is_a_new_direct_session(twins, tmp_pa
     )
     imported = run_installed("--store", twins, "session", "import", str(path))
     assert imported.returncode == 0, imported.stderr
-    assert "✓ Imported 1 sessions (0 replaced, 0 unchanged)" in imported.stderr
+    assert "✓ Imported 1 session (0 replaced, 0 unchanged)" in imported.stderr
     assert texts(twins)[("", "m:only")] == "brought by hand"
     assert texts(twins)[("host-1", "m:only")] == "only on the host"
 
@@ -119,7 +119,7 @@ def test_prune_acts_on_each_origins_session_as_list_shows_it(twins, tmp_path):
     )
     # The direct one goes (archived first); the mirrored one is the host's to delete: refused.
     assert pruned.returncode == 3
-    assert "✓ Pruned 1 sessions (1 messages)" in pruned.stderr
+    assert "✓ Pruned 1 session (1 message)" in pruned.stderr
     assert "mirrored from origin 'host-1'" in pruned.stderr and "ambiguous" not in pruned.stderr
     assert (
         json.loads((tmp_path / "archive" / "a" / "1.json").read_text())["messages"][0]["content"]

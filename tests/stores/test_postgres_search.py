@@ -271,7 +271,7 @@ def test_index_verify_finds_stale_search_words_and_repairs_them(postgres_server,
         said(store, "a:one", "2024-01-01T00:00:00Z", "refund please", "thanks")
     verified = run_installed("--store", url, "session", "index", "verify")
     assert verified.returncode == 0, verified.stderr
-    assert "✓ The index agrees with the 1 sessions in the database" in verified.stderr
+    assert "✓ The index agrees with the 1 session in the database" in verified.stderr
     postgres_server.admin().execute(
         f"UPDATE \"{pg_schema}\".mofa_messages SET words = '' WHERE position = 1"
     )
