@@ -37,7 +37,8 @@ def export_many(app: App, chosen, output: str, fmt: str | None, origin: str | No
     else:
         exported, messages = _to_jsonl(store, refs, output, failures)
     if not to_stdout:
-        console.success(f"✓ Exported {_sessions(exported)} ({messages} messages) to {output}")
+        counts = f"{console.counted(exported, 'session')} ({console.counted(messages, 'message')})"
+        console.success(f"✓ Exported {counts} to {output}")
     failures.exit()
 
 
@@ -154,7 +155,9 @@ def _to_archive(app: App, store, refs: list, directory: str, failures: _Failures
 
     # an archive that would write into the root is refused before anything is written
     check_agent_dirs(directory, app.root, (ref.agent for ref in refs))
-    console.status(f"→ Exporting {_sessions(len(refs))} to the archive {directory}")
+    console.status(
+        f"→ Exporting {console.counted(len(refs), 'session')} to the archive {directory}"
+    )
     exported = messages = 0
     with Archive.open(directory, app.root, durable=False) as archive:
         for session in _loaded(store, refs, failures, "Exporting sessions"):
@@ -193,10 +196,6 @@ def _to_jsonl(store, refs: list, output: str, failures: _Failures):
     else:
         from mofa.cli.exporting import write_file
 
-        console.status(f"→ Exporting {_sessions(len(refs))} to {output} (jsonl)")
+        console.status(f"→ Exporting {console.counted(len(refs), 'session')} to {output} (jsonl)")
         write_file(output, lines())
     return counts[0], counts[1]
-
-
-def _sessions(count: int) -> str:
-    return f"{count} session" if count == 1 else f"{count} sessions"
