@@ -68,8 +68,13 @@ def _fitted(name: str, text: str) -> str:
 
 
 def agent_dir_name(agent: str) -> str:
-    """The directory of an agent's sessions inside DIR: one plain component, never hidden."""
-    return _fitted(escaped(agent), agent) if agent else "%"
+    """The directory of an agent's sessions inside DIR: one plain component, never hidden, and
+    never the manifest's name (its `.` escaped: `escaped` would never leave `%2E` so)."""
+    if not agent:
+        return "%"
+    if agent == MANIFEST:
+        return MANIFEST.replace(".", "%2E")
+    return _fitted(escaped(agent), agent)
 
 
 def file_base(session_id: str, agent: str) -> str:

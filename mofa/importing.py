@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -148,7 +149,7 @@ def _decode(path: str, data: bytes):
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in (".yaml", ".yml"):
         try:
-            return json.loads(data, parse_float=exact_float)
+            return json.loads(data, parse_float=exact_float, parse_constant=_not_json)
         except (ValueError, RecursionError) as error:
             if suffix == ".json":
                 raise CorruptSession(path, f"invalid JSON ({error})") from None
@@ -166,6 +167,11 @@ def _decode(path: str, data: bytes):
         raise CorruptSession(path, f"invalid YAML ({str(error).splitlines()[0]})") from None
 
 
+def _not_json(constant: str):
+    # Python's reader takes NaN and Infinity, which no JSON holds and no export writes.
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 # JSON's number syntax: what an export writes for a number with a fraction or an exponent.
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 
@@ -174,14 +180,17 @@ def _exact_yaml():
     """A safe YAML loader that reads a number written as JSON as an ExactFloat, its text kept
     (`1e400` stays 1e400, never infinity), as the JSON reader does."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.constructor import SafeConstructor
+    from ruamel.yaml.constructor import ConstructorError, SafeConstructor
 
     class ExactConstructor(SafeConstructor):
         def construct_yaml_float(self, node):
             text = self.construct_scalar(node)
             if isinstance(text, str) and _JSON_NUMBER.fullmatch(text):
                 return ExactFloat(text)
-            return super().construct_yaml_float(node)
+            value = super().construct_yaml_float(node)
+            if not math.isfinite(value):  # `.inf`, `.nan`: JSON holds no such number
+                raise ConstructorError(None, None, f"{text} is not a JSON number", node.start_mark)
+            return value
 
     ExactConstructor.add_constructor(
         "tag:yaml.org,2002:float", ExactConstructor.construct_yaml_float
@@ -191,13 +200,29 @@ def _exact_yaml():
     return yaml
 
 
+_FLOW_DEPTH = 100  # an export nests none: its collections are written in block style
+
+
 def _refuse_anchors(path: str, yaml, text: str) -> None:
     """Exports never hold YAML anchors or aliases; an alias can make a small file expand to
     gigabytes, so they are refused from the event stream, before anything is built."""
-    from ruamel.yaml.events import AliasEvent
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
+    flow = []  # for each open collection, whether it is written in flow style (`[`, `{`)
+    depth = 0
     for event in yaml.parse(text):
         if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
             raise RefusedInput(
                 f"{path}: YAML anchors and aliases are not accepted (exports never hold them)"
             )
+        if isinstance(event, CollectionStartEvent):
+            flow.append(bool(event.flow_style))
+            depth += flow[-1]
+            if depth > _FLOW_DEPTH:
+                # The YAML reader takes time growing with the square of this depth.
+                raise RefusedInput(
+                    f"{path}: YAML nested more than {_FLOW_DEPTH} levels deep in [ ] or {{ }}"
+                    " is not accepted (exports never hold it)"
+                )
+        elif isinstance(event, CollectionEndEvent):
+            depth -= flow.pop()

@@ -202,18 +202,22 @@ def _scan_fd(fd: int, path: str, agent: bool, skipped: list | None, keep_keys: b
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                if not S_ISREG(st.st_mode):
+                if S_ISREG(st.st_mode):
+                    key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                    add_name(name)
+                    add_hash(hash(key))
+                    if add_key is not None:
+                        add_key(key)
                     continue
-                key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-                add_name(name)
-                add_hash(hash(key))
-                if add_key is not None:
-                    add_key(key)
-            elif not agent and entry.is_dir(follow_symlinks=False):
-                if is_agent_name(name):
-                    agents.append(name)
-                else:
-                    _unusable(path, name, "directory", skipped)
+                if agent or not S_ISDIR(st.st_mode):
+                    continue
+                # An agent directory may be named `<x>.jsonl`: its sessions are read too.
+            elif agent or not entry.is_dir(follow_symlinks=False):
+                continue
+            if is_agent_name(name):
+                agents.append(name)
+            else:
+                _unusable(path, name, "directory", skipped)
     _drop_unusable(names, hashes, keys, path, agent, skipped)
     return DirScan(
         dir_stat, names, hashes, keys, digest_of(dir_stat, len(names), sum(hashes)), agents

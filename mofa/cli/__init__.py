@@ -91,19 +91,31 @@ def main() -> None:
         code = exit.code
     except KeyboardInterrupt:
         code = 130
-    except Exception as error:  # a bug, not an expected failure: one line unless debugging
-        if os.environ.get("MOFA_DEBUG"):
-            raise
-        from mofa.cli.console import error_line
-
-        error_line(
-            f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)"
-        )
-        code = 3
+    except Exception as error:
+        code = _failure_status(error)
     code = _finish(code)
     if _may_skip_teardown(code):
         _exit_now(code)
     sys.exit(code)
+
+
+def _failure_status(error: Exception) -> int:
+    """The exit status of a failure outside any command (`--version` or `--help` writing into
+    a full disk or a closed pipe), shown as a command's would be; a bug is one line unless
+    debugging."""
+    from mofa.cli.console import error_line
+    from mofa.cli.errors import CliError, outcome_of
+
+    outcome = outcome_of(error)
+    if isinstance(outcome, CliError):
+        outcome.show()
+        return outcome.exit_code
+    if outcome is not None:
+        return outcome.exit_code
+    if os.environ.get("MOFA_DEBUG"):
+        raise error
+    error_line(f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)")
+    return 3
 
 
 # Modules whose exit work (joining worker processes or threads, flushing log handlers) must

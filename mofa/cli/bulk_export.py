@@ -11,6 +11,7 @@ from mofa.cli import console
 from mofa.cli.app import App
 from mofa.cli.errors import CliError, cli_error
 from mofa.paths import check_outside_root
+from mofa.plurals import counted
 
 ARCHIVE, JSONL = "archive", "jsonl"
 
@@ -37,7 +38,8 @@ def export_many(app: App, chosen, output: str, fmt: str | None, origin: str | No
     else:
         exported, messages = _to_jsonl(store, refs, output, failures)
     if not to_stdout:
-        console.success(f"✓ Exported {_sessions(exported)} ({messages} messages) to {output}")
+        counts = f"{counted(exported, 'session')} ({counted(messages, 'message')})"
+        console.success(f"✓ Exported {counts} to {output}")
     failures.exit()
 
 
@@ -154,7 +156,7 @@ def _to_archive(app: App, store, refs: list, directory: str, failures: _Failures
 
     # an archive that would write into the root is refused before anything is written
     check_agent_dirs(directory, app.root, (ref.agent for ref in refs))
-    console.status(f"→ Exporting {_sessions(len(refs))} to the archive {directory}")
+    console.status(f"→ Exporting {counted(len(refs), 'session')} to the archive {directory}")
     exported = messages = 0
     with Archive.open(directory, app.root, durable=False) as archive:
         for session in _loaded(store, refs, failures, "Exporting sessions"):
@@ -193,10 +195,6 @@ def _to_jsonl(store, refs: list, output: str, failures: _Failures):
     else:
         from mofa.cli.exporting import write_file
 
-        console.status(f"→ Exporting {_sessions(len(refs))} to {output} (jsonl)")
+        console.status(f"→ Exporting {counted(len(refs), 'session')} to {output} (jsonl)")
         write_file(output, lines())
     return counts[0], counts[1]
-
-
-def _sessions(count: int) -> str:
-    return f"{count} session" if count == 1 else f"{count} sessions"

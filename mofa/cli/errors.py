@@ -95,6 +95,15 @@ def is_closed_pipe(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in (errno.EPIPE, errno.ECONNRESET)
 
 
+def outcome_of(error: Exception) -> click.exceptions.Exit | CliError | None:
+    """How a failure ends the command: quietly for a closed pipe (`| head`: the reader has
+    all it wants), else as `cli_error` says; None for a bug."""
+    if is_closed_pipe(error):
+        silence_stdout()
+        return click.exceptions.Exit(ExitStatus.SUCCESS)
+    return cli_error(error)
+
+
 def silence_stdout() -> None:
     """Point stdout at /dev/null: what is still buffered for a closed pipe goes nowhere, and
     the interpreter's last flush cannot fail."""
@@ -119,13 +128,9 @@ class MofaGroup(LazyGroup):
             click.echo(err=True)  # end the line ^C was echoed on; and no "Aborted!"
             outcome = click.exceptions.Exit(ExitStatus.INTERRUPTED)
         except Exception as error:
-            if is_closed_pipe(error):  # `| head`: the reader has all it wants
-                silence_stdout()
-                outcome = click.exceptions.Exit(ExitStatus.SUCCESS)
-            else:
-                outcome = cli_error(error)
-                if outcome is None:
-                    raise
+            outcome = outcome_of(error)
+            if outcome is None:
+                raise
         # Raised out here, the outcome holds no reference to the failed command's frames: its
         # open cursors are closed now, before click closes the index (ctx.call_on_close).
         raise outcome

@@ -187,6 +187,7 @@ class _opened_directory:
         self.root = root
         self.directory = directory
         self.fds: list[int] = []
+        self.created = False
 
     def __enter__(self) -> int:
         try:
@@ -200,6 +201,7 @@ class _opened_directory:
         try:
             try:
                 os.mkdir(self.directory, 0o777, dir_fd=self.fds[0])
+                self.created = True
             except FileExistsError:
                 pass
             self.fds.append(os.open(self.directory, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=self.fds[0]))
@@ -213,6 +215,14 @@ class _opened_directory:
         return self.fds[1]
 
     def __exit__(self, *exc_info) -> None:
+        failed = bool(exc_info) and exc_info[0] is not None
+        while len(self.fds) > 1:
+            os.close(self.fds.pop())
+        if failed and self.created and self.fds:
+            try:  # a failed write leaves no agent directory of its own behind
+                os.rmdir(self.directory, dir_fd=self.fds[0])
+            except OSError:
+                pass  # another writer's file is in it now
         while self.fds:
             os.close(self.fds.pop())
 

@@ -182,7 +182,7 @@ def test_one_session_to_a_file_keeps_the_reference_output(week, tmp_path):
         "→ Exporting session: agent-001:s1\n"
         "  Format: json\n"
         f"  Output: {out}\n"
-        "  ✓ Exported 1 messages\n"
+        "  ✓ Exported 1 message\n"
         "✓ Session exported successfully\n"
     )
 

@@ -113,3 +113,20 @@ def test_a_mofa_key_of_any_spelling_round_trips(root, tmp_path):
     assert run("session", "import", str(tmp_path / "k.json")).exit_code == 0
     assert (root / "user_42.jsonl").exists()
     assert export("user/42", tmp_path / "again.json") == (tmp_path / "k.json").read_text()
+
+
+def test_a_session_imported_into_an_agent_directory_named_like_a_mofa_file_is_listed(
+    root, tmp_path
+):
+    # `notes.jsonl` is a plain agent name: its directory is no MoFA file.
+    (tmp_path / "s.json").write_text(
+        json.dumps({"session_id": "notes.jsonl:s1", "messages": [message("user", "kept")]})
+    )
+    imported = run("session", "import", str(tmp_path / "s.json"))
+    assert imported.exit_code == 0, imported.stderr
+    assert (root / "notes.jsonl" / "s1.json").is_file()
+    assert listed_ids(run("session", "list", "-f", "json")) == ["notes.jsonl:s1"]
+    shown = run("session", "show", "notes.jsonl:s1", "-f", "json")
+    assert shown.exit_code == 0 and "kept" in shown.output
+    assert run("session", "delete", "notes.jsonl:s1", "--force").exit_code == 0
+    assert not (root / "notes.jsonl").exists()

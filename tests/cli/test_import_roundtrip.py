@@ -114,6 +114,38 @@ def test_a_yaml_alias_bomb_is_refused_without_growing(root, tmp_path):
     assert os.listdir(root) == []
 
 
+def _limit_cpu():
+    resource.setrlimit(resource.RLIMIT_CPU, (30, 30))
+
+
+def test_yaml_nested_deep_in_flow_style_is_refused_without_spinning(root, tmp_path):
+    source = tmp_path / "deep.yaml"
+    depth = 20_000
+    source.write_text("session_id: a:s\nmessages: []\nx: " + "[" * depth + "]" * depth + "\n")
+    result = run_installed("session", "import", str(source), preexec_fn=_limit_cpu)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("Error:") == 1 and "nested" in result.stderr
+    assert os.listdir(root) == []
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("nan.json", '{"session_id": "a:s", "x": NaN, "messages": []}'),
+        ("inf.json", '{"session_id": "a:s", "x": -Infinity, "messages": []}'),
+        ("inf.yaml", "session_id: a:s\nx: .inf\nmessages: []\n"),
+        ("nan.yaml", "session_id: a:s\nx: .NaN\nmessages: []\n"),
+    ],
+)
+def test_a_number_json_cannot_hold_is_refused_never_stored_as_null(root, tmp_path, name, text):
+    source = tmp_path / name
+    source.write_text(text)
+    result = run("session", "import", str(source))
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.count("Error:") == 1 and "not a JSON number" in result.stderr
+    assert os.listdir(root) == []
+
+
 def _many_sessions(source, count: int) -> None:
     for number in range(count):
         write_session(source, f"agent-{number % 7}", f"s{number}", [message("user", f"m{number}")])

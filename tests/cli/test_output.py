@@ -85,3 +85,23 @@ def test_export_and_query_help_name_their_formats_and_relations():
     assert "Markdown" in export and ".md" in export
     query = run("session", "query", "--help").stdout
     assert "`messages`" in query and "json_each" in query
+
+
+def test_counts_of_one_are_singular(root, tmp_path):
+    from tests.helpers import message
+
+    write_session(root, "a", "s", [message("user", "only")], created_at="2024-01-01T00:00:00Z")
+    assert run("session", "export", "a:s", "-o", str(tmp_path / "s.json")).exit_code == 0
+    dry = run("session", "prune", "--before", "2025-01-01", "--dry-run")
+    assert "Would prune 1 session (1 message);" in dry.stderr, dry.stderr
+    pruned = run("session", "prune", "--before", "2025-01-01", "--force")
+    assert "✓ Pruned 1 session (1 message)" in pruned.stderr, pruned.stderr
+    imported = run("session", "import", str(tmp_path / "s.json"))
+    assert "→ Importing 1 file\n" in imported.stderr, imported.stderr
+    assert "✓ Imported 1 session (0 replaced, 0 unchanged)" in imported.stderr
+    asked = run("session", "delete", "a:s", input="n\n")
+    assert "Session contains 1 message." in asked.stderr, asked.stderr
+    deleted = run("session", "delete", "a:s", "nothing:here", "--force")
+    assert "✓ Deleted 1 session" in deleted.stderr and "1 sessions" not in deleted.stderr
+    verified = run("session", "index", "verify")
+    assert "✓ The index agrees with the 0 session files" in verified.stderr, verified.stderr

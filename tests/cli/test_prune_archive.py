@@ -299,3 +299,18 @@ def test_import_of_a_directory_without_a_manifest_is_one_error_line(tmp_path):
     result = run("session", "import", str(tmp_path / "not-an-archive"))
     assert result.exit_code == 3
     assert result.stderr.startswith("Error: ") and "manifest.jsonl" in result.stderr
+
+
+def test_an_agent_named_like_the_manifest_is_archived_beside_it(root, tmp_path):
+    write_session(root, "manifest.jsonl", "s", created_at="2024-01-01T00:00:00Z")
+    write_session(root, "other", "s", created_at="2024-01-02T00:00:00Z")
+    sessions = {session_id: exported(session_id) for session_id in ("manifest.jsonl:s", "other:s")}
+    archive = tmp_path / "archive"
+    result = run("session", "prune", "--before", BEFORE, "--archive", str(archive), "--force")
+    assert result.exit_code == 0, result.stderr
+    assert (archive / "manifest.jsonl").is_file()
+    entries = manifest(archive)
+    assert {entry["id"]: (archive / entry["file"]).read_bytes() for entry in entries} == sessions
+    restored = run_installed("session", "import", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert {session_id: exported(session_id) for session_id in sessions} == sessions

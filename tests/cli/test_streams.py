@@ -45,6 +45,8 @@ COMMANDS = [
     ["session", "export", "agent:s1", "-o", "-", "-f", "json"],
     ["session", "query", "SELECT session_id FROM sessions", "-f", "csv"],
     ["session", "index", "status"],
+    ["--version"],
+    ["session", "list", "--help"],
 ]
 
 

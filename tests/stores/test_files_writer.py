@@ -197,3 +197,24 @@ def test_import_refuses_an_id_that_is_not_valid_utf8(root, tmp_path):
         assert result.exit_code == 1, result.stderr
         assert "not valid UTF-8" in result.stderr and "internal error" not in result.stderr
     assert os.listdir(root) == []
+
+
+def test_a_failed_import_leaves_no_agent_directory_behind(root, tmp_path):
+    import resource
+    import signal
+
+    from tests.helpers import run_installed
+
+    source = tmp_path / "big.json"
+    source.write_text(
+        json.dumps({"session_id": "fresh:s", "messages": [message("user", "x" * 100_000)]})
+    )
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    result = run_installed("session", "import", str(source), preexec_fn=limit_file_size)
+    assert result.returncode == 3, result.stderr
+    assert "Error: cannot write" in result.stderr and "Traceback" not in result.stderr
+    assert not (root / "fresh").exists()
