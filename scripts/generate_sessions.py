@@ -72,7 +72,8 @@ def _compact(value) -> str:
 
 
 def mofa_file_stem(key: str) -> str:
-    """MoFA's file name for a key: every character not a letter, digit, `-`, `:` or `_` becomes `_`."""
+    """MoFA's file name for a key: every character not a letter, digit, `-`, `:` or `_`
+    becomes `_`."""
     return "".join(char if char.isalnum() or char in "-:_" else "_" for char in key)
 
 
@@ -118,7 +119,7 @@ def generate(root: str, sessions: int, agents: int, seed: int, jsonl_fraction: f
     names = [f"agent-{rank:03d}" for rank in range(agents)]
     os.makedirs(root, exist_ok=True)
     written = 0
-    for name, size in zip(names, sizes):
+    for name, size in zip(names, sizes, strict=True):
         directory = os.path.join(root, name)
         os.makedirs(directory, exist_ok=True)
         for number in range(size):
