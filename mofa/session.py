@@ -112,7 +112,8 @@ class Session:
         return None
 
     def _created_source(self) -> str | None:
-        """The stored text `created_at` comes from (as the property picks it), None for the mtime."""
+        """The stored text `created_at` comes from (as the property picks it), None for the
+        mtime."""
         value = self.document.get("created_at")
         if parse_timestamp(value) is not None:
             return value

@@ -445,12 +445,12 @@ class BulkFill:
     def _submit(self) -> None:
         """Hand the batches not yet handed to the pool (none when there is none, or no longer)."""
         pending, submit = self._pending, self.parser.submit
+        first = 0
         for position in range(len(pending) - 1, -1, -1):
             if type(pending[position]) is not tuple:
+                first = position + 1
                 break
-        else:
-            position = -1
-        for position in range(position + 1, len(pending)):
+        for position in range(first, len(pending)):
             future = submit(parse_batch, (self.root, *pending[position]))
             if future is None:
                 return

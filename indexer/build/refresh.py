@@ -430,7 +430,10 @@ class Refresher:
         changed = 0
         try:
             for plan in plans:
-                parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
+                # `results` runs on into the next plans' files: this plan takes its own count.
+                parsed = {
+                    name: result for _, (__, name, result) in zip(plan.todo, results, strict=False)
+                }
                 changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
         finally:
             parser.close()
@@ -468,7 +471,7 @@ class Refresher:
         scan = plan.scan
         suspects = []
         if scan.keys is not None:
-            for name, key in zip(scan.names, scan.keys):
+            for name, key in zip(scan.names, scan.keys, strict=True):
                 known = rows.pop(name, None)
                 stat = tree.FileStat(name, *key)
                 if known != stat_key(stat):
@@ -476,7 +479,7 @@ class Refresher:
                     if known is not None:
                         plan.gone.append(name)
         else:
-            for name, digest in zip(scan.names, scan.hashes):
+            for name, digest in zip(scan.names, scan.hashes, strict=True):
                 known = rows.pop(name, None)
                 if known is None or hash(known) != digest:
                     suspects.append((name, known))
@@ -577,8 +580,9 @@ class Refresher:
                     continue
                 st = tree.regular_file_stat(os.path.join(dir_path, name))
                 row = conn.execute(
-                    "SELECT size, mtime_ns, inode, ctime_ns FROM sessions WHERE dir = ? AND file = ?"
-                    " UNION ALL SELECT size, mtime_ns, inode, ctime_ns FROM bad_files"
+                    "SELECT size, mtime_ns, inode, ctime_ns FROM sessions"
+                    " WHERE dir = ? AND file = ? UNION ALL"
+                    " SELECT size, mtime_ns, inode, ctime_ns FROM bad_files"
                     " WHERE dir = ? AND file = ?",
                     (directory, name, directory, name),
                 ).fetchone()

@@ -119,7 +119,9 @@ def search_exists(conn: sqlite3.Connection) -> bool:
 _QUEUE = "INSERT OR IGNORE INTO search_pending (session_id) VALUES"
 _TRIGGERS = {
     "search_queue_insert": f"AFTER INSERT ON sessions BEGIN {_QUEUE} (new.session_id); END",
-    "search_queue_update": f"AFTER UPDATE ON sessions BEGIN {_QUEUE} (old.session_id); {_QUEUE} (new.session_id); END",
+    "search_queue_update": (
+        f"AFTER UPDATE ON sessions BEGIN {_QUEUE} (old.session_id); {_QUEUE} (new.session_id); END"
+    ),
     "search_queue_delete": f"AFTER DELETE ON sessions BEGIN {_QUEUE} (old.session_id); END",
 }
 
@@ -265,7 +267,7 @@ def ensure_search(
         batch = items[start : start + BATCH]
         sessions = [_read(root, item) if item.read else None for item in batch]
         with write_transaction(conn):
-            for item, session in zip(batch, sessions):
+            for item, session in zip(batch, sessions, strict=True):
                 if _row_stamp(conn, item.session_id) != item.stamp:
                     continue  # changed again since planned: it stays queued for the next search
                 if item.read or item.stamp is None:
@@ -318,8 +320,9 @@ def search(
     conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()
 ) -> list[SearchHit]:
     """The sessions with messages matching `query`, best first (most matching messages, then
-    the newest, as every store orders them; `score` is their bm25 sum, for information), each with its number of matching messages and a snippet of its first match (by
-    mofa.searching's rule, as every store makes it, not FTS5's snippet()).
+    the newest, as every store orders them; `score` is their bm25 sum, for information), each
+    with its number of matching messages and a snippet of its first match (by mofa.searching's
+    rule, as every store makes it, not FTS5's snippet()).
 
     Raises InvalidSearchQuery for a query it cannot take. Without search data, no hits.
     """

@@ -40,7 +40,8 @@ def delete(app: App, session_ids, force, origin):
     Examples:
       mofa session delete agent-001:session-123
       mofa session delete session-123 session-124 --force
-      mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session delete - --force
+      mofa session list --status empty -f json | jq -r '.[].session_id' \\
+        | mofa session delete - --force
     """
     items, answers = wanted_ids(session_ids)
     store = app.store()

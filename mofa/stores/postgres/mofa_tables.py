@@ -18,7 +18,10 @@ from mofa.stores.base import SessionFilter
 
 ORIGIN = "mofa-tables"
 
-_SESSION_COLUMNS = "id::text, user_id::text, agent_id::text, tenant_id::text, title, metadata, create_time, update_time"
+_SESSION_COLUMNS = (
+    "id::text, user_id::text, agent_id::text, tenant_id::text, title, metadata, create_time,"
+    " update_time"
+)
 
 
 def present(conn) -> bool:
@@ -109,8 +112,8 @@ def agents_starting(conn, prefix: str, limit: int) -> list[str]:
     return [
         row[0]
         for row in conn.execute(
-            "SELECT DISTINCT agent_id::text FROM entity_chat_session WHERE starts_with(agent_id::text, %s)"
-            " ORDER BY 1 LIMIT %s",
+            "SELECT DISTINCT agent_id::text FROM entity_chat_session"
+            " WHERE starts_with(agent_id::text, %s) ORDER BY 1 LIMIT %s",
             (prefix, limit),
         ).fetchall()
     ]

@@ -111,7 +111,7 @@ def fill_words(conn, progress=None) -> int:
             ).fetchall()
             if not batch:
                 break
-            origins, ids, positions, texts = (list(column) for column in zip(*batch))
+            origins, ids, positions, texts = (list(column) for column in zip(*batch, strict=True))
             conn.execute(
                 "UPDATE mofa_messages m SET words = v.words"
                 " FROM unnest(%s::text[], %s::text[], %s::integer[], %s::text[], %s::text[])"

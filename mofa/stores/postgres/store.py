@@ -220,8 +220,8 @@ class PostgresSessionStore(SessionStore):
                 # A short id names the session whose session part it is, if exactly one has it
                 # (a MoFA key without ':' is its own session part).
                 found = self.conn.execute(
-                    f"SELECT session_id, agent, name, origin FROM mofa_sessions WHERE name = %s{mine}"
-                    " ORDER BY session_id, origin LIMIT 1000",
+                    "SELECT session_id, agent, name, origin FROM mofa_sessions"
+                    f" WHERE name = %s{mine} ORDER BY session_id, origin LIMIT 1000",
                     (text, *params),
                 ).fetchall()
                 if any(row[0] == text for row in found):  # a MoFA key: its own id, verbatim
@@ -469,7 +469,7 @@ class PostgresSessionStore(SessionStore):
             # and, only when this statement created it, its messages. The insert takes the id
             # (or waits for a concurrent saver of the same id, then sees its row): exactly one
             # of several savers creates it.
-            columns = [list(column) for column in zip(*message_rows)] or [
+            columns = [list(column) for column in zip(*message_rows, strict=True)] or [
                 [] for _ in MessageRecord._fields
             ]
             with self._errors():
