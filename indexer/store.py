@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from mofa.stores.base import Progress, SessionFilter, SessionRef, Warn
+from mofa.stores.base import ALL, Progress, SessionFilter, SessionRef, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
@@ -105,7 +105,8 @@ class IndexedSessionStore(FileSessionStore):
             or running_pid(self.index.path) is not None
             or running_pid(root_lock_path(self.root)) is not None
         ):
-            return  # one watcher per root: one runs already (it did not answer, or writes another index)
+            # One watcher per root: one runs already (it did not answer, or writes another index).
+            return
         from indexer.watch.autostart import idle_seconds, log_path, start
 
         try:
@@ -156,7 +157,7 @@ class IndexedSessionStore(FileSessionStore):
         return waited is not None
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self, wanted: SessionFilter = SessionFilter()):
+    def list(self, wanted: SessionFilter = ALL):
         """Rows of the index, oldest first; streamed."""
         self.refresh(wanted.agent)
         return self.index.list_rows(wanted)
@@ -213,7 +214,7 @@ class IndexedSessionStore(FileSessionStore):
         return [entry for entry in gone if not os.path.exists(entry.path)]
 
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
     ) -> list[SearchHit]:
         from indexer.index.search import SearchFilter, ensure_search, parse_query, search
         from mofa.stores.results import SearchHit

@@ -55,6 +55,9 @@ class SearchFilter(NamedTuple):
     limit: int | None = 20
 
 
+ANY = SearchFilter()  # the default: every session, the first 20 hits
+
+
 class SearchHit(NamedTuple):
     """One matching session: `snippet` marks each match with MARK_START ... MARK_END. It is
     the session's text as stored: escape it (mofa.render.printable) before a terminal shows it."""
@@ -316,9 +319,7 @@ def update_search(
 # -- searching ---------------------------------------------------------------------------------
 
 
-def search(
-    conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()
-) -> list[SearchHit]:
+def search(conn: sqlite3.Connection, query: str, where: SearchFilter = ANY) -> list[SearchHit]:
     """The sessions with messages matching `query`, best first (most matching messages, then
     the newest, as every store orders them; `score` is their bm25 sum, for information), each
     with its number of matching messages and a snippet of its first match (by mofa.searching's

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from mofa.stores.rows import SessionFilter, SessionRef, SessionRow
+from mofa.stores.rows import ALL, SessionFilter, SessionRef, SessionRow
 
 if TYPE_CHECKING:
     from mofa.errors import MofaError
@@ -54,7 +54,7 @@ class SessionStore(ABC):
 
     # -- reading ---------------------------------------------------------------------------
     @abstractmethod
-    def list(self, wanted: SessionFilter = SessionFilter()) -> Iterable[SessionRow]:
+    def list(self, wanted: SessionFilter = ALL) -> Iterable[SessionRow]:
         """The sessions `wanted` names, oldest first (by created_at at full precision, ties by
         session_id); with a limit, the `limit` most recently created of them."""
 
@@ -118,7 +118,7 @@ class SessionStore(ABC):
 
     @abstractmethod
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
     ) -> list[SearchHit]:
         """Sessions with messages (of `role`) that hold every term of `query` (the language of
         `mofa.searching`), best first, narrowed by `wanted`'s agent, since, until and limit. Raises
@@ -133,6 +133,7 @@ class SessionStore(ABC):
     def check_deletable(self, ref: SessionRef) -> None:
         """Raise what `delete(ref)` would refuse with before touching anything (ReadOnlySession:
         a session this store only mirrors), so that a prune archives nothing it cannot delete."""
+        return None  # a store that may delete every session it lists refuses nothing ahead
 
     def load_version(self, ref: SessionRef) -> tuple[Session, object]:
         """The session, and a token of the state it was read in, for `delete_unchanged`."""
@@ -250,6 +251,7 @@ class SessionStore(ABC):
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
+        return None  # a store that holds nothing open has nothing to release
 
     def __enter__(self) -> SessionStore:
         return self

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from stat import S_ISDIR, S_ISREG
 from typing import TYPE_CHECKING, NamedTuple
 
-from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.stores.base import ALL, SessionFilter, SessionRef, SessionRow, SessionStore, Warn
 
 if TYPE_CHECKING:
     from mofa import tree
@@ -226,7 +226,7 @@ class FileSessionStore(SessionStore):
                     self.warn(duplicate_warning(dropped.path, kept.path, session.session_id))
         yield from winners.values()
 
-    def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
+    def list(self, wanted: SessionFilter = ALL) -> list[SessionRow]:
         rows = [
             row
             for session in self.iter_sessions(wanted.agent)
@@ -235,7 +235,7 @@ class FileSessionStore(SessionStore):
         return newest(rows, wanted.limit)
 
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
     ) -> list[SearchHit]:
         from mofa.searching import search_sessions
         from mofa.stores.results import SearchHit

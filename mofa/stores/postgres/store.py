@@ -30,6 +30,7 @@ from mofa.errors import (
 from mofa.numbers import exact_float
 from mofa.session import JSON_LAYOUT, Session
 from mofa.stores.base import (
+    ALL,
     Problem,
     QueryResult,
     SearchHit,
@@ -136,7 +137,7 @@ class PostgresSessionStore(SessionStore):
             raise StoreError(f"PostgreSQL error at {self.where}: {one_line(error)}") from None
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
+    def list(self, wanted: SessionFilter = ALL) -> list[SessionRow]:
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         conditions, params = [], []
@@ -292,7 +293,7 @@ class PostgresSessionStore(SessionStore):
         )
 
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
     ) -> list[SearchHit]:
         """The plain matcher's answer (`mofa.searching`), decided by the database: each term is
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
