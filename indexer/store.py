@@ -3,6 +3,7 @@ index, refreshed first (through mofa-indexd's handshake, or by stat-ing the file
 
 from __future__ import annotations
 
+import builtins
 import os
 from typing import TYPE_CHECKING
 
@@ -170,7 +171,9 @@ class IndexedSessionStore(FileSessionStore):
         self._jsonl_fresh = False  # a save looks at the files as they are now, as resolve does
         return super()._exact_ref(session_id)
 
-    def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+    def jsonl_refs(
+        self, full_id: str | None = None, name: str | None = None
+    ) -> builtins.list[SessionRef]:
         from mofa.session import JSONL_LAYOUT
 
         self._refresh_jsonl()
@@ -198,12 +201,12 @@ class IndexedSessionStore(FileSessionStore):
 
         return stop_watcher(self.root, self.index_path)
 
-    def cached_indexes(self) -> list[CachedIndex]:
+    def cached_indexes(self) -> builtins.list[CachedIndex]:
         from indexer.index.catalog import cached_indexes
 
         return cached_indexes()
 
-    def clean_indexes(self) -> list[CachedIndex]:
+    def clean_indexes(self) -> builtins.list[CachedIndex]:
         from indexer.index.catalog import cached_indexes, remove_cached_index
 
         gone = [
@@ -215,7 +218,7 @@ class IndexedSessionStore(FileSessionStore):
 
     def search(
         self, query: str, wanted: SessionFilter = ALL, role: str | None = None
-    ) -> list[SearchHit]:
+    ) -> builtins.list[SearchHit]:
         from indexer.index.search import SearchFilter, ensure_search, parse_query, search
         from mofa.stores.results import SearchHit
 
@@ -230,7 +233,7 @@ class IndexedSessionStore(FileSessionStore):
             for hit in search(self.index.conn, query, where)
         ]
 
-    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_ids(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         from indexer.index.query import distinct_values
 
         ids = distinct_values(self.index_path, self.root, "session_id", prefix, limit)
@@ -238,12 +241,12 @@ class IndexedSessionStore(FileSessionStore):
             ids += distinct_values(self.index_path, self.root, "name", prefix, limit)
         return sorted(set(ids))[:limit]
 
-    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_agents(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         from indexer.index.query import distinct_values
 
         return distinct_values(self.index_path, self.root, "agent", prefix, limit)
 
-    def resolve_many(self, texts: list[str]) -> list:
+    def resolve_many(self, texts: builtins.list[str]) -> builtins.list:
         """One refresh for all of them, then the index answers: thousands of ids cost one
         scan, not one each."""
         from mofa.errors import MofaError
@@ -261,7 +264,7 @@ class IndexedSessionStore(FileSessionStore):
                 outcomes.append(error)
         return outcomes
 
-    def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
+    def _resolve_short_from(self, text: str, session_ids: builtins.list[str]) -> SessionRef:
         from mofa.errors import AmbiguousSessionId
 
         if text in session_ids or not session_ids:  # a MoFA key names itself, verbatim
@@ -281,7 +284,9 @@ class IndexedSessionStore(FileSessionStore):
         handle = ref.handle
         self.index.forget(handle.directory, handle.file)
 
-    def delete_many(self, refs: list[SessionRef], versions: list | None = None) -> list:
+    def delete_many(
+        self, refs: builtins.list[SessionRef], versions: builtins.list | None = None
+    ) -> builtins.list:
         """Every file first, then their rows in one transaction."""
         from mofa.errors import MofaError
 

@@ -8,6 +8,7 @@ subclasses `SessionStore`, implements every abstract method, registers its URL s
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -85,7 +86,7 @@ class SessionStore(ABC):
         as `resolve`). Every session of a store that mirrors no other host is its own."""
         return self.resolve(session_id)
 
-    def resolve_rows(self, rows: list) -> list[SessionRef | MofaError]:
+    def resolve_rows(self, rows: builtins.list) -> builtins.list[SessionRef | MofaError]:
         """`resolve_many` for rows of `list`: a row that carries an origin (a store holding
         sessions of several) is looked up in that origin, so that the same id held by two
         origins is two sessions here too, as in `list`."""
@@ -101,7 +102,7 @@ class SessionStore(ABC):
                 outcomes.append(error)
         return outcomes
 
-    def resolve_many(self, texts: list[str]) -> list[SessionRef | MofaError]:
+    def resolve_many(self, texts: builtins.list[str]) -> builtins.list[SessionRef | MofaError]:
         """`resolve` for each text, in order: its ref, or the failure it met."""
         from mofa.errors import MofaError
 
@@ -119,7 +120,7 @@ class SessionStore(ABC):
     @abstractmethod
     def search(
         self, query: str, wanted: SessionFilter = ALL, role: str | None = None
-    ) -> list[SearchHit]:
+    ) -> builtins.list[SearchHit]:
         """Sessions with messages (of `role`) that hold every term of `query` (the language of
         `mofa.searching`), best first, narrowed by `wanted`'s agent, since, until and limit. Raises
         InvalidSearchQuery for a query it cannot take."""
@@ -154,8 +155,8 @@ class SessionStore(ABC):
         self.delete(ref)
 
     def delete_many(
-        self, refs: list[SessionRef], versions: list | None = None
-    ) -> list[MofaError | None]:
+        self, refs: builtins.list[SessionRef], versions: builtins.list | None = None
+    ) -> builtins.list[MofaError | None]:
         """`delete` for each ref, in order (`delete_unchanged` with its version, when
         `versions` are given): None where it went, else the failure it met."""
         from mofa.errors import MofaError
@@ -216,13 +217,13 @@ class SessionStore(ABC):
 
         raise Unsupported(f"the {self.kind} store has no watcher")
 
-    def cached_indexes(self) -> list[CachedIndex]:
+    def cached_indexes(self) -> builtins.list[CachedIndex]:
         """Every index file of the user's cache directory, for any root."""
         from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store keeps no index files")
 
-    def clean_indexes(self) -> list[CachedIndex]:
+    def clean_indexes(self) -> builtins.list[CachedIndex]:
         """Remove the cached index files of roots that no longer exist; returns them."""
         from mofa.errors import Unsupported
 
@@ -233,7 +234,7 @@ class SessionStore(ABC):
         when it keeps none."""
         return self.index_location()
 
-    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_ids(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         """Session ids starting with `prefix` (and, for a short id, ids whose session part
         does), for shell completion: cheap, may be stale, never creates anything."""
         return sorted(
@@ -245,7 +246,7 @@ class SessionStore(ABC):
             }
         )[:limit]
 
-    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_agents(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         """Agents starting with `prefix`, for shell completion."""
         return sorted({row.agent for row in self.list() if row.agent.startswith(prefix)})[:limit]
 

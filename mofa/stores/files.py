@@ -8,6 +8,7 @@ so a symlink swapped in after the lookup is never followed.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 from collections.abc import Iterator
@@ -236,7 +237,7 @@ class FileSessionStore(SessionStore):
 
     def search(
         self, query: str, wanted: SessionFilter = ALL, role: str | None = None
-    ) -> list[SearchHit]:
+    ) -> builtins.list[SearchHit]:
         from mofa.searching import search_sessions
         from mofa.stores.results import SearchHit
 
@@ -335,7 +336,9 @@ class FileSessionStore(SessionStore):
         matches = self.jsonl_refs(full_id=session_id)
         return matches[0] if matches else None
 
-    def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+    def jsonl_refs(
+        self, full_id: str | None = None, name: str | None = None
+    ) -> builtins.list[SessionRef]:
         """MoFA sessions with this id, or whose session part is `name`, winners only, best
         claim first. Without an index the only way to know a file's key is to read it."""
         from mofa import tree

@@ -8,6 +8,7 @@ becomes a named error whose message never shows a password.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import math
@@ -186,7 +187,7 @@ class PostgresSessionStore(SessionStore):
             return [OriginRow._make(row) for row in rows]
         return [SessionRow._make(row[:-1]) for row in rows]
 
-    def origins(self) -> list[str]:
+    def origins(self) -> builtins.list[str]:
         """The origins of the sessions held ('' for those written directly)."""
         with self._errors():
             # A loose index scan: one probe per origin, however many sessions each has.
@@ -254,7 +255,7 @@ class PostgresSessionStore(SessionStore):
         return self.resolve(session_id, "")
 
     @staticmethod
-    def _candidates(found: list) -> list[str]:
+    def _candidates(found: builtins.list) -> builtins.list[str]:
         if len({row[3] for row in found}) > 1:
             return [qualified(row[0], row[3]) for row in found]
         return [row[0] for row in found]
@@ -294,7 +295,7 @@ class PostgresSessionStore(SessionStore):
 
     def search(
         self, query: str, wanted: SessionFilter = ALL, role: str | None = None
-    ) -> list[SearchHit]:
+    ) -> builtins.list[SearchHit]:
         """The plain matcher's answer (`mofa.searching`), decided by the database: each term is
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
         pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
@@ -363,11 +364,11 @@ class PostgresSessionStore(SessionStore):
     def _counted(
         self,
         terms,
-        session_conditions: list[str],
-        session_params: list,
+        session_conditions: builtins.list[str],
+        session_params: builtins.list,
         role: str | None,
         limit: int | None,
-    ) -> list[tuple]:
+    ) -> builtins.list[tuple]:
         """Every session's matching messages counted (what a search without a limit needs):
         each term a `LIKE` over the messages' folded words (mofa.stores.postgres.search),
         narrowed by the pg_trgm index when there is one, ordered and limited in SQL."""
@@ -397,7 +398,7 @@ class PostgresSessionStore(SessionStore):
         )
         return self.conn.execute(sql, params).fetchall()
 
-    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_ids(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         """Ids starting with `prefix` (and, for a short prefix, ids whose session part does),
         MoFA's own chat sessions included."""
         if not records.storable(prefix):
@@ -417,7 +418,7 @@ class PostgresSessionStore(SessionStore):
                 ids += mofa_tables.ids_starting(self.conn, prefix, limit)
         return sorted(set(ids))[:limit]
 
-    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_agents(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         if not records.storable(prefix):
             return []
         with self._errors():
@@ -555,7 +556,7 @@ class PostgresSessionStore(SessionStore):
             )
 
     # -- mirroring (mofa-indexd --sync-to) ------------------------------------------------
-    def mirror_hashes(self, origin: str, ids: list[str] | None = None) -> dict[str, str]:
+    def mirror_hashes(self, origin: str, ids: builtins.list[str] | None = None) -> dict[str, str]:
         """session_id -> content_hash of the sessions mirrored from `origin` (of `ids` only,
         when given), as the database holds them now: a session that lost message rows has
         the hash '' (it is sent again whole)."""
@@ -600,8 +601,8 @@ class PostgresSessionStore(SessionStore):
     def mirror_apply(
         self,
         origin: str,
-        upserts: list,
-        deletes: list[str],
+        upserts: builtins.list,
+        deletes: builtins.list[str],
         sessions: int,
         owner: tuple[str, str] | None = None,
     ) -> None:
@@ -654,7 +655,7 @@ class PostgresSessionStore(SessionStore):
                 (origin, sessions),
             )
 
-    def origin_status(self) -> list[dict[str, object]]:
+    def origin_status(self) -> builtins.list[dict[str, object]]:
         """Per mirroring origin: when it last synced, how long ago, how many sessions."""
         with self._errors():
             rows = self.conn.execute(
