@@ -46,7 +46,10 @@ def _scalar(value) -> str | None:
 
 
 def _key(key) -> str:
-    return _string(key if isinstance(key, str) else _scalar(key))  # 1 -> "1", as json does
+    text = key if isinstance(key, str) else _scalar(key)  # 1 -> "1", as json does
+    if text is None:
+        raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+    return _string(text)
 
 
 def dumps(value, indent: int | None = 2) -> str:

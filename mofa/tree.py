@@ -135,6 +135,8 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def file_stats(scan: DirScan) -> list[FileStat]:
+    if scan.keys is None:
+        raise ValueError("file_stats needs a scan made with keep_keys")
     return [FileStat(name, *key) for name, key in zip(scan.names, scan.keys, strict=True)]
 
 

@@ -74,7 +74,10 @@ def when_text(text: str, now: datetime | None = None) -> str:
     spec = text.strip()
     if _DURATION.fullmatch(spec):
         return bound_text(moment)
-    return precise_index_text(spec + "T00:00:00Z" if _DATE.fullmatch(spec) else spec)
+    # parse_when took `spec`, so it is a time: the fallback is never reached.
+    return precise_index_text(spec + "T00:00:00Z" if _DATE.fullmatch(spec) else spec) or bound_text(
+        moment
+    )
 
 
 def older_than_text(text: str, now: datetime | None = None) -> str:

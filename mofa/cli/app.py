@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import tzinfo
 
 import click
 
@@ -22,7 +23,7 @@ class App:
         self.root_is_explicit = sessions_dir is not None  # the option, or MOFA_SESSIONS_DIR
         self.index_path = index_path
         self.verbose = verbose
-        self.timezone = None  # `--timezone`: a tzinfo, or None for UTC
+        self.timezone: tzinfo | None = None  # `--timezone`: a tzinfo, or None for UTC
         self._store = None
 
     def debug(self, text: str) -> None:

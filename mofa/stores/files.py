@@ -202,8 +202,9 @@ class FileSessionStore(SessionStore):
         skipped: list[str] = []
         agents = None if agent is None else [agent] if tree.is_agent_name(agent) else []
         places = tree.session_files(self.root, agents, skipped)
-        for text in skipped if self.warn else ():
-            self.warn(text)
+        if self.warn is not None:
+            for text in skipped:
+                self.warn(text)
         winners: dict[str, Session] = {}
         for directory, files in places:
             for stat in files:

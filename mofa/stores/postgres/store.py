@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from mofa.errors import (
     AmbiguousSessionId,
@@ -141,7 +141,8 @@ class PostgresSessionStore(SessionStore):
     def list(self, wanted: SessionFilter = ALL) -> list[SessionRow]:
         if wanted.limit is not None and wanted.limit <= 0:
             return []
-        conditions, params = [], []
+        conditions: builtins.list[str] = []
+        params: builtins.list[object] = []
         for column, operator, value in (
             ("agent", "=", wanted.agent),
             ("created_at", ">=", wanted.since),
@@ -184,7 +185,8 @@ class PostgresSessionStore(SessionStore):
             if wanted.limit is not None:
                 rows = rows[max(len(rows) - wanted.limit, 0) :]
         if many:
-            return [OriginRow._make(row) for row in rows]
+            # An OriginRow is a SessionRow, field for field, with its origin after.
+            return cast("builtins.list[SessionRow]", [OriginRow._make(row) for row in rows])
         return [SessionRow._make(row[:-1]) for row in rows]
 
     def origins(self) -> builtins.list[str]:
@@ -319,6 +321,7 @@ class PostgresSessionStore(SessionStore):
                 session_params.append(value)
         if role is not None and not records.storable(role):
             return []
+        rows: builtins.list[Any] | None
         with self._errors():
             if wanted.origin == mofa_tables.ORIGIN:
                 rows = []
@@ -375,7 +378,7 @@ class PostgresSessionStore(SessionStore):
         from mofa.stores.postgres.search import like_pattern
 
         conditions = ["m.words LIKE %s" for _ in terms]
-        params = [like_pattern(words, prefix) for words, prefix in terms]
+        params: builtins.list[object] = [like_pattern(words, prefix) for words, prefix in terms]
         if role is not None:
             conditions.append("m.role = %s")
             params.append(role)
