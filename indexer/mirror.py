@@ -64,9 +64,8 @@ class Mirror:
         self.origin = origin or default_origin()
         self.owner = (default_origin(), os.path.realpath(root))  # whose origin it is
         self.refused: OriginTaken | None = None  # the origin is another root's: stopped
-        self.on_refused: Callable[[], None] | None = (
-            None  # called (no argument) when refused: the daemon stops
-        )
+        # Called (no argument) when refused: the daemon stops.
+        self.on_refused: Callable[[], None] | None = None
         self.store: PostgresSessionStore | None = None
         self.remote: dict[str, str] = {}  # id -> hash in the database, as last read
         self.files: dict[tuple[str, str], Known] = {}

@@ -157,7 +157,7 @@ class Batch(NamedTuple):
     """What a worker made of some files of one directory (see `parse_batch`)."""
 
     sessions: bytes | list  # rows in IndexRow's field order, packed (see _pack) or plain tuples
-    count: int  # how many session rows
+    session_count: int  # how many session rows
     bad: list  # BadRow's, as plain tuples
     files: int  # how many of the names were session files (regular files) when opened
     hash_sum: int  # the sum of the hashes of their stat keys (see tree.digest_of)
@@ -544,14 +544,14 @@ class BulkFill:
         conn = self.conn
         count = 0
         for batch in batches:
-            if not batch.count:
+            if not batch.session_count:
                 continue
-            count += batch.count
+            count += batch.session_count
             if type(batch.sessions) is bytes:
                 conn.deserialize(batch.sessions, name="batch")
-                if conn.execute(_COPY_BATCH).rowcount == batch.count:
+                if conn.execute(_COPY_BATCH).rowcount == batch.session_count:
                     continue
-            elif conn.executemany(_INSERT_SESSIONS, batch.sessions).rowcount == batch.count:
+            elif conn.executemany(_INSERT_SESSIONS, batch.sessions).rowcount == batch.session_count:
                 continue
             rows = (
                 conn.execute(_SELECT_BATCH).fetchall()
