@@ -219,7 +219,7 @@ def parse_batch(batch: tuple) -> Batch:
             )
             files += 1
             hash_sum += hash(key)
-            fields = None
+            fields: tuple | str | IndexRow | None = None  # lean fields, an error, or a full row
             if (
                 data is not None and len(data) <= size
             ):  # else grown since its stat: read whole below
@@ -284,7 +284,7 @@ def parse_batch(batch: tuple) -> Batch:
                         ctime_ns,
                     )
                 )
-            else:  # a MoFA file's row
+            elif isinstance(fields, IndexRow):  # a MoFA file's row
                 add_session(tuple(fields._replace(mtime_ns=mtime_ns, ctime_ns=ctime_ns)))
     finally:
         os.close(dir_fd)
@@ -315,7 +315,7 @@ def _pack(rows: list) -> bytes:
 
 def unpack(sessions: bytes | list) -> list[tuple]:
     """The session rows of a Batch, as plain tuples."""
-    if type(sessions) is not bytes:
+    if not isinstance(sessions, bytes):
         return sessions
     conn = sqlite3.connect(":memory:")
     try:
@@ -410,7 +410,8 @@ class BulkFill:
                 continue
             names = place.names
             files += len(names)
-            if not names and not self.rebuild and digest == tree.digest_of(place.dir_stat, 0, 0):
+            stat = place.dir_stat  # there whenever names are
+            if not names and not self.rebuild and stat and digest == tree.digest_of(stat, 0, 0):
                 continue  # as it was written, empty
             listed.append(place)
             racy_after = place.scan_start - RACY_NS

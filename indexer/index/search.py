@@ -184,6 +184,8 @@ def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
         " VALUES (?, ?, ?, ?, ?, ?)",
         (session.session_id, *stamp),
     ).lastrowid
+    if key is None:  # never after an INSERT: SQLite gives the new row's id
+        raise sqlite3.DatabaseError("search_sessions gave no id for the new row")
     conn.executemany(
         "INSERT INTO search_messages (rowid, content, role) VALUES (?, ?, ?)",
         message_rows(session, key),
@@ -240,6 +242,8 @@ def _read(root: str, item: _Pending) -> Session | None:
     from mofa.errors import MofaError
     from mofa.stores.files import load_path
 
+    if item.directory is None or item.file is None or item.stamp is None:
+        return None  # gone: no file to read
     stat = tree.FileStat(item.file, *item.stamp[1:])
     try:
         session = load_path(root, item.directory, stat, fast=True)
@@ -275,7 +279,7 @@ def ensure_search(
                     continue  # changed again since planned: it stays queued for the next search
                 if item.read or item.stamp is None:
                     _forget(conn, item.session_id)
-                if session is not None:
+                if session is not None and item.stamp is not None:  # read: it was present
                     _add(conn, session, item.stamp)
                 conn.execute("DELETE FROM search_pending WHERE session_id = ?", (item.session_id,))
         done += sum(item.read for item in batch)
