@@ -155,7 +155,8 @@ def to_yaml(document: object) -> str:
     yaml.allow_unicode = True
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # typed by its None default
+    # ruamel.yaml types this setting by its default, None: False is what it documents for it.
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.representer.add_representer(
         Timestamp,
         lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:timestamp", str(value)),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
-from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 import click
 
 from mofa.cli import console
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
 
 
 class App:
