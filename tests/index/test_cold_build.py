@@ -215,7 +215,7 @@ def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
     monkeypatch.setenv("MOFA_MAX_SESSION_BYTES", "10")
     scan = tree.scan_dir(str(path.parent), True, [], keep_keys=True)
     batch = parse_batch((str(root), "agent", scan.names, NOT_RACY))
-    assert batch.count == 0 and "too large" in batch.bad[0][3]
+    assert batch.session_count == 0 and "too large" in batch.bad[0][3]
 
 
 def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, monkeypatch):
