@@ -158,10 +158,10 @@ class IndexedSessionStore(FileSessionStore):
         return waited is not None
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self, wanted: SessionFilter = ALL):
+    def list(self, wanted: SessionFilter = ALL, wide: bool = False):
         """Rows of the index, oldest first; streamed."""
         self.refresh(wanted.agent)
-        return self.index.list_rows(wanted)
+        return self.index.list_rows(wanted, wide)
 
     def resolve(self, text: str) -> SessionRef:
         self._jsonl_fresh = False  # each look-up answers from the files as they are now

@@ -31,7 +31,7 @@ from indexer.index.rows import BadRow, IndexRow, columns, insert_sql
 from indexer.index.transactions import write_transaction
 from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
-from mofa.session import JSON_LAYOUT, JSON_SUFFIX
+from mofa.session import JSON_LAYOUT, JSON_SUFFIX, title_of
 from mofa.timestamps import UNKNOWN, epoch_ns_index_text, precise_index_text
 
 BATCH = 256  # files per message to and from a worker
@@ -96,9 +96,9 @@ def _orjson_loads():
 
 
 def lean_fields(data: bytes, mtime_ns: int) -> tuple:
-    """(created_at, updated_at, message_count, status, user_id, tags) of a plainly well-formed
-    per-agent session file read as `data`, as `Session.summary` gives them; raises _Unusual for
-    anything else."""
+    """(created_at, updated_at, message_count, status, user_id, tags, title) of a plainly
+    well-formed per-agent session file read as `data`, as the reference parser gives them;
+    raises _Unusual for anything else."""
     loads = _loads or _orjson_loads()
     if not loads:
         raise _Unusual
@@ -139,7 +139,7 @@ def lean_fields(data: bytes, mtime_ns: int) -> tuple:
         tags = _tags_text(tags) if tags else None
     else:
         tags = None
-    return created, updated, len(messages), status, user, tags
+    return created, updated, len(messages), status, user, tags, title_of(metadata, messages)
 
 
 def _tags_text(tags: list[str]) -> str:
@@ -242,6 +242,7 @@ def parse_batch(batch: tuple) -> Batch:
                         row.status,
                         row.user_id,
                         row.tags,
+                        row.title,
                     )
                 else:
                     fields = parsed.row

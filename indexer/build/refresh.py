@@ -95,6 +95,7 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
         _text(summary.status),
         _text(summary.user_id),
         _tags_text(tags) if tags else None,
+        _text(session.title),
         session.path,
         summary.layout,
         directory,

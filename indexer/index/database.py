@@ -18,7 +18,7 @@ from indexer.index.location import MEMORY
 BUSY_TIMEOUT_S = 60.0
 # The version of the last migration (indexer.index.migrations.LATEST_VERSION, which a test holds
 # equal): an index already at it opens without importing the migrations (issue 16).
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class UnknownSchemaVersion(Exception):

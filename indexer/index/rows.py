@@ -31,6 +31,7 @@ class IndexRow(NamedTuple):
     status: str
     user_id: str | None
     tags: str | None  # metadata.tags as a JSON array of strings, NULL when it has none
+    title: str | None  # mofa.session.title_of
     path: str
     layout: str
     dir: str

@@ -55,9 +55,10 @@ class SessionStore(ABC):
 
     # -- reading ---------------------------------------------------------------------------
     @abstractmethod
-    def list(self, wanted: SessionFilter = ALL) -> Iterable[SessionRow]:
-        """The sessions `wanted` names, oldest first (by created_at at full precision, ties by
-        session_id); with a limit, the `limit` most recently created of them."""
+    def list(self, wanted: SessionFilter = ALL, wide: bool = False) -> Iterable[SessionRow]:
+        """The sessions `wanted` names, oldest first (by created_at at full precision, or with
+        `wanted.sort` "updated" by last activity; ties by session_id); with a limit, the `limit`
+        most recent of them. `wide`: each row a `mofa.stores.wide.WideRow` (with its title)."""
 
     @abstractmethod
     def resolve(self, text: str) -> SessionRef:

@@ -12,7 +12,8 @@ class SessionFilter(NamedTuple):
     """Which sessions a listing (or a search, or a prune) is about; every field narrows.
 
     Times are in the index's text form (`mofa.timestamps.precise_index_text`): `since` is inclusive,
-    `until` exclusive. `limit` applies last: the `limit` most recently created that pass.
+    `until` exclusive. `limit` applies last: the `limit` most recent that pass, by `sort`:
+    "created" (created_at) or "updated" (last activity: updated_at, else created_at).
     """
 
     agent: str | None = None
@@ -23,6 +24,7 @@ class SessionFilter(NamedTuple):
     user: str | None = None
     tags: tuple[str, ...] = ()
     origin: str | None = None
+    sort: str = "created"
 
 
 ALL = SessionFilter()  # every session: the default filter of a listing or a search

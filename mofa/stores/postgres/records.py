@@ -36,6 +36,7 @@ class SessionRecord(NamedTuple):
     metadata: str | None
     mtime_ns: int
     content_hash: str
+    title: str | None
 
 
 class MessageRecord(NamedTuple):
@@ -239,6 +240,7 @@ def session_record(
         metadata=json_text(metadata) if _jsonb_holds(metadata) else None,
         mtime_ns=session.file_mtime_ns,
         content_hash=content_hash,
+        title=cleaned(session.title),
     )
 
 
