@@ -249,9 +249,17 @@ class IndexedSessionStore(FileSessionStore):
     def resolve_many(self, texts: builtins.list[str]) -> builtins.list:
         """One refresh for all of them, then the index answers: thousands of ids cost one
         scan, not one each."""
+        self.refresh()
+        return self._resolve_refreshed(texts)
+
+    def resolve_rows(self, rows: list) -> list:
+        """Rows of this store's `list`, which refreshed the index moments ago: looked up in it
+        without another refresh (or handshake with the watcher)."""
+        return self._resolve_refreshed([row.session_id for row in rows])
+
+    def _resolve_refreshed(self, texts: list[str]) -> list:
         from mofa.errors import MofaError
 
-        self.refresh()
         by_name = self.index.ids_by_name([text for text in texts if ":" not in text])
         outcomes: list = []
         for text in texts:

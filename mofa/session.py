@@ -1,7 +1,7 @@
 """The session model: what a session file holds, and the fields derived from it."""
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 from datetime import datetime
 from typing import NamedTuple

@@ -4,7 +4,7 @@ Hidden names, symlinks, temporary files and other extensions are never sessions.
 """
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import errno
 import os
@@ -46,7 +46,7 @@ class DirScan(NamedTuple):
 
 def _os_failure(error: OSError, what: str) -> Exception:
     # The library's exceptions are imported where something fails: a listing that finds its
-    # directories readable does not pay for defining them (issue 16).
+    # directories readable does not pay for defining them.
     from mofa.errors import SessionPermissionError, StoreError
 
     if error.errno in (errno.EACCES, errno.EPERM):

@@ -17,7 +17,7 @@ from indexer.index.location import MEMORY
 
 BUSY_TIMEOUT_S = 60.0
 # The version of the last migration (indexer.index.migrations.LATEST_VERSION, which a test holds
-# equal): an index already at it opens without importing the migrations (issue 16).
+# equal): an index already at it opens without importing the migrations.
 SCHEMA_VERSION = 8
 
 
@@ -29,7 +29,7 @@ _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 def _unavailable(message: str) -> Exception:
-    # mofa.errors is imported when something fails, not by every command (issue 16).
+    # mofa.errors is imported when something fails, not by every command.
     from mofa.errors import IndexUnavailable
 
     return IndexUnavailable(message)

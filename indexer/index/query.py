@@ -173,7 +173,7 @@ def run_query(
 
 
 def _refused(message: str) -> Exception:
-    # mofa.errors is imported when a query fails, not by every query (issue 16).
+    # mofa.errors is imported when a query fails, not by every query.
     from mofa.errors import QueryError
 
     return QueryError(message)

@@ -1,7 +1,7 @@
 """The index's rows with named fields; every SQL column list is derived from them."""
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import os
 from typing import NamedTuple

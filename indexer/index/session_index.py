@@ -1,7 +1,7 @@
 """The index of one sessions root: a SQLite file with one row per session (table `sessions`)."""
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -27,7 +27,7 @@ class JsonlMatch(NamedTuple):
 
 
 def _failed(error: Exception) -> Exception:
-    # mofa.errors is imported when something fails, not by every listing (issue 16).
+    # mofa.errors is imported when something fails, not by every listing.
     from mofa.errors import IndexFailed
 
     return IndexFailed(f"index error: {error}")

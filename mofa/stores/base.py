@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 Warn = Callable[[str], None]
 Progress = Callable[[int, int], None]
 # What search, rebuild, verify (mofa.stores.results) and query (mofa.stores.queries) return:
-# defining a NamedTuple costs ~0.2 ms, which the listing path need not pay (issue 16).
+# defining a NamedTuple costs ~0.2 ms, which the listing path need not pay.
 # Importable from here too.
 RESULT_TYPES = ("SearchHit", "UpkeepResult", "Problem", "VerifyReport", "QueryResult")
 

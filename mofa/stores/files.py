@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # What reads, names and parses files (mofa.tree, mofa.ids, mofa.session, mofa.errors) is
 # imported by the functions that do so: the index's store subclasses this one, and a listing
-# that mofa-indexd vouches for reads no file (issue 16: every module costs start-up time).
+# that mofa-indexd vouches for reads no file (every module costs start-up time).
 
 
 class FileHandle(NamedTuple):

@@ -2,8 +2,8 @@
 a listing is about, one session as a listing knows it, one session found by `resolve`."""
 
 # No `from __future__ import annotations` here: NamedTuple turns each string annotation into a
-# compiled ForwardRef, which doubles the cost of defining the class on every command's start-up
-# (issue 16). Annotations here are evaluated, so they name only built-in types.
+# compiled ForwardRef, which doubles the cost of defining the class on every command's start-up.
+# Annotations here are evaluated, so they name only built-in types.
 
 from typing import Any, NamedTuple
 
