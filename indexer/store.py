@@ -252,12 +252,12 @@ class IndexedSessionStore(FileSessionStore):
         self.refresh()
         return self._resolve_refreshed(texts)
 
-    def resolve_rows(self, rows: list) -> list:
+    def resolve_rows(self, rows: builtins.list) -> builtins.list:
         """Rows of this store's `list`, which refreshed the index moments ago: looked up in it
         without another refresh (or handshake with the watcher)."""
         return self._resolve_refreshed([row.session_id for row in rows])
 
-    def _resolve_refreshed(self, texts: list[str]) -> list:
+    def _resolve_refreshed(self, texts: builtins.list[str]) -> builtins.list:
         from mofa.errors import MofaError
 
         by_name = self.index.ids_by_name([text for text in texts if ":" not in text])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from json.encoder import encode_basestring, encode_basestring_ascii
+from typing import Any
 
 from mofa.numbers import ExactFloat
 
@@ -105,7 +106,7 @@ def dumps(value, indent: int | None = 2) -> str:
     while stack:
         frame = stack[-1]
         items, is_dict, depth, first = frame
-        item = next(items, _END)
+        item: Any = next(items, _END)
         if item is _END:
             stack.pop()
             append(pad(depth - 1) + ("}" if is_dict else "]"))
