@@ -229,7 +229,9 @@ class IndexedSessionStore(FileSessionStore):
         ensure_search(self.index.conn, self.root, self.progress("Building the search index"))
         where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
         return [
-            SearchHit(hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet)
+            SearchHit(
+                hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet, hit.message
+            )
             for hit in search(self.index.conn, query, where)
         ]
 

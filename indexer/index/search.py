@@ -24,12 +24,14 @@ from indexer.index.transactions import write_transaction
 from mofa.searching import (  # noqa: F401 (the query language is shared by every store)
     MARK_END,
     MARK_START,
+    And,
+    Node,
+    Not,
     Term,
     match_message,
     message_text,
     parse_query,
     plain_snippet,
-    search_terms,
     searchable_text,
     snippet_parts,
 )
@@ -68,15 +70,32 @@ class SearchHit(NamedTuple):
     matches: int
     snippet: str
     score: float
+    message: int | None = None  # the first matching message's position, from 1
 
 
-def match_expression(text: str) -> str:
-    """The user's query as an FTS5 MATCH expression in which every term is a quoted string:
-    no text the user types is ever read as FTS5 syntax (AND, NEAR, column filters, ...)."""
-    return " ".join(
-        '"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "")
-        for term in parse_query(text)
-    )
+_LOW = (1 << POSITION_BITS) - 1
+
+
+def match_expression(query: str | Node) -> str:
+    """The user's query (text, or parse_query's tree) as an FTS5 MATCH expression in which
+    every term is a quoted string: no text the user types is ever read as FTS5 syntax (NEAR,
+    column filters, ...). Every group is in parentheses. FTS5's NOT is binary (`a NOT b`): a
+    negation is taken away from the other operands of its AND, which parse_query guarantees
+    has one that is not a negation (and a negation's operand holds a word to find)."""
+    tree = parse_query(query) if isinstance(query, str) else query
+    if isinstance(tree, Term):
+        return '"' + tree.text.replace('"', '""') + '"' + ("*" if tree.prefix else "")
+    if isinstance(tree, Not):  # parse_query never leaves one but inside an AND
+        raise ValueError("a negation alone has no FTS5 expression")
+    if isinstance(tree, And):
+        kept = [operand for operand in tree.operands if not isinstance(operand, Not)]
+        expression = " AND ".join(match_expression(operand) for operand in kept)
+        expression = f"({expression})" if len(kept) > 1 else expression
+        for operand in tree.operands:
+            if isinstance(operand, Not):
+                expression = f"({expression} NOT {match_expression(operand.operand)})"
+        return expression
+    return "(" + " OR ".join(match_expression(operand) for operand in tree.operands) + ")"
 
 
 def _storable(text: str) -> str:
@@ -326,13 +345,13 @@ def update_search(
 def search(conn: sqlite3.Connection, query: str, where: SearchFilter = ANY) -> list[SearchHit]:
     """The sessions with messages matching `query`, best first (most matching messages, then
     the newest, as every store orders them; `score` is their bm25 sum, for information), each
-    with its number of matching messages and a snippet of its first match (by mofa.searching's
-    rule, as every store makes it, not FTS5's snippet()).
+    with its number of matching messages, the position of the first and a snippet of it (by
+    mofa.searching's rule, as every store makes it, not FTS5's snippet()).
 
     Raises InvalidSearchQuery for a query it cannot take. Without search data, no hits.
     """
-    expression = match_expression(query)
-    terms = search_terms(query)
+    tree = parse_query(query)
+    expression = match_expression(tree)
     if not search_exists(conn):
         return []
     inner = ["search_messages MATCH ?"]
@@ -371,8 +390,10 @@ def search(conn: sqlite3.Connection, query: str, where: SearchFilter = ANY) -> l
         text = conn.execute(
             "SELECT content FROM search_messages WHERE rowid = ?", (first,)
         ).fetchone()
-        snippet = (match_message(text[0], terms) if text else None) or ""
-        hits.append(SearchHit(session_id, agent, created_at, matches, snippet, score))
+        snippet = (match_message(text[0], tree) if text else None) or ""
+        hits.append(
+            SearchHit(session_id, agent, created_at, matches, snippet, score, (first & _LOW) + 1)
+        )
     return hits
 
 

@@ -122,9 +122,9 @@ class SessionStore(ABC):
     def search(
         self, query: str, wanted: SessionFilter = ALL, role: str | None = None
     ) -> builtins.list[SearchHit]:
-        """Sessions with messages (of `role`) that hold every term of `query` (the language of
-        `mofa.searching`), best first, narrowed by `wanted`'s agent, since, until and limit. Raises
-        InvalidSearchQuery for a query it cannot take."""
+        """Sessions with messages (of `role`) that match `query` (mofa.searching.parse_query),
+        best first, narrowed by `wanted`'s agent, since, until and limit, each with the position
+        of its first matching message. Raises InvalidSearchQuery for a query it cannot take."""
 
     # -- writing ---------------------------------------------------------------------------
     @abstractmethod

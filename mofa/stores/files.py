@@ -264,9 +264,14 @@ class FileSessionStore(SessionStore):
         )
         hits = [
             SearchHit(
-                session.session_id, session.agent, row_of(session).created_at, matches, snippet
+                session.session_id,
+                session.agent,
+                row_of(session).created_at,
+                matches,
+                snippet,
+                first,
             )
-            for session, matches, snippet in search_sessions(sessions, query, role)
+            for session, matches, snippet, first in search_sessions(sessions, query, role)
         ]
         hits.sort(key=lambda hit: (-hit.matches, _descending(hit.created_at or ""), hit.session_id))
         return hits if wanted.limit is None else hits[: wanted.limit]

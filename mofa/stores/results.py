@@ -21,6 +21,7 @@ class SearchHit(NamedTuple):
     created_at: str | None
     matches: int
     snippet: str
+    message: int | None = None  # the first matching message's position, from 1 (show --messages)
 
 
 class UpkeepResult(NamedTuple):

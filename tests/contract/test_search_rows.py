@@ -1,6 +1,7 @@
 """The same sessions give the same search rows on every store, snippets and order included:
 the files store (with its index and without) and PostgreSQL, compared field by field over the
-queries that every word, prefix and phrase of a table of awkward texts makes."""
+queries that every word, prefix and phrase of a table of awkward texts makes, and queries with
+OR, AND, negations and parentheses."""
 
 from __future__ import annotations
 
@@ -78,7 +79,21 @@ def queries() -> list[str]:
     prefixes = {fold(word)[:3] + "*" for word in words if len(word) > 3}
     pairs = {f"{a} {b}" for a, b in zip(sorted(words), sorted(words)[7:], strict=False)}
     every = sorted(words | phrases | prefixes | pairs)
-    return every[::3] + ["needle", "refund OR shipped", "twice -order", "café", "STRASSE", "ﬁne"]
+    operators = [
+        "refund OR shipped",
+        "twice -order",
+        "twice NOT order",
+        "refund AND twice",
+        "needle -start OR café -crème",
+        "(needle OR refund) -(far OR twice)",
+        "words -opening",
+        '-"very start" needle*',
+        "kebab-case OR straße",
+        "opening -(words OR start) OR nested",
+        "NOT twice refund*",
+        "refund -twice",
+    ]
+    return every[::3] + ["needle", "café", "STRASSE", "ﬁne", *operators]
 
 
 def rows(store, query: str, limit: int | None) -> list[dict]:
@@ -131,9 +146,9 @@ def test_the_search_json_rows_are_the_same_on_every_store(stores):
         "files+index": ["--sessions-dir", stores["files+index"].root],
         "postgresql": ["--store", stores["postgresql"].url],
     }
-    for query in ["needle", "refund", "caf*", '"twice please"', "words"]:
+    for query in ["needle", "refund", "caf*", '"twice please"', "words", "refund OR -x needle"]:
         printed = {
-            name: run(*options, "session", "search", query, "-f", "json", "-n", "5")
+            name: run(*options, "session", "search", "-f", "json", "-n", "5", "--", query)
             for name, options in where.items()
         }
         assert printed["files+index"].exit_code == 0, printed["files+index"].output

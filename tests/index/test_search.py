@@ -69,25 +69,31 @@ def find(index, query, **where):
     "text, expression",
     [
         ("refund", '"refund"'),
-        ("refund order", '"refund" "order"'),
-        ("  refund\t order\n", '"refund" "order"'),
+        ("refund order", '("refund" AND "order")'),
+        ("  refund\t order\n", '("refund" AND "order")'),
         ('"order status"', '"order status"'),
-        ('"order status" refund', '"order status" "refund"'),
-        ('refund"order status"', '"refund" "order status"'),
+        ('"order status" refund', '("order status" AND "refund")'),
+        ('refund"order status"', '("refund" AND "order status")'),
         ("deliv*", '"deliv"*'),
         ("deliv**", '"deliv"*'),
         ('"order sta"*', '"order sta"*'),
         ("café", '"café"'),
         ("ORD-12345", '"ORD-12345"'),
-        # FTS5 syntax typed by a user is text, never syntax:
-        ("refund AND order", '"refund" "AND" "order"'),
-        ("NOT refund", '"NOT" "refund"'),
-        ("a OR b", '"a" "OR" "b"'),
-        ("NEAR(a b)", '"NEAR(a" "b)"'),
+        ("e-mail -spam", '("e-mail" NOT "spam")'),
+        # The operators, grouped by parentheses whatever FTS5's own precedence:
+        ("refund AND order", '("refund" AND "order")'),
+        ("a OR b", '("a" OR "b")'),
+        ("a b OR c", '(("a" AND "b") OR "c")'),
+        ("a (b OR c)", '("a" AND ("b" OR "c"))'),
+        ("NOT a b -c", '(("b" NOT "a") NOT "c")'),
+        ("a -(b OR c*)", '("a" NOT ("b" OR "c"*))'),
+        ("a -(-b)", '("a" AND "b")'),
+        # Other FTS5 syntax typed by a user is text, never syntax:
+        ("and or not", '("and" AND "or" AND "not")'),
+        ("NEAR(a b)", '("NEAR" AND "a" AND "b")'),
         ("content:refund", '"content:refund"'),
         ("^refund", '"^refund"'),
         ("refund -", '"refund"'),  # "-" alone has nothing to match: left out
-        ("refund -order", '"refund" "-order"'),  # no exclusion operator: a word like any other
         ("refund !!! ...", '"refund"'),
         ('refund ""', '"refund"'),
         ("re*fund", '"re*fund"'),
@@ -596,14 +602,37 @@ session_texts = st.lists(
     min_size=1,
     max_size=6,
 )
+
+
+def holds(tokens, node):
+    """Whether a message of `tokens` matches the parsed query `node`, read term by term."""
+    from mofa.searching import And, Not, Or
+
+    if isinstance(node, Not):
+        return not holds(tokens, node.operand)
+    if isinstance(node, And):
+        return all(holds(tokens, operand) for operand in node.operands)
+    if isinstance(node, Or):
+        return any(holds(tokens, operand) for operand in node.operands)
+    return satisfies(tokens, [node])
+
+
+# Each term after the first joined by a space, AND, OR, `-` or NOT: each side of an OR starts
+# with a term to find, so every query is one the language takes.
 queries = st.lists(
-    st.tuples(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=2), st.booleans()),
+    st.tuples(
+        st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=2),
+        st.booleans(),
+        st.sampled_from([" ", " AND ", " OR ", " -", " NOT "]),
+    ),
     min_size=1,
-    max_size=2,
+    max_size=3,
 ).map(
-    lambda terms: " ".join(
-        (f'"{" ".join(words)}"' if len(words) > 1 else words[0]) + ("*" if prefix else "")
-        for words, prefix in terms
+    lambda terms: "".join(
+        ("" if index == 0 else joiner)
+        + (f'"{" ".join(words)}"' if len(words) > 1 else words[0])
+        + ("*" if prefix else "")
+        for index, (words, prefix, joiner) in enumerate(terms)
     )
 )
 
@@ -612,7 +641,8 @@ queries = st.lists(
 @given(sessions=session_texts, query=queries)
 def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
     """Which sessions match, and how many of their messages, as reading each message's words
-    (case and diacritics folded) says: all words, phrases as consecutive words, prefixes."""
+    (case and diacritics folded) says: all words, phrases as consecutive words, prefixes, and
+    OR, AND and negations of them."""
     from indexer.index.database import open_index
     from indexer.index.search import parse_query
     from mofa.session import JSON_LAYOUT, Session
@@ -652,7 +682,7 @@ def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
         terms = parse_query(query)
         expected = {}
         for session, texts in zip(built, sessions, strict=True):
-            count = sum(satisfies(folded_tokens(text), terms) for text in texts)
+            count = sum(holds(folded_tokens(text), terms) for text in texts)
             if count:
                 expected[session.session_id] = count
         hits = search(conn, query, SearchFilter(limit=None))

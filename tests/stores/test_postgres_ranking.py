@@ -41,7 +41,8 @@ def save(store, session_id: str, created_at: str, *messages, replace: bool = Fal
 
 
 def plain(store, query: str, wanted: SessionFilter, role: str | None = None) -> list[tuple]:
-    """(session_id, matches, snippet) best first, as the plain matcher finds them."""
+    """(session_id, matches, snippet, first matching message) best first, as the plain
+    matcher finds them."""
     sessions = [
         store.load(store.resolve(row.session_id))
         for row in store.list(
@@ -49,25 +50,34 @@ def plain(store, query: str, wanted: SessionFilter, role: str | None = None) -> 
         )
     ]
     found = [
-        (session.session_id, session.summary().created_at or "", matches, snippet)
-        for session, matches, snippet in search_sessions(sessions, query, role)
+        (session.session_id, session.summary().created_at or "", matches, snippet, first)
+        for session, matches, snippet, first in search_sessions(sessions, query, role)
     ]
     found.sort(key=lambda hit: hit[0])
     found.sort(key=lambda hit: (hit[2], hit[1]), reverse=True)
     if wanted.limit is not None:
         found = found[: wanted.limit]
-    return [(session_id, matches, snippet) for session_id, _, matches, snippet in found]
+    return [
+        (session_id, matches, snippet, first) for session_id, _, matches, snippet, first in found
+    ]
 
 
 def ours(store, query: str, wanted: SessionFilter, role: str | None = None) -> list[tuple]:
     return [(hit.session_id, hit.matches, hit.snippet) for hit in store.search(query, wanted, role)]
 
 
+def ours_with_messages(store, query: str, wanted: SessionFilter, role=None) -> list[tuple]:
+    return [
+        (hit.session_id, hit.matches, hit.snippet, hit.message)
+        for hit in store.search(query, wanted, role)
+    ]
+
+
 def agree(store, query: str, role: str | None = None, **wanted) -> list[tuple]:
     wanted = SessionFilter(**wanted)
     expected = plain(store, query, wanted, role)
-    assert ours(store, query, wanted, role) == expected
-    return expected
+    assert ours_with_messages(store, query, wanted, role) == expected
+    return [hit[:3] for hit in expected]
 
 
 def word_counts_agree(store) -> None:
@@ -256,7 +266,13 @@ term = st.one_of(
         lambda pair: f'"{pair[0]} {pair[1]}"'
     ),
 )
-queries = st.lists(term, min_size=1, max_size=3).map(" ".join)
+# Each term after the first joined by a space, AND, OR, `-` or NOT (every query one the
+# language takes); OR and negations take the exact path, the rest the ranking.
+queries = st.lists(
+    st.tuples(term, st.sampled_from([" ", " ", " AND ", " OR ", " -", " NOT "])),
+    min_size=1,
+    max_size=3,
+).map(lambda terms: terms[0][0] + "".join(joiner + text for text, joiner in terms[1:]))
 
 
 @settings(
@@ -276,14 +292,14 @@ def test_any_search_with_a_limit_is_the_plain_matchers(pg_url, corpus, query, li
             save(store, f"{owner}:s{number:02}", f"2024-01-0{created + 1}T00:00:00Z", *messages)
         word_counts_agree(store)
         wanted = SessionFilter(limit=limit, agent=agent)
-        assert ours(store, query, wanted, role) == plain(store, query, wanted, role)
+        assert ours_with_messages(store, query, wanted, role) == plain(store, query, wanted, role)
         assert [plain_snippet(hit[2]) for hit in ours(store, query, wanted, role)] == [
             plain_snippet(hit[2]) for hit in plain(store, query, wanted, role)
         ]
 
 
 def test_bounds_too_loose_give_way_to_counting_every_match(pg_url, monkeypatch):
-    from mofa.searching import _term_words, parse_query
+    from mofa.searching import parse_query, plain_terms
     from mofa.stores.postgres import ranking
 
     with open_store(pg_url) as store:
@@ -296,7 +312,7 @@ def test_bounds_too_loose_give_way_to_counting_every_match(pg_url, monkeypatch):
                 *(["refund invoice"] * (number % 2)),
             )
         monkeypatch.setattr(ranking, "BUDGET", 10)
-        terms = [(_term_words(term), term.prefix) for term in parse_query('"refund invoice"')]
+        terms = plain_terms(parse_query('"refund invoice"'))
         # The bound of every session is 5 or 6, its count 0 or 1: past ten candidates the
         # ranking gives up, and the search counts every match instead, with the same answer.
         with store.conn.transaction():  # its cursor lives in a transaction, as the store's does
@@ -348,10 +364,10 @@ def read_in_transaction(store, relation: str) -> int:
 
 
 def ranked_in_transaction(store, query: str, limit: int):
-    from mofa.searching import _term_words, parse_query
+    from mofa.searching import parse_query, plain_terms
     from mofa.stores.postgres import ranking
 
-    terms = [(_term_words(term), term.prefix) for term in parse_query(query)]
+    terms = plain_terms(parse_query(query))
     return ranking.ranked(store.conn, terms, [], [], None, limit)
 
 

@@ -161,7 +161,8 @@ def load(conn, session_id: str) -> Session | None:
 
 
 def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
-    """(session_id, agent, created_at, text, ORIGIN) of every message, in session order."""
+    """(session_id, agent, created_at, text, ORIGIN, position from 1) of every message, in
+    session order."""
     from mofa.searching import searchable_text
     from mofa.stores.files import passes, row_of
 
@@ -172,10 +173,12 @@ def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
         row[0]: row
         for row in conn.execute(f"SELECT {_SESSION_COLUMNS} FROM entity_chat_session").fetchall()
     }
+    positions: dict[str, int] = {}
     for session_id, message_role, content in conn.execute(
         "SELECT chat_session_id::text, role, content FROM entity_llm_message"
         " ORDER BY chat_session_id, create_time, id"
     ).fetchall():
+        position = positions[session_id] = positions.get(session_id, 0) + 1
         if role is not None and message_role != role:
             continue
         row = sessions.get(session_id)
@@ -185,6 +188,13 @@ def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
         if not passes(listed, wanted._replace(statuses=(), user=None, tags=())):
             continue
         found.append(
-            (session_id, listed.agent, listed.created_at, searchable_text(content), ORIGIN)
+            (
+                session_id,
+                listed.agent,
+                listed.created_at,
+                searchable_text(content),
+                ORIGIN,
+                position,
+            )
         )
     return found

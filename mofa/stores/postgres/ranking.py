@@ -44,6 +44,7 @@ class Ranked(NamedTuple):
     matches: int
     text: str
     origin: str
+    first: int  # the first matching message's position, from 0
 
 
 def _atoms(terms: list[tuple[list[str], bool]]) -> list[tuple[str, bool]]:
@@ -196,8 +197,8 @@ def ranked(
         ).fetchall()
     )
     return [
-        Ranked(session_id, agent, created_at, matches, texts[(origin, session_id)], origin)
-        for matches, created_at, session_id, origin, agent, _ in found
+        Ranked(session_id, agent, created_at, matches, texts[(origin, session_id)], origin, first)
+        for matches, created_at, session_id, origin, agent, first in found
     ]
 
 

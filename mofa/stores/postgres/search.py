@@ -51,6 +51,26 @@ def like_pattern(words: list[str], prefix: bool) -> str:
     return f"%{SEPARATOR}{body}{'%' if prefix else SEPARATOR + '%'}"
 
 
+def words_condition(tree) -> tuple[str, list]:
+    """SQL over the messages `m` (and its parameters) true for a message matching `tree`
+    (mofa.searching.parse_query): each term a `LIKE`, combined as the tree combines them."""
+    from mofa.searching import And, Not, Or, Term
+
+    if isinstance(tree, Term):
+        return "m.words LIKE %s", [like_pattern(list(tree.words), tree.prefix)]
+    if isinstance(tree, Not):
+        inner, params = words_condition(tree.operand)
+        return f"NOT ({inner})", params
+    joiner = " AND " if isinstance(tree, And) else " OR "
+    assert isinstance(tree, (And, Or))
+    parts, params = [], []
+    for operand in tree.operands:
+        part, more = words_condition(operand)
+        parts.append(part)
+        params += more
+    return "(" + joiner.join(parts) + ")", params
+
+
 def trigram_index(conn) -> str | None:
     """The search index's definition when it exists, else None."""
     row = conn.execute(

@@ -311,9 +311,10 @@ class PostgresSessionStore(SessionStore):
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
         pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
         only the hits' first matching messages come back, for their snippets."""
-        from mofa.searching import match_message, search_terms
+        from mofa.searching import match_message, parse_query, plain_terms
 
-        terms = search_terms(query)
+        tree = parse_query(query)
+        terms = plain_terms(tree)  # words that must all be there: the fast ranking takes them
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         session_conditions, session_params = [], []
@@ -334,7 +335,7 @@ class PostgresSessionStore(SessionStore):
         with self._errors():
             if wanted.origin == mofa_tables.ORIGIN:
                 rows = []
-            elif wanted.limit is not None and terms:
+            elif wanted.limit is not None and terms is not None:
                 # Best first with a limit: bounded by the per-session word counts, only the
                 # likely best sessions' messages are counted (mofa.stores.postgres.ranking).
                 from mofa.stores.postgres.ranking import ranked
@@ -353,20 +354,27 @@ class PostgresSessionStore(SessionStore):
             else:
                 rows = None
             if rows is None:
-                rows = self._counted(terms, session_conditions, session_params, role, wanted.limit)
+                rows = self._counted(tree, session_conditions, session_params, role, wanted.limit)
             extra = (
                 mofa_tables.messages_for_search(self.conn, wanted, role) if self.mofa_tables else []
             )
         hits = [
             (
-                SearchHit(session_id, agent, created_at, matches, match_message(text, terms) or ""),
+                SearchHit(
+                    session_id,
+                    agent,
+                    created_at,
+                    matches,
+                    match_message(text, tree) or "",
+                    first + 1,
+                ),
                 origin,
             )
-            for session_id, agent, created_at, matches, text, origin in rows
+            for session_id, agent, created_at, matches, text, origin, first in rows
         ]
         if extra:
             # MoFA's own tables have no words column: their messages are matched here.
-            hits += _matched(extra, terms)
+            hits += _matched(extra, tree)
             hits.sort(key=lambda pair: (pair[0].session_id, pair[1]))
             hits.sort(key=lambda pair: (pair[0].matches, pair[0].created_at or ""), reverse=True)
             if wanted.limit is not None:
@@ -375,19 +383,19 @@ class PostgresSessionStore(SessionStore):
 
     def _counted(
         self,
-        terms,
+        tree,
         session_conditions: builtins.list[str],
         session_params: builtins.list,
         role: str | None,
         limit: int | None,
     ) -> builtins.list[tuple]:
-        """Every session's matching messages counted (what a search without a limit needs):
-        each term a `LIKE` over the messages' folded words (mofa.stores.postgres.search),
-        narrowed by the pg_trgm index when there is one, ordered and limited in SQL."""
-        from mofa.stores.postgres.search import like_pattern
+        """Every session's matching messages counted (what a search without a limit, or with
+        OR or a negation, needs): the query a boolean combination of `LIKE`s over the
+        messages' folded words (mofa.stores.postgres.search), ordered and limited in SQL."""
+        from mofa.stores.postgres.search import words_condition
 
-        conditions = ["m.words LIKE %s" for _ in terms]
-        params: builtins.list[object] = [like_pattern(words, prefix) for words, prefix in terms]
+        matching, params = words_condition(tree)
+        conditions = [matching]
         if role is not None:
             conditions.append("m.role = %s")
             params.append(role)
@@ -399,10 +407,10 @@ class PostgresSessionStore(SessionStore):
             params.append(limit)
         # Best first: most matching messages, then the newest, then by id (and origin).
         sql = (
-            "SELECT h.session_id, s.agent, s.created_at, h.matches, f.text, h.origin FROM ("
-            " SELECT m.origin, m.session_id, count(*) AS matches, min(m.position) AS first"
+            "SELECT h.session_id, s.agent, s.created_at, h.matches, f.text, h.origin, h.first"
+            " FROM (SELECT m.origin, m.session_id, count(*) AS matches, min(m.position) AS first"
             " FROM mofa_messages m JOIN mofa_sessions s USING (origin, session_id)"
-            f" WHERE {' AND '.join(conditions) or 'true'} GROUP BY m.origin, m.session_id) h"
+            f" WHERE {' AND '.join(conditions)} GROUP BY m.origin, m.session_id) h"
             " JOIN mofa_sessions s USING (origin, session_id)"
             " JOIN mofa_messages f ON f.origin = h.origin AND f.session_id = h.session_id"
             "  AND f.position = h.first"
@@ -928,19 +936,19 @@ class PostgresSessionStore(SessionStore):
                 conn.close()
 
 
-def _matched(rows, terms) -> list[tuple[SearchHit, str]]:
-    """(hit, origin) of each session among `rows` (session_id, agent, created_at, text, origin;
-    in session order) with messages holding every term, by the plain matcher."""
+def _matched(rows, tree) -> list[tuple[SearchHit, str]]:
+    """(hit, origin) of each session among `rows` (session_id, agent, created_at, text, origin,
+    position; in session order) with messages matching `tree`, by the plain matcher."""
     from mofa.searching import match_message
 
     hits: dict[tuple, list] = {}
-    for session_id, agent, created_at, text, origin in rows:
-        snippet = match_message(text, terms)
+    for session_id, agent, created_at, text, origin, position in rows:
+        snippet = match_message(text, tree)
         if snippet is None:
             continue
         hit = hits.get((origin, session_id))
         if hit is None:
-            hits[(origin, session_id)] = [session_id, agent, created_at, 1, snippet]
+            hits[(origin, session_id)] = [session_id, agent, created_at, 1, snippet, position]
         else:
             hit[3] += 1
     return [(SearchHit(*hit), origin) for (origin, _), hit in hits.items()]
