@@ -24,11 +24,15 @@ import os
 import socket
 import threading
 import time
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 from mofa import tree
 from mofa.errors import MofaError, OriginTaken, StoreUnavailable
 from mofa.plurals import counted
+
+if TYPE_CHECKING:
+    from mofa.stores.postgres.store import PostgresSessionStore
 from mofa.stores.urls import masked
 
 log = logging.getLogger("mofa-indexd")
@@ -61,9 +65,10 @@ class Mirror:
         self.origin = origin or default_origin()
         self.owner = (default_origin(), os.path.realpath(root))  # whose origin it is
         self.refused: OriginTaken | None = None  # the origin is another root's: stopped
-        self.on_refused = None  # called (no argument) when refused: the daemon stops
-        self.store = None
-        self.remote: dict[str, str] | None = None  # id -> hash in the database, as last read
+        # Called (no argument) when refused: the daemon stops.
+        self.on_refused: Callable[[], None] | None = None
+        self.store: PostgresSessionStore | None = None
+        self.remote: dict[str, str] = {}  # id -> hash in the database, as last read
         self.files: dict[tuple[str, str], Known] = {}
         self.claims: dict[str, set] = {}  # id -> the files that hold it (usually one)
         self.affected: set[str] = set()  # ids whose files changed since the last pass
@@ -157,40 +162,48 @@ class Mirror:
             )
 
     def _close(self) -> None:
-        store, self.store, self.remote = self.store, None, None
+        store, self.store, self.remote = self.store, None, {}
         if store is not None:
             store.close()
 
-    def _connect(self) -> None:
+    def _connect(self) -> PostgresSessionStore:
         from mofa.stores.postgres import open_postgres_store
 
-        self.store = open_postgres_store(self.url)
-        self.store.mirror_claim(self.origin, self.owner, _gone_from_this_host)
+        self.store = store = open_postgres_store(self.url)
+        store.mirror_claim(self.origin, self.owner, _gone_from_this_host)
+        return store
+
+    def _connected(self) -> PostgresSessionStore:
+        if self.store is None:  # never: every pass connects first
+            raise StoreUnavailable(f"not connected to {self.where}")
+        return self.store
 
     # -- one pass --------------------------------------------------------------------------
     def _pass(self, everything: bool, touched: set) -> None:
-        connected = self.store is None
-        if connected:
-            self._connect()
+        store = self.store
+        connected = store is None
+        if store is None:
+            store = self._connect()
             everything = True  # a new connection: compare everything by hash
         fresh: dict[str, tuple] = {}  # id -> prepared rows read during this pass
         self.sent = 0
         if everything:
             # What the database holds now, not what it held: rows deleted behind the mirror's
             # back are sent again.
-            self.remote = self.store.mirror_hashes(self.origin)
+            self.remote = store.mirror_hashes(self.origin)
             self._scan_all(fresh)
         else:
             for key in touched:
                 self._look_at(key, fresh)
             if self.affected:
-                held = self.store.mirror_hashes(self.origin, sorted(self.affected))
+                held = store.mirror_hashes(self.origin, sorted(self.affected))
                 for sid in self.affected:
                     if sid in held:
                         self.remote[sid] = held[sid]
                     else:
                         self.remote.pop(sid, None)
         remote = self.remote
+        local: Mapping[str, str | None]  # None: no file holds the id any more
         if everything:
             local = self._local_hashes()
             upserts_ids = [sid for sid, digest in local.items() if remote.get(sid) != digest]
@@ -233,7 +246,7 @@ class Mirror:
             )
 
     def _send(self, upserts: list, deletes: list, sessions: int) -> None:
-        self.store.mirror_apply(self.origin, upserts, deletes, sessions, self.owner)
+        self._connected().mirror_apply(self.origin, upserts, deletes, sessions, self.owner)
         for record, _ in upserts:
             self.remote[record.session_id] = record.content_hash
         for sid in deletes:

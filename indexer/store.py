@@ -3,11 +3,12 @@ index, refreshed first (through mofa-indexd's handshake, or by stat-ing the file
 
 from __future__ import annotations
 
+import builtins
 import os
 from typing import TYPE_CHECKING
 
 from mofa.plurals import counted
-from mofa.stores.base import Progress, SessionFilter, SessionRef, Warn
+from mofa.stores.base import ALL, Progress, SessionFilter, SessionRef, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ class IndexedSessionStore(FileSessionStore):
             or running_pid(self.index.path) is not None
             or running_pid(root_lock_path(self.root)) is not None
         ):
-            return  # one watcher per root: one runs already (it did not answer, or writes another index)
+            # One watcher per root: one runs already (it did not answer, or writes another index).
+            return
         from indexer.watch.autostart import idle_seconds, log_path, start
 
         try:
@@ -180,7 +182,7 @@ class IndexedSessionStore(FileSessionStore):
         return waited is not None
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self, wanted: SessionFilter = SessionFilter(), wide: bool = False):
+    def list(self, wanted: SessionFilter = ALL, wide: bool = False):
         """Rows of the index, oldest first; streamed."""
         self.refresh(wanted.agent)
         return self.index.list_rows(wanted, wide)
@@ -193,7 +195,9 @@ class IndexedSessionStore(FileSessionStore):
         self._jsonl_fresh = False  # a save looks at the files as they are now, as resolve does
         return super()._exact_ref(session_id)
 
-    def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+    def jsonl_refs(
+        self, full_id: str | None = None, name: str | None = None
+    ) -> builtins.list[SessionRef]:
         from mofa.session import JSONL_LAYOUT
 
         self._refresh_jsonl()
@@ -221,12 +225,12 @@ class IndexedSessionStore(FileSessionStore):
 
         return stop_watcher(self.root, self.index_path)
 
-    def cached_indexes(self) -> list[CachedIndex]:
+    def cached_indexes(self) -> builtins.list[CachedIndex]:
         from indexer.index.catalog import cached_indexes
 
         return cached_indexes()
 
-    def clean_indexes(self) -> list[CachedIndex]:
+    def clean_indexes(self) -> builtins.list[CachedIndex]:
         from indexer.index.catalog import cached_indexes, remove_cached_index
 
         gone = [
@@ -237,8 +241,8 @@ class IndexedSessionStore(FileSessionStore):
         return [entry for entry in gone if not os.path.exists(entry.path)]
 
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
-    ) -> list[SearchHit]:
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
+    ) -> builtins.list[SearchHit]:
         from indexer.index.search import SearchFilter, ensure_search, parse_query, search
         from mofa.stores.results import SearchHit
 
@@ -255,20 +259,20 @@ class IndexedSessionStore(FileSessionStore):
             for hit in search(self.index.conn, query, where)
         ]
 
-    def suggest_ids(self, text: str) -> list[str]:
+    def suggest_ids(self, text: str) -> builtins.list[str]:
         from mofa.suggestions import close_matches
 
         self.refresh()
         return close_matches(text, self.index.select("SELECT session_id, name FROM sessions"))
 
-    def suggest_agents(self, agent: str) -> list[str]:
+    def suggest_agents(self, agent: str) -> builtins.list[str]:
         from mofa.suggestions import close_matches
 
         self.refresh()
         agents = [name for (name,) in self.index.select("SELECT DISTINCT agent FROM sessions")]
         return [] if agent in agents else close_matches(agent, ((name,) for name in agents))
 
-    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_ids(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         from indexer.index.query import distinct_values
 
         ids = distinct_values(self.index_path, self.root, "session_id", prefix, limit)
@@ -276,23 +280,23 @@ class IndexedSessionStore(FileSessionStore):
             ids += distinct_values(self.index_path, self.root, "name", prefix, limit)
         return sorted(set(ids))[:limit]
 
-    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_agents(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         from indexer.index.query import distinct_values
 
         return distinct_values(self.index_path, self.root, "agent", prefix, limit)
 
-    def resolve_many(self, texts: list[str]) -> list:
+    def resolve_many(self, texts: builtins.list[str]) -> builtins.list:
         """One refresh for all of them, then the index answers: thousands of ids cost one
         scan, not one each."""
         self.refresh()
         return self._resolve_refreshed(texts)
 
-    def resolve_rows(self, rows: list) -> list:
+    def resolve_rows(self, rows: builtins.list) -> builtins.list:
         """Rows of this store's `list`, which refreshed the index moments ago: looked up in it
         without another refresh (or handshake with the watcher)."""
         return self._resolve_refreshed([row.session_id for row in rows])
 
-    def _resolve_refreshed(self, texts: list[str]) -> list:
+    def _resolve_refreshed(self, texts: builtins.list[str]) -> builtins.list:
         from mofa.errors import MofaError
 
         by_name = self.index.ids_by_name([text for text in texts if ":" not in text])
@@ -307,7 +311,7 @@ class IndexedSessionStore(FileSessionStore):
                 outcomes.append(error)
         return outcomes
 
-    def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
+    def _resolve_short_from(self, text: str, session_ids: builtins.list[str]) -> SessionRef:
         from mofa.errors import AmbiguousSessionId
 
         if text in session_ids or not session_ids:  # a MoFA key names itself, verbatim
@@ -327,7 +331,9 @@ class IndexedSessionStore(FileSessionStore):
         handle = ref.handle
         self.index.forget(handle.directory, handle.file)
 
-    def delete_many(self, refs: list[SessionRef], versions: list | None = None) -> list:
+    def delete_many(
+        self, refs: builtins.list[SessionRef], versions: builtins.list | None = None
+    ) -> builtins.list:
         """Every file first, then their rows in one transaction."""
         from mofa.errors import MofaError
 

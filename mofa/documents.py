@@ -18,9 +18,10 @@ def _timestamp(value: object) -> object:
 
 def show_document(session: Session) -> dict:
     """The session as `show --format json|yaml` prints it (times normalized to UTC)."""
-    document = {
+    created = session.created_at_shown
+    document: dict[str, object] = {
         "session_id": session.session_id,
-        "created_at": None if session.created_at is None else Timestamp(session.created_at_shown),
+        "created_at": None if created is None else Timestamp(created),
     }
     if "updated_at" in session.document:
         document["updated_at"] = _timestamp(session.document["updated_at"])
@@ -29,7 +30,7 @@ def show_document(session: Session) -> dict:
     document["metadata"] = session.metadata
     messages = []
     for message in session.messages:
-        shown = {}
+        shown: dict[str, object] = {}
         if "timestamp" in message:
             shown["timestamp"] = _timestamp(message["timestamp"])
         for key in ("role", "content"):
@@ -48,7 +49,9 @@ def export_document(session: Session) -> dict:
     `session_id` is added in front when the stored session has none; a JSONL session's
     messages, one per line on disk, become its `messages` list.
     """
-    document = {} if "session_id" in session.document else {"session_id": session.session_id}
+    document: dict[str, object] = (
+        {} if "session_id" in session.document else {"session_id": session.session_id}
+    )
     document.update(session.document)
     if session.layout == JSONL_LAYOUT:
         document["messages"] = session.messages
@@ -159,7 +162,8 @@ def to_yaml(document: object) -> str:
     yaml.allow_unicode = True
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.sort_base_mapping_type_on_output = False
+    # ruamel.yaml types this setting by its default, None: False is what it documents for it.
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.representer.add_representer(
         Timestamp,
         lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:timestamp", str(value)),

@@ -64,6 +64,7 @@ def read_jsonl_exports(path: str):
             if not line.strip():
                 continue
             source = f"{path}, line {number}"
+            failure: MofaError | None
             try:
                 tree.check_size(source, size, limit)
                 document = json.loads(line, parse_float=exact_float)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from json.encoder import encode_basestring, encode_basestring_ascii
+from typing import Any
 
 from mofa.numbers import ExactFloat
 
@@ -46,7 +47,10 @@ def _scalar(value) -> str | None:
 
 
 def _key(key) -> str:
-    return _string(key if isinstance(key, str) else _scalar(key))  # 1 -> "1", as json does
+    text = key if isinstance(key, str) else _scalar(key)  # 1 -> "1", as json does
+    if text is None:
+        raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+    return _string(text)
 
 
 _END = object()
@@ -102,7 +106,7 @@ def dumps(value, indent: int | None = 2) -> str:
     while stack:
         frame = stack[-1]
         items, is_dict, depth, first = frame
-        item = next(items, _END)
+        item: Any = next(items, _END)
         if item is _END:
             stack.pop()
             append(pad(depth - 1) + ("}" if is_dict else "]"))

@@ -6,6 +6,8 @@ Each parser turns the bytes of one file into a Session, or raises CorruptSession
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, Literal
 
 from mofa.errors import CorruptSession
 from mofa.numbers import exact_float
@@ -23,7 +25,7 @@ def _fast_loads():
     return loads
 
 
-_FAST_LOADS = None
+_FAST_LOADS: Callable[[bytes], Any] | Literal[False] | None = None  # False: no orjson
 
 
 def _decode(path: str, data: bytes, fast: bool = False):

@@ -14,6 +14,7 @@ class ExactFloat(float):
     """A float that remembers its JSON text."""
 
     __slots__ = ("text",)
+    text: str
 
     def __new__(cls, text: str) -> ExactFloat:
         number = super().__new__(cls, text)

@@ -104,7 +104,7 @@ def _flat(operands: list, kind: type[And] | type[Or]) -> tuple:
     """`a (b c)` as `a b c`: a group of the same kind spliced into its parent."""
     flat: list = []
     for operand in operands:
-        flat.extend(operand.operands if isinstance(operand, kind) else (operand,))  # type: ignore[union-attr]
+        flat.extend(operand.operands if isinstance(operand, kind) else (operand,))
     return tuple(flat)
 
 

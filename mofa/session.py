@@ -131,7 +131,8 @@ class Session:
         return None
 
     def _created_source(self) -> str | None:
-        """The stored text `created_at` comes from (as the property picks it), None for the mtime."""
+        """The stored text `created_at` comes from (as the property picks it), None for the
+        mtime."""
         value = self.document.get("created_at")
         if parse_timestamp(value) is not None:
             return value
@@ -142,10 +143,14 @@ class Session:
         return None
 
     @property
-    def created_at_shown(self) -> str:
-        """`created_at` as `show -f json|yaml` prints it: UTC, the stored fraction kept."""
+    def created_at_shown(self) -> str | None:
+        """`created_at` as `show -f json|yaml` prints it: UTC, the stored fraction kept; None
+        when `created_at` is."""
         source = self._created_source()
-        return shown_text(source) if source is not None else index_text(self.created_at)
+        if source is not None:
+            return shown_text(source)
+        moment = self.created_at
+        return None if moment is None else index_text(moment)
 
     def summary(self) -> "SessionSummary":
         # Index texts at full precision (see mofa.timestamps), made straight from the stored

@@ -153,7 +153,7 @@ def precise_index_text(value: object) -> str | None:
     """The index's form of an RFC 3339 string at full precision (`...SS.fffffffffZ`, the
     stored fraction padded or cut to nine digits), or None when it is not a time."""
     moment = parse_timestamp(value)
-    if moment is None:
+    if moment is None or not isinstance(value, str):  # a time is a string
         return None
     text = value.strip()
     digits = _fraction_digits(text)
@@ -180,7 +180,7 @@ def shown_text(value: object) -> str | None:
     """`YYYY-MM-DDTHH:MM:SS[.fraction]Z` in UTC, the stored fraction kept digit for digit
     (as `show -f json|yaml` prints a time), or None when the value is not a time."""
     moment = parse_timestamp(value)
-    if moment is None:
+    if moment is None or not isinstance(value, str):  # a time is a string
         return None
     text = value.strip()
     digits = _fraction_digits(text)

@@ -136,7 +136,9 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def file_stats(scan: DirScan) -> list[FileStat]:
-    return [FileStat(name, *key) for name, key in zip(scan.names, scan.keys)]
+    if scan.keys is None:
+        raise ValueError("file_stats needs a scan made with keep_keys")
+    return [FileStat(name, *key) for name, key in zip(scan.names, scan.keys, strict=True)]
 
 
 def scan_dir(
@@ -237,7 +239,8 @@ def list_dir(
     """The stat of an agent directory (never through a symlink) and the names of the files in it
     that scan_dir would stat, without a stat of each: the directory entry's type says which are
     regular files. For a cold build, whose workers stat each file on the descriptor they read
-    it through (`indexer.build.coldbuild`). None when the directory is gone; raises as scan_dir does."""
+    it through (`indexer.build.coldbuild`). None when the directory is gone; raises as scan_dir
+    does."""
     fd = _open_dir(path, agent)
     if fd is None:
         return None

@@ -20,7 +20,8 @@ _PART = re.compile(r"([0-9]+)([smhdw])", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 # Checked before parsing: fromisoformat alone would also take week dates, other digits, "24:00".
 _RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?",
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?",
     re.ASCII,
 )
 # A week of seconds times this still fits a timedelta; beyond it no session can be that old.
@@ -73,7 +74,10 @@ def when_text(text: str, now: datetime | None = None) -> str:
     spec = text.strip()
     if _DURATION.fullmatch(spec):
         return bound_text(moment)
-    return precise_index_text(spec + "T00:00:00Z" if _DATE.fullmatch(spec) else spec)
+    # parse_when took `spec`, so it is a time: the fallback is never reached.
+    return precise_index_text(spec + "T00:00:00Z" if _DATE.fullmatch(spec) else spec) or bound_text(
+        moment
+    )
 
 
 def older_than_text(text: str, now: datetime | None = None) -> str:

@@ -651,8 +651,9 @@ def report(r: dict, tree: dict, args, others: dict) -> str:
     cold = f" ({args.cold_runs} for cold builds)" if "cold_build" in r else ""
     load = ", ".join(f"{value:.2f}" for value in r["load_average"])
     out(
-        f"{tree['sessions']:,} sessions over {tree['agents']} agents (largest {tree['largest_size']:,},"
-        f" smallest {tree['smallest_size']:,}); medians of {args.runs} runs{cold}; {os.cpu_count()} cores;"
+        f"{tree['sessions']:,} sessions over {tree['agents']} agents"
+        f" (largest {tree['largest_size']:,}, smallest {tree['smallest_size']:,});"
+        f" medians of {args.runs} runs{cold}; {os.cpu_count()} cores;"
         f" load average at the end {load}"
     )
     out("")
@@ -685,20 +686,24 @@ def report(r: dict, tree: dict, args, others: dict) -> str:
     tabulate = r["python -c 'import click, tabulate'"]
     naive = f"; naive scan {r['naive'] * 1000:.0f} ms" if "naive" in r else ""
     out(
-        f"Floors: python -c pass {r['python -c pass'] * 1000:.0f} ms, import click {click * 1000:.0f} ms,"
-        f" import click+tabulate {tabulate * 1000:.0f} ms (tabulate: +{(tabulate - click) * 1000:.0f} ms),"
-        f" find -printf tree {r['find tree'] * 1000:.0f} ms, largest agent {r['find largest agent'] * 1000:.0f} ms,"
+        f"Floors: python -c pass {r['python -c pass'] * 1000:.0f} ms,"
+        f" import click {click * 1000:.0f} ms, import click+tabulate {tabulate * 1000:.0f} ms"
+        f" (tabulate: +{(tabulate - click) * 1000:.0f} ms),"
+        f" find -printf tree {r['find tree'] * 1000:.0f} ms,"
+        f" largest agent {r['find largest agent'] * 1000:.0f} ms,"
         f" smallest agent {r['find smallest agent'] * 1000:.0f} ms{naive}."
     )
     for sessions, other in others.items():
         o, base = other["results"], r["list --limit 10 (all agents) [mofa-indexd]"] - watch_click
         extra = o["list --limit 10 (all agents)"] - o["python -c 'import click'"]
         out(
-            f"At {sessions:,} sessions, list --limit 10 with mofa-indexd costs {extra * 1000:+.1f} ms over its"
-            f" click floor, against {base * 1000:+.1f} ms at {tree['sessions']:,}."
+            f"At {sessions:,} sessions, list --limit 10 with mofa-indexd costs"
+            f" {extra * 1000:+.1f} ms over its click floor,"
+            f" against {base * 1000:+.1f} ms at {tree['sessions']:,}."
         )
     out(
-        f"Auto-start: the first list took {r['auto first list'] * 1000:.0f} ms and started mofa-indexd,"
+        f"Auto-start: the first list took {r['auto first list'] * 1000:.0f} ms"
+        " and started mofa-indexd,"
         f" which answered {r['auto watcher ready_s']:.1f} s later."
     )
     if "latency_median_ms" in r:
@@ -709,7 +714,8 @@ def report(r: dict, tree: dict, args, others: dict) -> str:
             f" RSS {r['indexd_rss_kb'] / 1024:.0f} MB (peak {indexd:.0f} MB)."
         )
     out(
-        f"Commands run from a regular install (pip install ., bytecode compiled) in {os.path.join(args.data, 'venv')}."
+        "Commands run from a regular install (pip install ., bytecode compiled)"
+        f" in {os.path.join(args.data, 'venv')}."
     )
     return "\n".join(lines) + "\n"
 

@@ -337,7 +337,8 @@ def report(r: dict, tree: dict, args) -> None:
     ms = lambda seconds: f"{1000 * seconds:.0f}"  # noqa: E731
     lines = [
         f"{tree['sessions']:,} sessions over {tree['agents']} agents; medians of {args.runs} runs "
-        f"({args.cold_runs} for cold builds, {args.delete_runs} for deletions); {os.cpu_count()} cores",
+        f"({args.cold_runs} for cold builds, {args.delete_runs} for deletions);"
+        f" {os.cpu_count()} cores",
         "",
         "| command | ours (ms) | floor | floor (ms) | ratio |",
         "|---|---:|---|---:|---:|",
@@ -349,30 +350,32 @@ def report(r: dict, tree: dict, args) -> None:
                 f"| {name} | {ms(warm[name])} | click | {ms(click)} | {warm[name] / click:.2f} |"
             )
             lines.append(
-                f"| {name}, mofa-indexd | {ms(watch[name])} | click | {ms(watch['import click'])} | "
-                f"{watch[name] / watch['import click']:.2f} |"
+                f"| {name}, mofa-indexd | {ms(watch[name])} | click"
+                f" | {ms(watch['import click'])} | {watch[name] / watch['import click']:.2f} |"
             )
         lines.append(
-            f"| list, search data exists | {ms(warm['list, search data exists'])} | list, nobody searched"
-            f" | {ms(warm['list, nobody searched'])} | "
+            f"| list, search data exists | {ms(warm['list, search data exists'])}"
+            f" | list, nobody searched | {ms(warm['list, nobody searched'])} | "
             f"{warm['list, search data exists'] / warm['list, nobody searched']:.2f} |"
         )
         lines.append(
-            f"| first search (builds search data) | {ms(cold['first search'])} | cold build (list) | "
-            f"{ms(cold['cold build (list)'])} | {cold['first search'] / cold['cold build (list)']:.2f} |"
+            f"| first search (builds search data) | {ms(cold['first search'])}"
+            f" | cold build (list) | {ms(cold['cold build (list)'])}"
+            f" | {cold['first search'] / cold['cold build (list)']:.2f} |"
         )
         lines.append(
-            f"| cold build with search (search, no index) | {ms(cold['cold build (search)'])} | cold build "
-            f"(list) | {ms(cold['cold build (list)'])} | "
+            f"| cold build with search (search, no index) | {ms(cold['cold build (search)'])}"
+            f" | cold build (list) | {ms(cold['cold build (list)'])} | "
             f"{cold['cold build (search)'] / cold['cold build (list)']:.2f} |"
         )
         lines.append(
-            f"| index rebuild, search data exists | {ms(cold['rebuild, search data exists'])} | index "
-            f"rebuild | {ms(cold['rebuild'])} | {cold['rebuild, search data exists'] / cold['rebuild']:.2f} |"
+            f"| index rebuild, search data exists | {ms(cold['rebuild, search data exists'])}"
+            f" | index rebuild | {ms(cold['rebuild'])}"
+            f" | {cold['rebuild, search data exists'] / cold['rebuild']:.2f} |"
         )
         lines.append(
-            f"| search right after that rebuild | {ms(cold['search after that rebuild'])} | search | "
-            f"{ms(warm[f'search {args.word}'])} | "
+            f"| search right after that rebuild | {ms(cold['search after that rebuild'])}"
+            f" | search | {ms(warm[f'search {args.word}'])} | "
             f"{cold['search after that rebuild'] / warm[f'search {args.word}']:.2f} |"
         )
     if "delete" in r:

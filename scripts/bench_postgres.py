@@ -460,7 +460,8 @@ def main() -> None:
     migrated = (
         ""
         if migration_seconds is None
-        else f"Migrations m004 and m005 (per-session words) on the filled store: {migration_seconds:.1f} s. "
+        else "Migrations m004 and m005 (per-session words) on the filled store:"
+        f" {migration_seconds:.1f} s. "
     )
     print(
         f"\n{migrated}Sizes (with indexes): {', '.join(f'{name} {size}' for name, size in sizes)}."

@@ -103,7 +103,8 @@ def _compact(value) -> str:
 
 
 def mofa_file_stem(key: str) -> str:
-    """MoFA's file name for a key: each character not a letter, digit, `-`, `:`, `_` is `_`."""
+    """MoFA's file name for a key: every character not a letter, digit, `-`, `:` or `_`
+    becomes `_`."""
     return "".join(char if char.isalnum() or char in "-:_" else "_" for char in key)
 
 

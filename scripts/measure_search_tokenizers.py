@@ -11,6 +11,7 @@ than wall time; both are printed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -67,7 +68,7 @@ def main() -> None:
         index = SessionIndex(args.root, path)
         try:
             read, wall, cpu = timed(
-                lambda: S.ensure_search(index.conn, args.root, tokenizer=tokenizer)
+                functools.partial(S.ensure_search, index.conn, args.root, tokenizer=tokenizer)
             )
             index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             row = {
@@ -80,7 +81,7 @@ def main() -> None:
             for label, query in QUERIES:
                 walls, cpus = [], []
                 for _ in range(args.runs):
-                    hits, wall, cpu = timed(lambda: S.search(index.conn, query))
+                    hits, wall, cpu = timed(functools.partial(S.search, index.conn, query))
                     walls.append(wall)
                     cpus.append(cpu)
                 matches = index.conn.execute(

@@ -39,7 +39,7 @@ def place(tmp_path):
     """A directory for tests that take permissions away (tests/cli/test_permissions.py::as_user):
     given back afterwards, so that pytest can remove it."""
     yield str(tmp_path)
-    for directory, dirs, files in os.walk(tmp_path):
+    for directory, dirs, _files in os.walk(tmp_path):
         for name in dirs:
             os.chmod(os.path.join(directory, name), 0o755)
 

@@ -157,7 +157,7 @@ class Batch(NamedTuple):
     """What a worker made of some files of one directory (see `parse_batch`)."""
 
     sessions: bytes | list  # rows in IndexRow's field order, packed (see _pack) or plain tuples
-    count: int  # how many session rows
+    session_count: int  # how many session rows
     bad: list  # BadRow's, as plain tuples
     files: int  # how many of the names were session files (regular files) when opened
     hash_sum: int  # the sum of the hashes of their stat keys (see tree.digest_of)
@@ -219,7 +219,7 @@ def parse_batch(batch: tuple) -> Batch:
             )
             files += 1
             hash_sum += hash(key)
-            fields = None
+            fields: tuple | str | IndexRow | None = None  # lean fields, an error, or a full row
             if (
                 data is not None and len(data) <= size
             ):  # else grown since its stat: read whole below
@@ -285,7 +285,7 @@ def parse_batch(batch: tuple) -> Batch:
                         ctime_ns,
                     )
                 )
-            else:  # a MoFA file's row
+            elif isinstance(fields, IndexRow):  # a MoFA file's row
                 add_session(tuple(fields._replace(mtime_ns=mtime_ns, ctime_ns=ctime_ns)))
     finally:
         os.close(dir_fd)
@@ -316,7 +316,7 @@ def _pack(rows: list) -> bytes:
 
 def unpack(sessions: bytes | list) -> list[tuple]:
     """The session rows of a Batch, as plain tuples."""
-    if type(sessions) is not bytes:
+    if not isinstance(sessions, bytes):
         return sessions
     conn = sqlite3.connect(":memory:")
     try:
@@ -411,7 +411,8 @@ class BulkFill:
                 continue
             names = place.names
             files += len(names)
-            if not names and not self.rebuild and digest == tree.digest_of(place.dir_stat, 0, 0):
+            stat = place.dir_stat  # there whenever names are
+            if not names and not self.rebuild and stat and digest == tree.digest_of(stat, 0, 0):
                 continue  # as it was written, empty
             listed.append(place)
             racy_after = place.scan_start - RACY_NS
@@ -446,12 +447,12 @@ class BulkFill:
     def _submit(self) -> None:
         """Hand the batches not yet handed to the pool (none when there is none, or no longer)."""
         pending, submit = self._pending, self.parser.submit
+        first = 0
         for position in range(len(pending) - 1, -1, -1):
             if type(pending[position]) is not tuple:
+                first = position + 1
                 break
-        else:
-            position = -1
-        for position in range(position + 1, len(pending)):
+        for position in range(first, len(pending)):
             future = submit(parse_batch, (self.root, *pending[position]))
             if future is None:
                 return
@@ -545,14 +546,14 @@ class BulkFill:
         conn = self.conn
         count = 0
         for batch in batches:
-            if not batch.count:
+            if not batch.session_count:
                 continue
-            count += batch.count
+            count += batch.session_count
             if type(batch.sessions) is bytes:
                 conn.deserialize(batch.sessions, name="batch")
-                if conn.execute(_COPY_BATCH).rowcount == batch.count:
+                if conn.execute(_COPY_BATCH).rowcount == batch.session_count:
                     continue
-            elif conn.executemany(_INSERT_SESSIONS, batch.sessions).rowcount == batch.count:
+            elif conn.executemany(_INSERT_SESSIONS, batch.sessions).rowcount == batch.session_count:
                 continue
             rows = (
                 conn.execute(_SELECT_BATCH).fetchall()

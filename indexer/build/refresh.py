@@ -431,7 +431,10 @@ class Refresher:
         changed = 0
         try:
             for plan in plans:
-                parsed = {name: result for _, (__, name, result) in zip(plan.todo, results)}
+                # `results` runs on into the next plans' files: this plan takes its own count.
+                parsed = {
+                    name: result for _, (__, name, result) in zip(plan.todo, results, strict=False)
+                }
                 changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
         finally:
             parser.close()
@@ -467,9 +470,11 @@ class Refresher:
         """
         rows = self._stored_stats(plan.directory)
         scan = plan.scan
+        if scan is None:  # a directory gone: its plan is to delete it, not to diff it
+            return plan
         suspects = []
         if scan.keys is not None:
-            for name, key in zip(scan.names, scan.keys):
+            for name, key in zip(scan.names, scan.keys, strict=True):
                 known = rows.pop(name, None)
                 stat = tree.FileStat(name, *key)
                 if known != stat_key(stat):
@@ -477,7 +482,7 @@ class Refresher:
                     if known is not None:
                         plan.gone.append(name)
         else:
-            for name, digest in zip(scan.names, scan.hashes):
+            for name, digest in zip(scan.names, scan.hashes, strict=True):
                 known = rows.pop(name, None)
                 if known is None or hash(known) != digest:
                     suspects.append((name, known))
@@ -487,12 +492,12 @@ class Refresher:
                 self._dir_path(plan.directory), bool(plan.directory), [name for name, _ in suspects]
             )
             for name, known in suspects:
-                stat = stats.get(name)
-                if stat is None:  # gone since the scan
+                found = stats.get(name)
+                if found is None:  # gone since the scan
                     if known is not None:
                         plan.gone.append(name)
-                elif known != stat_key(stat):
-                    plan.todo.append(stat)
+                elif known != stat_key(found):
+                    plan.todo.append(found)
                     if known is not None:
                         plan.gone.append(name)
         return plan
@@ -540,8 +545,9 @@ class Refresher:
             conn.execute("DELETE FROM dirs WHERE dir = ?", (directory,))
             return removed
         racy_after = plan.scan_start - RACY_NS
-        racy = plan.dir_stat.st_ctime_ns >= racy_after
-        sessions, bad = [], []
+        racy = plan.scan.stat.st_ctime_ns >= racy_after  # the plan's dir_stat
+        sessions: list[IndexRow] = []
+        bad: list[BadRow] = []
         for stat in plan.todo:
             result = parsed.get(stat.name)
             if result is None or result.stat != stat_key(stat):
@@ -572,14 +578,17 @@ class Refresher:
             return 0
         with write_transaction(conn):
             scan_start = time.time_ns()
-            gone, sessions, bad = [], [], []
+            gone: list[str] = []
+            sessions: list[IndexRow] = []
+            bad: list[BadRow] = []
             for name in names:
                 if not tree.is_session_name(directory, name):
                     continue
                 st = tree.regular_file_stat(os.path.join(dir_path, name))
                 row = conn.execute(
-                    "SELECT size, mtime_ns, inode, ctime_ns FROM sessions WHERE dir = ? AND file = ?"
-                    " UNION ALL SELECT size, mtime_ns, inode, ctime_ns FROM bad_files"
+                    "SELECT size, mtime_ns, inode, ctime_ns FROM sessions"
+                    " WHERE dir = ? AND file = ? UNION ALL"
+                    " SELECT size, mtime_ns, inode, ctime_ns FROM bad_files"
                     " WHERE dir = ? AND file = ?",
                     (directory, name, directory, name),
                 ).fetchone()
@@ -727,7 +736,8 @@ class Refresher:
                 "UPDATE dirs SET digest = NULL, generation = generation + 1 WHERE dir = ?",
                 (directory,),
             )
-            sessions, bad = [], []
+            sessions: list[IndexRow] = []
+            bad: list[BadRow] = []
             for name in names:
                 st = tree.regular_file_stat(os.path.join(self._dir_path(directory), name))
                 if st is None:
@@ -747,7 +757,7 @@ class Refresher:
 
 def _batches(jobs: list) -> list:
     """(root, directory, [plain stat tuples]) batches of at most BATCH files of one directory."""
-    batches = []
+    batches: list[tuple[str, str, list]] = []
     for root, directory, stat in jobs:
         if not batches or batches[-1][1] != directory or len(batches[-1][2]) >= BATCH:
             batches.append((root, directory, []))

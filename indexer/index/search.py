@@ -59,6 +59,9 @@ class SearchFilter(NamedTuple):
     limit: int | None = 20
 
 
+ANY = SearchFilter()  # the default: every session, the first 20 hits
+
+
 class SearchHit(NamedTuple):
     """One matching session: `snippet` marks each match with MARK_START ... MARK_END. It is
     the session's text as stored: escape it (mofa.render.printable) before a terminal shows it."""
@@ -141,7 +144,9 @@ def search_exists(conn: sqlite3.Connection) -> bool:
 _QUEUE = "INSERT OR IGNORE INTO search_pending (session_id) VALUES"
 _TRIGGERS = {
     "search_queue_insert": f"AFTER INSERT ON sessions BEGIN {_QUEUE} (new.session_id); END",
-    "search_queue_update": f"AFTER UPDATE ON sessions BEGIN {_QUEUE} (old.session_id); {_QUEUE} (new.session_id); END",
+    "search_queue_update": (
+        f"AFTER UPDATE ON sessions BEGIN {_QUEUE} (old.session_id); {_QUEUE} (new.session_id); END"
+    ),
     "search_queue_delete": f"AFTER DELETE ON sessions BEGIN {_QUEUE} (old.session_id); END",
 }
 
@@ -215,6 +220,8 @@ def _add(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
         " VALUES (?, ?, ?, ?, ?, ?)",
         (session.session_id, *stamp),
     ).lastrowid
+    if key is None:  # never after an INSERT: SQLite gives the new row's id
+        raise sqlite3.DatabaseError("search_sessions gave no id for the new row")
     conn.executemany(
         "INSERT INTO search_messages (rowid, content, role, timestamp) VALUES (?, ?, ?, ?)",
         message_rows(session, key),
@@ -271,6 +278,8 @@ def _read(root: str, item: _Pending) -> Session | None:
     from mofa.errors import MofaError
     from mofa.stores.files import load_path
 
+    if item.directory is None or item.file is None or item.stamp is None:
+        return None  # gone: no file to read
     stat = tree.FileStat(item.file, *item.stamp[1:])
     try:
         session = load_path(root, item.directory, stat, fast=True)
@@ -301,12 +310,12 @@ def ensure_search(
         batch = items[start : start + BATCH]
         sessions = [_read(root, item) if item.read else None for item in batch]
         with write_transaction(conn):
-            for item, session in zip(batch, sessions):
+            for item, session in zip(batch, sessions, strict=True):
                 if _row_stamp(conn, item.session_id) != item.stamp:
                     continue  # changed again since planned: it stays queued for the next search
                 if item.read or item.stamp is None:
                     _forget(conn, item.session_id)
-                if session is not None:
+                if session is not None and item.stamp is not None:  # read: it was present
                     _add(conn, session, item.stamp)
                 conn.execute("DELETE FROM search_pending WHERE session_id = ?", (item.session_id,))
         done += sum(item.read for item in batch)
@@ -350,9 +359,7 @@ def update_search(
 # -- searching ---------------------------------------------------------------------------------
 
 
-def search(
-    conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()
-) -> list[SearchHit]:
+def search(conn: sqlite3.Connection, query: str, where: SearchFilter = ANY) -> list[SearchHit]:
     """The sessions with messages matching `query`, best first (most matching messages, then
     the newest, as every store orders them; `score` is their bm25 sum, for information), each
     with its number of matching messages, the position of the first and a snippet of it (by

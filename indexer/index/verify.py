@@ -33,10 +33,10 @@ def verify(index: SessionIndex, root: str, progress=None) -> VerifyReport:
     places = tree.session_files(root, skipped=[])
     jobs = [(root, directory, stat) for directory, files in places for stat in files]
     stored: dict[tuple[str, str], IndexRow | BadRow] = {}
-    for row in map(IndexRow._make, index.select(f"SELECT {columns(IndexRow)} FROM sessions")):
-        stored[(row.dir, row.file)] = row
-    for row in map(BadRow._make, index.select(f"SELECT {columns(BadRow)} FROM bad_files")):
-        stored[(row.dir, row.file)] = row
+    for indexed in map(IndexRow._make, index.select(f"SELECT {columns(IndexRow)} FROM sessions")):
+        stored[(indexed.dir, indexed.file)] = indexed
+    for bad in map(BadRow._make, index.select(f"SELECT {columns(BadRow)} FROM bad_files")):
+        stored[(bad.dir, bad.file)] = bad
     problems = []
     for directory, name, parsed in parse_all(jobs, progress):
         row = stored.pop((directory, name), None)

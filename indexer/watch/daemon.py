@@ -27,7 +27,7 @@ from indexer.watch.lock import (
     WatcherRecord,
 )
 from mofa import __version__, tree
-from mofa.errors import MofaError
+from mofa.errors import IndexFailed, MofaError
 from mofa.paths import resolve_sessions_root
 from mofa.plurals import counted
 
@@ -226,6 +226,11 @@ class IndexDaemon:
         if file_identity(self.index_path) != self.index_identity:
             raise OSError(f"the index file {self.index_path} changed while it was opened")
 
+    def _opened(self) -> SessionIndex:
+        if self.index is None:  # never: batches and reconciles run while the index is open
+            raise IndexFailed(f"the index {self.index_path} is not open")
+        return self.index
+
     def _let_go_of_index(self) -> None:
         if self.index is None:
             return
@@ -323,7 +328,7 @@ class IndexDaemon:
                 self._answer(cookie, answered)
 
     def _apply_changes(self, batch: Batch) -> None:
-        index = self.index
+        index = self._opened()
         if batch.dirs:
             result = index.refresh_dirs(sorted(batch.dirs))
             for warning in result.warnings:
@@ -344,10 +349,11 @@ class IndexDaemon:
 
     def _reconcile(self) -> None:
         started = time.monotonic()
-        result = self.index.refresh(None)
+        index = self._opened()
+        result = index.refresh(None)
         for warning in result.warnings:
             log.warning("%s", warning)
-        for error in self.index.bad_files():
+        for error in index.bad_files():
             log.warning("skipped: %s", error)
         self.linked = {}
         for directory, files in tree.session_files(self.root, skipped=[]):
@@ -356,7 +362,7 @@ class IndexDaemon:
             "reconciled %s in %.2f s; %s indexed",
             counted(result.changed, "change"),
             time.monotonic() - started,
-            counted(self.index.count(), "session"),
+            counted(index.count(), "session"),
         )
 
     # -- files with several links ----------------------------------------------------------
@@ -389,7 +395,7 @@ class IndexDaemon:
 
     def _refresh_linked(self) -> None:
         for directory, names in list(self.linked.items()):
-            if self.index.refresh_files(directory, sorted(names)):
+            if self._opened().refresh_files(directory, sorted(names)):
                 log.debug("a file of %s changed through another link", directory or "the root")
             self._note_links(directory, list(names))
 
@@ -418,7 +424,7 @@ class IndexDaemon:
     def _log_bad(self, batch: Batch) -> None:
         for directory, names in batch.files.items():
             for name in names:
-                error = self.index.bad_file_error(directory, name)
+                error = self._opened().bad_file_error(directory, name)
                 if error is not None:
                     log.warning("skipped: %s", error)
 
@@ -537,7 +543,7 @@ def main(argv=None) -> None:
         lock.release()
         root_lock.release()
     refused = mirror is not None and mirror.refused is not None
-    if refused:
+    if mirror is not None and refused:
         log.info("stopped: origin %r belongs to another root", mirror.origin)
     elif received:
         log.info("received %s; stopped", received[0])

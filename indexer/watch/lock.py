@@ -22,13 +22,13 @@ FAILING = "failing"  # its last write to the index failed
 class WatcherRecord(NamedTuple):
     pid: int
     root: tuple[int, int] | None
-    index: tuple[int, int] | None
+    index_file: tuple[int, int] | None  # the index's (st_dev, st_ino)
     state: str
     idle_exit: float | None = None  # set when a command started it: it exits after so long idle
     epoch: str | None = None  # the epoch of the index it writes (indexer.index.database.epoch)
 
     def may_answer(self, root: tuple[int, int] | None, index: tuple[int, int] | None) -> bool:
-        return self.state == ANSWERING and self.root == root and self.index == index
+        return self.state == ANSWERING and self.root == root and self.index_file == index
 
     def line(self) -> str:
         def pair(identity):
@@ -37,7 +37,7 @@ class WatcherRecord(NamedTuple):
         started = f" idle-exit={self.idle_exit:g}" if self.idle_exit is not None else ""
         epoch = f" epoch={self.epoch}" if self.epoch else ""
         return (
-            f"{self.pid} root={pair(self.root)} index={pair(self.index)} state={self.state}"
+            f"{self.pid} root={pair(self.root)} index={pair(self.index_file)} state={self.state}"
             f"{started}{epoch}\n"
         )
 

@@ -48,10 +48,11 @@ def _configure_streams() -> None:
         errors="backslashreplace",
         line_buffering=line_buffering,
     )
-    if sys.stderr is not None:
+    reconfigure = getattr(sys.stderr, "reconfigure", None)  # a TextIOWrapper's, or none
+    if reconfigure is not None:
         try:
-            sys.stderr.reconfigure(errors="backslashreplace")
-        except (AttributeError, ValueError):
+            reconfigure(errors="backslashreplace")
+        except ValueError:
             pass
 
 
@@ -84,6 +85,7 @@ def main() -> None:
         from mofa.cli.completion import register_shells
 
         register_shells()
+    code: int | str | None
     try:
         cli(prog_name="mofa")
         code = 0

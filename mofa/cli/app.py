@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import click
 
 from mofa.cli import console
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
 
 
 class App:
@@ -22,7 +26,7 @@ class App:
         self.root_is_explicit = sessions_dir is not None  # the option, or MOFA_SESSIONS_DIR
         self.index_path = index_path
         self.verbose = verbose
-        self.timezone = None  # `--timezone`: a tzinfo, or None for UTC
+        self.timezone: tzinfo | None = None  # `--timezone`: a tzinfo, or None for UTC
         self._store = None
 
     def debug(self, text: str) -> None:

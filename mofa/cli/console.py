@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -106,7 +107,7 @@ def progress_reporter(label: str):
     """A progress callback drawing a bar on stderr when it is a terminal, else None."""
     if not stderr_is_terminal():
         return None
-    state = {}
+    state: dict[str, Any] = {}
 
     def report(done: int, total: int) -> None:
         if total < 500:

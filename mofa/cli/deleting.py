@@ -50,8 +50,10 @@ def delete(app: App, session_ids, force, null, origin):
     Examples:
       mofa session delete agent-001:session-123
       mofa session delete session-123 session-124 --force
-      mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session delete - --force
-      mofa session list -f json | jq -j '.[].session_id + "\\u0000"' | mofa session delete - -0
+      mofa session list --status empty -f json | jq -r '.[].session_id' \\
+        | mofa session delete - --force
+      mofa session list -f json | jq -j '.[].session_id + "\\u0000"' \\
+        | mofa session delete - -0
     """
     if null and "-" not in session_ids:
         raise click.UsageError("-0/--null reads the ids from standard input: give `-` too")

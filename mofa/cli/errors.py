@@ -60,7 +60,11 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = ExitStatus.FAILED):
         super().__init__(message)
-        self.exit_code = int(exit_code)
+        self.status = int(exit_code)
+
+    @property  # click reads `exit_code`, a class-wide constant on its own exceptions
+    def exit_code(self) -> int:  # type: ignore[override]  # per instance here: one per failure
+        return self.status
 
     def show(self, file=None) -> None:
         from mofa.cli.console import error_line
@@ -120,6 +124,7 @@ class MofaGroup(LazyGroup):
     exceptions, a closed pipe and Ctrl-C end a command with their exit status."""
 
     def invoke(self, ctx: click.Context):
+        outcome: click.exceptions.Exit | CliError | None
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):

@@ -188,7 +188,7 @@ def _write_catalog(entries, fmt: str) -> None:
         )
 
 
-def _size_text(size: int) -> str:
+def _size_text(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

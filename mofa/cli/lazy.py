@@ -3,6 +3,8 @@ modules it imports, so `list` does not pay for `query`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 
@@ -30,9 +32,10 @@ class LazyGroup(click.Group):
         except click.UsageError as error:
             # click suggests a close name among the commands it holds (self.commands), which
             # leaves out the lazy ones: suggest among every command (click 8.4+ suggests at all).
-            no_such = getattr(click.exceptions, "NoSuchCommand", None)
-            if no_such is None or type(error) is not no_such:
+            no_such: Any = getattr(click.exceptions, "NoSuchCommand", None)
+            unknown: Any = error  # a NoSuchCommand, a type click before 8.4 does not have
+            if no_such is None or type(unknown) is not no_such:
                 raise
             raise no_such(
-                error.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+                unknown.command_name, possibilities=self.list_commands(ctx), ctx=ctx
             ) from None

@@ -61,7 +61,8 @@ def show_format_option(function):
         type=_formats(FORMATS),
         default=None,
         callback=_chosen(FORMATS),
-        help="Output format [default: table] (-o and --output-format are accepted too; text is table).",
+        help="Output format [default: table]"
+        " (-o and --output-format are accepted too; text is table).",
     )(function)
 
 

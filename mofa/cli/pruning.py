@@ -128,9 +128,9 @@ def prune(app: App, older_than, before, agent, statuses, dry_run, archive, force
                 progress(done, len(rows))
     pruned, pruned_messages = 0, 0
     outcomes = store.delete_many([ref for _, ref in going], versions)
-    for (row, _ref), error in zip(going, outcomes, strict=True):
-        if error is not None:
-            kept(error, row.session_id)
+    for (row, _ref), failed in zip(going, outcomes, strict=True):
+        if failed is not None:
+            kept(failed, row.session_id)
         else:
             pruned += 1
             pruned_messages += row.message_count

@@ -200,7 +200,7 @@ def _json_row(columns: list[str], row) -> str:
 def write_table(columns: list[str], rows, warn=None) -> None:
     from mofa.render import box_table, printable
 
-    cells = []
+    cells: list[list[str]] = []
     for row in rows:
         if len(cells) == TABLE_ROW_LIMIT:
             if warn:

@@ -139,6 +139,8 @@ def terminal_columns() -> int:
     if columns > 0:
         return columns
     try:
+        if sys.__stdout__ is None:
+            return 80
         return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
         return 80

@@ -36,6 +36,8 @@ def terminal_lines() -> int:
     if lines > 0:
         return lines
     try:
+        if sys.__stdout__ is None:
+            return 24
         return os.get_terminal_size(sys.__stdout__.fileno()).lines or 24
     except (AttributeError, ValueError, OSError):
         return 24

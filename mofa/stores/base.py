@@ -8,11 +8,12 @@ subclasses `SessionStore`, implements every abstract method, registers its URL s
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from mofa.stores.rows import SessionFilter, SessionRef, SessionRow
+from mofa.stores.rows import ALL, SessionFilter, SessionRef, SessionRow
 
 if TYPE_CHECKING:
     from mofa.errors import MofaError
@@ -54,9 +55,7 @@ class SessionStore(ABC):
 
     # -- reading ---------------------------------------------------------------------------
     @abstractmethod
-    def list(
-        self, wanted: SessionFilter = SessionFilter(), wide: bool = False
-    ) -> Iterable[SessionRow]:
+    def list(self, wanted: SessionFilter = ALL, wide: bool = False) -> Iterable[SessionRow]:
         """The sessions `wanted` names, oldest first (by created_at at full precision, or with
         `wanted.sort` "updated" by last activity; ties by session_id); with a limit, the `limit`
         most recent of them. `wide`: each row a `mofa.stores.wide.WideRow` (with its title)."""
@@ -88,7 +87,7 @@ class SessionStore(ABC):
         as `resolve`). Every session of a store that mirrors no other host is its own."""
         return self.resolve(session_id)
 
-    def resolve_rows(self, rows: list) -> list[SessionRef | MofaError]:
+    def resolve_rows(self, rows: builtins.list) -> builtins.list[SessionRef | MofaError]:
         """`resolve_many` for rows of `list`: a row that carries an origin (a store holding
         sessions of several) is looked up in that origin, so that the same id held by two
         origins is two sessions here too, as in `list`."""
@@ -104,7 +103,7 @@ class SessionStore(ABC):
                 outcomes.append(error)
         return outcomes
 
-    def resolve_many(self, texts: list[str]) -> list[SessionRef | MofaError]:
+    def resolve_many(self, texts: builtins.list[str]) -> builtins.list[SessionRef | MofaError]:
         """`resolve` for each text, in order: its ref, or the failure it met."""
         from mofa.errors import MofaError
 
@@ -121,8 +120,8 @@ class SessionStore(ABC):
 
     @abstractmethod
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
-    ) -> list[SearchHit]:
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
+    ) -> builtins.list[SearchHit]:
         """Sessions with messages (of `role`) that match `query` (mofa.searching.parse_query),
         best first, narrowed by `wanted`'s agent, since, until and limit, each with the position
         of its first matching message. Raises InvalidSearchQuery for a query it cannot take."""
@@ -136,6 +135,7 @@ class SessionStore(ABC):
     def check_deletable(self, ref: SessionRef) -> None:
         """Raise what `delete(ref)` would refuse with before touching anything (ReadOnlySession:
         a session this store only mirrors), so that a prune archives nothing it cannot delete."""
+        return None  # a store that may delete every session it lists refuses nothing ahead
 
     def load_version(self, ref: SessionRef) -> tuple[Session, object]:
         """The session, and a token of the state it was read in, for `delete_unchanged`."""
@@ -156,8 +156,8 @@ class SessionStore(ABC):
         self.delete(ref)
 
     def delete_many(
-        self, refs: list[SessionRef], versions: list | None = None
-    ) -> list[MofaError | None]:
+        self, refs: builtins.list[SessionRef], versions: builtins.list | None = None
+    ) -> builtins.list[MofaError | None]:
         """`delete` for each ref, in order (`delete_unchanged` with its version, when
         `versions` are given): None where it went, else the failure it met."""
         from mofa.errors import MofaError
@@ -218,13 +218,13 @@ class SessionStore(ABC):
 
         raise Unsupported(f"the {self.kind} store has no watcher")
 
-    def cached_indexes(self) -> list[CachedIndex]:
+    def cached_indexes(self) -> builtins.list[CachedIndex]:
         """Every index file of the user's cache directory, for any root."""
         from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store keeps no index files")
 
-    def clean_indexes(self) -> list[CachedIndex]:
+    def clean_indexes(self) -> builtins.list[CachedIndex]:
         """Remove the cached index files of roots that no longer exist; returns them."""
         from mofa.errors import Unsupported
 
@@ -235,7 +235,7 @@ class SessionStore(ABC):
         when it keeps none."""
         return self.index_location()
 
-    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_ids(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         """Session ids starting with `prefix` (and, for a short id, ids whose session part
         does), for shell completion: cheap, may be stale, never creates anything."""
         return sorted(
@@ -247,18 +247,18 @@ class SessionStore(ABC):
             }
         )[:limit]
 
-    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_agents(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         """Agents starting with `prefix`, for shell completion."""
         return sorted({row.agent for row in self.list() if row.agent.startswith(prefix)})[:limit]
 
-    def suggest_ids(self, text: str) -> list[str]:
+    def suggest_ids(self, text: str) -> builtins.list[str]:
         """Up to three known session ids closest to `text`, an id that named no session (by
         its full id, or for a short id by its session part too): for "did you mean"."""
         from mofa.suggestions import close_matches
 
         return close_matches(text, ((row.session_id, row.name) for row in self.list()))
 
-    def suggest_agents(self, agent: str) -> list[str]:
+    def suggest_agents(self, agent: str) -> builtins.list[str]:
         """Up to three known agents closest to `agent`; [] when `agent` has sessions."""
         from mofa.suggestions import close_matches
 
@@ -267,6 +267,7 @@ class SessionStore(ABC):
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
+        return None  # a store that holds nothing open has nothing to release
 
     def __enter__(self) -> SessionStore:
         return self

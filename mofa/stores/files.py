@@ -8,13 +8,14 @@ so a symlink swapped in after the lookup is never followed.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 from collections.abc import Iterator
 from stat import S_ISDIR, S_ISREG
 from typing import TYPE_CHECKING, NamedTuple
 
-from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.stores.base import ALL, SessionFilter, SessionRef, SessionRow, SessionStore, Warn
 
 if TYPE_CHECKING:
     from mofa import tree
@@ -214,8 +215,9 @@ class FileSessionStore(SessionStore):
         skipped: list[str] = []
         agents = None if agent is None else [agent] if tree.is_agent_name(agent) else []
         places = tree.session_files(self.root, agents, skipped)
-        for text in skipped if self.warn else ():
-            self.warn(text)
+        if self.warn is not None:
+            for text in skipped:
+                self.warn(text)
         winners: dict[str, Session] = {}
         for directory, files in places:
             for stat in files:
@@ -239,7 +241,7 @@ class FileSessionStore(SessionStore):
                     self.warn(duplicate_warning(dropped.path, kept.path, session.session_id))
         yield from winners.values()
 
-    def list(self, wanted: SessionFilter = SessionFilter(), wide: bool = False) -> list:
+    def list(self, wanted: SessionFilter = ALL, wide: bool = False) -> builtins.list:
         rows = [
             wide_row(row, session) if wide else row
             for session in self.iter_sessions(wanted.agent)
@@ -248,8 +250,8 @@ class FileSessionStore(SessionStore):
         return newest(rows, wanted.limit, wanted.sort)
 
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
-    ) -> list[SearchHit]:
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
+    ) -> builtins.list[SearchHit]:
         from mofa.searching import search_sessions
         from mofa.stores.results import SearchHit
 
@@ -353,7 +355,9 @@ class FileSessionStore(SessionStore):
         matches = self.jsonl_refs(full_id=session_id)
         return matches[0] if matches else None
 
-    def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+    def jsonl_refs(
+        self, full_id: str | None = None, name: str | None = None
+    ) -> builtins.list[SessionRef]:
         """MoFA sessions with this id, or whose session part is `name`, winners only, best
         claim first. Without an index the only way to know a file's key is to read it."""
         from mofa import tree

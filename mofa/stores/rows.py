@@ -27,6 +27,9 @@ class SessionFilter(NamedTuple):
     sort: str = "created"
 
 
+ALL = SessionFilter()  # every session: the default filter of a listing or a search
+
+
 class SessionRow(NamedTuple):
     """One session as a listing knows it (the documented columns of the `sessions` relation)."""
 

@@ -357,7 +357,7 @@ def append_message(root: str, target: Target, session_id: str, message: dict) ->
 
 
 # -- files outside the root (exports, archives) ----------------------------------------------
-def pieces(data: bytes | Iterable[bytes]) -> Iterable[bytes]:
+def pieces(data: bytes | Iterable[bytes]) -> Iterable[bytes | memoryview]:
     """`data` as pieces to write one after the other: bytes are one piece."""
     return (data,) if isinstance(data, bytes | bytearray | memoryview) else data
 

@@ -86,11 +86,11 @@ def test_the_watcher_skips_every_bad_file_and_keeps_running(root, index_path):
     running.wait_for_log("watching")
     try:
         (root / "agent").mkdir()
-        for name, (data, reason) in BAD_FILES.items():
+        for name, (data, _reason) in BAD_FILES.items():
             (root / "agent" / f"{name}.json").write_bytes(data)
         write_session(root, "agent", "good")
         assert wait_until(lambda: "agent:good" in index_rows(index_path))
-        for name, (data, reason) in BAD_FILES.items():
+        for name in BAD_FILES:
             running.wait_for_log(f"{name}.json: ")
         assert running.process.poll() is None
         assert index_rows(index_path).keys() == {"agent:good"}

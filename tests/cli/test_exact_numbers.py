@@ -29,9 +29,9 @@ def _strict(constant):
 def _document_text() -> str:
     fields = ", ".join(f'"{key}": {text}' for key, text in NUMBERS.items())
     return (
-        '{"created_at": "2024-02-28T10:30:00Z", "metadata": {"score": 1e400}, "numbers": {%s},'
-        ' "messages": [{"role": "tool", "content": {%s}, "timestamp": "2024-02-28T10:30:05Z"}]}'
-        % (fields, fields)
+        f'{{"created_at": "2024-02-28T10:30:00Z", "metadata": {{"score": 1e400}},'
+        f' "numbers": {{{fields}}}, "messages": [{{"role": "tool", "content": {{{fields}}},'
+        f' "timestamp": "2024-02-28T10:30:05Z"}}]}}'
     )
 
 
@@ -83,7 +83,8 @@ def test_an_exported_file_round_trips_exactly(numbers_session, tmp_path):
 
 def test_jsonl_numbers_are_exact_too(root):
     (root / "chat.jsonl").write_text(
-        '{"key": "a:chat", "created_at": "2024-02-28T10:30:00Z", "metadata": {"w": 0.10000000000000000555}}\n'
+        '{"key": "a:chat", "created_at": "2024-02-28T10:30:00Z",'
+        ' "metadata": {"w": 0.10000000000000000555}}\n'
         '{"role": "user", "content": "x", "score": 1e400}\n'
     )
     result = run("session", "export", "a:chat", "-o", "-", "-f", "json")

@@ -43,8 +43,9 @@ def test_query_refreshes_first_and_prints_a_table(sessions):
 def test_json_is_json_dumps_text_whatever_the_values(sessions):
     """Plain rows are written without the json module, in json.dumps's own text."""
     sql = (
-        "SELECT 'plain' AS text, 'a \"quote\"' AS quoted, 'back\\slash' AS slash, char(10) AS newline,"
-        " 'é ✓' AS unicode, char(127) AS del, 42 AS int, -0.5 AS float, 1e999 AS inf, NULL AS nil,"
+        "SELECT 'plain' AS text, 'a \"quote\"' AS quoted, 'back\\slash' AS slash,"
+        " char(10) AS newline, 'é ✓' AS unicode, char(127) AS del, 42 AS int, -0.5 AS float,"
+        " 1e999 AS inf, NULL AS nil,"
         " x'00ff' AS blob, 3.0 AS whole"
     )
     out = run("session", "query", sql, "-f", "json").stdout
@@ -84,7 +85,10 @@ def test_json_is_json_dumps_text_whatever_the_values(sessions):
 
 
 def test_json_and_csv(sessions):
-    sql = "SELECT user_id, sum(message_count) AS messages FROM sessions GROUP BY user_id ORDER BY 2 DESC"
+    sql = (
+        "SELECT user_id, sum(message_count) AS messages FROM sessions"
+        " GROUP BY user_id ORDER BY 2 DESC"
+    )
     assert json.loads(run("session", "query", sql, "-f", "json").stdout) == [
         {"user_id": "u1", "messages": 8},
         {"user_id": "u2", "messages": 0},

@@ -42,7 +42,8 @@ def agents(root):
 def test_audit_an_agent_by_exporting_all_its_sessions(agents, tmp_path):
     sh(
         """mkdir -p exports
-for session in $(mofa session list --agent my-agent --output-format json | jq -r '.[].session_id'); do
+for session in $(mofa session list --agent my-agent --output-format json |
+                  jq -r '.[].session_id'); do
   mofa session export $session -o "exports/${session}.json" --format json
 done""",
         tmp_path,
@@ -65,7 +66,8 @@ def test_batch_delete_with_xargs(agents, tmp_path):
 
 def test_debug_a_conversation_with_jq(agents, tmp_path):
     users = sh(
-        """mofa session show session-2 --format json | jq -c '.messages[] | select(.role == "user") | .content'""",
+        "mofa session show session-2 --format json"
+        """ | jq -c '.messages[] | select(.role == "user") | .content'""",
         tmp_path,
     )
     assert users.stdout.split() == ['"c"', '"d"']

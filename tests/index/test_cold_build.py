@@ -11,6 +11,7 @@ import pytest
 
 from indexer.build import refresh
 from indexer.index.session_index import SessionIndex
+from mofa.errors import IndexFailed
 from tests.helpers import write_jsonl, write_session
 
 
@@ -86,7 +87,7 @@ def test_a_cold_build_that_fails_midway_leaves_the_index_as_it_was(many, tmp_pat
             return real(self, directory, *args)
 
         monkeypatch.setattr(refresh.Refresher, "_wrote_dir", failing)
-        with pytest.raises(Exception):
+        with pytest.raises(IndexFailed):
             index.refresh(None)
         assert index_sql(index.conn) == before
         assert index.count() == 0 and not index.conn.in_transaction
@@ -121,13 +122,21 @@ def test_search_keeps_working_after_a_cold_rebuild(many, monkeypatch):
 
 LEAN_CASES = {
     "canonical Z": b'{"created_at": "2024-02-28T10:30:00Z", "messages": []}',
-    "offset zero": b'{"created_at": "2024-02-28T10:30:00.5+00:00", "updated_at": "2024-02-28T10:31:00.123456789Z"}',
-    "other offset": b'{"created_at": "2024-02-28T10:30:00.25+02:00", "messages": [{"role": "user"}]}',
+    "offset zero": (
+        b'{"created_at": "2024-02-28T10:30:00.5+00:00",'
+        b' "updated_at": "2024-02-28T10:31:00.123456789Z"}'
+    ),
+    "other offset": (
+        b'{"created_at": "2024-02-28T10:30:00.25+02:00", "messages": [{"role": "user"}]}'
+    ),
     "lower case": b'{"created_at": "2024-02-28t10:30:00z"}',
     "space and comma": b'{"created_at": "2024-02-28 10:30:00,5Z"}',
     "ten digits": b'{"created_at": "2024-02-28T10:30:00.1234567891Z"}',
     "no offset": b'{"created_at": "2024-02-28T10:30:00.1"}',
-    "no such day": b'{"created_at": "2024-02-30T10:30:00Z", "messages": [{"timestamp": "2024-03-01T00:00:00Z"}]}',
+    "no such day": (
+        b'{"created_at": "2024-02-30T10:30:00Z",'
+        b' "messages": [{"timestamp": "2024-03-01T00:00:00Z"}]}'
+    ),
     "hour 24": b'{"created_at": "2024-02-28T24:00:00Z"}',
     "year zero": b'{"created_at": "0000-01-01T00:00:00Z"}',
     "arabic digits": '{"created_at": "٢٠٢٤-02-28T10:30:00Z"}'.encode(),
@@ -155,9 +164,13 @@ LEAN_CASES = {
     "tags": b'{"metadata": {"tags": ["a", "b c", 3, null, "d"]}}',
     "no string tags": b'{"metadata": {"tags": [1, 2]}}',
     "tags not a list": b'{"metadata": {"tags": "a"}}',
-    "tags to escape": b'{"metadata": {"tags": ["say \\"hi\\"", "back\\\\slash", "tab\\there", "\\u007f"]}}',
+    "tags to escape": (
+        b'{"metadata": {"tags": ["say \\"hi\\"", "back\\\\slash", "tab\\there", "\\u007f"]}}'
+    ),
     "unicode tags": '{"metadata": {"tags": ["caf\u00e9", "\u65e5\u672c"]}}'.encode(),
-    "lone surrogate": b'{"status": "\\ud800", "metadata": {"user_id": "\\udfff", "tags": ["\\ud83d"]}}',
+    "lone surrogate": (
+        b'{"status": "\\ud800", "metadata": {"user_id": "\\udfff", "tags": ["\\ud83d"]}}'
+    ),
     "NaN": b'{"messages": [{"content": NaN}], "status": "ok"}',
     "big number": b'{"messages": [{"content": 1e999}]}',
     "duplicate keys": b'{"status": "one", "status": "two"}',
@@ -166,9 +179,13 @@ LEAN_CASES = {
     "empty file": b"",
     "not UTF-8": b'{"status": "\xff"}',
     "deeply nested": b'{"x": ' + b"[" * 100000 + b"]" * 100000 + b"}",
-    "title": b'{"metadata": {"title": "Trip plan"}, "messages": [{"role": "user", "content": "x"}]}',
+    "title": (
+        b'{"metadata": {"title": "Trip plan"}, "messages": [{"role": "user", "content": "x"}]}'
+    ),
     "empty title": b'{"metadata": {"title": ""}, "messages": [{"role": "user", "content": "x"}]}',
-    "title not text": b'{"metadata": {"title": 7}, "messages": [{"role": "user", "content": "Hi"}]}',
+    "title not text": (
+        b'{"metadata": {"title": 7}, "messages": [{"role": "user", "content": "Hi"}]}'
+    ),
     "title null": b'{"metadata": {"title": null}}',
     "title from a later user message": (
         b'{"messages": [{"role": "assistant", "content": "Welcome"},'
@@ -218,7 +235,7 @@ def test_a_file_too_large_is_left_to_the_reference_parser(root, monkeypatch):
     monkeypatch.setenv("MOFA_MAX_SESSION_BYTES", "10")
     scan = tree.scan_dir(str(path.parent), True, [], keep_keys=True)
     batch = parse_batch((str(root), "agent", scan.names, NOT_RACY))
-    assert batch.count == 0 and "too large" in batch.bad[0][3]
+    assert batch.session_count == 0 and "too large" in batch.bad[0][3]
 
 
 def test_a_cold_build_gives_the_rows_of_a_refresh_file_by_file(many, tmp_path, monkeypatch):

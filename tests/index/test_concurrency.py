@@ -20,7 +20,8 @@ with open(log, "w") as out:
         os.makedirs(os.path.join(root, agent), exist_ok=True)
         path = os.path.join(root, agent, f"s{number:03d}.json")
         count = 1 + number % 5
-        document = {"created_at": "2024-02-28T10:30:00Z", "messages": [{"role": "user", "content": "x"}] * count}
+        messages = [{"role": "user", "content": "x"}] * count
+        document = {"created_at": "2024-02-28T10:30:00Z", "messages": messages}
         if number % 3 == 0:  # atomic replace
             temporary = os.path.join(root, agent, f".s{number:03d}.tmp")
             with open(temporary, "w") as handle:

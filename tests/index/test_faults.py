@@ -53,7 +53,11 @@ def test_mofa_killed_mid_refresh_leaves_a_usable_index(root, index_path):
             stderr=subprocess.DEVNULL,
         )
         # Kill once it is writing: the index exists and has some rows (or after a bounded wait).
-        wait_until(lambda: len(index_rows(index_path)) > 500 * attempt, timeout=30, interval=0.005)
+        wait_until(
+            lambda attempt=attempt: len(index_rows(index_path)) > 500 * attempt,
+            timeout=30,
+            interval=0.005,
+        )
         process.kill()
         process.wait(timeout=30)
         listed = run("session", "list", "-f", "json")

@@ -1,6 +1,7 @@
-"""A command without the watcher first looks for changes by stat digests alone (indexer.build.freshness):
-when nothing changed the index answers as it is; when something did, the refresh goes on from
-what the look scanned, reading no directory twice but the one that differed."""
+"""A command without the watcher first looks for changes by stat digests alone
+(indexer.build.freshness): when nothing changed the index answers as it is; when something did,
+the refresh goes on from what the look scanned, reading no directory twice but the one that
+differed."""
 
 import json
 import os

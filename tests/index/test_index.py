@@ -84,7 +84,8 @@ def test_verify_reports_missing_extra_and_stale_and_repairs(sessions, index_path
     conn.execute("UPDATE sessions SET message_count = 99 WHERE session_id = 'b:s2'")
     conn.execute(
         "INSERT INTO sessions (session_id, agent, name, created_at, message_count, status, path,"
-        " dir, file) VALUES ('z:ghost', 'z', 'ghost', '2024', 0, 'empty', '/x/ghost.json', 'z', 'ghost.json')"
+        " dir, file) VALUES ('z:ghost', 'z', 'ghost', '2024', 0, 'empty', '/x/ghost.json', 'z',"
+        " 'ghost.json')"
     )
     conn.commit()
     conn.close()

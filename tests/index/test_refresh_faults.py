@@ -120,7 +120,7 @@ def _found(root, directory: str, name: str):
     scan = tree.scan_dir(
         os.path.join(root, directory) if directory else str(root), bool(directory), keep_keys=True
     )
-    return dict(zip(scan.names, tree.file_stats(scan)))[name]
+    return dict(zip(scan.names, tree.file_stats(scan), strict=True))[name]
 
 
 @pytest.mark.parametrize("directory, name", [("agent", "s.json"), ("", "k.jsonl")])

@@ -538,8 +538,8 @@ def test_dropping_the_search_data_makes_refreshes_free_again(root, index):
 def test_the_sqlite_shell_can_read_the_search_data(root, index, corpus):
     find(index, "refund")
     rows = index.conn.execute(
-        "SELECT x.session_id, m.role FROM search_messages m JOIN search_sessions x ON x.id = m.rowid >> 24"
-        " WHERE search_messages MATCH '\"hotel\"'"
+        "SELECT x.session_id, m.role FROM search_messages m"
+        " JOIN search_sessions x ON x.id = m.rowid >> 24 WHERE search_messages MATCH '\"hotel\"'"
     ).fetchall()
     assert rows == [("travel:t1", "user")]
     assert json.loads(json.dumps([tuple(row) for row in rows])) == [["travel:t1", "user"]]
@@ -595,7 +595,7 @@ session_texts = st.lists(
                 st.lists(st.sampled_from(SEPARATORS), min_size=len(words), max_size=len(words)),
             )
         )
-        .map(lambda pair: "".join(w + s for w, s in zip(*pair)).strip()),
+        .map(lambda pair: "".join(w + s for w, s in zip(*pair, strict=True)).strip()),
         min_size=1,
         max_size=4,
     ),
@@ -663,9 +663,9 @@ def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
                 0,
             )
             conn.execute(
-                "INSERT INTO sessions (session_id, agent, name, created_at, message_count, status, path,"
-                " dir, file, size, mtime_ns, inode, ctime_ns) VALUES (?, 'a', ?, ?, ?, 'active', ?, 'a', ?,"
-                " 1, 1, ?, 1)",
+                "INSERT INTO sessions (session_id, agent, name, created_at, message_count, status,"
+                " path, dir, file, size, mtime_ns, inode, ctime_ns)"
+                " VALUES (?, 'a', ?, ?, ?, 'active', ?, 'a', ?, 1, 1, ?, 1)",
                 (
                     session.session_id,
                     session.name,
@@ -681,7 +681,7 @@ def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
         assert update_search(conn, [], built) == len(built)
         terms = parse_query(query)
         expected = {}
-        for session, texts in zip(built, sessions):
+        for session, texts in zip(built, sessions, strict=True):
             count = sum(holds(folded_tokens(text), terms) for text in texts)
             if count:
                 expected[session.session_id] = count

@@ -380,7 +380,8 @@ def test_the_files_store_never_imports_the_driver(root):
         "SET statement_timeout = 0",
         "SELECT 1; COMMIT; DELETE FROM mofa_sessions",
         "WITH gone AS (DELETE FROM mofa_sessions RETURNING 1) SELECT * FROM gone",
-        "SELECT set_config('default_transaction_read_only', 'off', false); DELETE FROM mofa_sessions",
+        "SELECT set_config('default_transaction_read_only', 'off', false);"
+        " DELETE FROM mofa_sessions",
         "CREATE TABLE t (x int)",
         "TRUNCATE mofa_sessions",
         "COPY mofa_sessions TO '/tmp/mofa-leak'",

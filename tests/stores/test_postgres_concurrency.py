@@ -36,8 +36,9 @@ with open_store(url) as store:
     elif role == "save":
         for n in range(20):
             try:
+                messages = [{"role": "user", "content": f"{worker}-{m}"} for m in range(3)]
                 store.save(f"agent:s{n}", {"created_at": "2024-01-01T00:00:00Z",
-                           "messages": [{"role": "user", "content": f"{worker}-{m}"} for m in range(3)]})
+                           "messages": messages})
                 done["saved"] += 1
             except SessionExists:
                 done["refused"] += 1
@@ -46,7 +47,8 @@ with open_store(url) as store:
             store.save("agent:shared", {"created_at": "2024-01-01T00:00:00Z", "by": worker,
                        "messages": [{"role": "user", "content": f"{worker}"}] * (worker + 1)},
                        replace=True)
-            store.append(store.resolve("agent:shared"), {"role": "assistant", "content": f"{worker}+"})
+            store.append(store.resolve("agent:shared"),
+                         {"role": "assistant", "content": f"{worker}+"})
     elif role == "open":
         done["version"] = store.status()["schema_version"]
 print(json.dumps(done))

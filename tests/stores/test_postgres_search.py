@@ -152,8 +152,8 @@ def test_migrating_a_database_that_holds_sessions_computes_their_words(pg_url):
         columns = {
             row[0]
             for row in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'mofa_messages'"
-                " AND table_schema = current_schema()"
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'mofa_messages' AND table_schema = current_schema()"
             ).fetchall()
         }
         assert "words" in columns and "folded" not in columns

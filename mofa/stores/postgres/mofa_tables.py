@@ -18,7 +18,10 @@ from mofa.stores.base import SessionFilter
 
 ORIGIN = "mofa-tables"
 
-_SESSION_COLUMNS = "id::text, user_id::text, agent_id::text, tenant_id::text, title, metadata, create_time, update_time"
+_SESSION_COLUMNS = (
+    "id::text, user_id::text, agent_id::text, tenant_id::text, title, metadata, create_time,"
+    " update_time"
+)
 
 
 def present(conn) -> bool:
@@ -71,7 +74,7 @@ def rows(conn, wanted: SessionFilter, wide: bool = False) -> list:
 
     if wanted.origin is not None and wanted.origin != ORIGIN:
         return []
-    found = []
+    found: list[tuple] = []
     first_user = (
         ", (SELECT m.content FROM entity_llm_message m WHERE m.chat_session_id = s.id"
         " AND m.role = 'user' ORDER BY m.create_time, m.id LIMIT 1)"
@@ -122,8 +125,8 @@ def agents_starting(conn, prefix: str, limit: int) -> list[str]:
     return [
         row[0]
         for row in conn.execute(
-            "SELECT DISTINCT agent_id::text FROM entity_chat_session WHERE starts_with(agent_id::text, %s)"
-            " ORDER BY 1 LIMIT %s",
+            "SELECT DISTINCT agent_id::text FROM entity_chat_session"
+            " WHERE starts_with(agent_id::text, %s) ORDER BY 1 LIMIT %s",
             (prefix, limit),
         ).fetchall()
     ]

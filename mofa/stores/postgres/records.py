@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from mofa.errors import CorruptSession, InvalidSessionId, StoreError
 from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session
@@ -74,6 +74,10 @@ def storable(text: str) -> bool:
     return True
 
 
+@overload
+def cleaned(text: str) -> str: ...
+@overload
+def cleaned(text: None) -> None: ...
 def cleaned(text: str | None) -> str | None:
     """A derived value made storable: NUL and lone surrogates become U+FFFD."""
     if text is None or storable(text):

@@ -131,7 +131,7 @@ def fill_words(conn, progress=None) -> int:
             ).fetchall()
             if not batch:
                 break
-            origins, ids, positions, texts = (list(column) for column in zip(*batch))
+            origins, ids, positions, texts = (list(column) for column in zip(*batch, strict=True))
             conn.execute(
                 "UPDATE mofa_messages m SET words = v.words"
                 " FROM unnest(%s::text[], %s::text[], %s::integer[], %s::text[], %s::text[])"
@@ -151,7 +151,8 @@ def stale_words(conn, progress=None, limit: int = 1000) -> list[tuple[str, str, 
     """(origin, session_id, position) of the messages whose `words` are not those of their
     text (at most `limit`), reading every message once, in batches."""
     total = conn.execute("SELECT count(*) FROM mofa_messages").fetchone()[0]
-    stale, done, after = [], 0, None
+    stale: list[tuple[str, str, int]] = []
+    done, after = 0, None
     while len(stale) < limit:
         batch = conn.execute(
             "SELECT origin, session_id, position, text, words FROM mofa_messages"

@@ -8,13 +8,14 @@ becomes a named error whose message never shows a password.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import math
 import sys
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mofa.errors import (
     AmbiguousSessionId,
@@ -31,6 +32,7 @@ from mofa.numbers import exact_float
 from mofa.plurals import counted
 from mofa.session import JSON_LAYOUT, Session
 from mofa.stores.base import (
+    ALL,
     Problem,
     QueryResult,
     SearchHit,
@@ -137,10 +139,11 @@ class PostgresSessionStore(SessionStore):
             raise StoreError(f"PostgreSQL error at {self.where}: {one_line(error)}") from None
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self, wanted: SessionFilter = SessionFilter(), wide: bool = False) -> list:
+    def list(self, wanted: SessionFilter = ALL, wide: bool = False) -> builtins.list:
         if wanted.limit is not None and wanted.limit <= 0:
             return []
-        conditions, params = [], []
+        conditions: builtins.list[str] = []
+        params: builtins.list[object] = []
         for column, operator, value in (
             ("agent", "=", wanted.agent),
             ("created_at", ">=", wanted.since),
@@ -191,12 +194,12 @@ class PostgresSessionStore(SessionStore):
         if wide:
             from mofa.stores.wide import WideRow
 
-            return [WideRow(*row[:-1], row[-1] if many else None) for row in rows]
+            return [WideRow._make((*row[:-1], row[-1] if many else None)) for row in rows]
         if many:
             return [OriginRow._make(row) for row in rows]
         return [SessionRow._make(row[:-1]) for row in rows]
 
-    def origins(self) -> list[str]:
+    def origins(self) -> builtins.list[str]:
         """The origins of the sessions held ('' for those written directly)."""
         with self._errors():
             # A loose index scan: one probe per origin, however many sessions each has.
@@ -231,8 +234,8 @@ class PostgresSessionStore(SessionStore):
                 # A short id names the session whose session part it is, if exactly one has it
                 # (a MoFA key without ':' is its own session part).
                 found = self.conn.execute(
-                    f"SELECT session_id, agent, name, origin FROM mofa_sessions WHERE name = %s{mine}"
-                    " ORDER BY session_id, origin LIMIT 1000",
+                    "SELECT session_id, agent, name, origin FROM mofa_sessions"
+                    f" WHERE name = %s{mine} ORDER BY session_id, origin LIMIT 1000",
                     (text, *params),
                 ).fetchall()
                 if any(row[0] == text for row in found):  # a MoFA key: its own id, verbatim
@@ -264,7 +267,7 @@ class PostgresSessionStore(SessionStore):
         return self.resolve(session_id, "")
 
     @staticmethod
-    def _candidates(found: list) -> list[str]:
+    def _candidates(found: builtins.list) -> builtins.list[str]:
         if len({row[3] for row in found}) > 1:
             return [qualified(row[0], row[3]) for row in found]
         return [row[0] for row in found]
@@ -303,8 +306,8 @@ class PostgresSessionStore(SessionStore):
         )
 
     def search(
-        self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None
-    ) -> list[SearchHit]:
+        self, query: str, wanted: SessionFilter = ALL, role: str | None = None
+    ) -> builtins.list[SearchHit]:
         """The plain matcher's answer (`mofa.searching`), decided by the database: each term is
         a `LIKE` over the messages' folded words (mofa.stores.postgres.search), narrowed by the
         pg_trgm index when there is one; sessions are counted, ordered and limited in SQL, and
@@ -329,6 +332,7 @@ class PostgresSessionStore(SessionStore):
                 session_params.append(value)
         if role is not None and not records.storable(role):
             return []
+        rows: builtins.list[Any] | None
         with self._errors():
             if wanted.origin == mofa_tables.ORIGIN:
                 rows = []
@@ -381,11 +385,11 @@ class PostgresSessionStore(SessionStore):
     def _counted(
         self,
         tree,
-        session_conditions: list[str],
-        session_params: list,
+        session_conditions: builtins.list[str],
+        session_params: builtins.list,
         role: str | None,
         limit: int | None,
-    ) -> list[tuple]:
+    ) -> builtins.list[tuple]:
         """Every session's matching messages counted (what a search without a limit, or with
         OR or a negation, needs): the query a boolean combination of `LIKE`s over the
         messages' folded words (mofa.stores.postgres.search), ordered and limited in SQL."""
@@ -415,7 +419,7 @@ class PostgresSessionStore(SessionStore):
         )
         return self.conn.execute(sql, params).fetchall()
 
-    def complete_ids(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_ids(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         """Ids starting with `prefix` (and, for a short prefix, ids whose session part does),
         MoFA's own chat sessions included."""
         if not records.storable(prefix):
@@ -435,7 +439,7 @@ class PostgresSessionStore(SessionStore):
                 ids += mofa_tables.ids_starting(self.conn, prefix, limit)
         return sorted(set(ids))[:limit]
 
-    def complete_agents(self, prefix: str, limit: int = 200) -> list[str]:
+    def complete_agents(self, prefix: str, limit: int = 200) -> builtins.list[str]:
         if not records.storable(prefix):
             return []
         with self._errors():
@@ -488,7 +492,7 @@ class PostgresSessionStore(SessionStore):
             # and, only when this statement created it, its messages. The insert takes the id
             # (or waits for a concurrent saver of the same id, then sees its row): exactly one
             # of several savers creates it.
-            columns = [list(column) for column in zip(*message_rows)] or [
+            columns = [list(column) for column in zip(*message_rows, strict=True)] or [
                 [] for _ in MessageRecord._fields
             ]
             with self._errors():
@@ -592,7 +596,7 @@ class PostgresSessionStore(SessionStore):
         return records.cleaned(title_of(metadata, messages))
 
     # -- mirroring (mofa-indexd --sync-to) ------------------------------------------------
-    def mirror_hashes(self, origin: str, ids: list[str] | None = None) -> dict[str, str]:
+    def mirror_hashes(self, origin: str, ids: builtins.list[str] | None = None) -> dict[str, str]:
         """session_id -> content_hash of the sessions mirrored from `origin` (of `ids` only,
         when given), as the database holds them now: a session that lost message rows has
         the hash '' (it is sent again whole)."""
@@ -637,8 +641,8 @@ class PostgresSessionStore(SessionStore):
     def mirror_apply(
         self,
         origin: str,
-        upserts: list,
-        deletes: list[str],
+        upserts: builtins.list,
+        deletes: builtins.list[str],
         sessions: int,
         owner: tuple[str, str] | None = None,
     ) -> None:
@@ -691,7 +695,7 @@ class PostgresSessionStore(SessionStore):
                 (origin, sessions),
             )
 
-    def origin_status(self) -> list[dict[str, object]]:
+    def origin_status(self) -> builtins.list[dict[str, object]]:
         """Per mirroring origin: when it last synced, how long ago, how many sessions."""
         with self._errors():
             rows = self.conn.execute(

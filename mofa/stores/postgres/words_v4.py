@@ -44,8 +44,9 @@ def _function_v4(name: str, changes: str, removed: str | None) -> str:
 
 
 def create_v4(conn) -> None:
-    """Migration m004 as shipped (m005 replaces what it made): the table, its triggers and its contents, in the caller's transaction (the triggers
-    lock `mofa_messages` against writers until it commits, so none is missed or doubled)."""
+    """Migration m004 as shipped (m005 replaces what it made): the table, its triggers and its
+    contents, in the caller's transaction (the triggers lock `mofa_messages` against writers
+    until it commits, so none is missed or doubled)."""
     conn.execute(
         f"""
         CREATE TABLE {TABLE} (
