@@ -71,6 +71,9 @@ def cli(
     Examples:
       mofa session list --limit 10
       mofa --sessions-dir ./examples/sessions session show agent-001:session-123
+      mofa --timezone Europe/Paris session list           # times in another zone
+      mofa --color always session search refund | less -R
+      mofa --no-pager session show session-123 --full     # never through a pager
     """
     from click.core import ParameterSource
 
