@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from mofa.errors import CorruptSession, MofaError, RefusedPath, SessionPermissionError, StoreError
+from mofa.reading import NO_FOLLOW_READ
 
 MANIFEST = "manifest.jsonl"
 SUFFIX = ".json"
@@ -32,7 +33,6 @@ _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _LONGEST = 200  # bytes of a name before `+N.json`: well inside NAME_MAX (255)
 _MOST_COPIES = 100_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class ArchivedFile(NamedTuple):
@@ -304,7 +304,7 @@ class Archive:
 def _read_at(dir_fd: int, name: str, shown: str, limit: int | None = None) -> bytes:
     """A regular file's bytes, opened relative to `dir_fd` without following a symlink."""
     try:
-        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, NO_FOLLOW_READ, dir_fd=dir_fd)
     except FileNotFoundError:
         raise StoreError(f"cannot read {shown}: no such file") from None
     except OSError as error:

@@ -22,7 +22,7 @@ class ExportedSession(NamedTuple):
 def read_export(path: str, data: bytes | None = None) -> ExportedSession:
     """The session in an export file; raises CorruptSession when it is not one."""
     if data is None:
-        from mofa.stores.files import read_bytes  # its errors, and its size limit, fit here too
+        from mofa.reading import read_bytes  # its errors, and its size limit, fit here too
 
         data = read_bytes(path)
     document = _decode(path, data)

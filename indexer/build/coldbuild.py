@@ -31,6 +31,7 @@ from indexer.index.rows import BadRow, IndexRow, columns, insert_sql
 from indexer.index.transactions import write_transaction
 from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
+from mofa.reading import NO_FOLLOW_READ
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX
 from mofa.timestamps import UNKNOWN, epoch_ns_index_text, precise_index_text
 
@@ -44,9 +45,6 @@ _CANONICAL = re.compile(
 ).fullmatch
 _NINE_ZEROS = "000000000"
 _INT64_MAX = 2**63 - 1
-# A file is opened as a scan stats it, never through a symlink; O_NONBLOCK so that a FIFO put
-# in a file's place does not block the open (its fstat then says it is no regular file).
-_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _DIR_READ = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _INSERT_SESSIONS = insert_sql("sessions", IndexRow, "INSERT OR IGNORE")
 _INSERT_BAD = insert_sql("bad_files", BadRow, "INSERT OR REPLACE")
@@ -192,7 +190,7 @@ def parse_batch(batch: tuple) -> Batch:
             data = st = None
             if lean:
                 try:
-                    fd = os.open(name, _READ, dir_fd=dir_fd)
+                    fd = os.open(name, NO_FOLLOW_READ, dir_fd=dir_fd)
                 except OSError:
                     fd = -1
                 if fd >= 0:

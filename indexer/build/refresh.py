@@ -28,15 +28,15 @@ from indexer.index.rows import (
     IndexRow,
     StatKey,
     as_duplicate,
-    claim_rank,
     columns,
     insert_sql,
+    row_claim,
 )
 from indexer.index.transactions import write_transaction
 from mofa import tree
 from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+from mofa.reading import load_path
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
-from mofa.stores.files import load_path
 
 RACY_NS = 100_000_000
 PARALLEL_THRESHOLD = 1_000
@@ -639,7 +639,7 @@ class Refresher:
         self._wrote_dir(directory, digest)
 
     def _insert_sessions(self, rows: list[IndexRow], bad: list[BadRow]) -> None:
-        """Insert session rows. Where two files claim one id, `claim_rank` picks the one that
+        """Insert session rows. Where two files claim one id, `row_claim` picks the one that
         stays listed, whichever was read first; the other is left out as a duplicate."""
         if not rows:
             return
@@ -657,7 +657,7 @@ class Refresher:
             other = IndexRow._make(found) if found is not None else None
             if other is None or (other.dir, other.file) == (row.dir, row.file):
                 continue
-            if claim_rank(row) < claim_rank(other):
+            if row_claim(row) < row_claim(other):
                 conn.execute("DELETE FROM sessions WHERE session_id = ?", (row.session_id,))
                 conn.execute(insert_sql("sessions", IndexRow), row)
                 conn.execute(

@@ -3,11 +3,10 @@
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
 # compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
-import os
 from typing import NamedTuple
 
-from mofa.ids import mofa_file_stem
-from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
+from mofa.reading import claim_rank, duplicate_warning
+from mofa.session import JSON_LAYOUT
 
 
 class StatKey(NamedTuple):
@@ -67,17 +66,9 @@ def insert_sql(table: str, row_type, verb: str = "INSERT") -> str:
     )
 
 
-def claim_rank(row: IndexRow) -> tuple:
-    """DESIGN "Session ids": which of several files that claim one id wins. The per-agent file
-    over a JSONL header; among JSONL files the one whose name is the key's own file name; then
-    the first path in byte order."""
-    if row.layout == JSON_LAYOUT:
-        kind = 0
-    elif row.file == mofa_file_stem(row.session_id) + JSONL_SUFFIX:
-        kind = 1
-    else:
-        kind = 2
-    return (kind, os.fsencode(row.path))
+def row_claim(row: IndexRow) -> tuple:
+    """`mofa.reading.claim_rank` of a row's file: the least of one id's rows stays listed."""
+    return claim_rank(row.session_id, row.layout == JSON_LAYOUT, row.file, row.path)
 
 
 def as_duplicate(row: IndexRow, winner_path: str) -> BadRow:
@@ -85,7 +76,7 @@ def as_duplicate(row: IndexRow, winner_path: str) -> BadRow:
         row.dir,
         row.file,
         row.path,
-        f"{row.path}: session id {row.session_id!r} is also used by {winner_path}; left out",
+        duplicate_warning(row.path, winner_path, row.session_id),
         row.session_id,
         row.session_id,
         row.size,

@@ -233,7 +233,7 @@ def _read(root: str, item: _Pending) -> Session | None:
     """The session a row names, read from its file; None when it is no longer that session."""
     from mofa import tree
     from mofa.errors import MofaError
-    from mofa.stores.files import load_path
+    from mofa.reading import load_path
 
     stat = tree.FileStat(item.file, *item.stamp[1:])
     try:
