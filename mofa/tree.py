@@ -8,7 +8,7 @@ Hidden names, symlinks, temporary files and other extensions are never sessions.
 
 import errno
 import os
-from stat import S_ISDIR, S_ISREG
+from stat import S_ISREG
 from typing import NamedTuple
 
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
@@ -330,14 +330,6 @@ def session_files(
             places.append((agent, files))
     places.append(("", listing.jsonl))
     return places
-
-
-def is_agent_dir(path: str) -> bool:
-    """True for a real directory (a symlink to one is not)."""
-    try:
-        return S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def regular_file_stat(path: str) -> os.stat_result | None:

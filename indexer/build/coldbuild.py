@@ -27,10 +27,19 @@ from datetime import datetime
 from stat import S_ISREG
 from typing import NamedTuple
 
-from indexer.index.rows import BadRow, IndexRow, columns, insert_sql
-from indexer.index.transactions import write_transaction
+from indexer.index.rows import (
+    INT64_MAX,
+    BadRow,
+    IndexRow,
+    clamp_int64,
+    columns,
+    insert_sql,
+    tags_text,
+)
+from indexer.index.transactions import bulk_write, write_transaction
 from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
+from mofa.layouts import fast_loads
 from mofa.reading import NO_FOLLOW_READ
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX
 from mofa.timestamps import UNKNOWN, epoch_ns_index_text, precise_index_text
@@ -44,7 +53,6 @@ _CANONICAL = re.compile(
     r"(?:\.([0-9]{1,9}))?(?:Z|\+00:00)"
 ).fullmatch
 _NINE_ZEROS = "000000000"
-_INT64_MAX = 2**63 - 1
 _DIR_READ = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _INSERT_SESSIONS = insert_sql("sessions", IndexRow, "INSERT OR IGNORE")
 _INSERT_BAD = insert_sql("bad_files", BadRow, "INSERT OR REPLACE")
@@ -79,25 +87,11 @@ def index_time(value) -> str | None:
     return precise_index_text(value)
 
 
-_loads = None
-
-
-def _orjson_loads():
-    global _loads
-    if _loads is None:
-        try:
-            from orjson import loads
-        except ImportError:
-            loads = False
-        _loads = loads
-    return _loads
-
-
 def lean_fields(data: bytes, mtime_ns: int) -> tuple:
     """(created_at, updated_at, message_count, status, user_id, tags) of a plainly well-formed
     per-agent session file read as `data`, as `Session.summary` gives them; raises _Unusual for
     anything else."""
-    loads = _loads or _orjson_loads()
+    loads = fast_loads()
     if not loads:
         raise _Unusual
     try:
@@ -134,21 +128,10 @@ def lean_fields(data: bytes, mtime_ns: int) -> tuple:
     tags = metadata.get("tags")
     if type(tags) is list:
         tags = [tag for tag in tags if type(tag) is str]
-        tags = _tags_text(tags) if tags else None
+        tags = tags_text(tags) if tags else None
     else:
         tags = None
     return created, updated, len(messages), status, user, tags
-
-
-def _tags_text(tags: list[str]) -> str:
-    """`json.dumps(tags, ensure_ascii=False)` (what the reference parser stores), written by
-    hand for plain printable ASCII tags, which need no escape."""
-    joined = "".join(tags)
-    if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
-        return '["' + '", "'.join(tags) + '"]'
-    import json
-
-    return json.dumps(tags, ensure_ascii=False)
 
 
 class Batch(NamedTuple):
@@ -183,7 +166,7 @@ def parse_batch(batch: tuple) -> Batch:
     except OSError:
         return Batch([], 0, bad, 0, 0, False)  # gone since the listing, its files with it
     limit = tree.max_session_bytes()
-    lean = bool(directory) and bool(_orjson_loads())
+    lean = bool(directory) and bool(fast_loads())
     add_session = sessions.append
     try:
         for name in names:
@@ -243,8 +226,8 @@ def parse_batch(batch: tuple) -> Batch:
                     )
                 else:
                     fields = parsed.row
-            if mtime_ns > _INT64_MAX or mtime_ns < -_INT64_MAX:  # beyond year 2262: clamped
-                mtime_ns = max(min(mtime_ns, _INT64_MAX), -_INT64_MAX)
+            if mtime_ns > INT64_MAX or mtime_ns < -INT64_MAX:  # beyond year 2262: clamped
+                mtime_ns = clamp_int64(mtime_ns)
             if ctime_ns >= racy_after:  # kept with a ctime that never matches: read again next time
                 ctime_ns = -1
                 racy = True
@@ -307,19 +290,6 @@ def _pack(rows: list) -> bytes:
         conn.executemany(_INSERT_BATCH, rows)
         conn.execute("COMMIT")
         return conn.serialize()
-    finally:
-        conn.close()
-
-
-def unpack(sessions: bytes | list) -> list[tuple]:
-    """The session rows of a Batch, as plain tuples."""
-    if type(sessions) is not bytes:
-        return sessions
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute("ATTACH ':memory:' AS batch")
-        conn.deserialize(sessions, name="batch")
-        return conn.execute(_SELECT_BATCH).fetchall()
     finally:
         conn.close()
 
@@ -470,18 +440,15 @@ class BulkFill:
     def _locked(self, work):
         """`work()` in one write transaction, with a bulk load's page cache and no fsync."""
         conn = self.conn
-        conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA synchronous = OFF")  # the index is disposable (see Refresher._apply)
-        if _PACKED:
-            conn.execute("ATTACH ':memory:' AS batch")  # never within a transaction: before it
-        try:
-            with write_transaction(conn):
-                return work()
-        finally:
+        with bulk_write(conn):
             if _PACKED:
-                conn.execute("DETACH DATABASE batch")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -2000")
+                conn.execute("ATTACH ':memory:' AS batch")  # never within a transaction: before it
+            try:
+                with write_transaction(conn):
+                    return work()
+            finally:
+                if _PACKED:
+                    conn.execute("DETACH DATABASE batch")
 
     def _fill(self, listed: list) -> int:
         from indexer.build.refresh import RACY_NS

@@ -16,6 +16,7 @@ looks again.
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
 # compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -28,11 +29,13 @@ from indexer.index.rows import (
     IndexRow,
     StatKey,
     as_duplicate,
+    clamp_int64,
     columns,
     insert_sql,
     row_claim,
+    tags_text,
 )
-from indexer.index.transactions import write_transaction
+from indexer.index.transactions import bulk_write, write_transaction
 from mofa import tree
 from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 from mofa.reading import load_path
@@ -67,12 +70,7 @@ class Plan(NamedTuple):
 
 def stat_key(stat: tree.FileStat) -> StatKey:
     # An mtime set far beyond year 2262 does not fit SQLite's 64-bit integer: clamp it.
-    return StatKey(
-        stat.size, max(min(stat.mtime_ns, _INT64_MAX), -_INT64_MAX), stat.ino, stat.ctime_ns
-    )
-
-
-_INT64_MAX = 2**63 - 1
+    return StatKey(stat.size, clamp_int64(stat.mtime_ns), stat.ino, stat.ctime_ns)
 
 
 def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
@@ -94,7 +92,7 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
         summary.message_count,
         _text(summary.status),
         _text(summary.user_id),
-        _tags_text(tags) if tags else None,
+        tags_text(tags) if tags else None,
         session.path,
         summary.layout,
         directory,
@@ -102,12 +100,6 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
         *key,
     )
     return Parsed(key, row, None)
-
-
-def _tags_text(tags: list[str]) -> str:
-    import json
-
-    return _text(json.dumps(tags, ensure_ascii=False))
 
 
 def _text(value):
@@ -505,20 +497,9 @@ class Refresher:
         )
 
     def _apply(self, plan: "Plan", parsed: dict, big: bool, force: bool) -> int:
-        conn = self.conn
-        if big:
-            # A bulk write: more page cache, and no fsync. The index is disposable: a crash
-            # of the program loses nothing; a crash of the machine costs at worst a rebuild.
-            conn.execute("PRAGMA cache_size = -65536")
-            conn.execute("PRAGMA synchronous = OFF")
-        try:
-            with write_transaction(conn):
-                changed = self._apply_locked(plan, parsed, force)
-        finally:
-            if big:
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA cache_size = -2000")
-        return changed
+        with bulk_write(self.conn) if big else contextlib.nullcontext():
+            with write_transaction(self.conn):
+                return self._apply_locked(plan, parsed, force)
 
     def _apply_locked(self, plan: "Plan", parsed: dict, force: bool) -> int:
         """Write one directory. The plan was made without the lock: if another process wrote

@@ -66,6 +66,30 @@ def insert_sql(table: str, row_type, verb: str = "INSERT") -> str:
     )
 
 
+INT64_MAX = 2**63 - 1
+
+
+def clamp_int64(value: int) -> int:
+    """An integer SQLite can hold (an mtime set beyond year 2262 does not fit 64 bits)."""
+    return max(min(value, INT64_MAX), -INT64_MAX)
+
+
+def tags_text(tags: list[str]) -> str:
+    """The `tags` column: `json.dumps(tags, ensure_ascii=False)` (written by hand for plain
+    printable ASCII tags, which need no escape), a lone surrogate kept as an escape."""
+    joined = "".join(tags)
+    if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+        return '["' + '", "'.join(tags) + '"]'
+    import json
+
+    text = json.dumps(tags, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # SQLite holds UTF-8
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def row_claim(row: IndexRow) -> tuple:
     """`mofa.reading.claim_rank` of a row's file: the least of one id's rows stays listed."""
     return claim_rank(row.session_id, row.layout == JSON_LAYOUT, row.file, row.path)

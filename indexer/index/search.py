@@ -5,8 +5,7 @@ nobody searches pays nothing: no tables, no triggers, no work in a refresh. Once
 `meta` key 'search' holds its version), triggers on `sessions` queue every session whose row a
 refresh changes, and `ensure_search` before each search re-reads the queued sessions whose file
 stat differs from what it indexed: the search data is never older than the listing, whoever
-refreshed. `update_search` is a hook by which a refresh can index the sessions it just parsed
-itself, saving the search that re-read.
+refreshed.
 
 One FTS row per message: its text (a string content, or every string inside structured content)
 and its role. The row id holds the session (`search_sessions.id`) in its high bits and the
@@ -17,7 +16,7 @@ delete, and no id or position is stored a million times over.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import NamedTuple
 
 from indexer.index.transactions import write_transaction
@@ -153,14 +152,6 @@ def drop_search(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM meta WHERE key = 'search'")
 
 
-def _in_transaction(conn: sqlite3.Connection, work):
-    """Run `work` in the caller's transaction when there is one, else in a new one."""
-    if conn.in_transaction:
-        return work()
-    with write_transaction(conn):
-        return work()
-
-
 def _forget(conn: sqlite3.Connection, session_id: str) -> None:
     for (key,) in conn.execute(
         "SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)
@@ -277,38 +268,6 @@ def ensure_search(
         if progress and total:
             progress(done, total)
     return total
-
-
-def update_search(
-    conn: sqlite3.Connection, removed_ids: Iterable[str], sessions: Iterable[Session]
-) -> int:
-    """The refresh's hook: drop the search data of `removed_ids`, and (re)index `sessions`,
-    just parsed, so that the next search has nothing of theirs to read. Call it after writing
-    their `sessions` rows, in the same transaction; it does nothing (one look-up) while nobody
-    has searched. Returns how many sessions it indexed."""
-    if not search_exists(conn):
-        return 0
-    sessions = list(sessions)
-
-    def work() -> int:
-        for session_id in removed_ids:
-            if _row_stamp(conn, session_id) is None:
-                _forget(conn, session_id)
-                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (session_id,))
-        added = 0
-        for session in sessions:
-            stamp = _row_stamp(conn, session.session_id)
-            # Only the file that `list` shows for the id: a duplicate's text is not its text.
-            if stamp is not None and stamp[0] == session.path:
-                _forget(conn, session.session_id)
-                _add(conn, session, stamp)
-                conn.execute(
-                    "DELETE FROM search_pending WHERE session_id = ?", (session.session_id,)
-                )
-                added += 1
-        return added
-
-    return _in_transaction(conn, work)
 
 
 # -- searching ---------------------------------------------------------------------------------

@@ -72,10 +72,6 @@ class SessionIndex:
 
     def close(self) -> None:
         self.conn.close()
-        self._closed = self.conn
-
-    def closed(self, conn: sqlite3.Connection) -> bool:
-        return getattr(self, "_closed", None) is conn
 
     def _repaired(self, operation, reads: bool = False):
         """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again
