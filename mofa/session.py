@@ -4,8 +4,8 @@
 # compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
 
 from datetime import datetime
-from typing import NamedTuple
 
+from mofa.stores.rows import session_row_type
 from mofa.timestamps import (
     UNKNOWN,
     epoch_ns_index_text,
@@ -154,15 +154,6 @@ class Session:
         )
 
 
-class SessionSummary(NamedTuple):
-    """What `list` shows of a session: one row of the index."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    layout: str
+SessionSummary = session_row_type(
+    "SessionSummary", [("layout", str)], "What `list` shows of a session, and its layout.", __name__
+)

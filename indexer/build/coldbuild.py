@@ -44,7 +44,7 @@ from mofa.reading import NO_FOLLOW_READ
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX
 from mofa.timestamps import UNKNOWN, epoch_ns_index_text, precise_index_text
 
-BATCH = 256  # files per message to and from a worker
+WORKER_BATCH = 256  # files per message to and from a worker
 
 # The form MoFA and most writers use: UTC, 0 to 9 fraction digits. Anything else (offsets,
 # lower case, spaces, commas) goes through the reference parser.
@@ -134,7 +134,7 @@ def lean_fields(data: bytes, mtime_ns: int) -> tuple:
     return created, updated, len(messages), status, user, tags
 
 
-class Batch(NamedTuple):
+class ParsedBatch(NamedTuple):
     """What a worker made of some files of one directory (see `parse_batch`)."""
 
     sessions: bytes | list  # rows in IndexRow's field order, packed (see _pack) or plain tuples
@@ -145,7 +145,7 @@ class Batch(NamedTuple):
     racy: bool  # a file's ctime was too recent to trust (see refresh.RACY_NS)
 
 
-def parse_batch(batch: tuple) -> Batch:
+def parse_batch(batch: tuple) -> ParsedBatch:
     """Worker side: read the files `names` of `directory` (root, directory, names, racy_after),
     each stat-ed on the descriptor it is read through, so that a row's stat key is that of
     what was read (a file replaced since the listing gives the row of the new one, and the
@@ -164,7 +164,7 @@ def parse_batch(batch: tuple) -> Batch:
     try:  # an agent directory never through a symlink, even one swapped in since the listing
         dir_fd = os.open(dir_path, _DIR_READ | (os.O_NOFOLLOW if directory else 0))
     except OSError:
-        return Batch([], 0, bad, 0, 0, False)  # gone since the listing, its files with it
+        return ParsedBatch([], 0, bad, 0, 0, False)  # gone since the listing, its files with it
     limit = tree.max_session_bytes()
     lean = bool(directory) and bool(fast_loads())
     add_session = sessions.append
@@ -270,7 +270,7 @@ def parse_batch(batch: tuple) -> Batch:
     finally:
         os.close(dir_fd)
     sessions.sort()  # in primary-key order: a B-tree grows fastest at its end
-    return Batch(
+    return ParsedBatch(
         _pack(sessions) if sessions and _PACKED else sessions,
         len(sessions),
         bad,
@@ -382,8 +382,8 @@ class BulkFill:
                 continue  # as it was written, empty
             listed.append(place)
             racy_after = place.scan_start - RACY_NS
-            for start in range(0, len(names), BATCH):
-                self._pending.append((directory, names[start : start + BATCH], racy_after))
+            for start in range(0, len(names), WORKER_BATCH):
+                self._pending.append((directory, names[start : start + WORKER_BATCH], racy_after))
             self.parser.total += len(names)
             self._pooled = self._pooled or self.parser.total >= threshold
             if self._pooled:
@@ -468,19 +468,19 @@ class BulkFill:
         progress, done, total = self.parser.progress, 0, self.parser.total
         changed = 0
         for place in listed:
-            batches: list[Batch] = []
+            batches: list[ParsedBatch] = []
             bad: list[tuple] = []
             files = hash_sum = 0
             racy = False
             names = place.names or ()
-            for start in range(0, len(names), BATCH):
+            for start in range(0, len(names), WORKER_BATCH):
                 batch = next(results)
                 batches.append(batch)
                 bad += batch.bad
                 files += batch.files
                 hash_sum += batch.hash_sum
                 racy |= batch.racy
-                done += min(BATCH, len(names) - start)
+                done += min(WORKER_BATCH, len(names) - start)
                 if progress:
                     progress(done, total)
             if generations.get(place.directory) != place.generation:

@@ -112,13 +112,13 @@ def _text(value):
     return value
 
 
-def _parse_batch(batch):
+def _parse_jobs(batch):
     """Worker side: parse a batch of (root, directory, FileStat) jobs of one directory."""
     root, directory, stats = batch
     return [(stat[0], parse_one(root, directory, tree.FileStat(*stat))) for stat in stats]
 
 
-BATCH = 128
+PARSE_BATCH = 128
 
 
 class FileParser:
@@ -152,11 +152,11 @@ class FileParser:
         )
         if big and self.pool() is not None:
             batches = _batches(jobs)
-            futures = [self.submit(_parse_batch, batch) for batch in batches]
+            futures = [self.submit(_parse_jobs, batch) for batch in batches]
             results = (
                 (batch[1], name, parsed)
                 for batch, future in zip(batches, futures, strict=True)
-                for name, parsed in self.collect(future, batch, _parse_batch)
+                for name, parsed in self.collect(future, batch, _parse_jobs)
             )
         else:
             results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
@@ -726,10 +726,10 @@ class Refresher:
 
 
 def _batches(jobs: list) -> list:
-    """(root, directory, [plain stat tuples]) batches of at most BATCH files of one directory."""
+    """(root, directory, [plain stat tuples]) batches of at most PARSE_BATCH files of one directory."""
     batches = []
     for root, directory, stat in jobs:
-        if not batches or batches[-1][1] != directory or len(batches[-1][2]) >= BATCH:
+        if not batches or batches[-1][1] != directory or len(batches[-1][2]) >= PARSE_BATCH:
             batches.append((root, directory, []))
         batches[-1][2].append(tuple(stat))
     return batches

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from mofa.reading import claim_rank, duplicate_warning
 from mofa.session import JSON_LAYOUT
+from mofa.stores.rows import session_row_type
 
 
 class StatKey(NamedTuple):
@@ -18,26 +19,22 @@ class StatKey(NamedTuple):
     ctime_ns: int
 
 
-class IndexRow(NamedTuple):
-    """One row of `sessions`: the documented columns, then where the file is and its stat."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    tags: str | None  # metadata.tags as a JSON array of strings, NULL when it has none
-    path: str
-    layout: str
-    dir: str
-    file: str
-    size: int
-    mtime_ns: int
-    inode: int
-    ctime_ns: int
+IndexRow = session_row_type(
+    "IndexRow",
+    [
+        ("tags", str | None),  # metadata.tags as a JSON array of strings, NULL when it has none
+        ("path", str),
+        ("layout", str),
+        ("dir", str),
+        ("file", str),
+        ("size", int),
+        ("mtime_ns", int),
+        ("inode", int),
+        ("ctime_ns", int),
+    ],
+    "One row of `sessions`: the documented columns, then where the file is and its stat.",
+    __name__,
+)
 
 
 class BadRow(NamedTuple):

@@ -37,7 +37,7 @@ from mofa.session import Session
 SEARCH_VERSION = "2"
 TOKENIZER = "unicode61 remove_diacritics 2"
 POSITION_BITS = 24  # messages after the 16,777,216th of one session are not searched
-BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
+SEARCH_BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
 Progress = Callable[[int, int], None]
 
 _STAMP = ("path", "size", "mtime_ns", "inode", "ctime_ns")
@@ -54,7 +54,7 @@ class SearchFilter(NamedTuple):
     limit: int | None = 20
 
 
-class SearchHit(NamedTuple):
+class IndexHit(NamedTuple):
     """One matching session: `snippet` marks each match with MARK_START ... MARK_END. It is
     the session's text as stored: escape it (mofa.render.printable) before a terminal shows it."""
 
@@ -252,8 +252,8 @@ def ensure_search(
     items = _pending(conn)
     total = sum(item.read for item in items)
     done = 0
-    for start in range(0, len(items), BATCH):
-        batch = items[start : start + BATCH]
+    for start in range(0, len(items), SEARCH_BATCH):
+        batch = items[start : start + SEARCH_BATCH]
         sessions = [_read(root, item) if item.read else None for item in batch]
         with write_transaction(conn):
             for item, session in zip(batch, sessions):
@@ -275,7 +275,7 @@ def ensure_search(
 
 def search(
     conn: sqlite3.Connection, query: str, where: SearchFilter = SearchFilter()
-) -> list[SearchHit]:
+) -> list[IndexHit]:
     """The sessions with messages matching `query`, best first (most matching messages, then
     the newest, as every store orders them; `score` is their bm25 sum, for information), each with its number of matching messages and a snippet of its first match (by
     mofa.searching's rule, as every store makes it, not FTS5's snippet()).
@@ -323,7 +323,7 @@ def search(
             "SELECT content FROM search_messages WHERE rowid = ?", (first,)
         ).fetchone()
         snippet = (match_message(text[0], terms) if text else None) or ""
-        hits.append(SearchHit(session_id, agent, created_at, matches, snippet, score))
+        hits.append(IndexHit(session_id, agent, created_at, matches, snippet, score))
     return hits
 
 

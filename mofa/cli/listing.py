@@ -102,19 +102,14 @@ def write_json(rows) -> None:
     sys.stdout.flush()
 
 
-def _plain(text) -> bool:
-    """True when JSON writes `text` as it is between quotes (no escape, valid UTF-8)."""
-    return type(text) is str and text.isprintable() and '"' not in text and "\\" not in text
-
-
 def _plain_item(session_id, created_at, message_count, status) -> str | None:
     """A row as `json.dumps(item, indent=2)` writes it (indented once more), without the json
     module (2 ms of imports on every listing) for the usual row; None for any other."""
     if not (
-        _plain(session_id)
-        and _plain(status)
+        console.json_plain(session_id)
+        and console.json_plain(status)
         and type(message_count) is int
-        and (created_at is None or _plain(created_at))
+        and (created_at is None or console.json_plain(created_at))
     ):
         return None
     created = "null" if created_at is None else f'"{created_at}"'

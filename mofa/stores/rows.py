@@ -38,6 +38,15 @@ class SessionRow(NamedTuple):
     user_id: str | None
 
 
+def session_row_type(name: str, extra: list, doc: str, module: str):
+    """A row type of SessionRow's fields, then `extra` ((field, type) pairs): each field of the
+    family (the index's rows, a summary, the PostgreSQL records) is declared once, here."""
+    row = NamedTuple(name, [*SessionRow.__annotations__.items(), *extra])  # type: ignore[misc]
+    row.__doc__ = doc
+    row.__module__ = module  # where pickle (the parsing pool) finds it
+    return row
+
+
 class SessionRef(NamedTuple):
     """A session found by `resolve`. `handle` is the store's own, opaque to every caller:
     enough for that store to find the session again, never a path a caller may trust."""

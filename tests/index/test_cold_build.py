@@ -174,7 +174,7 @@ NOT_RACY = 2**62  # a racy_after no file's ctime reaches
 
 
 def unpack(sessions: bytes | list) -> list[tuple]:
-    """The session rows of a worker's Batch, as plain tuples (packed: a serialized database)."""
+    """The session rows of a worker's ParsedBatch, as plain tuples (packed: a serialized database)."""
     if type(sessions) is not bytes:
         return sessions
     conn = sqlite3.connect(":memory:")

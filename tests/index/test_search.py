@@ -379,7 +379,7 @@ def test_search_never_shows_a_session_the_index_no_longer_has(root, index):
 
 
 def test_an_interrupted_build_is_completed_by_the_next_search(root, index, monkeypatch):
-    monkeypatch.setattr(search_module, "BATCH", 2)
+    monkeypatch.setattr(search_module, "SEARCH_BATCH", 2)
     for number in range(5):
         write_session(root, "a", f"s{number}", [message("user", f"alpha number{number}")])
     index.refresh()

@@ -16,26 +16,22 @@ from typing import NamedTuple
 
 from mofa.errors import CorruptSession, InvalidSessionId, StoreError
 from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session
+from mofa.stores.rows import session_row_type
 
-
-class SessionRecord(NamedTuple):
-    """One row of `mofa_sessions`, in column order."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    tags: list[str]
-    layout: str
-    fields: str
-    messages_at: int | None
-    metadata: str | None
-    mtime_ns: int
-    content_hash: str
+SessionRecord = session_row_type(
+    "SessionRecord",
+    [
+        ("tags", list[str]),
+        ("layout", str),
+        ("fields", str),
+        ("messages_at", int | None),
+        ("metadata", str | None),
+        ("mtime_ns", int),
+        ("content_hash", str),
+    ],
+    "One row of `mofa_sessions`, in column order.",
+    __name__,
+)
 
 
 class MessageRecord(NamedTuple):

@@ -45,6 +45,7 @@ from mofa.stores.postgres import mofa_tables, records
 from mofa.stores.postgres.connect import connect, one_line
 from mofa.stores.postgres.records import MessageRecord, SessionRecord
 from mofa.stores.postgres.schema import migrate
+from mofa.stores.rows import session_row_type
 from mofa.stores.urls import masked
 
 _ROW_COLUMNS = ", ".join(SessionRow._fields)
@@ -80,18 +81,12 @@ class PostgresHandle(NamedTuple):
     origin: str = ""
 
 
-class OriginRow(NamedTuple):
-    """A listing's row in a store that holds sessions of more than one origin."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str | None
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    origin: str
+OriginRow = session_row_type(
+    "OriginRow",
+    [("origin", str)],
+    "A listing's row in a store that holds sessions of more than one origin.",
+    __name__,
+)
 
 
 def qualified(session_id: str, origin: str) -> str:
@@ -854,7 +849,7 @@ class PostgresSessionStore(SessionStore):
                 for row in batch:
                     limits.check_time()  # the time spent writing the output counts
                     size += limits.row_size(row)
-                    yield tuple(_plain(value) for value in row)
+                    yield tuple(_cli_value(value) for value in row)
                 # The next batch holds about the size limit at most, and 500 rows.
                 count = max(1, min(500, len(batch) * limits.max_bytes // max(size, 1)))
                 try:
@@ -926,7 +921,7 @@ def _first_word(sql: str) -> str:
             return text[:8].lower()
 
 
-def _plain(value):
+def _cli_value(value):
     """A query's value as the CLI prints it (what SQLite would give: text, numbers, bytes)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)  # strict JSON has no NaN
