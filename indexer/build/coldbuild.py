@@ -41,8 +41,8 @@ from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
 from mofa.layouts import fast_loads
 from mofa.reading import NO_FOLLOW_READ
-from mofa.session import JSON_LAYOUT, JSON_SUFFIX
-from mofa.timestamps import UNKNOWN, epoch_ns_index_text, precise_index_text
+from mofa.session import JSON_LAYOUT, JSON_SUFFIX, status_of, summary_times
+from mofa.timestamps import precise_index_text
 
 WORKER_BATCH = 256  # files per message to and from a worker
 
@@ -112,19 +112,8 @@ def lean_fields(data: bytes, mtime_ns: int) -> tuple:
     if type(user) is float:  # maybe an integer beyond 64 bits, which orjson reads as a float
         raise _Unusual
     user = str(user) if type(user) is str or type(user) is int else None
-    created = index_time(document.get("created_at"))
-    if created is None and messages:
-        created = index_time(messages[0].get("timestamp"))
-    if created is None:
-        created = epoch_ns_index_text(mtime_ns)
-        if created is None:
-            created = UNKNOWN
-    updated = index_time(document.get("updated_at"))
-    if updated is None and messages:
-        updated = index_time(messages[-1].get("timestamp"))
-    status = document.get("status")
-    if type(status) is not str or not status:
-        status = "active" if messages else "empty"
+    created, updated = summary_times(document, messages, mtime_ns, index_time)
+    status = status_of(document.get("status"), messages)
     tags = metadata.get("tags")
     if type(tags) is list:
         tags = [tag for tag in tags if type(tag) is str]
