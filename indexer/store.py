@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from mofa.errors import AmbiguousSessionId, MofaError
 from mofa.stores.base import Progress, SessionFilter, SessionRef, SessionStore, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
@@ -263,7 +264,6 @@ class IndexedSessionStore(SessionStore):
     def resolve_many(self, texts: list[str]) -> list:
         """One refresh for all of them, then the index answers: thousands of ids cost one
         scan, not one each."""
-        from mofa.errors import MofaError
 
         self.refresh()
         by_name = self.index.ids_by_name([text for text in texts if ":" not in text])
@@ -283,7 +283,6 @@ class IndexedSessionStore(SessionStore):
         return outcomes
 
     def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
-        from mofa.errors import AmbiguousSessionId
 
         if text in session_ids or not session_ids:  # a MoFA key names itself, verbatim
             return self.files.resolve(text)
@@ -310,7 +309,6 @@ class IndexedSessionStore(SessionStore):
 
     def delete_many(self, refs: list[SessionRef], versions: list | None = None) -> list:
         """Every file first, then their rows in one transaction."""
-        from mofa.errors import MofaError
 
         outcomes: list = []
         gone = []

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from mofa.errors import CorruptSession, MofaError, RefusedPath, SessionPermissionError, StoreError
+from mofa.ids import is_safe_name
 from mofa.reading import NO_FOLLOW_READ
 
 MANIFEST = "manifest.jsonl"
@@ -357,7 +358,6 @@ def read_archived(directory: str, entry: ArchivedFile) -> bytes:
     anything but `<agent>/<name>` plain components, reached through a symlink, or whose
     SHA-256 differs is refused."""
     from mofa import tree
-    from mofa.ids import is_safe_name
 
     shown = os.path.join(directory, *entry.file.split("/"))
     parts = entry.file.split("/")

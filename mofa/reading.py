@@ -13,6 +13,8 @@ import os
 from stat import S_ISREG
 from typing import TYPE_CHECKING
 
+from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+from mofa.ids import mofa_file_stem
 from mofa.stores.rows import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -33,7 +35,6 @@ def read_bytes(path: str, found: bool = False) -> bytes:
 def read_with_stat(path: str, found: bool = False) -> tuple[bytes, os.stat_result]:
     """`read_bytes`, and the stat of the file that was read (taken from its descriptor)."""
     from mofa import tree
-    from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 
     try:
         with open(path, "rb") if not found else open_found(path) as handle:
@@ -134,7 +135,6 @@ def claim_rank(session_id: str, per_agent: bool, file: str, path: str) -> tuple:
     """DESIGN "Session ids": of several files that claim one id, the one with the least rank
     wins. The per-agent file over a JSONL header; among JSONL files the one whose name (`file`)
     is the key's own file name; then the first `path` in byte order."""
-    from mofa.ids import mofa_file_stem
     from mofa.session import JSONL_SUFFIX
 
     if per_agent:

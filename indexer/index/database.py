@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 
 from indexer.index.location import MEMORY
+from mofa.errors import IndexUnavailable, RefusedPath
 
 BUSY_TIMEOUT_S = 60.0
 # The version of the last migration (indexer.index.migrations.LATEST_VERSION, which a test holds
@@ -30,7 +31,6 @@ _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 def _unavailable(message: str) -> Exception:
     # mofa.errors is imported when something fails, not by every command (issue 16).
-    from mofa.errors import IndexUnavailable
 
     return IndexUnavailable(message)
 
@@ -51,8 +51,6 @@ def _refuse_a_root_not_utf8(root: str) -> None:
     try:
         root.encode("utf-8")
     except UnicodeEncodeError:
-        from mofa.errors import RefusedPath
-
         shown = root.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         raise RefusedPath(
             f"the sessions root {shown} is not valid UTF-8: its sessions cannot be"

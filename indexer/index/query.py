@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from mofa.errors import QueryError
+
 _ALLOWED = {
     sqlite3.SQLITE_SELECT,
     sqlite3.SQLITE_READ,
@@ -142,7 +144,6 @@ class QueryRows:
 
 
 def _query_error(error: sqlite3.DatabaseError) -> Exception:
-    from mofa.errors import QueryError
 
     message = str(error)
     if "authoriz" in message or "prohibited" in message or "readonly" in message:
@@ -174,7 +175,6 @@ def run_query(
 
 def _refused(message: str) -> Exception:
     # mofa.errors is imported when a query fails, not by every query (issue 16).
-    from mofa.errors import QueryError
 
     return QueryError(message)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.index.database import MEMORY, is_corruption, open_index, replace_broken_index
+from mofa.errors import IndexFailed, IndexUnavailable
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ class JsonlMatch(NamedTuple):
 
 def _failed(error: Exception) -> Exception:
     # mofa.errors is imported when something fails, not by every listing (issue 16).
-    from mofa.errors import IndexFailed
 
     return IndexFailed(f"index error: {error}")
 
@@ -269,8 +269,6 @@ def open_session_index(root: str, path: str, notice: Callable[[str], None]) -> S
     try:
         return SessionIndex(root, path, notice)
     except Exception as error:
-        from mofa.errors import IndexUnavailable
-
         if not isinstance(error, IndexUnavailable):
             raise
         notice(f"{error}; answering from the session files without a saved index")

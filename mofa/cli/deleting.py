@@ -11,6 +11,7 @@ from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus, cli_error
 from mofa.cli.options import complete_session_ids
 from mofa.cli.prompt import confirmed
+from mofa.errors import CorruptSession, MofaError
 
 
 @click.command("delete")
@@ -101,7 +102,6 @@ def _terminal():
 
 
 def delete_one(store, text: str, force: bool, answers, origin: str | None = None) -> None:
-    from mofa.errors import CorruptSession, MofaError
 
     ref = store.resolve_origin(text, origin)
     store.check_deletable(ref)  # a refused delete says so before any progress line
@@ -142,8 +142,6 @@ def delete_many(
             else f"{text}: {failure.format_message()}"
         )
         first_failure = first_failure or failure
-
-    from mofa.errors import MofaError
 
     texts = [item for item in items if isinstance(item, str)]
     resolved = iter(
@@ -191,7 +189,6 @@ def delete_many(
 
 
 def _resolved(store, text: str, origin: str):
-    from mofa.errors import MofaError
 
     try:
         return store.resolve_origin(text, origin)

@@ -5,14 +5,11 @@ from __future__ import annotations
 import errno
 import os
 from enum import IntEnum
-from typing import TYPE_CHECKING
 
 import click
 
 from mofa.cli.lazy import LazyGroup
-
-if TYPE_CHECKING:
-    from mofa.errors import MofaError
+from mofa.errors import MofaError
 
 
 class ExitStatus(IntEnum):
@@ -77,7 +74,6 @@ def status_for(error: MofaError) -> ExitStatus:
 
 def cli_error(error: BaseException) -> CliError | None:
     """The CliError an exception of the library or the OS means; None for a bug."""
-    from mofa.errors import MofaError
 
     if isinstance(error, MofaError):
         return CliError(str(error), status_for(error))

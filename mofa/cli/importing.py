@@ -7,6 +7,15 @@ import click
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus, cli_error
+from mofa.errors import (
+    AmbiguousSessionId,
+    CorruptSession,
+    InvalidSessionId,
+    SessionExists,
+    SessionFileTaken,
+    SessionNotFound,
+    StoreUnavailable,
+)
 
 
 @click.command("import")
@@ -37,7 +46,6 @@ def import_sessions(app: App, files, from_dir, replace):
       mofa session import --replace session.json
       mofa --store postgresql://db/mofa session import --from-dir ~/.local/share/mofa/sessions
     """
-    from mofa.errors import StoreUnavailable
     from mofa.importing import ExportedSession, read_export
 
     if bool(files) == bool(from_dir):
@@ -79,7 +87,6 @@ def import_sessions(app: App, files, from_dir, replace):
 
 
 def _import_one(store, exported, replace: bool) -> str:
-    from mofa.errors import SessionExists, SessionFileTaken
 
     state = _stored_state(store, exported)
     if state == "same":
@@ -105,7 +112,6 @@ def _stored_state(store, exported) -> str:
     """ "same" when the store holds this id with exactly this content, "other" when it holds
     it otherwise, "none" when it does not hold it."""
     from mofa.documents import export_document, same_content
-    from mofa.errors import AmbiguousSessionId, CorruptSession, InvalidSessionId, SessionNotFound
 
     try:
         ref = store.resolve_saved(exported.session_id)  # the session a save would replace

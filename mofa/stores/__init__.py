@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mofa.errors import InvalidStoreLocation
 from mofa.stores.base import Progress, Warn
 
 # scheme -> "module:function(url, **options)"; the files store is the default.
@@ -58,8 +59,6 @@ def open_store(
     Raises InvalidStoreLocation for a URL no store takes.
     """
     if url:
-        from mofa.errors import InvalidStoreLocation
-
         scheme = store_scheme(url)
         if scheme == "file":
             root, root_is_explicit = url[len("file://") :], True

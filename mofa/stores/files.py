@@ -14,6 +14,17 @@ from collections.abc import Iterator
 from stat import S_ISDIR, S_ISREG
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from mofa.errors import (
+    AmbiguousSessionId,
+    CorruptSession,
+    InvalidSessionId,
+    SessionChanged,
+    SessionExists,
+    SessionNotFound,
+    SessionPermissionError,
+    StoreError,
+)
+from mofa.ids import is_safe_name, parse_session_id
 from mofa.reading import (
     NO_FOLLOW_READ,
     claim_rank,
@@ -75,7 +86,6 @@ class FileVersion(NamedTuple):
 
 
 def _os_error(error: OSError, what: str) -> Exception:
-    from mofa.errors import SessionPermissionError, StoreError
 
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return SessionPermissionError(f"permission denied: {what}")
@@ -109,7 +119,6 @@ class FileSessionStore(SessionStore):
     def iter_sessions(self, agent: str | None = None) -> Iterator[Session]:
         """Every readable session (of `agent`); `warn` hears of each file that is not."""
         from mofa import tree
-        from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 
         skipped: list[str] = []
         agents = None if agent is None else [agent] if tree.is_agent_name(agent) else []
@@ -171,8 +180,6 @@ class FileSessionStore(SessionStore):
 
     # -- resolving ids ---------------------------------------------------------------------
     def resolve(self, text: str) -> SessionRef:
-        from mofa.errors import SessionNotFound
-        from mofa.ids import parse_session_id
 
         if self.claims is not None:
             self.claims.look_again()  # each look-up answers from the files as they are now
@@ -189,8 +196,6 @@ class FileSessionStore(SessionStore):
 
     def _resolve_short(self, text: str) -> SessionRef:
         from mofa import tree
-        from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionNotFound
-        from mofa.ids import is_safe_name, parse_session_id
 
         if not text:
             raise InvalidSessionId("invalid session id '': it is empty")
@@ -256,7 +261,6 @@ class FileSessionStore(SessionStore):
         if self.claims is not None:
             return self.claims.jsonl_refs(full_id, name)
         from mofa import tree
-        from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
         from mofa.session import JSONL_LAYOUT, JSONL_SUFFIX
 
         found: dict[str, list[tuple[tuple, SessionRef]]] = {}
@@ -302,7 +306,6 @@ class FileSessionStore(SessionStore):
 
     def load(self, ref: SessionRef) -> Session:
         from mofa import tree
-        from mofa.errors import SessionNotFound
 
         handle = _file_handle(ref)
         path = self.path_of(handle)
@@ -329,7 +332,6 @@ class FileSessionStore(SessionStore):
         self._delete(ref, version)
 
     def _delete(self, ref: SessionRef, version: object) -> None:
-        from mofa.errors import SessionNotFound
 
         handle = _file_handle(ref)
         with _directory(self.root, handle, ref.session_id) as dir_fd:
@@ -369,7 +371,6 @@ class FileSessionStore(SessionStore):
 
     def resolve_saved(self, session_id: str) -> SessionRef:
         """The file that holds exactly this id (a short id names no other session here)."""
-        from mofa.errors import SessionNotFound
 
         ref = self._exact_ref(session_id)
         if ref is None:
@@ -391,7 +392,6 @@ class FileSessionStore(SessionStore):
         """Write the session through the root's one writer (mofa.stores.writing): over the file
         that holds this id now when `replace`, so that every reader finds the new content."""
         from mofa import tree
-        from mofa.errors import InvalidSessionId, SessionExists
         from mofa.stores.writing import Target, write_session
 
         if not isinstance(session_id, str) or not session_id:
@@ -432,7 +432,6 @@ class FileSessionStore(SessionStore):
 
 
 def _changed(ref: SessionRef) -> Exception:
-    from mofa.errors import SessionChanged
 
     return SessionChanged(
         f"session {ref.session_id} was written to since it was read; kept, not deleted"
@@ -443,7 +442,6 @@ def _check_unchanged(dir_fd: int, name: str, path: str, ref: SessionRef, version
     """Raise SessionChanged unless the file `name` is still the one `version` describes, with
     the same content; SessionNotFound when it is gone."""
     from mofa import tree
-    from mofa.errors import SessionNotFound
 
     if not isinstance(version, FileVersion):
         raise _changed(ref)
@@ -476,7 +474,6 @@ def _per_agent_parts(text: str) -> tuple[str, str] | None:
 
 def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
     """Every (agent, session) split of `text` at a ':' whose two parts are safe names."""
-    from mofa.ids import is_safe_name
 
     position = text.find(":")
     while position != -1:
@@ -487,8 +484,6 @@ def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
 
 
 def _file_handle(ref: SessionRef) -> FileHandle:
-    from mofa.errors import SessionNotFound
-    from mofa.ids import is_safe_name
 
     handle = ref.handle
     if (
@@ -511,7 +506,6 @@ class _directory:
         self.fds: list[int] = []
 
     def __enter__(self) -> int:
-        from mofa.errors import SessionNotFound, StoreError
 
         flags = os.O_RDONLY | os.O_DIRECTORY
         try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+from mofa.errors import QueryError, QueryTimeout, QueryTooLarge
+
 
 class QueryResult(NamedTuple):
     """A read-only query's column names and rows; `close` ends it early."""
@@ -30,8 +32,6 @@ def max_bytes() -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        from mofa.errors import QueryError
-
         raise QueryError(f"MOFA_QUERY_MAX_BYTES={text!r}: give a positive number of bytes")
     return value
 
@@ -75,7 +75,6 @@ class QueryLimits:
         return self.expired
 
     def timed_out(self) -> Exception:
-        from mofa.errors import QueryTimeout
 
         return QueryTimeout(
             f"query stopped after its timeout of {self.timeout:g} s"
@@ -102,7 +101,6 @@ class QueryLimits:
         return size
 
     def too_large(self) -> Exception:
-        from mofa.errors import QueryTooLarge
 
         return QueryTooLarge(
             f"query stopped: a value or row is larger than {self.max_bytes:,} bytes"

@@ -20,6 +20,7 @@ from mofa.errors import (
     AmbiguousSessionId,
     CorruptSession,
     InvalidSessionId,
+    OriginTaken,
     QueryError,
     ReadOnlySession,
     SessionExists,
@@ -568,7 +569,6 @@ class PostgresSessionStore(SessionStore):
         """Make `origin` the origin of `owner` (host, root path): new, unclaimed (mirrored
         before roots were recorded) or already its own. An origin of another root is refused
         with OriginTaken naming it, unless `replaceable(host, root)` says that root is gone."""
-        from mofa.errors import OriginTaken
 
         if not origin:
             raise StoreError("a mirror needs a non-empty origin")
@@ -603,7 +603,6 @@ class PostgresSessionStore(SessionStore):
         session of that id from `origin`, each id of `deletes` goes, and the origin's last
         sync time and session count are noted. Nothing changes when any of it fails, or when
         `origin` no longer belongs to `owner` (OriginTaken)."""
-        from mofa.errors import OriginTaken
 
         if not origin:
             raise StoreError("a mirror needs a non-empty origin")
