@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from mofa import tree
 from mofa.errors import MofaError, OriginTaken, StoreUnavailable
+from mofa.reading import claim_rank, load_path
 from mofa.stores.urls import masked
 
 log = logging.getLogger("mofa-indexd")
@@ -290,7 +291,6 @@ class Mirror:
         """The session file's rows for the database, or None when it is not a readable session
         (the local index says why; the database simply does not get it)."""
         from mofa.documents import export_document
-        from mofa.reading import load_path
         from mofa.stores.postgres import records
 
         try:
@@ -345,7 +345,6 @@ def winner_of(session_id: str, holders) -> tuple[str, str]:
     """Of the (directory, file) pairs that claim one id, the one every local command shows:
     DESIGN's rule (`mofa.reading.claim_rank`). Paths relative to the root order as the
     root's own paths do: they share its prefix."""
-    from mofa.reading import claim_rank
 
     def rank(key: tuple[str, str]) -> tuple:
         directory, name = key

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from indexer.index.location import MEMORY, resolve_index_path, root_lock_path
+from indexer.watch.lock import STARTING, running_pid, watcher_record
 from mofa.errors import AmbiguousSessionId, MofaError
 from mofa.stores.base import Progress, SessionFilter, SessionRef, SessionStore, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
@@ -48,7 +50,6 @@ class IndexedSessionStore(SessionStore):
         debug: Warn | None = None,
         status: Warn | None = None,
     ):
-        from indexer.index.location import MEMORY, resolve_index_path
 
         self.root = root
         self.warn = warn
@@ -104,8 +105,6 @@ class IndexedSessionStore(SessionStore):
     def _start_watcher(self, files: int) -> None:
         """Auto-start (indexer/watch/autostart.py): this command stat-ed a big root; a watcher makes
         every later one take the handshake path."""
-        from indexer.index.location import root_lock_path
-        from indexer.watch.lock import running_pid
 
         if (
             self.index.in_memory
@@ -133,8 +132,6 @@ class IndexedSessionStore(SessionStore):
             )
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.index.location import MEMORY
-        from indexer.watch.lock import STARTING, running_pid, watcher_record
 
         if self.index_path == MEMORY or running_pid(self.index_path) is None:
             return False

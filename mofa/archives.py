@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from mofa.errors import CorruptSession, MofaError, RefusedPath, SessionPermissionError, StoreError
 from mofa.ids import is_safe_name
+from mofa.paths import check_outside_root
 from mofa.reading import NO_FOLLOW_READ
 
 MANIFEST = "manifest.jsonl"
@@ -112,7 +113,6 @@ def check_agent_dirs(directory: str, root: str | None, agents) -> None:
     """Raise RefusedPath when the archive `directory`, or the directory of one of `agents` in
     it, is inside the sessions `root` (by any path, symlink or mount): before anything is
     written, so that a refused archive leaves everything as it was."""
-    from mofa.paths import check_outside_root
 
     check_outside_root(directory, root)
     root_identity = _root_identity(root)
@@ -160,7 +160,6 @@ class Archive:
     def open(cls, path: str, root: str | None = None) -> Archive:
         """Open (creating it if need be) the archive directory `path`. RefusedPath when it is
         inside the sessions `root`, by any name."""
-        from mofa.paths import check_outside_root
 
         check_outside_root(path, root)
         try:

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from mofa.errors import CorruptSession, InvalidSessionId, RefusedInput
 from mofa.numbers import ExactFloat, exact_float
+from mofa.reading import read_bytes
 
 
 class ExportedSession(NamedTuple):
@@ -22,8 +23,6 @@ class ExportedSession(NamedTuple):
 def read_export(path: str, data: bytes | None = None) -> ExportedSession:
     """The session in an export file; raises CorruptSession when it is not one."""
     if data is None:
-        from mofa.reading import read_bytes  # its errors, and its size limit, fit here too
-
         data = read_bytes(path)
     document = _decode(path, data)
     if not isinstance(document, dict):

@@ -18,6 +18,7 @@ looks again.
 
 import contextlib
 import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable
@@ -200,7 +201,6 @@ class FileParser:
     def submit(self, parse, batch):
         """`parse(batch)` handed to the pool: its Future (of the name of the file holding the
         result, see collect), or None when there is no pool (or no longer one)."""
-        import signal
         from concurrent.futures.process import BrokenProcessPool
 
         pool = self.pool()
@@ -303,7 +303,6 @@ def _quiet_worker() -> None:
     process must stop (it then ends the pool); a worker interrupted midway would print a
     traceback. SIGINT stays blocked from the fork until it is ignored (FileParser.submit)."""
     import gc
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

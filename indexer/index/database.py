@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Callable
 
 from indexer.index.location import MEMORY
+from indexer.index.private import create_private_file, make_private_dirs
+from indexer.watch.lock import running_pid
 from mofa.errors import IndexUnavailable, RefusedPath
 
 BUSY_TIMEOUT_S = 60.0
@@ -100,7 +102,6 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
     """Adopting an index empties it: never under the running watcher of its root (two roots
     sharing MOFA_INDEX_PATH, or one root reached through a bind mount, would otherwise empty
     each other's index in turn)."""
-    from indexer.watch.lock import running_pid
 
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
@@ -151,8 +152,6 @@ def open_index(
     if not os.path.isdir(
         directory
     ):  # (indexer.index.private is imported only when something is made)
-        from indexer.index.private import make_private_dirs
-
         try:
             make_private_dirs(directory)
         except OSError as error:
@@ -162,8 +161,6 @@ def open_index(
     fence = _fence(path, fcntl.LOCK_SH)
     try:
         if not os.path.exists(path):
-            from indexer.index.private import create_private_file
-
             create_private_file(path)
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
@@ -226,8 +223,6 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
             )
         remove_index_files(path)
         try:
-            from indexer.index.private import create_private_file
-
             create_private_file(path)
             return _connect(path, root)
         except (sqlite3.Error, OSError) as error:

@@ -8,6 +8,7 @@ changes, transactions, writing pragmas). `execute` refuses several statements in
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from mofa.errors import QueryError
@@ -183,7 +184,6 @@ def distinct_values(path: str, root: str, column: str, prefix: str, limit: int) 
     """Distinct values of a `sessions` column that start with `prefix`, read-only from the
     index of `root` at `path` as it is (shell completion: no refresh); [] when there is none
     yet, or it is another root's."""
-    import os
 
     if (
         column not in ("session_id", "name", "agent")

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from indexer.index.transactions import write_transaction
 from mofa.errors import MofaError
+from mofa.reading import load_path
 from mofa.searching import (  # noqa: F401 (the query language is shared by every store)
     MARK_END,
     MARK_START,
@@ -224,7 +225,6 @@ def _pending(conn: sqlite3.Connection) -> list[_Pending]:
 def _read(root: str, item: _Pending) -> Session | None:
     """The session a row names, read from its file; None when it is no longer that session."""
     from mofa import tree
-    from mofa.reading import load_path
 
     stat = tree.FileStat(item.file, *item.stamp[1:])
     try:

@@ -6,6 +6,8 @@ import io
 import os
 import sys
 
+from mofa.cli.console import error_line
+
 
 class _StandardOutput(io.FileIO):
     """fd 1, whose write errors name it: "standard output: No space left on device"."""
@@ -65,7 +67,6 @@ def _finish(code) -> int:
         silence_stdout()
         if is_closed_pipe(error) or code:  # a failed command has said why already
             return code
-        from mofa.cli.console import error_line
 
         try:
             error_line(f"{error.filename or 'standard output'}: {error.strerror or error}")
@@ -94,7 +95,6 @@ def main() -> None:
     except Exception as error:  # a bug, not an expected failure: one line unless debugging
         if os.environ.get("MOFA_DEBUG"):
             raise
-        from mofa.cli.console import error_line
 
         error_line(
             f"internal error: {type(error).__name__}: {error} (set MOFA_DEBUG=1 for details)"

@@ -8,6 +8,7 @@ from enum import IntEnum
 
 import click
 
+from mofa.cli.console import error_line
 from mofa.cli.lazy import LazyGroup
 from mofa.errors import MofaError
 
@@ -60,7 +61,6 @@ class CliError(click.ClickException):
         self.exit_code = int(exit_code)
 
     def show(self, file=None) -> None:
-        from mofa.cli.console import error_line
 
         error_line(self.format_message())
 

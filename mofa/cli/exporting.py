@@ -9,6 +9,7 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
+from mofa.cli.console import document as write_stdout
 from mofa.cli.options import complete_session_ids
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
@@ -93,8 +94,6 @@ def write(session: Session, fmt: str, output: str) -> None:
         document = export_document(session)
         text = to_json(document) if fmt == "json" else to_yaml(document)
     if output == "-":
-        from mofa.cli.console import document as write_stdout
-
         write_stdout(text)
         return
     write_file(output, text.encode("utf-8"))

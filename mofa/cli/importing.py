@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from mofa.cli import console
@@ -131,7 +133,6 @@ def _stored_state(store, exported) -> str:
 def _files_and_archives(files):
     """(source, None) for each export file and (source, ExportedSession or its failure) for
     each session an archive directory's manifest names, streamed; and how many in all."""
-    import os
 
     from mofa.archives import archived_exports, manifest_entries
 
@@ -150,7 +151,6 @@ def _files_and_archives(files):
 def _from_root(root: str):
     """(source, ExportedSession) for every readable session of a files root, streamed, and how
     many session files the root holds."""
-    import os
 
     from mofa import tree
     from mofa.documents import export_document

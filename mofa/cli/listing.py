@@ -8,8 +8,10 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
+from mofa.cli.console import document_writer
 from mofa.cli.filters import session_filter, session_options
 from mofa.cli.options import complete_agents, output_format_option, pager_option
+from mofa.cli.terminal import page
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "message_count", "status"]
@@ -73,7 +75,6 @@ def list_sessions(app: App, agent, limit, since, until, statuses, user, tags, fm
 
 
 def write_json(rows) -> None:
-    from mofa.cli.console import document_writer
 
     write = document_writer()
     write("[")
@@ -144,7 +145,6 @@ def _json_text(item: dict) -> str:
 def write_table(rows, zone=None, pager: bool = False) -> None:
     """The box table; times in `zone` (None: UTC); a table longer than the screen through the
     pager when `pager` and stdout is a terminal."""
-    from mofa.cli.terminal import page
     from mofa.render import box_table, printable
     from mofa.timestamps import zoned_listing_text
 

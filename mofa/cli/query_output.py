@@ -14,6 +14,7 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
+from mofa.cli.console import document_writer
 from mofa.cli.options import output_format_option
 
 TABLE_ROW_LIMIT = 10_000
@@ -98,7 +99,6 @@ def write(columns: list[str], rows, fmt: str, warn=None) -> None:
     if fmt == "table":
         write_table(columns, rows, warn)
         return
-    from mofa.cli.console import document_writer
 
     write_text = document_writer()
     if fmt == "csv":

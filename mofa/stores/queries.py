@@ -3,6 +3,8 @@ types, which a query does not need (each NamedTuple costs a little to define, is
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
@@ -22,7 +24,6 @@ MAX_BYTES = 64 * 1024 * 1024  # MOFA_QUERY_MAX_BYTES unless set
 
 def max_bytes() -> int:
     """The largest value or row a query may print: MOFA_QUERY_MAX_BYTES, else 64 MiB."""
-    import os
 
     text = os.environ.get("MOFA_QUERY_MAX_BYTES", "").strip()
     if not text:
@@ -47,7 +48,6 @@ class QueryLimits:
 
     def __init__(self, timeout: float | None, stop: Callable[[], object] | None = None):
         import threading
-        import time
 
         self.timeout = timeout or None
         self.max_bytes = max_bytes()
@@ -68,7 +68,6 @@ class QueryLimits:
             self._timer.start()
 
     def past_deadline(self) -> bool:
-        import time
 
         if self._deadline is not None and not self.expired and time.monotonic() > self._deadline:
             self.expired = True

@@ -31,7 +31,7 @@ from mofa.errors import (
     UnstorableSession,
 )
 from mofa.ids import is_safe_name, mofa_file_stem
-from mofa.reading import NO_FOLLOW_READ
+from mofa.reading import NO_FOLLOW_READ, parse_file, read_bytes
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -159,7 +159,6 @@ def _check_reads_back(root: str, session_id: str, target: Target, fields: dict, 
     """Refuse what the reader would not give back as the same session (an id it would read
     otherwise, a message line MoFA would skip, a header read as a message)."""
     from mofa.documents import export_document, to_json
-    from mofa.reading import parse_file
 
     name = target.file[: -len(JSON_SUFFIX)] if target.layout == JSON_LAYOUT else ""
     try:
@@ -326,7 +325,6 @@ def append_message(root: str, target: Target, session_id: str, message: dict) ->
                 handle.write((b"\n" if needs_break else b"") + line)
         return
     from mofa.documents import export_document
-    from mofa.reading import parse_file, read_bytes
 
     path = _path(root, target)
     session = parse_file(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mofa.reading import passes, row_of
 from mofa.session import JSONL_LAYOUT, Session
 from mofa.stores.base import SessionFilter
 
@@ -65,7 +66,6 @@ def _session(row, messages: list) -> Session:
 
 def rows(conn, wanted: SessionFilter) -> list:
     """(SessionRow fields..., ORIGIN) of the sessions `wanted` names, unsorted, no limit."""
-    from mofa.reading import passes, row_of
 
     if wanted.origin is not None and wanted.origin != ORIGIN:
         return []
@@ -146,7 +146,6 @@ def load(conn, session_id: str) -> Session | None:
 
 def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
     """(session_id, agent, created_at, text, ORIGIN) of every message, in session order."""
-    from mofa.reading import passes, row_of
     from mofa.searching import searchable_text
 
     if wanted.origin is not None and wanted.origin != ORIGIN:
