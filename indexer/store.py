@@ -160,10 +160,10 @@ class IndexedSessionStore(SessionStore):
         return waited is not None
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self, wanted: SessionFilter = SessionFilter()):
+    def list(self, wanted: SessionFilter = SessionFilter(), wide: bool = False):
         """Rows of the index, oldest first; streamed."""
         self.refresh(wanted.agent)
-        return self.index.list_rows(wanted)
+        return self.index.list_rows(wanted, wide)
 
     def resolve(self, text: str) -> SessionRef:
         return self.files.resolve(text)

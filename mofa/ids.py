@@ -1,7 +1,7 @@
 """Session ids: `<agent>:<session>` or a short `<session>`, validated before any path is built."""
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 from typing import NamedTuple
 

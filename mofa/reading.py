@@ -108,6 +108,13 @@ def row_of(session: Session) -> SessionRow:
     return SessionRow(*(getattr(summary, field) for field in SessionRow._fields))
 
 
+def wide_row(row: SessionRow, session: Session):
+    """`row` with the session's title, as `list --wide` shows it."""
+    from mofa.stores.wide import WideRow
+
+    return WideRow(*row, session.title)
+
+
 def passes(row: SessionRow, wanted: SessionFilter, tags: list | None = None) -> bool:
     """Whether a row passes every filter of `wanted` but the limit (`tags`: the session's)."""
     if wanted.agent is not None and row.agent != wanted.agent:
@@ -125,9 +132,15 @@ def passes(row: SessionRow, wanted: SessionFilter, tags: list | None = None) -> 
     return True
 
 
-def newest(rows: list[SessionRow], limit: int | None) -> list[SessionRow]:
-    """Oldest first by created_at (unknown first), ties by id; the `limit` newest."""
-    rows.sort(key=lambda row: (row.created_at or "", row.session_id))
+def newest(rows: list, limit: int | None, sort: str = "created") -> list:
+    """Oldest first by created_at, or by last activity with `sort` "updated" (unknown first),
+    ties by id; the `limit` newest."""
+    if sort == "updated":
+        from mofa.stores.wide import activity_key
+
+        rows.sort(key=activity_key)
+    else:
+        rows.sort(key=lambda row: (row.created_at or "", row.session_id))
     return rows if limit is None else rows[max(len(rows) - limit, 0) :]
 
 

@@ -1,7 +1,7 @@
 """The session model: what a session file holds, and the fields derived from it."""
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 from datetime import datetime
 
@@ -19,6 +19,21 @@ JSON_LAYOUT = "json"  # <root>/<agent>/<session>.json
 JSONL_LAYOUT = "jsonl"  # MoFA's <root>/<key>.jsonl
 JSON_SUFFIX = ".json"
 JSONL_SUFFIX = ".jsonl"
+
+
+def title_of(metadata: dict, messages: list) -> str | None:
+    """What `list --wide` shows as a session's title: `metadata.title` when a string, else the
+    first line (not blank) of the first user message's content when a string, else None."""
+    title = metadata.get("title")
+    if isinstance(title, str):
+        return title
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if not isinstance(content, str):
+                return None
+            return content.strip().split("\n", 1)[0].strip() or None
+    return None
 
 
 class Session:
@@ -100,6 +115,10 @@ class Session:
         """The strings of `metadata.tags` (a list), in order."""
         value = self.metadata.get("tags")
         return [tag for tag in value if isinstance(tag, str)] if isinstance(value, list) else []
+
+    @property
+    def title(self) -> str | None:
+        return title_of(self.metadata, self.messages)
 
     @property
     def user_id(self) -> str | None:

@@ -4,7 +4,7 @@ Hidden names, symlinks, temporary files and other extensions are never sessions.
 """
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import errno
 import os
@@ -48,7 +48,6 @@ class DirScan(NamedTuple):
 
 def _os_failure(error: OSError, what: str) -> Exception:
     # The library's exceptions are imported where something fails: a listing that finds its
-    # directories readable does not pay for defining them (issue 16).
 
     if error.errno in (errno.EACCES, errno.EPERM):
         return SessionPermissionError(f"permission denied: {what}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Measure finding and cleaning up (issue 13) on a generated tree, against floors measured in
+"""Measure finding and cleaning up on a generated tree, against floors measured in
 the same run: `search` (first, repeated, with and without mofa-indexd), the index's size with
 and without search data, what search data costs a cold build and a `list`, and `prune` /
 `delete -` of 10,000 sessions against `find -delete` over the same files.

@@ -41,7 +41,7 @@ from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
 from mofa.layouts import fast_loads
 from mofa.reading import NO_FOLLOW_READ
-from mofa.session import JSON_LAYOUT, JSON_SUFFIX, status_of, summary_times
+from mofa.session import JSON_LAYOUT, JSON_SUFFIX, status_of, summary_times, title_of
 from mofa.timestamps import precise_index_text
 
 WORKER_BATCH = 256  # files per message to and from a worker
@@ -88,9 +88,9 @@ def index_time(value) -> str | None:
 
 
 def lean_fields(data: bytes, mtime_ns: int) -> tuple:
-    """(created_at, updated_at, message_count, status, user_id, tags) of a plainly well-formed
-    per-agent session file read as `data`, as `Session.summary` gives them; raises _Unusual for
-    anything else."""
+    """(created_at, updated_at, message_count, status, user_id, tags, title) of a plainly
+    well-formed per-agent session file read as `data`, as the reference parser gives them;
+    raises _Unusual for anything else."""
     loads = fast_loads()
     if not loads:
         raise _Unusual
@@ -120,7 +120,7 @@ def lean_fields(data: bytes, mtime_ns: int) -> tuple:
         tags = tags_text(tags) if tags else None
     else:
         tags = None
-    return created, updated, len(messages), status, user, tags
+    return created, updated, len(messages), status, user, tags, title_of(metadata, messages)
 
 
 class ParsedBatch(NamedTuple):
@@ -212,6 +212,7 @@ def parse_batch(batch: tuple) -> ParsedBatch:
                         row.status,
                         row.user_id,
                         row.tags,
+                        row.title,
                     )
                 else:
                     fields = parsed.row

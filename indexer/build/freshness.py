@@ -2,14 +2,14 @@
 
 A command without mofa-indexd must stat what it lists; most of the time nothing changed, and
 then it needs neither the parser nor the writer (`indexer.build.refresh`, the row types, the write
-transactions): importing those cost a listing about 4 % of its start-up (issue 16). `survey`
+transactions): importing those cost a listing about 4 % of its start-up. `survey`
 scans as `Refresher.refresh` would and compares each digest with the one stored; when one
 differs it stops, and the refresh takes over with what was scanned, so no directory is read
 twice but the one that differed.
 """
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import os
 import sqlite3

@@ -14,7 +14,7 @@ looks again.
 """
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import contextlib
 import os
@@ -94,6 +94,7 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
         _text(summary.status),
         _text(summary.user_id),
         tags_text(tags) if tags else None,
+        _text(session.title),
         session.path,
         summary.layout,
         directory,

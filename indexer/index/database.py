@@ -20,8 +20,8 @@ from mofa.errors import IndexUnavailable, RefusedPath
 
 BUSY_TIMEOUT_S = 60.0
 # The version of the last migration (indexer.index.migrations.LATEST_VERSION, which a test holds
-# equal): an index already at it opens without importing the migrations (issue 16).
-SCHEMA_VERSION = 7
+# equal): an index already at it opens without importing the migrations.
+SCHEMA_VERSION = 8
 
 
 class UnknownSchemaVersion(Exception):
@@ -32,7 +32,6 @@ _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 def _unavailable(message: str) -> Exception:
-    # mofa.errors is imported when something fails, not by every command (issue 16).
 
     return IndexUnavailable(message)
 

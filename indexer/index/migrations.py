@@ -97,6 +97,21 @@ def m007_agent_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX sessions_agent ON sessions (agent)")
 
 
+def m008_titles(conn: sqlite3.Connection) -> None:
+    """`title` (`mofa.session.title_of`), for `list --wide`, and an index in the order of
+    `list --sort updated` (last activity, then id): its `--limit 10` over 100,000 sessions
+    reads 10 entries instead of sorting them all (36 -> 0.03 ms; the index costs a cold build
+    one more sort). Rows written before have no title: they go, and the next refresh reads
+    every file again."""
+    conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT")
+    conn.execute(
+        "CREATE INDEX sessions_by_activity"
+        " ON sessions (coalesce(updated_at, created_at), session_id)"
+    )
+    for table in ("sessions", "bad_files", "dirs"):
+        conn.execute(f"DELETE FROM {table}")
+
+
 MIGRATIONS = [
     m001_sessions,
     m002_bookkeeping,
@@ -105,6 +120,7 @@ MIGRATIONS = [
     m005_precise_times_and_bad_file_ids,
     m006_tags,
     m007_agent_index,
+    m008_titles,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -175,7 +175,6 @@ def run_query(
 
 
 def _refused(message: str) -> Exception:
-    # mofa.errors is imported when a query fails, not by every query (issue 16).
 
     return QueryError(message)
 

@@ -1,7 +1,7 @@
 """The index's rows with named fields; every SQL column list is derived from them."""
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 from typing import NamedTuple
 
@@ -23,6 +23,7 @@ IndexRow = session_row_type(
     "IndexRow",
     [
         ("tags", str | None),  # metadata.tags as a JSON array of strings, NULL when it has none
+        ("title", str | None),  # mofa.session.title_of
         ("path", str),
         ("layout", str),
         ("dir", str),

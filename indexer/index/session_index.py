@@ -1,7 +1,7 @@
 """The index of one sessions root: a SQLite file with one row per session (table `sessions`)."""
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -28,7 +28,6 @@ class JsonlMatch(NamedTuple):
 
 
 def _failed(error: Exception) -> Exception:
-    # mofa.errors is imported when something fails, not by every listing (issue 16).
 
     return IndexFailed(f"index error: {error}")
 
@@ -159,9 +158,12 @@ class SessionIndex:
     def _all(self, sql: str, params=()) -> list[tuple]:
         return self._repaired(lambda: self.conn.execute(sql, params).fetchall(), reads=True)
 
-    def list_rows(self, wanted: SessionFilter) -> Iterator[SessionRow]:
-        """The sessions `wanted` names, oldest first; with a limit, the newest `limit` of them."""
+    def list_rows(self, wanted: SessionFilter, wide: bool = False) -> Iterator[SessionRow]:
+        """The sessions `wanted` names, oldest first (by created_at, or last activity with
+        `wanted.sort` "updated"); with a limit, the newest `limit` of them. `wide`: WideRows."""
         where, params = filter_clause(wanted)
+        if wide or wanted.sort != "created":
+            return self._other_rows(wanted, wide, where, params)
         if wanted.limit is None:
             sql = f"SELECT {ROW_COLUMNS} FROM sessions {where} ORDER BY created_at, session_id"
         else:
@@ -172,6 +174,28 @@ class SessionIndex:
             )
             params.append(wanted.limit)
         return map(SessionRow._make, self._rows(sql, params))
+
+    def _other_rows(self, wanted: SessionFilter, wide: bool, where: str, params: list):
+        """`list_rows` with --wide or --sort updated (apart: the default listing's SQL and row
+        building stay as they are)."""
+        key = "coalesce(updated_at, created_at)" if wanted.sort == "updated" else "created_at"
+        columns = ROW_COLUMNS + (", title" if wide else "")
+        if wanted.limit is None:
+            sql = f"SELECT {columns} FROM sessions {where} ORDER BY {key}, session_id"
+        else:
+            sql = (
+                f"SELECT * FROM (SELECT {columns}, {key} AS sort_key FROM sessions {where}"
+                " ORDER BY sort_key DESC, session_id DESC LIMIT ?)"
+                " ORDER BY sort_key, session_id"
+            )
+            params.append(wanted.limit)
+        rows = self._rows(sql, params)
+        size = len(SessionRow._fields) + wide  # the sort key left out
+        if wide:
+            from mofa.stores.wide import WideRow
+
+            return (WideRow(*row[:size]) for row in rows)
+        return (SessionRow._make(row[:size]) for row in rows)
 
     def bad_files(self, agent: str | None = None) -> list[str]:
         if agent is None:

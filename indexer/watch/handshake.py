@@ -16,7 +16,7 @@ refreshes by itself at once instead of waiting for the timeout.
 """
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import os
 import time

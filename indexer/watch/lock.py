@@ -7,7 +7,7 @@ they open the index (the handshake's cookie stays the proof).
 """
 
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
-# compiled ForwardRef, twice the cost of defining the class on every command's start-up (issue 16).
+# compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 import fcntl
 import os

@@ -113,7 +113,7 @@ _EXIT_WORK = ("multiprocessing", "concurrent.futures", "logging")
 
 def _may_skip_teardown(code) -> bool:
     """Whether the command may end without the interpreter's teardown (freeing every module
-    and object one by one: ~6 ms of a 50 ms listing, issue 16). Not when the code is not a
+    and object one by one: ~6 ms of a 50 ms listing). Not when the code is not a
     status number, when threads or modules with exit work are about, or when warnings were
     asked for (-W, PYTHONWARNINGS, -X dev: the teardown is where unclosed files are reported)."""
     import threading

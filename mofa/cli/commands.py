@@ -1,6 +1,6 @@
 """`mofa` and its `session` group. Each subcommand lives in the module of its output and is
 imported only when it runs (click's lazy subcommands): `list` does not pay for defining
-`export`'s options, nor `show` for `list`'s (issue 16)."""
+`export`'s options, nor `show` for `list`'s."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class ExitStatus(IntEnum):
 
 def _statuses() -> list:
     """(exception class, exit status), the first match wins. mofa.errors is imported when a
-    command fails, not by every command (issue 16)."""
+    command fails, not by every command."""
     from mofa import errors
 
     return [

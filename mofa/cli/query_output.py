@@ -154,7 +154,7 @@ def json_keys(columns: list[str]) -> list[str]:
 
 def _plain_row(columns: list[str], row) -> str | None:
     """A row as `json.dumps` writes it, without the json module (~1.5 ms of imports on every
-    query, issue 16) for the usual row of plain text, integers, finite floats and NULLs; None
+    query) for the usual row of plain text, integers, finite floats and NULLs; None
     for any other."""
     parts = []
     for column, value in zip(columns, row, strict=True):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 Warn = Callable[[str], None]
 Progress = Callable[[int, int], None]
 # What search, rebuild, verify (mofa.stores.results) and query (mofa.stores.queries) return:
-# defining a NamedTuple costs ~0.2 ms, which the listing path need not pay (issue 16).
+# defining a NamedTuple costs ~0.2 ms, which the listing path need not pay.
 # Importable from here too.
 RESULT_TYPES = ("SearchHit", "UpkeepResult", "Problem", "VerifyReport", "QueryResult")
 
@@ -54,9 +54,12 @@ class SessionStore(ABC):
 
     # -- reading ---------------------------------------------------------------------------
     @abstractmethod
-    def list(self, wanted: SessionFilter = SessionFilter()) -> Iterable[SessionRow]:
-        """The sessions `wanted` names, oldest first (by created_at at full precision, ties by
-        session_id); with a limit, the `limit` most recently created of them."""
+    def list(
+        self, wanted: SessionFilter = SessionFilter(), wide: bool = False
+    ) -> Iterable[SessionRow]:
+        """The sessions `wanted` names, oldest first (by created_at at full precision, or with
+        `wanted.sort` "updated" by last activity; ties by session_id); with a limit, the `limit`
+        most recent of them. `wide`: each row a `mofa.stores.wide.WideRow` (with its title)."""
 
     @abstractmethod
     def resolve(self, text: str) -> SessionRef:

@@ -37,8 +37,9 @@ from mofa.reading import (
     read_with_stat,
     row_of,
     session_claim,
+    wide_row,
 )
-from mofa.stores.base import SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.stores.base import SessionFilter, SessionRef, SessionStore, Warn
 
 if TYPE_CHECKING:
     from mofa.session import Session
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 # What reads, names and parses files (mofa.tree, mofa.ids, mofa.session, mofa.errors) is
 # imported by the functions that do so: the index's store subclasses this one, and a listing
-# that mofa-indexd vouches for reads no file (issue 16: every module costs start-up time).
+# that mofa-indexd vouches for reads no file (every module costs start-up time).
 
 
 class FileHandle(NamedTuple):
@@ -148,13 +149,13 @@ class FileSessionStore(SessionStore):
                     self.warn(duplicate_warning(dropped.path, kept.path, session.session_id))
         yield from winners.values()
 
-    def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
+    def list(self, wanted: SessionFilter = SessionFilter(), wide: bool = False) -> list:
         rows = [
-            row
+            wide_row(row, session) if wide else row
             for session in self.iter_sessions(wanted.agent)
             if passes(row := row_of(session), wanted, session.tags)
         ]
-        return newest(rows, wanted.limit)
+        return newest(rows, wanted.limit, wanted.sort)
 
     def search(
         self, query: str, wanted: SessionFilter = SessionFilter(), role: str | None = None

@@ -1,5 +1,5 @@
 """What a store's query returns (`mofa.stores.base` names it too): apart from the other result
-types, which a query does not need (each NamedTuple costs a little to define, issue 16)."""
+types, which a query does not need (each NamedTuple costs a little to define)."""
 
 from __future__ import annotations
 

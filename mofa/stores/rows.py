@@ -2,8 +2,8 @@
 a listing is about, one session as a listing knows it, one session found by `resolve`."""
 
 # No `from __future__ import annotations` here: NamedTuple turns each string annotation into a
-# compiled ForwardRef, which doubles the cost of defining the class on every command's start-up
-# (issue 16). Annotations here are evaluated, so they name only built-in types.
+# compiled ForwardRef, which doubles the cost of defining the class on every command's start-up.
+# Annotations here are evaluated, so they name only built-in types.
 
 from typing import Any, NamedTuple
 
@@ -12,7 +12,8 @@ class SessionFilter(NamedTuple):
     """Which sessions a listing (or a search, or a prune) is about; every field narrows.
 
     Times are in the index's text form (`mofa.timestamps.precise_index_text`): `since` is inclusive,
-    `until` exclusive. `limit` applies last: the `limit` most recently created that pass.
+    `until` exclusive. `limit` applies last: the `limit` most recent that pass, by `sort`:
+    "created" (created_at) or "updated" (last activity: updated_at, else created_at).
     """
 
     agent: str | None = None
@@ -23,6 +24,7 @@ class SessionFilter(NamedTuple):
     user: str | None = None
     tags: tuple[str, ...] = ()
     origin: str | None = None
+    sort: str = "created"
 
 
 class SessionRow(NamedTuple):
@@ -38,10 +40,14 @@ class SessionRow(NamedTuple):
     user_id: str | None
 
 
-def session_row_type(name: str, extra: list, doc: str, module: str):
-    """A row type of SessionRow's fields, then `extra` ((field, type) pairs): each field of the
-    family (the index's rows, a summary, the PostgreSQL records) is declared once, here."""
+def session_row_type(name: str, extra: list, doc: str, module: str, defaults: tuple = ()):
+    """A row type of SessionRow's fields, then `extra` ((field, type) pairs), the last of them
+    with `defaults`: each field of the family (the index's rows, a summary, a wide listing's
+    rows, the PostgreSQL records) is declared once, here."""
     row = NamedTuple(name, [*SessionRow.__annotations__.items(), *extra])  # type: ignore[misc]
+    if defaults:
+        row.__new__.__defaults__ = defaults
+        row._field_defaults = dict(zip(row._fields[-len(defaults) :], defaults, strict=True))
     row.__doc__ = doc
     row.__module__ = module  # where pickle (the parsing pool) finds it
     return row

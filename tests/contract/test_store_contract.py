@@ -445,3 +445,108 @@ def test_search_orders_by_matching_messages_then_newest(store):
         "o:b",
         "o:c",
     ]
+
+
+def said(role: str, content, timestamp: str) -> dict:
+    return {"role": role, "content": content, "timestamp": timestamp}
+
+
+@pytest.fixture
+def active(store: SessionStore) -> SessionStore:
+    """Sessions whose last activity orders them otherwise than their creation does."""
+    store.save(
+        "a:one",
+        {
+            "created_at": "2024-03-01T10:00:00Z",
+            "updated_at": "2024-03-01T15:00:00Z",
+            "metadata": {"title": "Planned trip"},
+            "messages": [said("user", "Where to?", "2024-03-01T10:00:00Z")],
+        },
+    )
+    store.save(
+        "a:two",
+        {
+            "created_at": "2024-03-01T11:00:00Z",
+            "messages": [
+                said("assistant", "Hi", "2024-03-01T11:00:00Z"),
+                said("user", "  \n\nFirst line\nsecond line", "2024-03-01T11:30:00Z"),
+                said("assistant", "Done", "2024-03-01T12:00:00Z"),
+            ],
+        },
+    )
+    store.save(
+        "a:three",
+        {"created_at": "2024-03-01T12:00:00Z", "metadata": {"title": 42}, "messages": []},
+    )
+    store.save(
+        "b:four",
+        {
+            "created_at": "2024-03-01T09:00:00Z",
+            "metadata": {"title": ["not", "a", "string"]},
+            "messages": [
+                said("user", "hello\r\nthere", "2024-03-01T09:00:00Z"),
+                said("assistant", "hi", "2024-03-01T13:00:00Z"),
+            ],
+        },
+    )
+    store.save(
+        "b:five",
+        {
+            "created_at": "2024-03-01T13:30:00Z",
+            "updated_at": "yesterday",
+            "messages": [
+                said("assistant", "Welcome", "2024-03-01T13:30:00Z"),
+                said("user", {"text": "not a string"}, "2024-03-01T13:40:00Z"),
+            ],
+        },
+    )
+    return store
+
+
+def test_sort_updated_orders_by_last_activity_ties_by_id(active):
+    assert ids(active.list()) == ["b:four", "a:one", "a:two", "a:three", "b:five"]
+    by_activity = ["a:three", "a:two", "b:four", "b:five", "a:one"]
+    assert ids(active.list(SessionFilter(sort="updated"))) == by_activity
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 3, 5, 9])
+def test_sort_updated_with_a_limit_keeps_the_most_recently_active(active, limit):
+    by_activity = ["a:three", "a:two", "b:four", "b:five", "a:one"]
+    rows = active.list(SessionFilter(sort="updated", limit=limit))
+    assert ids(rows) == by_activity[max(len(by_activity) - limit, 0) :]
+
+
+def test_sort_updated_keeps_every_filter(active):
+    wanted = SessionFilter(sort="updated", agent="a", limit=2)
+    assert ids(active.list(wanted)) == ["a:two", "a:one"]
+    wanted = SessionFilter(sort="updated", since=at("2024-03-01T10:30:00Z"))
+    assert ids(active.list(wanted)) == ["a:three", "a:two", "b:five"]
+
+
+def test_wide_rows_carry_the_title(active):
+    from mofa.stores.wide import WideRow
+
+    rows = list(active.list(SessionFilter(sort="updated"), wide=True))
+    assert all(isinstance(row, WideRow) for row in rows)
+    assert {row.session_id: row.title for row in rows} == {
+        "a:one": "Planned trip",
+        "a:two": "First line",
+        "a:three": None,
+        "b:four": "hello",
+        "b:five": None,
+    }
+    narrow = {row.session_id: row for row in active.list()}
+    for row in rows:
+        assert tuple(row[: len(SessionRow._fields)]) == tuple(narrow[row.session_id])
+    assert ids(active.list(SessionFilter(limit=2), wide=True)) == ["a:three", "b:five"]
+
+
+def test_a_first_user_message_appended_names_an_untitled_session(active):
+    active.append(active.resolve("a:three"), said("assistant", "Hello", "2024-03-01T16:00:00Z"))
+    active.append(
+        active.resolve("a:three"), said("user", "Book it\nplease", "2024-03-01T16:01:00Z")
+    )
+    active.append(active.resolve("a:three"), said("user", "Thanks", "2024-03-01T16:02:00Z"))
+    rows = {row.session_id: row for row in active.list(wide=True)}
+    assert rows["a:three"].title == "Book it"
+    assert ids(active.list(SessionFilter(sort="updated", limit=1))) == ["a:three"]

@@ -167,6 +167,22 @@ LEAN_CASES = {
     "empty file": b"",
     "not UTF-8": b'{"status": "\xff"}',
     "deeply nested": b'{"x": ' + b"[" * 100000 + b"]" * 100000 + b"}",
+    "title": b'{"metadata": {"title": "Trip plan"}, "messages": [{"role": "user", "content": "x"}]}',
+    "empty title": b'{"metadata": {"title": ""}, "messages": [{"role": "user", "content": "x"}]}',
+    "title not text": b'{"metadata": {"title": 7}, "messages": [{"role": "user", "content": "Hi"}]}',
+    "title null": b'{"metadata": {"title": null}}',
+    "title from a later user message": (
+        b'{"messages": [{"role": "assistant", "content": "Welcome"},'
+        b' {"role": "user", "content": "  \\n\\n First line \\r\\nsecond"},'
+        b' {"role": "user", "content": "not this"}]}'
+    ),
+    "user content not text": b'{"messages": [{"role": "user", "content": ["a"]}]}',
+    "user content blank": b'{"messages": [{"role": "user", "content": " \\n\\t"}]}',
+    "user content missing": b'{"messages": [{"role": "user"}]}',
+    "role not text": b'{"messages": [{"role": ["user"], "content": "no"}]}',
+    "unicode title": '{"messages": [{"role": "user", "content": "\u65e5\u672c\\u2028x"}]}'.encode(),
+    "title lone surrogate": b'{"metadata": {"title": "a\\ud800b"}}',
+    "content lone surrogate": b'{"messages": [{"role": "user", "content": "\\udfff"}]}',
 }
 
 

@@ -250,6 +250,7 @@ def test_every_older_schema_migrates(tmp_path, sessions, version):
         "status",
         "user_id",
         "path",
+        "title",
     } <= columns
     conn.close()
     result = run("session", "list", "-f", "json", env={"MOFA_INDEX_PATH": str(path)})

@@ -64,20 +64,33 @@ def _session(row, messages: list) -> Session:
     )
 
 
-def rows(conn, wanted: SessionFilter) -> list:
-    """(SessionRow fields..., ORIGIN) of the sessions `wanted` names, unsorted, no limit."""
+def rows(conn, wanted: SessionFilter, wide: bool = False) -> list:
+    """(SessionRow fields..., ORIGIN) of the sessions `wanted` names, unsorted, no limit;
+    `wide`: the title before ORIGIN."""
+    from mofa.session import title_of
 
     if wanted.origin is not None and wanted.origin != ORIGIN:
         return []
     found = []
+    first_user = (
+        ", (SELECT m.content FROM entity_llm_message m WHERE m.chat_session_id = s.id"
+        " AND m.role = 'user' ORDER BY m.create_time, m.id LIMIT 1)"
+        if wide
+        else ""
+    )
     for row in conn.execute(
-        f"SELECT {_SESSION_COLUMNS}, (SELECT count(*) FROM entity_llm_message m"
+        f"SELECT {_SESSION_COLUMNS}{first_user}, (SELECT count(*) FROM entity_llm_message m"
         " WHERE m.chat_session_id = s.id) FROM entity_chat_session s"
     ).fetchall():
-        session = _session(row[:-1], [{}] * row[-1])  # a listing needs only how many
+        header = row[: -2 if wide else -1]
+        session = _session(header, [{}] * row[-1])  # a listing needs only how many
         listed = row_of(session)
         if passes(listed, wanted, session.tags):
-            found.append((*listed, ORIGIN))
+            if wide:
+                user = [] if row[-2] is None else [{"role": "user", "content": row[-2]}]
+                found.append((*listed, title_of(session.metadata, user), ORIGIN))
+            else:
+                found.append((*listed, ORIGIN))
     return found
 
 

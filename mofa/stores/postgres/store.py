@@ -132,7 +132,7 @@ class PostgresSessionStore(SessionStore):
             raise StoreError(f"PostgreSQL error at {self.where}: {one_line(error)}") from None
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self, wanted: SessionFilter = SessionFilter()) -> list[SessionRow]:
+    def list(self, wanted: SessionFilter = SessionFilter(), wide: bool = False) -> list:
         if wanted.limit is not None and wanted.limit <= 0:
             return []
         conditions, params = [], []
@@ -157,26 +157,36 @@ class PostgresSessionStore(SessionStore):
             conditions.append("tags @> %s::text[]")
             params.append([records.cleaned(tag) for tag in wanted.tags])
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = f"SELECT {_ROW_COLUMNS}, origin FROM mofa_sessions{where}"
+        # With --wide the title comes before the origin, as in WideRow.
+        sql = f"SELECT {_ROW_COLUMNS}{', title' if wide else ''}, origin FROM mofa_sessions{where}"
+        key = "coalesce(updated_at, created_at)" if wanted.sort == "updated" else "created_at"
         with self._errors():
             many = len(self.origins()) > 1
             if wanted.origin == mofa_tables.ORIGIN:
                 rows = []
             elif wanted.limit is None:
                 rows = self.conn.execute(
-                    f"{sql} ORDER BY created_at, session_id, origin", params
+                    f"{sql} ORDER BY {key}, session_id, origin", params
                 ).fetchall()
             else:
                 rows = self.conn.execute(
-                    f"{sql} ORDER BY created_at DESC, session_id DESC, origin DESC LIMIT %s",
+                    f"{sql} ORDER BY {key} DESC, session_id DESC, origin DESC LIMIT %s",
                     [*params, wanted.limit],
                 ).fetchall()
                 rows.reverse()
-            extra = mofa_tables.rows(self.conn, wanted) if self.mofa_tables else []
+            extra = mofa_tables.rows(self.conn, wanted, wide) if self.mofa_tables else []
         if extra:
-            rows = sorted([*rows, *extra], key=lambda row: (row[3] or "", row[0], row[-1]))
+            if wanted.sort == "updated":
+                order = lambda row: (row[4] or row[3] or "", row[0], row[-1])  # noqa: E731
+            else:
+                order = lambda row: (row[3] or "", row[0], row[-1])  # noqa: E731
+            rows = sorted([*rows, *extra], key=order)
             if wanted.limit is not None:
                 rows = rows[max(len(rows) - wanted.limit, 0) :]
+        if wide:
+            from mofa.stores.wide import WideRow
+
+            return [WideRow(*row[:-1], row[-1] if many else None) for row in rows]
         if many:
             return [OriginRow._make(row) for row in rows]
         return [SessionRow._make(row[:-1]) for row in rows]
@@ -505,12 +515,15 @@ class PostgresSessionStore(SessionStore):
             # reads the count left by the one before and takes the next position.
             row = self.conn.execute(
                 "SELECT agent, name, layout, fields, messages_at, mtime_ns, message_count,"
-                " content_hash FROM mofa_sessions WHERE session_id = %s AND origin = '' FOR UPDATE",
+                " content_hash, title FROM mofa_sessions WHERE session_id = %s AND origin = ''"
+                " FOR UPDATE",
                 (ref.session_id,),
             ).fetchone()
             if row is None:
                 raise SessionNotFound(f"session not found: {ref.session_id}")
-            agent, name, layout, fields_text, messages_at, mtime_ns, count, content_hash = row
+            agent, name, layout, fields_text, messages_at, mtime_ns, count, content_hash, title = (
+                row
+            )
             first = message
             if count:
                 first_text = self.conn.execute(
@@ -528,6 +541,8 @@ class PostgresSessionStore(SessionStore):
                 ref.session_id, agent, name, layout, fields, messages, messages_at, mtime_ns
             )
             summary = session.summary()
+            if title is None:  # maybe this is the first user message: it names the session
+                title = self._appended_title(ref.session_id, session.metadata, message)
             added = records.message_record(ref.session_id, count, message)
             self.conn.execute(
                 f"INSERT INTO mofa_messages ({_MESSAGE_COLUMNS})"
@@ -536,7 +551,7 @@ class PostgresSessionStore(SessionStore):
             )
             self.conn.execute(
                 "UPDATE mofa_sessions SET created_at = %s, updated_at = %s, message_count = %s,"
-                " status = %s, messages_at = %s, content_hash = %s"
+                " status = %s, messages_at = %s, content_hash = %s, title = %s"
                 " WHERE session_id = %s AND origin = ''",
                 (
                     summary.created_at,
@@ -545,9 +560,23 @@ class PostgresSessionStore(SessionStore):
                     records.cleaned(summary.status),
                     messages_at,
                     records.chained_hash(content_hash, added.message),
+                    title,
                     ref.session_id,
                 ),
             )
+
+    def _appended_title(self, session_id: str, metadata: dict, message: dict) -> str | None:
+        """The title of a session that had none, once `message` is appended to it: from its
+        first user message, which may be `message`."""
+        from mofa.session import title_of
+
+        first = self.conn.execute(
+            "SELECT message FROM mofa_messages WHERE session_id = %s AND origin = ''"
+            " AND role = 'user' ORDER BY position LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        messages = [json.loads(first[0], parse_float=exact_float)] if first else [message]
+        return records.cleaned(title_of(metadata, messages))
 
     # -- mirroring (mofa-indexd --sync-to) ------------------------------------------------
     def mirror_hashes(self, origin: str, ids: list[str] | None = None) -> dict[str, str]:
