@@ -45,9 +45,9 @@ if TYPE_CHECKING:
     from mofa.session import Session
     from mofa.stores.results import SearchHit
 
-# What reads, names and parses files (mofa.tree, mofa.ids, mofa.session, mofa.errors) is
-# imported by the functions that do so: the index's store subclasses this one, and a listing
-# that mofa-indexd vouches for reads no file (every module costs start-up time).
+# What walks and parses files (mofa.tree, mofa.session, mofa.layouts) is imported by the
+# functions that do so: the index's store holds one of these, and a listing that mofa-indexd
+# vouches for reads no file (every module costs start-up time).
 
 
 class FileHandle(NamedTuple):
