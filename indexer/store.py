@@ -261,8 +261,15 @@ class IndexedSessionStore(SessionStore):
     def resolve_many(self, texts: list[str]) -> list:
         """One refresh for all of them, then the index answers: thousands of ids cost one
         scan, not one each."""
-
         self.refresh()
+        return self._resolve_refreshed(texts)
+
+    def resolve_rows(self, rows: list) -> list:
+        """Rows of this store's `list`, which refreshed the index moments ago: looked up in it
+        without another refresh (or handshake with the watcher)."""
+        return self._resolve_refreshed([row.session_id for row in rows])
+
+    def _resolve_refreshed(self, texts: list[str]) -> list:
         by_name = self.index.ids_by_name([text for text in texts if ":" not in text])
         outcomes: list = []
         self._one_look = True
@@ -280,7 +287,6 @@ class IndexedSessionStore(SessionStore):
         return outcomes
 
     def _resolve_short_from(self, text: str, session_ids: list[str]) -> SessionRef:
-
         if text in session_ids or not session_ids:  # a MoFA key names itself, verbatim
             return self.files.resolve(text)
         if len(session_ids) > 1:

@@ -148,8 +148,16 @@ class Archive:
     """An archive directory open for adding sessions (a context manager). `add` makes each
     session's file durable and checked before it returns, so a caller may then delete it."""
 
-    def __init__(self, path: str, fd: int, root: str | None, root_identity: tuple | None):
+    def __init__(
+        self,
+        path: str,
+        fd: int,
+        root: str | None,
+        root_identity: tuple | None,
+        durable: bool = True,
+    ):
         self.path = path
+        self.durable = durable
         self.root = root
         self._fd = fd
         self._root_identity = root_identity
@@ -157,9 +165,11 @@ class Archive:
         self._manifest: int | None = None
 
     @classmethod
-    def open(cls, path: str, root: str | None = None) -> Archive:
+    def open(cls, path: str, root: str | None = None, durable: bool = True) -> Archive:
         """Open (creating it if need be) the archive directory `path`. RefusedPath when it is
-        inside the sessions `root`, by any name."""
+        inside the sessions `root`, by any name. `durable`: each file and manifest line is
+        flushed to disk and read back before `add` returns (what a prune needs before it
+        deletes); an export, which deletes nothing, leaves the flushing to the system."""
 
         check_outside_root(path, root)
         try:
@@ -173,7 +183,7 @@ class Archive:
         if root_identity is not None and _identity(os.fstat(fd)) == root_identity:
             os.close(fd)
             raise _into_root(path, root)
-        return cls(path, fd, root, root_identity)
+        return cls(path, fd, root, root_identity, durable)
 
     def __enter__(self) -> Archive:
         return self
@@ -215,13 +225,15 @@ class Archive:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]
-                    os.fsync(fd)
+                    if self.durable:
+                        os.fsync(fd)
                 finally:
                     os.close(fd)
-                os.fsync(agent_fd)
+                if self.durable:
+                    os.fsync(agent_fd)
             except OSError as error:
                 raise _failure(error, shown) from None
-            if _read_at(agent_fd, name, shown) != data:
+            if self.durable and _read_at(agent_fd, name, shown) != data:
                 raise StoreError(f"{shown} did not read back as written")
             entry = ArchivedFile(
                 session_id,
@@ -257,7 +269,7 @@ class Archive:
         if self._root_identity is not None and _identity(os.fstat(fd)) == self._root_identity:
             os.close(fd)
             raise _into_root(shown, self.root)
-        if created:
+        if created and self.durable:
             try:
                 os.fsync(self._fd)  # the new directory's entry is on disk too
             except OSError as error:
@@ -293,8 +305,9 @@ class Archive:
             if size and os.pread(self._manifest, 1, size - 1) != b"\n":
                 line = b"\n" + line  # a line cut short earlier stays a line of its own
             os.write(self._manifest, line)
-            os.fsync(self._manifest)
-            os.fsync(self._fd)
+            if self.durable:
+                os.fsync(self._manifest)
+                os.fsync(self._fd)
         except OSError as error:
             if error.errno == errno.ELOOP:
                 raise RefusedPath(f"refusing to write {shown}: it is a symlink") from None

@@ -62,6 +62,13 @@ def json_export(session: Session) -> bytes:
     return to_json(export_document(session)).encode("utf-8")
 
 
+def jsonl_export(session: Session) -> bytes:
+    """One line of `export -f jsonl`: the session's json export, compact, and a line break."""
+    from mofa.jsontext import dumps
+
+    return (dumps(export_document(session), indent=None) + "\n").encode("utf-8")
+
+
 def same_content(first: dict, second: dict) -> bool:
     """Whether two documents hold the same values, numbers compared by their text (`1e400`
     and `1e401` are both infinity as floats, never the same number). The same export text is

@@ -49,50 +49,76 @@ def _key(key) -> str:
     return _string(key if isinstance(key, str) else _scalar(key))  # 1 -> "1", as json does
 
 
+_END = object()
+
+
+def _flat_parts(mapping: dict):
+    yield from mapping
+    yield from mapping.values()
+
+
 def dumps(value, indent: int | None = 2) -> str:
     """`value` as JSON: `indent` spaces per level, or compact (`,` and `:`) with None."""
     out: list[str] = []
+    append = out.append
     key_separator = ": " if indent is not None else ":"
+    pads: list[str] = []  # the line break and indent before an item at each depth
     stack: list[list] = []  # [iterator, is a dict, depth, first item still to come]
 
-    def newline(depth: int) -> None:
-        if indent is not None:
-            out.append("\n" + " " * (indent * depth))
+    def pad(depth: int) -> str:
+        while len(pads) <= depth:
+            pads.append("" if indent is None else "\n" + " " * (indent * len(pads)))
+        return pads[depth]
 
     def emit(item, depth: int) -> None:
         scalar = _scalar(item)
         if scalar is not None:
-            out.append(scalar)
+            append(scalar)
         elif isinstance(item, dict):
-            if item:
-                out.append("{")
+            if item and all(type(part) is str for part in _flat_parts(item)):
+                # a mapping of strings to strings (a message, mostly): written in one go
+                inner = pad(depth + 1)
+                append(
+                    "{"
+                    + ",".join(
+                        inner + _string(key) + key_separator + _string(text)
+                        for key, text in item.items()
+                    )
+                    + pad(depth)
+                    + "}"
+                )
+            elif item:
+                append("{")
                 stack.append([iter(item.items()), True, depth + 1, True])
             else:
-                out.append("{}")
+                append("{}")
         elif item:
-            out.append("[")
+            append("[")
             stack.append([iter(item), False, depth + 1, True])
         else:
-            out.append("[]")
+            append("[]")
 
     emit(value, 0)
     while stack:
         frame = stack[-1]
         items, is_dict, depth, first = frame
-        try:
-            item = next(items)
-        except StopIteration:
+        item = next(items, _END)
+        if item is _END:
             stack.pop()
-            newline(depth - 1)
-            out.append("}" if is_dict else "]")
+            append(pad(depth - 1) + ("}" if is_dict else "]"))
             continue
-        if not first:
-            out.append(",")
-        frame[3] = False
-        newline(depth)
-        if is_dict:
-            out.append(_key(item[0]) + key_separator)
-            emit(item[1], depth)
+        if first:
+            frame[3] = False
+            lead = pad(depth)
         else:
+            lead = "," + pad(depth)
+        if is_dict:
+            key, item = item
+            lead += (_string(key) if type(key) is str else _key(key)) + key_separator
+        if type(item) is str:  # most values: written here, without a call to emit
+            text = encode_basestring(item)
+            append(lead + (text if text.isascii() else _string(item)))
+        else:
+            append(lead)
             emit(item, depth)
     return "".join(out)

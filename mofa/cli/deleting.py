@@ -52,15 +52,18 @@ def delete(app: App, session_ids, force, origin):
 
 
 def wanted_ids(arguments: tuple[str, ...]) -> tuple[list[str | CliError], object]:
-    """The ids to delete (each once, in order; `-` reads standard input, one per line), a
-    line that is not valid UTF-8 standing as its error, and where the prompt's answer comes
-    from (the terminal when standard input held the ids)."""
+    """The ids to delete (`read_ids`) and where the prompt's answer comes from (the terminal
+    when standard input held the ids)."""
+    return read_ids(arguments), _terminal() if "-" in arguments else sys.stdin
+
+
+def read_ids(arguments: tuple[str, ...]) -> list[str | CliError]:
+    """The ids the arguments name, each once, in order (`-` reads standard input, one per
+    line), a line that is not valid UTF-8 standing as its error."""
     items: list[str | CliError] = []
-    answers = sys.stdin
     for argument in arguments:
         if argument == "-":
             items.extend(_stdin_ids(sys.stdin.buffer.read()))
-            answers = _terminal()
         else:
             items.append(argument)
     seen: set[str] = set()
@@ -71,7 +74,7 @@ def wanted_ids(arguments: tuple[str, ...]) -> tuple[list[str | CliError], object
                 continue
             seen.add(item)
         unique.append(item)
-    return unique, answers
+    return unique
 
 
 def _stdin_ids(data: bytes) -> list[str | CliError]:

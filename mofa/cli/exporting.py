@@ -4,69 +4,143 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 
 import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.console import document as write_stdout
+from mofa.cli.filters import session_options
 from mofa.cli.options import complete_session_ids
 from mofa.documents import export_document, to_json, to_yaml
 from mofa.errors import RefusedPath, SessionPermissionError, StoreError
 from mofa.paths import check_outside_root  # noqa: F401  (also used by prune)
 from mofa.session import Session
-from mofa.stores.writing import write_atomically
+from mofa.stores.writing import pieces, write_atomically
 
 EXPORT_PREFIX = ".mofa-export-"  # the temporary file's name: hidden, so never a session
 
-SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown"}
+SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".md": "markdown", ".jsonl": "jsonl"}
 
 
 @click.command("export")
-@click.argument("session_id", shell_complete=complete_session_ids)
+@click.argument(
+    "session_ids", metavar="SESSION_ID...", nargs=-1, shell_complete=complete_session_ids
+)
 @click.option(
     "-o",
     "--output",
     "output",
     required=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="File to write ('-' for standard output); parent directories are created.",
+    type=click.Path(allow_dash=True),
+    help="File to write ('-' for standard output), or for several sessions the archive"
+    " directory; parent directories are created.",
 )
 @click.option(
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(("json", "yaml", "markdown")),
-    help="Export format [default: from the output's suffix .json, .yaml, .yml or .md;"
-    " json for '-'].",
+    type=click.Choice(("json", "yaml", "markdown", "jsonl")),
+    help="Export format [default: from the output's suffix .json, .yaml, .yml, .md or .jsonl;"
+    " json for '-'; several sessions: an archive directory, jsonl for '-'].",
 )
+@click.option("-a", "--agent", metavar="AGENT_ID", help="Every session of this agent.")
+@session_options
+@click.option("--all", "everything", is_flag=True, help="Every session of the store.")
 @click.option(
     "--origin",
     metavar="NAME",
     help="The session mirrored from this host (mofa-indexd --origin), when several hold its id.",
 )
 @pass_app
-def export(app: App, session_id, output, fmt, origin):
-    """Export a session, every stored field as stored, to a JSON or YAML file.
+def export(
+    app: App,
+    session_ids,
+    output,
+    fmt,
+    agent,
+    since,
+    until,
+    statuses,
+    user,
+    tags,
+    everything,
+    origin,
+):
+    """Export sessions, every stored field as stored: one to a JSON, YAML or markdown file;
+    several to an archive directory or a jsonl file.
 
-    An existing file is replaced atomically, keeping its permissions: a failed export leaves
-    no partial file. A device or FIFO is written into. A path inside the sessions root is
-    refused (exit status 2).
+    One session: an existing file is replaced atomically, keeping its permissions, so a failed
+    export leaves no partial file; a device or FIFO is written into. With `-o -` the format is
+    json unless given, and nothing but the export is written.
+
+    Several sessions (several ids, `-` to read ids from standard input one per line, or the
+    filters of `list`, or --all) are exported by one process: into the archive directory
+    `-o DIR` (one json file per session and manifest.jsonl; nothing in DIR is replaced;
+    docs/archives.md), or with `-f jsonl` one json export per line, to a file or to standard
+    output (`-o -`, the default there). A session that fails is one error line and the others
+    are still exported; the exit status is then the first failure's: 1 not found, 2 permission
+    denied, 3 failed. A path inside the sessions root is refused (exit status 2).
 
     \b
     Examples:
       mofa session export agent-001:session-123 -o session.json
       mofa session export session-123 -o ./exports/session.yaml --format yaml
+      mofa session export session-123 -o session.md
+      mofa session export session-123 -o - | jq .messages
+      mofa session export session-123 session-124 -o ./week-archive
+      mofa session export --agent agent-001 --since 7d -o ./week-archive
+      mofa session export --all -f jsonl -o all.jsonl
+      mofa session list --status empty -f json | jq -r '.[].session_id' | mofa session export - -o -
     """
+    chosen = _Selection(session_ids, agent, since, until, statuses, user, tags, everything)
+    if not session_ids and not chosen.filtered:
+        raise click.UsageError(
+            "give a SESSION_ID, several, `-` (ids on standard input), a filter or --all"
+        )
+    if not chosen.is_bulk(fmt, output):
+        _export_one(app, session_ids[0], output, fmt, origin)
+        return
+    from mofa.cli.bulk_export import export_many
+
+    export_many(app, chosen, output, fmt, origin)
+
+
+class _Selection:
+    """Which sessions an export names: ids (`-` reading standard input) or list's filters."""
+
+    def __init__(self, ids, agent, since, until, statuses, user, tags, everything):
+        self.ids = ids
+        self.filters = dict(
+            agent=agent, since=since, until=until, statuses=statuses, user=user, tags=tags
+        )
+        self.everything = everything
+        filtered = everything or any(value for value in self.filters.values())
+        if ids and filtered:
+            raise click.UsageError("give session ids, or filters (or --all), not both")
+        self.filtered = filtered
+
+    def is_bulk(self, fmt: str | None, output: str) -> bool:
+        jsonl = fmt == "jsonl" or (fmt is None and output.lower().endswith(".jsonl"))
+        return self.filtered or len(self.ids) != 1 or self.ids == ("-",) or jsonl
+
+
+def _export_one(app: App, session_id: str, output: str, fmt: str | None, origin) -> None:
+    """One session to a file, as the reference page shows it, or to stdout and nothing else."""
+    import os
+
     to_stdout = output == "-"
     fmt = fmt or ("json" if to_stdout else format_from_suffix(output))
+    if not to_stdout and os.path.isdir(output):
+        raise click.BadParameter(f"{output!r} is a directory.", param_hint="'-o' / '--output'")
     check_outside_root(output, app.root)
     store = app.store()
     loaded = store.load(store.resolve_origin(session_id, origin))
-    if not to_stdout:  # to stdout, nothing but the export is written
-        console.status(f"→ Exporting session: {loaded.session_id}")
-        console.status(f"  Format: {fmt}")
-        console.status(f"  Output: {output}")
+    say = (lambda text: None) if to_stdout else console.status
+    say(f"→ Exporting session: {loaded.session_id}")
+    say(f"  Format: {fmt}")
+    say(f"  Output: {output}")
     for warning in loaded.warnings:
         console.warning(warning)
     write(loaded, fmt, output)
@@ -99,9 +173,10 @@ def write(session: Session, fmt: str, output: str) -> None:
     write_file(output, text.encode("utf-8"))
 
 
-def write_file(path: str, data: bytes) -> None:
-    """Write `data` to `path`: into a device or FIFO (or a symlink to one) as it is; else
-    replacing the file atomically, with the permission bits it had."""
+def write_file(path: str, data: bytes | Iterable[bytes]) -> None:
+    """Write `data` (bytes, or pieces of them as they come) to `path`: into a device or FIFO
+    (or a symlink to one) as it is; else replacing the file atomically, with the permission
+    bits it had."""
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -120,14 +195,15 @@ def write_file(path: str, data: bytes) -> None:
     write_atomically(target, data, None if st is None else stat.S_IMODE(st.st_mode), EXPORT_PREFIX)
 
 
-def write_into(path: str, data: bytes) -> None:
+def write_into(path: str, data: bytes | Iterable[bytes]) -> None:
     """Write into an existing special file (/dev/null, a terminal, a FIFO): never replaced."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            for piece in pieces(data):
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
     except PermissionError:

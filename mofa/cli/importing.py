@@ -32,18 +32,19 @@ from mofa.errors import (
 @click.option("--replace", is_flag=True, help="Replace a stored session that has the same id.")
 @pass_app
 def import_sessions(app: App, files, from_dir, replace):
-    """Restore exported sessions (json or yaml files, or archive directories) into the
+    """Restore exported sessions (json, yaml or jsonl files, or archive directories) into the
     current store, keeping their ids.
 
     An id that is already stored is refused (exit status 1) unless --replace; a session
     identical to the stored one is skipped, so running an import twice changes nothing.
     Export, delete and import give back an identical export. An archive (a directory that
     `prune --archive` wrote) is read through its manifest, each file checked against its
-    SHA-256.
+    SHA-256. A .jsonl file (what `export -f jsonl` writes) holds one session per line.
 
     \b
     Examples:
       mofa session import session.json exports/*.yaml
+      mofa session import week.jsonl
       mofa session import ~/session-archive
       mofa session import --replace session.json
       mofa --store postgresql://db/mofa session import --from-dir ~/.local/share/mofa/sessions
@@ -131,17 +132,30 @@ def _stored_state(store, exported) -> str:
 
 
 def _files_and_archives(files):
-    """(source, None) for each export file and (source, ExportedSession or its failure) for
-    each session an archive directory's manifest names, streamed; and how many in all."""
+    """(source, None) for each json or yaml export file, and (source, ExportedSession or its
+    failure) for each session of a jsonl export file or of an archive directory (through its
+    manifest), streamed; and how many in all."""
 
     from mofa.archives import archived_exports, manifest_entries
+    from mofa.errors import MofaError
+    from mofa.importing import is_jsonl_export, jsonl_export_count, read_jsonl_exports
 
-    total = sum(len(manifest_entries(path)) if os.path.isdir(path) else 1 for path in files)
+    def count(path: str) -> int:
+        if os.path.isdir(path):
+            return len(manifest_entries(path))
+        return jsonl_export_count(path) if is_jsonl_export(path) else 1
+
+    total = sum(count(path) for path in files)
 
     def items():
         for path in files:
             if os.path.isdir(path):
                 yield from archived_exports(path)
+            elif is_jsonl_export(path):
+                try:
+                    yield from read_jsonl_exports(path)
+                except MofaError as error:  # the file itself cannot be read
+                    yield path, error
             else:
                 yield path, None
 

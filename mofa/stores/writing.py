@@ -16,6 +16,7 @@ import errno
 import os
 import secrets
 import tempfile
+from collections.abc import Iterable
 from stat import S_ISREG
 from typing import NamedTuple
 
@@ -344,12 +345,18 @@ def append_message(root: str, target: Target, session_id: str, message: dict) ->
 
 
 # -- files outside the root (exports, archives) ----------------------------------------------
+def pieces(data: bytes | Iterable[bytes]) -> Iterable[bytes]:
+    """`data` as pieces to write one after the other: bytes are one piece."""
+    return (data,) if isinstance(data, bytes | bytearray | memoryview) else data
+
+
 def write_atomically(
-    path: str, data: bytes, mode: int | None = None, prefix: str = ".mofa-write-"
+    path: str, data: bytes | Iterable[bytes], mode: int | None = None, prefix: str = ".mofa-write-"
 ) -> None:
-    """Write `data` to `path` through a hidden temporary file renamed over it: all or nothing
-    (no partial file, the old one whole on failure). Parent directories are created. `mode`:
-    the permission bits to give it (those of the file it replaces), else the umask's."""
+    """Write `data` (bytes, or pieces of them as they come) to `path` through a hidden
+    temporary file renamed over it: all or nothing (no partial file, the old one whole on
+    failure, a failure of the pieces' source included). Parent directories are created.
+    `mode`: the permission bits to give it (those of the file it replaces), else the umask's."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
@@ -360,7 +367,8 @@ def write_atomically(
         raise StoreError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            for piece in pieces(data):
+                stream.write(piece)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o666 & ~_umask() if mode is None else mode)
