@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from mofa import tree
 from mofa.errors import MofaError, OriginTaken, StoreUnavailable
 from mofa.plurals import counted
+from mofa.reading import claim_rank, load_path
 
 if TYPE_CHECKING:
     from mofa.stores.postgres.store import PostgresSessionStore
@@ -307,7 +308,6 @@ class Mirror:
         """The session file's rows for the database, or None when it is not a readable session
         (the local index says why; the database simply does not get it)."""
         from mofa.documents import export_document
-        from mofa.stores.files import load_path
         from mofa.stores.postgres import records
 
         try:
@@ -360,14 +360,12 @@ class Mirror:
 
 def winner_of(session_id: str, holders) -> tuple[str, str]:
     """Of the (directory, file) pairs that claim one id, the one every local command shows:
-    DESIGN's rule, as `indexer.index.rows.claim_rank` applies it to the index."""
-    from mofa.ids import mofa_file_stem
-    from mofa.session import JSONL_SUFFIX
+    DESIGN's rule (`mofa.reading.claim_rank`). Paths relative to the root order as the
+    root's own paths do: they share its prefix."""
 
     def rank(key: tuple[str, str]) -> tuple:
         directory, name = key
-        kind = 0 if directory else 1 if name == mofa_file_stem(session_id) + JSONL_SUFFIX else 2
-        return (kind, os.fsencode(os.path.join(directory, name)))
+        return claim_rank(session_id, bool(directory), name, os.path.join(directory, name))
 
     return min(holders, key=rank)
 

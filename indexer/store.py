@@ -7,12 +7,17 @@ import builtins
 import os
 from typing import TYPE_CHECKING
 
+from indexer.index.location import MEMORY, resolve_index_path, root_lock_path
+from indexer.watch.lock import STARTING, running_pid, watcher_record
+from mofa.errors import AmbiguousSessionId, MofaError
 from mofa.plurals import counted
-from mofa.stores.base import ALL, Progress, SessionFilter, SessionRef, Warn
+from mofa.stores.base import ALL, Progress, SessionFilter, SessionRef, SessionStore, Warn
 from mofa.stores.files import FileHandle, FileSessionStore
 
 if TYPE_CHECKING:
     from indexer.index.session_index import SessionIndex
+    from mofa.session import Session
+    from mofa.stores.files import FileVersion
     from mofa.stores.queries import QueryResult
     from mofa.stores.results import CachedIndex, SearchHit, UpkeepResult, VerifyReport
 
@@ -31,8 +36,9 @@ def _autostart_min_files() -> float:
     return least if least > 0 else AUTOSTART_MIN_FILES
 
 
-class IndexedSessionStore(FileSessionStore):
-    """FileSessionStore whose listings and MoFA look-ups come from the index at `index_path`."""
+class IndexedSessionStore(SessionStore):
+    """The files under `root`, read and written by a FileSessionStore (`files`), with listings
+    and MoFA look-ups answered by the index at `index_path`."""
 
     kind = "files"
 
@@ -46,9 +52,10 @@ class IndexedSessionStore(FileSessionStore):
         debug: Warn | None = None,
         status: Warn | None = None,
     ):
-        from indexer.index.location import MEMORY, resolve_index_path
 
-        super().__init__(root, warn)
+        self.root = root
+        self.warn = warn
+        self.files = FileSessionStore(root, warn, claims=self)
         self.index_path = (
             index_path if index_path == MEMORY else resolve_index_path(root, index_path)
         )
@@ -62,6 +69,7 @@ class IndexedSessionStore(FileSessionStore):
         # asked once per command, then only the command's own writes are indexed by it.
         self._watcher_confirmed = False
         self._own_writes: dict[str, set[str]] = {}
+        self._one_look = False  # resolve_many: one refresh answers every look-up
 
     @property
     def index(self) -> SessionIndex:
@@ -103,8 +111,6 @@ class IndexedSessionStore(FileSessionStore):
     def _start_watcher(self, files: int) -> None:
         """Auto-start (indexer/watch/autostart.py): this command stat-ed a big root; a watcher makes
         every later one take the handshake path."""
-        from indexer.index.location import root_lock_path
-        from indexer.watch.lock import running_pid
 
         if (
             self.index.in_memory
@@ -147,13 +153,12 @@ class IndexedSessionStore(FileSessionStore):
                 self.index.refresh_files(written, sorted(names))
         return True
 
-    def _wrote(self, directory: str, file: str) -> None:
+    def wrote(self, directory: str, file: str) -> None:
+        """The files store wrote this file: indexed by this command itself after the handshake."""
         if self._watcher_confirmed:  # before the handshake, the handshake covers it
             self._own_writes.setdefault(directory, set()).add(file)
 
     def _confirmed_by_watcher(self) -> bool:
-        from indexer.index.location import MEMORY
-        from indexer.watch.lock import STARTING, running_pid, watcher_record
 
         if self.index_path == MEMORY or running_pid(self.index_path) is None:
             return False
@@ -188,12 +193,24 @@ class IndexedSessionStore(FileSessionStore):
         return self.index.list_rows(wanted, wide)
 
     def resolve(self, text: str) -> SessionRef:
-        self._jsonl_fresh = False  # each look-up answers from the files as they are now
-        return super().resolve(text)
+        return self.files.resolve(text)
 
-    def _exact_ref(self, session_id: str) -> SessionRef | None:
-        self._jsonl_fresh = False  # a save looks at the files as they are now, as resolve does
-        return super()._exact_ref(session_id)
+    def resolve_saved(self, session_id: str) -> SessionRef:
+        return self.files.resolve_saved(session_id)
+
+    def load(self, ref: SessionRef) -> Session:
+        return self.files.load(ref)
+
+    def load_version(self, ref: SessionRef) -> tuple[Session, FileVersion]:
+        return self.files.load_version(ref)
+
+    def path_of(self, handle: FileHandle) -> str:
+        return self.files.path_of(handle)
+
+    # -- the files store's look-ups of MoFA files (JsonlClaims), answered by the index -------
+    def look_again(self) -> None:
+        if not self._one_look:
+            self._jsonl_fresh = False
 
     def jsonl_refs(
         self, full_id: str | None = None, name: str | None = None
@@ -248,7 +265,7 @@ class IndexedSessionStore(FileSessionStore):
 
         parse_query(query)  # a query it cannot take is refused before any work
         if self.index.in_memory:  # no index file can be kept (or no root yet): read the files
-            return super().search(query, wanted, role)
+            return self.files.search(query, wanted, role)
         self.refresh(wanted.agent)
         ensure_search(self.index.conn, self.root, self.progress("Building the search index"))
         where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
@@ -297,37 +314,43 @@ class IndexedSessionStore(FileSessionStore):
         return self._resolve_refreshed([row.session_id for row in rows])
 
     def _resolve_refreshed(self, texts: builtins.list[str]) -> builtins.list:
-        from mofa.errors import MofaError
-
         by_name = self.index.ids_by_name([text for text in texts if ":" not in text])
         outcomes: list = []
-        for text in texts:
-            try:
-                if ":" in text:
-                    outcomes.append(FileSessionStore.resolve(self, text))
-                else:
-                    outcomes.append(self._resolve_short_from(text, by_name.get(text, [])))
-            except MofaError as error:
-                outcomes.append(error)
+        self._one_look = True
+        try:
+            for text in texts:
+                try:
+                    if ":" in text:
+                        outcomes.append(self.files.resolve(text))
+                    else:
+                        outcomes.append(self._resolve_short_from(text, by_name.get(text, [])))
+                except MofaError as error:
+                    outcomes.append(error)
+        finally:
+            self._one_look = False
         return outcomes
 
     def _resolve_short_from(self, text: str, session_ids: builtins.list[str]) -> SessionRef:
-        from mofa.errors import AmbiguousSessionId
-
         if text in session_ids or not session_ids:  # a MoFA key names itself, verbatim
-            return FileSessionStore.resolve(self, text)
+            return self.files.resolve(text)
         if len(session_ids) > 1:
             raise AmbiguousSessionId(text, sorted(session_ids))
-        return FileSessionStore.resolve(self, session_ids[0])
+        return self.files.resolve(session_ids[0])
 
     # -- writing ---------------------------------------------------------------------------
+    def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
+        return self.files.save(session_id, document, replace)
+
+    def append(self, ref: SessionRef, message: dict) -> None:
+        self.files.append(ref, message)
+
     def delete(self, ref: SessionRef) -> None:
-        super().delete(ref)
+        self.files.delete(ref)
         handle = ref.handle
         self.index.forget(handle.directory, handle.file)
 
     def delete_unchanged(self, ref: SessionRef, version: object) -> None:
-        super().delete_unchanged(ref, version)
+        self.files.delete_unchanged(ref, version)
         handle = ref.handle
         self.index.forget(handle.directory, handle.file)
 
@@ -335,16 +358,15 @@ class IndexedSessionStore(FileSessionStore):
         self, refs: builtins.list[SessionRef], versions: builtins.list | None = None
     ) -> builtins.list:
         """Every file first, then their rows in one transaction."""
-        from mofa.errors import MofaError
 
         outcomes: list = []
         gone = []
         for ref, version in zip(refs, versions or [None] * len(refs), strict=True):
             try:
                 if version is None:
-                    FileSessionStore.delete(self, ref)
+                    self.files.delete(ref)
                 else:
-                    FileSessionStore.delete_unchanged(self, ref, version)
+                    self.files.delete_unchanged(ref, version)
             except MofaError as error:
                 outcomes.append(error)
             else:

@@ -25,6 +25,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from mofa.errors import CorruptSession, MofaError, RefusedPath, SessionPermissionError, StoreError
+from mofa.ids import is_safe_name
+from mofa.paths import check_outside_root
+from mofa.reading import NO_FOLLOW_READ
 
 MANIFEST = "manifest.jsonl"
 SUFFIX = ".json"
@@ -32,7 +35,6 @@ _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _LONGEST = 200  # bytes of a name before `+N.json`: well inside NAME_MAX (255)
 _MOST_COPIES = 100_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class ArchivedFile(NamedTuple):
@@ -116,7 +118,6 @@ def check_agent_dirs(directory: str, root: str | None, agents) -> None:
     """Raise RefusedPath when the archive `directory`, or the directory of one of `agents` in
     it, is inside the sessions `root` (by any path, symlink or mount): before anything is
     written, so that a refused archive leaves everything as it was."""
-    from mofa.paths import check_outside_root
 
     check_outside_root(directory, root)
     root_identity = _root_identity(root)
@@ -174,7 +175,6 @@ class Archive:
         inside the sessions `root`, by any name. `durable`: each file and manifest line is
         flushed to disk and read back before `add` returns (what a prune needs before it
         deletes); an export, which deletes nothing, leaves the flushing to the system."""
-        from mofa.paths import check_outside_root
 
         check_outside_root(path, root)
         try:
@@ -322,7 +322,7 @@ class Archive:
 def _read_at(dir_fd: int, name: str, shown: str, limit: int | None = None) -> bytes:
     """A regular file's bytes, opened relative to `dir_fd` without following a symlink."""
     try:
-        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, NO_FOLLOW_READ, dir_fd=dir_fd)
     except FileNotFoundError:
         raise StoreError(f"cannot read {shown}: no such file") from None
     except OSError as error:
@@ -375,7 +375,6 @@ def read_archived(directory: str, entry: ArchivedFile) -> bytes:
     anything but `<agent>/<name>` plain components, reached through a symlink, or whose
     SHA-256 differs is refused."""
     from mofa import tree
-    from mofa.ids import is_safe_name
 
     shown = os.path.join(directory, *entry.file.split("/"))
     parts = entry.file.split("/")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from mofa.numbers import ExactFloat
 from mofa.session import JSONL_LAYOUT, Session
 from mofa.timestamps import shown_text
@@ -124,7 +126,6 @@ def _deep_call(function, depth: int):
     """
     if depth < 100:
         return function()
-    import sys
     import threading
 
     outcome: dict = {}

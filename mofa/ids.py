@@ -5,6 +5,8 @@
 
 from typing import NamedTuple
 
+from mofa.errors import InvalidSessionId
+
 _FORBIDDEN = frozenset("/\\")
 
 
@@ -25,8 +27,6 @@ def _bad_part(part: str) -> str | None:
 def check_part(part: str, what: str, text: str) -> None:
     problem = _bad_part(part)
     if problem:
-        from mofa.errors import InvalidSessionId  # where an id fails (see mofa.tree._os_failure)
-
         raise InvalidSessionId(f"invalid session id {text!r}: the {what} part {problem}")
 
 

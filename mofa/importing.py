@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from mofa.errors import CorruptSession, InvalidSessionId, RefusedInput
 from mofa.numbers import ExactFloat, exact_float
+from mofa.reading import read_bytes
 
 
 class ExportedSession(NamedTuple):
@@ -24,8 +25,6 @@ class ExportedSession(NamedTuple):
 def read_export(path: str, data: bytes | None = None) -> ExportedSession:
     """The session in an export file; raises CorruptSession when it is not one."""
     if data is None:
-        from mofa.stores.files import read_bytes  # its errors, and its size limit, fit here too
-
         data = read_bytes(path)
     return _exported(path, _decode(path, data))
 

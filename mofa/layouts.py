@@ -28,14 +28,26 @@ def _fast_loads():
 _FAST_LOADS: Callable[[bytes], Any] | Literal[False] | None = None  # False: no orjson
 
 
-def _decode(path: str, data: bytes, fast: bool = False):
+def fast_loads():
+    """orjson's loads, or False without orjson. It parses twice as fast as json, but reads
+    integers beyond 64 bits as floats: fit only for the index's summary fields, never for show
+    or export. Imported on first use."""
     global _FAST_LOADS
+    if _FAST_LOADS is None:
+        try:
+            from orjson import loads
+        except ImportError:
+            loads = False
+        _FAST_LOADS = loads
+    return _FAST_LOADS
+
+
+def _decode(path: str, data: bytes, fast: bool = False):
     if fast:
-        if _FAST_LOADS is None:
-            _FAST_LOADS = _fast_loads() or False
-        if _FAST_LOADS:
+        loads = fast_loads()
+        if loads:
             try:
-                value = _FAST_LOADS(data)
+                value = loads(data)
             except ValueError:
                 pass  # NaN, lone surrogates, ...: let json decide, and word the error
             else:
@@ -70,7 +82,7 @@ def parse_agent_json(
 ) -> Session:
     """`<root>/<agent>/<name>.json`: one JSON object; the id comes from the path.
 
-    `fast` parses for the index only (see `_fast_loads`).
+    `fast` parses for the index only (see `fast_loads`).
     """
     document = _decode(path, data, fast)
     if not isinstance(document, dict):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
+from mofa.errors import RefusedPath, SessionsRootMissing
+
 
 def default_sessions_root(environ=os.environ) -> str:
     configured = environ.get("MOFA_SESSIONS_DIR")
@@ -33,8 +35,6 @@ def sessions_root_exists(root: str, explicit: bool) -> bool:
     if os.path.isdir(root):
         return True
     if explicit:
-        from mofa.errors import SessionsRootMissing
-
         raise SessionsRootMissing(
             f"the sessions root {root} does not exist"
             " (given by --sessions-dir or MOFA_SESSIONS_DIR)"
@@ -68,8 +68,6 @@ def check_outside_root(output: str, root: str | None) -> None:
                 break
             probe = parent
     if inside:
-        from mofa.errors import RefusedPath
-
         raise RefusedPath(
             f"refusing to write {output}: it is inside the sessions root {root}"
             " (an export never overwrites or creates a session)"

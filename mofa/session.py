@@ -4,8 +4,9 @@
 # compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from mofa.stores.rows import session_row_type
 from mofa.timestamps import (
     UNKNOWN,
     epoch_ns_index_text,
@@ -88,10 +89,7 @@ class Session:
 
     @property
     def status(self) -> str:
-        value = self.document.get("status")
-        if isinstance(value, str) and value:
-            return value
-        return "active" if self.messages else "empty"
+        return status_of(self.document.get("status"), self.messages)
 
     @property
     def created_at(self) -> datetime | None:
@@ -153,18 +151,7 @@ class Session:
         return None if moment is None else index_text(moment)
 
     def summary(self) -> "SessionSummary":
-        # Index texts at full precision (see mofa.timestamps), made straight from the stored
-        # strings: no datetime round trip for the common case, which a cold build would pay.
-        created = precise_index_text(self.document.get("created_at"))
-        if created is None and self.messages and isinstance(self.messages[0], dict):
-            created = precise_index_text(self.messages[0].get("timestamp"))
-        if created is None:
-            created = epoch_ns_index_text(self.file_mtime_ns)
-        if created is None:  # no date can hold the mtime: the time is unknown
-            created = UNKNOWN
-        updated = precise_index_text(self.document.get("updated_at"))
-        if updated is None and self.messages and isinstance(self.messages[-1], dict):
-            updated = precise_index_text(self.messages[-1].get("timestamp"))
+        created, updated = summary_times(self.document, self.messages, self.file_mtime_ns)
         return SessionSummary(
             session_id=self.session_id,
             agent=self.agent,
@@ -178,15 +165,39 @@ class Session:
         )
 
 
-class SessionSummary(NamedTuple):
-    """What `list` shows of a session: one row of the index."""
+def summary_times(
+    document: dict, messages: list, mtime_ns: int, time_text=precise_index_text
+) -> tuple:
+    """(created_at, updated_at) as `list` shows them, in the index's text (`time_text` turns a
+    stored time into it): the stored field, else the first (last) message's timestamp; created
+    falls back to the file's mtime, then to UNKNOWN. Index texts at full precision are made
+    straight from the stored strings: no datetime round trip, which a cold build would pay."""
+    created = time_text(document.get("created_at"))
+    if created is None and messages and isinstance(messages[0], dict):
+        created = time_text(messages[0].get("timestamp"))
+    if created is None:
+        created = epoch_ns_index_text(mtime_ns)
+    if created is None:  # no date can hold the mtime: the time is unknown
+        created = UNKNOWN
+    updated = time_text(document.get("updated_at"))
+    if updated is None and messages and isinstance(messages[-1], dict):
+        updated = time_text(messages[-1].get("timestamp"))
+    return created, updated
 
-    session_id: str
-    agent: str
-    name: str
-    created_at: str
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    layout: str
+
+def status_of(value, messages: list) -> str:
+    """A session's status: the stored text, else "active" with messages, "empty" without."""
+    if isinstance(value, str) and value:
+        return value
+    return "active" if messages else "empty"
+
+
+if TYPE_CHECKING:  # a type made at run time from SessionRow's fields: opaque to mypy
+    SessionSummary: TypeAlias = Any
+else:
+    SessionSummary = session_row_type(
+        "SessionSummary",
+        [("layout", str)],
+        "What `list` shows of a session, and its layout.",
+        __name__,
+    )

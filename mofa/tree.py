@@ -11,6 +11,8 @@ import os
 from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
+from mofa.errors import CorruptSession, SessionPermissionError, StoreError
+from mofa.ids import is_safe_name
 from mofa.plurals import counted
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
 
@@ -47,8 +49,6 @@ class DirScan(NamedTuple):
 
 def _os_failure(error: OSError, what: str) -> Exception:
     # The library's exceptions are imported where something fails: a listing that finds its
-    # directories readable does not pay for defining them.
-    from mofa.errors import SessionPermissionError, StoreError
 
     if error.errno in (errno.EACCES, errno.EPERM):
         return SessionPermissionError(f"permission denied: {what}")
@@ -87,7 +87,6 @@ def _not_utf8(parent: str, name: str, what: str, skipped: list | None) -> None:
 def usable_name(name: str) -> bool:
     """True when a per-agent directory or file stem can stand in an id that resolves back to
     it (`mofa.ids.is_safe_name`) and is valid UTF-8."""
-    from mofa.ids import is_safe_name
 
     return is_safe_name(name) and utf8_name(name)
 
@@ -322,7 +321,6 @@ def session_files(
     """(directory, session files) for each agent directory (all, or `agents`), then ('', the
     root's JSONL files). An agent directory that cannot be read is left out with a line in
     `skipped`; without `skipped`, its error is raised."""
-    from mofa.errors import SessionPermissionError, StoreError
 
     listing = scan_root(root, skipped)
     places = []
@@ -338,14 +336,6 @@ def session_files(
             places.append((agent, files))
     places.append(("", listing.jsonl))
     return places
-
-
-def is_agent_dir(path: str) -> bool:
-    """True for a real directory (a symlink to one is not)."""
-    try:
-        return S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def regular_file_stat(path: str) -> os.stat_result | None:
@@ -378,8 +368,6 @@ def check_size(path: str, size: int, limit: int) -> None:
     """Raise CorruptSession for a session file too large to read (a 2 GB file would cost
     seconds and gigabytes of memory for every command that meets it)."""
     if size > limit:
-        from mofa.errors import CorruptSession
-
         raise CorruptSession(
             path,
             f"too large: {counted(size, 'byte')}, more than MOFA_MAX_SESSION_BYTES ({limit});"

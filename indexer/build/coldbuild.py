@@ -27,14 +27,24 @@ from datetime import datetime
 from stat import S_ISREG
 from typing import NamedTuple
 
-from indexer.index.rows import BadRow, IndexRow, columns, insert_sql
-from indexer.index.transactions import write_transaction
+from indexer.index.rows import (
+    INT64_MAX,
+    BadRow,
+    IndexRow,
+    clamp_int64,
+    columns,
+    insert_sql,
+    tags_text,
+)
+from indexer.index.transactions import bulk_write, write_transaction
 from mofa import tree
 from mofa.errors import SessionPermissionError, StoreError
-from mofa.session import JSON_LAYOUT, JSON_SUFFIX, title_of
-from mofa.timestamps import UNKNOWN, epoch_ns_index_text, precise_index_text
+from mofa.layouts import fast_loads
+from mofa.reading import NO_FOLLOW_READ
+from mofa.session import JSON_LAYOUT, JSON_SUFFIX, status_of, summary_times, title_of
+from mofa.timestamps import precise_index_text
 
-BATCH = 256  # files per message to and from a worker
+WORKER_BATCH = 256  # files per message to and from a worker
 
 # The form MoFA and most writers use: UTC, 0 to 9 fraction digits. Anything else (offsets,
 # lower case, spaces, commas) goes through the reference parser.
@@ -43,10 +53,6 @@ _CANONICAL = re.compile(
     r"(?:\.([0-9]{1,9}))?(?:Z|\+00:00)"
 ).fullmatch
 _NINE_ZEROS = "000000000"
-_INT64_MAX = 2**63 - 1
-# A file is opened as a scan stats it, never through a symlink; O_NONBLOCK so that a FIFO put
-# in a file's place does not block the open (its fstat then says it is no regular file).
-_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _DIR_READ = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _INSERT_SESSIONS = insert_sql("sessions", IndexRow, "INSERT OR IGNORE")
 _INSERT_BAD = insert_sql("bad_files", BadRow, "INSERT OR REPLACE")
@@ -81,25 +87,11 @@ def index_time(value) -> str | None:
     return precise_index_text(value)
 
 
-_loads = None
-
-
-def _orjson_loads():
-    global _loads
-    if _loads is None:
-        try:
-            from orjson import loads
-        except ImportError:
-            loads = False
-        _loads = loads
-    return _loads
-
-
 def lean_fields(data: bytes, mtime_ns: int) -> tuple:
     """(created_at, updated_at, message_count, status, user_id, tags, title) of a plainly
     well-formed per-agent session file read as `data`, as the reference parser gives them;
     raises _Unusual for anything else."""
-    loads = _loads or _orjson_loads()
+    loads = fast_loads()
     if not loads:
         raise _Unusual
     try:
@@ -120,40 +112,18 @@ def lean_fields(data: bytes, mtime_ns: int) -> tuple:
     if type(user) is float:  # maybe an integer beyond 64 bits, which orjson reads as a float
         raise _Unusual
     user = str(user) if type(user) is str or type(user) is int else None
-    created = index_time(document.get("created_at"))
-    if created is None and messages:
-        created = index_time(messages[0].get("timestamp"))
-    if created is None:
-        created = epoch_ns_index_text(mtime_ns)
-        if created is None:
-            created = UNKNOWN
-    updated = index_time(document.get("updated_at"))
-    if updated is None and messages:
-        updated = index_time(messages[-1].get("timestamp"))
-    status = document.get("status")
-    if type(status) is not str or not status:
-        status = "active" if messages else "empty"
+    created, updated = summary_times(document, messages, mtime_ns, index_time)
+    status = status_of(document.get("status"), messages)
     tags = metadata.get("tags")
     if type(tags) is list:
         tags = [tag for tag in tags if type(tag) is str]
-        tags = _tags_text(tags) if tags else None
+        tags = tags_text(tags) if tags else None
     else:
         tags = None
     return created, updated, len(messages), status, user, tags, title_of(metadata, messages)
 
 
-def _tags_text(tags: list[str]) -> str:
-    """`json.dumps(tags, ensure_ascii=False)` (what the reference parser stores), written by
-    hand for plain printable ASCII tags, which need no escape."""
-    joined = "".join(tags)
-    if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
-        return '["' + '", "'.join(tags) + '"]'
-    import json
-
-    return json.dumps(tags, ensure_ascii=False)
-
-
-class Batch(NamedTuple):
+class ParsedBatch(NamedTuple):
     """What a worker made of some files of one directory (see `parse_batch`)."""
 
     sessions: bytes | list  # rows in IndexRow's field order, packed (see _pack) or plain tuples
@@ -164,7 +134,7 @@ class Batch(NamedTuple):
     racy: bool  # a file's ctime was too recent to trust (see refresh.RACY_NS)
 
 
-def parse_batch(batch: tuple) -> Batch:
+def parse_batch(batch: tuple) -> ParsedBatch:
     """Worker side: read the files `names` of `directory` (root, directory, names, racy_after),
     each stat-ed on the descriptor it is read through, so that a row's stat key is that of
     what was read (a file replaced since the listing gives the row of the new one, and the
@@ -183,16 +153,16 @@ def parse_batch(batch: tuple) -> Batch:
     try:  # an agent directory never through a symlink, even one swapped in since the listing
         dir_fd = os.open(dir_path, _DIR_READ | (os.O_NOFOLLOW if directory else 0))
     except OSError:
-        return Batch([], 0, bad, 0, 0, False)  # gone since the listing, its files with it
+        return ParsedBatch([], 0, bad, 0, 0, False)  # gone since the listing, its files with it
     limit = tree.max_session_bytes()
-    lean = bool(directory) and bool(_orjson_loads())
+    lean = bool(directory) and bool(fast_loads())
     add_session = sessions.append
     try:
         for name in names:
             data = st = None
             if lean:
                 try:
-                    fd = os.open(name, _READ, dir_fd=dir_fd)
+                    fd = os.open(name, NO_FOLLOW_READ, dir_fd=dir_fd)
                 except OSError:
                     fd = -1
                 if fd >= 0:
@@ -246,8 +216,8 @@ def parse_batch(batch: tuple) -> Batch:
                     )
                 else:
                     fields = parsed.row
-            if mtime_ns > _INT64_MAX or mtime_ns < -_INT64_MAX:  # beyond year 2262: clamped
-                mtime_ns = max(min(mtime_ns, _INT64_MAX), -_INT64_MAX)
+            if mtime_ns > INT64_MAX or mtime_ns < -INT64_MAX:  # beyond year 2262: clamped
+                mtime_ns = clamp_int64(mtime_ns)
             if ctime_ns >= racy_after:  # kept with a ctime that never matches: read again next time
                 ctime_ns = -1
                 racy = True
@@ -285,12 +255,13 @@ def parse_batch(batch: tuple) -> Batch:
                         ctime_ns,
                     )
                 )
-            elif isinstance(fields, IndexRow):  # a MoFA file's row
-                add_session(tuple(fields._replace(mtime_ns=mtime_ns, ctime_ns=ctime_ns)))
+            elif type(fields) is IndexRow:  # a MoFA file's row
+                mofa_row: IndexRow = fields
+                add_session(tuple(mofa_row._replace(mtime_ns=mtime_ns, ctime_ns=ctime_ns)))
     finally:
         os.close(dir_fd)
     sessions.sort()  # in primary-key order: a B-tree grows fastest at its end
-    return Batch(
+    return ParsedBatch(
         _pack(sessions) if sessions and _PACKED else sessions,
         len(sessions),
         bad,
@@ -310,19 +281,6 @@ def _pack(rows: list) -> bytes:
         conn.executemany(_INSERT_BATCH, rows)
         conn.execute("COMMIT")
         return conn.serialize()
-    finally:
-        conn.close()
-
-
-def unpack(sessions: bytes | list) -> list[tuple]:
-    """The session rows of a Batch, as plain tuples."""
-    if not isinstance(sessions, bytes):
-        return sessions
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute("ATTACH ':memory:' AS batch")
-        conn.deserialize(sessions, name="batch")
-        return conn.execute(_SELECT_BATCH).fetchall()
     finally:
         conn.close()
 
@@ -416,8 +374,8 @@ class BulkFill:
                 continue  # as it was written, empty
             listed.append(place)
             racy_after = place.scan_start - RACY_NS
-            for start in range(0, len(names), BATCH):
-                self._pending.append((directory, names[start : start + BATCH], racy_after))
+            for start in range(0, len(names), WORKER_BATCH):
+                self._pending.append((directory, names[start : start + WORKER_BATCH], racy_after))
             self.parser.total += len(names)
             self._pooled = self._pooled or self.parser.total >= threshold
             if self._pooled:
@@ -474,18 +432,15 @@ class BulkFill:
     def _locked(self, work):
         """`work()` in one write transaction, with a bulk load's page cache and no fsync."""
         conn = self.conn
-        conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA synchronous = OFF")  # the index is disposable (see Refresher._apply)
-        if _PACKED:
-            conn.execute("ATTACH ':memory:' AS batch")  # never within a transaction: before it
-        try:
-            with write_transaction(conn):
-                return work()
-        finally:
+        with bulk_write(conn):
             if _PACKED:
-                conn.execute("DETACH DATABASE batch")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -2000")
+                conn.execute("ATTACH ':memory:' AS batch")  # never within a transaction: before it
+            try:
+                with write_transaction(conn):
+                    return work()
+            finally:
+                if _PACKED:
+                    conn.execute("DETACH DATABASE batch")
 
     def _fill(self, listed: list) -> int:
         from indexer.build.refresh import RACY_NS
@@ -505,19 +460,19 @@ class BulkFill:
         progress, done, total = self.parser.progress, 0, self.parser.total
         changed = 0
         for place in listed:
-            batches: list[Batch] = []
+            batches: list[ParsedBatch] = []
             bad: list[tuple] = []
             files = hash_sum = 0
             racy = False
             names = place.names or ()
-            for start in range(0, len(names), BATCH):
+            for start in range(0, len(names), WORKER_BATCH):
                 batch = next(results)
                 batches.append(batch)
                 bad += batch.bad
                 files += batch.files
                 hash_sum += batch.hash_sum
                 racy |= batch.racy
-                done += min(BATCH, len(names) - start)
+                done += min(WORKER_BATCH, len(names) - start)
                 if progress:
                     progress(done, total)
             if generations.get(place.directory) != place.generation:

@@ -17,6 +17,7 @@ import time
 from typing import NamedTuple
 
 from mofa import tree
+from mofa.errors import MofaError
 
 
 class RefreshResult(NamedTuple):
@@ -86,8 +87,6 @@ def survey(conn: sqlite3.Connection, root: str, agent) -> "RefreshResult | Surve
         try:
             scan = tree.scan_dir(os.path.join(root, directory), True, warnings)
         except Exception as error:
-            from mofa.errors import MofaError
-
             if not isinstance(error, (MofaError, OSError)):
                 raise
             scan = None  # unreadable: the refresh says so

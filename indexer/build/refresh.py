@@ -16,7 +16,9 @@ looks again.
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
 # compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
+import contextlib
 import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,15 +30,17 @@ from indexer.index.rows import (
     IndexRow,
     StatKey,
     as_duplicate,
-    claim_rank,
+    clamp_int64,
     columns,
     insert_sql,
+    row_claim,
+    tags_text,
 )
-from indexer.index.transactions import write_transaction
+from indexer.index.transactions import bulk_write, write_transaction
 from mofa import tree
 from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+from mofa.reading import load_path
 from mofa.session import JSON_SUFFIX, JSONL_SUFFIX
-from mofa.stores.files import load_path
 
 RACY_NS = 100_000_000
 PARALLEL_THRESHOLD = 1_000
@@ -67,12 +71,7 @@ class Plan(NamedTuple):
 
 def stat_key(stat: tree.FileStat) -> StatKey:
     # An mtime set far beyond year 2262 does not fit SQLite's 64-bit integer: clamp it.
-    return StatKey(
-        stat.size, max(min(stat.mtime_ns, _INT64_MAX), -_INT64_MAX), stat.ino, stat.ctime_ns
-    )
-
-
-_INT64_MAX = 2**63 - 1
+    return StatKey(stat.size, clamp_int64(stat.mtime_ns), stat.ino, stat.ctime_ns)
 
 
 def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
@@ -94,7 +93,7 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
         summary.message_count,
         _text(summary.status),
         _text(summary.user_id),
-        _tags_text(tags) if tags else None,
+        tags_text(tags) if tags else None,
         _text(session.title),
         session.path,
         summary.layout,
@@ -103,12 +102,6 @@ def parse_one(root: str, directory: str, stat: tree.FileStat) -> Parsed:
         *key,
     )
     return Parsed(key, row, None)
-
-
-def _tags_text(tags: list[str]) -> str:
-    import json
-
-    return _text(json.dumps(tags, ensure_ascii=False))
 
 
 def _text(value):
@@ -121,13 +114,13 @@ def _text(value):
     return value
 
 
-def _parse_batch(batch):
+def _parse_jobs(batch):
     """Worker side: parse a batch of (root, directory, FileStat) jobs of one directory."""
     root, directory, stats = batch
     return [(stat[0], parse_one(root, directory, tree.FileStat(*stat))) for stat in stats]
 
 
-BATCH = 128
+PARSE_BATCH = 128
 
 
 class FileParser:
@@ -161,11 +154,11 @@ class FileParser:
         )
         if big and self.pool() is not None:
             batches = _batches(jobs)
-            futures = [self.submit(_parse_batch, batch) for batch in batches]
+            futures = [self.submit(_parse_jobs, batch) for batch in batches]
             results = (
                 (batch[1], name, parsed)
                 for batch, future in zip(batches, futures, strict=True)
-                for name, parsed in self.collect(future, batch, _parse_batch)
+                for name, parsed in self.collect(future, batch, _parse_jobs)
             )
         else:
             results = ((job[1], job[2].name, parse_one(*job)) for job in jobs)
@@ -209,7 +202,6 @@ class FileParser:
     def submit(self, parse, batch):
         """`parse(batch)` handed to the pool: its Future (of the name of the file holding the
         result, see collect), or None when there is no pool (or no longer one)."""
-        import signal
         from concurrent.futures.process import BrokenProcessPool
 
         pool = self.pool()
@@ -312,7 +304,6 @@ def _quiet_worker() -> None:
     process must stop (it then ends the pool); a worker interrupted midway would print a
     traceback. SIGINT stays blocked from the fork until it is ignored (FileParser.submit)."""
     import gc
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -511,20 +502,9 @@ class Refresher:
         )
 
     def _apply(self, plan: "Plan", parsed: dict, big: bool, force: bool) -> int:
-        conn = self.conn
-        if big:
-            # A bulk write: more page cache, and no fsync. The index is disposable: a crash
-            # of the program loses nothing; a crash of the machine costs at worst a rebuild.
-            conn.execute("PRAGMA cache_size = -65536")
-            conn.execute("PRAGMA synchronous = OFF")
-        try:
-            with write_transaction(conn):
-                changed = self._apply_locked(plan, parsed, force)
-        finally:
-            if big:
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA cache_size = -2000")
-        return changed
+        with bulk_write(self.conn) if big else contextlib.nullcontext():
+            with write_transaction(self.conn):
+                return self._apply_locked(plan, parsed, force)
 
     def _apply_locked(self, plan: "Plan", parsed: dict, force: bool) -> int:
         """Write one directory. The plan was made without the lock: if another process wrote
@@ -649,7 +629,7 @@ class Refresher:
         self._wrote_dir(directory, digest)
 
     def _insert_sessions(self, rows: list[IndexRow], bad: list[BadRow]) -> None:
-        """Insert session rows. Where two files claim one id, `claim_rank` picks the one that
+        """Insert session rows. Where two files claim one id, `row_claim` picks the one that
         stays listed, whichever was read first; the other is left out as a duplicate."""
         if not rows:
             return
@@ -667,7 +647,7 @@ class Refresher:
             other = IndexRow._make(found) if found is not None else None
             if other is None or (other.dir, other.file) == (row.dir, row.file):
                 continue
-            if claim_rank(row) < claim_rank(other):
+            if row_claim(row) < row_claim(other):
                 conn.execute("DELETE FROM sessions WHERE session_id = ?", (row.session_id,))
                 conn.execute(insert_sql("sessions", IndexRow), row)
                 conn.execute(
@@ -756,10 +736,11 @@ class Refresher:
 
 
 def _batches(jobs: list) -> list:
-    """(root, directory, [plain stat tuples]) batches of at most BATCH files of one directory."""
+    """(root, directory, [plain stat tuples]) batches of at most PARSE_BATCH files of one
+    directory."""
     batches: list[tuple[str, str, list]] = []
     for root, directory, stat in jobs:
-        if not batches or batches[-1][1] != directory or len(batches[-1][2]) >= BATCH:
+        if not batches or batches[-1][1] != directory or len(batches[-1][2]) >= PARSE_BATCH:
             batches.append((root, directory, []))
         batches[-1][2].append(tuple(stat))
     return batches

@@ -14,6 +14,9 @@ import sqlite3
 from collections.abc import Callable
 
 from indexer.index.location import MEMORY
+from indexer.index.private import create_private_file, make_private_dirs
+from indexer.watch.lock import running_pid
+from mofa.errors import IndexUnavailable, RefusedPath
 
 BUSY_TIMEOUT_S = 60.0
 # The version of the last migration (indexer.index.migrations.LATEST_VERSION, which a test holds
@@ -29,8 +32,6 @@ _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 def _unavailable(message: str) -> Exception:
-    # mofa.errors is imported when something fails, not by every command.
-    from mofa.errors import IndexUnavailable
 
     return IndexUnavailable(message)
 
@@ -51,8 +52,6 @@ def _refuse_a_root_not_utf8(root: str) -> None:
     try:
         root.encode("utf-8")
     except UnicodeEncodeError:
-        from mofa.errors import RefusedPath
-
         shown = root.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         raise RefusedPath(
             f"the sessions root {shown} is not valid UTF-8: its sessions cannot be"
@@ -102,7 +101,6 @@ def _refuse_a_watched_index(path: str, owner: str) -> None:
     """Adopting an index empties it: never under the running watcher of its root (two roots
     sharing MOFA_INDEX_PATH, or one root reached through a bind mount, would otherwise empty
     each other's index in turn)."""
-    from indexer.watch.lock import running_pid
 
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
@@ -153,8 +151,6 @@ def open_index(
     if not os.path.isdir(
         directory
     ):  # (indexer.index.private is imported only when something is made)
-        from indexer.index.private import make_private_dirs
-
         try:
             make_private_dirs(directory)
         except OSError as error:
@@ -164,8 +160,6 @@ def open_index(
     fence = _fence(path, fcntl.LOCK_SH)
     try:
         if not os.path.exists(path):
-            from indexer.index.private import create_private_file
-
             create_private_file(path)
         return _connect(path, root)
     except (sqlite3.DatabaseError, UnknownSchemaVersion) as error:
@@ -228,8 +222,6 @@ def _replace_broken(path, root, reason, notice, force: bool = False) -> sqlite3.
             )
         remove_index_files(path)
         try:
-            from indexer.index.private import create_private_file
-
             create_private_file(path)
             return _connect(path, root)
         except (sqlite3.Error, OSError) as error:

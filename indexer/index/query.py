@@ -8,7 +8,10 @@ changes, transactions, writing pragmas). `execute` refuses several statements in
 
 from __future__ import annotations
 
+import os
 import sqlite3
+
+from mofa.errors import QueryError
 
 _ALLOWED = {
     sqlite3.SQLITE_SELECT,
@@ -151,7 +154,6 @@ class QueryRows:
 
 
 def _query_error(error: sqlite3.DatabaseError) -> Exception:
-    from mofa.errors import QueryError
 
     message = str(error)
     if "authoriz" in message or "prohibited" in message or "readonly" in message:
@@ -190,8 +192,6 @@ def run_query(
 
 
 def _refused(message: str) -> Exception:
-    # mofa.errors is imported when a query fails, not by every query.
-    from mofa.errors import QueryError
 
     return QueryError(message)
 
@@ -200,7 +200,6 @@ def distinct_values(path: str, root: str, column: str, prefix: str, limit: int) 
     """Distinct values of a `sessions` column that start with `prefix`, read-only from the
     index of `root` at `path` as it is (shell completion: no refresh); [] when there is none
     yet, or it is another root's."""
-    import os
 
     if (
         column not in ("session_id", "name", "agent")

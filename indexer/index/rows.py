@@ -3,11 +3,11 @@
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
 # compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
-import os
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
-from mofa.ids import mofa_file_stem
-from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
+from mofa.reading import claim_rank, duplicate_warning
+from mofa.session import JSON_LAYOUT
+from mofa.stores.rows import session_row_type
 
 
 class StatKey(NamedTuple):
@@ -19,27 +19,26 @@ class StatKey(NamedTuple):
     ctime_ns: int
 
 
-class IndexRow(NamedTuple):
-    """One row of `sessions`: the documented columns, then where the file is and its stat."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    tags: str | None  # metadata.tags as a JSON array of strings, NULL when it has none
-    title: str | None  # mofa.session.title_of
-    path: str
-    layout: str
-    dir: str
-    file: str
-    size: int
-    mtime_ns: int
-    inode: int
-    ctime_ns: int
+if TYPE_CHECKING:  # a type made at run time from SessionRow's fields: opaque to mypy
+    IndexRow: TypeAlias = Any
+else:
+    IndexRow = session_row_type(
+        "IndexRow",
+        [
+            ("tags", str | None),  # metadata.tags as a JSON array of strings, NULL when it has none
+            ("title", str | None),  # mofa.session.title_of
+            ("path", str),
+            ("layout", str),
+            ("dir", str),
+            ("file", str),
+            ("size", int),
+            ("mtime_ns", int),
+            ("inode", int),
+            ("ctime_ns", int),
+        ],
+        "One row of `sessions`: the documented columns, then where the file is and its stat.",
+        __name__,
+    )
 
 
 class BadRow(NamedTuple):
@@ -68,17 +67,33 @@ def insert_sql(table: str, row_type, verb: str = "INSERT") -> str:
     )
 
 
-def claim_rank(row: IndexRow) -> tuple:
-    """DESIGN "Session ids": which of several files that claim one id wins. The per-agent file
-    over a JSONL header; among JSONL files the one whose name is the key's own file name; then
-    the first path in byte order."""
-    if row.layout == JSON_LAYOUT:
-        kind = 0
-    elif row.file == mofa_file_stem(row.session_id) + JSONL_SUFFIX:
-        kind = 1
-    else:
-        kind = 2
-    return (kind, os.fsencode(row.path))
+INT64_MAX = 2**63 - 1
+
+
+def clamp_int64(value: int) -> int:
+    """An integer SQLite can hold (an mtime set beyond year 2262 does not fit 64 bits)."""
+    return max(min(value, INT64_MAX), -INT64_MAX)
+
+
+def tags_text(tags: list[str]) -> str:
+    """The `tags` column: `json.dumps(tags, ensure_ascii=False)` (written by hand for plain
+    printable ASCII tags, which need no escape), a lone surrogate kept as an escape."""
+    joined = "".join(tags)
+    if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+        return '["' + '", "'.join(tags) + '"]'
+    import json
+
+    text = json.dumps(tags, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # SQLite holds UTF-8
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def row_claim(row: IndexRow) -> tuple:
+    """`mofa.reading.claim_rank` of a row's file: the least of one id's rows stays listed."""
+    return claim_rank(row.session_id, row.layout == JSON_LAYOUT, row.file, row.path)
 
 
 def as_duplicate(row: IndexRow, winner_path: str) -> BadRow:
@@ -86,7 +101,7 @@ def as_duplicate(row: IndexRow, winner_path: str) -> BadRow:
         row.dir,
         row.file,
         row.path,
-        f"{row.path}: session id {row.session_id!r} is also used by {winner_path}; left out",
+        duplicate_warning(row.path, winner_path, row.session_id),
         row.session_id,
         row.session_id,
         row.size,

@@ -5,8 +5,7 @@ nobody searches pays nothing: no tables, no triggers, no work in a refresh. Once
 `meta` key 'search' holds its version), triggers on `sessions` queue every session whose row a
 refresh changes, and `ensure_search` before each search re-reads the queued sessions whose file
 stat differs from what it indexed: the search data is never older than the listing, whoever
-refreshed. `update_search` is a hook by which a refresh can index the sessions it just parsed
-itself, saving the search that re-read.
+refreshed.
 
 One FTS row per message: its text (a string content, or every string inside structured content),
 its role and its timestamp; a message without text has its row too, for the `messages` view
@@ -19,10 +18,12 @@ no id or position is stored a million times over.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import NamedTuple
 
 from indexer.index.transactions import write_transaction
+from mofa.errors import MofaError
+from mofa.reading import load_path
 from mofa.searching import (  # noqa: F401 (the query language is shared by every store)
     MARK_END,
     MARK_START,
@@ -42,7 +43,7 @@ from mofa.session import Session
 SEARCH_VERSION = "3"
 TOKENIZER = "unicode61 remove_diacritics 2"
 POSITION_BITS = 24  # messages after the 16,777,216th of one session are not searched
-BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
+SEARCH_BATCH = 1024  # sessions per write transaction: a long build never blocks other writers long
 Progress = Callable[[int, int], None]
 
 _STAMP = ("path", "size", "mtime_ns", "inode", "ctime_ns")
@@ -62,7 +63,7 @@ class SearchFilter(NamedTuple):
 ANY = SearchFilter()  # the default: every session, the first 20 hits
 
 
-class SearchHit(NamedTuple):
+class IndexHit(NamedTuple):
     """One matching session: `snippet` marks each match with MARK_START ... MARK_END. It is
     the session's text as stored: escape it (mofa.render.printable) before a terminal shows it."""
 
@@ -194,14 +195,6 @@ def drop_search(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM meta WHERE key = 'search'")
 
 
-def _in_transaction(conn: sqlite3.Connection, work):
-    """Run `work` in the caller's transaction when there is one, else in a new one."""
-    if conn.in_transaction:
-        return work()
-    with write_transaction(conn):
-        return work()
-
-
 def _forget(conn: sqlite3.Connection, session_id: str) -> None:
     for (key,) in conn.execute(
         "SELECT id FROM search_sessions WHERE session_id = ?", (session_id,)
@@ -275,8 +268,6 @@ def _pending(conn: sqlite3.Connection) -> list[_Pending]:
 def _read(root: str, item: _Pending) -> Session | None:
     """The session a row names, read from its file; None when it is no longer that session."""
     from mofa import tree
-    from mofa.errors import MofaError
-    from mofa.stores.files import load_path
 
     if item.directory is None or item.file is None or item.stamp is None:
         return None  # gone: no file to read
@@ -306,8 +297,8 @@ def ensure_search(
     items = _pending(conn)
     total = sum(item.read for item in items)
     done = 0
-    for start in range(0, len(items), BATCH):
-        batch = items[start : start + BATCH]
+    for start in range(0, len(items), SEARCH_BATCH):
+        batch = items[start : start + SEARCH_BATCH]
         sessions = [_read(root, item) if item.read else None for item in batch]
         with write_transaction(conn):
             for item, session in zip(batch, sessions, strict=True):
@@ -324,42 +315,10 @@ def ensure_search(
     return total
 
 
-def update_search(
-    conn: sqlite3.Connection, removed_ids: Iterable[str], sessions: Iterable[Session]
-) -> int:
-    """The refresh's hook: drop the search data of `removed_ids`, and (re)index `sessions`,
-    just parsed, so that the next search has nothing of theirs to read. Call it after writing
-    their `sessions` rows, in the same transaction; it does nothing (one look-up) while nobody
-    has searched. Returns how many sessions it indexed."""
-    if not search_exists(conn):
-        return 0
-    sessions = list(sessions)
-
-    def work() -> int:
-        for session_id in removed_ids:
-            if _row_stamp(conn, session_id) is None:
-                _forget(conn, session_id)
-                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (session_id,))
-        added = 0
-        for session in sessions:
-            stamp = _row_stamp(conn, session.session_id)
-            # Only the file that `list` shows for the id: a duplicate's text is not its text.
-            if stamp is not None and stamp[0] == session.path:
-                _forget(conn, session.session_id)
-                _add(conn, session, stamp)
-                conn.execute(
-                    "DELETE FROM search_pending WHERE session_id = ?", (session.session_id,)
-                )
-                added += 1
-        return added
-
-    return _in_transaction(conn, work)
-
-
 # -- searching ---------------------------------------------------------------------------------
 
 
-def search(conn: sqlite3.Connection, query: str, where: SearchFilter = ANY) -> list[SearchHit]:
+def search(conn: sqlite3.Connection, query: str, where: SearchFilter = ANY) -> list[IndexHit]:
     """The sessions with messages matching `query`, best first (most matching messages, then
     the newest, as every store orders them; `score` is their bm25 sum, for information), each
     with its number of matching messages, the position of the first and a snippet of it (by
@@ -409,7 +368,7 @@ def search(conn: sqlite3.Connection, query: str, where: SearchFilter = ANY) -> l
         ).fetchone()
         snippet = (match_message(text[0], tree) if text else None) or ""
         hits.append(
-            SearchHit(session_id, agent, created_at, matches, snippet, score, (first & _LOW) + 1)
+            IndexHit(session_id, agent, created_at, matches, snippet, score, (first & _LOW) + 1)
         )
     return hits
 

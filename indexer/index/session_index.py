@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.index.database import MEMORY, is_corruption, open_index, replace_broken_index
+from mofa.errors import IndexFailed, IndexUnavailable
 from mofa.stores.base import SessionFilter, SessionRow
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ class JsonlMatch(NamedTuple):
 
 
 def _failed(error: Exception) -> Exception:
-    # mofa.errors is imported when something fails, not by every listing.
-    from mofa.errors import IndexFailed
 
     return IndexFailed(f"index error: {error}")
 
@@ -72,10 +71,6 @@ class SessionIndex:
 
     def close(self) -> None:
         self.conn.close()
-        self._closed = self.conn
-
-    def closed(self, conn: sqlite3.Connection) -> bool:
-        return getattr(self, "_closed", None) is conn
 
     def _repaired(self, operation, reads: bool = False):
         """Run `operation`; if the index turns out corrupt midway, rebuild it and run it again
@@ -298,8 +293,6 @@ def open_session_index(root: str, path: str, notice: Callable[[str], None]) -> S
     try:
         return SessionIndex(root, path, notice)
     except Exception as error:
-        from mofa.errors import IndexUnavailable
-
         if not isinstance(error, IndexUnavailable):
             raise
         notice(f"{error}; answering from the session files without a saved index")

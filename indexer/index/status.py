@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from indexer.index.database import index_size
 from indexer.index.migrations import schema_version
-from indexer.watch.lock import running_pid
+from indexer.watch.lock import running_pid, watcher_record
 from mofa import tree
 
 
@@ -38,7 +38,6 @@ def watcher_state(index, root: str, index_path: str) -> dict:
     """Whether a mofa-indexd watches this root, and how long it takes to catch up with now:
     the time it takes to acknowledge a handshake cookie, having applied every earlier change."""
     from indexer.watch.handshake import confirm_index
-    from indexer.watch.lock import watcher_record
 
     pid = running_pid(index_path)
     if pid is None:

@@ -18,3 +18,16 @@ def write_transaction(conn: sqlite3.Connection):
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def bulk_write(conn: sqlite3.Connection):
+    """A bulk write: more page cache, and no fsync. The index is disposable: a crash of the
+    program loses nothing; a crash of the machine costs at worst a rebuild."""
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA synchronous = OFF")
+    try:
+        yield conn
+    finally:
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -2000")

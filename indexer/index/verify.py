@@ -48,7 +48,7 @@ def verify(index: SessionIndex, root: str, progress=None) -> VerifyReport:
         if row is None:
             problems.append(Problem("missing", path, "not in the index"))
         elif parsed.error is not None:
-            if isinstance(row, IndexRow):
+            if type(row) is IndexRow:
                 problems.append(
                     Problem("stale", path, f"unreadable ({parsed.error}), indexed as a session")
                 )

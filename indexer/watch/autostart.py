@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
+from indexer.index.private import open_own_file
+
 DEFAULT_IDLE_S = 3600.0
 
 
@@ -48,7 +50,6 @@ def start(root: str, index_path: str) -> int:
     subprocess would import a dozen modules first."""
     idle = idle_seconds()
     argv = _program() + ["--sessions-dir", root, "--index", index_path, "--idle-exit", f"{idle:g}"]
-    from indexer.index.private import open_own_file
 
     # Opened here, not by the spawn: never appended to through a symlink or another's file.
     log = open_own_file(log_path(index_path), os.O_WRONLY | os.O_APPEND)

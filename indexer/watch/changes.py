@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class Batch:
+class ChangeSet:
     """What to refresh: everything, whole directories, or single files; and cookies to answer."""
 
     everything: bool = False
@@ -25,7 +25,7 @@ class PendingChanges:
 
     def __init__(self, settle_s: float = 0.01, max_wait_s: float = 0.2):
         self._condition = threading.Condition()
-        self._batch = Batch()
+        self._batch = ChangeSet()
         self._closed = False
         self.settle_s = settle_s
         self.max_wait_s = max_wait_s
@@ -60,9 +60,9 @@ class PendingChanges:
             self._closed = True
             self._condition.notify_all()
 
-    def take(self, timeout: float | None = None) -> Batch | None:
+    def take(self, timeout: float | None = None) -> ChangeSet | None:
         """Wait for changes, let a burst settle (bounded), and return them; None once closed,
-        an empty Batch when `timeout` passes without changes."""
+        an empty ChangeSet when `timeout` passes without changes."""
         with self._condition:
             if timeout is None:
                 while not self._batch and not self._closed:
@@ -72,7 +72,7 @@ class PendingChanges:
                 while not self._batch and not self._closed:
                     left = give_up - time.monotonic()
                     if left <= 0:
-                        return Batch()
+                        return ChangeSet()
                     self._condition.wait(left)
             if self._closed:
                 return None
@@ -84,5 +84,5 @@ class PendingChanges:
                 if now >= quiet_until or now >= first + self.max_wait_s:
                     break
                 self._condition.wait(min(quiet_until, first + self.max_wait_s) - now)
-            batch, self._batch = self._batch, Batch()
+            batch, self._batch = self._batch, ChangeSet()
             return batch

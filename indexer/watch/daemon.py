@@ -15,7 +15,7 @@ from indexer.index.database import epoch, replace_index_file
 from indexer.index.location import resolve_index_path, root_lock_path
 from indexer.index.private import make_private_dirs
 from indexer.index.session_index import SessionIndex
-from indexer.watch.changes import Batch, PendingChanges
+from indexer.watch.changes import ChangeSet, PendingChanges
 from indexer.watch.handshake import file_identity, is_cookie, nack_path, parse_cookie, root_digest
 from indexer.watch.lock import (
     ANSWERING,
@@ -161,7 +161,7 @@ class IndexDaemon:
         observer.start()
         try:
             # Cookies made before the watch began are answered once the reconcile is done.
-            self._apply(Batch(everything=True, cookies=self._cookies_present()), quiet=True)
+            self._apply(ChangeSet(everything=True, cookies=self._cookies_present()), quiet=True)
             log.info("watching %s (index %s)", self.root, self.index_path)
             next_check = time.monotonic() + self.CHECK_EVERY_S
             while not self.stopping.is_set():
@@ -196,7 +196,7 @@ class IndexDaemon:
             return max(min(self.retry_at - time.monotonic(), self.CHECK_EVERY_S), 0.01)
         return self.CHECK_EVERY_S
 
-    def _detached(self, batch: Batch) -> None:
+    def _detached(self, batch: ChangeSet) -> None:
         log.warning(
             "the sessions root %s was removed, renamed or replaced; re-attaching", self.root
         )
@@ -278,7 +278,7 @@ class IndexDaemon:
             return False
 
     # -- applying changes ------------------------------------------------------------------
-    def _apply(self, batch: Batch, quiet: bool = False) -> None:
+    def _apply(self, batch: ChangeSet, quiet: bool = False) -> None:
         if self.mirror is not None:
             self.mirror.note(batch)  # the database follows the files, whatever the index does
         answered = False
@@ -327,7 +327,7 @@ class IndexDaemon:
             for cookie in batch.cookies:
                 self._answer(cookie, answered)
 
-    def _apply_changes(self, batch: Batch) -> None:
+    def _apply_changes(self, batch: ChangeSet) -> None:
         index = self._opened()
         if batch.dirs:
             result = index.refresh_dirs(sorted(batch.dirs))
@@ -421,7 +421,7 @@ class IndexDaemon:
         except OSError:
             pass
 
-    def _log_bad(self, batch: Batch) -> None:
+    def _log_bad(self, batch: ChangeSet) -> None:
         for directory, names in batch.files.items():
             for name in names:
                 error = self._opened().bad_file_error(directory, name)

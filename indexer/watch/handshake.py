@@ -23,6 +23,8 @@ import time
 from stat import S_IFREG
 from typing import NamedTuple
 
+from indexer.watch.lock import watcher_record
+
 COOKIE_PREFIX = ".mofa-cookie-"
 NACK_PREFIX = ".mofa-nack-"
 DEFAULT_TIMEOUT_S = 2.0
@@ -93,7 +95,6 @@ def confirm(
 ) -> float | None:
     """Seconds the watcher of `root` writing the index at `index_path` (whose epoch, as this
     process read it, is `epoch`) took to acknowledge a new cookie; None when it did not."""
-    from indexer.watch.lock import watcher_record
 
     identity = file_identity(index_path)
     if identity is None or not epoch:

@@ -13,6 +13,8 @@ import fcntl
 import os
 from typing import NamedTuple
 
+from indexer.index.private import open_own_file
+
 ANSWERING = "answering"
 STARTING = "starting"  # catching up with its root (the reconcile at start): it answers after
 DETACHED = "detached"  # its root is gone, or is another directory now
@@ -130,7 +132,6 @@ class DaemonLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        from indexer.index.private import open_own_file
 
         # Truncated below: never a file reached through a symlink or that is not this user's.
         fd = open_own_file(self.path, os.O_RDWR)

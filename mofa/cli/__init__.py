@@ -6,6 +6,8 @@ import io
 import os
 import sys
 
+from mofa.cli.console import error_line
+
 
 class _StandardOutput(io.FileIO):
     """fd 1, whose write errors name it: "standard output: No space left on device"."""
@@ -66,7 +68,6 @@ def _finish(code) -> int:
         silence_stdout()
         if is_closed_pipe(error) or code:  # a failed command has said why already
             return code
-        from mofa.cli.console import error_line
 
         try:
             error_line(f"{error.filename or 'standard output'}: {error.strerror or error}")

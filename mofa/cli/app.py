@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING
 
 import click
 
 from mofa.cli import console
+from mofa.paths import resolve_sessions_root
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -19,7 +21,6 @@ class App:
     def __init__(
         self, store_url: str | None, sessions_dir: str | None, index_path: str | None, verbose: bool
     ):
-        from mofa.paths import resolve_sessions_root
 
         self.store_url = store_url
         self.root = None if store_url else resolve_sessions_root(sessions_dir)
@@ -88,7 +89,6 @@ def _check_utf8(param: click.Parameter, value) -> None:
         return
     if not isinstance(value, str) or value.isascii() or _encodable(value):
         return
-    import os
 
     raw = os.fsencode(value)
     try:

@@ -14,6 +14,7 @@ from mofa.cli.app import App
 from mofa.cli.errors import MofaGroup
 from mofa.cli.lazy import LazyGroup
 from mofa.cli.options import global_output_format_option
+from mofa.cli.terminal import parse_timezone
 
 
 @click.group(
@@ -90,8 +91,6 @@ def cli(
         os.environ["MOFA_PAGER"] = "cat"  # and for any command of this process
     app = ctx.obj = App(store_url, sessions_dir, index_path, verbose)
     if timezone:
-        from mofa.cli.terminal import parse_timezone
-
         app.timezone = parse_timezone(timezone)
     ctx.call_on_close(app.close)
 

@@ -10,6 +10,8 @@ Tab must answer at once and must never write.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable
 
 import click
@@ -21,6 +23,8 @@ from click.shell_completion import (
     ZshComplete,
     add_completion_class,
 )
+
+from mofa.paths import resolve_sessions_root
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_MOFA_COMPLETE"
@@ -82,7 +86,6 @@ def agent_completion(candidates: Candidates):
 
 def _store(ctx: click.Context):
     """The store the command line being completed names (the group's callback has not run)."""
-    from mofa.paths import resolve_sessions_root
     from mofa.stores import open_store
 
     params = ctx.find_root().params
@@ -215,14 +218,12 @@ class _NulAnswer(ShellComplete):
     is (type, value, help) per candidate, NUL-terminated; the shell quotes what it inserts."""
 
     def get_completion_args(self) -> tuple[list[str], str]:
-        import sys
 
         data = sys.stdin.buffer.read() if sys.stdin is not None else b""
         words = data.decode("utf-8", "surrogateescape").split("\0")[:-1]
         return words[1:-1], words[-1] if words else ""
 
     def complete(self) -> str:
-        import os
 
         # a script saved by an older mofa (click's) inserts what it is given as the shell reads
         # it, and may leave stdin the terminal: it gets no answer
@@ -245,7 +246,6 @@ class SafeBashComplete(BashComplete):
     def _word(self) -> tuple[list[str], str, str, str] | None:
         """(complete words after the command, the word under the cursor, that word as typed,
         the end of it that bash replaces); None when the line is not one to complete."""
-        import os
 
         line = os.environ.get("_MOFA_COMP_LINE")
         words = None if line is None else bash_words(line)

@@ -16,6 +16,11 @@ COLOR_MODES = ("auto", "always", "never")
 _color_mode = "auto"
 
 
+def json_plain(text) -> bool:
+    """True when JSON writes `text` as it is between quotes (no escape, valid UTF-8)."""
+    return type(text) is str and text.isprintable() and '"' not in text and "\\" not in text
+
+
 def set_color_mode(mode: str) -> None:
     """One of COLOR_MODES, from `mofa --color`."""
     global _color_mode

@@ -12,6 +12,7 @@ from mofa.cli.errors import CliError, ExitStatus, cli_error
 from mofa.cli.options import complete_session_ids
 from mofa.cli.prompt import confirmed
 from mofa.cli.suggesting import resolve_or_suggest, with_suggestions
+from mofa.errors import CorruptSession, MofaError
 from mofa.plurals import counted
 
 
@@ -121,7 +122,6 @@ def _terminal():
 
 
 def delete_one(store, text: str, force: bool, answers, origin: str | None = None) -> None:
-    from mofa.errors import CorruptSession, MofaError
 
     ref = resolve_or_suggest(store, text, origin)
     store.check_deletable(ref)  # a refused delete says so before any progress line
@@ -162,8 +162,6 @@ def delete_many(
             else f"{text}: {failure.format_message()}"
         )
         first_failure = first_failure or failure
-
-    from mofa.errors import MofaError
 
     texts = [item for item in items if isinstance(item, str)]
     resolved = iter(
@@ -211,7 +209,6 @@ def delete_many(
 
 
 def _resolved(store, text: str, origin: str):
-    from mofa.errors import MofaError
 
     try:
         return store.resolve_origin(text, origin)

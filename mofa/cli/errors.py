@@ -5,14 +5,12 @@ from __future__ import annotations
 import errno
 import os
 from enum import IntEnum
-from typing import TYPE_CHECKING
 
 import click
 
+from mofa.cli.console import error_line
 from mofa.cli.lazy import LazyGroup
-
-if TYPE_CHECKING:
-    from mofa.errors import MofaError
+from mofa.errors import MofaError
 
 
 class ExitStatus(IntEnum):
@@ -67,7 +65,6 @@ class CliError(click.ClickException):
         return self.status
 
     def show(self, file=None) -> None:
-        from mofa.cli.console import error_line
 
         error_line(self.format_message())
 
@@ -81,7 +78,6 @@ def status_for(error: MofaError) -> ExitStatus:
 
 def cli_error(error: BaseException) -> CliError | None:
     """The CliError an exception of the library or the OS means; None for a bug."""
-    from mofa.errors import MofaError
 
     if isinstance(error, MofaError):
         return CliError(str(error), status_for(error))

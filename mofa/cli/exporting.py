@@ -10,6 +10,7 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
+from mofa.cli.console import document as write_stdout
 from mofa.cli.filters import session_options
 from mofa.cli.options import complete_session_ids
 from mofa.cli.suggesting import resolve_or_suggest
@@ -170,8 +171,6 @@ def write(session: Session, fmt: str, output: str) -> None:
         document = export_document(session)
         text = to_json(document) if fmt == "json" else to_yaml(document)
     if output == "-":
-        from mofa.cli.console import document as write_stdout
-
         write_stdout(text)
         return
     write_file(output, text.encode("utf-8"))

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
 from mofa.cli.errors import CliError, ExitStatus, cli_error
+from mofa.errors import (
+    AmbiguousSessionId,
+    CorruptSession,
+    InvalidSessionId,
+    SessionExists,
+    SessionFileTaken,
+    SessionNotFound,
+    StoreUnavailable,
+)
 from mofa.plurals import counted
 
 
@@ -39,7 +50,6 @@ def import_sessions(app: App, files, from_dir, replace):
       mofa session import --replace session.json
       mofa --store postgresql://db/mofa session import --from-dir ~/.local/share/mofa/sessions
     """
-    from mofa.errors import StoreUnavailable
     from mofa.importing import ExportedSession, read_export
 
     if bool(files) == bool(from_dir):
@@ -81,7 +91,6 @@ def import_sessions(app: App, files, from_dir, replace):
 
 
 def _import_one(store, exported, replace: bool) -> str:
-    from mofa.errors import SessionExists, SessionFileTaken
 
     state = _stored_state(store, exported)
     if state == "same":
@@ -107,7 +116,6 @@ def _stored_state(store, exported) -> str:
     """ "same" when the store holds this id with exactly this content, "other" when it holds
     it otherwise, "none" when it does not hold it."""
     from mofa.documents import export_document, same_content
-    from mofa.errors import AmbiguousSessionId, CorruptSession, InvalidSessionId, SessionNotFound
 
     try:
         ref = store.resolve_saved(exported.session_id)  # the session a save would replace
@@ -128,7 +136,6 @@ def _files_and_archives(files):
     """(source, None) for each json or yaml export file, and (source, ExportedSession or its
     failure) for each session of a jsonl export file or of an archive directory (through its
     manifest), streamed; and how many in all."""
-    import os
 
     from mofa.archives import archived_exports, manifest_entries
     from mofa.errors import MofaError
@@ -159,7 +166,6 @@ def _files_and_archives(files):
 def _from_root(root: str):
     """(source, ExportedSession) for every readable session of a files root, streamed, and how
     many session files the root holds."""
-    import os
 
     from mofa import tree
     from mofa.documents import export_document

@@ -8,8 +8,10 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
+from mofa.cli.console import document_writer
 from mofa.cli.filters import session_filter, session_options
 from mofa.cli.options import complete_agents, output_format_option, pager_option
+from mofa.cli.terminal import page
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "message_count", "status"]
@@ -116,7 +118,6 @@ def list_sessions(
 
 
 def write_json(rows) -> None:
-    from mofa.cli.console import document_writer
 
     write = document_writer()
     write("[")
@@ -145,19 +146,14 @@ def write_json(rows) -> None:
     sys.stdout.flush()
 
 
-def _plain(text) -> bool:
-    """True when JSON writes `text` as it is between quotes (no escape, valid UTF-8)."""
-    return type(text) is str and text.isprintable() and '"' not in text and "\\" not in text
-
-
 def _plain_item(session_id, created_at, message_count, status) -> str | None:
     """A row as `json.dumps(item, indent=2)` writes it (indented once more), without the json
     module (2 ms of imports on every listing) for the usual row; None for any other."""
     if not (
-        _plain(session_id)
-        and _plain(status)
+        console.json_plain(session_id)
+        and console.json_plain(status)
         and type(message_count) is int
-        and (created_at is None or _plain(created_at))
+        and (created_at is None or console.json_plain(created_at))
     ):
         return None
     created = "null" if created_at is None else f'"{created_at}"'
@@ -192,7 +188,6 @@ def _json_text(item: dict) -> str:
 def write_table(rows, zone=None, pager: bool = False) -> None:
     """The box table; times in `zone` (None: UTC); a table longer than the screen through the
     pager when `pager` and stdout is a terminal."""
-    from mofa.cli.terminal import page
     from mofa.render import box_table, printable
     from mofa.timestamps import zoned_listing_text
 

@@ -14,6 +14,7 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
+from mofa.cli.console import document_writer
 from mofa.cli.options import output_format_option
 
 TABLE_ROW_LIMIT = 10_000
@@ -105,7 +106,6 @@ def write(columns: list[str], rows, fmt: str, warn=None) -> None:
     if fmt == "table":
         write_table(columns, rows, warn)
         return
-    from mofa.cli.console import document_writer
 
     write_text = document_writer()
     if fmt == "csv":
@@ -124,7 +124,7 @@ def write(columns: list[str], rows, fmt: str, warn=None) -> None:
         write_text("[")
         first = True
         columns = json_keys(columns)
-        plain_columns = all(_plain(column) for column in columns)
+        plain_columns = all(console.json_plain(column) for column in columns)
         for row in rows:
             text = _plain_row(columns, row) if plain_columns else None
             if text is None:
@@ -159,11 +159,6 @@ def json_keys(columns: list[str]) -> list[str]:
     return keys
 
 
-def _plain(text) -> bool:
-    """True when JSON writes `text` as it is between quotes (no escape, valid UTF-8)."""
-    return type(text) is str and text.isprintable() and '"' not in text and "\\" not in text
-
-
 def _plain_row(columns: list[str], row) -> str | None:
     """A row as `json.dumps` writes it, without the json module (~1.5 ms of imports on every
     query) for the usual row of plain text, integers, finite floats and NULLs; None
@@ -177,7 +172,7 @@ def _plain_row(columns: list[str], row) -> str | None:
             text = int.__repr__(value)
         elif kind is float and math.isfinite(value):
             text = float.__repr__(value)
-        elif kind is str and _plain(value):
+        elif kind is str and console.json_plain(value):
             text = f'"{value}"'
         else:
             return None

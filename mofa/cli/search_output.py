@@ -8,6 +8,7 @@ import re
 import click
 
 from mofa.cli import console
+from mofa.cli.terminal import page
 from mofa.timestamps import listing_text
 
 HEADERS = ["session_id", "created_at", "matches", "snippet"]
@@ -78,7 +79,6 @@ def write_table(hits, zone=None, pager: bool = False) -> None:
     snippet cut to fit); times in `zone` (None: UTC); through the pager when longer than the
     screen and `pager` (stdout a terminal)."""
     from mofa.cli.showing import terminal_columns
-    from mofa.cli.terminal import page
     from mofa.render import box_table, printable, width
     from mofa.timestamps import zoned_listing_text
 

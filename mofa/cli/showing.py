@@ -11,6 +11,7 @@ import click
 
 from mofa.cli import console
 from mofa.cli.app import App, pass_app
+from mofa.cli.console import document
 from mofa.cli.options import complete_session_ids, pager_option, show_format_option
 from mofa.cli.suggesting import resolve_or_suggest
 from mofa.cli.terminal import page
@@ -118,7 +119,6 @@ def write(
 
         page(session_markdown(session, positions, zone).rstrip("\n"), enabled=pager)
         return
-    from mofa.cli.console import document
     from mofa.documents import show_document, to_json, to_yaml
 
     dump = to_json if fmt == "json" else to_yaml

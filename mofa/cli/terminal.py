@@ -4,6 +4,7 @@ in the time zone they ask for. Nothing here applies when stdout is not a termina
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,6 @@ def page(text: str, enabled: bool = True, long_only: bool = False) -> None:
     if command is None or (long_only and text.count("\n") + 1 < terminal_lines()):
         console.result(text)
         return
-    import signal
     import subprocess
 
     sys.stdout.flush()

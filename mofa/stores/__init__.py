@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mofa.errors import InvalidStoreLocation
+from mofa.paths import resolve_sessions_root, sessions_root_exists
 from mofa.stores.base import Progress, Warn
 
 # scheme -> "module:function(url, **options)"; the files store is the default.
@@ -58,8 +60,6 @@ def open_store(
     Raises InvalidStoreLocation for a URL no store takes.
     """
     if url:
-        from mofa.errors import InvalidStoreLocation
-
         scheme = store_scheme(url)
         if scheme == "file":
             root, root_is_explicit = url[len("file://") :], True
@@ -72,11 +72,8 @@ def open_store(
                 f"unknown store {masked(url)!r}: expected postgresql://... or file:///path"
             )
     if root is None:
-        from mofa.paths import resolve_sessions_root
-
         root = resolve_sessions_root(None)
         root_is_explicit = False
-    from mofa.paths import sessions_root_exists
 
     if not sessions_root_exists(root, root_is_explicit):
         # No sessions yet: answer empty, and make no index for a root that does not exist.

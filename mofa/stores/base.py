@@ -13,10 +13,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from mofa.errors import MofaError, SessionChanged, SessionNotFound, Unsupported
 from mofa.stores.rows import ALL, SessionFilter, SessionRef, SessionRow
 
 if TYPE_CHECKING:
-    from mofa.errors import MofaError
     from mofa.session import Session
     from mofa.stores.queries import QueryResult
     from mofa.stores.results import CachedIndex, SearchHit, UpkeepResult, VerifyReport
@@ -75,7 +75,6 @@ class SessionStore(ABC):
         None: among all. A store that holds no mirrored sessions knows no origin."""
         if origin is None:
             return self.resolve(text)
-        from mofa.errors import SessionNotFound
 
         raise SessionNotFound(
             f"session not found: {text} from origin {origin!r} (the {self.kind}"
@@ -93,7 +92,6 @@ class SessionStore(ABC):
         origins is two sessions here too, as in `list`."""
         if not any(getattr(row, "origin", None) is not None for row in rows):
             return self.resolve_many([row.session_id for row in rows])
-        from mofa.errors import MofaError
 
         outcomes: list = []
         for row in rows:
@@ -105,7 +103,6 @@ class SessionStore(ABC):
 
     def resolve_many(self, texts: builtins.list[str]) -> builtins.list[SessionRef | MofaError]:
         """`resolve` for each text, in order: its ref, or the failure it met."""
-        from mofa.errors import MofaError
 
         outcomes: list = []
         for text in texts:
@@ -147,7 +144,6 @@ class SessionStore(ABC):
     def delete_unchanged(self, ref: SessionRef, version: object) -> None:
         """`delete`, only if the session is still as `load_version` read it; else raise
         SessionChanged and keep it."""
-        from mofa.errors import SessionChanged
 
         if self.load_version(ref)[1] != version:
             raise SessionChanged(
@@ -160,7 +156,6 @@ class SessionStore(ABC):
     ) -> builtins.list[MofaError | None]:
         """`delete` for each ref, in order (`delete_unchanged` with its version, when
         `versions` are given): None where it went, else the failure it met."""
-        from mofa.errors import MofaError
 
         outcomes: list = []
         for ref, version in zip(refs, versions or [None] * len(refs), strict=True):
@@ -191,7 +186,6 @@ class SessionStore(ABC):
 
     def rebuild(self, progress: Progress | None = None) -> UpkeepResult:
         """Rebuild whatever the store derives from its source of truth."""
-        from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store has nothing to rebuild")
 
@@ -204,7 +198,6 @@ class SessionStore(ABC):
     def query(self, sql: str, timeout: float | None) -> QueryResult:
         """Read-only SQL against the relation `sessions`, stopped after `timeout` seconds
         (None: never); raises QueryError, QueryTimeout."""
-        from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store cannot run SQL")
 
@@ -214,19 +207,16 @@ class SessionStore(ABC):
 
     def stop_watcher(self) -> int | None:
         """Stop the mofa-indexd watching this store's root: its pid, None when none ran."""
-        from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store has no watcher")
 
     def cached_indexes(self) -> builtins.list[CachedIndex]:
         """Every index file of the user's cache directory, for any root."""
-        from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store keeps no index files")
 
     def clean_indexes(self) -> builtins.list[CachedIndex]:
         """Remove the cached index files of roots that no longer exist; returns them."""
-        from mofa.errors import Unsupported
 
         raise Unsupported(f"the {self.kind} store keeps no index files")
 

@@ -13,18 +13,42 @@ import errno
 import os
 from collections.abc import Iterator
 from stat import S_ISDIR, S_ISREG
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from mofa.stores.base import ALL, SessionFilter, SessionRef, SessionRow, SessionStore, Warn
+from mofa.errors import (
+    AmbiguousSessionId,
+    CorruptSession,
+    InvalidSessionId,
+    SessionChanged,
+    SessionExists,
+    SessionNotFound,
+    SessionPermissionError,
+    StoreError,
+)
+from mofa.ids import is_safe_name, parse_session_id
+from mofa.reading import (
+    NO_FOLLOW_READ,
+    claim_rank,
+    duplicate_warning,
+    load_path,
+    newest,
+    parse_file,
+    passes,
+    read_bytes,
+    read_with_stat,
+    row_of,
+    session_claim,
+    wide_row,
+)
+from mofa.stores.base import ALL, SessionFilter, SessionRef, SessionStore, Warn
 
 if TYPE_CHECKING:
-    from mofa import tree
     from mofa.session import Session
     from mofa.stores.results import SearchHit
 
-# What reads, names and parses files (mofa.tree, mofa.ids, mofa.session, mofa.errors) is
-# imported by the functions that do so: the index's store subclasses this one, and a listing
-# that mofa-indexd vouches for reads no file (every module costs start-up time).
+# What walks and parses files (mofa.tree, mofa.session, mofa.layouts) is imported by the
+# functions that do so: the index's store holds one of these, and a listing that mofa-indexd
+# vouches for reads no file (every module costs start-up time).
 
 
 class FileHandle(NamedTuple):
@@ -64,153 +88,43 @@ class FileVersion(NamedTuple):
 
 
 def _os_error(error: OSError, what: str) -> Exception:
-    from mofa.errors import SessionPermissionError, StoreError
 
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return SessionPermissionError(f"permission denied: {what}")
     return StoreError(f"cannot access {what}: {error.strerror or error}")
 
 
-# A session file found by a scan is opened as the scan stat-ed it: never through a symlink, and
-# O_NONBLOCK so that a FIFO put in its place since does not block the open (its fstat then says
-# it is no regular file). O_NONBLOCK does nothing to a regular file's reads.
-_FOUND = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+class JsonlClaims(Protocol):
+    """What an index answers better than a scan: which MoFA files claim an id or a session
+    part; and what it must hear of: the files this store wrote. A files store without one
+    reads every MoFA file of the root to know."""
 
+    def look_again(self) -> None:
+        """A new look-up starts: the files may have changed since the last one."""
 
-def read_bytes(path: str, found: bool = False) -> bytes:
-    """The bytes of the file at `path`. `found`: a session file a scan or lookup found as a
-    regular file; anything else in its place since (a symlink, a FIFO, a device, a directory)
-    is gone, as the next scan would say (SessionNotFound), never followed nor waited on."""
-    return read_with_stat(path, found)[0]
+    def jsonl_refs(self, full_id: str | None = None, name: str | None = None) -> list[SessionRef]:
+        """As `FileSessionStore.jsonl_refs`."""
+        ...
 
-
-def read_with_stat(path: str, found: bool = False) -> tuple[bytes, os.stat_result]:
-    """`read_bytes`, and the stat of the file that was read (taken from its descriptor)."""
-    from mofa import tree
-    from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
-
-    try:
-        with open(path, "rb") if not found else _open_found(path) as handle:
-            limit = tree.max_session_bytes()
-            size = os.fstat(handle.fileno()).st_size
-            tree.check_size(path, size, limit)
-            # read(n) allocates n bytes up front: ask for the size, and only if the file grew
-            # since, for the rest up to the limit.
-            data = handle.read(size + 1)
-            if len(data) > size:
-                data += handle.read(limit + 1 - len(data))
-                tree.check_size(path, len(data), limit)
-            return data, os.fstat(handle.fileno())
-    except FileNotFoundError:
-        raise SessionNotFound(f"session file vanished: {path}") from None
-    except PermissionError:
-        raise SessionPermissionError(f"permission denied: {path}") from None
-    except IsADirectoryError:
-        raise CorruptSession(path, "is a directory") from None
-    except OSError as error:
-        if found and error.errno in (errno.ELOOP, errno.ENXIO):  # a symlink, a socket
-            raise SessionNotFound(f"session file vanished: {path}") from None
-        raise StoreError(f"cannot read {path}: {error.strerror or error}") from None
-
-
-def _open_found(path: str):
-    fd = os.open(path, _FOUND)
-    try:
-        if not S_ISREG(os.fstat(fd).st_mode):
-            raise FileNotFoundError(errno.ENOENT, "not a regular file", path)
-        return open(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def parse_file(
-    layout: str, path: str, agent: str, name: str, data: bytes, mtime_ns: int, fast: bool = False
-) -> Session:
-    from mofa.layouts import parse_agent_json, parse_jsonl
-    from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
-
-    if layout == JSON_LAYOUT:
-        return parse_agent_json(path, agent, name, data, mtime_ns, fast)
-    stem = os.path.basename(path)[: -len(JSONL_SUFFIX)]
-    return parse_jsonl(path, stem, data, mtime_ns)
-
-
-def load_path(root: str, directory: str, stat: tree.FileStat, fast: bool = False) -> Session:
-    """Parse one session file found by a scan (`directory` is '' for the root's JSONL files);
-    `fast` when only its summary is wanted."""
-    from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT
-
-    if directory:
-        path = os.path.join(root, directory, stat.name)
-        return parse_file(
-            JSON_LAYOUT,
-            path,
-            directory,
-            stat.name[: -len(JSON_SUFFIX)],
-            read_bytes(path, True),
-            stat.mtime_ns,
-            fast,
-        )
-    path = os.path.join(root, stat.name)
-    return parse_file(JSONL_LAYOUT, path, "", "", read_bytes(path, True), stat.mtime_ns, fast)
-
-
-def row_of(session: Session) -> SessionRow:
-    summary = session.summary()
-    return SessionRow(*(getattr(summary, field) for field in SessionRow._fields))
-
-
-def wide_row(row: SessionRow, session: Session):
-    """`row` with the session's title, as `list --wide` shows it."""
-    from mofa.stores.wide import WideRow
-
-    return WideRow(*row, session.title)
-
-
-def passes(row: SessionRow, wanted: SessionFilter, tags: list | None = None) -> bool:
-    """Whether a row passes every filter of `wanted` but the limit (`tags`: the session's)."""
-    if wanted.agent is not None and row.agent != wanted.agent:
-        return False
-    if wanted.since is not None and (row.created_at is None or row.created_at < wanted.since):
-        return False
-    if wanted.until is not None and (row.created_at is None or row.created_at >= wanted.until):
-        return False
-    if wanted.statuses and row.status not in wanted.statuses:
-        return False
-    if wanted.user is not None and row.user_id != wanted.user:
-        return False
-    if wanted.tags and not set(wanted.tags) <= set(tags or ()):
-        return False
-    return True
-
-
-def newest(rows: list, limit: int | None, sort: str = "created") -> list:
-    """Oldest first by created_at, or by last activity with `sort` "updated" (unknown first),
-    ties by id; the `limit` newest."""
-    if sort == "updated":
-        from mofa.stores.wide import activity_key
-
-        rows.sort(key=activity_key)
-    else:
-        rows.sort(key=lambda row: (row.created_at or "", row.session_id))
-    return rows if limit is None else rows[max(len(rows) - limit, 0) :]
+    def wrote(self, directory: str, file: str) -> None:
+        """This store wrote `file` of `directory` (`import`, `save`, `append`)."""
 
 
 class FileSessionStore(SessionStore):
-    """Sessions read straight from the files under `root`, with no index."""
+    """Sessions read straight from the files under `root`, with no index (`claims`: where the
+    MoFA files' ids are looked up instead of reading every file)."""
 
     kind = "files"
 
-    def __init__(self, root: str, warn: Warn | None = None):
+    def __init__(self, root: str, warn: Warn | None = None, claims: JsonlClaims | None = None):
         self.root = root
         self.warn = warn
+        self.claims = claims
 
     # -- listing ---------------------------------------------------------------------------
     def iter_sessions(self, agent: str | None = None) -> Iterator[Session]:
         """Every readable session (of `agent`); `warn` hears of each file that is not."""
         from mofa import tree
-        from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
 
         skipped: list[str] = []
         agents = None if agent is None else [agent] if tree.is_agent_name(agent) else []
@@ -235,7 +149,7 @@ class FileSessionStore(SessionStore):
                 if other is None:
                     winners[session.session_id] = session
                     continue
-                kept, dropped = sorted((other, session), key=claim_rank)
+                kept, dropped = sorted((other, session), key=session_claim)
                 winners[session.session_id] = kept
                 if self.warn:
                     self.warn(duplicate_warning(dropped.path, kept.path, session.session_id))
@@ -278,9 +192,9 @@ class FileSessionStore(SessionStore):
 
     # -- resolving ids ---------------------------------------------------------------------
     def resolve(self, text: str) -> SessionRef:
-        from mofa.errors import SessionNotFound
-        from mofa.ids import parse_session_id
 
+        if self.claims is not None:
+            self.claims.look_again()  # each look-up answers from the files as they are now
         if ":" not in text:
             return self._resolve_short(text)
         ref = self._agent_json_ref(text)
@@ -294,8 +208,6 @@ class FileSessionStore(SessionStore):
 
     def _resolve_short(self, text: str) -> SessionRef:
         from mofa import tree
-        from mofa.errors import AmbiguousSessionId, InvalidSessionId, SessionNotFound
-        from mofa.ids import is_safe_name, parse_session_id
 
         if not text:
             raise InvalidSessionId("invalid session id '': it is empty")
@@ -360,9 +272,9 @@ class FileSessionStore(SessionStore):
     ) -> builtins.list[SessionRef]:
         """MoFA sessions with this id, or whose session part is `name`, winners only, best
         claim first. Without an index the only way to know a file's key is to read it."""
+        if self.claims is not None:
+            return self.claims.jsonl_refs(full_id, name)
         from mofa import tree
-        from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
-        from mofa.ids import mofa_file_stem
         from mofa.session import JSONL_LAYOUT, JSONL_SUFFIX
 
         found: dict[str, list[tuple[tuple, SessionRef]]] = {}
@@ -386,9 +298,11 @@ class FileSessionStore(SessionStore):
             if session_id != full_id and (name is None or part != name):
                 continue
             ref = SessionRef(session_id, agent, part, FileHandle(JSONL_LAYOUT, "", stat.name))
+            # A file that cannot be read loses to every file that can.
             rank = (
-                0 if session is not None and mofa_file_stem(session_id) == stem else 1,
-                1 if session is None else 0,
+                claim_rank(session_id, False, stat.name, stat.name)
+                if session is not None
+                else (3, os.fsencode(stat.name))
             )
             found.setdefault(session_id, []).append((rank, ref))
         winners = []
@@ -406,7 +320,6 @@ class FileSessionStore(SessionStore):
 
     def load(self, ref: SessionRef) -> Session:
         from mofa import tree
-        from mofa.errors import SessionNotFound
 
         handle = _file_handle(ref)
         path = self.path_of(handle)
@@ -433,7 +346,6 @@ class FileSessionStore(SessionStore):
         self._delete(ref, version)
 
     def _delete(self, ref: SessionRef, version: object) -> None:
-        from mofa.errors import SessionNotFound
 
         handle = _file_handle(ref)
         with _directory(self.root, handle, ref.session_id) as dir_fd:
@@ -473,7 +385,6 @@ class FileSessionStore(SessionStore):
 
     def resolve_saved(self, session_id: str) -> SessionRef:
         """The file that holds exactly this id (a short id names no other session here)."""
-        from mofa.errors import SessionNotFound
 
         ref = self._exact_ref(session_id)
         if ref is None:
@@ -486,6 +397,8 @@ class FileSessionStore(SessionStore):
 
         if not tree.utf8_name(session_id):
             return None  # no file name, no header read as UTF-8, holds a lone surrogate
+        if self.claims is not None:
+            self.claims.look_again()  # a save looks at the files as they are now, as resolve does
         ref = self._agent_json_ref(session_id) if ":" in session_id else None
         return ref if ref is not None else self._jsonl_ref(session_id)
 
@@ -493,7 +406,6 @@ class FileSessionStore(SessionStore):
         """Write the session through the root's one writer (mofa.stores.writing): over the file
         that holds this id now when `replace`, so that every reader finds the new content."""
         from mofa import tree
-        from mofa.errors import InvalidSessionId, SessionExists
         from mofa.stores.writing import Target, write_session
 
         if not isinstance(session_id, str) or not session_id:
@@ -515,7 +427,9 @@ class FileSessionStore(SessionStore):
         return self.resolve_saved(session_id)
 
     def _wrote(self, directory: str, file: str) -> None:
-        """This store wrote `file` of `directory`: a store that keeps an index learns of it."""
+        """This store wrote `file` of `directory`: an index that answers its claims learns of it."""
+        if self.claims is not None:
+            self.claims.wrote(directory, file)
 
     def append(self, ref: SessionRef, message: dict) -> None:
         from mofa.stores.writing import Target, append_message
@@ -539,7 +453,6 @@ class FileSessionStore(SessionStore):
 
 
 def _changed(ref: SessionRef) -> Exception:
-    from mofa.errors import SessionChanged
 
     return SessionChanged(
         f"session {ref.session_id} was written to since it was read; kept, not deleted"
@@ -550,12 +463,11 @@ def _check_unchanged(dir_fd: int, name: str, path: str, ref: SessionRef, version
     """Raise SessionChanged unless the file `name` is still the one `version` describes, with
     the same content; SessionNotFound when it is gone."""
     from mofa import tree
-    from mofa.errors import SessionNotFound
 
     if not isinstance(version, FileVersion):
         raise _changed(ref)
     try:
-        fd = os.open(name, _FOUND, dir_fd=dir_fd)
+        fd = os.open(name, NO_FOLLOW_READ, dir_fd=dir_fd)
     except FileNotFoundError:
         raise SessionNotFound(f"session not found: {ref.session_id}") from None
     except OSError as error:
@@ -576,22 +488,6 @@ def _descending(text: str) -> tuple:
     return tuple(-ord(char) for char in text)
 
 
-def claim_rank(session: Session) -> tuple:
-    """DESIGN "Session ids": the per-agent file wins over a JSONL header; among JSONL files the
-    one whose name is the key's own file name, else the first path in byte order."""
-    from mofa.ids import mofa_file_stem
-    from mofa.session import JSON_LAYOUT, JSONL_SUFFIX
-
-    if session.layout == JSON_LAYOUT:
-        return (0, os.fsencode(session.path))
-    stem = os.path.basename(session.path)[: -len(JSONL_SUFFIX)]
-    return (1 if mofa_file_stem(session.session_id) == stem else 2, os.fsencode(session.path))
-
-
-def duplicate_warning(dropped: str, kept: str, session_id: str) -> str:
-    return f"{dropped}: session id {session_id!r} is also used by {kept}; left out"
-
-
 def _per_agent_parts(text: str) -> tuple[str, str] | None:
     """The first (agent, session) split of `text` that can name a per-agent file, else None."""
     return next(_per_agent_splits(text), None)
@@ -599,7 +495,6 @@ def _per_agent_parts(text: str) -> tuple[str, str] | None:
 
 def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
     """Every (agent, session) split of `text` at a ':' whose two parts are safe names."""
-    from mofa.ids import is_safe_name
 
     position = text.find(":")
     while position != -1:
@@ -610,8 +505,6 @@ def _per_agent_splits(text: str) -> Iterator[tuple[str, str]]:
 
 
 def _file_handle(ref: SessionRef) -> FileHandle:
-    from mofa.errors import SessionNotFound
-    from mofa.ids import is_safe_name
 
     handle = ref.handle
     if (
@@ -634,7 +527,6 @@ class _directory:
         self.fds: list[int] = []
 
     def __enter__(self) -> int:
-        from mofa.errors import SessionNotFound, StoreError
 
         flags = os.O_RDONLY | os.O_DIRECTORY
         try:

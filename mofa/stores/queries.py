@@ -3,8 +3,12 @@ types, which a query does not need (each NamedTuple costs a little to define).""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
+
+from mofa.errors import QueryError, QueryTimeout, QueryTooLarge
 
 
 class QueryResult(NamedTuple):
@@ -20,7 +24,6 @@ MAX_BYTES = 64 * 1024 * 1024  # MOFA_QUERY_MAX_BYTES unless set
 
 def max_bytes() -> int:
     """The largest value or row a query may print: MOFA_QUERY_MAX_BYTES, else 64 MiB."""
-    import os
 
     text = os.environ.get("MOFA_QUERY_MAX_BYTES", "").strip()
     if not text:
@@ -30,8 +33,6 @@ def max_bytes() -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        from mofa.errors import QueryError
-
         raise QueryError(f"MOFA_QUERY_MAX_BYTES={text!r}: give a positive number of bytes")
     return value
 
@@ -47,7 +48,6 @@ class QueryLimits:
 
     def __init__(self, timeout: float | None, stop: Callable[[], object] | None = None):
         import threading
-        import time
 
         self.timeout = timeout or None
         self.max_bytes = max_bytes()
@@ -68,14 +68,12 @@ class QueryLimits:
             self._timer.start()
 
     def past_deadline(self) -> bool:
-        import time
 
         if self._deadline is not None and not self.expired and time.monotonic() > self._deadline:
             self.expired = True
         return self.expired
 
     def timed_out(self) -> Exception:
-        from mofa.errors import QueryTimeout
 
         return QueryTimeout(
             f"query stopped after its timeout of {self.timeout:g} s"
@@ -102,7 +100,6 @@ class QueryLimits:
         return size
 
     def too_large(self) -> Exception:
-        from mofa.errors import QueryTooLarge
         from mofa.plurals import counted
 
         limit = counted(self.max_bytes, "byte", spec=",")

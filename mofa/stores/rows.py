@@ -43,6 +43,19 @@ class SessionRow(NamedTuple):
     user_id: str | None
 
 
+def session_row_type(name: str, extra: list, doc: str, module: str, defaults: tuple = ()):
+    """A row type of SessionRow's fields, then `extra` ((field, type) pairs), the last of them
+    with `defaults`: each field of the family (the index's rows, a summary, a wide listing's
+    rows, the PostgreSQL records) is declared once, here."""
+    row = NamedTuple(name, [*SessionRow.__annotations__.items(), *extra])  # type: ignore[misc]
+    if defaults:
+        row.__new__.__defaults__ = defaults
+        row._field_defaults = dict(zip(row._fields[-len(defaults) :], defaults, strict=True))
+    row.__doc__ = doc
+    row.__module__ = module  # where pickle (the parsing pool) finds it
+    return row
+
+
 class SessionRef(NamedTuple):
     """A session found by `resolve`. `handle` is the store's own, opaque to every caller:
     enough for that store to find the session again, never a path a caller may trust."""

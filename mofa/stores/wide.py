@@ -3,23 +3,21 @@ listing needs it (each NamedTuple costs a little to define on every command's st
 
 # No `from __future__ import annotations`: see mofa.stores.rows.
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from mofa.stores.rows import session_row_type
 
-class WideRow(NamedTuple):
-    """`SessionRow`'s fields, then the session's title (`mofa.session.title_of`), then its origin
-    when the store holds sessions of several (else None)."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str | None
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    title: str | None
-    origin: str | None = None
+if TYPE_CHECKING:  # a type made at run time from SessionRow's fields: opaque to mypy
+    WideRow: TypeAlias = Any
+else:
+    WideRow = session_row_type(
+        "WideRow",
+        [("title", str | None), ("origin", str | None)],
+        "`SessionRow`'s fields, then the session's title (`mofa.session.title_of`), then its origin"
+        " when the store holds sessions of several (else None).",
+        __name__,
+        defaults=(None,),
+    )
 
 
 def activity_key(row) -> tuple:

@@ -32,10 +32,10 @@ from mofa.errors import (
     UnstorableSession,
 )
 from mofa.ids import is_safe_name, mofa_file_stem
+from mofa.reading import NO_FOLLOW_READ, parse_file, read_bytes
 from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _TEMP_PREFIX = ".mofa-write-"
 
 
@@ -160,7 +160,6 @@ def _check_reads_back(root: str, session_id: str, target: Target, fields: dict, 
     """Refuse what the reader would not give back as the same session (an id it would read
     otherwise, a message line MoFA would skip, a header read as a message)."""
     from mofa.documents import export_document, to_json
-    from mofa.stores.files import parse_file
 
     name = target.file[: -len(JSON_SUFFIX)] if target.layout == JSON_LAYOUT else ""
     try:
@@ -250,7 +249,7 @@ def _holder(dir_fd: int, target: Target, root: str) -> str | None:
         return f"{target.directory}:{target.file[: -len(JSON_SUFFIX)]}"
     stem = target.file[: -len(JSONL_SUFFIX)]
     try:
-        fd = os.open(target.file, _READ_FLAGS, dir_fd=dir_fd)
+        fd = os.open(target.file, NO_FOLLOW_READ, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -337,7 +336,6 @@ def append_message(root: str, target: Target, session_id: str, message: dict) ->
                 handle.write((b"\n" if needs_break else b"") + line)
         return
     from mofa.documents import export_document
-    from mofa.stores.files import parse_file, read_bytes
 
     path = _path(root, target)
     session = parse_file(

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from indexer.build import refresh
+from indexer.index.rows import IndexRow, columns
 from indexer.index.session_index import SessionIndex
 from mofa.errors import IndexFailed
 from tests.helpers import write_jsonl, write_session
@@ -205,9 +206,23 @@ LEAN_CASES = {
 NOT_RACY = 2**62  # a racy_after no file's ctime reaches
 
 
+def unpack(sessions: bytes | list) -> list[tuple]:
+    """The session rows of a worker's ParsedBatch, as plain tuples (packed: a serialized
+    database)."""
+    if type(sessions) is not bytes:
+        return sessions
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("ATTACH ':memory:' AS batch")
+        conn.deserialize(sessions, name="batch")
+        return conn.execute(f"SELECT {columns(IndexRow)} FROM batch.rows").fetchall()
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("name", list(LEAN_CASES))
 def test_lean_workers_give_the_reference_parsers_row(root, name):
-    from indexer.build.coldbuild import parse_batch, unpack
+    from indexer.build.coldbuild import parse_batch
     from indexer.build.refresh import parse_one
     from mofa import tree
 

@@ -170,7 +170,7 @@ def test_a_session_file_swapped_for_a_symlink_after_its_scan_is_not_followed(
 
 def test_show_of_a_session_file_swapped_for_a_symlink_reads_nothing_outside(root, tmp_path):
     from mofa.errors import SessionNotFound
-    from mofa.stores.files import read_bytes
+    from mofa.reading import read_bytes
 
     outside = tmp_path / "secret.json"
     outside.write_text("{}")

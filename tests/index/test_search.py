@@ -23,11 +23,9 @@ from indexer.index.search import (
     search,
     search_exists,
     snippet_parts,
-    update_search,
 )
 from indexer.index.session_index import SessionIndex
 from mofa.errors import InvalidSearchQuery, MofaError
-from mofa.stores.files import FileSessionStore
 from mofa.when import when_text
 from tests.helpers import message, write_jsonl, write_session
 
@@ -188,9 +186,6 @@ def test_no_search_data_until_someone_searches(root, index):
     assert search_tables(index.conn) == []
     assert not search_exists(index.conn)
     assert search(index.conn, "refund") == []  # no data and no error: nothing built by a query
-    assert search_tables(index.conn) == []
-    session = FileSessionStore(str(root)).get("a:s")
-    assert update_search(index.conn, [], [session]) == 0  # the refresh hook: one look-up
     assert search_tables(index.conn) == []
 
 
@@ -389,45 +384,8 @@ def test_search_never_shows_a_session_the_index_no_longer_has(root, index):
     assert search(index.conn, "alpha") == []
 
 
-def test_the_refresh_hook(root, index, settled):
-    write_session(root, "a", "s1", [message("user", "alpha")])
-    write_session(root, "a", "s2", [message("user", "alpha")])
-    assert len(find(index, "alpha")) == 2
-    write_session(root, "a", "s1", [message("user", "omega")])
-    os.utime(root / "a" / "s1.json", ns=(2, 2))
-    (root / "a" / "s2.json").unlink()
-    index.refresh()
-    store = FileSessionStore(str(root))
-    assert update_search(index.conn, ["a:s2"], [store.get("a:s1")]) == 1
-    assert ids(search(index.conn, "omega")) == ["a:s1"]
-    assert search(index.conn, "alpha") == []
-    assert ensure_search(index.conn, index.root) == 0  # the hook left nothing to catch up
-
-
-def test_the_hook_runs_inside_the_callers_transaction(root, index):
-    write_session(root, "a", "s1", [message("user", "alpha")])
-    find(index, "alpha")
-    session = FileSessionStore(str(root)).get("a:s1")
-    index.conn.execute("BEGIN IMMEDIATE")
-    update_search(index.conn, [], [session])
-    index.conn.execute("ROLLBACK")
-    assert ids(search(index.conn, "alpha")) == ["a:s1"]
-
-
-def test_the_hook_ignores_a_file_that_lost_its_id_to_another(root, index):
-    write_session(root, "tg", "1", [message("user", "winner text")])
-    loser = write_jsonl(root, "tg:1", [message("user", "loser text")], file_stem="other")
-    assert ids(find(index, "winner")) == ["tg:1"]
-    assert find(index, "loser") == []
-    from mofa.layouts import parse_jsonl
-
-    duplicate = parse_jsonl(str(loser), "other", loser.read_bytes(), 0)
-    assert update_search(index.conn, [], [duplicate]) == 0
-    assert find(index, "loser") == []
-
-
 def test_an_interrupted_build_is_completed_by_the_next_search(root, index, monkeypatch):
-    monkeypatch.setattr(search_module, "BATCH", 2)
+    monkeypatch.setattr(search_module, "SEARCH_BATCH", 2)
     for number in range(5):
         write_session(root, "a", f"s{number}", [message("user", f"alpha number{number}")])
     index.refresh()
@@ -647,17 +605,20 @@ def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
     from indexer.index.search import parse_query
     from mofa.session import JSON_LAYOUT, Session
 
-    path = str(tmp_path_factory.mktemp("search") / "index.db")
-    conn = open_index(path, "/nonexistent-root")
+    place = tmp_path_factory.mktemp("search")
+    conn = open_index(str(place / "index.db"), str(place / "root"))
     try:
         built = []
         for number, texts in enumerate(sessions):
+            path = write_session(
+                place / "root", "a", f"s{number}", [message("user", t) for t in texts]
+            )
             session = Session(
                 f"a:s{number}",
                 "a",
                 f"s{number}",
                 JSON_LAYOUT,
-                f"/r/a/s{number}.json",
+                str(path),
                 {"created_at": "2024-01-01T00:00:00Z"},
                 [message("user", t) for t in texts],
                 0,
@@ -677,8 +638,8 @@ def test_results_agree_with_reading_the_text(tmp_path_factory, sessions, query):
                 ),
             )
             built.append(session)
-        ensure_search(conn, "/nonexistent-root")  # creates it; the files cannot be read
-        assert update_search(conn, [], built) == len(built)
+        # The rows' stamps differ from the files': the search reads every file.
+        assert ensure_search(conn, str(place / "root")) == len(built)
         terms = parse_query(query)
         expected = {}
         for session, texts in zip(built, sessions, strict=True):

@@ -628,7 +628,7 @@ def test_file_times_in_the_index_form():
 
 def test_a_file_growing_while_read_is_read_whole_up_to_the_limit(tmp_path, monkeypatch):
     from mofa.errors import CorruptSession
-    from mofa.stores.files import read_bytes
+    from mofa.reading import read_bytes
 
     real_fstat = os.fstat
     # The file grew between fstat and read: fstat said 10 bytes.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mofa.reading import passes, row_of
 from mofa.session import JSONL_LAYOUT, Session
 from mofa.stores.base import SessionFilter
 
@@ -70,7 +71,6 @@ def rows(conn, wanted: SessionFilter, wide: bool = False) -> list:
     """(SessionRow fields..., ORIGIN) of the sessions `wanted` names, unsorted, no limit;
     `wide`: the title before ORIGIN."""
     from mofa.session import title_of
-    from mofa.stores.files import passes, row_of
 
     if wanted.origin is not None and wanted.origin != ORIGIN:
         return []
@@ -164,7 +164,6 @@ def messages_for_search(conn, wanted: SessionFilter, role: str | None) -> list:
     """(session_id, agent, created_at, text, ORIGIN, position from 1) of every message, in
     session order."""
     from mofa.searching import searchable_text
-    from mofa.stores.files import passes, row_of
 
     if wanted.origin is not None and wanted.origin != ORIGIN:
         return []

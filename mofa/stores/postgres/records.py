@@ -12,31 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, overload
 
 from mofa.errors import CorruptSession, InvalidSessionId, StoreError
 from mofa.session import JSON_LAYOUT, JSONL_LAYOUT, Session
+from mofa.stores.rows import session_row_type
 
-
-class SessionRecord(NamedTuple):
-    """One row of `mofa_sessions`, in column order."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    tags: list[str]
-    layout: str
-    fields: str
-    messages_at: int | None
-    metadata: str | None
-    mtime_ns: int
-    content_hash: str
-    title: str | None
+if TYPE_CHECKING:  # a type made at run time from SessionRow's fields: opaque to mypy
+    SessionRecord: TypeAlias = Any
+else:
+    SessionRecord = session_row_type(
+        "SessionRecord",
+        [
+            ("tags", list[str]),
+            ("layout", str),
+            ("fields", str),
+            ("messages_at", int | None),
+            ("metadata", str | None),
+            ("mtime_ns", int),
+            ("content_hash", str),
+            ("title", str | None),
+        ],
+        "One row of `mofa_sessions`, in column order.",
+        __name__,
+    )
 
 
 class MessageRecord(NamedTuple):

@@ -24,7 +24,7 @@ from mofa.searching import _words, fold
 SEPARATOR = "\x1f"
 INDEX = "mofa_messages_by_words"
 EXTENSION = "pg_trgm"
-BATCH = 5000  # message rows per UPDATE when (re)computing `words`
+WORDS_BATCH = 5000  # message rows per UPDATE when (re)computing `words`
 
 
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
@@ -127,7 +127,7 @@ def fill_words(conn, progress=None) -> int:
                 "SELECT origin, session_id, position, text FROM mofa_messages"
                 + (" WHERE (origin, session_id, position) > (%s, %s, %s)" if after else "")
                 + " ORDER BY origin, session_id, position LIMIT %s",
-                (*(after or ()), BATCH),
+                (*(after or ()), WORDS_BATCH),
             ).fetchall()
             if not batch:
                 break
@@ -158,7 +158,7 @@ def stale_words(conn, progress=None, limit: int = 1000) -> list[tuple[str, str, 
             "SELECT origin, session_id, position, text, words FROM mofa_messages"
             + (" WHERE (origin, session_id, position) > (%s, %s, %s)" if after else "")
             + " ORDER BY origin, session_id, position LIMIT %s",
-            (*(after or ()), BATCH),
+            (*(after or ()), WORDS_BATCH),
         ).fetchall()
         if not batch:
             break

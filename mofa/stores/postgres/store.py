@@ -15,12 +15,13 @@ import math
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from mofa.errors import (
     AmbiguousSessionId,
     CorruptSession,
     InvalidSessionId,
+    OriginTaken,
     QueryError,
     ReadOnlySession,
     SessionExists,
@@ -48,6 +49,7 @@ from mofa.stores.postgres import mofa_tables, records
 from mofa.stores.postgres.connect import connect, one_line
 from mofa.stores.postgres.records import MessageRecord, SessionRecord
 from mofa.stores.postgres.schema import migrate
+from mofa.stores.rows import session_row_type
 from mofa.stores.urls import masked
 
 _ROW_COLUMNS = ", ".join(SessionRow._fields)
@@ -83,18 +85,15 @@ class PostgresHandle(NamedTuple):
     origin: str = ""
 
 
-class OriginRow(NamedTuple):
-    """A listing's row in a store that holds sessions of more than one origin."""
-
-    session_id: str
-    agent: str
-    name: str
-    created_at: str | None
-    updated_at: str | None
-    message_count: int
-    status: str
-    user_id: str | None
-    origin: str
+if TYPE_CHECKING:  # a type made at run time from SessionRow's fields: opaque to mypy
+    OriginRow: TypeAlias = Any
+else:
+    OriginRow = session_row_type(
+        "OriginRow",
+        [("origin", str)],
+        "A listing's row in a store that holds sessions of more than one origin.",
+        __name__,
+    )
 
 
 def qualified(session_id: str, origin: str) -> str:
@@ -615,7 +614,6 @@ class PostgresSessionStore(SessionStore):
         """Make `origin` the origin of `owner` (host, root path): new, unclaimed (mirrored
         before roots were recorded) or already its own. An origin of another root is refused
         with OriginTaken naming it, unless `replaceable(host, root)` says that root is gone."""
-        from mofa.errors import OriginTaken
 
         if not origin:
             raise StoreError("a mirror needs a non-empty origin")
@@ -650,7 +648,6 @@ class PostgresSessionStore(SessionStore):
         session of that id from `origin`, each id of `deletes` goes, and the origin's last
         sync time and session count are noted. Nothing changes when any of it fails, or when
         `origin` no longer belongs to `owner` (OriginTaken)."""
-        from mofa.errors import OriginTaken
 
         if not origin:
             raise StoreError("a mirror needs a non-empty origin")
@@ -897,7 +894,7 @@ class PostgresSessionStore(SessionStore):
                 for row in batch:
                     limits.check_time()  # the time spent writing the output counts
                     size += limits.row_size(row)
-                    yield tuple(_plain(value) for value in row)
+                    yield tuple(_cli_value(value) for value in row)
                 # The next batch holds about the size limit at most, and 500 rows.
                 count = max(1, min(500, len(batch) * limits.max_bytes // max(size, 1)))
                 try:
@@ -969,7 +966,7 @@ def _first_word(sql: str) -> str:
             return text[:8].lower()
 
 
-def _plain(value):
+def _cli_value(value):
     """A query's value as the CLI prints it (what SQLite would give: text, numbers, bytes)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)  # strict JSON has no NaN
