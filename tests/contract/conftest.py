@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.contract.common import filled  # noqa: F401  (a fixture of every contract test)
+
 
 def _files(tmp_path, root):
     from mofa.stores import open_store
