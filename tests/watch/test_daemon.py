@@ -163,6 +163,9 @@ def test_queue_overflow_falls_back_to_a_full_reconcile(root, index_path):
     try:
         (root / "burst").mkdir()
         assert wait_until(lambda: index_rows(index_path) == {} and os.path.exists(index_path))
+        # Stopped before watchdog watches the new directory, the burst would raise no event to
+        # overflow with: the watcher has applied the directory's creation, so it watches it.
+        running.wait_for_log("directory rescanned")
         running.process.send_signal(signal.SIGSTOP)  # nobody reads: the 16-event queue overflows
         try:
             for number in range(2000):
