@@ -236,8 +236,7 @@ def write_wide_json(rows) -> None:
 
 def write_wide_table(rows, zone=None, pager: bool = False) -> None:
     """`write_table` with the wide columns, the title cut to the terminal's width."""
-    from mofa.cli.showing import terminal_columns
-    from mofa.cli.terminal import page
+    from mofa.cli.terminal import page, terminal_columns
     from mofa.render import box_table, printable, truncate, width
     from mofa.timestamps import zoned_listing_text
 

@@ -78,7 +78,7 @@ def write_table(hits, zone=None, pager: bool = False) -> None:
     """The box table, as wide as the terminal (session_id, created_at and matches whole, the
     snippet cut to fit); times in `zone` (None: UTC); through the pager when longer than the
     screen and `pager` (stdout a terminal)."""
-    from mofa.cli.showing import terminal_columns
+    from mofa.cli.terminal import terminal_columns
     from mofa.render import box_table, printable, width
     from mofa.timestamps import zoned_listing_text
 

@@ -3,8 +3,6 @@ table, or JSON/YAML/Markdown."""
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import tzinfo
 
 import click
@@ -14,7 +12,7 @@ from mofa.cli.app import App, pass_app
 from mofa.cli.console import document
 from mofa.cli.options import complete_session_ids, pager_option, show_format_option
 from mofa.cli.suggesting import resolve_or_suggest
-from mofa.cli.terminal import page
+from mofa.cli.terminal import page, terminal_columns
 from mofa.session import Session
 from mofa.timestamps import conversation_times, parse_timestamp, zoned_text
 
@@ -128,22 +126,6 @@ def write(
             {"position": position, **shown["messages"][position - 1]} for position in positions
         ]
     document(dump(shown))
-
-
-def terminal_columns() -> int:
-    """COLUMNS, else the terminal's width, else 80 (as shutil's, without importing shutil)."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns > 0:
-        return columns
-    try:
-        if sys.__stdout__ is None:
-            return 80
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
-    except (AttributeError, ValueError, OSError):
-        return 80
 
 
 def table_text(

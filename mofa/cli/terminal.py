@@ -28,20 +28,31 @@ def pager_command() -> str | None:
     return DEFAULT_PAGER
 
 
-def terminal_lines() -> int:
-    """LINES, else the terminal's height, else 24."""
+def _terminal_size(variable: str, attribute: str, default: int) -> int:
+    """The variable (COLUMNS, LINES), else the terminal's size, else `default` (as shutil's,
+    without importing shutil)."""
     try:
-        lines = int(os.environ.get("LINES", "0"))
+        value = int(os.environ.get(variable, "0"))
     except ValueError:
-        lines = 0
-    if lines > 0:
-        return lines
+        value = 0
+    if value > 0:
+        return value
     try:
         if sys.__stdout__ is None:
-            return 24
-        return os.get_terminal_size(sys.__stdout__.fileno()).lines or 24
+            return default
+        return getattr(os.get_terminal_size(sys.__stdout__.fileno()), attribute) or default
     except (AttributeError, ValueError, OSError):
-        return 24
+        return default
+
+
+def terminal_columns() -> int:
+    """COLUMNS, else the terminal's width, else 80."""
+    return _terminal_size("COLUMNS", "columns", 80)
+
+
+def terminal_lines() -> int:
+    """LINES, else the terminal's height, else 24."""
+    return _terminal_size("LINES", "lines", 24)
 
 
 def page(text: str, enabled: bool = True, long_only: bool = False) -> None:
