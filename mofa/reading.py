@@ -49,7 +49,10 @@ def read_with_stat(path: str, found: bool = False) -> tuple[bytes, os.stat_resul
                 tree.check_size(path, len(data), limit)
             return data, os.fstat(handle.fileno())
     except FileNotFoundError:
-        raise SessionNotFound(f"session file vanished: {path}") from None
+        # A file the tree listed is gone since; a path the user gave never existed.
+        raise SessionNotFound(
+            f"session file vanished: {path}" if found else f"no such file: {path}"
+        ) from None
     except PermissionError:
         raise SessionPermissionError(f"permission denied: {path}") from None
     except IsADirectoryError:

@@ -130,3 +130,10 @@ def test_a_session_imported_into_an_agent_directory_named_like_a_mofa_file_is_li
     assert shown.exit_code == 0 and "kept" in shown.output
     assert run("session", "delete", "notes.jsonl:s1", "--force").exit_code == 0
     assert not (root / "notes.jsonl").exists()
+
+
+def test_a_file_that_does_not_exist_is_named_as_such(root, tmp_path):
+    result = run("session", "import", str(tmp_path / "missing.json"))
+    assert result.exit_code == 1
+    assert f"Error: no such file: {tmp_path / 'missing.json'}" in result.stderr.splitlines()
+    assert "vanished" not in result.stderr
