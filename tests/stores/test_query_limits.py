@@ -3,6 +3,7 @@ included), and a value or row too large to print ends the query with one error l
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -141,3 +142,17 @@ def test_a_timeout_too_long_for_a_timer_is_no_limit(store):
     result = run_installed("session", "query", "SELECT 1 AS one", "--timeout", "1e300", "-f", "csv")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "one\n1\n"
+
+
+@pytest.mark.parametrize("timeout", [None, 0])
+def test_the_python_api_takes_no_timeout_as_no_limit(store, root, timeout):
+    from mofa.stores import open_store
+
+    url = os.environ.get("MOFA_STORE") if store == "postgres" else None
+    with open_store(url, str(root)) as opened:
+        result = opened.query("SELECT count(*) AS n FROM sessions", timeout)
+        try:
+            assert result.columns == ["n"]
+            assert list(result.rows) == [(1,)]
+        finally:
+            result.close()
