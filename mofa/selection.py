@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from mofa.session import Session
 
-_RANGE = re.compile(r"(?:(\d+)(?:-(\d*))?|-(\d+))")
+_RANGE = re.compile(r"(?:([0-9]+)(?:-([0-9]*))?|-([0-9]+))")  # ASCII digits only
 
 
 class MessageRange(NamedTuple):
@@ -27,6 +27,8 @@ def parse_message_range(text: str) -> MessageRange:
         raise ValueError(f"{text!r} is not a range of messages: give 7, 5-9, 5- or -3")
     first, last, count = match.groups()
     if count is not None:
+        if int(count) < 1:
+            raise ValueError(f"{text!r} is not a range of messages: -N names the last N, N >= 1")
         return MessageRange(None, None, int(count))
     start = int(first)
     end = start if last is None else (int(last) if last else None)

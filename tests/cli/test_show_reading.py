@@ -100,7 +100,9 @@ def test_messages_in_yaml_and_markdown_carry_their_positions(talk):
     assert "## 3. user" in markdown and "## 1." not in markdown and "## 2." not in markdown
 
 
-@pytest.mark.parametrize("wanted", ["x", "0", "3-2", "1-2-3", "", "--", "-"])
+@pytest.mark.parametrize(
+    "wanted", ["x", "0", "3-2", "1-2-3", "", "--", "-", "-0", "-00", "\u0663", "1-\u0663", "\uff15"]
+)
 def test_a_range_it_cannot_read_is_a_usage_error(talk, wanted):
     result = run("session", "show", talk, "--messages", wanted)
     assert result.exit_code == 2
