@@ -4,6 +4,7 @@ index, refreshed first (through mofa-indexd's handshake, or by stat-ing the file
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -338,6 +339,9 @@ class IndexedSessionStore(SessionStore):
         return self.files.resolve(session_ids[0])
 
     # -- writing ---------------------------------------------------------------------------
+    def saving_many(self) -> contextlib.AbstractContextManager[None]:
+        return self.files.saving_many()
+
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
         return self.files.save(session_id, document, replace)
 

@@ -64,24 +64,25 @@ def import_sessions(app: App, files, from_dir, replace):
     progress = console.progress_reporter("Importing sessions")
     counts = {"imported": 0, "replaced": 0, "unchanged": 0}
     first_failure = None
-    for done, (source, item) in enumerate(items, 1):
-        try:
-            if isinstance(item, Exception):
-                raise item  # an archived session that cannot be restored
-            exported = item if isinstance(item, ExportedSession) else read_export(source)
-            counts[_import_one(store, exported, replace)] += 1
-        except StoreUnavailable as error:  # a lost store fails every session left: say it once
-            console.error_line(str(error))
-            first_failure = first_failure or CliError(str(error), ExitStatus.FAILED)
-            break
-        except Exception as error:  # one line per file that fails; a bug still surfaces
-            failure = cli_error(error)
-            if failure is None:
-                raise
-            console.error_line(failure.format_message())
-            first_failure = first_failure or failure
-        if progress:
-            progress(done, total)
+    with store.saving_many():  # on disk, every one of them, before the ✓ line
+        for done, (source, item) in enumerate(items, 1):
+            try:
+                if isinstance(item, Exception):
+                    raise item  # an archived session that cannot be restored
+                exported = item if isinstance(item, ExportedSession) else read_export(source)
+                counts[_import_one(store, exported, replace)] += 1
+            except StoreUnavailable as error:  # a lost store fails every session left: once
+                console.error_line(str(error))
+                first_failure = first_failure or CliError(str(error), ExitStatus.FAILED)
+                break
+            except Exception as error:  # one line per file that fails; a bug still surfaces
+                failure = cli_error(error)
+                if failure is None:
+                    raise
+                console.error_line(failure.format_message())
+                first_failure = first_failure or failure
+            if progress:
+                progress(done, total)
     console.success(
         f"✓ Imported {counted(counts['imported'], 'session')} ({counts['replaced']} replaced,"
         f" {counts['unchanged']} unchanged)"

@@ -9,6 +9,7 @@ subclasses `SessionStore`, implements every abstract method, registers its URL s
 from __future__ import annotations
 
 import builtins
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -177,6 +178,12 @@ class SessionStore(ABC):
     @abstractmethod
     def append(self, ref: SessionRef, message: dict) -> None:
         """Add one message at the end of a session."""
+
+    def saving_many(self) -> contextlib.AbstractContextManager[None]:
+        """A context for many `save`s in a row (an import): the store may make them durable
+        together when it ends, rather than one by one. Every session saved in it is stored
+        once it ends, whether it ends normally or by an error."""
+        return contextlib.nullcontext()
 
     # -- upkeep ----------------------------------------------------------------------------
     @abstractmethod

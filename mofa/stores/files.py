@@ -9,6 +9,7 @@ so a symlink swapped in after the lookup is never followed.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 from collections.abc import Iterator
@@ -401,6 +402,12 @@ class FileSessionStore(SessionStore):
             self.claims.look_again()  # a save looks at the files as they are now, as resolve does
         ref = self._agent_json_ref(session_id) if ":" in session_id else None
         return ref if ref is not None else self._jsonl_ref(session_id)
+
+    def saving_many(self) -> contextlib.AbstractContextManager[None]:
+        """Each file flushed before it is put in place; each directory once, at the end."""
+        from mofa.stores.writing import writing_many
+
+        return writing_many()
 
     def save(self, session_id: str, document: dict, replace: bool = False) -> SessionRef:
         """Write the session through the root's one writer (mofa.stores.writing): over the file

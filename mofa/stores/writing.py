@@ -12,11 +12,13 @@ numbers as their original text (mofa.jsontext).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from stat import S_ISREG
 from typing import NamedTuple
 
@@ -37,6 +39,11 @@ from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT, JSONL_SUFFIX
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _TEMP_PREFIX = ".mofa-write-"
+# Inside `writing_many`: the directories (root, agent directory) whose new entries are yet to
+# be flushed to disk, each once when the batch ends, rather than once per file written.
+_UNSYNCED: contextvars.ContextVar[dict[tuple[str, str], None] | None] = contextvars.ContextVar(
+    "unsynced_directories", default=None
+)
 
 
 class Target(NamedTuple):
@@ -292,7 +299,7 @@ def _place(
                 os.link(temporary, target.file, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             finally:
                 os.unlink(temporary, dir_fd=dir_fd)
-        os.fsync(dir_fd)
+        _sync_directory(dir_fd, root, target.directory)
     except BaseException as error:
         try:
             os.unlink(temporary, dir_fd=dir_fd)
@@ -305,6 +312,59 @@ def _place(
         if isinstance(error, OSError):
             raise _failure(error, path) from None
         raise
+
+
+@contextlib.contextmanager
+def writing_many() -> Iterator[None]:
+    """A batch of writes (an import of many sessions): each file is still flushed to disk
+    before it is put in place, but each directory that got new entries is flushed once, when
+    the batch ends (also when it ends by an error), instead of once per file (a third of an
+    import's time on ext4). A session written in the batch is on disk once the batch ends."""
+    if _UNSYNCED.get() is not None:  # already inside a batch: that one flushes
+        yield
+        return
+    unsynced: dict[tuple[str, str], None] = {}
+    token = _UNSYNCED.set(unsynced)
+    try:
+        yield
+    except BaseException:
+        _UNSYNCED.reset(token)
+        _flush_directories(unsynced, quiet=True)  # what was written stays written
+        raise
+    _UNSYNCED.reset(token)
+    _flush_directories(unsynced, quiet=False)
+
+
+def _flush_directories(unsynced: dict[tuple[str, str], None], quiet: bool) -> None:
+    """fsync each (root, directory), opened as the writer opens it; one gone since is skipped.
+    Every one is tried; the first failure is raised after (unless `quiet`)."""
+    failure = None
+    for root, directory in unsynced:
+        path = os.path.join(root, directory)
+        fds: list[int] = []
+        try:
+            fds.append(os.open(root, _DIR_FLAGS))
+            if directory:
+                fds.append(os.open(directory, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fds[0]))
+            os.fsync(fds[-1])
+        except FileNotFoundError:
+            pass  # removed since (its last session deleted): no entry of it left to flush
+        except OSError as error:
+            failure = failure or _failure(error, path)
+        finally:
+            for fd in fds:
+                os.close(fd)
+    if failure is not None and not quiet:
+        raise failure
+
+
+def _sync_directory(dir_fd: int, root: str, directory: str) -> None:
+    """Flush the directory's new entry to disk now, or when the batch ends (`writing_many`)."""
+    unsynced = _UNSYNCED.get()
+    if unsynced is None:
+        os.fsync(dir_fd)
+    else:
+        unsynced[(root, directory)] = None
 
 
 def append_message(root: str, target: Target, session_id: str, message: dict) -> None:

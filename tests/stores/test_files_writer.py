@@ -218,3 +218,70 @@ def test_a_failed_import_leaves_no_agent_directory_behind(root, tmp_path):
     assert result.returncode == 3, result.stderr
     assert "Error: cannot write" in result.stderr and "Traceback" not in result.stderr
     assert not (root / "fresh").exists()
+
+
+class FlushLog:
+    """What os.fsync was called on, in order (the real os.fsync still runs): whether a file
+    reached the disk before it was put in place cannot be observed otherwise."""
+
+    def __init__(self, monkeypatch):
+        self.paths: list[str] = []
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            self.paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+    def directories(self) -> list[str]:
+        return [path for path in self.paths if os.path.isdir(path)]
+
+
+def test_saving_many_flushes_each_file_at_once_and_each_directory_once(root, monkeypatch):
+    store = FileSessionStore(str(root))
+    log = FlushLog(monkeypatch)
+    with store.saving_many():
+        for number in range(6):
+            store.save(f"agent-{number % 2}:s{number}", {"messages": [message("user", "hi")]})
+        assert log.directories() == []  # not yet: once each, at the end
+        files = [path for path in log.paths if ".mofa-write-" in path]
+        assert len(files) == 6  # every file flushed before it was put in place
+    assert sorted(log.directories()) == [str(root / "agent-0"), str(root / "agent-1")]
+    assert sorted(p.name for p in (root / "agent-0").iterdir()) == ["s0.json", "s2.json", "s4.json"]
+
+
+def test_saving_many_flushes_what_was_written_when_it_ends_by_an_error(root, monkeypatch):
+    store = FileSessionStore(str(root))
+    log = FlushLog(monkeypatch)
+    with pytest.raises(errors.SessionExists):
+        with store.saving_many():
+            store.save("agent:one", {"messages": []})
+            store.save("agent:one", {"messages": []})  # taken: the batch ends by an error
+    assert log.directories() == [str(root / "agent")]
+    assert (root / "agent" / "one.json").is_file()
+
+
+def test_a_directory_removed_before_the_batch_ends_is_no_error(root):
+    store = FileSessionStore(str(root))
+    with store.saving_many():
+        store.save("gone:one", {"messages": []})
+        ref = store.resolve("gone:one")
+        store.delete(ref)  # its agent directory, left empty, is removed
+    assert not (root / "gone").exists()
+
+
+def test_one_save_alone_flushes_its_directory_at_once(root, monkeypatch):
+    log = FlushLog(monkeypatch)
+    FileSessionStore(str(root)).save("agent:one", {"messages": []})
+    assert log.directories() == [str(root / "agent")]
+
+
+def test_import_flushes_each_directory_once(root, tmp_path, monkeypatch):
+    source = tmp_path / "source"
+    for number in range(5):
+        write_session(source, f"agent-{number % 2}", f"s{number}", [message("user", "hi")])
+    log = FlushLog(monkeypatch)
+    result = run("session", "import", "--from-dir", str(source))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(log.directories()) == [str(root / "agent-0"), str(root / "agent-1")]
