@@ -302,3 +302,34 @@ def stop_watcher(index: str) -> None:
     deadline = time.monotonic() + 60
     while running_pid(index) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+BUSY = ("building", "behind")  # `index status`'s search data states while mofa-indexd works
+
+
+def search_data_state(mofa: list[str], env: dict) -> str | None:
+    """The search data's state as `index status -f json` gives it (None: it says nothing of it)."""
+    done = subprocess.run(
+        [*mofa, "session", "index", "status", "-f", "json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    state = json.loads(done.stdout).get("search_data")
+    return state.get("state") if isinstance(state, dict) else None
+
+
+def wait_while_building(mofa: list[str], env: dict, timeout: float = 3600) -> float:
+    """Wait until mofa-indexd has no search data to build or read (`index status`), so that
+    nothing it does in the background meets a timing; returns the seconds waited. A state of
+    "none" just after the watcher's start is given a few seconds to turn into a build."""
+    started = time.monotonic()
+    while True:
+        state = search_data_state(mofa, env)
+        waited = time.monotonic() - started
+        if state not in BUSY and (state != "none" or waited > 5):
+            return waited
+        if waited > timeout:
+            raise RuntimeError(f"mofa-indexd's search data still {state} after {timeout:.0f} s")
+        time.sleep(0.5)
