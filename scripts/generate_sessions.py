@@ -262,6 +262,8 @@ def main() -> None:
         " for any number",
     )
     args = parser.parse_args()
+    if agent_sizes(args.sessions, args.agents)[0] < 1:
+        parser.error(f"{args.sessions} sessions are too few for {args.agents} agents")
     summary = generate(
         args.root,
         args.sessions,

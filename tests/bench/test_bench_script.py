@@ -132,3 +132,11 @@ def test_search_floor_holds_every_message_of_every_layout(tmp_path):
         conn.close()
     assert found == holding > 0
     assert _script("search_floor.py", str(root), str(db)).returncode == 1  # never over a file
+
+
+def test_the_generator_refuses_fewer_sessions_than_agents_need(tmp_path):
+    done = _script("generate_sessions.py", "--root", str(tmp_path / "s"), "-n", "20", "-a", "20")
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].endswith("20 sessions are too few for 20 agents")
+    assert not (tmp_path / "s").exists()
