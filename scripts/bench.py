@@ -593,7 +593,8 @@ def query_rows(r: dict, words: dict) -> list[Row]:
 
 def measure_import(bench: Bench) -> dict:
     args = bench.args
-    spec = TreeSpec(args.import_sessions, 50, args.seed, 0.0, not args.synthetic)
+    agents = min(50, max(1, args.import_sessions // 10))  # 50 for 10,000 sessions
+    spec = TreeSpec(args.import_sessions, agents, args.seed, 0.0, not args.synthetic)
     source, _ = generate_tree(bench.tools.python, args.data, spec, args.jobs)
     print(f"import of {args.import_sessions:,} sessions ...", file=sys.stderr)
     work = os.path.join(args.data, "import-work")
@@ -612,7 +613,8 @@ def import_rows(r: dict, sessions: int) -> list[Row]:
 
 def measure_export(bench: Bench) -> dict:
     args = bench.args
-    spec = TreeSpec(args.export_sessions, 20, args.seed, 0.2, not args.synthetic)
+    agents = min(20, max(1, args.export_sessions // 10))  # 20 for 1,000 sessions
+    spec = TreeSpec(args.export_sessions, agents, args.seed, 0.2, not args.synthetic)
     other = open_bench(args, bench.tools, spec, "index-export.sqlite3")
     print(f"bulk export of {args.export_sessions:,} sessions ...", file=sys.stderr)
     work = os.path.join(args.data, "export-work")
@@ -713,6 +715,18 @@ def table_line(row: Row) -> str:
     )
 
 
+def fewer_runs(results: dict, args) -> str:
+    """What was run fewer times than the others, e.g. " (3 for cold builds)"."""
+    fewer = []
+    if "cold" in results or results.get("also") and args.cold_runs > 0:
+        fewer.append(f"{args.cold_runs} for cold builds")
+    if "search-build" in results:
+        fewer.append(f"{max(1, args.cold_runs)} for first searches")
+    if "import" in results:
+        fewer.append(f"{args.import_runs} for imports")
+    return f" ({', '.join(fewer)})" if fewer else ""
+
+
 def report(results: dict, bench: Bench) -> str:
     args, tree = bench.args, bench.tree
     rows: list[Row] = []
@@ -768,8 +782,7 @@ def report(results: dict, bench: Bench) -> str:
     lines = [
         f"{tree['sessions']:,} sessions of {text} text over {tree['agents']} agents"
         f" (largest {tree['largest_size']:,}, smallest {tree['smallest_size']:,});"
-        f" medians of {args.runs} runs ({args.cold_runs} for cold builds and first searches,"
-        f" {args.import_runs} for imports); {os.cpu_count()} cores;"
+        f" medians of {args.runs} runs{fewer_runs(results, args)}; {os.cpu_count()} cores;"
         f" load average at the end {load}",
         "",
         "| command | ours | floor | floor | ratio | target | met |",

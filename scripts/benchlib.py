@@ -143,8 +143,11 @@ def generate_tree(python: str, data: str, spec: TreeSpec, jobs: int | None = Non
         if spec.realistic:
             argv.append("--realistic")
         started = time.perf_counter()
-        output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-        summary = json.loads(output)
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+            sys.exit(lines[-1])
+        summary = json.loads(done.stdout)
         summary["generated_per_second"] = spec.sessions / (time.perf_counter() - started)
         with open(summary_path, "w") as handle:
             json.dump(summary, handle)
