@@ -134,13 +134,12 @@ def open_bench(args, tools: Tools, spec: TreeSpec, index_name: str) -> Bench:
 
 
 def alternating(bench: Bench, first, second, runs: int) -> tuple[float, float]:
-    """Median seconds of two functions, each run after `prepare` (read_tree: both meet a warm
-    page cache), neither always first."""
+    """Median seconds of two functions of no argument, the tree read before each pair (both
+    meet a warm page cache: see read_tree), neither always first."""
     times: tuple[list, list] = ([], [])
     for run in range(runs):
-        order = (0, 1) if run % 2 == 0 else (1, 0)
-        for which in order:
-            read_tree(bench.root)
+        read_tree(bench.root)
+        for which in (0, 1) if run % 2 == 0 else (1, 0):
             times[which].append((first, second)[which]())
     return statistics.median(times[0]), statistics.median(times[1])
 
