@@ -14,68 +14,50 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import time
 
-MOFA = "from mofa.cli import main; main()"
-INDEXD = "from indexer.watch.daemon import main; main()"
+from benchlib import Tools, code_env, code_tools, start_watcher, stop_started
+
+LABELS = ("no watcher", "mofa-indexd")
 
 
-def _env(code: str | None, work: str) -> dict[str, str]:
-    env = dict(os.environ, MOFA_AUTOSTART="0", XDG_CACHE_HOME=os.path.join(work, "cache"))
-    if code:
-        env["PYTHONPATH"] = code
-    return env
-
-
-def _watch(root: str, index: str, env: dict[str, str]) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-c", INDEXD, "--sessions-dir", root, "--index", index, "-v"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "watching" in line:
-            break
-    else:
-        raise SystemExit(f"mofa-indexd exited: {process.wait()}")
-    return process
-
-
-def one_import(source: str, work: str, watcher: bool, code: str | None) -> float:
+def one_import(tools: Tools, source: str, work: str, watcher: bool, env: dict) -> float:
+    """Seconds `import --from-dir source` took into an empty root under `work` (emptied), with
+    or without mofa-indexd watching that root."""
     root, index = os.path.join(work, "root"), os.path.join(work, "index.sqlite")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(root)
-    env = _env(code, work)
-    subprocess.run(  # the index exists before the timing, as it does for a user
-        [sys.executable, "-c", MOFA, "--sessions-dir", root, "--index", index, "session", "list"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    process = _watch(root, index, env) if watcher else None
+    env = dict(env, MOFA_AUTOSTART="0", XDG_CACHE_HOME=os.path.join(work, "cache"))
+    env.pop("MOFA_SESSIONS_DIR", None)
+    env.pop("MOFA_INDEX_PATH", None)
+    command = [*tools.mofa, "--sessions-dir", root, "--index", index, "session"]
+    # The index exists before the timing, as it does for a user.
+    subprocess.run([*command, "list"], env=env, check=True, capture_output=True)
+    process = start_watcher(tools.indexd, root, index, env) if watcher else None
     try:
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-c", MOFA, "--sessions-dir", root, "--index", index]
-            + ["session", "import", "--from-dir", source],
-            env=env,
-            capture_output=True,
-            text=True,
+            [*command, "import", "--from-dir", source], env=env, capture_output=True, text=True
         )
         elapsed = time.perf_counter() - started
     finally:
         if process is not None:
-            process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=60)
+            stop_started(process)
     if done.returncode != 0:
-        raise SystemExit(done.stderr)
+        raise RuntimeError(f"import --from-dir {source} failed:\n{done.stderr}")
     return elapsed
+
+
+def import_times(tools: Tools, source: str, work: str, runs: int, env: dict) -> dict:
+    """Each label's seconds over `runs` rounds, the two alternating so that both meet the same
+    machine load."""
+    times: dict[str, list[float]] = {label: [] for label in LABELS}
+    for _ in range(runs):
+        for label in LABELS:
+            times[label].append(one_import(tools, source, work, label == "mofa-indexd", env))
+    return times
 
 
 def main() -> None:
@@ -87,12 +69,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--code", help="a checkout whose code to run instead")
     args = parser.parse_args()
-    times: dict[str, list[float]] = {"no watcher": [], "mofa-indexd": []}
-    for _ in range(args.runs):  # alternate, so that both meet the same machine load
-        for label in times:
-            times[label].append(
-                one_import(args.source, args.work, label == "mofa-indexd", args.code)
-            )
+    env = code_env(dict(os.environ), args.code)
+    times = import_times(code_tools(), args.source, args.work, args.runs, env)
     medians = {label: statistics.median(values) for label, values in times.items()}
     print(
         json.dumps(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 from datetime import UTC, datetime, timedelta
@@ -144,6 +145,58 @@ def mofa_jsonl(key: str, created: datetime, messages: list[dict], metadata: dict
     return "\n".join(lines)
 
 
+BLOCK = 500  # sessions per unit of work: each has its own random stream, whoever writes it
+
+
+def _block_seed(seed: int, agent: str, start: int) -> str:
+    """The seed of one block's random stream: the tree is the same whatever the number of
+    processes that write it."""
+    return f"{seed}:{agent}:{start}"
+
+
+_WORKER_WORDS: Words | None = None
+
+
+def _start_worker(realistic: bool) -> None:
+    global _WORKER_WORDS
+    _WORKER_WORDS = Words(realistic)
+
+
+def _write_block(task: tuple) -> int:
+    """Write sessions `start` to `stop` (exclusive) of one agent; returns how many."""
+    root, name, start, stop, seed, jsonl_fraction = task
+    words = _WORKER_WORDS if _WORKER_WORDS is not None else UNIFORM
+    rng = random.Random(_block_seed(seed, name, start))
+    directory = os.path.join(root, name)
+    for number in range(start, stop):
+        created = START + timedelta(seconds=rng.randint(0, 365 * 86400))
+        messages = conversation(rng, created, words)
+        key = f"session-{number:06d}"
+        metadata = {
+            "agent_id": name,
+            "user_id": f"user-{rng.randint(1, 5000)}",
+            "tags": rng.sample(WORDS, 2),
+        }
+        if rng.random() < jsonl_fraction:
+            data = mofa_jsonl(f"{name}:{key}", created, messages, metadata)
+            path = os.path.join(root, f"{mofa_file_stem(f'{name}:{key}')}.jsonl")
+        else:
+            document = {
+                "session_id": f"{name}:{key}",
+                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "updated_at": messages[-1]["timestamp"],
+                "metadata": metadata,
+                "messages": messages,
+            }
+            if rng.random() < 0.05:
+                document["status"] = "closed"
+            path = os.path.join(directory, f"{key}.json")
+            data = json.dumps(document)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(data)
+    return stop - start
+
+
 def generate(
     root: str,
     sessions: int,
@@ -151,43 +204,23 @@ def generate(
     seed: int,
     jsonl_fraction: float,
     realistic: bool = False,
+    jobs: int = 1,
 ) -> dict:
-    rng = random.Random(seed)
-    words = Words(realistic)
+    """Fill `root`; `jobs` processes write its blocks (the tree does not depend on `jobs`)."""
     sizes = agent_sizes(sessions, agents)
     names = [f"agent-{rank:03d}" for rank in range(agents)]
     os.makedirs(root, exist_ok=True)
-    written = 0
+    tasks = []
     for name, size in zip(names, sizes, strict=True):
-        directory = os.path.join(root, name)
-        os.makedirs(directory, exist_ok=True)
-        for number in range(size):
-            created = START + timedelta(seconds=rng.randint(0, 365 * 86400))
-            messages = conversation(rng, created, words)
-            key = f"session-{number:06d}"
-            metadata = {
-                "agent_id": name,
-                "user_id": f"user-{rng.randint(1, 5000)}",
-                "tags": rng.sample(WORDS, 2),
-            }
-            if rng.random() < jsonl_fraction:
-                data = mofa_jsonl(f"{name}:{key}", created, messages, metadata)
-                path = os.path.join(root, f"{mofa_file_stem(f'{name}:{key}')}.jsonl")
-            else:
-                document = {
-                    "session_id": f"{name}:{key}",
-                    "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "updated_at": messages[-1]["timestamp"],
-                    "metadata": metadata,
-                    "messages": messages,
-                }
-                if rng.random() < 0.05:
-                    document["status"] = "closed"
-                path = os.path.join(directory, f"{key}.json")
-                data = json.dumps(document)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(data)
-            written += 1
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for start in range(0, size, BLOCK):
+            tasks.append((root, name, start, min(size, start + BLOCK), seed, jsonl_fraction))
+    if jobs <= 1:
+        _start_worker(realistic)
+        written = sum(map(_write_block, tasks))
+    else:
+        with multiprocessing.Pool(jobs, _start_worker, (realistic,)) as pool:
+            written = sum(pool.imap_unordered(_write_block, tasks))
     return {
         "root": root,
         "sessions": written,
@@ -220,9 +253,25 @@ def main() -> None:
         action="store_true",
         help="words by real English frequency (needs wordfreq: pip install -e '.[bench]')",
     )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that write the tree (default: one per core); the tree is the same"
+        " for any number",
+    )
     args = parser.parse_args()
+    if agent_sizes(args.sessions, args.agents)[0] < 1:
+        parser.error(f"{args.sessions} sessions are too few for {args.agents} agents")
     summary = generate(
-        args.root, args.sessions, args.agents, args.seed, args.jsonl_fraction, args.realistic
+        args.root,
+        args.sessions,
+        args.agents,
+        args.seed,
+        args.jsonl_fraction,
+        args.realistic,
+        args.jobs,
     )
     print(json.dumps(summary))
 
