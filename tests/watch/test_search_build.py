@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -58,17 +59,23 @@ def search_current(index_path) -> bool:
 
 @contextlib.contextmanager
 def build_held(index_path, least_done: int = 0):
-    """Wait until the watcher's build has read `least_done` sessions, then hold the index's
-    write lock: the build cannot write its next batch, so it is still in progress for as long
-    as this lasts (what the watcher does without writing goes on). Yields the progress row."""
-    assert wait_until(lambda: (build_row(index_path) or (0, -1))[1] >= least_done, timeout=120)
+    """Hold the index's write lock once the watcher's build has read `least_done` sessions:
+    the build cannot write its next batch, so it is still in progress for as long as this
+    lasts (what the watcher does without writing goes on). Looked at under the lock, so the
+    build cannot end between the look and the hold. Yields the progress row."""
+    assert wait_until(lambda: build_row(index_path) is not None, timeout=120)
     conn = sqlite3.connect(index_path, timeout=60, isolation_level=None)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        rows = conn.execute("SELECT value FROM meta WHERE key = 'search_build'").fetchall()
-        assert rows, "the build ended before it could be held (make the tree bigger)"
-        row = tuple(int(part) for part in rows[0][0].split())
-        assert row[1] < row[2]
+        for _ in range(6000):  # bounded: 2 minutes at most
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute("SELECT value FROM meta WHERE key = 'search_build'").fetchall()
+            assert rows, "the build ended before it could be held (make the tree bigger)"
+            row = tuple(int(part) for part in rows[0][0].split())
+            if row[1] >= least_done:
+                break
+            conn.execute("ROLLBACK")
+            time.sleep(0.02)
+        assert row[1] >= least_done and row[1] < row[2]
         yield row
     finally:
         if conn.in_transaction:
