@@ -15,6 +15,8 @@ from tests.daemon_helpers import RunningDaemon, wait_until
 from tests.helpers import listed_ids, message, run_installed, write_session
 
 SESSIONS = SEARCH_BATCH + 500  # a build of two batches: held after the first, it is midway
+# Stopped once a batch is written, with three more to go: time enough to be held before the end.
+SESSIONS_TO_STOP = 3 * SEARCH_BATCH + 200
 TEXT = " ".join(["refund invoice delivery tracking customer"] * 12)
 LAST = SESSIONS - 1
 
@@ -186,8 +188,9 @@ def test_a_search_during_the_build_is_exact(big_root, index_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_a_stop_mid_build_exits_0_and_the_next_start_resumes(big_root, index_path, sig):
-    running = RunningDaemon(big_root, index_path)
+def test_a_stop_mid_build_exits_0_and_the_next_start_resumes(root, index_path, sig):
+    write_tree(root, SESSIONS_TO_STOP)
+    running = RunningDaemon(root, index_path)
     try:
         with build_held(index_path, least_done=1):
             # Stopped while its build waits for the write lock: it lets go and exits 0.
@@ -197,7 +200,7 @@ def test_a_stop_mid_build_exits_0_and_the_next_start_resumes(big_root, index_pat
             running.stop()
     assert "stopped" in running.drain()
     pending = index_value(index_path, "SELECT count(*) FROM search_pending")[0][0]
-    assert 0 < pending <= SESSIONS - SEARCH_BATCH  # at least a batch read, and kept
+    assert 0 < pending <= SESSIONS_TO_STOP - SEARCH_BATCH  # at least a batch read, and kept
     assert status()["search_data"] == {
         "state": "behind",
         "sessions_done": None,
@@ -205,7 +208,7 @@ def test_a_stop_mid_build_exits_0_and_the_next_start_resumes(big_root, index_pat
         "sessions_queued": pending,
     }
     assert run_installed("session", "index", "verify").returncode == 0
-    again = RunningDaemon(big_root, index_path)
+    again = RunningDaemon(root, index_path)
     try:
         # Resumed, not started over: it reads what was left, and nothing else.
         again.wait_for_log(f"{pending:,} sessions read", timeout=120)
