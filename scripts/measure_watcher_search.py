@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -96,6 +97,8 @@ def run(root: str, search: bool, files: list[str]) -> dict:
     finally:
         watcher.send_signal(signal.SIGTERM)
         watcher.wait(timeout=30)
+        log.close()
+        shutil.rmtree(directory)
     return {
         "search": search,
         "cpu_s_reconciled": round(reconciled, 2),
