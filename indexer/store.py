@@ -261,14 +261,14 @@ class IndexedSessionStore(SessionStore):
     def search(
         self, query: str, wanted: SessionFilter = ALL, role: str | None = None
     ) -> builtins.list[SearchHit]:
-        from indexer.index.search import SearchFilter, ensure_search, parse_query, search
+        from indexer.index.search import SearchFilter, parse_query, search
         from mofa.stores.results import SearchHit
 
         parse_query(query)  # a query it cannot take is refused before any work
         if self.index.in_memory:  # no index file can be kept (or no root yet): read the files
             return self.files.search(query, wanted, role)
         self.refresh(wanted.agent)
-        ensure_search(self.index.conn, self.root, self.progress("Building the search index"))
+        self._search_data_current()
         where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
         return [
             SearchHit(
@@ -276,6 +276,21 @@ class IndexedSessionStore(SessionStore):
             )
             for hit in search(self.index.conn, query, where)
         ]
+
+    def _search_data_current(self) -> None:
+        """Bring the search data in line with the (refreshed) index. While the watcher builds
+        it, wait for its build (its progress on a terminal), then read what is left."""
+        from indexer.index.search import ensure_search
+        from indexer.index.search_build import wait_for_build
+
+        conn = self.index.conn
+        if not self.index.in_memory:
+            wait_for_build(
+                conn,
+                lambda: running_pid(self.index_path),
+                self.progress("Building the search index (mofa-indexd)"),
+            )
+        ensure_search(conn, self.root, self.progress("Building the search index"))
 
     def suggest_ids(self, text: str) -> builtins.list[str]:
         from mofa.suggestions import close_matches
@@ -408,9 +423,7 @@ class IndexedSessionStore(SessionStore):
         self.refresh()
         index = self.index
         if mentions_messages(sql):  # its data is the search data's: built the first time
-            from indexer.index.search import ensure_search
-
-            ensure_search(index.conn, self.root, self.progress("Building the search index"))
+            self._search_data_current()
         # An index kept in memory (no writable cache, no root yet) is queried as it is.
         rows = run_query(self.index_path, sql, timeout, index.conn if index.in_memory else None)
         return QueryResult(rows.columns, iter(rows), rows.close)

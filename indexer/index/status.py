@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from indexer.index.database import index_size
 from indexer.index.migrations import schema_version
+from indexer.index.search_build import search_state
 from indexer.watch.lock import running_pid, watcher_record
 from mofa import tree
 
@@ -31,6 +32,9 @@ def index_status(index, root: str, index_path: str) -> dict:
         ),
         "index_size_bytes": index_size(index_path) if not index.in_memory else 0,
         **watcher_state(index, root, index_path),
+        "search_data": search_state(
+            index.conn, None if index.in_memory else running_pid(index_path)
+        )._asdict(),
     }
 
 

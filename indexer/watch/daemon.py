@@ -26,6 +26,7 @@ from indexer.watch.lock import (
     DaemonLock,
     WatcherRecord,
 )
+from indexer.watch.search_builder import SearchBuilder
 from mofa import __version__, tree
 from mofa.errors import IndexFailed, MofaError
 from mofa.paths import resolve_sessions_root
@@ -48,6 +49,7 @@ class IndexDaemon:
     """
 
     CHECK_EVERY_S = 0.5  # how often an idle watcher looks at its root and index file
+    BUILDER_STOP_S = 2.0  # a stop waits this long for the search data's batch in progress
     MAX_BACKOFF_S = 30.0
 
     def __init__(
@@ -57,8 +59,12 @@ class IndexDaemon:
         lock: DaemonLock | None = None,
         idle_exit: float | None = None,
         mirror=None,
+        search: bool = True,
     ):
         self.root = root
+        # Builds the search data in the background and keeps it current (--no-search: not).
+        self.search = search
+        self.builder: SearchBuilder | None = None
         # Started by a command (mofa's auto-start): exit after this many seconds without one
         # (no handshake cookie seen). A watcher started by a user never idles out.
         self.idle_exit = idle_exit
@@ -211,6 +217,33 @@ class IndexDaemon:
             return []
         return [os.path.join(self.root, name) for name in names if is_cookie(name)]
 
+    # -- the search data -------------------------------------------------------------------
+    def _keep_search_current(self) -> None:
+        """After a successful write: the builder, started with the index's first, reads what
+        changed into the search data."""
+        if not self.search or self.index is None:
+            return
+        if self.builder is None:
+            self.builder = SearchBuilder(
+                self.root, self.index_path, self.index_identity, self.epoch
+            )
+            self.builder.start()
+        else:
+            self.builder.wake()
+
+    def _stop_builder(self) -> sqlite3.Connection | None:
+        """Stop the builder (after the batch it is writing); its connection, for the caller
+        to close or abandon with its own (None: none, or still in use: abandoned here)."""
+        builder, self.builder = self.builder, None
+        if builder is None:
+            return None
+        if not builder.stop(self.BUILDER_STOP_S):
+            log.warning("the search data builder did not stop in time; leaving it")
+            if builder.conn is not None:
+                ABANDONED.append((builder.conn, None))
+            return None
+        return builder.conn
+
     # -- the index file --------------------------------------------------------------------
     def _open_index(self) -> None:
         self._let_go_of_index()
@@ -232,12 +265,15 @@ class IndexDaemon:
         return self.index
 
     def _let_go_of_index(self) -> None:
+        builder_conn = self._stop_builder()
         if self.index is None:
             return
         if file_identity(self.index_path) == self.index_identity:
             # The same file (emptied or overwritten in place, or the watcher stopping): let go
             # of it and of the lock that holds every other opener back.
             damaged = not self.stopping.is_set() and not self._index_is_mine()
+            if builder_conn is not None:
+                builder_conn.close()
             self.index.close()
             if self.index_fd is not None:
                 os.close(self.index_fd)
@@ -248,6 +284,8 @@ class IndexDaemon:
             # checkpoints and then deletes "<path>-wal" and "<path>-shm" by name, which now
             # belong to the new file, and whoever uses it would lose its commits.
             ABANDONED.append((self.index.conn, self.index_fd))
+            if builder_conn is not None:
+                ABANDONED.append((builder_conn, None))
         self.index = None
         self.index_fd = None
 
@@ -313,6 +351,7 @@ class IndexDaemon:
                 log.info("writing the index works again")
             self.failed, self.backoff = False, 0.0
             self._publish(ANSWERING)
+            self._keep_search_current()
         except Exception as error:  # whatever it is, keep running and reconcile next time
             self.failed = True
             self.backoff = min(max(self.backoff * 2, 0.5), self.MAX_BACKOFF_S)
@@ -471,6 +510,11 @@ def _parse_args(argv):
         help="the name the mirrored sessions carry (default: the host name); an origin"
         " belongs to one root: one that another root mirrors is refused (exit 1)",
     )
+    parser.add_argument(
+        "--no-search",
+        action="store_true",
+        help="do not build the search data in the background (the first search builds it)",
+    )
     parser.add_argument("--version", action="version", version=f"mofa-indexd {__version__}")
     return parser.parse_args(argv)
 
@@ -500,7 +544,7 @@ def main(argv=None) -> None:
         # A watcher never creates its root (a typo would become an empty root and index).
         log.error("the sessions root %s does not exist or is not a directory; not starting", root)
         sys.exit(1)
-    daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror)
+    daemon = IndexDaemon(root, index_path, lock, idle_exit, mirror, search=not args.no_search)
     if mirror is not None:
         mirror.on_refused = daemon.stop  # its origin is another root's: exit 1, said why
     try:

@@ -83,7 +83,23 @@ def status(app: App, every, fmt):
                     f" last change {origin['last_change'] or '-'}"
                 )
             continue
+        if key == "search_data":
+            value = _search_data(value)
         console.result(f"{key.replace('_', ' ') + ':':<20} {'-' if value is None else value}")
+
+
+def _search_data(state: dict) -> str:
+    """The search data's state (indexer.index.search_build.SearchState) in words."""
+    if state["state"] == "building":
+        return (
+            f"building, {state['sessions_done']:,} of"
+            f" {counted(state['sessions_total'], 'session', spec=',')}"
+        )
+    if state["state"] == "behind":
+        return f"{counted(state['sessions_queued'], 'changed session', spec=',')} to read"
+    if state["state"] == "none":
+        return "not built yet (the first search, or mofa-indexd, builds it)"
+    return str(state["state"])
 
 
 @index_group.command()
