@@ -244,7 +244,7 @@ class Archive:
                 session_id,
                 f"{directory}/{name}",
                 hashlib.sha256(data).hexdigest(),
-                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z",
             )
             self._append_manifest(entry)
             return entry
@@ -284,10 +284,10 @@ class Archive:
         return fd
 
     def _append_manifest(self, entry: ArchivedFile) -> None:
-        from mofa.jsontext import dumps
+        from mofa.jsontext import encode
 
         shown = os.path.join(self.path, MANIFEST)
-        line = (dumps(entry._asdict(), indent=None) + "\n").encode("utf-8")
+        line = encode(entry._asdict(), indent=None, newline=True)
         try:
             if self._manifest is None:
                 fd = os.open(

@@ -184,13 +184,13 @@ def _to_jsonl(store, refs: list, output: str, failures: _Failures):
             yield jsonl_export(session)
 
     if output == "-":
-        write = console.document_writer()
+        import sys
+
+        write = console.document_writer(binary=True)
         try:
             for line in lines():
-                write(line.decode("utf-8"))
+                write(line)
         finally:
-            import sys
-
             sys.stdout.flush()
     else:
         from mofa.cli.exporting import write_file
