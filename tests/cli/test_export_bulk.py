@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -413,3 +415,106 @@ def test_a_line_of_standard_input_that_is_not_utf8_fails_alone(week, tmp_path):
     assert result.stderr.decode().count("Error:") == 1
     exported_ids = [json.loads(line)["session_id"] for line in result.stdout.splitlines()]
     assert exported_ids == ["agent-001:s1", "agent-002:s3"]
+
+
+def awkward_sessions(root: Path) -> list[str]:
+    """Sessions whose export is hard to get byte for byte; their ids."""
+    odd = '{"huge": 1e400, "tiny": -1e-400, "long": 0.10000000000000000555, "small": 1e-05,'
+    odd += ' "upper": 1E+2, "zero": -0.0, "int": 123456789012345678901234567890, "i64": -0}'
+    texts = {
+        "num/odd.json": f'{{"created_at": "2024-02-28T10:30:00Z", "metadata": {odd}, "messages":'
+        f' [{{"role": "tool", "content": {odd}, "timestamp": "2024-02-28T10:30:05Z"}}]}}',
+        "deep/nest.json": '{"messages": [{"role": "tool", "content": '
+        + "[" * 400
+        + "1.5e-7"
+        + "]" * 400
+        + "}]}",
+        "uni/code.json": '{"session_id": "uni:code", "metadata": {"title": "caf\\u00e9 \u2028 🎉"},'
+        ' "messages": [{"role": "user",'
+        ' "content": "\\u0000\\u001f\u007f \u0085 中文 \\ud83c\\udf89"}]}',
+        "sur/rogate.json": '{"messages": [{"role": "user", "content": "lone \\ud800 and \\udfff"}],'
+        ' "\\udc80": "a key"}',
+        "dup/keys.json": '{"a": 1, "messages": [], "a": 2.50}',
+        "empty/doc.json": "{}",
+        "other/id.json": '{"session_id": 42, "messages": []}',
+        "bom/file.json": '\ufeff{"messages": []}',
+    }
+    for name, text in texts.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    big = [message("user", "word " * 200 + str(i)) for i in range(3000)]
+    write_session(root, "big", "file", big)
+    write_jsonl(root, "telegram:chat-9", metadata={"agent_id": 7, "score": 0.5, "n": 2**70})
+    write_jsonl(root, None, [message("user", "no key \u2028")], file_stem="keyless")
+    (root / "numbers.jsonl").write_text(
+        '{"key":"numbers","metadata":{"w":1e-9,"x":1e999}}\n'
+        '{"role":"user","content":"x","timestamp":"2024-02-28T10:30:05Z","extra":[1E5,-0.0]}'
+    )
+    ids = [
+        "num:odd",
+        "deep:nest",
+        "uni:code",
+        "sur:rogate",
+        "dup:keys",
+        "empty:doc",
+        "other:id",
+        "bom:file",
+        "big:file",
+        "telegram:chat-9",
+        "keyless",
+        "numbers",
+    ]
+    # a file that already is its own export, as `export -o` wrote it
+    (root / "canon").mkdir()
+    (root / "canon" / "ical.json").write_bytes(exported("uni:code").replace(b"uni:code", b"x"))
+    return [*ids, "canon:ical"]
+
+
+def jsonl_line(single_export: bytes) -> bytes:
+    """The jsonl line of a session, from its single json export by the reference writer."""
+    from mofa.jsontext import dumps
+    from mofa.numbers import exact_float
+
+    return (dumps(json.loads(single_export, parse_float=exact_float), indent=None) + "\n").encode()
+
+
+def generated_sessions(root: Path) -> list[str]:
+    from tests.helpers import REPO
+
+    script = REPO / "scripts" / "generate_sessions.py"
+    generated = root / "generated"
+    subprocess.run(
+        [sys.executable, str(script), "--root", str(generated), "-n", "60", "-a", "4"]
+        + ["--jsonl-fraction", "0.3"],
+        check=True,
+        capture_output=True,
+    )
+    for path in generated.iterdir():
+        path.rename(root / path.name)
+    generated.rmdir()
+    return listed_ids(run("session", "list", "-f", "json"))
+
+
+@pytest.mark.parametrize("sessions", [awkward_sessions, generated_sessions])
+def test_every_bulk_form_writes_the_reference_writers_bytes(root, tmp_path, sessions):
+    """Each archive file is the single export's bytes (written by the reference writer), each
+    jsonl line that export compact, for sessions hard to write and for generated ones."""
+    ids = sessions(root)
+    assert sorted(ids) == sorted(listed_ids(run("session", "list", "-f", "json")))
+    reference = {session_id: exported(session_id) for session_id in ids}
+    archive = tmp_path / "archive"
+    result = run_installed("session", "export", "--all", "-o", str(archive))
+    assert result.returncode == 0, result.stderr
+    assert archived(archive) == reference
+    from_stdin = run_installed(
+        "session", "export", "-", "-o", str(tmp_path / "again"), input="\n".join(ids) + "\n"
+    )
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert archived(tmp_path / "again") == reference
+    lines = sorted(jsonl_line(data) for data in reference.values())
+    jsonl = run_installed("session", "export", "--all", "-f", "jsonl", "-o", "-", text=False)
+    assert jsonl.returncode == 0, jsonl.stderr
+    assert sorted(jsonl.stdout.splitlines(keepends=True)) == lines
+    to_file = run_installed("session", "export", "--all", "-o", str(tmp_path / "all.jsonl"))
+    assert to_file.returncode == 0, to_file.stderr
+    assert (tmp_path / "all.jsonl").read_bytes() == jsonl.stdout
