@@ -43,6 +43,10 @@ class StoreError(MofaError):
     """An I/O operation on the sessions root failed."""
 
 
+class ArchiveFull(StoreError):
+    """The file system of an archive takes no more: it is full, or the user's quota is."""
+
+
 class IndexFailed(MofaError):
     """An operation on the SQLite index failed (a full disk, a lock held too long, ...)."""
 

@@ -15,6 +15,7 @@ import pytest
 from tests.cli.test_import_roundtrip import every_kind_of_session
 from tests.cli.test_prune_archive import manifest, tree_of
 from tests.helpers import (
+    BIN,
     listed_ids,
     message,
     run,
@@ -518,3 +519,127 @@ def test_every_bulk_form_writes_the_reference_writers_bytes(root, tmp_path, sess
     to_file = run_installed("session", "export", "--all", "-o", str(tmp_path / "all.jsonl"))
     assert to_file.returncode == 0, to_file.stderr
     assert (tmp_path / "all.jsonl").read_bytes() == jsonl.stdout
+
+
+def many_sessions(root: Path, count: int, size: int = 2000) -> list[str]:
+    for number in range(count):
+        write_session(root, f"agent-{number % 3}", f"s{number:04d}", [message("user", "x" * size)])
+    return [f"agent-{number % 3}:s{number:04d}" for number in range(count)]
+
+
+def complete_archive(archive: Path) -> dict[str, bytes]:
+    """The archive's files by id, each named by the manifest, whole (its SHA-256) and a parsed
+    session export: no file is left half-written, named or not."""
+    files = archived(archive)
+    for path in archive.rglob("*.json"):
+        json.loads(path.read_bytes())
+    return files
+
+
+def test_a_file_too_large_to_write_is_one_failure_and_leaves_no_partial_file(root, tmp_path):
+    import resource
+    import signal
+
+    many_sessions(root, 4)
+    write_session(root, "agent-0", "huge", [message("user", "x" * 50_000)])
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    archive = tmp_path / "archive"
+    result = run_installed(
+        "session", "export", "--all", "-o", str(archive), preexec_fn=limit_file_size
+    )
+    assert result.returncode == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert errors == [
+        f"Error: agent-0:huge: cannot write {archive / 'agent-0' / 'huge.json'}: File too large"
+    ]
+    assert "✓ Exported 4 sessions" in result.stderr
+    assert sorted(complete_archive(archive)) == sorted(
+        session_id
+        for session_id in listed_ids(run("session", "list", "-f", "json"))
+        if session_id != "agent-0:huge"
+    )
+    assert not (archive / "agent-0" / "huge.json").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A file system of 256 KiB (tmpfs), as a disk that fills up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_stops_the_export_with_one_line_and_no_partial_file(root, small_disk):
+    many_sessions(root, 300)
+    archive = small_disk / "archive"
+    result = run_installed("session", "export", "--all", "-o", str(archive))
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and errors[0].endswith("No space left on device"), errors
+    assert "✓ Exported" not in result.stderr
+    files = complete_archive(archive)
+    assert 0 < len(files) < 300
+    assert len(list(archive.rglob("*.json"))) == len(files)
+
+
+def test_ctrl_c_leaves_every_archived_file_whole_and_named(root, tmp_path):
+    import signal
+    import time
+
+    many_sessions(root, 1500, size=20_000)
+    archive = tmp_path / "archive"
+    process = subprocess.Popen(
+        [str(BIN / "mofa"), "session", "export", "--all", "-o", str(archive)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        manifest_file = archive / "manifest.jsonl"
+        while not (manifest_file.exists() and manifest_file.stat().st_size):
+            assert process.poll() is None and time.monotonic() < deadline, "no file archived"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    files = complete_archive(archive)
+    assert 0 < len(files) < 1500
+    assert len(list(archive.rglob("*.json"))) == len(files)
+
+
+def test_a_closed_pipe_ends_a_jsonl_export_quietly(root):
+    many_sessions(root, 1500)
+    process = subprocess.Popen(
+        [str(BIN / "mofa"), "session", "export", "--all", "-f", "jsonl", "-o", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        first = process.stdout.readline()  # as `| head -n 1`
+        process.stdout.close()
+        code = process.wait(timeout=60)
+        stderr = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    assert json.loads(first)["session_id"].startswith("agent-")
+    assert code == 0, stderr
+    assert b"Error" not in stderr and b"Traceback" not in stderr
