@@ -9,6 +9,7 @@ value with a stack of its own; its layout is json.dumps's with the same options.
 from __future__ import annotations
 
 import math
+from itertools import chain
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
@@ -147,19 +148,17 @@ def _orjson_ready(value) -> bool:
     """Whether every scalar in `value` is of a type orjson writes as `dumps` does (ints and
     strings are checked by orjson itself, which refuses what it cannot write alike). Walked a
     level of nesting at a time, each level's types taken at C speed."""
+    if type(value) not in _ORJSON_CONTAINERS:
+        return type(value) in _ORJSON_SCALARS
     level = [value]
-    for _ in range(_ORJSON_DEPTH + 1):
-        types = set(map(type, level))
+    for _ in range(_ORJSON_DEPTH):
+        items = list(chain.from_iterable([c.values() if type(c) is dict else c for c in level]))
+        types = set(map(type, items))
         if types <= _ORJSON_SCALARS:
             return True
         if not types <= _ORJSON_TYPES:
             return False
-        level = [
-            item
-            for container in level
-            if type(container) is dict or type(container) is list
-            for item in (container.values() if type(container) is dict else container)
-        ]
+        level = [item for item in items if type(item) is dict or type(item) is list]
     return False  # nested deeper than orjson writes
 
 
