@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 from mofa.errors import (
     ArchiveFull,
+    ArchiveRefused,
     CorruptSession,
     MofaError,
     RefusedPath,
@@ -230,6 +231,7 @@ class Archive:
             return self._add(session_id, agent, data)
 
     def _add(self, session_id: str, agent: str, data: bytes) -> ArchivedFile:
+        self._manifest_fd()
         directory = agent_dir_name(agent)
         agent_fd = self._agent_fd(directory)
         for name in _candidates(file_base(session_id, agent)):
@@ -306,40 +308,50 @@ class Archive:
         self._agents[directory] = fd
         return fd
 
+    def _manifest_fd(self) -> int:
+        """The manifest, opened for appending (created if need be) before the first file is
+        written: an archive whose manifest cannot be written takes no file at all."""
+        if self._manifest is not None:
+            return self._manifest
+        shown = os.path.join(self.path, MANIFEST)
+        try:
+            fd = os.open(
+                MANIFEST,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                0o600,
+                dir_fd=self._fd,
+            )
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise ArchiveRefused(f"refusing to write {shown}: it is a symlink") from None
+            if error.errno == errno.EISDIR:
+                raise ArchiveRefused(
+                    f"refusing to write {shown}: it is not a regular file"
+                ) from None
+            if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise ArchiveRefused(f"permission denied: {shown}") from None
+            raise _failure(error, shown) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ArchiveRefused(f"refusing to write {shown}: it is not a regular file")
+        self._manifest = fd
+        return fd
+
     def _append_manifest(self, entry: ArchivedFile) -> None:
         from mofa.jsontext import encode
 
-        shown = os.path.join(self.path, MANIFEST)
         line = encode(entry._asdict(), indent=None, newline=True)
+        manifest = self._manifest_fd()
         try:
-            if self._manifest is None:
-                fd = os.open(
-                    MANIFEST,
-                    os.O_RDWR
-                    | os.O_APPEND
-                    | os.O_CREAT
-                    | os.O_NOFOLLOW
-                    | os.O_NONBLOCK
-                    | os.O_CLOEXEC,
-                    0o600,
-                    dir_fd=self._fd,
-                )
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    os.close(fd)
-                    raise RefusedPath(f"refusing to write {shown}: it is not a regular file")
-                self._manifest = fd
-            size = os.fstat(self._manifest).st_size
-            if size and os.pread(self._manifest, 1, size - 1) != b"\n":
+            size = os.fstat(manifest).st_size
+            if size and os.pread(manifest, 1, size - 1) != b"\n":
                 line = b"\n" + line  # a line cut short earlier stays a line of its own
-            os.write(self._manifest, line)
+            os.write(manifest, line)
             if self.durable:
-                os.fsync(self._manifest)
+                os.fsync(manifest)
                 os.fsync(self._fd)
         except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise RefusedPath(f"refusing to write {shown}: it is a symlink") from None
-            raise _failure(error, shown) from None
+            raise _failure(error, os.path.join(self.path, MANIFEST)) from None
 
 
 @contextmanager

@@ -108,6 +108,11 @@ class RefusedPath(MofaError):
     """An output path the tool will not write (inside the sessions root)."""
 
 
+class ArchiveRefused(RefusedPath):
+    """An archive directory that takes no file at all: its manifest is a symlink or not a
+    regular file, or cannot be created or written."""
+
+
 class SessionsRootMissing(MofaError):
     """A sessions root named explicitly (option or variable) does not exist."""
 

@@ -643,3 +643,162 @@ def test_a_closed_pipe_ends_a_jsonl_export_quietly(root):
     assert json.loads(first)["session_id"].startswith("agent-")
     assert code == 0, stderr
     assert b"Error" not in stderr and b"Traceback" not in stderr
+
+
+HOSTILE_KEYS = [
+    "../escape",
+    ".hidden",
+    "a\\b",
+    "tab\tkey",
+    "new\nline",
+    "user/42",
+    "manifest.jsonl:x",
+    "é:ü",
+    "%41:%",
+    "@at",
+    "a:b+2",
+    ":colon",
+    "esc\x1b[31m",
+    "x" * 300,
+]
+
+
+def test_hostile_ids_and_agents_each_get_a_plain_file_inside_the_archive(root, tmp_path):
+    for number, key in enumerate(HOSTILE_KEYS):
+        write_jsonl(root, key, metadata={}, file_stem=f"k{number}")
+    for agent in ("..", "a/b", "manifest.jsonl", "", "."):
+        write_jsonl(root, f"agent {agent!r}", metadata={"agent_id": agent}, file_stem=None)
+    ids = listed_ids(run("session", "list", "-f", "json"))
+    assert len(ids) == len(HOSTILE_KEYS) + 5
+    archive = tmp_path / "archive"
+    result = run_installed("session", "export", "--all", "-o", str(archive))
+    assert result.returncode == 0, result.stderr
+    assert archived(archive) == {session_id: exported(session_id) for session_id in ids}
+    for path in archive.rglob("*"):
+        assert not path.is_symlink()
+        assert path.resolve().is_relative_to(archive)
+        assert path.is_dir() == (path.parent == archive and path.name != "manifest.jsonl")
+        assert not path.name.startswith(".") and len(path.name.encode()) <= 255
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["archive", "cache", "sessions"]
+
+
+def test_what_is_no_session_in_the_root_is_never_exported(root, tmp_path):
+    write_session(root, "agent", "s1")
+    outside = tmp_path / "outside"
+    write_session(outside, "elsewhere", "secret")
+    (root / "linked").symlink_to(outside / "elsewhere")
+    (root / "agent" / "link.json").symlink_to(outside / "elsewhere" / "secret.json")
+    os.mkfifo(root / "agent" / "fifo.json")
+    (root / "agent" / ".hidden.json").write_text('{"messages": []}')
+    archive = tmp_path / "archive"
+    result = run_installed("session", "export", "--all", "-o", str(archive), timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert list(archived(archive)) == ["agent:s1"]
+
+
+def test_an_agent_directory_that_is_a_symlink_in_the_archive_is_never_written_through(
+    week, tmp_path
+):
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    archive.mkdir()
+    elsewhere.mkdir()
+    (archive / "agent-001").symlink_to(elsewhere)
+    result = run_installed("session", "export", "--all", "-o", str(archive))
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 3 and all("it is a symlink or not a directory" in e for e in errors)
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(archived(archive)) == ["agent-002:old", "agent-002:s3"]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_a_manifest_that_is_no_regular_file_refuses_the_whole_archive(week, tmp_path, kind):
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    archive.mkdir()
+    elsewhere.mkdir()
+    manifest_path = archive / "manifest.jsonl"
+    if kind == "symlink":
+        manifest_path.symlink_to(elsewhere / "manifest.jsonl")
+    elif kind == "fifo":
+        os.mkfifo(manifest_path)
+    else:
+        manifest_path.mkdir()
+    result = run_installed("session", "export", "--all", "-o", str(archive), timeout=30)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and str(manifest_path) in errors[0], errors
+    assert os.listdir(archive) == ["manifest.jsonl"] and list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["a-file", "a-file/under", "dangling"])
+def test_an_archive_path_that_cannot_be_a_directory_is_refused(week, tmp_path, target):
+    (tmp_path / "a-file").write_text("not a directory")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    result = run_installed("session", "export", "--all", "-o", str(tmp_path / target))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: cannot archive into {tmp_path / target}: it is not a directory"
+    )
+    assert (tmp_path / "a-file").read_text() == "not a directory"
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_read_only_archive_directory_is_one_error_and_nothing_written(place):
+    from tests.cli.test_permissions import as_user
+
+    root = Path(place) / "sessions"
+    for number in range(5):
+        write_session(root, f"agent-{number}", "s")
+    archive = Path(place) / "archive"
+    archive.mkdir()
+    archive.chmod(0o555)
+    result = as_user(
+        place, "--sessions-dir", str(root), "session", "export", "--all", "-o", str(archive)
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[1:] == [
+        f"Error: permission denied: {archive / 'manifest.jsonl'}"
+    ]
+    assert os.listdir(archive) == []
+
+
+def test_a_session_rewritten_during_the_export_is_archived_whole(root, tmp_path):
+    import threading
+
+    many_sessions(root, 300)
+    path = root / "agent-0" / "s0000.json"
+    contents = [
+        json.dumps({"messages": [message("user", text)]}).encode()
+        for text in ("first version", "second version " * 50)
+    ]
+    versions = []
+    for content in contents:
+        path.write_bytes(content)
+        versions.append(exported("agent-0:s0000"))
+    stop = threading.Event()
+
+    def rewrite():
+        turn = 0
+        while not stop.is_set():  # each version put in place whole, as writers do
+            temporary = path.with_name(".rewrite.tmp")
+            temporary.write_bytes(contents[turn % 2])
+            os.replace(temporary, path)
+            turn += 1
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        results = []
+        for attempt in range(4):
+            archive = tmp_path / f"archive-{attempt}"
+            results.append(
+                (archive, run_installed("session", "export", "--all", "-o", str(archive)))
+            )
+    finally:
+        stop.set()
+        writer.join()
+    for archive, result in results:
+        assert result.returncode == 0, result.stderr
+        files = complete_archive(archive)
+        assert len(files) == 300
+        assert files["agent-0:s0000"] in versions
