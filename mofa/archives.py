@@ -19,12 +19,24 @@ import errno
 import hashlib
 import json
 import os
+import re
+import signal
 import stat
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from mofa.errors import CorruptSession, MofaError, RefusedPath, SessionPermissionError, StoreError
+from mofa.errors import (
+    ArchiveFull,
+    ArchiveRefused,
+    CorruptSession,
+    MofaError,
+    RefusedPath,
+    SessionPermissionError,
+    StoreError,
+)
 from mofa.ids import is_safe_name
 from mofa.paths import check_outside_root
 from mofa.reading import NO_FOLLOW_READ
@@ -32,6 +44,7 @@ from mofa.reading import NO_FOLLOW_READ
 MANIFEST = "manifest.jsonl"
 SUFFIX = ".json"
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _LONGEST = 200  # bytes of a name before `+N.json`: well inside NAME_MAX (255)
 _MOST_COPIES = 100_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -50,6 +63,8 @@ class ArchivedFile(NamedTuple):
 def escaped(text: str) -> str:
     """`text` with every character but ASCII letters, digits, `-`, `_` and `.` (not leading)
     written as `%XX` per UTF-8 byte: reversible, so two texts never give one name."""
+    if _PLAIN_TEXT.fullmatch(text):  # most ids: nothing to escape
+        return text
     out = []
     for position, char in enumerate(text):
         if char in _PLAIN and not (position == 0 and char == "."):
@@ -98,6 +113,8 @@ def _candidates(base: str) -> Iterator[str]:
 def _failure(error: OSError, what: str) -> MofaError:
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return SessionPermissionError(f"permission denied: {what}")
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ArchiveFull(f"cannot write {what}: {error.strerror or error}")
     return StoreError(f"cannot write {what}: {error.strerror or error}")
 
 
@@ -209,11 +226,15 @@ class Archive:
         """Write one session's export as a new file, flushed to disk and read back equal, then
         its manifest line. Never replaces anything; raises RefusedPath, StoreError,
         SessionPermissionError (nothing of the session is then in the archive but, at most, a
-        file the manifest does not name)."""
+        file the manifest does not name). Ctrl-C takes effect once both are written."""
+        with _interrupts_held():
+            return self._add(session_id, agent, data)
+
+    def _add(self, session_id: str, agent: str, data: bytes) -> ArchivedFile:
+        self._manifest_fd()
         directory = agent_dir_name(agent)
         agent_fd = self._agent_fd(directory)
         for name in _candidates(file_base(session_id, agent)):
-            shown = os.path.join(self.path, directory, name)
             try:
                 fd = os.open(
                     name,
@@ -224,7 +245,8 @@ class Archive:
             except FileExistsError:
                 continue  # taken (a file, a symlink, anything): never replaced
             except OSError as error:
-                raise _failure(error, shown) from None
+                raise _failure(error, os.path.join(self.path, directory, name)) from None
+            shown = os.path.join(self.path, directory, name)
             try:
                 try:
                     view = memoryview(data)
@@ -236,15 +258,18 @@ class Archive:
                     os.close(fd)
                 if self.durable:
                     os.fsync(agent_fd)
-            except OSError as error:
-                raise _failure(error, shown) from None
-            if self.durable and _read_at(agent_fd, name, shown) != data:
-                raise StoreError(f"{shown} did not read back as written")
+                    if _read_at(agent_fd, name, shown) != data:
+                        raise StoreError(f"{shown} did not read back as written")
+            except BaseException as error:  # a full disk, Ctrl-C: no file left half-written
+                _remove_at(agent_fd, name)
+                if isinstance(error, OSError):
+                    raise _failure(error, shown) from None
+                raise
             entry = ArchivedFile(
                 session_id,
                 f"{directory}/{name}",
                 hashlib.sha256(data).hexdigest(),
-                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z",
             )
             self._append_manifest(entry)
             return entry
@@ -283,40 +308,72 @@ class Archive:
         self._agents[directory] = fd
         return fd
 
-    def _append_manifest(self, entry: ArchivedFile) -> None:
-        from mofa.jsontext import dumps
-
+    def _manifest_fd(self) -> int:
+        """The manifest, opened for appending (created if need be) before the first file is
+        written: an archive whose manifest cannot be written takes no file at all."""
+        if self._manifest is not None:
+            return self._manifest
         shown = os.path.join(self.path, MANIFEST)
-        line = (dumps(entry._asdict(), indent=None) + "\n").encode("utf-8")
         try:
-            if self._manifest is None:
-                fd = os.open(
-                    MANIFEST,
-                    os.O_RDWR
-                    | os.O_APPEND
-                    | os.O_CREAT
-                    | os.O_NOFOLLOW
-                    | os.O_NONBLOCK
-                    | os.O_CLOEXEC,
-                    0o600,
-                    dir_fd=self._fd,
-                )
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    os.close(fd)
-                    raise RefusedPath(f"refusing to write {shown}: it is not a regular file")
-                self._manifest = fd
-            size = os.fstat(self._manifest).st_size
-            if size and os.pread(self._manifest, 1, size - 1) != b"\n":
-                line = b"\n" + line  # a line cut short earlier stays a line of its own
-            os.write(self._manifest, line)
-            if self.durable:
-                os.fsync(self._manifest)
-                os.fsync(self._fd)
+            fd = os.open(
+                MANIFEST,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                0o600,
+                dir_fd=self._fd,
+            )
         except OSError as error:
             if error.errno == errno.ELOOP:
-                raise RefusedPath(f"refusing to write {shown}: it is a symlink") from None
+                raise ArchiveRefused(f"refusing to write {shown}: it is a symlink") from None
+            if error.errno == errno.EISDIR:
+                raise ArchiveRefused(
+                    f"refusing to write {shown}: it is not a regular file"
+                ) from None
+            if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise ArchiveRefused(f"permission denied: {shown}") from None
             raise _failure(error, shown) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ArchiveRefused(f"refusing to write {shown}: it is not a regular file")
+        self._manifest = fd
+        return fd
+
+    def _append_manifest(self, entry: ArchivedFile) -> None:
+        from mofa.jsontext import encode
+
+        line = encode(entry._asdict(), indent=None, newline=True)
+        manifest = self._manifest_fd()
+        try:
+            size = os.fstat(manifest).st_size
+            if size and os.pread(manifest, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a line cut short earlier stays a line of its own
+            os.write(manifest, line)
+            if self.durable:
+                os.fsync(manifest)
+                os.fsync(self._fd)
+        except OSError as error:
+            raise _failure(error, os.path.join(self.path, MANIFEST)) from None
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT held back (in the main thread) while a file and its manifest line are written:
+    an archive never holds a file cut short, nor a whole file its manifest does not name."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _remove_at(dir_fd: int, name: str) -> None:
+    """Remove the file `add` created and could not finish (a file, never a directory)."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass  # gone already; a file the manifest does not name is all that can be left
 
 
 def _read_at(dir_fd: int, name: str, shown: str, limit: int | None = None) -> bytes:

@@ -62,14 +62,16 @@ def export_document(session: Session) -> dict:
 
 def json_export(session: Session) -> bytes:
     """The bytes `export -f json` writes for the session (also an archive's file)."""
-    return to_json(export_document(session)).encode("utf-8")
+    from mofa.jsontext import encode
+
+    return encode(export_document(session), newline=True)
 
 
 def jsonl_export(session: Session) -> bytes:
     """One line of `export -f jsonl`: the session's json export, compact, and a line break."""
-    from mofa.jsontext import dumps
+    from mofa.jsontext import encode
 
-    return (dumps(export_document(session), indent=None) + "\n").encode("utf-8")
+    return encode(export_document(session), indent=None, newline=True)
 
 
 def same_content(first: dict, second: dict) -> bool:

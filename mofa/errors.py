@@ -43,6 +43,10 @@ class StoreError(MofaError):
     """An I/O operation on the sessions root failed."""
 
 
+class ArchiveFull(StoreError):
+    """The file system of an archive takes no more: it is full, or the user's quota is."""
+
+
 class IndexFailed(MofaError):
     """An operation on the SQLite index failed (a full disk, a lock held too long, ...)."""
 
@@ -102,6 +106,11 @@ class QueryTimeout(QueryError):
 
 class RefusedPath(MofaError):
     """An output path the tool will not write (inside the sessions root)."""
+
+
+class ArchiveRefused(RefusedPath):
+    """An archive directory that takes no file at all: its manifest is a symlink or not a
+    regular file, or cannot be created or written."""
 
 
 class SessionsRootMissing(MofaError):

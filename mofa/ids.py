@@ -3,11 +3,13 @@
 # No `from __future__ import annotations`: NamedTuple turns each string annotation into a
 # compiled ForwardRef, twice the cost of defining the class on every command's start-up.
 
+import re
 from typing import NamedTuple
 
 from mofa.errors import InvalidSessionId
 
-_FORBIDDEN = frozenset("/\\")
+# The first path separator or control character (C0, DEL, C1) decides the reason.
+_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 
 
 def _bad_part(part: str) -> str | None:
@@ -15,13 +17,12 @@ def _bad_part(part: str) -> str | None:
         return "is empty"
     if part in (".", "..") or part.startswith("."):
         return "starts with '.'"
-    for char in part:
-        if char in _FORBIDDEN:
-            return "contains a path separator"
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0:
-            return "contains a control character"
-    return None
+    unsafe = _UNSAFE.search(part)
+    if unsafe is None:
+        return None
+    if unsafe.group() in "/\\":
+        return "contains a path separator"
+    return "contains a control character"
 
 
 def check_part(part: str, what: str, text: str) -> None:

@@ -9,6 +9,7 @@ value with a stack of its own; its layout is json.dumps's with the same options.
 from __future__ import annotations
 
 import math
+from itertools import chain
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
@@ -126,3 +127,63 @@ def dumps(value, indent: int | None = 2) -> str:
             append(lead)
             emit(item, depth)
     return "".join(out)
+
+
+# -- the same bytes, faster ----------------------------------------------------------------
+# orjson writes json.dumps's layout (indent 2, or compact) and escapes strings as
+# encode_basestring does, about 8x faster than `dumps` (1,000 sessions: 10 ms against 85).
+# It differs on values `dumps` writes otherwise: a float it would write in another form
+# (`1e-05` becomes `0.00001`), integers beyond 64 bits and lone surrogates (refused),
+# non-string keys (refused), types `dumps` refuses (datetime: orjson writes them), and more
+# than 255 levels of nesting (refused). `encode` hands orjson a value only when every scalar in
+# it is a str, an int, a bool, None or an ExactFloat (written as its text), and anything
+# orjson then refuses goes to `dumps`: the bytes are `dumps`'s, always.
+_ORJSON_SCALARS = frozenset((str, int, bool, type(None), ExactFloat))
+_ORJSON_CONTAINERS = frozenset((dict, list))
+_ORJSON_TYPES = _ORJSON_SCALARS | _ORJSON_CONTAINERS
+_ORJSON_DEPTH = 255
+
+
+def _orjson_ready(value) -> bool:
+    """Whether every scalar in `value` is of a type orjson writes as `dumps` does (ints and
+    strings are checked by orjson itself, which refuses what it cannot write alike). Walked a
+    level of nesting at a time, each level's types taken at C speed."""
+    if type(value) not in _ORJSON_CONTAINERS:
+        return type(value) in _ORJSON_SCALARS
+    level = [value]
+    for _ in range(_ORJSON_DEPTH):
+        items = list(chain.from_iterable([c.values() if type(c) is dict else c for c in level]))
+        types = set(map(type, items))
+        if types <= _ORJSON_SCALARS:
+            return True
+        if not types <= _ORJSON_TYPES:
+            return False
+        level = [item for item in items if type(item) is dict or type(item) is list]
+    return False  # nested deeper than orjson writes
+
+
+def _exact_number(value):
+    if type(value) is ExactFloat:
+        from orjson import Fragment
+
+        return Fragment(value.text)
+    raise TypeError
+
+
+def encode(value, indent: int | None = 2, newline: bool = False) -> bytes:
+    """`dumps(value, indent)` (and a line break with `newline`) as UTF-8 bytes, byte for byte;
+    written by orjson where it gives those very bytes. `indent` is 2 or None."""
+    if indent in (2, None) and _orjson_ready(value):
+        try:
+            import orjson
+        except ImportError:
+            pass
+        else:
+            options = (orjson.OPT_INDENT_2 if indent else 0) | (
+                orjson.OPT_APPEND_NEWLINE if newline else 0
+            )
+            try:
+                return orjson.dumps(value, default=_exact_number, option=options)
+            except TypeError:  # a big integer, a lone surrogate, a key that is no string
+                pass
+    return (dumps(value, indent) + ("\n" if newline else "")).encode("utf-8")

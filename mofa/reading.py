@@ -29,25 +29,38 @@ def read_bytes(path: str, found: bool = False) -> bytes:
     """The bytes of the file at `path`. `found`: a session file a scan or lookup found as a
     regular file; anything else in its place since (a symlink, a FIFO, a device, a directory)
     is gone, as the next scan would say (SessionNotFound), never followed nor waited on."""
-    return read_with_stat(path, found)[0]
+    return _read(path, found, False)[0]
 
 
-def read_with_stat(path: str, found: bool = False) -> tuple[bytes, os.stat_result]:
-    """`read_bytes`, and the stat of the file that was read (taken from its descriptor)."""
+def read_with_stat(
+    path: str, found: bool = False, after: bool = True
+) -> tuple[bytes, os.stat_result]:
+    """`read_bytes`, and the stat of the file that was read (taken from its descriptor), once
+    read, or with `after` False as it was opened."""
+    return _read(path, found, after)
+
+
+def _read(path: str, found: bool, stat_after: bool) -> tuple[bytes, os.stat_result]:
+    # On a descriptor, without a file object: open, fstat, two reads and close, where open()
+    # and a file object's read make 11 system calls (1,000 sessions exported: 6,000 fewer).
     from mofa import tree
 
     try:
-        with open(path, "rb") if not found else open_found(path) as handle:
+        fd = os.open(path, NO_FOLLOW_READ if found else os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if found and not S_ISREG(st.st_mode):
+                raise FileNotFoundError(errno.ENOENT, "not a regular file", path)
             limit = tree.max_session_bytes()
-            size = os.fstat(handle.fileno()).st_size
-            tree.check_size(path, size, limit)
-            # read(n) allocates n bytes up front: ask for the size, and only if the file grew
-            # since, for the rest up to the limit.
-            data = handle.read(size + 1)
-            if len(data) > size:
-                data += handle.read(limit + 1 - len(data))
+            tree.check_size(path, st.st_size, limit)
+            # Ask for the size, and only if the file grew since, for the rest up to the limit.
+            data = _read_up_to(fd, st.st_size + 1)
+            if len(data) > st.st_size:
+                data += _read_up_to(fd, limit + 1 - len(data))
                 tree.check_size(path, len(data), limit)
-            return data, os.fstat(handle.fileno())
+            return data, os.fstat(fd) if stat_after else st
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         # A file the tree listed is gone since; a path the user gave never existed.
         raise SessionNotFound(
@@ -61,6 +74,22 @@ def read_with_stat(path: str, found: bool = False) -> tuple[bytes, os.stat_resul
         if found and error.errno in (errno.ELOOP, errno.ENXIO):  # a symlink, a socket
             raise SessionNotFound(f"session file vanished: {path}") from None
         raise StoreError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _read_up_to(fd: int, count: int) -> bytes:
+    """At most `count` bytes, fewer only at the end of the file."""
+    data = os.read(fd, count)
+    if len(data) == count or not data:
+        return data
+    pieces = [data]
+    count -= len(data)
+    while count:
+        piece = os.read(fd, count)
+        if not piece:
+            break
+        pieces.append(piece)
+        count -= len(piece)
+    return b"".join(pieces)
 
 
 def open_found(path: str):

@@ -139,14 +139,14 @@ def run(*args, input=None, env=None, color=False):
 
 
 def run_installed(*args, input=None, env=None, timeout=120, script="mofa", **kwargs):
-    """The installed console script as a subprocess, as users run it."""
+    """The installed console script as a subprocess, as users run it (text=False: bytes)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
+    kwargs.setdefault("text", True)
     return subprocess.run(
         [str(BIN / script), *args],
         input=input,
         env=full_env,
-        text=True,
         capture_output=True,
         timeout=timeout,
         **kwargs,

@@ -152,7 +152,7 @@ def _loaded(store, refs: list, failures: _Failures, label: str):
 def _to_archive(app: App, store, refs: list, directory: str, failures: _Failures):
     from mofa.archives import Archive, check_agent_dirs
     from mofa.documents import json_export
-    from mofa.errors import MofaError, StoreUnavailable
+    from mofa.errors import ArchiveFull, ArchiveRefused, MofaError, StoreUnavailable
 
     # an archive that would write into the root is refused before anything is written
     check_agent_dirs(directory, app.root, (ref.agent for ref in refs))
@@ -162,7 +162,7 @@ def _to_archive(app: App, store, refs: list, directory: str, failures: _Failures
         for session in _loaded(store, refs, failures, "Exporting sessions"):
             try:
                 archive.add(session.session_id, session.agent, json_export(session))
-            except StoreUnavailable:
+            except (StoreUnavailable, ArchiveFull, ArchiveRefused):  # one line, not one a session
                 raise
             except MofaError as error:
                 failures.add(error, session.session_id)
@@ -184,13 +184,13 @@ def _to_jsonl(store, refs: list, output: str, failures: _Failures):
             yield jsonl_export(session)
 
     if output == "-":
-        write = console.document_writer()
+        import sys
+
+        write = console.document_writer(binary=True)
         try:
             for line in lines():
-                write(line.decode("utf-8"))
+                write(line)
         finally:
-            import sys
-
             sys.stdout.flush()
     else:
         from mofa.cli.exporting import write_file

@@ -53,15 +53,20 @@ def result(text: str) -> None:
     click.echo(text, color=_color())
 
 
-def document_writer():
+def document_writer(binary: bool = False):
     """A function writing JSON, YAML or CSV text to stdout as UTF-8 bytes whatever the locale's
     encoding, so that a program reading it gets every character (text meant for the terminal
-    escapes instead what the locale cannot show). Flush sys.stdout when done."""
+    escapes instead what the locale cannot show); with `binary`, a function writing UTF-8
+    bytes as they are. Flush sys.stdout when done."""
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     if buffer is None:
+        if binary:
+            return lambda data: out.write(data.decode("utf-8"))
         return out.write
     out.flush()
+    if binary:
+        return buffer.write
     return lambda text: buffer.write(text.encode("utf-8", "backslashreplace"))
 
 

@@ -35,7 +35,6 @@ from mofa.reading import (
     newest,
     parse_file,
     passes,
-    read_bytes,
     read_with_stat,
     row_of,
     session_claim,
@@ -320,16 +319,13 @@ class FileSessionStore(SessionStore):
         return os.path.join(self.root, handle.file)
 
     def load(self, ref: SessionRef) -> Session:
-        from mofa import tree
-
         handle = _file_handle(ref)
         path = self.path_of(handle)
-        st = tree.regular_file_stat(path)
-        if st is None:
-            raise SessionNotFound(f"session not found: {ref.session_id}")
-        return parse_file(
-            handle.layout, path, ref.agent, ref.name, read_bytes(path, True), st.st_mtime_ns
-        )
+        try:
+            data, st = read_with_stat(path, True, after=False)  # no symlink, no FIFO
+        except SessionNotFound:
+            raise SessionNotFound(f"session not found: {ref.session_id}") from None
+        return parse_file(handle.layout, path, ref.agent, ref.name, data, st.st_mtime_ns)
 
     def load_version(self, ref: SessionRef) -> tuple[Session, FileVersion]:
         """The session, and its file as it was read (what `delete_unchanged` compares)."""

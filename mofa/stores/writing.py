@@ -16,8 +16,6 @@ import contextlib
 import contextvars
 import errno
 import os
-import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from stat import S_ISREG
 from typing import NamedTuple
@@ -274,7 +272,7 @@ def _place(
 ) -> None:
     """Write `data` to a hidden file beside the target, flush it to disk and put it in place:
     renamed over the old file (`replace`), or linked where none may be yet."""
-    temporary = f"{_TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
+    temporary = f"{_TEMP_PREFIX}{os.urandom(8).hex()}.tmp"
     path = _path(root, target)
     try:
         fd = os.open(
@@ -427,6 +425,8 @@ def write_atomically(
     temporary file renamed over it: all or nothing (no partial file, the old one whole on
     failure, a failure of the pieces' source included). Parent directories are created.
     `mode`: the permission bits to give it (those of the file it replaces), else the umask's."""
+    import tempfile  # only here: with shutil, a few ms of every command's start-up
+
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
