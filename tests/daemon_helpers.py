@@ -80,6 +80,9 @@ class RunningDaemon:
             self.process.send_signal(sig)
         code = self.process.wait(timeout=timeout)
         self.reader.join(timeout=timeout)
+        # A process it left behind (a parsing worker) would hold its stderr open: closing the
+        # pipe under the blocked reader would hang the test run, so that is a failure instead.
+        assert not self.reader.is_alive(), "mofa-indexd left a process holding its stderr"
         self.process.stderr.close()
         return code
 

@@ -196,6 +196,7 @@ class FileParser:
                 workers,
                 mp_context=multiprocessing.get_context(method),
                 initializer=_quiet_worker,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -299,17 +300,49 @@ def _written(path: str, parse, batch) -> str:
     return path
 
 
-def _quiet_worker() -> None:
+ORPHAN_CHECK_S = 1.0  # how often a worker looks whether the process it works for is gone
+
+
+def _quiet_worker(owner: int) -> None:
     """A worker ignores SIGINT: Ctrl-C reaches the whole process group, and only the main
     process must stop (it then ends the pool); a worker interrupted midway would print a
-    traceback. SIGINT stays blocked from the fork until it is ignored (FileParser.submit)."""
+    traceback. SIGINT stays blocked from the fork until it is ignored (FileParser.submit).
+    It ends by itself once `owner`, the process that made the pool, is gone (see _outlive)."""
     import gc
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # What the worker inherited (a forked copy of the scan: a hundred thousand objects) is
     # never garbage: the collector need not walk it, touching (and copying) every page.
     gc.freeze()
+    threading.Thread(target=_end_with, args=(owner,), name="end-with-owner", daemon=True).start()
+
+
+def _end_with(owner: int) -> None:
+    """End this worker once `owner` is gone. A process killed outright (kill -9, the OOM killer)
+    never ends its pool, and the workers wait on its queue for ever, holding its stderr open
+    (a supervisor's log pipe) and, beside a watcher, the fork server that made them."""
+    parent = os.getppid()  # the owner, or the fork server it started
+    while True:
+        time.sleep(ORPHAN_CHECK_S)
+        if os.getppid() != parent or _gone(owner):
+            os._exit(0)
+
+
+def _gone(pid: int) -> bool:
+    """Whether process `pid` has ended: no such process, or a zombie not yet reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # its pid now names another user's process
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rpartition(b")")[2].split()[:1] == [b"Z"]
+    except OSError:  # no /proc here: the parent's change tells for a forked worker
+        return False
 
 
 def parse_all(jobs: list, progress: Progress | None = None):

@@ -58,3 +58,39 @@ def test_a_closed_pool_leaves_no_results_and_no_worker(tmp_path):
     parser.close()
     assert not os.path.exists(folder)
     assert workers and not [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
+
+
+# A process that starts its pool, hands it a batch, then is killed outright (kill -9, the OOM
+# killer), as a watcher may be. With other threads running, the workers come from a fork server.
+KILLED_MID_BUILD = """
+import os, signal, sys, threading
+from indexer.build import refresh
+
+if sys.argv[1] == "forkserver":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+parser = refresh.FileParser(sys.argv[2])
+future = parser.submit(sorted, [3, 1, 2])
+assert parser.collect(future, [3, 1, 2], sorted) == [1, 2, 3]
+parser.submit(sorted, [2, 1])
+print("pool started", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no pool of workers on a single CPU")
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_the_workers_of_a_process_killed_outright_end_by_themselves(tmp_path, method):
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_BUILD, method, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # Every process it left behind holds this pipe: it ends once the last of them is gone.
+        output, _ = process.communicate(timeout=20 * refresh.ORPHAN_CHECK_S)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -9
+    # (then, with a fork server, Python's resource tracker may say it cleaned up after it)
+    assert output.startswith(b"pool started\n")
