@@ -188,67 +188,75 @@ def _digest_update(digest, row: MessageRow | None) -> None:
 def _new_digest():
     import hashlib
 
-    return hashlib.blake2b(digest_size=16)
+    return hashlib.blake2b(digest_size=8)
 
 
 # A timestamp of the usual forms (`2024-02-28T10:30:05Z`, `...05.123+00:00`, ...: years 1970 to
-# 9999, no fraction or 3 or 6 digits, `Z` or `+00:00`) is kept as one integer, its count of
-# seconds (or of milliseconds, microseconds) since 1970 times 8 plus its form; MoFA's own
-# (nine digits and `Z`, up to the year 2262) as -1 minus its nanoseconds. The `messages` view
-# writes its text back (the very characters of the file) with SQLite's own functions: 8 bytes
-# or fewer instead of 20 to 32 characters, 4.9 MB less on 10,000 realistic sessions.
-_FORMS = [(digits, zone) for zone in ("Z", "+00:00") for digits in (0, 3, 6)]
+# 9999, no fraction or 3, 6 or 9 digits, `Z` or `+00:00`) is kept as one integer: its count of
+# seconds (or milli-, micro-, nanoseconds) since `base`, the first such time of its block of
+# messages, times 8, plus its form. The `messages` view writes its text back (the very
+# characters of the file) with SQLite's own functions: 3 or 4 bytes instead of 20 to 32
+# characters, about 6 MB less on 10,000 realistic sessions.
+_FORMS = [(digits, zone) for zone in ("Z", "+00:00") for digits in (0, 3, 6)] + [(9, "Z")]
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{3}|\d{6}|\d{9}))?(Z|\+00:00)",
     re.ASCII,
 )
 
 
-def timestamp_value(text: str | None) -> int | str | None:
-    """What search_rows keeps of a message's timestamp: an integer when the text can be
-    written back from one (timestamp_sql), else the text itself."""
+def _parsed(text: str | None) -> tuple[int, str, str] | None:
+    """(seconds since 1970, fraction digits, zone) of a timestamp of the usual forms."""
     import calendar
 
     found = _TIMESTAMP.fullmatch(text) if text is not None else None
     if text is None or found is None:
-        return text
+        return None
     year, month, day, hour, minute, second = (int(part) for part in found.groups()[:6])
     if year < 1970:
-        return text
+        return None
     try:
         seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     except (ValueError, OverflowError):
-        return text
+        return None
     if time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) != text[:19]:
-        return text  # no such time (a 30th of February, a 61st second): kept as written
-    fraction = found.group(7) or ""
-    if len(fraction) == 9:
-        nanoseconds = seconds * 10**9 + int(fraction)
-        if found.group(8) != "Z" or nanoseconds >= 2**63 - 1:
-            return text
-        return -1 - nanoseconds
-    form = _FORMS.index((len(fraction), found.group(8)))
-    return ((seconds * 10 ** len(fraction) + int(fraction or 0)) << 3) + form
+        return None  # no such time (a 30th of February, a 61st second): kept as written
+    return seconds, found.group(7) or "", found.group(8)
 
 
-def timestamp_sql(column: str) -> str:
-    """The SQL expression that gives back the text of a timestamp kept by timestamp_value."""
+def timestamp_base(text: str | None) -> int | None:
+    """The seconds since 1970 of a timestamp timestamp_value can keep as an integer."""
+    parsed = _parsed(text)
+    return parsed[0] if parsed is not None else None
+
+
+def timestamp_value(text: str | None, base: int = 0) -> int | str | None:
+    """What search_rows keeps of a message's timestamp: an integer when the text can be
+    written back from it and `base` (timestamp_sql), else the text itself."""
+    parsed = _parsed(text)
+    if parsed is None or (len(parsed[1]), parsed[2]) not in _FORMS:
+        return text
+    seconds, fraction, zone = parsed
+    scale = 10 ** len(fraction)
+    units = seconds * scale + int(fraction or 0)
+    value = (units - base * scale) * 8 + _FORMS.index((len(fraction), zone))
+    if units >= 2**63 or base * scale >= 2**63 or not -(2**62) <= value < 2**62:
+        return text  # past what SQLite's 64-bit integers hold (nanoseconds after 2262)
+    return value
+
+
+def timestamp_sql(column: str, base: str) -> str:
+    """The SQL expression that gives back the text of a timestamp kept by timestamp_value
+    in `column`, with its `base`."""
     cases = []
     for form, (digits, zone) in enumerate(_FORMS):
-        value = f"({column} >> 3)"
         scale = 10**digits
-        seconds = f"{value} / {scale}" if digits else value
-        text = f"strftime('%Y-%m-%dT%H:%M:%S', {seconds}, 'unixepoch')"
+        units = f"({base} * {scale} + ({column} - {form}) / 8)"
+        text = f"strftime('%Y-%m-%dT%H:%M:%S', {units} / {scale}, 'unixepoch')"
         if digits:
-            text += f" || printf('.%0{digits}d', {value} % {scale})"
+            text += f" || printf('.%0{digits}d', {units} % {scale})"
         cases.append(f"WHEN {form} THEN {text} || '{zone}'")
-    nanoseconds = f"(-1 - {column})"
-    mofa = (
-        f"strftime('%Y-%m-%dT%H:%M:%S', {nanoseconds} / 1000000000, 'unixepoch')"
-        f" || printf('.%09d', {nanoseconds} % 1000000000) || 'Z'"
-    )
     return (
-        f"CASE WHEN typeof({column}) <> 'integer' THEN {column} WHEN {column} < 0 THEN {mofa}"
+        f"CASE WHEN typeof({column}) <> 'integer' THEN {column}"
         f" ELSE CASE {column} & 7 {' '.join(cases)} END END"
     )
 
@@ -282,7 +290,7 @@ _MESSAGES_VIEW = (
     "CREATE VIEW messages AS SELECT x.session_id AS session_id,"
     f" b.first + (r.id & {_LOW}) + 1 AS position,"
     " CASE WHEN g.role = '' THEN NULL ELSE g.role END AS role,"
-    f" {timestamp_sql('r.timestamp')} AS timestamp, r.chars AS chars"
+    f" {timestamp_sql('r.timestamp', 'b.base')} AS timestamp, r.chars AS chars"
     " FROM search_sessions x JOIN search_blocks b ON b.session = x.id JOIN search_rows r"
     f" ON r.id >= b.id << {BLOCK_BITS} AND r.id < (b.id + 1) << {BLOCK_BITS}"
     " LEFT JOIN search_roles g ON g.id = r.role"
@@ -310,7 +318,7 @@ def _create_search(conn: sqlite3.Connection, tokenizer: str) -> None:
     )
     conn.execute(
         "CREATE TABLE search_blocks (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " session INTEGER NOT NULL, first INTEGER NOT NULL)"
+        " session INTEGER NOT NULL, first INTEGER NOT NULL, base INTEGER NOT NULL)"
     )
     conn.execute("CREATE INDEX search_blocks_session ON search_blocks (session, first)")
     # A timestamp is an integer when its text can be written back from one (timestamp_value).
@@ -408,21 +416,31 @@ def _insert(conn: sqlite3.Connection, key: int, rows: list[MessageRow | None]) -
         return
     roles = _role_ids(conn, present)
     last = conn.execute(
-        "SELECT id, first FROM search_blocks WHERE session = ? ORDER BY first DESC LIMIT 1",
+        "SELECT id, first, base FROM search_blocks WHERE session = ? ORDER BY first DESC LIMIT 1",
         (key,),
     ).fetchone()
-    block, first = last if last is not None else (None, 0)
+    block, first, base = last if last is not None else (None, 0, 0)
     numbered, texts = [], []
-    for row in present:
+    for index, row in enumerate(present):
         if block is None or row.position - first > _LOW:
             first = row.position
+            # The first time of the messages the block will hold: theirs are kept from it.
+            times = (
+                timestamp_base(later.timestamp)
+                for later in present[index:]
+                if later.position - first <= _LOW
+            )
+            base = next((seconds for seconds in times if seconds is not None), 0)
             block = conn.execute(
-                "INSERT INTO search_blocks (session, first) VALUES (?, ?)", (key, first)
+                "INSERT INTO search_blocks (session, first, base) VALUES (?, ?, ?)",
+                (key, first, base),
             ).lastrowid
             if block is None:  # never after an INSERT: SQLite gives the new row's id
                 raise sqlite3.DatabaseError("search_blocks gave no id for the new row")
         rowid = (block << BLOCK_BITS) + row.position - first
-        numbered.append((rowid, roles[row.role], timestamp_value(row.timestamp), len(row.text)))
+        numbered.append(
+            (rowid, roles[row.role], timestamp_value(row.timestamp, base), len(row.text))
+        )
         if row.text:
             texts.append((rowid, row.text))
     conn.executemany(
