@@ -261,20 +261,31 @@ class IndexedSessionStore(SessionStore):
     def search(
         self, query: str, wanted: SessionFilter = ALL, role: str | None = None
     ) -> builtins.list[SearchHit]:
-        from indexer.index.search import SearchFilter, parse_query, search
+        from indexer.index.search import STALE_TRIES, SearchFilter, parse_query, search_page
         from mofa.stores.results import SearchHit
 
         parse_query(query)  # a query it cannot take is refused before any work
         if self.index.in_memory:  # no index file can be kept (or no root yet): read the files
             return self.files.search(query, wanted, role)
         self.refresh(wanted.agent)
-        self._search_data_current()
         where = SearchFilter(wanted.agent, role, wanted.since, wanted.until, wanted.limit)
+        for _ in range(STALE_TRIES):
+            self._search_data_current()
+            page = search_page(self.index.conn, query, where, self.root)
+            if not page.stale:
+                break
+            # A hit's file changed or went since it was indexed: never shown from stale data.
+            # Its row and search data are brought up to date, and the page searched again.
+            by_dir: dict[str, list[str]] = {}
+            for directory, file in page.stale:
+                by_dir.setdefault(directory, []).append(file)
+            for directory, files in by_dir.items():
+                self.index.refresh_files(directory, files)
         return [
             SearchHit(
                 hit.session_id, hit.agent, hit.created_at, hit.matches, hit.snippet, hit.message
             )
-            for hit in search(self.index.conn, query, where)
+            for hit in page.hits
         ]
 
     def _search_data_current(self) -> None:

@@ -13,7 +13,13 @@ import os
 from stat import S_ISREG
 from typing import TYPE_CHECKING
 
-from mofa.errors import CorruptSession, SessionNotFound, SessionPermissionError, StoreError
+from mofa.errors import (
+    CorruptSession,
+    SessionChanged,
+    SessionNotFound,
+    SessionPermissionError,
+    StoreError,
+)
 from mofa.ids import mofa_file_stem
 from mofa.stores.rows import SessionFilter, SessionRow
 
@@ -115,24 +121,29 @@ def parse_file(
     return parse_jsonl(path, stem, data, mtime_ns)
 
 
-def load_path(root: str, directory: str, stat: tree.FileStat, fast: bool = False) -> Session:
+def load_path(
+    root: str, directory: str, stat: tree.FileStat, fast: bool = False, unchanged: bool = False
+) -> Session:
     """Parse one session file found by a scan (`directory` is '' for the root's JSONL files);
-    `fast` when only its summary is wanted."""
+    `fast` when only its summary is wanted. `unchanged`: the file must still be the one `stat`
+    describes (size, mtime, inode, ctime), else SessionChanged."""
+    return load_path_stat(root, directory, stat, fast, unchanged)[0]
+
+
+def load_path_stat(
+    root: str, directory: str, stat: tree.FileStat, fast: bool = False, unchanged: bool = False
+) -> tuple[Session, os.stat_result]:
+    """`load_path`, and the stat of the file that was read (taken from its descriptor)."""
     from mofa.session import JSON_LAYOUT, JSON_SUFFIX, JSONL_LAYOUT
 
+    path = os.path.join(root, directory, stat.name) if directory else os.path.join(root, stat.name)
+    data, st = read_with_stat(path, True)
+    if unchanged and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) != tuple(stat[1:]):
+        raise SessionChanged(f"session file changed since it was read: {path}")
     if directory:
-        path = os.path.join(root, directory, stat.name)
-        return parse_file(
-            JSON_LAYOUT,
-            path,
-            directory,
-            stat.name[: -len(JSON_SUFFIX)],
-            read_bytes(path, True),
-            stat.mtime_ns,
-            fast,
-        )
-    path = os.path.join(root, stat.name)
-    return parse_file(JSONL_LAYOUT, path, "", "", read_bytes(path, True), stat.mtime_ns, fast)
+        agent, name = directory, stat.name[: -len(JSON_SUFFIX)]
+        return parse_file(JSON_LAYOUT, path, agent, name, data, stat.mtime_ns, fast), st
+    return parse_file(JSONL_LAYOUT, path, "", "", data, stat.mtime_ns, fast), st
 
 
 def row_of(session: Session) -> SessionRow:

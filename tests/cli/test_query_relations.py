@@ -136,7 +136,7 @@ def test_the_relations_open_nothing_writable(sessions, index_path, sql):
     assert result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1
     with contextlib.closing(sqlite3.connect(index_path)) as conn:
         assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
-        assert conn.execute("SELECT count(*) FROM search_messages").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM search_rows").fetchone() == (4,)
 
 
 def test_postgresql_relations_open_nothing_writable(sessions, pg_url):
