@@ -319,7 +319,7 @@ class IndexDaemon:
     def _apply(self, batch: ChangeSet, quiet: bool = False) -> None:
         if self.mirror is not None:
             self.mirror.note(batch)  # the database follows the files, whatever the index does
-        answered = False
+        answered = changed_files = False
         try:
             if self.failed and time.monotonic() < self.retry_at:
                 # Backing off after a failed write: what changed is covered by the full
@@ -347,11 +347,11 @@ class IndexDaemon:
             if not self._index_is_mine():
                 raise OSError(f"the index file {self.index_path} changed while it was written")
             answered = True
+            changed_files = everything or bool(batch.dirs or batch.files)
             if self.failed:
                 log.info("writing the index works again")
             self.failed, self.backoff = False, 0.0
             self._publish(ANSWERING)
-            self._keep_search_current()
         except Exception as error:  # whatever it is, keep running and reconcile next time
             self.failed = True
             self.backoff = min(max(self.backoff * 2, 0.5), self.MAX_BACKOFF_S)
@@ -365,6 +365,11 @@ class IndexDaemon:
         finally:
             for cookie in batch.cookies:
                 self._answer(cookie, answered)
+        # Only once the commands waiting on this batch have their answer, and only when files
+        # changed: woken by every handshake, the builder took the GIL from the next answers
+        # (a listing with the watcher cost 2-4 ms more). A search reads anything left itself.
+        if answered and (changed_files or self.builder is None):
+            self._keep_search_current()
 
     def _apply_changes(self, batch: ChangeSet) -> None:
         index = self._opened()
