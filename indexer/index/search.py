@@ -508,7 +508,10 @@ class _Pending(NamedTuple):
     read: bool
 
 
-def _pending(conn: sqlite3.Connection) -> list[_Pending]:
+def _pending(conn: sqlite3.Connection, after: str | None, limit: int) -> list[_Pending]:
+    """The next `limit` queued sessions in id order, after the id `after` (None: from the
+    first): a catch-up holds a batch of them at a time, never the whole queue (a million
+    sessions queued would take half a gigabyte)."""
     stamp = ", ".join(f"s.{column}" for column in _STAMP)
     indexed = ", ".join(f"x.{column}" for column in _STAMP)
     items = []
@@ -516,7 +519,9 @@ def _pending(conn: sqlite3.Connection) -> list[_Pending]:
     for session_id, directory, file, present, *stamps in conn.execute(
         f"SELECT p.session_id, s.dir, s.file, s.session_id IS NOT NULL, {stamp}, {indexed}"
         " FROM search_pending p LEFT JOIN sessions s ON s.session_id = p.session_id"
-        " LEFT JOIN search_sessions x ON x.session_id = p.session_id ORDER BY p.session_id"
+        " LEFT JOIN search_sessions x ON x.session_id = p.session_id"
+        " WHERE p.session_id > ? ORDER BY p.session_id LIMIT ?",
+        ("" if after is None else after, limit),
     ):
         planned, held = tuple(stamps[:width]), tuple(stamps[width:])  # sessions' stamp, indexed one
         # Queued but as indexed already (a rebuild of the index rewrote the same rows): no read.
@@ -530,6 +535,15 @@ def _pending(conn: sqlite3.Connection) -> list[_Pending]:
             )
         )
     return items
+
+
+def _to_read(conn: sqlite3.Connection) -> int:
+    """How many queued sessions have a file to read (`_Pending.read`), counted in SQL."""
+    same = " AND ".join(f"s.{column} IS x.{column}" for column in _STAMP)
+    return conn.execute(
+        "SELECT count(*) FROM search_pending p JOIN sessions s ON s.session_id = p.session_id"
+        f" LEFT JOIN search_sessions x ON x.session_id = p.session_id WHERE NOT ({same})"
+    ).fetchone()[0]
 
 
 def _read(root: str, item: _Pending) -> tuple[Session, tuple] | None:
@@ -551,11 +565,11 @@ def _read(root: str, item: _Pending) -> tuple[Session, tuple] | None:
 
 
 def _catch_up(conn: sqlite3.Connection, root: str, progress: Progress | None) -> int:
-    items = _pending(conn)
-    total = sum(item.read for item in items)
+    total = _to_read(conn)
     done = 0
-    for start in range(0, len(items), SEARCH_BATCH):
-        batch = items[start : start + SEARCH_BATCH]
+    after = None
+    while batch := _pending(conn, after, SEARCH_BATCH):
+        after = batch[-1].session_id
         sessions = [_read(root, item) if item.read else None for item in batch]
         with write_transaction(conn):
             for item, read in zip(batch, sessions, strict=True):
@@ -567,9 +581,10 @@ def _catch_up(conn: sqlite3.Connection, root: str, progress: Progress | None) ->
                     _retire(conn, item.session_id)
                 conn.execute("DELETE FROM search_pending WHERE session_id = ?", (item.session_id,))
         done += sum(item.read for item in batch)
+        total = max(total, done)  # sessions queued meanwhile are read in this pass too
         if progress and total:
             progress(done, total)
-    return total
+    return done
 
 
 def _start_over(conn: sqlite3.Connection) -> None:
