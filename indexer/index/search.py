@@ -54,7 +54,7 @@ from mofa.searching import (  # noqa: F401 (the query language is shared by ever
 )
 from mofa.session import Session
 
-SEARCH_VERSION = "4"
+SEARCH_VERSION = "5"
 TOKENIZER = "unicode61 remove_diacritics 2"
 MAX_MESSAGES = 1 << 24  # messages after the 16,777,216th of one session are not searched
 # An FTS5 row id is a block's id (search_blocks: up to 16 messages of one session) shifted left
@@ -152,7 +152,7 @@ class MessageRow(NamedTuple):
 
     position: int  # from 0
     text: str
-    role: str
+    role: str | None  # None: no role, or one that is no string (as PostgreSQL keeps it)
     timestamp: str | None
 
 
@@ -165,11 +165,10 @@ def message_rows(session: Session) -> list[MessageRow | None]:
             continue
         text = searchable_text(message.get("content"))  # what snippets quote, on every store
         role = message.get("role")
-        if not isinstance(role, str):
-            role = "" if role is None else str(role)
+        role = _storable(role) if isinstance(role, str) else None
         timestamp = message.get("timestamp")
         timestamp = _storable(timestamp) if isinstance(timestamp, str) else None
-        rows.append(MessageRow(position, text, _storable(role), timestamp))
+        rows.append(MessageRow(position, text, role, timestamp))
     return rows
 
 
@@ -289,7 +288,7 @@ _TRIGGERS = {
 _MESSAGES_VIEW = (
     "CREATE VIEW messages AS SELECT x.session_id AS session_id,"
     f" b.first + (r.id & {_LOW}) + 1 AS position,"
-    " CASE WHEN g.role = '' THEN NULL ELSE g.role END AS role,"
+    " g.role AS role,"
     f" {timestamp_sql('r.timestamp', 'b.base')} AS timestamp, r.chars AS chars"
     " FROM search_sessions x JOIN search_blocks b ON b.session = x.id JOIN search_rows r"
     f" ON r.id >= b.id << {BLOCK_BITS} AND r.id < (b.id + 1) << {BLOCK_BITS}"
@@ -395,9 +394,10 @@ def _retire(conn: sqlite3.Connection, session_id: str) -> None:
         _bump(conn, _RETIRED, indexed)
 
 
-def _role_ids(conn: sqlite3.Connection, rows: list[MessageRow]) -> dict[str, int]:
-    roles = {row.role for row in rows}
-    known = dict(
+def _role_ids(conn: sqlite3.Connection, rows: list[MessageRow]) -> dict[str | None, int | None]:
+    roles = {row.role for row in rows if row.role is not None}
+    known: dict[str | None, int | None] = {None: None}  # no role: no id, never a --role's match
+    known |= dict(
         conn.execute(
             f"SELECT role, id FROM search_roles WHERE role IN ({', '.join('?' * len(roles))})",
             tuple(roles),

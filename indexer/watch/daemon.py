@@ -179,12 +179,18 @@ class IndexDaemon:
                     self.last_command = now
                 elif self._idle_too_long(now):
                     break
+                index_gone = False
                 if batch or now >= next_check:
                     next_check = now + self.CHECK_EVERY_S
                     if file_identity(self.root) != self.root_identity:
                         self._detached(batch)
                         return
-                if batch or (self.failed and now >= self.retry_at):
+                    # Its index file deleted or replaced: let go of it (and stop the search
+                    # build writing into it) now, not at the next change in the root.
+                    index_gone = self.index is not None and (
+                        file_identity(self.index_path) != self.index_identity
+                    )
+                if batch or index_gone or (self.failed and now >= self.retry_at):
                     self._apply(batch)
         finally:
             observer.stop()

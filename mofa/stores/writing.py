@@ -209,6 +209,8 @@ class _opened_directory:
             except FileExistsError:
                 pass
             self.fds.append(os.open(self.directory, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=self.fds[0]))
+            if self.created:  # the new directory's entry in the root reaches the disk too
+                _sync_directory(self.fds[0], self.root, "")
         except OSError as error:
             self.__exit__()
             if error.errno in (errno.ELOOP, errno.ENOTDIR):

@@ -148,3 +148,26 @@ def test_postgresql_relations_open_nothing_writable(sessions, pg_url):
         assert result.exit_code == 1, result.stdout
         assert result.stderr.startswith("Error: ")
     assert len(query_json("--store", pg_url, "session", "query", "SELECT * FROM messages")) == 3
+
+
+ODD_ROLES = [message("", "empty role"), message(None, "null role"), message(7, "a number")]
+
+
+def odd_roles(store: list[str]) -> list:
+    return query_json(
+        *store, "session", "query", "SELECT position, role FROM messages ORDER BY position"
+    )
+
+
+def test_an_empty_or_missing_role_reads_as_in_the_file_on_both_stores(root, pg_url):
+    write_session(root, "a", "odd", ODD_ROLES)
+    expected = [
+        {"position": 1, "role": ""},
+        {"position": 2, "role": None},
+        {"position": 3, "role": None},  # not a string: no role, as a --role search sees it
+    ]
+    assert odd_roles([]) == expected
+    files = open_store(root=str(root), indexed=False)
+    with open_store(pg_url) as database:
+        database.save("a:odd", export_document(files.get("a:odd")))
+    assert odd_roles(["--store", pg_url]) == expected

@@ -210,6 +210,50 @@ def test_retired_rows_past_their_share_rebuild_the_search_data(root, index, sett
     assert len(search_page(index.conn, "alpha").hits) == 5
 
 
+@pytest.mark.parametrize("role", ["", "7", "None", "user"])
+def test_a_role_filter_finds_the_messages_of_that_very_role_as_reading_the_files_does(
+    root, index, role
+):
+    write_session(
+        root,
+        "a",
+        "s",
+        [
+            message("user", "alpha"),
+            message("", "alpha"),
+            message(None, "alpha"),
+            message(7, "alpha"),
+            {"content": "alpha"},
+        ],
+    )
+    store = IndexedSessionStore(str(root), index.path)
+    try:
+        hits = store.search("alpha", role=role)
+    finally:
+        store.close()
+    assert hits == FileSessionStore(str(root)).search("alpha", role=role)
+    assert [hit.matches for hit in hits] == ([1] if role in ("", "user") else [])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="mofa.searching.fold (the files store, PostgreSQL) applies NFKD and full case folding;"
+    " FTS5's unicode61 does neither, so a ligature or a titlecase digraph matches on one store"
+    " only: fold must follow unicode61's own tables (and PostgreSQL's stored words with it)",
+)
+@pytest.mark.parametrize(
+    ("text", "query"), [("\ufb01ne", "fine"), ("fine", "\ufb01ne"), ("\u01c5emo", "d\u017eemo")]
+)
+def test_compatibility_characters_match_alike_on_every_store(root, index, text, query):
+    write_session(root, "a", "s", [message("user", text)])
+    store = IndexedSessionStore(str(root), index.path)
+    try:
+        hits = store.search(query)
+    finally:
+        store.close()
+    assert hits == FileSessionStore(str(root)).search(query)
+
+
 # -- the messages view ------------------------------------------------------------------------
 
 TIMES = [
@@ -233,6 +277,7 @@ def test_the_messages_view_gives_every_message_as_its_file_says(root, index):
         message("assistant", {"tool": "lookup", "result": ["a", {"b": "c"}]}, TIMES[1]),
         message(None, "no role", TIMES[2]),
         message(7, "", TIMES[3]),
+        message("", "empty role", TIMES[3]),
         message("tool", None, TIMES[4]),
         *(message("user", f"m{n}", time) for n, time in enumerate(TIMES[5:] * 3)),
     ]
@@ -252,7 +297,7 @@ def test_the_messages_view_gives_every_message_as_its_file_says(root, index):
         (
             session_id,
             position,
-            None if role in (None, "") else str(role),
+            role if isinstance(role, str) else None,
             timestamp,
             len(message_text(item.get("content"))),
         )

@@ -247,7 +247,8 @@ def test_saving_many_flushes_each_file_at_once_and_each_directory_once(root, mon
         assert log.directories() == []  # not yet: once each, at the end
         files = [path for path in log.paths if ".mofa-write-" in path]
         assert len(files) == 6  # every file flushed before it was put in place
-    assert sorted(log.directories()) == [str(root / "agent-0"), str(root / "agent-1")]
+    # the root too, once: it got the new agent directories' entries
+    assert sorted(log.directories()) == [str(root), str(root / "agent-0"), str(root / "agent-1")]
     assert sorted(p.name for p in (root / "agent-0").iterdir()) == ["s0.json", "s2.json", "s4.json"]
 
 
@@ -258,7 +259,7 @@ def test_saving_many_flushes_what_was_written_when_it_ends_by_an_error(root, mon
         with store.saving_many():
             store.save("agent:one", {"messages": []})
             store.save("agent:one", {"messages": []})  # taken: the batch ends by an error
-    assert log.directories() == [str(root / "agent")]
+    assert sorted(log.directories()) == [str(root), str(root / "agent")]
     assert (root / "agent" / "one.json").is_file()
 
 
@@ -272,8 +273,20 @@ def test_a_directory_removed_before_the_batch_ends_is_no_error(root):
 
 
 def test_one_save_alone_flushes_its_directory_at_once(root, monkeypatch):
+    (root / "agent").mkdir()
     log = FlushLog(monkeypatch)
     FileSessionStore(str(root)).save("agent:one", {"messages": []})
+    assert log.directories() == [str(root / "agent")]
+
+
+def test_a_new_agent_directory_is_flushed_into_the_root_as_well(root, monkeypatch):
+    """Its entry in the root reaches the disk with the session in it: a crash right after the
+    save cannot take the directory, and the session with it, away."""
+    log = FlushLog(monkeypatch)
+    FileSessionStore(str(root)).save("agent:one", {"messages": []})
+    assert sorted(log.directories()) == [str(root), str(root / "agent")]
+    log.paths.clear()
+    FileSessionStore(str(root)).save("agent:two", {"messages": []})  # the directory exists now
     assert log.directories() == [str(root / "agent")]
 
 
@@ -284,4 +297,4 @@ def test_import_flushes_each_directory_once(root, tmp_path, monkeypatch):
     log = FlushLog(monkeypatch)
     result = run("session", "import", "--from-dir", str(source))
     assert result.exit_code == 0, result.stderr
-    assert sorted(log.directories()) == [str(root / "agent-0"), str(root / "agent-1")]
+    assert sorted(log.directories()) == [str(root), str(root / "agent-0"), str(root / "agent-1")]

@@ -3,6 +3,7 @@ real commands, the real index."""
 
 import contextlib
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -236,3 +237,27 @@ def test_no_search_leaves_the_search_data_to_the_first_search(root, index_path):
     finally:
         assert running.stop() == 0, running.drain()
     assert "search data" not in running.drain()
+
+
+def test_an_index_file_deleted_mid_build_is_let_go_of_and_built_again(root, index_path):
+    """The build stops writing into a deleted index file (whose `-wal` a new file of the same
+    name would take for its own) and the watcher moves to a new index at once, without waiting
+    for a change in the root: its search data built, commands served from it."""
+    write_tree(root, SESSIONS_TO_STOP)
+    running = RunningDaemon(root, index_path)
+    try:
+        with build_held(index_path, least_done=1):
+            os.unlink(index_path)
+        running.wait_for_log("was deleted, replaced or emptied", timeout=60)
+        running.wait_for_log("built the search data", timeout=120)
+        assert wait_until(lambda: search_current(index_path))
+        result = run_installed("-v", "session", "search", "uniq0", "-f", "json")
+        assert result.returncode == 0, result.stderr
+        assert [hit["session_id"] for hit in json.loads(result.stdout)] == ["agent-0:s00000"]
+        assert "mofa-indexd confirmed the index" in result.stderr
+        assert "error" not in result.stderr
+        log = running.drain()
+        assert "could not build" not in log
+    finally:
+        assert running.stop() == 0, running.drain()
+    assert run_installed("session", "index", "verify").returncode == 0
