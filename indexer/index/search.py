@@ -45,6 +45,7 @@ from mofa.searching import (  # noqa: F401 (the query language is shared by ever
     Node,
     Not,
     Term,
+    fold,
     match_message,
     message_text,
     parse_query,
@@ -54,7 +55,7 @@ from mofa.searching import (  # noqa: F401 (the query language is shared by ever
 )
 from mofa.session import Session
 
-SEARCH_VERSION = "5"
+SEARCH_VERSION = "6"
 TOKENIZER = "unicode61 remove_diacritics 2"
 MAX_MESSAGES = 1 << 24  # messages after the 16,777,216th of one session are not searched
 # An FTS5 row id is a block's id (search_blocks: up to 16 messages of one session) shifted left
@@ -114,6 +115,15 @@ class SearchPage(NamedTuple):
 _LOW = (1 << BLOCK_BITS) - 1
 
 
+def indexed_text(text: str) -> str:
+    """What FTS5 is given of a text (a message's, or a query term's): folded as the plain matcher
+    folds it (mofa.searching.fold: compatibility forms decomposed, accents dropped, full case
+    folding), so that `ﬁne` and `fine`, or `ǅ` and `dž`, match alike on every store; FTS5's
+    unicode61 knows neither. ASCII text is given as it is: folding it only lowers its case, as
+    unicode61 does."""
+    return text if text.isascii() else fold(text)
+
+
 def match_expression(query: str | Node) -> str:
     """The user's query (text, or parse_query's tree) as an FTS5 MATCH expression in which
     every term is a quoted string: no text the user types is ever read as FTS5 syntax (NEAR,
@@ -122,7 +132,7 @@ def match_expression(query: str | Node) -> str:
     has one that is not a negation (and a negation's operand holds a word to find)."""
     tree = parse_query(query) if isinstance(query, str) else query
     if isinstance(tree, Term):
-        return '"' + tree.text.replace('"', '""') + '"' + ("*" if tree.prefix else "")
+        return '"' + indexed_text(tree.text).replace('"', '""') + '"' + ("*" if tree.prefix else "")
     if isinstance(tree, Not):  # parse_query never leaves one but inside an AND
         raise ValueError("a negation alone has no FTS5 expression")
     if isinstance(tree, And):
@@ -442,7 +452,7 @@ def _insert(conn: sqlite3.Connection, key: int, rows: list[MessageRow | None]) -
             (rowid, roles[row.role], timestamp_value(row.timestamp, base), len(row.text))
         )
         if row.text:
-            texts.append((rowid, row.text))
+            texts.append((rowid, indexed_text(row.text)))
     conn.executemany(
         "INSERT INTO search_rows (id, role, timestamp, chars) VALUES (?, ?, ?, ?)", numbered
     )

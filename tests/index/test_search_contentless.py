@@ -235,14 +235,17 @@ def test_a_role_filter_finds_the_messages_of_that_very_role_as_reading_the_files
     assert [hit.matches for hit in hits] == ([1] if role in ("", "user") else [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mofa.searching.fold (the files store, PostgreSQL) applies NFKD and full case folding;"
-    " FTS5's unicode61 does neither, so a ligature or a titlecase digraph matches on one store"
-    " only: fold must follow unicode61's own tables (and PostgreSQL's stored words with it)",
-)
 @pytest.mark.parametrize(
-    ("text", "query"), [("\ufb01ne", "fine"), ("fine", "\ufb01ne"), ("\u01c5emo", "d\u017eemo")]
+    ("text", "query"),
+    [
+        ("\ufb01ne", "fine"),
+        ("fine", "\ufb01ne"),
+        ("\u01c5emo", "d\u017eemo"),
+        ("Stra\u00dfe", "strasse"),
+        ("\u00bd cup", "1"),
+        ("\uff02quoted\uff02 word", '"\uff02quoted"'),
+        ("caf\u00e9 \ufb01n", '"cafe fi*"'),
+    ],
 )
 def test_compatibility_characters_match_alike_on_every_store(root, index, text, query):
     write_session(root, "a", "s", [message("user", text)])
