@@ -9,7 +9,6 @@ from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import indexer.build.refresh
 from indexer.index import search as search_module
 from indexer.index.search import (
     MARK_END,
@@ -24,24 +23,9 @@ from indexer.index.search import (
     search_exists,
     snippet_parts,
 )
-from indexer.index.session_index import SessionIndex
 from mofa.errors import InvalidSearchQuery, MofaError
 from mofa.when import when_text
 from tests.helpers import message, write_jsonl, write_session
-
-
-@pytest.fixture
-def index(root, tmp_path):
-    opened = SessionIndex(str(root), str(tmp_path / "index.db"))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def settled(monkeypatch):
-    """Files written by a test are not 'racily clean' (their rows keep their real ctime), so
-    that what a catch-up re-reads is exactly what changed."""
-    monkeypatch.setattr(indexer.build.refresh, "RACY_NS", 0)
 
 
 def ids(hits):

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import indexer.build.refresh
 from indexer.index import search as search_module
 from indexer.index.search import (
     SearchFilter,
@@ -26,7 +25,6 @@ from indexer.index.search import (
     timestamp_sql,
     timestamp_value,
 )
-from indexer.index.session_index import SessionIndex
 from indexer.store import IndexedSessionStore
 from mofa.errors import InvalidSearchQuery
 from mofa.searching import message_text, plain_snippet
@@ -39,20 +37,6 @@ from tests.helpers import REPO, message, write_jsonl, write_session
 # the build, which later writes reuse; 0.6 on 100,000: the share falls as the tree grows, each
 # word's list of messages getting denser).
 INDEX_SHARE = 0.8
-
-
-@pytest.fixture
-def index(root, tmp_path):
-    opened = SessionIndex(str(root), str(tmp_path / "index.db"))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def settled(monkeypatch):
-    """Files written by a test are not 'racily clean' (their rows keep their real ctime), so
-    that what a catch-up re-reads is exactly what changed."""
-    monkeypatch.setattr(indexer.build.refresh, "RACY_NS", 0)
 
 
 def built(index):
