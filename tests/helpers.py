@@ -153,6 +153,31 @@ def run_installed(*args, input=None, env=None, timeout=120, script="mofa", **kwa
     )
 
 
+class HeadRun(NamedTuple):
+    first: str | bytes  # the first line of stdout, read before the pipe was closed
+    returncode: int
+    stderr: str | bytes
+
+
+def run_then_close_stdout(*args, text=True, timeout=60, script="mofa") -> HeadRun:
+    """The installed console script with its stdout closed after the first line, as
+    `| head -n 1` does; it must then end by itself."""
+    process = subprocess.Popen(
+        [str(BIN / script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text
+    )
+    try:
+        first = process.stdout.readline()
+        process.stdout.close()
+        code = process.wait(timeout=timeout)
+        stderr = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    return HeadRun(first, code, stderr)
+
+
 def listed_ids(result) -> list[str]:
     return [item["session_id"] for item in json.loads(result.stdout)]
 

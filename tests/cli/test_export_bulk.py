@@ -21,6 +21,7 @@ from tests.helpers import (
     run,
     run_in_terminal,
     run_installed,
+    run_then_close_stdout,
     write_jsonl,
     write_session,
 )
@@ -625,21 +626,9 @@ def test_ctrl_c_leaves_every_archived_file_whole_and_named(root, tmp_path):
 
 def test_a_closed_pipe_ends_a_jsonl_export_quietly(root):
     many_sessions(root, 1500)
-    process = subprocess.Popen(
-        [str(BIN / "mofa"), "session", "export", "--all", "-f", "jsonl", "-o", "-"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    first, code, stderr = run_then_close_stdout(
+        "session", "export", "--all", "-f", "jsonl", "-o", "-", text=False
     )
-    try:
-        first = process.stdout.readline()  # as `| head -n 1`
-        process.stdout.close()
-        code = process.wait(timeout=60)
-        stderr = process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
     assert json.loads(first)["session_id"].startswith("agent-")
     assert code == 0, stderr
     assert b"Error" not in stderr and b"Traceback" not in stderr

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.helpers import BIN, message, run_installed, write_session
+from tests.helpers import BIN, message, run_installed, run_then_close_stdout, write_session
 
 MOFA = str(BIN / "mofa")
 TEXT = "日本語 ✓ café \u00e9"
@@ -95,22 +95,7 @@ def test_a_closed_stdout_never_writes_into_a_file_the_command_opened(unicode_ses
 def test_head_on_a_big_listing_ends_quietly(root, fmt):
     for number in range(1500):
         write_session(root, f"agent-{number % 3}", f"session-{number:05d}")
-    process = subprocess.Popen(
-        [MOFA, "session", "list", "-f", fmt],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        first = process.stdout.readline()  # as `| head -n 1`
-        process.stdout.close()
-        code = process.wait(timeout=60)
-        stderr = process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
+    first, code, stderr = run_then_close_stdout("session", "list", "-f", fmt)
     assert first.startswith("┌" if fmt == "table" else "[")
     assert code == 0, stderr
     assert "Error" not in stderr and "Broken pipe" not in stderr
