@@ -21,13 +21,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from datetime import datetime
+
+from benchlib import stop_started
 
 from indexer.index.database import remove_index_files as remove_index
 
@@ -109,15 +110,6 @@ def start_watcher(root: str, index: str):
         process.wait(timeout=30)
         raise RuntimeError("mofa-indexd stopped before it was watching")
     return process
-
-
-def stop_watcher(process) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def log(text: str) -> None:
@@ -270,7 +262,7 @@ def measure_search(root: str, data: str, args, results: dict) -> None:
             args.runs,
         )
     finally:
-        stop_watcher(watcher)
+        stop_started(watcher)
     with open(os.path.join(data, "hits.json"), "w") as handle:
         handle.write(
             subprocess.run(
