@@ -670,28 +670,57 @@ def _matching(
         if value is not None:
             outer.append(condition)
             params.append(value)
-    limit = ""
-    if where.limit is not None:
-        limit = " LIMIT ?"
-        params.append(where.limit)
+    rows = _ranked(conn, source, outer, params, where.limit, cut=not outer)
+    if not outer and where.limit is not None and len(rows) < where.limit:
+        # Fewer than the cut promised: some counted session has no row in `sessions` (it
+        # went since the search data was read), so the cut may have left out a true hit.
+        rows = _ranked(conn, source, outer, params, where.limit, cut=False)
+    return rows
+
+
+def _ranked(
+    conn: sqlite3.Connection,
+    source: str,
+    outer: list[str],
+    params: list,
+    limit: int | None,
+    cut: bool,
+) -> list[tuple[str, str, str, int, int, str, str, tuple]]:
+    """The sessions of `source`'s matching row ids that pass `outer`, best first. With `cut`,
+    only sessions with at least as many matches as the limit-th best are joined to `sessions`
+    (with a common word, a few thousand rather than most of them)."""
+    conditions, values = list(outer), list(params)
+    tail = ""
+    if limit is not None:
+        if cut:
+            conditions.append(
+                "g.matches >= coalesce((SELECT matches FROM g ORDER BY matches DESC"
+                " LIMIT 1 OFFSET ?), 0)"
+            )
+            values.append(max(limit - 1, 0))
+        tail = " LIMIT ?"
+        values.append(limit)
     stamp = ", ".join(f"x.{column}" for column in _STAMP)
     sql = (
-        "SELECT x.session_id, s.agent, s.created_at, sum(m.matches) AS matches,"
-        f" min(b.first + (m.first & {_LOW})), s.dir, s.file, {stamp}"
-        f" FROM (SELECT id >> {BLOCK_BITS} AS block, count(*) AS matches, min(id) AS first"
-        f" FROM ({source}) GROUP BY id >> {BLOCK_BITS}) m"
-        " JOIN search_blocks b ON b.id = m.block JOIN search_sessions x ON x.id = b.session"
+        # Matching messages counted by block, then by session; `sessions` joined last, once
+        # per session rather than once per block.
+        f"WITH m AS (SELECT id >> {BLOCK_BITS} AS block, count(*) AS matches, min(id) AS first"
+        f" FROM ({source}) GROUP BY id >> {BLOCK_BITS}),"
+        " g AS (SELECT b.session AS key, sum(m.matches) AS matches,"
+        f" min(b.first + (m.first & {_LOW})) AS first"
+        " FROM m JOIN search_blocks b ON b.id = m.block GROUP BY b.session)"
+        f" SELECT x.session_id, s.agent, s.created_at, g.matches, g.first, s.dir, s.file, {stamp}"
+        " FROM g JOIN search_sessions x ON x.id = g.key"
         " JOIN sessions s ON s.session_id = x.session_id"
-        + (" WHERE " + " AND ".join(outer) if outer else "")
-        + " GROUP BY x.id"
+        + (" WHERE " + " AND ".join(conditions) if conditions else "")
         # Best first as on every store: most matching messages, then the newest, then the id.
-        + " ORDER BY matches DESC, s.created_at DESC, x.session_id"
-        + limit
+        + " ORDER BY g.matches DESC, s.created_at DESC, x.session_id"
+        + tail
     )
     return [
         (session_id, agent, created, matches, first, directory, file, tuple(stamps))
         for session_id, agent, created, matches, first, directory, file, *stamps in conn.execute(
-            sql, params
+            sql, values
         )
     ]
 

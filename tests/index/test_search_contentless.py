@@ -64,6 +64,17 @@ def test_a_hit_whose_file_changed_since_it_was_indexed_is_left_out_and_named(roo
     assert changed.exists()
 
 
+def test_the_best_are_found_when_better_counted_sessions_have_no_row_in_the_listing(root, index):
+    """A page is cut at the limit-th best count; sessions counted but gone from `sessions`
+    (deleted since the search data was read) do not make the cut leave out true hits."""
+    for number in range(4):
+        write_session(root, "a", f"s{number}", [message("user", "alpha")] * (4 - number))
+    built(index)
+    index.conn.execute("DELETE FROM sessions WHERE session_id IN ('a:s0', 'a:s1')")
+    page = search_page(index.conn, "alpha", SearchFilter(limit=2))
+    assert [(hit.session_id, hit.matches) for hit in page.hits] == [("a:s2", 2), ("a:s3", 1)]
+
+
 def changing_store(root, index_path, change):
     """A store whose first search data build is followed, before the search reads the hits,
     by `change` (run once): what a write between the build and the snippets does."""
