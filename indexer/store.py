@@ -291,6 +291,7 @@ class IndexedSessionStore(SessionStore):
     def _search_data_current(self) -> None:
         """Bring the search data in line with the (refreshed) index. While the watcher builds
         it, wait for its build (its progress on a terminal), then read what is left."""
+        from indexer.build.refresh import FileParser
         from indexer.index.search import ensure_search
         from indexer.index.search_build import wait_for_build
 
@@ -301,7 +302,13 @@ class IndexedSessionStore(SessionStore):
                 lambda: running_pid(self.index_path),
                 self.progress("Building the search index (mofa-indexd)"),
             )
-        ensure_search(conn, self.root, self.progress("Building the search index"))
+        readers = FileParser(self.root)  # its processes start only for a long catch-up
+        try:
+            ensure_search(
+                conn, self.root, self.progress("Building the search index"), readers=readers
+            )
+        finally:
+            readers.close()
 
     def suggest_ids(self, text: str) -> builtins.list[str]:
         from mofa.suggestions import close_matches

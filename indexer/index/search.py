@@ -29,11 +29,12 @@ from the files.
 
 from __future__ import annotations
 
+import datetime
+import functools
 import re
 import sqlite3
-import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from indexer.index.transactions import write_transaction
 from mofa.errors import MofaError
@@ -182,16 +183,19 @@ def message_rows(session: Session) -> list[MessageRow | None]:
     return rows
 
 
-def _digest_update(digest, row: MessageRow | None) -> None:
-    """Feed one row to a session's digest: equal digests, equal rows (a session that only grew
-    keeps the digest of its first messages)."""
-    if row is None:
-        digest.update(b"\x00")
-        return
-    for part in (row.text, row.role, row.timestamp):
-        encoded = b"\x01" if part is None else part.encode("utf-8", "surrogatepass")
-        digest.update(len(encoded).to_bytes(8, "little"))
-        digest.update(encoded)
+def _digest_update(digest, rows: list[MessageRow | None]) -> None:
+    """Feed rows to a session's digest: equal digests, equal rows (a session that only grew
+    keeps the digest of its first messages). Each row is its parts' lengths and bytes."""
+    parts = []
+    for row in rows:
+        if row is None:
+            parts.append(b"\x00")
+            continue
+        for part in row[1:]:  # text, role, timestamp
+            encoded = b"\x01" if part is None else part.encode("utf-8", "surrogatepass")
+            parts.append(len(encoded).to_bytes(8, "little"))
+            parts.append(encoded)
+    digest.update(b"".join(parts))
 
 
 def _new_digest():
@@ -215,21 +219,20 @@ _TIMESTAMP = re.compile(
 
 def _parsed(text: str | None) -> tuple[int, str, str] | None:
     """(seconds since 1970, fraction digits, zone) of a timestamp of the usual forms."""
-    import calendar
-
     found = _TIMESTAMP.fullmatch(text) if text is not None else None
-    if text is None or found is None:
+    if found is None:
         return None
-    year, month, day, hour, minute, second = (int(part) for part in found.groups()[:6])
+    year, month, day, hour, minute, second = map(int, found.group(1, 2, 3, 4, 5, 6))
     if year < 1970:
         return None
-    try:
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (ValueError, OverflowError):
+    try:  # no such time (a 30th of February, a 61st second): kept as written
+        moment = datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError:
         return None
-    if time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) != text[:19]:
-        return None  # no such time (a 30th of February, a 61st second): kept as written
-    return seconds, found.group(7) or "", found.group(8)
+    return (moment - _EPOCH) // _SECOND, found.group(7) or "", found.group(8)
+
+
+_EPOCH, _SECOND = datetime.datetime(1970, 1, 1), datetime.timedelta(seconds=1)
 
 
 def timestamp_base(text: str | None) -> int | None:
@@ -404,8 +407,8 @@ def _retire(conn: sqlite3.Connection, session_id: str) -> None:
         _bump(conn, _RETIRED, indexed)
 
 
-def _role_ids(conn: sqlite3.Connection, rows: list[MessageRow]) -> dict[str | None, int | None]:
-    roles = {row.role for row in rows if row.role is not None}
+def _role_ids(conn: sqlite3.Connection, roles: set[str | None]) -> dict[str | None, int | None]:
+    roles = roles - {None}
     known: dict[str | None, int | None] = {None: None}  # no role: no id, never a --role's match
     known |= dict(
         conn.execute(
@@ -418,41 +421,69 @@ def _role_ids(conn: sqlite3.Connection, rows: list[MessageRow]) -> dict[str | No
     return known
 
 
-def _insert(conn: sqlite3.Connection, key: int, rows: list[MessageRow | None]) -> None:
-    """Add rows (the session's next messages) to the session `key`, in its last block while
-    they fit, then in new ones."""
+class _Layout(NamedTuple):
+    """Where a session's next messages go (_laid_out): the new blocks' (first position, base),
+    and each message's (block: -1 for the session's last one, else the number of a new one;
+    place in it; role; timestamp as kept; chars; text for FTS5, None for none)."""
+
+    blocks: list[tuple[int, int]]
+    rows: list[tuple[int, int, str | None, int | str | None, int, str | None]]
+
+
+def _laid_out(rows: list, last: tuple[int, int] | None) -> _Layout:
+    """Lay out rows (MessageRow or plain tuples of them) in the session's last block, whose
+    first position and base are `last` (None: it has none), while they fit, then in new ones."""
     present = [row for row in rows if row is not None]
-    if not present:
-        return
-    roles = _role_ids(conn, present)
-    last = conn.execute(
-        "SELECT id, first, base FROM search_blocks WHERE session = ? ORDER BY first DESC LIMIT 1",
-        (key,),
-    ).fetchone()
-    block, first, base = last if last is not None else (None, 0, 0)
-    numbered, texts = [], []
-    for index, row in enumerate(present):
-        if block is None or row.position - first > _LOW:
-            first = row.position
+    blocks: list[tuple[int, int]] = []
+    laid = []
+    number, (first, base) = (-1, last) if last is not None else (None, (0, 0))
+    for index, (position, text, role, timestamp) in enumerate(present):
+        if number is None or position - first > _LOW:
+            first = position
             # The first time of the messages the block will hold: theirs are kept from it.
             times = (
-                timestamp_base(later.timestamp)
-                for later in present[index:]
-                if later.position - first <= _LOW
+                timestamp_base(later[3]) for later in present[index:] if later[0] - first <= _LOW
             )
             base = next((seconds for seconds in times if seconds is not None), 0)
-            block = conn.execute(
-                "INSERT INTO search_blocks (session, first, base) VALUES (?, ?, ?)",
-                (key, first, base),
-            ).lastrowid
-            if block is None:  # never after an INSERT: SQLite gives the new row's id
-                raise sqlite3.DatabaseError("search_blocks gave no id for the new row")
-        rowid = (block << BLOCK_BITS) + row.position - first
-        numbered.append(
-            (rowid, roles[row.role], timestamp_value(row.timestamp, base), len(row.text))
+            blocks.append((first, base))
+            number = len(blocks) - 1
+        indexed = indexed_text(text) if text else None
+        laid.append(
+            (number, position - first, role, timestamp_value(timestamp, base), len(text), indexed)
         )
-        if row.text:
-            texts.append((rowid, indexed_text(row.text)))
+    return _Layout(blocks, laid)
+
+
+def _insert(conn: sqlite3.Connection, key: int, rows: list, fresh: _Layout | None = None) -> None:
+    """Add rows (the session's next messages) to the session `key`, in its last block while
+    they fit, then in new ones. `fresh`: their layout, for a key just made (no block yet)."""
+    last = None
+    if fresh is None:
+        last = conn.execute(
+            "SELECT id, first, base FROM search_blocks WHERE session = ?"
+            " ORDER BY first DESC LIMIT 1",
+            (key,),
+        ).fetchone()
+    layout = fresh if fresh is not None else _laid_out(rows, last and last[1:])
+    if not layout.rows:
+        return
+    roles = _role_ids(conn, {row[2] for row in layout.rows})
+    # Block -1 is the session's last (only ever named when it has one), then the new ones.
+    ids: list[int] = [last[0] if last is not None else -1]
+    for first, base in layout.blocks:
+        block = conn.execute(
+            "INSERT INTO search_blocks (session, first, base) VALUES (?, ?, ?)",
+            (key, first, base),
+        ).lastrowid
+        if block is None:  # never after an INSERT: SQLite gives the new row's id
+            raise sqlite3.DatabaseError("search_blocks gave no id for the new row")
+        ids.append(block)
+    numbered, texts = [], []
+    for number, place, role, timestamp, chars, indexed in layout.rows:
+        rowid = (ids[number + 1] << BLOCK_BITS) + place
+        numbered.append((rowid, roles[role], timestamp, chars))
+        if indexed is not None:
+            texts.append((rowid, indexed))
     conn.executemany(
         "INSERT INTO search_rows (id, role, timestamp, chars) VALUES (?, ?, ?, ?)", numbered
     )
@@ -460,42 +491,35 @@ def _insert(conn: sqlite3.Connection, key: int, rows: list[MessageRow | None]) -
     _bump(conn, _LIVE, len(texts))
 
 
-def _index(conn: sqlite3.Connection, session: Session, stamp: tuple) -> None:
-    """Bring the search data of `session` (read at `stamp`) in line with it: only its new
+def _index(conn: sqlite3.Connection, session_id: str, read: _Read) -> None:
+    """Bring the search data of a session (`read` from its file) in line with it: only its new
     messages when it only grew since it was indexed, else all of them under a new key."""
-    rows = message_rows(session)
+    rows, stamp = read.rows, read.stamp
     held = conn.execute(
-        "SELECT id, messages, digest FROM search_sessions WHERE session_id = ?",
-        (session.session_id,),
+        "SELECT id, messages, digest FROM search_sessions WHERE session_id = ?", (session_id,)
     ).fetchone()
-    digest = _new_digest()
     if held is not None:
         key, count, known = held
         if count <= len(rows):
-            for row in rows[:count]:
-                _digest_update(digest, row)
+            digest = _new_digest()
+            _digest_update(digest, rows[:count])
             if digest.digest() == known:  # the same messages, maybe more after them
-                for row in rows[count:]:
-                    _digest_update(digest, row)
                 _insert(conn, key, rows[count:])
                 conn.execute(
                     "UPDATE search_sessions SET size = ?, mtime_ns = ?,"
                     " inode = ?, ctime_ns = ?, messages = ?, digest = ? WHERE id = ?",
-                    (*stamp, len(rows), digest.digest(), key),
+                    (*stamp, len(rows), read.digest, key),
                 )
                 return
-            digest = _new_digest()
-        _retire(conn, session.session_id)
-    for row in rows:
-        _digest_update(digest, row)
+        _retire(conn, session_id)
     key = conn.execute(
         "INSERT INTO search_sessions (session_id, size, mtime_ns, inode, ctime_ns,"
         " messages, digest) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (session.session_id, *stamp, len(rows), digest.digest()),
+        (session_id, *stamp, len(rows), read.digest),
     ).lastrowid
     if key is None:  # never after an INSERT: SQLite gives the new row's id
         raise sqlite3.DatabaseError("search_sessions gave no id for the new row")
-    _insert(conn, key, rows)
+    _insert(conn, key, rows, read.fresh)
 
 
 def _row_stamp(conn: sqlite3.Connection, session_id: str) -> tuple | None:
@@ -556,7 +580,17 @@ def _to_read(conn: sqlite3.Connection) -> int:
     ).fetchone()[0]
 
 
-def _read(root: str, item: _Pending) -> tuple[Session, tuple] | None:
+class _Read(NamedTuple):
+    """A queued session as read from its file: its rows (MessageRow, or the plain tuple of
+    one as a parsing process sends them back), their digest, and the file's stamp as read."""
+
+    rows: list
+    digest: bytes
+    stamp: tuple
+    fresh: _Layout  # the rows' layout in a session with no block yet
+
+
+def _read(root: str, item: _Pending) -> _Read | None:
     """The session a row names, read from its file, and the stamp of the file as read (its
     row's may hold a ctime that never matches: a file too recent to trust); None when it is no
     longer that session."""
@@ -571,29 +605,88 @@ def _read(root: str, item: _Pending) -> tuple[Session, tuple] | None:
         return None
     if session.session_id != item.session_id:
         return None
-    return session, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    rows = message_rows(session)
+    digest = _new_digest()
+    _digest_update(digest, rows)
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    return _Read(rows, digest.digest(), stamp, _laid_out(rows, None))
 
 
-def _catch_up(conn: sqlite3.Connection, root: str, progress: Progress | None) -> int:
+def read_queued(root: str, items: list[_Pending]) -> list[_Read | None]:
+    """_read of each item, its rows as plain tuples: what a parsing process sends back (a
+    tuple crosses the pipe ten times faster than a NamedTuple)."""
+    reads = []
+    for item in items:
+        read = _read(root, item) if item.read else None
+        if read is not None:
+            read = read._replace(rows=[row and tuple(row) for row in read.rows])
+        reads.append(read)
+    return reads
+
+
+class Readers(Protocol):
+    """Processes that read queued sessions in parallel (indexer.build.refresh.FileParser):
+    `submit` hands them `parse(batch)` (None: not taken), `collect` gives back its result,
+    made here when they could not."""
+
+    def submit(self, parse: Callable, batch: list) -> Any: ...
+
+    def collect(self, future: Any, batch: list, parse: Callable) -> list: ...
+
+
+READ_TASK = 128  # queued sessions per task handed to the readers
+PARALLEL_READS = 1_000  # fewer sessions to read are read here, without starting the readers
+
+
+def _reads(
+    root: str, batch: list[_Pending], readers: Readers | None
+) -> Callable[[], dict[str, _Read | None]]:
+    """Start reading a batch's files (in the readers when there are any); the returned call
+    waits for them and gives each session's _Read by id."""
+    parse = functools.partial(read_queued, root)
+    tasks = [batch[start : start + READ_TASK] for start in range(0, len(batch), READ_TASK)]
+    futures = [readers.submit(parse, task) if readers else None for task in tasks]
+
+    def results() -> dict[str, _Read | None]:
+        found: dict[str, _Read | None] = {}
+        for task, future in zip(tasks, futures, strict=True):
+            made = readers.collect(future, task, parse) if readers else parse(task)
+            found.update(zip((item.session_id for item in task), made, strict=True))
+        return found
+
+    return results
+
+
+def _catch_up(
+    conn: sqlite3.Connection, root: str, progress: Progress | None, readers: Readers | None
+) -> int:
     total = _to_read(conn)
     done = 0
-    after = None
-    while batch := _pending(conn, after, SEARCH_BATCH):
-        after = batch[-1].session_id
-        sessions = [_read(root, item) if item.read else None for item in batch]
+    if total < PARALLEL_READS:
+        readers = None  # not worth starting processes for
+    batch = _pending(conn, None, SEARCH_BATCH)
+    reading = _reads(root, batch, readers)
+    while batch:
+        # The next batch is read while this one is written.
+        following = _pending(conn, batch[-1].session_id, SEARCH_BATCH)
+        read_next = _reads(root, following, readers) if following else None
+        reads, done_with = reading(), []
         with write_transaction(conn):
-            for item, read in zip(batch, sessions, strict=True):
+            for item in batch:
                 if _row_stamp(conn, item.session_id) != item.stamp:
                     continue  # changed again since planned: it stays queued for the next search
+                read = reads.get(item.session_id)
                 if read is not None and item.stamp is not None:  # read: it was present
-                    _index(conn, read[0], read[1])
+                    _index(conn, item.session_id, read)
                 elif item.read or item.stamp is None:
                     _retire(conn, item.session_id)
-                conn.execute("DELETE FROM search_pending WHERE session_id = ?", (item.session_id,))
+                done_with.append((item.session_id,))
+            conn.executemany("DELETE FROM search_pending WHERE session_id = ?", done_with)
         done += sum(item.read for item in batch)
         total = max(total, done)  # sessions queued meanwhile are read in this pass too
         if progress and total:
             progress(done, total)
+        batch, reading = following, read_next  # type: ignore[assignment]
     return done
 
 
@@ -613,27 +706,29 @@ def ensure_search(
     root: str,
     progress: Progress | None = None,
     tokenizer: str = TOKENIZER,
+    readers: Readers | None = None,
 ) -> int:
     """Create the search data if need be and bring it in line with the `sessions` rows: read
     the files of the sessions changed since the last search. Returns how many it read.
     Call it after a refresh, before `search`; when nothing changed it writes nothing.
 
     When the retired rows pass RETIRED_SHARE of the live ones (and RETIRED_MIN), the search
-    data is built again from the files (its progress reported as a first build's)."""
+    data is built again from the files (its progress reported as a first build's). `readers`
+    read the files (and make their rows) in parallel while this process writes."""
     if not search_exists(conn):
         with write_transaction(conn):
             if not search_exists(conn):  # another process may have created it meanwhile
                 _create_search(conn, tokenizer)
     if conn.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone() is None:
         return 0
-    read = _catch_up(conn, root, progress)
+    read = _catch_up(conn, root, progress, readers)
     if _worn(conn):
         with write_transaction(conn):
             worn = _worn(conn)  # not rebuilt by another process meanwhile
             if worn:
                 _start_over(conn)
         if worn:
-            read += _catch_up(conn, root, progress)
+            read += _catch_up(conn, root, progress, readers)
     return read
 
 

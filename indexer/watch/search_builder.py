@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 
+from indexer.build.refresh import FileParser
 from indexer.index.database import epoch, open_index
 from indexer.index.search import SEARCH_BATCH, ensure_search
 from indexer.index.search_build import SearchBuild, note_build, queued_sessions
@@ -110,7 +111,11 @@ class SearchBuilder:
             if long and done < total:
                 note_build(conn, SearchBuild(pid, done, total))
 
-        read = ensure_search(conn, self.root, progress)
+        readers = FileParser(self.root)  # its processes start only for a long catch-up
+        try:
+            read = ensure_search(conn, self.root, progress, readers=readers)
+        finally:
+            readers.close()
         if long:
             note_build(conn, None)
             log.info(
