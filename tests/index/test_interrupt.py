@@ -157,3 +157,17 @@ def test_ctrl_c_during_a_rebuild_keeps_the_old_index_whole(big_root, index_path)
     ) == sorted(name for name in files_before if not name.endswith(("-wal", "-shm")))
     assert len(listed_ids(run_installed("session", "list", "-f", "json"))) == FILES + 100
     assert run_installed("session", "index", "verify").returncode == 0
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the pool is used only with several CPUs")
+def test_ctrl_c_during_a_first_search_leaves_no_reader_and_the_next_search_ends_it(big_root):
+    """The first search reads the files in a pool of processes: interrupted, it exits 130 with
+    no worker left, and the next search finishes the search data, every session found."""
+    assert run_installed("session", "list", "-n", "1").returncode == 0  # the index, no search data
+    status, stderr, group = interrupt_once_the_pool_runs(["search", "xxxx"], "first search")
+    assert status == 130, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr, stderr
+    assert group_members(group) == []
+    found = run_installed("session", "search", "x" * 200, "-n", "100000", "-f", "json")
+    assert found.returncode == 0, found.stderr
+    assert len(json.loads(found.stdout)) == FILES
