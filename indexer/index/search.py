@@ -797,13 +797,12 @@ def _ranked(
         values.append(limit)
     stamp = ", ".join(f"x.{column}" for column in _STAMP)
     sql = (
-        # Matching messages counted by block, then by session; `sessions` joined last, once
-        # per session rather than once per block.
-        f"WITH m AS (SELECT id >> {BLOCK_BITS} AS block, count(*) AS matches, min(id) AS first"
-        f" FROM ({source}) GROUP BY id >> {BLOCK_BITS}),"
-        " g AS (SELECT b.session AS key, sum(m.matches) AS matches,"
-        f" min(b.first + (m.first & {_LOW})) AS first"
-        " FROM m JOIN search_blocks b ON b.id = m.block GROUP BY b.session)"
+        # Matching messages counted by session (their block's), in one GROUP BY; `sessions`
+        # joined last, once per session rather than once per message.
+        "WITH g AS (SELECT b.session AS key, count(*) AS matches,"
+        f" min(b.first + (m.id & {_LOW})) AS first"
+        f" FROM ({source}) m JOIN search_blocks b ON b.id = m.id >> {BLOCK_BITS}"
+        " GROUP BY b.session)"
         f" SELECT x.session_id, s.agent, s.created_at, g.matches, g.first, s.dir, s.file, {stamp}"
         " FROM g JOIN search_sessions x ON x.id = g.key"
         " JOIN sessions s ON s.session_id = x.session_id"
