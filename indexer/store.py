@@ -302,7 +302,8 @@ class IndexedSessionStore(SessionStore):
                 lambda: running_pid(self.index_path),
                 self.progress("Building the search index (mofa-indexd)"),
             )
-        readers = FileParser(self.root)  # its processes start only for a long catch-up
+        # Started only for a long catch-up; a CPU spared for this process, which writes meanwhile.
+        readers = FileParser(self.root, spare=1)
         try:
             ensure_search(
                 conn, self.root, self.progress("Building the search index"), readers=readers

@@ -137,9 +137,10 @@ class FileParser:
     reading thread would wait for ever, and the pool would never be seen broken.
     """
 
-    def __init__(self, root: str, progress: Progress | None = None):
+    def __init__(self, root: str, progress: Progress | None = None, spare: int = 0):
         self.root = root
         self.progress = progress
+        self.spare = spare  # CPUs left to this process: it has work of its own all along
         self.total = 0
         self.done = 0
         self._pool = None
@@ -193,7 +194,7 @@ class FileParser:
             _remove_left_results(place)
             self._folder = tempfile.mkdtemp(prefix=f"{_RESULTS}{os.getpid()}-", dir=place)
             self._pool = ProcessPoolExecutor(
-                workers,
+                max(workers - self.spare, 1),
                 mp_context=multiprocessing.get_context(method),
                 initializer=_quiet_worker,
                 initargs=(os.getpid(),),

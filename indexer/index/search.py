@@ -407,17 +407,24 @@ def _retire(conn: sqlite3.Connection, session_id: str) -> None:
         _bump(conn, _RETIRED, indexed)
 
 
-def _role_ids(conn: sqlite3.Connection, roles: set[str | None]) -> dict[str | None, int | None]:
-    roles = roles - {None}
-    known: dict[str | None, int | None] = {None: None}  # no role: no id, never a --role's match
-    known |= dict(
-        conn.execute(
-            f"SELECT role, id FROM search_roles WHERE role IN ({', '.join('?' * len(roles))})",
-            tuple(roles),
-        ).fetchall()
-    )
-    for role in roles - known.keys():
-        known[role] = conn.execute("INSERT INTO search_roles (role) VALUES (?)", (role,)).lastrowid
+def _role_ids(
+    conn: sqlite3.Connection, roles: set[str | None], known: dict[str | None, int | None]
+) -> dict[str | None, int | None]:
+    """`known` (ids of roles, kept by the caller for its transaction) with those of `roles`
+    added, each role looked up or inserted once."""
+    known.setdefault(None, None)  # no role: no id, never a --role's match
+    wanted = tuple(roles - known.keys())
+    if wanted:
+        known |= dict(
+            conn.execute(
+                f"SELECT role, id FROM search_roles WHERE role IN ({', '.join('?' * len(wanted))})",
+                wanted,
+            ).fetchall()
+        )
+        for role in set(wanted) - known.keys():
+            known[role] = conn.execute(
+                "INSERT INTO search_roles (role) VALUES (?)", (role,)
+            ).lastrowid
     return known
 
 
@@ -454,9 +461,16 @@ def _laid_out(rows: list, last: tuple[int, int] | None) -> _Layout:
     return _Layout(blocks, laid)
 
 
-def _insert(conn: sqlite3.Connection, key: int, rows: list, fresh: _Layout | None = None) -> None:
+def _insert(
+    conn: sqlite3.Connection,
+    key: int,
+    rows: list,
+    fresh: _Layout | None = None,
+    roles: dict[str | None, int | None] | None = None,
+) -> None:
     """Add rows (the session's next messages) to the session `key`, in its last block while
-    they fit, then in new ones. `fresh`: their layout, for a key just made (no block yet)."""
+    they fit, then in new ones. `fresh`: their layout, for a key just made (no block yet);
+    `roles`: the role ids known in this transaction (see _role_ids)."""
     last = None
     if fresh is None:
         last = conn.execute(
@@ -467,7 +481,7 @@ def _insert(conn: sqlite3.Connection, key: int, rows: list, fresh: _Layout | Non
     layout = fresh if fresh is not None else _laid_out(rows, last and last[1:])
     if not layout.rows:
         return
-    roles = _role_ids(conn, {row[2] for row in layout.rows})
+    roles = _role_ids(conn, {row[2] for row in layout.rows}, {} if roles is None else roles)
     # Block -1 is the session's last (only ever named when it has one), then the new ones.
     ids: list[int] = [last[0] if last is not None else -1]
     for first, base in layout.blocks:
@@ -491,20 +505,24 @@ def _insert(conn: sqlite3.Connection, key: int, rows: list, fresh: _Layout | Non
     _bump(conn, _LIVE, len(texts))
 
 
-def _index(conn: sqlite3.Connection, session_id: str, read: _Read) -> None:
-    """Bring the search data of a session (`read` from its file) in line with it: only its new
-    messages when it only grew since it was indexed, else all of them under a new key."""
+def _index(
+    conn: sqlite3.Connection,
+    session_id: str,
+    read: _Read,
+    held: tuple[int, int, bytes] | None,
+    roles: dict[str | None, int | None],
+) -> None:
+    """Bring the search data of a session (`read` from its file; `held`: its key, message count
+    and digest as indexed, None when it is not) in line with it: only its new messages when it
+    only grew since it was indexed, else all of them under a new key."""
     rows, stamp = read.rows, read.stamp
-    held = conn.execute(
-        "SELECT id, messages, digest FROM search_sessions WHERE session_id = ?", (session_id,)
-    ).fetchone()
     if held is not None:
         key, count, known = held
         if count <= len(rows):
             digest = _new_digest()
             _digest_update(digest, rows[:count])
             if digest.digest() == known:  # the same messages, maybe more after them
-                _insert(conn, key, rows[count:])
+                _insert(conn, key, rows[count:], roles=roles)
                 conn.execute(
                     "UPDATE search_sessions SET size = ?, mtime_ns = ?,"
                     " inode = ?, ctime_ns = ?, messages = ?, digest = ? WHERE id = ?",
@@ -512,21 +530,25 @@ def _index(conn: sqlite3.Connection, session_id: str, read: _Read) -> None:
                 )
                 return
         _retire(conn, session_id)
-    key = conn.execute(
+    new_key = conn.execute(
         "INSERT INTO search_sessions (session_id, size, mtime_ns, inode, ctime_ns,"
         " messages, digest) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (session_id, *stamp, len(rows), read.digest),
     ).lastrowid
-    if key is None:  # never after an INSERT: SQLite gives the new row's id
+    if new_key is None:  # never after an INSERT: SQLite gives the new row's id
         raise sqlite3.DatabaseError("search_sessions gave no id for the new row")
-    _insert(conn, key, rows, read.fresh)
+    _insert(conn, new_key, rows, read.fresh, roles)
 
 
-def _row_stamp(conn: sqlite3.Connection, session_id: str) -> tuple | None:
-    row = conn.execute(
-        f"SELECT {', '.join(_STAMP)} FROM sessions WHERE session_id = ?", (session_id,)
-    ).fetchone()
-    return tuple(row) if row is not None else None
+def _by_id(conn: sqlite3.Connection, sql: str, ids: list[str]) -> dict[str, tuple]:
+    """{id: the rest of its row} of `sql` (its first column the id, `IN ({})` to fill) for
+    `ids`, asked a few hundred at a time (older SQLite takes 999 parameters at most)."""
+    found = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for first, *rest in conn.execute(sql.format(", ".join("?" * len(chunk))), chunk):
+            found[first] = tuple(rest)
+    return found
 
 
 # -- keeping it current ------------------------------------------------------------------------
@@ -672,12 +694,25 @@ def _catch_up(
         read_next = _reads(root, following, readers) if following else None
         reads, done_with = reading(), []
         with write_transaction(conn):
+            ids = [item.session_id for item in batch]
+            stamps = _by_id(
+                conn,
+                f"SELECT session_id, {', '.join(_STAMP)} FROM sessions WHERE session_id IN ({{}})",
+                ids,
+            )
+            held = _by_id(
+                conn,
+                "SELECT session_id, id, messages, digest FROM search_sessions"
+                " WHERE session_id IN ({})",
+                ids,
+            )
+            roles: dict[str | None, int | None] = {}
             for item in batch:
-                if _row_stamp(conn, item.session_id) != item.stamp:
+                if stamps.get(item.session_id) != item.stamp:
                     continue  # changed again since planned: it stays queued for the next search
                 read = reads.get(item.session_id)
                 if read is not None and item.stamp is not None:  # read: it was present
-                    _index(conn, item.session_id, read)
+                    _index(conn, item.session_id, read, held.get(item.session_id), roles)
                 elif item.read or item.stamp is None:
                     _retire(conn, item.session_id)
                 done_with.append((item.session_id,))

@@ -111,7 +111,8 @@ class SearchBuilder:
             if long and done < total:
                 note_build(conn, SearchBuild(pid, done, total))
 
-        readers = FileParser(self.root)  # its processes start only for a long catch-up
+        # Started only for a long catch-up; a CPU spared for this process, which writes meanwhile.
+        readers = FileParser(self.root, spare=1)
         try:
             read = ensure_search(conn, self.root, progress, readers=readers)
         finally:

@@ -81,8 +81,11 @@ def test_readers_make_the_search_data_of_one_process(root, tmp_path, small_tasks
 def children(pid: int) -> list[int]:
     found = []
     for thread in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{thread}/children") as handle:
-            found += [int(child) for child in handle.read().split()]
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as handle:
+                found += [int(child) for child in handle.read().split()]
+        except OSError:  # a thread (or process) that ended meanwhile
+            continue
     return found
 
 
@@ -91,8 +94,11 @@ def workers(pid: int) -> list[int]:
     resource tracker."""
     found = []
     for child in children(pid):
-        with open(f"/proc/{child}/cmdline", "rb") as handle:
-            command = handle.read()
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                command = handle.read()
+        except OSError:  # ended meanwhile
+            continue
         if b"forkserver" in command:
             found += workers(child)
         elif b"resource_tracker" not in command:
