@@ -303,13 +303,10 @@ class IndexedSessionStore(SessionStore):
                 self.progress("Building the search index (mofa-indexd)"),
             )
         # Started only for a long catch-up; a CPU spared for this process, which writes meanwhile.
-        readers = FileParser(self.root, spare=1)
-        try:
+        with FileParser(self.root, spare=1) as readers:
             ensure_search(
                 conn, self.root, self.progress("Building the search index"), readers=readers
             )
-        finally:
-            readers.close()
 
     def suggest_ids(self, text: str) -> builtins.list[str]:
         from mofa.suggestions import close_matches

@@ -249,6 +249,12 @@ class FileParser:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def __enter__(self) -> "FileParser":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     def close(self) -> None:
         """End the pool: the batches not begun are dropped, the workers finish the ones they
         are on (a fraction of a second) and exit; their files are removed."""
@@ -348,12 +354,9 @@ def _gone(pid: int) -> bool:
 
 def parse_all(jobs: list, progress: Progress | None = None):
     """Yield (directory, file name, Parsed) for every job (used by verify)."""
-    parser = FileParser("", progress)
-    parser.total = len(jobs)
-    try:
+    with FileParser("", progress) as parser:
+        parser.total = len(jobs)
         yield from parser.parse(jobs)
-    finally:
-        parser.close()
 
 
 class Refresher:
@@ -448,21 +451,18 @@ class Refresher:
                     plans.append(plan)
             elif force or digest is None or digest != plan.digest:
                 plans.append(self._diff(plan))
-        parser = FileParser(self.root, self.progress)
-        parser.total = sum(len(plan.todo) for plan in plans)
-        results = parser.parse(
-            [(self.root, plan.directory, stat) for plan in plans for stat in plan.todo]
-        )
         changed = 0
-        try:
+        with FileParser(self.root, self.progress) as parser:
+            parser.total = sum(len(plan.todo) for plan in plans)
+            results = parser.parse(
+                [(self.root, plan.directory, stat) for plan in plans for stat in plan.todo]
+            )
             for plan in plans:
                 # `results` runs on into the next plans' files: this plan takes its own count.
                 parsed = {
                     name: result for _, (__, name, result) in zip(plan.todo, results, strict=False)
                 }
                 changed += self._apply(plan, parsed, parser.total > BIG_WRITE, force)
-        finally:
-            parser.close()
         return self.result(changed, files)
 
     def result(self, changed: int, files: int) -> RefreshResult:

@@ -112,11 +112,8 @@ class SearchBuilder:
                 note_build(conn, SearchBuild(pid, done, total))
 
         # Started only for a long catch-up; a CPU spared for this process, which writes meanwhile.
-        readers = FileParser(self.root, spare=1)
-        try:
+        with FileParser(self.root, spare=1) as readers:
             read = ensure_search(conn, self.root, progress, readers=readers)
-        finally:
-            readers.close()
         if long:
             note_build(conn, None)
             log.info(
