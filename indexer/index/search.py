@@ -465,12 +465,12 @@ def _insert(
     conn: sqlite3.Connection,
     key: int,
     rows: list,
+    roles: dict[str | None, int | None],
     fresh: _Layout | None = None,
-    roles: dict[str | None, int | None] | None = None,
 ) -> None:
     """Add rows (the session's next messages) to the session `key`, in its last block while
-    they fit, then in new ones. `fresh`: their layout, for a key just made (no block yet);
-    `roles`: the role ids known in this transaction (see _role_ids)."""
+    they fit, then in new ones. `roles`: the role ids known in this transaction (see
+    _role_ids); `fresh`: the rows' layout, for a key just made (it has no block yet)."""
     last = None
     if fresh is None:
         last = conn.execute(
@@ -481,7 +481,7 @@ def _insert(
     layout = fresh if fresh is not None else _laid_out(rows, last and last[1:])
     if not layout.rows:
         return
-    roles = _role_ids(conn, {row[2] for row in layout.rows}, {} if roles is None else roles)
+    roles = _role_ids(conn, {row[2] for row in layout.rows}, roles)
     # Block -1 is the session's last (only ever named when it has one), then the new ones.
     ids: list[int] = [last[0] if last is not None else -1]
     for first, base in layout.blocks:
@@ -522,7 +522,7 @@ def _index(
             digest = _new_digest()
             _digest_update(digest, rows[:count])
             if digest.digest() == known:  # the same messages, maybe more after them
-                _insert(conn, key, rows[count:], roles=roles)
+                _insert(conn, key, rows[count:], roles)
                 conn.execute(
                     "UPDATE search_sessions SET size = ?, mtime_ns = ?,"
                     " inode = ?, ctime_ns = ?, messages = ?, digest = ? WHERE id = ?",
@@ -537,7 +537,7 @@ def _index(
     ).lastrowid
     if new_key is None:  # never after an INSERT: SQLite gives the new row's id
         raise sqlite3.DatabaseError("search_sessions gave no id for the new row")
-    _insert(conn, new_key, rows, read.fresh, roles)
+    _insert(conn, new_key, rows, roles, read.fresh or _laid_out(rows, None))
 
 
 def _by_id(conn: sqlite3.Connection, sql: str, ids: list[str]) -> dict[str, tuple]:
@@ -609,7 +609,7 @@ class _Read(NamedTuple):
     rows: list
     digest: bytes
     stamp: tuple
-    fresh: _Layout  # the rows' layout in a session with no block yet
+    fresh: _Layout | None  # the rows' layout in a session with no block yet, if made ahead
 
 
 def _read(root: str, item: _Pending) -> _Read | None:
@@ -631,19 +631,25 @@ def _read(root: str, item: _Pending) -> _Read | None:
     digest = _new_digest()
     _digest_update(digest, rows)
     stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-    return _Read(rows, digest.digest(), stamp, _laid_out(rows, None))
+    return _Read(rows, digest.digest(), stamp, None)
+
+
+def _read_here(root: str, items: list[_Pending]) -> list[_Read | None]:
+    """_read of each item that has a file to read, in this process."""
+    return [_read(root, item) if item.read else None for item in items]
 
 
 def read_queued(root: str, items: list[_Pending]) -> list[_Read | None]:
-    """_read of each item, its rows as plain tuples: what a parsing process sends back (a
-    tuple crosses the pipe ten times faster than a NamedTuple)."""
-    reads = []
-    for item in items:
-        read = _read(root, item) if item.read else None
-        if read is not None:
-            read = read._replace(rows=[row and tuple(row) for row in read.rows])
-        reads.append(read)
-    return reads
+    """_read of each item as a reading process sends it back: its rows as plain tuples (a tuple
+    crosses the pipe ten times faster than a NamedTuple), and laid out ahead for a session
+    with no block yet (a first build's every session), which the writer then need not do."""
+    return [
+        read
+        and read._replace(
+            rows=[row and tuple(row) for row in read.rows], fresh=_laid_out(read.rows, None)
+        )
+        for read in _read_here(root, items)
+    ]
 
 
 class Readers(Protocol):
@@ -665,7 +671,7 @@ def _reads(
 ) -> Callable[[], dict[str, _Read | None]]:
     """Start reading a batch's files (in the readers when there are any); the returned call
     waits for them and gives each session's _Read by id."""
-    parse = functools.partial(read_queued, root)
+    parse = functools.partial(read_queued if readers else _read_here, root)
     tasks = [batch[start : start + READ_TASK] for start in range(0, len(batch), READ_TASK)]
     futures = [readers.submit(parse, task) if readers else None for task in tasks]
 
@@ -691,7 +697,7 @@ def _catch_up(
     while batch:
         # The next batch is read while this one is written.
         following = _pending(conn, batch[-1].session_id, SEARCH_BATCH)
-        read_next = _reads(root, following, readers) if following else None
+        read_next = _reads(root, following, readers)
         reads, done_with = reading(), []
         with write_transaction(conn):
             ids = [item.session_id for item in batch]
@@ -721,7 +727,7 @@ def _catch_up(
         total = max(total, done)  # sessions queued meanwhile are read in this pass too
         if progress and total:
             progress(done, total)
-        batch, reading = following, read_next  # type: ignore[assignment]
+        batch, reading = following, read_next
     return done
 
 

@@ -25,17 +25,20 @@ def small_tasks(monkeypatch):
     monkeypatch.setattr(search_module, "READ_TASK", 4)
 
 
+def messages_of(number: int) -> list[dict]:
+    return [
+        message(
+            ["user", "assistant", "tool"][place % 3],
+            " ".join(WORDS[(number + place + turn) % len(WORDS)] for turn in range(3)),
+            f"2024-03-{1 + place % 28:02d}T10:{number % 60:02d}:00.{place:03d}Z",
+        )
+        for place in range(number % 37)
+    ]
+
+
 def grow(root) -> None:
     for number in range(40):
-        messages = [
-            message(
-                ["user", "assistant", "tool"][place % 3],
-                " ".join(WORDS[(number + place + turn) % len(WORDS)] for turn in range(3)),
-                f"2024-03-{1 + place % 28:02d}T10:{number % 60:02d}:00.{place:03d}Z",
-            )
-            for place in range(number % 37)
-        ]
-        write_session(root, f"agent-{number % 3}", f"s{number}", messages)
+        write_session(root, f"agent-{number % 3}", f"s{number}", messages_of(number))
     write_jsonl(root, "k:1", [message("user", "alpha from the jsonl layout")])
 
 
@@ -104,6 +107,35 @@ def workers(pid: int) -> list[int]:
         elif b"resource_tracker" not in command:
             found.append(child)
     return found
+
+
+def test_readers_bring_grown_and_rewritten_sessions_in_line_as_one_process_does(
+    root, tmp_path, small_tasks, settled
+):
+    """A catch-up of sessions that grew (their new messages in their last block, then new
+    ones) and of sessions rewritten (retired, indexed anew), read by the readers or here."""
+    grow(root)
+    alone = built(root, tmp_path / "alone.db", None)
+    parallel = built(root, tmp_path / "parallel.db", FileParser(str(root)))
+    try:
+        keys = dict(alone.conn.execute("SELECT session_id, id FROM search_sessions"))
+        grown = [f"agent-{number % 3}:s{number}" for number in range(2, 40, 2)]
+        for number in range(2, 40, 2):
+            extra = [message("assistant", "gamma grown", "2024-04-01T10:00:00Z")] * 20
+            write_session(root, f"agent-{number % 3}", f"s{number}", messages_of(number) + extra)
+        for number in range(1, 40, 4):  # rewritten
+            write_session(root, f"agent-{number % 3}", f"s{number}", [message("tool", "ﬁne")])
+        for index in (alone, parallel):
+            index.refresh()
+        assert ensure_search(alone.conn, alone.root) == 29
+        with FileParser(str(root)) as readers:
+            assert ensure_search(parallel.conn, parallel.root, readers=readers) == 29
+        assert contents(parallel.conn) == contents(alone.conn)
+        kept = dict(alone.conn.execute("SELECT session_id, id FROM search_sessions"))
+        assert [kept[session] for session in grown] == [keys[session] for session in grown]
+    finally:
+        alone.close()
+        parallel.close()
 
 
 class KillingReaders(FileParser):
